@@ -1,0 +1,98 @@
+import { join } from 'node:path';
+import { homedir } from 'node:os';
+import WebSocket from 'ws';
+import {
+  ExitEngine,
+  ExitPolicy,
+  PeerConnector,
+  SignalingClient,
+  toBase64Url,
+  type ExitStats,
+  type WebSocketConstructorLike,
+} from '@underpass/shared';
+import { loadOrCreateStaticKey } from './keys.js';
+import { nodePeerFactory, type IceServer } from './node-peer.js';
+import { TcpDialer, type Lookup } from './tcp-dialer.js';
+
+export interface ExitNodeOptions {
+  signalingUrl: string;
+  /** Holds the static key (exit-key.json) unless keyFile says otherwise. */
+  dataDir?: string;
+  keyFile?: string;
+  /** CIDRs the operator allows although the default policy denies them. */
+  allowDestinations?: string[];
+  /** Local address for outgoing TCP. */
+  bindAddress?: string;
+  /** Links (relays and direct clients) served at once; announced to the broker. */
+  capacity?: number;
+  iceServers?: IceServer[];
+  connectTimeoutMs?: number;
+  lookup?: Lookup;
+  log?: (event: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface ExitNode {
+  /** The key clients pin, base64url. */
+  readonly exitKey: string;
+  readonly peerId: string;
+  stats(): ExitStats;
+  close(): Promise<void>;
+}
+
+export function defaultDataDir(): string {
+  return process.env.UNDERPASS_EXIT_DATA_DIR ?? join(homedir(), '.local', 'share', 'underpass-exit');
+}
+
+/** Starts an exit: loads its key, announces it to the broker, and serves every link the broker sends. */
+export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode> {
+  const log = options.log ?? (() => undefined);
+  const keyFile = options.keyFile ?? join(options.dataDir ?? defaultDataDir(), 'exit-key.json');
+  const staticKey = await loadOrCreateStaticKey(keyFile);
+  const exitKey = toBase64Url(staticKey.publicKey);
+  const policy = new ExitPolicy({ allowDestinations: options.allowDestinations ?? [] });
+  const dialer = new TcpDialer({
+    policy,
+    bindAddress: options.bindAddress,
+    connectTimeoutMs: options.connectTimeoutMs,
+    lookup: options.lookup,
+  });
+  const engine = new ExitEngine({ staticKey, dialer });
+  engine.on('stream-failed', (error) => log('stream-failed', { code: error.code }));
+  engine.on('session-closed', (error) => log('session-closed', { code: error?.code ?? 'closed' }));
+
+  const signaling = new SignalingClient({
+    url: options.signalingUrl,
+    WebSocket: WebSocket as unknown as WebSocketConstructorLike, // ws's typings differ only in overloads
+    hello: { role: 'exit', exitKey, capacity: options.capacity ?? 100, policy: policy.summary() },
+  });
+  const connector = new PeerConnector({
+    signaling,
+    createPeer: nodePeerFactory(options.iceServers),
+    connectTimeoutMs: options.connectTimeoutMs,
+  });
+  signaling.on('link', (offer) => {
+    if (offer.initiator) return;
+    connector.connect(offer.linkId, false).then(
+      (link) => {
+        engine.addLink(link);
+        log('link-up', { role: offer.peer.role });
+        signaling.reportLoad(engine.stats().links);
+        link.on('close', () => signaling.reportLoad(engine.stats().links));
+      },
+      (error: Error) => log('link-failed', { message: error.message }),
+    );
+  });
+  signaling.on('error', (error) => log('signaling-error', { code: error.code, message: error.message }));
+  const peerId = await signaling.connect();
+  log('announced', { exitKey, policy: policy.summary() });
+
+  return {
+    exitKey,
+    peerId,
+    stats: () => engine.stats(),
+    close: async () => {
+      signaling.close();
+      engine.close();
+    },
+  };
+}

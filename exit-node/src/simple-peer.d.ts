@@ -1,0 +1,19 @@
+// simple-peer 9 ships no type definitions; we use it only through shared's SimplePeerLike.
+declare module 'simple-peer' {
+  import type { SimplePeerLike } from '@underpass/shared';
+  interface PeerOptions {
+    initiator?: boolean;
+    trickle?: boolean;
+    wrtc?: unknown;
+    config?: { iceServers?: { urls: string | string[] }[] };
+  }
+  export default class Peer implements SimplePeerLike {
+    constructor(options?: PeerOptions);
+    signal(data: unknown): void;
+    send(data: Uint8Array): void;
+    destroy(error?: Error): void;
+    on(event: string, listener: (...args: never[]) => void): this;
+    readonly bufferSize: number;
+    readonly _channel?: { addEventListener?(type: 'bufferedamountlow', listener: () => void): void } | null;
+  }
+}

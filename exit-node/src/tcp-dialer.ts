@@ -1,0 +1,111 @@
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP, connect, type Socket } from 'node:net';
+import {
+  NodeSocketStream,
+  StreamError,
+  type ByteStream,
+  type Dialer,
+  type ExitPolicy,
+  type StreamErrorCode,
+  type StreamRequest,
+} from '@underpass/shared';
+
+export type Lookup = (host: string) => Promise<{ address: string; family: number }[]>;
+
+export interface TcpDialerOptions {
+  policy: ExitPolicy;
+  /** Local address outgoing sockets bind to (the exit's public address, or 127.0.0.3 in tests). */
+  bindAddress?: string;
+  connectTimeoutMs?: number;
+  /** Injected so tests can make a name resolve to a forbidden address. */
+  lookup?: Lookup;
+}
+
+/**
+ * Opens the exit's outside TCP connections. DNS happens here, at the exit, and the policy is applied to the
+ * address actually dialed — a name that resolves to a private address is refused (no DNS rebinding).
+ */
+export class TcpDialer implements Dialer {
+  private readonly lookup: Lookup;
+
+  constructor(private readonly options: TcpDialerOptions) {
+    this.lookup = options.lookup ?? ((host) => dnsLookup(host, { all: true, verbatim: true }));
+  }
+
+  async dial(request: StreamRequest): Promise<ByteStream> {
+    const { policy } = this.options;
+    const portDecision = policy.checkPort(request.port);
+    if (!portDecision.allowed) throw new StreamError('policy-denied', portDecision.reason);
+    const candidates = await this.resolve(request.host);
+    const bindFamily = this.options.bindAddress ? isIP(this.options.bindAddress) : 0;
+    const usable = candidates.filter((a) => !bindFamily || isIP(a) === bindFamily);
+    const allowed = usable.filter((address) => policy.checkAddress(address).allowed);
+    if (allowed.length === 0) {
+      const first = usable[0] === undefined ? undefined : policy.checkAddress(usable[0]);
+      const reason = first && !first.allowed ? first.reason : 'no address of a usable family';
+      throw new StreamError('policy-denied', `${request.host}: ${reason}`);
+    }
+    // Try the allowed addresses in resolver order; the first that answers wins.
+    let lastError: StreamError | undefined;
+    for (const address of allowed) {
+      try {
+        return new NodeSocketStream(await this.connect(address, request.port));
+      } catch (error) {
+        lastError = error as StreamError;
+        if (lastError.code === 'timeout') break;
+      }
+    }
+    throw lastError ?? new StreamError('unreachable');
+  }
+
+  private async resolve(host: string): Promise<string[]> {
+    if (isIP(host)) return [host];
+    const bracketed = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : undefined;
+    if (bracketed && isIP(bracketed) === 6) return [bracketed];
+    try {
+      const results = await this.lookup(host);
+      if (results.length === 0) throw new StreamError('dns-failed', `${host} has no address`);
+      return results.map((r) => r.address);
+    } catch (error) {
+      if (error instanceof StreamError) throw error;
+      throw new StreamError('dns-failed', `${host}: ${(error as NodeJS.ErrnoException).code ?? 'lookup failed'}`);
+    }
+  }
+
+  private connect(address: string, port: number): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({
+        host: address,
+        port,
+        allowHalfOpen: true,
+        ...(this.options.bindAddress ? { localAddress: this.options.bindAddress } : {}),
+      });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new StreamError('timeout', `connect to port ${port} timed out`));
+      }, this.options.connectTimeoutMs ?? 10_000);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.pause();
+        socket.setNoDelay(true);
+        resolve(socket);
+      });
+      socket.once('error', (error: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(new StreamError(errorCodeFor(error.code), error.code ?? error.message));
+      });
+    });
+  }
+}
+
+function errorCodeFor(code: string | undefined): StreamErrorCode {
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'refused';
+    case 'ETIMEDOUT':
+      return 'timeout';
+    default:
+      return 'unreachable';
+  }
+}

@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import {
+  ProtectEngine,
+  SignalingClient,
+  VolunteerEngine,
+  type ByteStream,
+  type WebSocketConstructorLike,
+} from '@underpass/shared';
+import { startSignalingServer, type SignalingServer } from '../../signaling-server/src/server.js';
+import { startExitNode, type ExitNode } from '../src/exit-node.js';
+import { nodePeerFactory } from '../src/node-peer.js';
+import { startTestSite, type TestSite } from '../../test/http-site.js';
+
+const WS = WebSocket as unknown as WebSocketConstructorLike;
+
+/** Sends one HTTP/1.0 GET over a tunnel stream and returns the body. */
+async function httpGet(stream: ByteStream, host: string, path: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    stream.on('data', (chunk) => chunks.push(Buffer.from(chunk)));
+    // HTTP/1.0: the server ends its side after the response; then we end ours, which closes the stream.
+    stream.on('end', () => {
+      stream.end();
+      resolve();
+    });
+    stream.on('close', (error) => (error ? reject(error) : resolve()));
+  });
+  stream.resume();
+  stream.write(Buffer.from(`GET ${path} HTTP/1.0\r\nHost: ${host}\r\n\r\n`));
+  await done;
+  const all = Buffer.concat(chunks);
+  const split = all.indexOf('\r\n\r\n');
+  expect(all.subarray(0, split).toString()).toMatch(/^HTTP\/1\.1 200/);
+  return all.subarray(split + 4);
+}
+
+describe('a real path: client engine → relay engine → exit node → website (WebRTC in Node)', () => {
+  let signaling: SignalingServer;
+  let exit: ExitNode;
+  let site: TestSite;
+  let dataDir: string;
+  const volunteerSignaling: SignalingClient[] = [];
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'underpass-exit-'));
+    signaling = await startSignalingServer({ port: 0 });
+    site = await startTestSite({ fileSize: 5 * 1024 * 1024 });
+    exit = await startExitNode({
+      signalingUrl: signaling.url,
+      dataDir,
+      allowDestinations: ['127.0.0.1/32'],
+      bindAddress: '127.0.0.3',
+    });
+  });
+
+  afterAll(async () => {
+    for (const client of volunteerSignaling) client.close();
+    await exit?.close();
+    await signaling?.close();
+    await site?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('downloads a file through two hops; the site sees only the exit’s address', async () => {
+    const relaySignaling = new SignalingClient({ url: signaling.url, WebSocket: WS, hello: { role: 'relay', capacity: 2 } });
+    volunteerSignaling.push(relaySignaling);
+    const volunteer = new VolunteerEngine({ signaling: relaySignaling, createPeer: nodePeerFactory(), capacity: 2 });
+    await volunteer.start();
+
+    const clientSignaling = new SignalingClient({ url: signaling.url, WebSocket: WS, hello: { role: 'client' } });
+    const protect = new ProtectEngine({ signaling: clientSignaling, createPeer: nodePeerFactory(), mode: 'two-hop' });
+    await protect.start();
+    expect(protect.state).toMatchObject({ status: 'protected', path: { hop: { role: 'relay' }, exit: { exitKey: exit.exitKey } } });
+
+    const body = await httpGet(await protect.open({ kind: 'tcp', host: '127.0.0.1', port: site.port }), '127.0.0.1', '/file.bin');
+    expect(createHash('sha256').update(body).digest('hex')).toBe(site.fileSha256);
+    expect(new Set(site.remoteAddresses)).toEqual(new Set(['127.0.0.3']));
+    expect(volunteer.stats().bytesToClients).toBeGreaterThan(5 * 1024 * 1024);
+
+    // The default policy still denies what the operator did not allow, after resolution.
+    for (const host of ['127.0.0.2', '10.0.0.1', '169.254.169.254']) {
+      await expect(protect.open({ kind: 'tcp', host, port: site.port })).rejects.toMatchObject({
+        code: 'policy-denied',
+      });
+    }
+    protect.stop();
+    volunteer.stop();
+    clientSignaling.close();
+  });
+
+  it('direct mode: client → exit', async () => {
+    const clientSignaling = new SignalingClient({ url: signaling.url, WebSocket: WS, hello: { role: 'client' } });
+    const protect = new ProtectEngine({ signaling: clientSignaling, createPeer: nodePeerFactory(), mode: 'direct' });
+    await protect.start();
+    expect(protect.state).toMatchObject({ status: 'protected', path: { hop: { role: 'exit' } } });
+    const body = await httpGet(await protect.open({ kind: 'tcp', host: '127.0.0.1', port: site.port }), '127.0.0.1', '/');
+    expect(body.toString()).toContain('Hello through Underpass');
+    protect.stop();
+    clientSignaling.close();
+  });
+});

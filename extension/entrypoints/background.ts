@@ -1,0 +1,69 @@
+import browser, { type Runtime } from 'webextension-polyfill';
+import { defineBackground } from 'wxt/utils/define-background';
+import { BackgroundController } from '../lib/background-controller';
+import { CompanionPort, type NativePortLike } from '../lib/companion-port';
+import { uiRequestSchema, type SwitchName, type SwitchState, type UiReply } from '../lib/messages';
+import { offscreenChannel } from '../lib/offscreen-channel';
+import { chromeProxyControl, firefoxProxyControl } from '../lib/proxy-control';
+import * as store from '../lib/store';
+
+const WATCHDOG_ALARM = 'underpass-watchdog';
+
+export default defineBackground({
+  // Firefox (MV2) keeps a persistent background page, which is where its WebRTC engines live.
+  persistent: { firefox: true },
+  main() {
+    // Listeners are registered synchronously: an MV3 worker woken by a message must find them in place.
+    const ready = (async () => {
+      const channel = import.meta.env.FIREFOX
+        ? (await import('../lib/in-page-channel')).inPageChannel()
+        : offscreenChannel();
+      const controller = new BackgroundController({
+        channel,
+        proxy: import.meta.env.FIREFOX ? firefoxProxyControl() : chromeProxyControl(),
+        createCompanion: () =>
+          new CompanionPort({
+            connect: (name) => browser.runtime.connectNative(name) as unknown as NativePortLike,
+            lastError: () => (import.meta.env.FIREFOX ? undefined : chrome.runtime.lastError?.message),
+            extensionId: browser.runtime.id,
+          }),
+        store,
+        onState: showBadge,
+      });
+      await controller.resume();
+      return controller;
+    })();
+
+    browser.runtime.onMessage.addListener(
+      (message: unknown, sender: Runtime.MessageSender): Promise<UiReply> | undefined => {
+        if (sender.id !== browser.runtime.id) return undefined;
+        const parsed = uiRequestSchema.safeParse(message);
+        if (!parsed.success) return undefined;
+        return ready.then((c) => c.setSwitch(parsed.data.name, parsed.data.on));
+      },
+    );
+
+    void browser.alarms.create(WATCHDOG_ALARM, { periodInMinutes: 1 });
+    browser.alarms.onAlarm.addListener((alarm) => {
+      if (alarm.name === WATCHDOG_ALARM) void ready.then((c) => c.checkHost());
+    });
+
+    ready.catch((error: unknown) => console.error('underpass: background failed to start', error));
+  },
+});
+
+const BADGES: Record<SwitchState['status'], { text: string; color: string }> = {
+  off: { text: '', color: '#666666' },
+  connecting: { text: '…', color: '#b58900' },
+  on: { text: 'ON', color: '#2e7d32' },
+  error: { text: '!', color: '#c62828' },
+};
+
+/** The toolbar badge follows Protect, the switch that changes what the user's own traffic does. */
+function showBadge(name: SwitchName, state: SwitchState): void {
+  if (name !== 'protect') return;
+  const action = browser.action ?? browser.browserAction;
+  const badge = BADGES[state.status];
+  void action.setBadgeText({ text: badge.text });
+  void action.setBadgeBackgroundColor({ color: badge.color });
+}

@@ -1,0 +1,47 @@
+import { EngineHost } from '../../lib/engine-host';
+import { offscreenCommandSchema, type EngineEvent, type OffscreenReply } from '../../lib/messages';
+import { createPeer } from '../../lib/peer-factory';
+
+/**
+ * The offscreen document (Chrome): MV3 service workers have no RTCPeerConnection, so the engines live here.
+ * Only `chrome.runtime` messaging exists in this context. Commands come from the background; every state
+ * change and counter goes back as a message addressed to it.
+ */
+
+const host = new EngineHost({ createPeer, WebSocket });
+
+host.on('event', (event: EngineEvent) => {
+  chrome.runtime.sendMessage(event).catch(() => {
+    // The worker is restarting; it asks for `status` when it is back, so nothing is lost for good.
+  });
+});
+
+chrome.runtime.onMessage.addListener(
+  (message: unknown, sender, sendResponse: (reply: OffscreenReply) => void) => {
+    if (sender.id !== chrome.runtime.id) return undefined;
+    if (
+      typeof message !== 'object' ||
+      message === null ||
+      !('target' in message) ||
+      message.target !== 'offscreen'
+    )
+      return undefined;
+    const parsed = offscreenCommandSchema.safeParse(message);
+    if (!parsed.success) {
+      sendResponse({
+        ok: false,
+        code: 'bad-command',
+        message: parsed.error.issues[0]?.message ?? 'malformed command',
+      });
+      return undefined;
+    }
+    sendResponse({ ok: true, status: host.handle(parsed.data) });
+    return undefined;
+  },
+);
+
+addEventListener('pagehide', () => host.shutdown());
+
+void chrome.runtime
+  .sendMessage({ target: 'background', type: 'offscreen-ready' } satisfies EngineEvent)
+  .catch(() => {});

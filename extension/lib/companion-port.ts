@@ -1,0 +1,203 @@
+import { z } from 'zod';
+import { Emitter } from '@underpass/shared';
+import { truncateReason } from './messages';
+
+/**
+ * The service worker's side of the companion's native-messaging port. `connectNative` exists only in the
+ * background (not in the offscreen document), so the worker starts the companion, waits for its `ready`
+ * line and hands the data port and secret to the offscreen document. Keeping the port open keeps the
+ * companion (and the MV3 worker) alive; disconnecting it makes the companion exit.
+ */
+
+export const COMPANION_HOST_NAME = 'org.underpass.companion';
+export const COMPANION_READY_TIMEOUT_MS = 10_000;
+/** The companion has no business sending much before `ready`; more than this is a broken host. */
+const MAX_MESSAGES_BEFORE_READY = 16;
+
+const readySchema = z.object({
+  type: z.literal('ready'),
+  version: z.literal(1),
+  socksPort: z.number().int().min(1).max(65535),
+  dataPort: z.number().int().min(1).max(65535),
+  secret: z.string().min(16).max(256),
+});
+const hostErrorSchema = z.object({
+  type: z.literal('error'),
+  code: z.string().max(64).optional(),
+  message: z.string().max(2000),
+});
+
+export type CompanionReady = z.infer<typeof readySchema>;
+export type CompanionFailure = { code: string; reason: string };
+
+/** The subset of `chrome.runtime.Port` used here, so tests and the Firefox build can supply their own. */
+export type NativePortLike = {
+  postMessage(message: unknown): void;
+  disconnect(): void;
+  onMessage: { addListener(listener: (message: unknown) => void): void };
+  onDisconnect: { addListener(listener: () => void): void };
+  /** Firefox reports the cause here; Chrome in `runtime.lastError`. */
+  error?: { message?: string } | null;
+};
+
+export type CompanionPortOptions = {
+  connect: (hostName: string) => NativePortLike;
+  /** Reads the browser's last error for a disconnect (Chrome's `runtime.lastError`). */
+  lastError: () => string | undefined;
+  extensionId: string;
+  readyTimeoutMs?: number;
+  setTimer?: (fn: () => void, ms: number) => unknown;
+  clearTimer?: (handle: unknown) => void;
+};
+
+type CompanionEvents = {
+  /** The port closed after `ready`; Protect cannot work without it. */
+  closed: [failure: CompanionFailure];
+  /** A well-formed error line from the companion after `ready` (informational). */
+  'host-error': [failure: CompanionFailure];
+};
+
+export class CompanionPort extends Emitter<CompanionEvents> {
+  private port: NativePortLike | undefined;
+  private closedByUs = false;
+
+  constructor(private readonly options: CompanionPortOptions) {
+    super();
+  }
+
+  /** Starts the companion and resolves with its `ready` line, or with a failure whose reason a user can act on. */
+  open(): Promise<{ ok: true; ready: CompanionReady } | { ok: false; failure: CompanionFailure }> {
+    const { options } = this;
+    const setTimer = options.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
+    const clearTimer =
+      options.clearTimer ?? ((handle) => clearTimeout(handle as ReturnType<typeof setTimeout>));
+    return new Promise((resolve) => {
+      let settled = false;
+      let messagesBeforeReady = 0;
+      const settle = (
+        result: { ok: true; ready: CompanionReady } | { ok: false; failure: CompanionFailure },
+      ) => {
+        if (settled) return;
+        settled = true;
+        clearTimer(timer);
+        if (!result.ok) this.close();
+        resolve(result);
+      };
+      const timer = setTimer(
+        () =>
+          settle({
+            ok: false,
+            failure: {
+              code: 'companion-timeout',
+              reason: `The companion did not report ready within ${Math.round((options.readyTimeoutMs ?? COMPANION_READY_TIMEOUT_MS) / 1000)} s.`,
+            },
+          }),
+        options.readyTimeoutMs ?? COMPANION_READY_TIMEOUT_MS,
+      );
+
+      let port: NativePortLike;
+      try {
+        port = options.connect(COMPANION_HOST_NAME);
+      } catch (error) {
+        settle({ ok: false, failure: describeNativeError(errorText(error), options.extensionId) });
+        return;
+      }
+      this.port = port;
+
+      port.onMessage.addListener((message) => {
+        if (!settled) {
+          const ready = readySchema.safeParse(message);
+          if (ready.success) {
+            settle({ ok: true, ready: ready.data });
+            return;
+          }
+          const hostError = hostErrorSchema.safeParse(message);
+          if (hostError.success) {
+            settle({
+              ok: false,
+              failure: {
+                code: hostError.data.code ?? 'companion-error',
+                reason: truncateReason(`The companion failed to start: ${hostError.data.message}`),
+              },
+            });
+            return;
+          }
+          messagesBeforeReady += 1;
+          if (messagesBeforeReady > MAX_MESSAGES_BEFORE_READY) {
+            settle({
+              ok: false,
+              failure: {
+                code: 'companion-protocol',
+                reason: 'The companion sent unexpected messages instead of ready.',
+              },
+            });
+          }
+          return;
+        }
+        const hostError = hostErrorSchema.safeParse(message);
+        if (hostError.success) {
+          this.emit('host-error', {
+            code: hostError.data.code ?? 'companion-error',
+            reason: truncateReason(hostError.data.message),
+          });
+        }
+      });
+
+      port.onDisconnect.addListener(() => {
+        // Reading lastError inside the listener also stops Chrome logging it as unchecked.
+        const text = options.lastError() ?? port.error?.message ?? undefined;
+        const failure = describeNativeError(text, options.extensionId);
+        this.port = undefined;
+        if (!settled) {
+          settle({ ok: false, failure });
+          return;
+        }
+        if (!this.closedByUs) this.emit('closed', failure);
+      });
+    });
+  }
+
+  /** Disconnects the port; the companion exits when its stdin closes. */
+  close(): void {
+    this.closedByUs = true;
+    const port = this.port;
+    this.port = undefined;
+    try {
+      port?.disconnect();
+    } catch {
+      // Already disconnected: nothing left to release.
+    }
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Turns the browser's native-messaging error strings into a code and a reason that says what to do. */
+export function describeNativeError(text: string | undefined, extensionId: string): CompanionFailure {
+  const install = `npx underpass-companion install --browser chrome --extension-id ${extensionId} (from a source checkout: node companion/bin/underpass-companion.js install --browser chromium --extension-id ${extensionId})`;
+  const message = text ?? '';
+  if (/not found/i.test(message)) {
+    return {
+      code: 'companion-missing',
+      reason: `The Underpass companion is not installed. Install it with: ${install}, then turn Protect on again.`,
+    };
+  }
+  if (/forbidden/i.test(message)) {
+    return {
+      code: 'companion-forbidden',
+      reason: `The companion is installed but does not allow this extension (${extensionId}). Reinstall it with: ${install}`,
+    };
+  }
+  if (/exited/i.test(message)) {
+    return {
+      code: 'companion-exited',
+      reason: 'The companion exited. Turn Protect off and on to restart it.',
+    };
+  }
+  return {
+    code: 'companion-failed',
+    reason: truncateReason(`Could not talk to the companion${message ? `: ${message}` : '.'}`),
+  };
+}

@@ -1,0 +1,23 @@
+import type { EngineChannel } from './engine-channel';
+import { EngineHost } from './engine-host';
+import type { EngineEvent } from './messages';
+import { createPeer } from './peer-factory';
+
+/**
+ * The Firefox side of EngineChannel: the MV2 background page has RTCPeerConnection, so the engines run
+ * right here and commands are plain calls.
+ */
+export function inPageChannel(): EngineChannel {
+  const host = new EngineHost({ createPeer, WebSocket: globalThis.WebSocket });
+  return {
+    async send(command) {
+      return { ok: true, status: host.handle(command) };
+    },
+    async release() {
+      // Nothing to release: the background page lives as long as the browser.
+    },
+    onEvent(listener: (event: EngineEvent) => void) {
+      host.on('event', listener);
+    },
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * Which proxy settings Protect installs. Pure functions, so the rules can be read (and tested) apart from
+ * the browser APIs that apply them.
+ *
+ * Why the bypass list has what it has: the extension's own connections go through the proxy setting too
+ * (checked, see PLATFORM-NOTES). The signaling WebSocket must not, or a dead path could never be rebuilt;
+ * the companion's data WebSocket must not, or the tunnel would carry itself. `<-loopback>` removes
+ * Chrome's implicit loopback bypass and is for tests that serve a website on 127.0.0.1 only.
+ */
+
+export type ProxyRuleInput = {
+  socksPort: number;
+  dataPort: number;
+  signalingUrl: string;
+  routeLoopback: boolean;
+};
+
+/** `host:port` of the signaling server as Chrome's bypass rules spell it (IPv6 hosts keep their brackets). */
+export function signalingHostPort(signalingUrl: string): string {
+  const url = new URL(signalingUrl);
+  const port = url.port || (url.protocol === 'wss:' ? '443' : '80');
+  return `${url.hostname}:${port}`;
+}
+
+export function bypassList(input: Omit<ProxyRuleInput, 'socksPort'>): string[] {
+  const list = [signalingHostPort(input.signalingUrl), `127.0.0.1:${input.dataPort}`];
+  if (input.routeLoopback) list.push('<-loopback>');
+  return list;
+}
+
+/** Chrome's `chrome.proxy.settings` value: every request through the companion's SOCKS5 port. */
+export function chromeProxyConfig(input: ProxyRuleInput): chrome.proxy.ProxyConfig {
+  return {
+    mode: 'fixed_servers',
+    rules: {
+      singleProxy: { scheme: 'socks5', host: '127.0.0.1', port: input.socksPort },
+      bypassList: bypassList(input),
+    },
+  };
+}
+
+/**
+ * Firefox decides per request (`proxy.onRequest`), so the same rules are a predicate there. Loopback goes
+ * direct unless routeLoopback, like Chrome's implicit rule.
+ */
+export function firefoxShouldBypass(requestUrl: string, input: Omit<ProxyRuleInput, 'socksPort'>): boolean {
+  let url: URL;
+  try {
+    url = new URL(requestUrl);
+  } catch {
+    return true;
+  }
+  const port = url.port || defaultPort(url.protocol);
+  const hostPort = `${url.hostname}:${port}`;
+  if (hostPort === signalingHostPort(input.signalingUrl)) return true;
+  if (hostPort === `127.0.0.1:${input.dataPort}`) return true;
+  if (!input.routeLoopback && isLoopbackHost(url.hostname)) return true;
+  return false;
+}
+
+function defaultPort(protocol: string): string {
+  return protocol === 'https:' || protocol === 'wss:' ? '443' : '80';
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}

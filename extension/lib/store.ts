@@ -1,0 +1,90 @@
+import browser from 'webextension-polyfill';
+import { z } from 'zod';
+import {
+  switchStateSchema,
+  volunteerStatsSchema,
+  ZERO_VOLUNTEER_STATS,
+  type SwitchName,
+  type SwitchState,
+  type VolunteerStatsWire,
+} from './messages';
+import { parseSettings, SETTINGS_KEY, type Settings } from './settings';
+
+/**
+ * Where state lives. What the user asked for (settings, which switches they turned on) is in
+ * `storage.local` and survives restarts; what is happening now (each switch's state, the relay counters)
+ * is in `storage.session`, which the MV3 worker can lose and rebuild but the popup reads at any time.
+ */
+
+const WANTED_KEY = 'wanted';
+const stateKey = (name: SwitchName) => `state:${name}`;
+const VOLUNTEER_STATS_KEY = 'stats:volunteer';
+
+const wantedSchema = z.object({ protect: z.boolean(), volunteer: z.boolean() });
+export type Wanted = z.infer<typeof wantedSchema>;
+
+export async function loadSettings(): Promise<Settings> {
+  const stored = await browser.storage.local.get(SETTINGS_KEY);
+  return parseSettings(stored[SETTINGS_KEY]);
+}
+
+export async function saveSettings(settings: Settings): Promise<void> {
+  await browser.storage.local.set({ [SETTINGS_KEY]: settings });
+}
+
+export async function loadWanted(): Promise<Wanted> {
+  const stored = await browser.storage.local.get(WANTED_KEY);
+  const parsed = wantedSchema.safeParse(stored[WANTED_KEY]);
+  return parsed.success ? parsed.data : { protect: false, volunteer: false };
+}
+
+export async function saveWanted(name: SwitchName, on: boolean): Promise<void> {
+  const wanted = await loadWanted();
+  await browser.storage.local.set({ [WANTED_KEY]: { ...wanted, [name]: on } });
+}
+
+export async function loadSwitchState(name: SwitchName): Promise<SwitchState> {
+  const key = stateKey(name);
+  const stored = await browser.storage.session.get(key);
+  const parsed = switchStateSchema.safeParse(stored[key]);
+  return parsed.success ? parsed.data : { status: 'off' };
+}
+
+export async function saveSwitchState(name: SwitchName, state: SwitchState): Promise<void> {
+  await browser.storage.session.set({ [stateKey(name)]: state });
+}
+
+export async function loadVolunteerStats(): Promise<VolunteerStatsWire> {
+  const stored = await browser.storage.session.get(VOLUNTEER_STATS_KEY);
+  const parsed = volunteerStatsSchema.safeParse(stored[VOLUNTEER_STATS_KEY]);
+  return parsed.success ? parsed.data : ZERO_VOLUNTEER_STATS;
+}
+
+export async function saveVolunteerStats(stats: VolunteerStatsWire): Promise<void> {
+  await browser.storage.session.set({ [VOLUNTEER_STATS_KEY]: stats });
+}
+
+export type StoreSnapshot = {
+  protect: SwitchState;
+  volunteer: SwitchState;
+  volunteerStats: VolunteerStatsWire;
+};
+
+export async function loadSnapshot(): Promise<StoreSnapshot> {
+  const [protect, volunteer, volunteerStats] = await Promise.all([
+    loadSwitchState('protect'),
+    loadSwitchState('volunteer'),
+    loadVolunteerStats(),
+  ]);
+  return { protect, volunteer, volunteerStats };
+}
+
+/** Calls `listener` with a fresh snapshot whenever the session state changes. Returns an unsubscribe. */
+export function watchSnapshot(listener: (snapshot: StoreSnapshot) => void): () => void {
+  const onChanged = (_changes: unknown, area: string) => {
+    if (area !== 'session') return;
+    void loadSnapshot().then(listener);
+  };
+  browser.storage.onChanged.addListener(onChanged);
+  return () => browser.storage.onChanged.removeListener(onChanged);
+}

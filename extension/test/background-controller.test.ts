@@ -1,0 +1,186 @@
+import { describe, expect, it } from 'vitest';
+import { BackgroundController, type ControllerStore } from '../lib/background-controller';
+import { CompanionPort, type NativePortLike } from '../lib/companion-port';
+import type { EngineChannel } from '../lib/engine-channel';
+import type {
+  EngineEvent,
+  OffscreenCommand,
+  SwitchName,
+  SwitchState,
+  VolunteerStatsWire,
+} from '../lib/messages';
+import type { ProxyControl } from '../lib/proxy-control';
+import type { ProxyRuleInput } from '../lib/proxy-rules';
+import { DEFAULT_SETTINGS } from '../lib/settings';
+import type { Wanted } from '../lib/store';
+
+const READY = { type: 'ready', version: 1, socksPort: 1080, dataPort: 4000, secret: 's'.repeat(32) };
+const flush = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+function harness(companionSays: 'ready' | 'missing') {
+  const sent: OffscreenCommand['type'][] = [];
+  let emit: (event: EngineEvent) => void = () => {};
+  const channel: EngineChannel = {
+    async send(command) {
+      sent.push(command.type);
+      return { ok: true, status: { protect: { status: 'off' }, volunteer: { status: 'off' } } };
+    },
+    async release() {},
+    onEvent(listener) {
+      emit = listener;
+    },
+  };
+  const proxyCalls: (ProxyRuleInput | 'clear')[] = [];
+  const proxy: ProxyControl = {
+    async apply(input) {
+      proxyCalls.push(input);
+      return { ok: true };
+    },
+    async clear() {
+      proxyCalls.push('clear');
+    },
+  };
+  const states: Record<SwitchName, SwitchState[]> = { protect: [], volunteer: [] };
+  let wanted: Wanted = { protect: false, volunteer: false };
+  let stats: VolunteerStatsWire | undefined;
+  const store: ControllerStore = {
+    loadSettings: async () => ({ ...DEFAULT_SETTINGS, routeLoopback: true }),
+    loadWanted: async () => wanted,
+    saveWanted: async (name, on) => {
+      wanted = { ...wanted, [name]: on };
+    },
+    loadSwitchState: async (name) => states[name].at(-1) ?? { status: 'off' },
+    saveSwitchState: async (name, state) => {
+      states[name].push(state);
+    },
+    saveVolunteerStats: async (s) => {
+      stats = s;
+    },
+  };
+  const ports: { disconnected: boolean }[] = [];
+  const createCompanion = () => {
+    const listeners: { message: ((m: unknown) => void)[]; disconnect: (() => void)[] } = {
+      message: [],
+      disconnect: [],
+    };
+    const record = { disconnected: false };
+    ports.push(record);
+    const port: NativePortLike = {
+      postMessage() {},
+      disconnect() {
+        record.disconnected = true;
+      },
+      onMessage: { addListener: (l) => listeners.message.push(l) },
+      onDisconnect: { addListener: (l) => listeners.disconnect.push(l) },
+    };
+    setTimeout(() => {
+      if (companionSays === 'ready') for (const l of listeners.message) l(READY);
+      else for (const l of listeners.disconnect) l();
+    }, 0);
+    return new CompanionPort({
+      connect: () => port,
+      lastError: () =>
+        companionSays === 'missing' ? 'Specified native messaging host not found.' : undefined,
+      extensionId: 'x'.repeat(32),
+    });
+  };
+  const controller = new BackgroundController({ channel, proxy, createCompanion, store });
+  return {
+    controller,
+    sent,
+    proxyCalls,
+    states,
+    ports,
+    emit: (event: EngineEvent) => emit(event),
+    stats: () => stats,
+  };
+}
+
+const PROTECTED: EngineEvent = {
+  target: 'background',
+  type: 'protect-state',
+  state: {
+    status: 'protected',
+    path: { mode: 'two-hop', relayPeerId: 'relay1', exitPeerId: 'exit1', exitKey: 'k' },
+  },
+};
+
+describe('BackgroundController: Protect', () => {
+  it('sets the proxy only once the path is up, and clears it when turned off', async () => {
+    const h = harness('ready');
+    expect(await h.controller.setSwitch('protect', true)).toEqual({ ok: true });
+    expect(h.sent).toEqual(['protect-start']);
+    expect(h.proxyCalls).toEqual([]);
+    expect(h.controller.state('protect').status).toBe('connecting');
+
+    h.emit(PROTECTED);
+    await flush();
+    expect(h.proxyCalls).toEqual([
+      { socksPort: 1080, dataPort: 4000, signalingUrl: DEFAULT_SETTINGS.signalingUrl, routeLoopback: true },
+    ]);
+    expect(h.controller.state('protect')).toMatchObject({ status: 'on' });
+
+    await h.controller.setSwitch('protect', false);
+    expect(h.proxyCalls.at(-1)).toBe('clear');
+    expect(h.ports[0]?.disconnected).toBe(true);
+    expect(h.controller.state('protect')).toEqual({ status: 'off' });
+  });
+
+  it('shows a missing companion as an error and touches nothing else', async () => {
+    const h = harness('missing');
+    await h.controller.setSwitch('protect', true);
+    expect(h.controller.state('protect')).toMatchObject({ status: 'error', code: 'companion-missing' });
+    expect(h.sent).toEqual([]);
+    expect(h.proxyCalls).toEqual([]);
+  });
+
+  it('keeps the proxy (fails closed) when the engine gives up after protecting', async () => {
+    const h = harness('ready');
+    await h.controller.setSwitch('protect', true);
+    h.emit(PROTECTED);
+    await flush();
+    h.emit({
+      target: 'background',
+      type: 'protect-state',
+      state: { status: 'error', code: 'x', message: 'boom' },
+    });
+    await flush();
+    expect(h.proxyCalls.filter((c) => c === 'clear')).toEqual([]);
+    const state = h.controller.state('protect');
+    expect(state).toMatchObject({ status: 'error', code: 'x' });
+    expect(state.status === 'error' && state.reason).toContain('blocked until you turn Protect off');
+  });
+
+  it('ignores engine events when Protect is off', async () => {
+    const h = harness('ready');
+    h.emit(PROTECTED);
+    await flush();
+    expect(h.proxyCalls).toEqual([]);
+    expect(h.sent).toEqual(['protect-stop']);
+  });
+
+  it('does not retry a switch that ended in an error on resume', async () => {
+    const h = harness('missing');
+    await h.controller.setSwitch('protect', true);
+    const before = h.ports.length;
+    await h.controller.resume();
+    expect(h.ports.length).toBe(before);
+  });
+});
+
+describe('BackgroundController: Volunteer', () => {
+  it('goes on when the engine says so and stores its counters', async () => {
+    const h = harness('ready');
+    await h.controller.setSwitch('volunteer', true);
+    expect(h.sent).toEqual(['volunteer-start']);
+    h.emit({ target: 'background', type: 'volunteer-state', state: { status: 'on' } });
+    const stats = { clientsNow: 1, circuitsTotal: 2, bytesFromClients: 3, bytesToClients: 4 };
+    h.emit({ target: 'background', type: 'volunteer-stats', stats });
+    await flush();
+    expect(h.controller.state('volunteer').status).toBe('on');
+    expect(h.stats()).toEqual(stats);
+    await h.controller.setSwitch('volunteer', false);
+    expect(h.sent.at(-1)).toBe('volunteer-stop');
+    expect(h.controller.state('volunteer')).toEqual({ status: 'off' });
+  });
+});

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { bypassList, chromeProxyConfig, firefoxShouldBypass, signalingHostPort } from '../lib/proxy-rules';
+
+describe('proxy rules', () => {
+  it('names the signaling server with its default port', () => {
+    expect(signalingHostPort('wss://signal.example.org/path')).toBe('signal.example.org:443');
+    expect(signalingHostPort('ws://signal.example.org')).toBe('signal.example.org:80');
+    expect(signalingHostPort('ws://127.0.0.1:8600/')).toBe('127.0.0.1:8600');
+    expect(signalingHostPort('ws://[::1]:9000')).toBe('[::1]:9000');
+  });
+
+  it('bypasses the signaling server and the companion data port, and loopback only when asked', () => {
+    const base = { signalingUrl: 'ws://127.0.0.1:8600', dataPort: 4000 };
+    expect(bypassList({ ...base, routeLoopback: false })).toEqual(['127.0.0.1:8600', '127.0.0.1:4000']);
+    expect(bypassList({ ...base, routeLoopback: true })).toEqual([
+      '127.0.0.1:8600',
+      '127.0.0.1:4000',
+      '<-loopback>',
+    ]);
+  });
+
+  it('sends everything else to the SOCKS5 port', () => {
+    const config = chromeProxyConfig({
+      socksPort: 1080,
+      dataPort: 4000,
+      signalingUrl: 'wss://s.example',
+      routeLoopback: false,
+    });
+    expect(config).toEqual({
+      mode: 'fixed_servers',
+      rules: {
+        singleProxy: { scheme: 'socks5', host: '127.0.0.1', port: 1080 },
+        bypassList: ['s.example:443', '127.0.0.1:4000'],
+      },
+    });
+  });
+
+  it('decides the same way per request for Firefox', () => {
+    const input = { signalingUrl: 'wss://s.example', dataPort: 4000, routeLoopback: false };
+    expect(firefoxShouldBypass('https://s.example/x', input)).toBe(true);
+    expect(firefoxShouldBypass('ws://127.0.0.1:4000/', input)).toBe(true);
+    expect(firefoxShouldBypass('http://127.0.0.1:5000/', input)).toBe(true);
+    expect(firefoxShouldBypass('http://127.0.0.1:5000/', { ...input, routeLoopback: true })).toBe(false);
+    expect(firefoxShouldBypass('https://example.org/', input)).toBe(false);
+    expect(firefoxShouldBypass('https://s.example:8443/', input)).toBe(false);
+  });
+});

@@ -1,0 +1,114 @@
+import { Emitter } from '../emitter.js';
+import { SessionError, StreamError } from '../errors.js';
+import { LINK_HIGH_WATER, type Link } from '../link.js';
+import { decodeCell, encodeCell } from '../tunnel/cells.js';
+import { SecureSession } from '../tunnel/session.js';
+import type { MuxStream } from '../tunnel/mux.js';
+import type { StreamRequest } from '../tunnel/mux-frames.js';
+
+export interface TunnelClientOptions {
+  /** The first hop: a relay (two-hop) or the exit itself (direct mode). */
+  link: Link;
+  /** The exit's static public key, pinned from the directory. */
+  exitKey: Uint8Array;
+  circuitId?: number;
+  handshakeTimeoutMs?: number;
+}
+
+export type TunnelClientEvents = { close: [error?: SessionError] };
+
+export interface TunnelStats {
+  bytesUp: number;
+  bytesDown: number;
+  streamsOpen: number;
+}
+
+/**
+ * The client engine: one circuit over its first-hop link and the encrypted session to the exit inside it.
+ * Knows nothing of signaling or WebRTC; ProtectEngine builds the path and hands the link in.
+ */
+export class TunnelClient extends Emitter<TunnelClientEvents> {
+  readonly session: SecureSession;
+  private readonly circuitId: number;
+  private bytesUp = 0;
+  private bytesDown = 0;
+
+  constructor(private readonly options: TunnelClientOptions) {
+    super();
+    const { link } = options;
+    this.circuitId = options.circuitId ?? 1;
+    link.send(encodeCell({ type: 'open', circuitId: this.circuitId, exitKey: options.exitKey }));
+    this.session = new SecureSession({
+      role: 'client',
+      exitKey: options.exitKey,
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
+      transport: {
+        send: (payload) => link.send(encodeCell({ type: 'data', circuitId: this.circuitId, payload })),
+        canSend: () => link.bufferedAmount < LINK_HIGH_WATER,
+      },
+    });
+    link.on('message', this.onMessage);
+    link.on('drain', this.onDrain);
+    link.on('close', this.onLinkClose);
+    this.session.on('close', (error) => {
+      link.off('message', this.onMessage);
+      link.off('drain', this.onDrain);
+      link.off('close', this.onLinkClose);
+      if (!link.closed) {
+        link.send(encodeCell({ type: 'close', circuitId: this.circuitId, code: error?.code ?? 'closed' }));
+      }
+      this.emit('close', error);
+    });
+  }
+
+  ready(): Promise<void> {
+    return this.session.whenReady();
+  }
+
+  get closed(): boolean {
+    return this.session.closed;
+  }
+
+  async open(request: StreamRequest): Promise<MuxStream> {
+    if (this.session.closed) throw new StreamError('session-closed', 'no tunnel');
+    await this.session.whenReady();
+    const stream = await this.session.mux.open(request);
+    // Count payload bytes in both directions without disturbing the stream's own listeners.
+    const write = stream.write.bind(stream);
+    stream.write = (chunk) => {
+      this.bytesUp += chunk.length;
+      return write(chunk);
+    };
+    stream.on('data', (chunk) => {
+      this.bytesDown += chunk.length;
+    });
+    return stream;
+  }
+
+  stats(): TunnelStats {
+    return { bytesUp: this.bytesUp, bytesDown: this.bytesDown, streamsOpen: this.session.mux.streamCount };
+  }
+
+  close(error?: SessionError): void {
+    this.session.close(error);
+  }
+
+  private readonly onMessage = (bytes: Uint8Array): void => {
+    const decoded = decodeCell(bytes);
+    if (!decoded.ok) {
+      this.session.close(new SessionError('malformed-frame', decoded.reason));
+      return;
+    }
+    const cell = decoded.value;
+    if (cell.circuitId !== this.circuitId) return; // another circuit on a shared link (direct mode tests)
+    if (cell.type === 'data') this.session.receive(cell.payload);
+    else if (cell.type === 'close') this.session.close(new SessionError(cell.code, `the path closed: ${cell.code}`));
+    else this.session.close(new SessionError('malformed-frame', 'unexpected OPEN cell from the path'));
+  };
+
+  private readonly onDrain = (): void => this.session.drain();
+
+  private readonly onLinkClose = (error?: SessionError): void => {
+    this.session.close(error ?? new SessionError('link-closed', 'the first hop closed'));
+  };
+}

@@ -1,0 +1,54 @@
+import { StreamError } from '../errors.js';
+import { pipeBoth, type ByteStream } from '../byte-stream.js';
+import { LINK_HIGH_WATER, type Link } from '../link.js';
+import { Mux } from '../tunnel/mux.js';
+import type { StreamRequest } from '../tunnel/mux-frames.js';
+
+export interface CompanionBridgeOptions {
+  /** The authenticated data-port WebSocket to the companion, as a Link. */
+  link: Link;
+  /** Opens a stream through the tunnel; rejects with a StreamError while no path is up (the kill switch). */
+  open(request: StreamRequest): Promise<ByteStream>;
+}
+
+export interface CompanionBridge {
+  close(): void;
+  readonly closed: boolean;
+}
+
+/**
+ * The extension's side of the companion's data port: the companion opens one mux stream per browser
+ * connection, and each is joined to a tunnel stream. The same mux (and its flow control) as inside the tunnel,
+ * without encryption: it never leaves 127.0.0.1.
+ */
+export function bridgeCompanion(options: CompanionBridgeOptions): CompanionBridge {
+  const { link } = options;
+  const mux = new Mux({
+    role: 'acceptor',
+    send: (frame) => link.send(frame),
+    canSend: () => link.bufferedAmount < LINK_HIGH_WATER,
+  });
+  link.on('message', (frame) => mux.receive(frame));
+  link.on('drain', () => mux.drain());
+  link.on('close', (error) => mux.close(error));
+  mux.on('close', (error) => link.close(error));
+  mux.on('stream', (stream, request) => {
+    options.open(request).then(
+      (tunnelStream) => {
+        if (stream.closed) {
+          tunnelStream.destroy();
+          return;
+        }
+        stream.accept();
+        void pipeBoth(stream, tunnelStream);
+      },
+      (error: unknown) => stream.reject(error instanceof StreamError ? error.code : 'unreachable'),
+    );
+  });
+  return {
+    close: () => mux.close(),
+    get closed() {
+      return mux.closed;
+    },
+  };
+}

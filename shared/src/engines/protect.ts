@@ -1,0 +1,167 @@
+import { Emitter } from '../emitter.js';
+import { StreamError, UnderpassError } from '../errors.js';
+import { fromBase64Url } from '../bytes.js';
+import type { ByteStream } from '../byte-stream.js';
+import type { PeerFactory } from '../links/peer-link.js';
+import type { StreamRequest } from '../tunnel/mux-frames.js';
+import { PeerConnector, type SignalingChannel } from './peer-connector.js';
+import { TunnelClient, type TunnelStats } from './client.js';
+
+export type PathMode = 'two-hop' | 'direct';
+
+export interface PathInfo {
+  mode: PathMode;
+  linkId: string;
+  hop: { peerId: string; role: 'relay' | 'exit' };
+  exit: { peerId: string; exitKey: string };
+}
+
+/** What ProtectEngine needs of the signaling client (SignalingClient provides it). */
+export interface ProtectSignaling extends SignalingChannel {
+  connect(): Promise<string>;
+  requestPath(request: { mode: PathMode; exitKey?: string }): Promise<Omit<PathInfo, 'mode'>>;
+}
+
+export type ProtectState =
+  | { status: 'off' }
+  | { status: 'connecting' }
+  | { status: 'protected'; path: PathInfo }
+  | { status: 'reconnecting'; reason: string; attempt: number }
+  | { status: 'error'; code: string; message: string };
+
+export interface ProtectEngineOptions {
+  signaling: ProtectSignaling;
+  createPeer: PeerFactory;
+  mode?: PathMode;
+  /** Pin an exit by key; otherwise the broker picks the least-loaded one. */
+  exitKey?: string;
+  connectTimeoutMs?: number;
+  /** Delay before rebuilding a lost path: attempt n waits min(base·2ⁿ, max). */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+}
+
+export type ProtectEngineEvents = { state: [state: ProtectState] };
+
+/**
+ * Protect: builds a path (signaling → WebRTC link to the first hop → encrypted session to the exit) and keeps
+ * it up. While no path is up, `open` fails: nothing ever goes out another way.
+ */
+export class ProtectEngine extends Emitter<ProtectEngineEvents> {
+  private current: ProtectState = { status: 'off' };
+  private tunnel: TunnelClient | undefined;
+  private connector: PeerConnector | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private generation = 0;
+  private totals = { bytesUp: 0, bytesDown: 0 };
+
+  constructor(private readonly options: ProtectEngineOptions) {
+    super();
+  }
+
+  get state(): ProtectState {
+    return this.current;
+  }
+
+  /** Resolves once the first path is up; rejects (and the state is `error`) if it cannot be built. */
+  async start(): Promise<void> {
+    if (this.current.status !== 'off' && this.current.status !== 'error') return;
+    const generation = ++this.generation;
+    this.setState({ status: 'connecting' });
+    try {
+      await this.options.signaling.connect();
+      this.connector ??= new PeerConnector({
+        signaling: this.options.signaling,
+        createPeer: this.options.createPeer,
+        connectTimeoutMs: this.options.connectTimeoutMs,
+      });
+      await this.buildPath(generation);
+    } catch (error) {
+      if (generation !== this.generation) return;
+      const failure = asUnderpassError(error);
+      this.setState({ status: 'error', code: failure.code, message: failure.message });
+      throw failure;
+    }
+  }
+
+  stop(): void {
+    this.generation += 1;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.tunnel?.close();
+    this.tunnel = undefined;
+    this.setState({ status: 'off' });
+  }
+
+  open(request: StreamRequest): Promise<ByteStream> {
+    const tunnel = this.tunnel;
+    if (!tunnel || this.current.status !== 'protected') {
+      return Promise.reject(new StreamError('unreachable', 'no path is up'));
+    }
+    return tunnel.open(request);
+  }
+
+  stats(): TunnelStats {
+    const live = this.tunnel?.stats() ?? { bytesUp: 0, bytesDown: 0, streamsOpen: 0 };
+    return {
+      bytesUp: this.totals.bytesUp + live.bytesUp,
+      bytesDown: this.totals.bytesDown + live.bytesDown,
+      streamsOpen: live.streamsOpen,
+    };
+  }
+
+  private async buildPath(generation: number): Promise<void> {
+    const mode = this.options.mode ?? 'two-hop';
+    const { signaling } = this.options;
+    const path = await signaling.requestPath(
+      this.options.exitKey ? { mode, exitKey: this.options.exitKey } : { mode },
+    );
+    const exitKey = fromBase64Url(path.exit.exitKey);
+    if (!exitKey || exitKey.length !== 32) throw new UnderpassError('bad-exit-key', 'the broker sent a bad exit key');
+    const link = await this.connector!.connect(path.linkId, true);
+    if (generation !== this.generation) {
+      link.close();
+      return;
+    }
+    const tunnel = new TunnelClient({ link, exitKey });
+    await tunnel.ready();
+    if (generation !== this.generation) {
+      tunnel.close();
+      return;
+    }
+    this.tunnel = tunnel;
+    tunnel.once('close', (error) => {
+      const stats = tunnel.stats();
+      this.totals.bytesUp += stats.bytesUp;
+      this.totals.bytesDown += stats.bytesDown;
+      link.close();
+      if (this.tunnel !== tunnel || generation !== this.generation) return;
+      this.tunnel = undefined;
+      this.scheduleRebuild(generation, error?.message ?? 'the path closed', 0);
+    });
+    this.setState({ status: 'protected', path: { mode, linkId: path.linkId, hop: path.hop, exit: path.exit } });
+  }
+
+  private scheduleRebuild(generation: number, reason: string, attempt: number): void {
+    this.setState({ status: 'reconnecting', reason, attempt });
+    const base = this.options.retryBaseMs ?? 500;
+    const delay = Math.min(base * 2 ** attempt, this.options.retryMaxMs ?? 10_000);
+    this.retryTimer = setTimeout(() => {
+      if (generation !== this.generation) return;
+      this.buildPath(generation).catch((error: unknown) => {
+        if (generation !== this.generation) return;
+        this.scheduleRebuild(generation, asUnderpassError(error).message, attempt + 1);
+      });
+    }, delay);
+  }
+
+  private setState(state: ProtectState): void {
+    this.current = state;
+    this.emit('state', state);
+  }
+}
+
+export function asUnderpassError(error: unknown): UnderpassError {
+  if (error instanceof UnderpassError) return error;
+  return new UnderpassError('internal', error instanceof Error ? error.message : String(error));
+}

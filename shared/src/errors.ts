@@ -1,0 +1,84 @@
+/**
+ * Errors are values with codes: every failure that crosses a module boundary is an UnderpassError whose
+ * `code` a user-facing message can be built from. The code sets are closed unions so a switch over them is
+ * checked by the compiler.
+ */
+
+/** Why a single stream failed. Sent on the wire in RESET and OPEN_FAILED frames (see PROTOCOL.md). */
+export const STREAM_ERROR_CODES = [
+  'policy-denied',
+  'dns-failed',
+  'refused',
+  'timeout',
+  'unreachable',
+  'limit',
+  'reset',
+  'protocol',
+  'session-closed',
+] as const;
+export type StreamErrorCode = (typeof STREAM_ERROR_CODES)[number];
+
+/** Why a whole end-to-end session (or circuit) ended. */
+export const SESSION_ERROR_CODES = [
+  'malformed-frame',
+  'frame-too-large',
+  'unknown-stream',
+  'window-overrun',
+  'too-many-streams',
+  'tampered',
+  'handshake-failed',
+  'handshake-timeout',
+  'wrong-exit',
+  'link-closed',
+  'circuit-closed',
+  'closed',
+] as const;
+export type SessionErrorCode = (typeof SESSION_ERROR_CODES)[number];
+
+export type ErrorCode = StreamErrorCode | SessionErrorCode | (string & {});
+
+export class UnderpassError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'UnderpassError';
+  }
+}
+
+export class StreamError extends UnderpassError {
+  constructor(
+    override readonly code: StreamErrorCode,
+    message: string = code,
+  ) {
+    super(code, message);
+    this.name = 'StreamError';
+  }
+}
+
+export class SessionError extends UnderpassError {
+  constructor(
+    override readonly code: SessionErrorCode,
+    message: string = code,
+  ) {
+    super(code, message);
+    this.name = 'SessionError';
+  }
+}
+
+export function streamErrorFromIndex(index: number): StreamErrorCode | undefined {
+  return STREAM_ERROR_CODES[index];
+}
+
+export function streamErrorIndex(code: StreamErrorCode): number {
+  return STREAM_ERROR_CODES.indexOf(code);
+}
+
+export function sessionErrorFromIndex(index: number): SessionErrorCode | undefined {
+  return SESSION_ERROR_CODES[index];
+}
+
+export function sessionErrorIndex(code: SessionErrorCode): number {
+  return SESSION_ERROR_CODES.indexOf(code);
+}

@@ -1,0 +1,107 @@
+/**
+ * IP address parsing and CIDR matching, with no platform APIs (the exit policy runs in shared/ and is unit
+ * tested there). Only canonical textual forms are accepted here: the policy is applied to addresses that the
+ * resolver returned, never to names a client typed.
+ */
+export type IpAddress = { family: 4; value: bigint } | { family: 6; value: bigint };
+
+export function parseIPv4(text: string): bigint | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  let value = 0n;
+  for (const part of parts) {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(part)) return undefined;
+    const n = Number(part);
+    if (n > 255) return undefined;
+    value = (value << 8n) | BigInt(n);
+  }
+  return value;
+}
+
+export function parseIPv6(text: string): bigint | undefined {
+  let input = text;
+  const zone = input.indexOf('%');
+  if (zone !== -1) input = input.slice(0, zone);
+  if (input.startsWith('[') && input.endsWith(']')) input = input.slice(1, -1);
+  const halves = input.split('::');
+  if (halves.length > 2) return undefined;
+  const parseGroups = (part: string): number[] | undefined => {
+    if (part === '') return [];
+    const groups: number[] = [];
+    const pieces = part.split(':');
+    for (let i = 0; i < pieces.length; i++) {
+      const piece = pieces[i]!;
+      if (i === pieces.length - 1 && piece.includes('.')) {
+        const v4 = parseIPv4(piece);
+        if (v4 === undefined) return undefined;
+        groups.push(Number(v4 >> 16n), Number(v4 & 0xffffn));
+        continue;
+      }
+      if (!/^[0-9a-fA-F]{1,4}$/.test(piece)) return undefined;
+      groups.push(parseInt(piece, 16));
+    }
+    return groups;
+  };
+  const head = parseGroups(halves[0]!);
+  const tail = halves.length === 2 ? parseGroups(halves[1]!) : [];
+  if (!head || !tail) return undefined;
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
+  const groups = [...head, ...new Array<number>(halves.length === 2 ? missing : 0).fill(0), ...tail];
+  let value = 0n;
+  for (const group of groups) value = (value << 16n) | BigInt(group);
+  return value;
+}
+
+export function parseIp(text: string): IpAddress | undefined {
+  const v4 = parseIPv4(text);
+  if (v4 !== undefined) return { family: 4, value: v4 };
+  const v6 = parseIPv6(text);
+  if (v6 !== undefined) return { family: 6, value: v6 };
+  return undefined;
+}
+
+const MAPPED_PREFIX = 0xffffn << 32n;
+
+/** ::ffff:a.b.c.d is the IPv4 address a.b.c.d for every purpose of policy. */
+export function unmapIPv4(address: IpAddress): IpAddress {
+  if (address.family === 6 && address.value >> 32n === 0xffffn) {
+    return { family: 4, value: address.value - MAPPED_PREFIX };
+  }
+  return address;
+}
+
+export class Cidr {
+  private constructor(
+    readonly family: 4 | 6,
+    private readonly network: bigint,
+    readonly prefix: number,
+    readonly text: string,
+  ) {}
+
+  static parse(text: string): Cidr | undefined {
+    const [addressText, prefixText, extra] = text.split('/');
+    if (extra !== undefined || addressText === undefined) return undefined;
+    const address = parseIp(addressText);
+    if (!address) return undefined;
+    const bits = address.family === 4 ? 32 : 128;
+    const prefix = prefixText === undefined ? bits : Number(prefixText);
+    if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits || (prefixText ?? '').startsWith('0') && prefix !== 0) {
+      return undefined;
+    }
+    const shift = BigInt(bits - prefix);
+    return new Cidr(address.family, (address.value >> shift) << shift, prefix, text);
+  }
+
+  static must(text: string): Cidr {
+    const cidr = Cidr.parse(text);
+    if (!cidr) throw new Error(`bad CIDR ${text}`);
+    return cidr;
+  }
+
+  contains(address: IpAddress): boolean {
+    if (address.family !== this.family) return false;
+    const shift = BigInt((this.family === 4 ? 32 : 128) - this.prefix);
+    return (address.value >> shift) << shift === this.network;
+  }
+}

@@ -1,0 +1,82 @@
+import { Emitter } from '../emitter.js';
+import { SessionError } from '../errors.js';
+import { LINK_HIGH_WATER, type Link, type LinkEvents } from '../link.js';
+
+/**
+ * The part of a simple-peer instance we use. Declared structurally so that shared/ does not import simple-peer
+ * (the hosts do: @thaunknown/simple-peer in Node and the browser).
+ */
+export interface SimplePeerLike {
+  signal(data: unknown): void;
+  send(data: Uint8Array): void;
+  destroy(error?: Error): void;
+  on(event: 'signal', listener: (data: unknown) => void): unknown;
+  on(event: 'connect', listener: () => void): unknown;
+  on(event: 'data', listener: (data: Uint8Array) => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  readonly bufferSize: number;
+  /** simple-peer's DataChannel, once connected; used only to listen for `bufferedamountlow`. */
+  readonly _channel?: { addEventListener?(type: 'bufferedamountlow', listener: () => void): void } | null;
+}
+
+export type PeerFactory = (options: { initiator: boolean }) => SimplePeerLike;
+
+/**
+ * Adapts a connected simple-peer to the Link interface. Each DataChannel message is one cell; the channel is
+ * ordered and reliable, which the session's implicit nonces rely on.
+ */
+export class PeerLink extends Emitter<LinkEvents> implements Link {
+  private isClosed = false;
+  private congested = false;
+
+  constructor(private readonly peer: SimplePeerLike) {
+    super();
+    peer.on('data', (data) => {
+      if (!this.isClosed) this.emit('message', data);
+    });
+    peer.on('close', () => this.finish(new SessionError('link-closed', 'the peer connection closed')));
+    peer.on('error', (error) => this.finish(new SessionError('link-closed', `peer connection failed: ${error.message}`)));
+    peer._channel?.addEventListener?.('bufferedamountlow', () => this.onLow());
+  }
+
+  get bufferedAmount(): number {
+    return this.isClosed ? 0 : this.peer.bufferSize;
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  send(message: Uint8Array): void {
+    if (this.isClosed) return;
+    try {
+      this.peer.send(message);
+    } catch (error) {
+      // A DataChannel throws when its send buffer overflows or it is closing: the link is unusable either way.
+      this.close(new SessionError('link-closed', `send failed: ${(error as Error).message}`));
+      return;
+    }
+    if (!this.congested && this.peer.bufferSize > LINK_HIGH_WATER) this.congested = true;
+  }
+
+  close(error?: SessionError): void {
+    if (this.isClosed) return;
+    this.peer.destroy();
+    this.finish(error);
+  }
+
+  private onLow(): void {
+    if (this.congested && !this.isClosed) {
+      this.congested = false;
+      this.emit('drain');
+    }
+  }
+
+  private finish(error?: SessionError): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.emit('close', error);
+    this.removeAllListeners();
+  }
+}

@@ -1,0 +1,296 @@
+/**
+ * A peer's connection to the signaling broker. Runs in the browser and in Node alike: the WebSocket class is
+ * injected (the browser's global, or the `ws` package's), and nothing here imports a Node module.
+ */
+import { Emitter } from '../emitter.js';
+import { UnderpassError } from '../errors.js';
+import { randomId } from './ids.js';
+import {
+  MAX_SIGNAL_DATA_BYTES,
+  SIGNALING_PROTOCOL_VERSION,
+  encodeMessage,
+  parseServerMessage,
+  type HelloMessage,
+  type LinkMessage,
+  type PathMessage,
+  type PathRequestMessage,
+  type PeerMessage,
+  type ServerMessage,
+} from './messages.js';
+
+/** The part of a WebSocket this client uses; both the DOM WebSocket and `ws`'s WebSocket satisfy it. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: 'open', listener: () => void): void;
+  addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void;
+  addEventListener(type: 'close', listener: (event: { code: number; reason: string }) => void): void;
+  addEventListener(type: 'error', listener: (event: unknown) => void): void;
+}
+export type WebSocketConstructorLike = new (url: string) => WebSocketLike;
+
+export type SignalingClientOptions = {
+  url: string;
+  WebSocket: WebSocketConstructorLike;
+  hello: Omit<HelloMessage, 'type' | 'v'>;
+  /** How long connect(), requestPath() and connectExit() wait for the server's answer. Default 10 s. */
+  requestTimeoutMs?: number;
+};
+
+export type SignalingClientEvents = {
+  /** A link the server asks this peer to open as the answering side (a relay or exit being the hop). */
+  link: [LinkMessage];
+  signal: [linkId: string, data: unknown];
+  'link-closed': [linkId: string];
+  /** An error frame that answers no pending request, or a frame from the server that failed validation. */
+  error: [UnderpassError];
+  /** The socket closed; the error says why when it was not close() that closed it. */
+  close: [UnderpassError | undefined];
+};
+
+const OPEN = 1;
+const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+type Pending = {
+  kind: 'path' | 'link';
+  resolve: (msg: PathMessage | LinkMessage) => void;
+  reject: (error: UnderpassError) => void;
+  timer: ReturnType<typeof setTimeout>;
+};
+
+export class SignalingClient extends Emitter<SignalingClientEvents> {
+  private socket: WebSocketLike | undefined;
+  private welcomed: { resolve: (peerId: string) => void; reject: (e: UnderpassError) => void } | undefined;
+  private readonly pending = new Map<string, Pending>();
+  private lastServerError: UnderpassError | undefined;
+  private closedByUs = false;
+  private ended = false;
+  private id: string | undefined;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly options: SignalingClientOptions) {
+    super();
+    this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  }
+
+  /** This peer's id, once welcomed. */
+  get peerId(): string | undefined {
+    return this.id;
+  }
+
+  get connected(): boolean {
+    return this.id !== undefined && !this.ended && this.socket?.readyState === OPEN;
+  }
+
+  /** Opens the socket, says hello and resolves with the peerId the server assigned. Call once. */
+  connect(): Promise<string> {
+    if (this.socket) return Promise.reject(new UnderpassError('not-allowed', 'connect() may be called once'));
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.fail(new UnderpassError('timeout', 'the signaling server did not welcome us in time'));
+      }, this.timeoutMs);
+      this.welcomed = {
+        resolve: (peerId) => {
+          clearTimeout(timer);
+          resolve(peerId);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      let socket: WebSocketLike;
+      try {
+        socket = new this.options.WebSocket(this.options.url);
+      } catch (error) {
+        this.welcomed = undefined;
+        clearTimeout(timer);
+        reject(new UnderpassError('connect-failed', `cannot open ${this.options.url}: ${String(error)}`));
+        return;
+      }
+      this.socket = socket;
+      socket.addEventListener('open', () => {
+        this.write({ type: 'hello', v: SIGNALING_PROTOCOL_VERSION, ...this.options.hello });
+      });
+      socket.addEventListener('message', (event) => this.onFrame(event.data));
+      socket.addEventListener('close', (event) => this.onClose(event.code, event.reason));
+      // Always followed by 'close', which does the cleanup.
+      socket.addEventListener('error', () => {});
+    });
+  }
+
+  /** Asks the broker for a path; the client is the WebRTC initiator on the returned link. */
+  requestPath(request: { mode: PathRequestMessage['mode']; exitKey?: string }): Promise<PathMessage> {
+    const requestId = randomId();
+    const msg: PathRequestMessage = { type: 'path-request', requestId, mode: request.mode };
+    if (request.exitKey !== undefined) msg.exitKey = request.exitKey;
+    return this.request('path', requestId, msg) as Promise<PathMessage>;
+  }
+
+  /** (Relays) asks the broker for a link to an exit; the relay is the WebRTC initiator on it. */
+  connectExit(exitKey: string): Promise<LinkMessage> {
+    const requestId = randomId();
+    return this.request('link', requestId, {
+      type: 'connect-exit',
+      requestId,
+      exitKey,
+    }) as Promise<LinkMessage>;
+  }
+
+  /**
+   * Sends simple-peer signal data to the other member of a link. Returns false when not connected (the
+   * data is then dropped: a link whose signaling is gone has to be rebuilt anyway).
+   */
+  signal(linkId: string, data: unknown): boolean {
+    if (typeof data !== 'object' || data === null || Array.isArray(data))
+      throw new UnderpassError('malformed', 'signal data must be a JSON object');
+    const size = new TextEncoder().encode(JSON.stringify(data)).length;
+    if (size > MAX_SIGNAL_DATA_BYTES)
+      throw new UnderpassError('too-large', `signal data of ${size} bytes exceeds ${MAX_SIGNAL_DATA_BYTES}`);
+    return this.write({ type: 'signal', linkId, data: data as Record<string, unknown> });
+  }
+
+  linkClosed(linkId: string): boolean {
+    return this.write({ type: 'link-closed', linkId });
+  }
+
+  /** (Relays and exits) reports how many clients this peer serves now; doubles as a heartbeat. */
+  reportLoad(load: number): boolean {
+    if (!Number.isSafeInteger(load) || load < 0)
+      throw new UnderpassError('malformed', 'load must be a non-negative integer');
+    return this.write({ type: 'load', load });
+  }
+
+  close(): void {
+    if (this.ended) return;
+    this.closedByUs = true;
+    this.socket?.close(1000, 'bye');
+    this.end(undefined);
+  }
+
+  private request(
+    kind: Pending['kind'],
+    requestId: string,
+    msg: PeerMessage,
+  ): Promise<PathMessage | LinkMessage> {
+    if (!this.connected)
+      return Promise.reject(new UnderpassError('not-connected', 'not connected to the signaling server'));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(requestId);
+        reject(new UnderpassError('timeout', `no answer to ${msg.type} in ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      this.pending.set(requestId, { kind, resolve, reject, timer });
+      this.write(msg);
+    });
+  }
+
+  private write(msg: PeerMessage): boolean {
+    if (this.ended || this.socket?.readyState !== OPEN) return false;
+    this.socket.send(encodeMessage(msg));
+    return true;
+  }
+
+  private onFrame(data: unknown): void {
+    if (typeof data !== 'string') {
+      this.emit('error', new UnderpassError('malformed', 'the signaling server sent a binary frame'));
+      return;
+    }
+    const decoded = parseServerMessage(data);
+    if (!decoded.ok) {
+      this.emit(
+        'error',
+        new UnderpassError(decoded.code, `bad frame from the signaling server: ${decoded.message}`),
+      );
+      return;
+    }
+    this.dispatch(decoded.msg);
+  }
+
+  private dispatch(msg: ServerMessage): void {
+    switch (msg.type) {
+      case 'welcome': {
+        const welcomed = this.welcomed;
+        if (!welcomed || this.id !== undefined) return;
+        this.id = msg.peerId;
+        this.welcomed = undefined;
+        welcomed.resolve(msg.peerId);
+        return;
+      }
+      case 'path':
+        this.settle(msg.requestId, 'path', msg);
+        return;
+      case 'link':
+        if (msg.requestId !== undefined && this.settle(msg.requestId, 'link', msg)) return;
+        this.emit('link', msg);
+        return;
+      case 'signal':
+        this.emit('signal', msg.linkId, msg.data);
+        return;
+      case 'link-closed':
+        this.emit('link-closed', msg.linkId);
+        return;
+      case 'error': {
+        const error = new UnderpassError(msg.code, msg.message);
+        this.lastServerError = error;
+        if (this.welcomed) {
+          // Before welcome every error is fatal to the handshake; the server closes the socket next.
+          this.fail(error);
+          return;
+        }
+        const pending = msg.requestId !== undefined ? this.pending.get(msg.requestId) : undefined;
+        if (pending && msg.requestId !== undefined) {
+          this.pending.delete(msg.requestId);
+          clearTimeout(pending.timer);
+          pending.reject(error);
+          return;
+        }
+        this.emit('error', error);
+        return;
+      }
+    }
+  }
+
+  private settle(requestId: string, kind: Pending['kind'], msg: PathMessage | LinkMessage): boolean {
+    const pending = this.pending.get(requestId);
+    if (!pending || pending.kind !== kind) return false;
+    this.pending.delete(requestId);
+    clearTimeout(pending.timer);
+    pending.resolve(msg);
+    return true;
+  }
+
+  private onClose(code: number, reason: string): void {
+    if (this.ended) return;
+    if (this.closedByUs) return this.end(undefined);
+    this.end(
+      this.lastServerError ??
+        new UnderpassError(
+          'signaling-closed',
+          `signaling connection closed (${code}${reason ? ` ${reason}` : ''})`,
+        ),
+    );
+  }
+
+  /** Ends the session because of `error`, closing the socket if it is still up. */
+  private fail(error: UnderpassError): void {
+    if (this.ended) return;
+    this.socket?.close(1000, 'bye');
+    this.end(error);
+  }
+
+  private end(error: UnderpassError | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    const reason = error ?? new UnderpassError('closed', 'signaling client closed');
+    this.welcomed?.reject(reason);
+    this.welcomed = undefined;
+    for (const pending of this.pending.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(reason);
+    }
+    this.pending.clear();
+    this.emit('close', error);
+  }
+}

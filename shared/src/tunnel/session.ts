@@ -1,0 +1,160 @@
+import { Emitter } from '../emitter.js';
+import { SessionError } from '../errors.js';
+import { bytesEqual } from '../bytes.js';
+import { Mux, type MuxOptions } from './mux.js';
+import { NoiseInitiator, NoiseResponder, type StaticKeyPair, type TransportKeys } from './noise.js';
+import { MAX_MUX_FRAME } from './mux-frames.js';
+
+/** How a session reaches its peer: one circuit on a link. Messages are opaque to everything in between. */
+export interface SessionTransport {
+  send(message: Uint8Array): void;
+  /** False while the link is congested. */
+  canSend(): boolean;
+}
+
+export type SessionOptions = {
+  transport: SessionTransport;
+  handshakeTimeoutMs?: number;
+  mux?: Pick<MuxOptions, 'initialWindow' | 'maxStreams' | 'openTimeoutMs'>;
+} & (
+  | { role: 'client'; exitKey: Uint8Array }
+  | { role: 'exit'; staticKey: StaticKeyPair }
+);
+
+export type SessionEvents = {
+  ready: [];
+  close: [error?: SessionError];
+};
+
+type Phase =
+  | { name: 'client-handshake'; noise: NoiseInitiator }
+  | { name: 'exit-handshake'; noise: NoiseResponder }
+  | { name: 'established'; keys: TransportKeys }
+  | { name: 'closed' };
+
+/**
+ * The end-to-end encrypted session between a client and an exit (PROTOCOL.md §Session): a Noise NK handshake,
+ * then every mux frame sealed in one transport message. Any message that fails authentication — tampered,
+ * replayed, reordered or meant for another key — ends the session with a typed error.
+ */
+export class SecureSession extends Emitter<SessionEvents> {
+  readonly mux: Mux;
+  private phase: Phase;
+  private readonly handshakeTimer: ReturnType<typeof setTimeout>;
+
+  constructor(private readonly options: SessionOptions) {
+    super();
+    const transport = options.transport;
+    this.mux = new Mux({
+      ...options.mux,
+      role: options.role === 'client' ? 'initiator' : 'acceptor',
+      send: (frame) => this.sendSealed(frame),
+      canSend: () => transport.canSend(),
+    });
+    this.mux.on('close', (error) => this.close(error));
+    this.handshakeTimer = setTimeout(
+      () => this.close(new SessionError('handshake-timeout', 'no handshake in time')),
+      options.handshakeTimeoutMs ?? 15_000,
+    );
+    if (options.role === 'client') {
+      const noise = new NoiseInitiator(options.exitKey);
+      this.phase = { name: 'client-handshake', noise };
+      transport.send(noise.writeHello());
+    } else {
+      this.phase = { name: 'exit-handshake', noise: new NoiseResponder(options.staticKey) };
+    }
+  }
+
+  get established(): boolean {
+    return this.phase.name === 'established';
+  }
+
+  get closed(): boolean {
+    return this.phase.name === 'closed';
+  }
+
+  /** Resolves once the handshake completes; rejects with the SessionError that ended it otherwise. */
+  whenReady(): Promise<void> {
+    if (this.phase.name === 'established') return Promise.resolve();
+    if (this.phase.name === 'closed') return Promise.reject(this.mux.error ?? new SessionError('closed'));
+    return new Promise((resolve, reject) => {
+      const onReady = () => {
+        this.off('close', onClose);
+        resolve();
+      };
+      const onClose = (error?: SessionError) => {
+        this.off('ready', onReady);
+        reject(error ?? new SessionError('closed'));
+      };
+      this.once('ready', onReady);
+      this.once('close', onClose);
+    });
+  }
+
+  /** One message from the peer (a DATA cell's payload). Never throws: failures close the session. */
+  receive(message: Uint8Array): void {
+    try {
+      this.receiveUnsafe(message);
+    } catch (error) {
+      this.close(error instanceof SessionError ? error : new SessionError('malformed-frame', String(error)));
+    }
+  }
+
+  /** The transport can take more. */
+  drain(): void {
+    this.mux.drain();
+  }
+
+  close(error?: SessionError): void {
+    if (this.phase.name === 'closed') return;
+    this.phase = { name: 'closed' };
+    clearTimeout(this.handshakeTimer);
+    this.mux.close(error);
+    this.emit('close', error);
+  }
+
+  private receiveUnsafe(message: Uint8Array): void {
+    const phase = this.phase;
+    switch (phase.name) {
+      case 'client-handshake': {
+        const { keys } = phase.noise.readReply(message);
+        this.establish(keys);
+        return;
+      }
+      case 'exit-handshake': {
+        phase.noise.readHello(message);
+        const { message: reply, keys } = phase.noise.writeReply();
+        this.options.transport.send(reply);
+        this.establish(keys);
+        return;
+      }
+      case 'established': {
+        if (message.length > MAX_MUX_FRAME + 16) throw new SessionError('frame-too-large', 'session message too large');
+        this.mux.receive(phase.keys.receive.decrypt(message));
+        return;
+      }
+      case 'closed':
+        return;
+    }
+  }
+
+  private establish(keys: TransportKeys): void {
+    clearTimeout(this.handshakeTimer);
+    this.phase = { name: 'established', keys };
+    this.emit('ready');
+  }
+
+  private sendSealed(frame: Uint8Array): void {
+    if (this.phase.name !== 'established') return;
+    this.options.transport.send(this.phase.keys.send.encrypt(frame));
+  }
+
+  /** For tests and diagnostics: both ends compute the same hash only if nobody interfered. */
+  sameHandshakeAs(other: SecureSession): boolean {
+    return (
+      this.phase.name === 'established' &&
+      other.phase.name === 'established' &&
+      bytesEqual(this.phase.keys.handshakeHash, other.phase.keys.handshakeHash)
+    );
+  }
+}

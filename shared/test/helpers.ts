@@ -1,0 +1,92 @@
+import { Emitter } from '../src/emitter.js';
+import type { ByteStream, ByteStreamEvents } from '../src/byte-stream.js';
+import type { UnderpassError } from '../src/errors.js';
+import type { Dialer } from '../src/engines/exit.js';
+import { StreamError } from '../src/errors.js';
+
+/** An in-memory "website" for unit tests: echoes what it is sent, ends when the writer ends. */
+export class EchoStream extends Emitter<ByteStreamEvents> implements ByteStream {
+  closed = false;
+  private paused = true;
+  private readonly held: Uint8Array[] = [];
+
+  write(chunk: Uint8Array): boolean {
+    if (this.closed) return false;
+    const copy = chunk.slice();
+    queueMicrotask(() => {
+      if (this.paused) this.held.push(copy);
+      else this.emit('data', copy);
+    });
+    return true;
+  }
+  end(): void {
+    queueMicrotask(() => {
+      this.emit('end');
+      this.destroy();
+    });
+  }
+  destroy(error?: UnderpassError): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.emit('close', error);
+  }
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+    while (this.held.length) this.emit('data', this.held.shift()!);
+  }
+}
+
+/** Dials an echo for any host, except names listed in `refuse`, which fail with that code. */
+export function echoDialer(refuse: Record<string, StreamError['code']> = {}): Dialer & { dials: string[] } {
+  const dials: string[] = [];
+  return {
+    dials,
+    async dial(request) {
+      dials.push(`${request.host}:${request.port}`);
+      const code = refuse[request.host];
+      if (code) throw new StreamError(code);
+      return new EchoStream();
+    },
+  };
+}
+
+export function collect(stream: ByteStream): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    stream.on('data', (chunk) => chunks.push(chunk));
+    stream.on('close', (error) => {
+      if (error) reject(error);
+      else {
+        const total = chunks.reduce((n, c) => n + c.length, 0);
+        const out = new Uint8Array(total);
+        let offset = 0;
+        for (const chunk of chunks) {
+          out.set(chunk, offset);
+          offset += chunk.length;
+        }
+        resolve(out);
+      }
+    });
+    stream.resume();
+  });
+}
+
+export function pattern(length: number, seed = 7): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed;
+  for (let i = 0; i < length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+export function nextEvent<T extends unknown[]>(
+  emitter: { once(event: string, listener: (...args: T) => void): unknown },
+  event: string,
+): Promise<T> {
+  return new Promise((resolve) => emitter.once(event, (...args: T) => resolve(args)));
+}

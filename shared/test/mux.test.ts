@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { Mux, type MuxStream } from '../src/tunnel/mux.js';
+import { decodeMuxFrame, encodeMuxFrame, type MuxFrame } from '../src/tunnel/mux-frames.js';
+import type { SessionError } from '../src/errors.js';
+
+/** An acceptor mux fed by hand, recording what it sends back. */
+function acceptor(initialWindow = 1024) {
+  const sent: MuxFrame[] = [];
+  const mux = new Mux({
+    role: 'acceptor',
+    initialWindow,
+    maxStreams: 4,
+    send: (bytes) => {
+      const decoded = decodeMuxFrame(bytes);
+      if (decoded.ok) sent.push(decoded.value);
+    },
+  });
+  const streams: MuxStream[] = [];
+  mux.on('stream', (stream) => {
+    streams.push(stream);
+    stream.accept();
+  });
+  let closeError: SessionError | undefined;
+  mux.on('close', (error) => (closeError = error));
+  const feed = (frame: MuxFrame) => mux.receive(encodeMuxFrame(frame));
+  const open = (streamId: number) =>
+    feed({ type: 'open', streamId, request: { kind: 'tcp', host: 'example.test', port: 443 } });
+  return { mux, sent, streams, feed, open, closeError: () => closeError };
+}
+
+describe('mux flow control', () => {
+  it('holds a paused stream’s data within its window and grants credit only as it is consumed', () => {
+    const { streams, feed, open, sent, closeError } = acceptor(1024);
+    open(1);
+    const stream = streams[0]!;
+    const received: number[] = [];
+    stream.on('data', (chunk) => received.push(chunk.length));
+    feed({ type: 'data', streamId: 1, data: new Uint8Array(1000) });
+    expect(received).toEqual([]); // streams start paused
+    expect(sent.filter((f) => f.type === 'window')).toEqual([]);
+    stream.resume();
+    expect(received).toEqual([1000]);
+    expect(sent.filter((f) => f.type === 'window')).toEqual([{ type: 'window', streamId: 1, increment: 1000 }]);
+    expect(closeError()).toBeUndefined();
+  });
+
+  it('ends the session with window-overrun when a peer sends past its window', () => {
+    const { feed, open, closeError, mux } = acceptor(1024);
+    open(1);
+    feed({ type: 'data', streamId: 1, data: new Uint8Array(1000) });
+    feed({ type: 'data', streamId: 1, data: new Uint8Array(100) });
+    expect(closeError()?.code).toBe('window-overrun');
+    expect(mux.closed).toBe(true);
+  });
+
+  it('ends the session when a WINDOW frame would grow the window past the maximum', () => {
+    const { feed, open, closeError } = acceptor();
+    open(1);
+    feed({ type: 'window', streamId: 1, increment: 0xffffffff });
+    expect(closeError()?.code).toBe('window-overrun');
+  });
+
+  it('refuses opens past the stream limit with a typed error, without ending the session', () => {
+    const { open, sent, closeError } = acceptor();
+    for (let id = 1; id <= 5; id++) open(id);
+    expect(sent.find((f) => f.type === 'open-failed')).toEqual({ type: 'open-failed', streamId: 5, code: 'limit' });
+    expect(closeError()).toBeUndefined();
+  });
+
+  it('ignores late frames for a stream it already closed, but not for one never opened', () => {
+    const { feed, open, streams, closeError } = acceptor();
+    open(1);
+    streams[0]!.destroy();
+    feed({ type: 'data', streamId: 1, data: new Uint8Array(10) });
+    expect(closeError()).toBeUndefined();
+    feed({ type: 'fin', streamId: 7 });
+    expect(closeError()?.code).toBe('unknown-stream');
+  });
+
+  it('rejects truncated, oversized and malformed frames', () => {
+    for (const bytes of [
+      new Uint8Array([4, 0, 0]),
+      new Uint8Array(5 + 16 * 1024 + 1).fill(4, 0, 1),
+      new Uint8Array([5, 0, 0, 0, 1, 0, 0]),
+      new Uint8Array([1, 0, 0, 0, 1, 1, 0, 80, 3, 0x61, 0x20, 0x62]), // host with a space
+    ]) {
+      const { mux, closeError } = acceptor();
+      mux.receive(bytes);
+      expect(closeError()?.code).toBe('malformed-frame');
+    }
+  });
+});

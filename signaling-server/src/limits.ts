@@ -1,0 +1,52 @@
+/** Every bound the signaling server enforces, with its default. All can be overridden per server. */
+export type SignalingLimits = {
+  /** Largest inbound message in bytes; larger ones get a `too-large` error frame. The codec caps at 64 KiB. */
+  maxMessageBytes: number;
+  /** Frames above this many bytes are not even read: the connection is closed (1009). */
+  maxFrameBytes: number;
+  /** A peer must say hello within this many milliseconds of connecting. */
+  handshakeTimeoutMs: number;
+  /** Open WebSocket connections at once, counting those still in their handshake. */
+  maxPeers: number;
+  /** Links a client may hold at once (as the initiator). */
+  maxLinksPerClient: number;
+  /** Token bucket per connection: sustained messages per second… */
+  messagesPerSecond: number;
+  /** …and burst size. */
+  messageBurst: number;
+  /** Protocol errors (malformed, too large, not allowed, rate limited) before the connection is closed. */
+  maxErrors: number;
+  /** Interval of WebSocket pings; a peer that neither answered the last ping nor sent anything is dropped. */
+  pingIntervalMs: number;
+  /** A peer that lets this many bytes queue up unread towards it is dropped. */
+  maxBufferedBytes: number;
+  /** Inbound messages queued for processing on one connection before it is considered abusive. */
+  maxQueuedMessages: number;
+  /** On shutdown, how long peers get to take the `shutting-down` frame before their sockets are cut. */
+  shutdownGraceMs: number;
+};
+
+export const DEFAULT_LIMITS: SignalingLimits = {
+  maxMessageBytes: 64 * 1024,
+  maxFrameBytes: 256 * 1024,
+  handshakeTimeoutMs: 10_000,
+  maxPeers: 10_000,
+  maxLinksPerClient: 8,
+  messagesPerSecond: 50,
+  messageBurst: 100,
+  maxErrors: 20,
+  pingIntervalMs: 30_000,
+  maxBufferedBytes: 1024 * 1024,
+  maxQueuedMessages: 200,
+  shutdownGraceMs: 2_000,
+};
+
+export function resolveLimits(overrides: Partial<SignalingLimits> = {}): SignalingLimits {
+  const limits = { ...DEFAULT_LIMITS };
+  for (const [key, value] of Object.entries(overrides) as [keyof SignalingLimits, number | undefined][]) {
+    if (value === undefined) continue;
+    if (!Number.isFinite(value) || value <= 0) throw new RangeError(`limit ${key} must be a positive number`);
+    limits[key] = value;
+  }
+  return limits;
+}

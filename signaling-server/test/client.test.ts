@@ -1,0 +1,129 @@
+/** SignalingClient (shared, browser-safe) against the real server over real `ws` sockets. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import type { UnderpassError } from '../../shared/src/errors.js';
+import { SignalingClient } from '../../shared/src/signaling/client.js';
+import type { LinkMessage } from '../../shared/src/signaling/messages.js';
+import type { SignalingServer } from '../src/server.js';
+import { newExitKey, startTestServer } from './helpers.js';
+
+let server: SignalingServer;
+const clients: SignalingClient[] = [];
+
+function client(hello: ConstructorParameters<typeof SignalingClient>[0]['hello'], requestTimeoutMs?: number) {
+  const c = new SignalingClient({ url: server.url, WebSocket, hello, requestTimeoutMs });
+  clients.push(c);
+  return c;
+}
+
+function nextEvent<T>(register: (resolve: (value: T) => void) => void): Promise<T> {
+  return new Promise(register);
+}
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await server?.close();
+});
+
+describe('SignalingClient', () => {
+  it('builds a two-hop path end to end: path, links, signals, link-closed', async () => {
+    server = await startTestServer();
+    const exitKey = newExitKey();
+    const exit = client({ role: 'exit', exitKey, capacity: 10, policy: 'web' });
+    const relay = client({ role: 'relay', capacity: 3 });
+    const user = client({ role: 'client' });
+    const exitId = await exit.connect();
+    const relayId = await relay.connect();
+    const userId = await user.connect();
+    expect(new Set([exitId, relayId, userId]).size).toBe(3);
+    expect(user.peerId).toBe(userId);
+    expect(relay.reportLoad(0)).toBe(true);
+
+    const relayLink = nextEvent<LinkMessage>((r) => relay.once('link', r));
+    const path = await user.requestPath({ mode: 'two-hop' });
+    expect(path.hop).toEqual({ peerId: relayId, role: 'relay' });
+    expect(path.exit).toEqual({ peerId: exitId, exitKey });
+    expect((await relayLink).linkId).toBe(path.linkId);
+
+    const atRelay = nextEvent<[string, unknown]>((r) => relay.once('signal', (l, d) => r([l, d])));
+    user.signal(path.linkId, { type: 'offer', sdp: 'v=0' });
+    expect(await atRelay).toEqual([path.linkId, { type: 'offer', sdp: 'v=0' }]);
+
+    const exitSide = nextEvent<LinkMessage>((r) => exit.once('link', r));
+    const toExit = await relay.connectExit(exitKey);
+    expect(toExit).toMatchObject({ initiator: true, peer: { peerId: exitId, role: 'exit' } });
+    expect((await exitSide).peer).toEqual({ peerId: relayId, role: 'relay' });
+
+    const closed = nextEvent<string>((r) => user.once('link-closed', r));
+    relay.linkClosed(path.linkId);
+    expect(await closed).toBe(path.linkId);
+  });
+
+  it('rejects requests with the server’s error code', async () => {
+    server = await startTestServer();
+    const user = client({ role: 'client' });
+    await user.connect();
+    await expect(user.requestPath({ mode: 'direct' })).rejects.toMatchObject({ code: 'no-exit-available' });
+    await expect(user.requestPath({ mode: 'direct', exitKey: newExitKey() })).rejects.toMatchObject({
+      code: 'unknown-exit',
+    });
+    await expect(user.connectExit(newExitKey())).rejects.toMatchObject({ code: 'not-allowed' });
+    const error = nextEvent<UnderpassError>((r) => user.once('error', r));
+    user.signal('AAAAAAAAAAAAAAAAAAAAAA', { candidate: 'x' });
+    expect((await error).code).toBe('unknown-link');
+  });
+
+  it('times out a request the server never answers', async () => {
+    // A bare ws server that welcomes and then stays silent.
+    const { WebSocketServer } = await import('ws');
+    const silent = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => silent.once('listening', r));
+    silent.on('connection', (ws) =>
+      ws.on('message', () =>
+        ws.send(JSON.stringify({ type: 'welcome', v: 1, peerId: 'BBBBBBBBBBBBBBBBBBBBBB' })),
+      ),
+    );
+    const address = silent.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const c = new SignalingClient({
+      url: `ws://127.0.0.1:${port}`,
+      WebSocket,
+      hello: { role: 'client' },
+      requestTimeoutMs: 100,
+    });
+    clients.push(c);
+    expect(await c.connect()).toBe('BBBBBBBBBBBBBBBBBBBBBB');
+    await expect(c.requestPath({ mode: 'direct' })).rejects.toMatchObject({ code: 'timeout' });
+    c.close();
+    await new Promise((r) => silent.close(r));
+  });
+
+  it('fails connect() when the server refuses the hello', async () => {
+    server = await startTestServer();
+    const key = newExitKey();
+    await client({ role: 'exit', exitKey: key }).connect();
+    const dup = client({ role: 'exit', exitKey: key });
+    await expect(dup.connect()).rejects.toMatchObject({ code: 'not-allowed' });
+  });
+
+  it('reports shutting-down as the reason for close', async () => {
+    server = await startTestServer();
+    const user = client({ role: 'client' });
+    await user.connect();
+    const closed = nextEvent<UnderpassError | undefined>((r) => user.once('close', r));
+    await server.close();
+    expect((await closed)?.code).toBe('shutting-down');
+    expect(user.connected).toBe(false);
+    expect(user.signal('AAAAAAAAAAAAAAAAAAAAAA', {})).toBe(false);
+    await expect(user.requestPath({ mode: 'direct' })).rejects.toMatchObject({ code: 'not-connected' });
+  });
+
+  it('refuses oversized signal data before sending it', async () => {
+    server = await startTestServer();
+    const user = client({ role: 'client' });
+    await user.connect();
+    expect(() => user.signal('AAAAAAAAAAAAAAAAAAAAAA', { sdp: 'x'.repeat(17 * 1024) })).toThrow(/exceeds/);
+    expect(user.connected).toBe(true);
+    await expect(user.requestPath({ mode: 'direct' })).rejects.toMatchObject({ code: 'no-exit-available' });
+  });
+});

@@ -1,0 +1,108 @@
+/** Test helpers: raw `ws` peers that record every frame, so tests can assert on the exact wire traffic. */
+import { randomBytes } from 'node:crypto';
+import { WebSocket } from 'ws';
+import { encodeExitKey } from '../../shared/src/signaling/ids.js';
+import type { ServerMessage } from '../../shared/src/signaling/messages.js';
+import { startSignalingServer, type SignalingServer, type SignalingServerOptions } from '../src/server.js';
+
+export function newExitKey(): string {
+  return encodeExitKey(new Uint8Array(randomBytes(32)));
+}
+
+export async function startTestServer(
+  options: Partial<SignalingServerOptions> = {},
+): Promise<SignalingServer> {
+  return startSignalingServer({ port: 0, host: '127.0.0.1', ...options });
+}
+
+export class RawPeer {
+  readonly ws: WebSocket;
+  private readonly inbox: ServerMessage[] = [];
+  private waiters: (() => void)[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  peerId = '';
+
+  private constructor(url: string) {
+    this.ws = new WebSocket(url);
+    this.ws.on('message', (data) => {
+      this.inbox.push(JSON.parse(String(data)) as ServerMessage);
+      this.wake();
+    });
+    this.closed = new Promise((resolve) => {
+      this.ws.on('close', (code, reason) => {
+        resolve({ code, reason: reason.toString() });
+        this.wake();
+      });
+    });
+    this.ws.on('error', () => {});
+  }
+
+  static async open(url: string): Promise<RawPeer> {
+    const peer = new RawPeer(url);
+    await new Promise<void>((resolve, reject) => {
+      peer.ws.once('open', () => resolve());
+      peer.ws.once('error', reject);
+    });
+    return peer;
+  }
+
+  /** Opens a socket, says hello, and waits for the welcome. */
+  static async join(url: string, hello: Record<string, unknown>): Promise<RawPeer> {
+    const peer = await RawPeer.open(url);
+    peer.send({ type: 'hello', v: 1, ...hello });
+    const welcome = await peer.next('welcome');
+    peer.peerId = welcome.peerId;
+    return peer;
+  }
+
+  send(msg: unknown): void {
+    this.ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** The next frame (of `type`, skipping none: a frame of another type fails the test). */
+  async next<T extends ServerMessage['type']>(
+    type?: T,
+    timeoutMs = 5_000,
+  ): Promise<Extract<ServerMessage, { type: T }>> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.inbox.length === 0) {
+      if (this.ws.readyState === WebSocket.CLOSED)
+        throw new Error(`socket closed while waiting for ${type ?? 'a frame'}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${type ?? 'a frame'}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    const msg = this.inbox.shift()!;
+    if (type !== undefined && msg.type !== type)
+      throw new Error(`expected ${type}, got ${JSON.stringify(msg)}`);
+    return msg as Extract<ServerMessage, { type: T }>;
+  }
+
+  /** Frames received and not yet taken with next(). */
+  get pending(): readonly ServerMessage[] {
+    return this.inbox;
+  }
+
+  /** Resolves once the server has certainly processed everything this peer sent before (a round trip). */
+  async sync(): Promise<void> {
+    this.send({ type: 'link-closed', linkId: 'AAAAAAAAAAAAAAAAAAAAAA' });
+    const msg = await this.next('error');
+    if (msg.code !== 'unknown-link') throw new Error(`sync got ${JSON.stringify(msg)}`);
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { base64UrlDecode, base64UrlEncode, isExitKey, randomId } from '../../shared/src/signaling/ids.js';
+import { parsePeerMessage, parseServerMessage } from '../../shared/src/signaling/messages.js';
+import { newExitKey } from './helpers.js';
+
+describe('ids', () => {
+  it('round-trips base64url and matches Node', () => {
+    for (let len = 0; len < 40; len++) {
+      const bytes = new Uint8Array(len).map((_, i) => (i * 37 + len) & 0xff);
+      const text = base64UrlEncode(bytes);
+      expect(text).toBe(Buffer.from(bytes).toString('base64url'));
+      expect(base64UrlDecode(text)).toEqual(bytes);
+    }
+  });
+
+  it('accepts only canonical 32-byte exit keys', () => {
+    const key = newExitKey();
+    expect(isExitKey(key)).toBe(true);
+    expect(isExitKey(key + '=')).toBe(false);
+    expect(isExitKey(key.slice(0, 42))).toBe(false);
+    expect(isExitKey(key.slice(0, 42) + '+')).toBe(false);
+    // The last character carries 2 unused bits; a non-zero one is a second spelling of some key.
+    expect(isExitKey(key.slice(0, 42) + 'B')).toBe(false);
+    expect(isExitKey(key.slice(0, 42) + 'E')).toBe(true);
+  });
+
+  it('makes 22-character random ids', () => {
+    const ids = new Set(Array.from({ length: 100 }, randomId));
+    expect(ids.size).toBe(100);
+    for (const i of ids) expect(i).toMatch(/^[A-Za-z0-9_-]{22}$/);
+  });
+});
+
+describe('codec', () => {
+  it('parses every peer message', () => {
+    const exitKey = newExitKey();
+    const samples = [
+      { type: 'hello', v: 1, role: 'client' },
+      { type: 'hello', v: 1, role: 'relay', capacity: 10 },
+      { type: 'hello', v: 1, role: 'exit', exitKey, capacity: 1000, policy: 'web' },
+      { type: 'path-request', requestId: 'r', mode: 'two-hop' },
+      { type: 'path-request', requestId: 'r', mode: 'direct', exitKey },
+      { type: 'connect-exit', requestId: 'r', exitKey },
+      { type: 'signal', linkId: randomId(), data: { type: 'offer', sdp: 'v=0' } },
+      { type: 'link-closed', linkId: randomId() },
+      { type: 'load', load: 0 },
+    ];
+    for (const s of samples) expect(parsePeerMessage(JSON.stringify(s))).toEqual({ ok: true, msg: s });
+  });
+
+  it('refuses bad peer messages with the right code', () => {
+    const bad: [unknown, string][] = [
+      ['{', 'malformed'],
+      ['null', 'malformed'],
+      [JSON.stringify({ type: 'hello', v: 3 }), 'unsupported-version'],
+      [JSON.stringify({ type: 'hello', role: 'client' }), 'unsupported-version'],
+      [JSON.stringify({ type: 'hello', v: 1, role: 'client', capacity: 3 }), 'malformed'],
+      [JSON.stringify({ type: 'hello', v: 1, role: 'relay', capacity: 1001 }), 'malformed'],
+      [
+        JSON.stringify({ type: 'hello', v: 1, role: 'exit', exitKey: newExitKey(), policy: 'p'.repeat(513) }),
+        'malformed',
+      ],
+      [JSON.stringify({ type: 'hello', v: 1, role: 'god' }), 'malformed'],
+      [JSON.stringify({ type: 'load', load: 1.5 }), 'malformed'],
+      [JSON.stringify({ type: 'signal', linkId: 'short', data: {} }), 'malformed'],
+      [JSON.stringify({ type: 'signal', linkId: randomId(), data: 'str' }), 'malformed'],
+      ['"' + 'x'.repeat(64 * 1024) + '"', 'too-large'],
+      ['"' + 'é'.repeat(33 * 1024) + '"', 'too-large'],
+    ];
+    for (const [text, code] of bad) {
+      const result = parsePeerMessage(text as string);
+      expect(result.ok, String(text).slice(0, 80)).toBe(false);
+      if (!result.ok) expect(result.code, String(text).slice(0, 80)).toBe(code);
+    }
+  });
+
+  it('survives deeply nested input', () => {
+    const deep =
+      '{"type":"signal","linkId":"AAAAAAAAAAAAAAAAAAAAAA","data":{"a":' +
+      '['.repeat(20000) +
+      ']'.repeat(20000) +
+      '}}';
+    expect(parsePeerMessage(deep).ok).toBe(false);
+  });
+
+  it('parses server messages and rejects unknown error codes', () => {
+    const msg = { type: 'error', code: 'no-exit-available', message: 'none', requestId: 'r' };
+    expect(parseServerMessage(JSON.stringify(msg))).toEqual({ ok: true, msg });
+    expect(parseServerMessage(JSON.stringify({ ...msg, code: 'boom' })).ok).toBe(false);
+    expect(parseServerMessage(JSON.stringify({ type: 'welcome', v: 1, peerId: randomId() })).ok).toBe(true);
+  });
+});

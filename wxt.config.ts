@@ -1,0 +1,62 @@
+import preact from '@preact/preset-vite';
+import { defineConfig } from 'wxt';
+
+/**
+ * The public half of the extension's signing key. Chrome derives the extension id from it, so every build
+ * (and every test profile) gets the same id, which the companion's native-messaging manifest must name.
+ * The private key is kept outside the repository; it is only needed to pack a .crx.
+ * Keep in sync with e2e/extension-id.ts (EXTENSION_KEY and EXTENSION_ID).
+ */
+const EXTENSION_KEY =
+  'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAsfOZUD4o2aNfKjlsEb6KCvLPRjNmKQFkaLGJCDbQnlEE5QspUc+YO23nBaSZmiZFXfgYGeaskIRRaA//HDQlCViTRl4AT/0mHVxx8c8r4SAy6xxzf97YsRpAB0hxyyAeW0xogLD6I4Ts1H2gNMOnKA2+v0HDeIh2DquAbxBdzyvYZdL3rfIOKtWCyndyNu746n0MfYXi0eZKy+fxUnJEakxrWnZGkX/h/QURAh2Vns425Zl1rWXEhATEqPGZ65xjQjm2Fi5BXMzwAa71n8gLFqJYlwPk8plea6JHcpc845b/Jjts5kIs6QPtttJGoPzoKUHha8tHf540JVNbt5BxawIDAQAB';
+
+/** Firefox needs a fixed add-on id for native messaging (`allowed_extensions` in the host manifest). */
+const GECKO_ID = 'underpass@underpass.invalid';
+
+function defaultSignalingUrl(): string {
+  const raw = process.env.UNDERPASS_SIGNALING_URL ?? 'ws://127.0.0.1:8600';
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`UNDERPASS_SIGNALING_URL is not a URL: ${raw}`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new Error(`UNDERPASS_SIGNALING_URL must be a ws:// or wss:// URL, got ${raw}`);
+  }
+  return url.toString();
+}
+
+export default defineConfig({
+  srcDir: 'extension',
+  publicDir: 'extension/public',
+  // Every import is written out: easier to audit than names that appear from nowhere.
+  imports: false,
+  vite: () => ({
+    plugins: [preact()],
+    define: {
+      __UNDERPASS_DEFAULT_SIGNALING_URL__: JSON.stringify(defaultSignalingUrl()),
+    },
+    resolve: {
+      // simple-peer (through streamx → events-universal) requires Node's `events`; Vite would externalize it
+      // as an empty browser stub, which breaks `class extends EventEmitter` at run time. The trailing slash
+      // makes Vite resolve the npm package of that name instead of the built-in.
+      alias: { events: 'events/' },
+    },
+  }),
+  manifest: ({ browser }) => ({
+    name: 'Underpass',
+    description: 'A peer-to-peer VPN for the browser: your traffic leaves through volunteer peers.',
+    permissions: [
+      'proxy',
+      'storage',
+      'nativeMessaging',
+      'alarms',
+      ...(browser === 'firefox' ? [] : ['offscreen']),
+    ],
+    host_permissions: ['<all_urls>'],
+    ...(browser === 'firefox'
+      ? { browser_specific_settings: { gecko: { id: GECKO_ID, strict_min_version: '115.0' } } }
+      : { key: EXTENSION_KEY }),
+  }),
+});
