@@ -35,6 +35,8 @@ test('Protect carries a page and a 5 MB file through a volunteer relay and an ex
       dataDir: exitDataDir,
       allowDestinations: ['127.0.0.1/32'],
       bindAddress: EXIT_ADDRESS,
+      // Printed with the test's output: when a path fails, the exit's side of the story is the first clue.
+      log: (event, fields) => console.log(`[exit] ${event}`, fields ? JSON.stringify(fields) : ''),
     });
     cleanup.push(() => exit.close());
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { base64UrlDecode, base64UrlEncode, isExitKey, randomId } from '../../shared/src/signaling/ids.js';
+import { isExitKey, randomId } from '../../shared/src/signaling/ids.js';
+import { fromBase64Url, toBase64Url } from '../../shared/src/bytes.js';
 import { parsePeerMessage, parseServerMessage } from '../../shared/src/signaling/messages.js';
 import { newExitKey } from './helpers.js';
 
@@ -7,9 +8,9 @@ describe('ids', () => {
   it('round-trips base64url and matches Node', () => {
     for (let len = 0; len < 40; len++) {
       const bytes = new Uint8Array(len).map((_, i) => (i * 37 + len) & 0xff);
-      const text = base64UrlEncode(bytes);
+      const text = toBase64Url(bytes);
       expect(text).toBe(Buffer.from(bytes).toString('base64url'));
-      expect(base64UrlDecode(text)).toEqual(bytes);
+      expect(fromBase64Url(text)).toEqual(bytes);
     }
   });
 
