@@ -2,7 +2,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules', '.output', '.wxt', 'bench/results', 'e2e/artifacts', 'test-results', '**/bin/*.js'] },
+  {
+    ignores: [
+      'node_modules',
+      '.output',
+      '.wxt',
+      'bench/results',
+      'e2e/artifacts',
+      'test-results',
+      '**/bin/*.js',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -38,7 +38,11 @@ async function main(): Promise<void> {
     WebSocket: WebSocket as unknown as WebSocketConstructorLike,
     hello: { role: 'relay', capacity: 8 },
   });
-  const relay = new VolunteerEngine({ signaling: relaySignaling, createPeer: nodePeerFactory(), capacity: 8 });
+  const relay = new VolunteerEngine({
+    signaling: relaySignaling,
+    createPeer: nodePeerFactory(),
+    capacity: 8,
+  });
   await relay.start();
 
   console.log(`

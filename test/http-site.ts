@@ -32,13 +32,18 @@ export async function startTestSite(options: { host?: string; fileSize?: number 
   const remoteAddresses: string[] = [];
   const server: Server = createServer((request, response) => {
     if (request.url === '/file.bin') {
-      response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': fileBytes.length });
+      response.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': fileBytes.length,
+      });
       response.end(fileBytes);
       return;
     }
     if (request.url === '/' || request.url === '/index.html') {
       response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      response.end('<!doctype html><title>Underpass test site</title><h1 id="hello">Hello through Underpass</h1>');
+      response.end(
+        '<!doctype html><title>Underpass test site</title><h1 id="hello">Hello through Underpass</h1>',
+      );
       return;
     }
     response.writeHead(404).end();

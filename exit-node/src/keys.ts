@@ -44,7 +44,10 @@ export async function loadOrCreateStaticKey(keyFile: string): Promise<StaticKeyP
   } catch {
     throw new UnderpassError('key-file-invalid', `${keyFile} is not valid JSON`);
   }
-  const secretKey = parsed.version === 1 && typeof parsed.secretKey === 'string' ? fromBase64Url(parsed.secretKey) : undefined;
+  const secretKey =
+    parsed.version === 1 && typeof parsed.secretKey === 'string'
+      ? fromBase64Url(parsed.secretKey)
+      : undefined;
   if (!secretKey || secretKey.length !== 32) {
     throw new UnderpassError('key-file-invalid', `${keyFile} does not hold a version 1 exit key`);
   }

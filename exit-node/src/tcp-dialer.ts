@@ -68,7 +68,10 @@ export class TcpDialer implements Dialer {
       return results.map((r) => r.address);
     } catch (error) {
       if (error instanceof StreamError) throw error;
-      throw new StreamError('dns-failed', `${host}: ${(error as NodeJS.ErrnoException).code ?? 'lookup failed'}`);
+      throw new StreamError(
+        'dns-failed',
+        `${host}: ${(error as NodeJS.ErrnoException).code ?? 'lookup failed'}`,
+      );
     }
   }
 

@@ -67,17 +67,40 @@ describe('a real path: client engine → relay engine → exit node → website 
   });
 
   it('downloads a file through two hops; the site sees only the exit’s address', async () => {
-    const relaySignaling = new SignalingClient({ url: signaling.url, WebSocket: WS, hello: { role: 'relay', capacity: 2 } });
+    const relaySignaling = new SignalingClient({
+      url: signaling.url,
+      WebSocket: WS,
+      hello: { role: 'relay', capacity: 2 },
+    });
     volunteerSignaling.push(relaySignaling);
-    const volunteer = new VolunteerEngine({ signaling: relaySignaling, createPeer: nodePeerFactory(), capacity: 2 });
+    const volunteer = new VolunteerEngine({
+      signaling: relaySignaling,
+      createPeer: nodePeerFactory(),
+      capacity: 2,
+    });
     await volunteer.start();
 
-    const clientSignaling = new SignalingClient({ url: signaling.url, WebSocket: WS, hello: { role: 'client' } });
-    const protect = new ProtectEngine({ signaling: clientSignaling, createPeer: nodePeerFactory(), mode: 'two-hop' });
+    const clientSignaling = new SignalingClient({
+      url: signaling.url,
+      WebSocket: WS,
+      hello: { role: 'client' },
+    });
+    const protect = new ProtectEngine({
+      signaling: clientSignaling,
+      createPeer: nodePeerFactory(),
+      mode: 'two-hop',
+    });
     await protect.start();
-    expect(protect.state).toMatchObject({ status: 'protected', path: { hop: { role: 'relay' }, exit: { exitKey: exit.exitKey } } });
+    expect(protect.state).toMatchObject({
+      status: 'protected',
+      path: { hop: { role: 'relay' }, exit: { exitKey: exit.exitKey } },
+    });
 
-    const body = await httpGet(await protect.open({ kind: 'tcp', host: '127.0.0.1', port: site.port }), '127.0.0.1', '/file.bin');
+    const body = await httpGet(
+      await protect.open({ kind: 'tcp', host: '127.0.0.1', port: site.port }),
+      '127.0.0.1',
+      '/file.bin',
+    );
     expect(createHash('sha256').update(body).digest('hex')).toBe(site.fileSha256);
     expect(new Set(site.remoteAddresses)).toEqual(new Set(['127.0.0.3']));
     expect(volunteer.stats().bytesToClients).toBeGreaterThan(5 * 1024 * 1024);
@@ -94,11 +117,23 @@ describe('a real path: client engine → relay engine → exit node → website 
   });
 
   it('direct mode: client → exit', async () => {
-    const clientSignaling = new SignalingClient({ url: signaling.url, WebSocket: WS, hello: { role: 'client' } });
-    const protect = new ProtectEngine({ signaling: clientSignaling, createPeer: nodePeerFactory(), mode: 'direct' });
+    const clientSignaling = new SignalingClient({
+      url: signaling.url,
+      WebSocket: WS,
+      hello: { role: 'client' },
+    });
+    const protect = new ProtectEngine({
+      signaling: clientSignaling,
+      createPeer: nodePeerFactory(),
+      mode: 'direct',
+    });
     await protect.start();
     expect(protect.state).toMatchObject({ status: 'protected', path: { hop: { role: 'exit' } } });
-    const body = await httpGet(await protect.open({ kind: 'tcp', host: '127.0.0.1', port: site.port }), '127.0.0.1', '/');
+    const body = await httpGet(
+      await protect.open({ kind: 'tcp', host: '127.0.0.1', port: site.port }),
+      '127.0.0.1',
+      '/',
+    );
     expect(body.toString()).toContain('Hello through Underpass');
     protect.stop();
     clientSignaling.close();

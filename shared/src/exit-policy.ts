@@ -47,7 +47,8 @@ export class ExitPolicy {
 
   checkPort(port: number): PolicyDecision {
     if (!Number.isInteger(port) || port < 1 || port > 65535) return { allowed: false, reason: 'bad port' };
-    if (ALWAYS_DENIED_PORTS.includes(port)) return { allowed: false, reason: `port ${port} is never allowed` };
+    if (ALWAYS_DENIED_PORTS.includes(port))
+      return { allowed: false, reason: `port ${port} is never allowed` };
     return { allowed: true };
   }
 

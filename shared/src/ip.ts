@@ -86,7 +86,12 @@ export class Cidr {
     if (!address) return undefined;
     const bits = address.family === 4 ? 32 : 128;
     const prefix = prefixText === undefined ? bits : Number(prefixText);
-    if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits || (prefixText ?? '').startsWith('0') && prefix !== 0) {
+    if (
+      !Number.isInteger(prefix) ||
+      prefix < 0 ||
+      prefix > bits ||
+      ((prefixText ?? '').startsWith('0') && prefix !== 0)
+    ) {
       return undefined;
     }
     const shift = BigInt(bits - prefix);

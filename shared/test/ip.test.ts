@@ -207,6 +207,7 @@ describe('Cidr', () => {
     '10.0.0.0/8/8',
     '10.0.0.0/abc',
     '10.0.0.0/8.5',
+    '10.0.0.0/0x8',
     'example.com/8',
     '10.0.0/8',
   ])('rejects %j', (text) => {
@@ -217,7 +218,7 @@ describe('Cidr', () => {
   // Bug (see report: "ip.ts: Cidr.parse prefix is read with Number()"): an empty prefix parses as /0, so an
   // operator's `--allow-destination 127.0.0.1/` would allow every IPv4 address; hex, signs, exponent and
   // spaces are accepted too.
-  it.fails.each(['10.0.0.0/', '10.0.0.0/-0', '10.0.0.0/ 8', '10.0.0.0/+8', '10.0.0.0/0x8', '10.0.0.0/8.0', '10.0.0.0/1e1'])(
+  it.fails.each(['10.0.0.0/', '10.0.0.0/-0', '10.0.0.0/ 8', '10.0.0.0/+8', '10.0.0.0/8.0', '10.0.0.0/1e1'])(
     'rejects a prefix that is not plain decimal digits (%j)',
     (text) => {
       expect(Cidr.parse(text)).toBeUndefined();

@@ -40,7 +40,9 @@ describe('mux flow control', () => {
     expect(sent.filter((f) => f.type === 'window')).toEqual([]);
     stream.resume();
     expect(received).toEqual([1000]);
-    expect(sent.filter((f) => f.type === 'window')).toEqual([{ type: 'window', streamId: 1, increment: 1000 }]);
+    expect(sent.filter((f) => f.type === 'window')).toEqual([
+      { type: 'window', streamId: 1, increment: 1000 },
+    ]);
     expect(closeError()).toBeUndefined();
   });
 
@@ -63,7 +65,11 @@ describe('mux flow control', () => {
   it('refuses opens past the stream limit with a typed error, without ending the session', () => {
     const { open, sent, closeError } = acceptor();
     for (let id = 1; id <= 5; id++) open(id);
-    expect(sent.find((f) => f.type === 'open-failed')).toEqual({ type: 'open-failed', streamId: 5, code: 'limit' });
+    expect(sent.find((f) => f.type === 'open-failed')).toEqual({
+      type: 'open-failed',
+      streamId: 5,
+      code: 'limit',
+    });
     expect(closeError()).toBeUndefined();
   });
 

@@ -45,7 +45,9 @@ describe('tunnel: client ↔ exit', () => {
   it('runs many streams at once, each with its own flow control', async () => {
     const { connect } = setupDirect();
     const { client } = connect();
-    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => echoRoundTrip(client, 20_000 + i)));
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => echoRoundTrip(client, 20_000 + i)),
+    );
     results.forEach((bytes, i) => expect(bytes).toEqual(pattern(20_000 + i)));
   });
 
@@ -118,7 +120,9 @@ describe('tunnel: client ↔ exit', () => {
     expect(bad.exitSide.closed).toBe(true);
     const oversized = connect();
     await oversized.client.ready();
-    const closed2 = new Promise<SessionError | undefined>((resolve) => oversized.client.once('close', resolve));
+    const closed2 = new Promise<SessionError | undefined>((resolve) =>
+      oversized.client.once('close', resolve),
+    );
     oversized.exitSide.deliver(new Uint8Array(MAX_CELL + 1));
     await closed2;
     expect(oversized.exitSide.closed).toBe(true);
@@ -156,7 +160,13 @@ describe('tunnel: the mux inside the session rejects protocol abuse', () => {
   it('reused stream id', async () => {
     const { client, sendRaw, closed } = await rawSession();
     const stream = await client.open({ kind: 'tcp', host: 'example.test', port: 80 });
-    sendRaw(encodeMuxFrame({ type: 'open', streamId: stream.id, request: { kind: 'tcp', host: 'a.test', port: 1 } }));
+    sendRaw(
+      encodeMuxFrame({
+        type: 'open',
+        streamId: stream.id,
+        request: { kind: 'tcp', host: 'a.test', port: 1 },
+      }),
+    );
     expect((await closed)?.code).toBe('malformed-frame');
   });
 });

@@ -102,7 +102,8 @@ export class TunnelClient extends Emitter<TunnelClientEvents> {
     const cell = decoded.value;
     if (cell.circuitId !== this.circuitId) return; // another circuit on a shared link (direct mode tests)
     if (cell.type === 'data') this.session.receive(cell.payload);
-    else if (cell.type === 'close') this.session.close(new SessionError(cell.code, `the path closed: ${cell.code}`));
+    else if (cell.type === 'close')
+      this.session.close(new SessionError(cell.code, `the path closed: ${cell.code}`));
     else this.session.close(new SessionError('malformed-frame', 'unexpected OPEN cell from the path'));
   };
 

@@ -36,6 +36,8 @@ export interface ProtectEngineOptions {
   /** Pin an exit by key; otherwise the broker picks the least-loaded one. */
   exitKey?: string;
   connectTimeoutMs?: number;
+  /** Tries at the first path before Protect reports an error (WebRTC setup can fail once and work next). */
+  initialAttempts?: number;
   /** Delay before rebuilding a lost path: attempt n waits min(base·2ⁿ, max). */
   retryBaseMs?: number;
   retryMaxMs?: number;
@@ -75,7 +77,7 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
         createPeer: this.options.createPeer,
         connectTimeoutMs: this.options.connectTimeoutMs,
       });
-      await this.buildPath(generation);
+      await this.buildFirstPath(generation);
     } catch (error) {
       if (generation !== this.generation) return;
       const failure = asUnderpassError(error);
@@ -110,6 +112,18 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     };
   }
 
+  private async buildFirstPath(generation: number): Promise<void> {
+    const attempts = this.options.initialAttempts ?? 3;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.buildPath(generation);
+        return;
+      } catch (error) {
+        if (attempt >= attempts || generation !== this.generation) throw error;
+      }
+    }
+  }
+
   private async buildPath(generation: number): Promise<void> {
     const mode = this.options.mode ?? 'two-hop';
     const { signaling } = this.options;
@@ -117,7 +131,8 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
       this.options.exitKey ? { mode, exitKey: this.options.exitKey } : { mode },
     );
     const exitKey = fromBase64Url(path.exit.exitKey);
-    if (!exitKey || exitKey.length !== 32) throw new UnderpassError('bad-exit-key', 'the broker sent a bad exit key');
+    if (!exitKey || exitKey.length !== 32)
+      throw new UnderpassError('bad-exit-key', 'the broker sent a bad exit key');
     const link = await this.connector!.connect(path.linkId, true);
     if (generation !== this.generation) {
       link.close();
@@ -139,7 +154,10 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
       this.tunnel = undefined;
       this.scheduleRebuild(generation, error?.message ?? 'the path closed', 0);
     });
-    this.setState({ status: 'protected', path: { mode, linkId: path.linkId, hop: path.hop, exit: path.exit } });
+    this.setState({
+      status: 'protected',
+      path: { mode, linkId: path.linkId, hop: path.hop, exit: path.exit },
+    });
   }
 
   private scheduleRebuild(generation: number, reason: string, attempt: number): void {

@@ -61,6 +61,14 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
     this.emitStats();
   }
 
+  /**
+   * Start bringing up the link to an exit before a circuit needs it: the broker names the exit when it
+   * assigns a client, so the two WebRTC setups (client→relay, relay→exit) overlap instead of adding up.
+   */
+  warmExit(exitKey: Uint8Array): void {
+    this.exitLink(toBase64Url(exitKey), exitKey).catch(() => undefined);
+  }
+
   stats(): RelayStats {
     let circuitsNow = 0;
     for (const circuits of this.clients.values()) circuitsNow += circuits.size;
@@ -75,7 +83,11 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
 
   close(): void {
     for (const link of this.clients.keys()) link.close(new SessionError('closed', 'the relay stopped'));
-    for (const state of this.exitLinks.values()) void state.then((s) => s.link.close(), () => undefined);
+    for (const state of this.exitLinks.values())
+      void state.then(
+        (s) => s.link.close(),
+        () => undefined,
+      );
     this.clients.clear();
     this.exitLinks.clear();
   }
@@ -104,7 +116,11 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
         if (!circuit) return; // closed while this was in flight
         this.bytesFromClients += cell.payload.length;
         if (circuit.exit) {
-          sendCell(circuit.exit.link, { type: 'data', circuitId: circuit.exit.circuitId, payload: cell.payload });
+          sendCell(circuit.exit.link, {
+            type: 'data',
+            circuitId: circuit.exit.circuitId,
+            payload: cell.payload,
+          });
         } else if (circuit.pending.length >= (this.options.maxPendingCells ?? 64)) {
           this.endCircuit(circuits, circuit, 'closed');
         } else {
@@ -121,7 +137,12 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
     }
   }
 
-  private openCircuit(client: Link, circuits: Map<number, Circuit>, circuitId: number, exitKey: Uint8Array): void {
+  private openCircuit(
+    client: Link,
+    circuits: Map<number, Circuit>,
+    circuitId: number,
+    exitKey: Uint8Array,
+  ): void {
     const exitKeyId = toBase64Url(exitKey);
     const circuit: Circuit = { client, clientCircuitId: circuitId, exitKeyId, exit: undefined, pending: [] };
     circuits.set(circuitId, circuit);

@@ -1,6 +1,6 @@
 import { Emitter } from '../emitter.js';
 import { SessionError } from '../errors.js';
-import { toBase64Url } from '../bytes.js';
+import { fromBase64Url, toBase64Url } from '../bytes.js';
 import type { PeerFactory } from '../links/peer-link.js';
 import { PeerConnector, type SignalingChannel } from './peer-connector.js';
 import { RelayEngine, type RelayStats } from './relay.js';
@@ -10,6 +10,8 @@ export interface LinkOffer {
   linkId: string;
   initiator: boolean;
   peer: { peerId: string; role: 'client' | 'relay' | 'exit' };
+  /** For a client's link: the exit the client will ask for. */
+  exit?: { peerId: string; exitKey: string };
 }
 
 /** What the relay and exit hosts need of the signaling client (SignalingClient provides it). */
@@ -74,6 +76,8 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
         signaling.linkClosed(offer.linkId);
         return;
       }
+      const exitKey = offer.exit ? fromBase64Url(offer.exit.exitKey) : undefined;
+      if (exitKey?.length === 32) this.relay.warmExit(exitKey);
       this.requireConnector()
         .connect(offer.linkId, false)
         .then(

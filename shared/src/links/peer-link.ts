@@ -36,7 +36,9 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
       if (!this.isClosed) this.emit('message', data);
     });
     peer.on('close', () => this.finish(new SessionError('link-closed', 'the peer connection closed')));
-    peer.on('error', (error) => this.finish(new SessionError('link-closed', `peer connection failed: ${error.message}`)));
+    peer.on('error', (error) =>
+      this.finish(new SessionError('link-closed', `peer connection failed: ${error.message}`)),
+    );
     peer._channel?.addEventListener?.('bufferedamountlow', () => this.onLow());
   }
 

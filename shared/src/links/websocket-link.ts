@@ -38,8 +38,12 @@ export class WebSocketLink extends Emitter<LinkEvents> implements Link {
       }
       if (!this.isClosed) this.emit('message', new Uint8Array(data));
     });
-    socket.addEventListener('close', () => this.finish(new SessionError('link-closed', 'the WebSocket closed')));
-    socket.addEventListener('error', () => this.finish(new SessionError('link-closed', 'the WebSocket failed')));
+    socket.addEventListener('close', () =>
+      this.finish(new SessionError('link-closed', 'the WebSocket closed')),
+    );
+    socket.addEventListener('error', () =>
+      this.finish(new SessionError('link-closed', 'the WebSocket failed')),
+    );
   }
 
   get bufferedAmount(): number {

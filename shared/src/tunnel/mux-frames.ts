@@ -93,7 +93,10 @@ export function decodeMuxFrame(bytes: Uint8Array): FrameDecodeResult<MuxFrame> {
     case MuxFrameType.Reset: {
       const code = payload.length === 1 ? STREAM_ERROR_CODES[payload[0]!] : undefined;
       if (!code) return { ok: false, reason: 'bad error code' };
-      return { ok: true, value: { type: type === MuxFrameType.Reset ? 'reset' : 'open-failed', streamId, code } };
+      return {
+        ok: true,
+        value: { type: type === MuxFrameType.Reset ? 'reset' : 'open-failed', streamId, code },
+      };
     }
     case MuxFrameType.Data:
       return payload.length > 0

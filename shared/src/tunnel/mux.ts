@@ -114,7 +114,10 @@ export class Mux extends Emitter<MuxEvents> {
     if (this.isClosed) return;
     this.isClosed = true;
     this.closeError = error;
-    const streamError = new StreamError('session-closed', error ? `session ended: ${error.code}` : 'session ended');
+    const streamError = new StreamError(
+      'session-closed',
+      error ? `session ended: ${error.code}` : 'session ended',
+    );
     for (const stream of [...this.streams.values()]) stream.terminate(streamError);
     this.streams.clear();
     this.emit('close', error);
@@ -132,7 +135,9 @@ export class Mux extends Emitter<MuxEvents> {
     const stream = this.streams.get(frame.streamId);
     if (!stream) {
       if (this.isRetired(frame.streamId)) return; // in flight when we closed it: harmless
-      this.close(new SessionError('unknown-stream', `frame for stream ${frame.streamId}, which was never opened`));
+      this.close(
+        new SessionError('unknown-stream', `frame for stream ${frame.streamId}, which was never opened`),
+      );
       return;
     }
     switch (frame.type) {
@@ -155,7 +160,9 @@ export class Mux extends Emitter<MuxEvents> {
         return;
       case 'window':
         if (!stream.grantWindow(frame.increment, MAX_WINDOW)) {
-          this.close(new SessionError('window-overrun', `stream ${frame.streamId} window grew past the maximum`));
+          this.close(
+            new SessionError('window-overrun', `stream ${frame.streamId} window grew past the maximum`),
+          );
           return;
         }
         this.flush();
@@ -305,7 +312,9 @@ export class MuxStream extends Emitter<ByteStreamEvents> implements ByteStream {
     if (this.phase === 'closed') return;
     const code: StreamErrorCode = error instanceof StreamError ? error.code : 'reset';
     this.mux.sendFrame({ type: 'reset', streamId: this.id, code });
-    this.terminate(error instanceof StreamError ? error : error ? new StreamError(code, error.message) : undefined);
+    this.terminate(
+      error instanceof StreamError ? error : error ? new StreamError(code, error.message) : undefined,
+    );
   }
 
   pause(): void {
@@ -407,7 +416,8 @@ export class MuxStream extends Emitter<ByteStreamEvents> implements ByteStream {
   }
 
   private maybeSendFin(): void {
-    if (!this.localEndRequested || this.localFinSent || this.sendQueue.length > 0 || this.phase !== 'open') return;
+    if (!this.localEndRequested || this.localFinSent || this.sendQueue.length > 0 || this.phase !== 'open')
+      return;
     this.localFinSent = true;
     this.mux.sendFrame({ type: 'fin', streamId: this.id });
     this.maybeFinish();

@@ -73,7 +73,10 @@ export class CipherState {
     try {
       plaintext = chacha20poly1305(this.key, nonceBytes(this.counter), associatedData).decrypt(ciphertext);
     } catch {
-      throw new SessionError('tampered', 'message failed authentication (tampered, replayed or out of order)');
+      throw new SessionError(
+        'tampered',
+        'message failed authentication (tampered, replayed or out of order)',
+      );
     }
     this.counter += 1;
     return plaintext;
@@ -140,7 +143,8 @@ export class NoiseInitiator {
   private stage: 'start' | 'sent' | 'done' = 'start';
 
   constructor(private readonly remoteStaticKey: Uint8Array) {
-    if (remoteStaticKey.length !== KEY_BYTES) throw new SessionError('wrong-exit', 'exit key must be 32 bytes');
+    if (remoteStaticKey.length !== KEY_BYTES)
+      throw new SessionError('wrong-exit', 'exit key must be 32 bytes');
     this.state.mixHash(PROLOGUE);
     this.state.mixHash(remoteStaticKey);
   }
@@ -157,7 +161,8 @@ export class NoiseInitiator {
   /** <- e, ee. Throws SessionError('handshake-failed') if the reply does not come from the holder of the key. */
   readReply(message: Uint8Array): { keys: TransportKeys; payload: Uint8Array } {
     if (this.stage !== 'sent') throw new Error('reply read out of order');
-    if (message.length < KEY_BYTES + TAG_BYTES) throw new SessionError('handshake-failed', 'handshake reply truncated');
+    if (message.length < KEY_BYTES + TAG_BYTES)
+      throw new SessionError('handshake-failed', 'handshake reply truncated');
     this.stage = 'done';
     const remoteEphemeral = message.subarray(0, KEY_BYTES);
     this.state.mixHash(remoteEphemeral);
@@ -187,7 +192,8 @@ export class NoiseResponder {
   /** Reads -> e, es. A client that used another exit's key fails here with `wrong-exit`. */
   readHello(message: Uint8Array): Uint8Array {
     if (this.remoteEphemeral) throw new Error('hello already read');
-    if (message.length < KEY_BYTES + TAG_BYTES) throw new SessionError('handshake-failed', 'handshake hello truncated');
+    if (message.length < KEY_BYTES + TAG_BYTES)
+      throw new SessionError('handshake-failed', 'handshake hello truncated');
     this.remoteEphemeral = message.slice(0, KEY_BYTES);
     this.state.mixHash(this.remoteEphemeral);
     this.state.mixKey(dh(this.staticKey.secretKey, this.remoteEphemeral));

@@ -16,10 +16,7 @@ export type SessionOptions = {
   transport: SessionTransport;
   handshakeTimeoutMs?: number;
   mux?: Pick<MuxOptions, 'initialWindow' | 'maxStreams' | 'openTimeoutMs'>;
-} & (
-  | { role: 'client'; exitKey: Uint8Array }
-  | { role: 'exit'; staticKey: StaticKeyPair }
-);
+} & ({ role: 'client'; exitKey: Uint8Array } | { role: 'exit'; staticKey: StaticKeyPair });
 
 export type SessionEvents = {
   ready: [];
@@ -129,7 +126,8 @@ export class SecureSession extends Emitter<SessionEvents> {
         return;
       }
       case 'established': {
-        if (message.length > MAX_MUX_FRAME + 16) throw new SessionError('frame-too-large', 'session message too large');
+        if (message.length > MAX_MUX_FRAME + 16)
+          throw new SessionError('frame-too-large', 'session message too large');
         this.mux.receive(phase.keys.receive.decrypt(message));
         return;
       }
