@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { bytesEqual, concatBytes, fromBase64Url, fromUtf8, randomBytes, toBase64Url, utf8 } from '../src/bytes.js';
+import {
+  bytesEqual,
+  concatBytes,
+  fromBase64Url,
+  fromUtf8,
+  randomBytes,
+  toBase64Url,
+  utf8,
+} from '../src/bytes.js';
 
 /** Standard base64 turned into base64url without padding, as an independent reference. */
 function reference(bytes: Uint8Array): string {

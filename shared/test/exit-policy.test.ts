@@ -75,12 +75,16 @@ describe('ExitPolicy default deny', () => {
     expect(policy.checkAddress(address).allowed).toBe(false);
   });
 
-  it.each(['93.184.216.34', '8.8.8.8', '1.1.1.1', '2606:2800:220:1::1', '2001:4860:4860::8888', '::ffff:93.184.216.34'])(
-    'allows the public address %s',
-    (address) => {
-      expect(policy.checkAddress(address)).toEqual({ allowed: true });
-    },
-  );
+  it.each([
+    '93.184.216.34',
+    '8.8.8.8',
+    '1.1.1.1',
+    '2606:2800:220:1::1',
+    '2001:4860:4860::8888',
+    '::ffff:93.184.216.34',
+  ])('allows the public address %s', (address) => {
+    expect(policy.checkAddress(address)).toEqual({ allowed: true });
+  });
 
   it.each(ALLOWED_NEIGHBOURS)('allows %s, just outside a denied range', (address) => {
     expect(policy.checkAddress(address)).toEqual({ allowed: true });
@@ -109,9 +113,12 @@ describe('ExitPolicy default deny', () => {
   // Bug (see report: "ip.ts: embedded IPv4 accepted before '::'"): these strings parse as IPv6 addresses
   // that no range covers, so the policy allows them. Unreachable through TcpDialer today (Node's isIP says
   // no, so they go to DNS), but the policy must not depend on that.
-  it.fails.each(['127.0.0.1::', '10.0.0.1::1'])('denies %j, which is not an IP address (parser bug)', (text) => {
-    expect(policy.checkAddress(text).allowed).toBe(false);
-  });
+  it.fails.each(['127.0.0.1::', '10.0.0.1::1'])(
+    'denies %j, which is not an IP address (parser bug)',
+    (text) => {
+      expect(policy.checkAddress(text).allowed).toBe(false);
+    },
+  );
 });
 
 describe('ExitPolicy ports', () => {

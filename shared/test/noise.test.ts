@@ -134,7 +134,9 @@ describe('Noise NK failures', () => {
 
   it('a hello made for another exit key is wrong-exit', () => {
     const hello = new NoiseInitiator(generateStaticKeyPair().publicKey).writeHello();
-    expect(sessionError(() => new NoiseResponder(generateStaticKeyPair()).readHello(hello)).code).toBe('wrong-exit');
+    expect(sessionError(() => new NoiseResponder(generateStaticKeyPair()).readHello(hello)).code).toBe(
+      'wrong-exit',
+    );
   });
 
   it('a truncated hello is handshake-failed', () => {
@@ -167,7 +169,9 @@ describe('Noise NK failures', () => {
     // The attacker cannot read the hello, so it answers as itself with a hello of its own making.
     const responder = new NoiseResponder(mitm);
     responder.readHello(new NoiseInitiator(mitm.publicKey).writeHello());
-    expect(sessionError(() => initiator.readReply(responder.writeReply().message)).code).toBe('handshake-failed');
+    expect(sessionError(() => initiator.readReply(responder.writeReply().message)).code).toBe(
+      'handshake-failed',
+    );
   });
 
   it('a truncated reply is handshake-failed', () => {
@@ -300,8 +304,14 @@ const CACOPHONY_NK = {
       ciphertext:
         '95ebc60d2b1fa672c1f46a8aa265ef51bfe38e7ccb39ec5be34069f1448088438ea16e3701bc0d77744f117bee22451c9afa7f4cdbbcff00c04a8ee0913c88',
     },
-    { payload: '462e20412e20486179656b', ciphertext: 'a62de29ce27cb80245d440d986ed816c156e9d757d7008df2198b0' },
-    { payload: '4361726c204d656e676572', ciphertext: '174a35f11c689f4530d7208618e0564ae12f2f50ba8eb4df5382ff' },
+    {
+      payload: '462e20412e20486179656b',
+      ciphertext: 'a62de29ce27cb80245d440d986ed816c156e9d757d7008df2198b0',
+    },
+    {
+      payload: '4361726c204d656e676572',
+      ciphertext: '174a35f11c689f4530d7208618e0564ae12f2f50ba8eb4df5382ff',
+    },
     {
       payload: '4a65616e2d426170746973746520536179',
       ciphertext: '337e475ebb8eae60f91974c4e455a5af38d1d8628d1803b160d60442874b0a1777',
@@ -324,7 +334,8 @@ async function referenceNK(params: {
   respEphemeral: Uint8Array;
   payloads: Uint8Array[];
 }): Promise<{ messages: Uint8Array[]; handshakeHash: Uint8Array }> {
-  const { x25519 } = await vi.importActual<typeof import('@noble/curves/ed25519.js')>('@noble/curves/ed25519.js');
+  const { x25519 } =
+    await vi.importActual<typeof import('@noble/curves/ed25519.js')>('@noble/curves/ed25519.js');
   const hkdf = (ck: Uint8Array, ikm: Uint8Array) => {
     const temp = hmac(sha256, ck, ikm);
     const a = hmac(sha256, temp, Uint8Array.of(1));
@@ -374,7 +385,12 @@ async function referenceNK(params: {
 /** Runs noise.ts with the vector's keys, ephemerals injected through keygen; returns every wire message. */
 function runOurs(
   noise: typeof import('../src/tunnel/noise.js'),
-  vector: { initEphemeral: Uint8Array; respStatic: Uint8Array; respEphemeral: Uint8Array; payloads: Uint8Array[] },
+  vector: {
+    initEphemeral: Uint8Array;
+    respStatic: Uint8Array;
+    respEphemeral: Uint8Array;
+    payloads: Uint8Array[];
+  },
 ) {
   const staticKey = { secretKey: vector.respStatic, publicKey: noise.publicKeyFromSecret(vector.respStatic) };
   fixedEphemerals.push(vector.initEphemeral);
