@@ -33,7 +33,6 @@ export const CloseCode = {
   /** Another authenticated connection took over. */
   replaced: 4409,
   /** The extension stopped reading and the send buffer hit its hard cap. */
-  congested: 4429,
   /** Too many connections are waiting to authenticate. */
   busy: 1013,
   /** The companion is shutting down. */
@@ -273,8 +272,9 @@ class Tunnel {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     this.ws.send(frame, { binary: true }, () => this.flushed());
     if (this.ws.bufferedAmount > HARD_LIMIT) {
+      // A close frame would wait behind the backlog it is about: cut the connection instead.
       this.ws.terminate();
-      this.end(CloseCode.congested, 'send buffer overflow');
+      this.end();
       return;
     }
     if (this.ws.bufferedAmount > HIGH_WATER) this.congested = true;

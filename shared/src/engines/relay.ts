@@ -247,7 +247,9 @@ class ExitLinkState {
   }
 
   attach(circuit: Circuit): number {
-    const id = this.nextCircuitId;
+    let id = this.nextCircuitId;
+    // Ids wrap after 2³²−1 circuits; skip any still in use (there are at most a few thousand).
+    while (this.circuits.has(id)) id = id >= 0xffffffff ? 1 : id + 1;
     this.nextCircuitId = id >= 0xffffffff ? 1 : id + 1;
     this.circuits.set(id, circuit);
     return id;

@@ -18,7 +18,7 @@ export const MuxFrameType = {
 } as const;
 
 export const MUX_HEADER_BYTES = 5;
-/** Largest DATA payload: keeps every DataChannel message far under the 16 KiB interop-safe size. */
+/** Largest DATA payload: a sealed frame in a cell stays within a few dozen bytes of 16 KiB, which every WebRTC stack delivers. */
 export const MAX_DATA_PAYLOAD = 16 * 1024;
 export const MAX_MUX_FRAME = MUX_HEADER_BYTES + MAX_DATA_PAYLOAD;
 export const MAX_HOST_LENGTH = 255;

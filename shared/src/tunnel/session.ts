@@ -38,6 +38,8 @@ export class SecureSession extends Emitter<SessionEvents> {
   readonly mux: Mux;
   private phase: Phase;
   private readonly handshakeTimer: ReturnType<typeof setTimeout>;
+  /** Frames the mux sent before the handshake finished (only OPENs, so at most maxStreams of them). */
+  private readonly early: Uint8Array[] = [];
 
   constructor(private readonly options: SessionOptions) {
     super();
@@ -139,11 +141,16 @@ export class SecureSession extends Emitter<SessionEvents> {
   private establish(keys: TransportKeys): void {
     clearTimeout(this.handshakeTimer);
     this.phase = { name: 'established', keys };
+    for (const frame of this.early.splice(0)) this.options.transport.send(keys.send.encrypt(frame));
     this.emit('ready');
   }
 
   private sendSealed(frame: Uint8Array): void {
-    if (this.phase.name !== 'established') return;
+    if (this.phase.name === 'closed') return;
+    if (this.phase.name !== 'established') {
+      this.early.push(frame);
+      return;
+    }
     this.options.transport.send(this.phase.keys.send.encrypt(frame));
   }
 
