@@ -1,4 +1,4 @@
-import type { CompanionPort, CompanionReady } from './companion-port';
+import type { CompanionFailure, CompanionHandle, CompanionReady } from './companion-port';
 import type { EngineChannel } from './engine-channel';
 import {
   ZERO_VOLUNTEER_STATS,
@@ -9,7 +9,10 @@ import {
   type UiReply,
   type VolunteerEngineState,
   type VolunteerStatsWire,
+  truncateReason,
 } from './messages';
+import { explainPairedFailure, PairedCompanion } from './paired-companion';
+import type { Pairing } from './pairing-code';
 import type { ProxyControl } from './proxy-control';
 import type { Settings } from './settings';
 import type { Wanted } from './store';
@@ -18,9 +21,10 @@ import type { Wanted } from './store';
  * The two switches' state machines, run by the background. Each switch is off → connecting → on, or
  * error(reason) from anywhere; the state is written to storage.session for the popup.
  *
- * Protect: start the companion (native messaging) → have the engines' host build a path and bridge the
- * companion's data socket → when the path is up, point the proxy at the companion. Once the proxy is set
- * it stays set until the user turns Protect off, even if the path breaks: pages fail rather than leak.
+ * Protect: start the companion (native messaging, or take the ports and secret of a hand-started companion
+ * the user paired in the settings) → have the engines' host build a path and bridge the companion's data
+ * socket → when the path is up, point the proxy at the companion. Once the proxy is set it stays set until
+ * the user turns Protect off, even if the path breaks: pages fail rather than leak.
  *
  * Volunteer: start the relay engine; its counters come back as events and are stored for the popup.
  */
@@ -37,14 +41,17 @@ export type ControllerStore = {
 export type ControllerOptions = {
   channel: EngineChannel;
   proxy: ProxyControl;
-  createCompanion: () => CompanionPort;
+  /** Starts the companion through native messaging; used when no hand-started companion is paired. */
+  createCompanion: () => CompanionHandle;
   store: ControllerStore;
   /** Called after every state change, e.g. to update the toolbar badge. */
   onState?: (name: SwitchName, state: SwitchState) => void;
 };
 
 type ProtectSession = {
-  companion: CompanionPort;
+  companion: CompanionHandle;
+  /** Set when the companion was started by hand and paired: its failures are explained differently. */
+  pairing?: Pairing;
   ready?: CompanionReady;
   settings: Settings;
   proxySet: boolean;
@@ -154,10 +161,14 @@ export class BackgroundController {
 
   private async startProtect(): Promise<void> {
     if (this.protect) return;
-    await this.setState('protect', { status: 'connecting', detail: 'Starting the companion' });
     const settings = await this.options.store.loadSettings();
-    const companion = this.options.createCompanion();
-    const session: ProtectSession = { companion, settings, proxySet: false };
+    const pairing = settings.pairing;
+    await this.setState('protect', {
+      status: 'connecting',
+      detail: pairing ? 'Connecting to the paired companion' : 'Starting the companion',
+    });
+    const companion = pairing ? new PairedCompanion(pairing) : this.options.createCompanion();
+    const session: ProtectSession = { companion, settings, proxySet: false, ...(pairing ? { pairing } : {}) };
     this.protect = session;
     const opened = await companion.open();
     if (this.protect !== session) {
@@ -196,7 +207,7 @@ export class BackgroundController {
       { create: true },
     );
     if (!reply.ok && this.protect === session) {
-      await this.stopProtect({ status: 'error', code: reply.code, reason: reply.message });
+      await this.stopProtect(failed(session, { code: reply.code, reason: reply.message }));
     }
   }
 
@@ -207,7 +218,10 @@ export class BackgroundController {
     if (!how.keepProxy) await this.options.proxy.clear();
     session?.companion.close();
     if (final.status === 'error' && how.keepProxy) {
-      final = { ...final, reason: `${final.reason} Traffic stays blocked until you turn Protect off.` };
+      final = {
+        ...final,
+        reason: truncateReason(`${final.reason} Traffic stays blocked until you turn Protect off.`),
+      };
     }
     await this.setState('protect', final);
     await this.releaseIfIdle();
@@ -254,10 +268,9 @@ export class BackgroundController {
         return;
       }
       case 'error':
-        await this.stopProtect(
-          { status: 'error', code: state.code, reason: state.message },
-          { keepProxy: session.proxySet },
-        );
+        await this.stopProtect(failed(session, { code: state.code, reason: state.message }), {
+          keepProxy: session.proxySet,
+        });
         return;
     }
   }
@@ -352,6 +365,12 @@ function volunteerToSwitch(state: VolunteerEngineState): SwitchState {
     case 'error':
       return { status: 'error', code: state.code, reason: state.message };
   }
+}
+
+/** The error state for a Protect failure, in the words that fit how this session's companion was started. */
+function failed(session: ProtectSession, failure: CompanionFailure): SwitchState {
+  const explained = session.pairing ? explainPairedFailure(failure, session.pairing) : failure;
+  return { status: 'error', code: explained.code, reason: explained.reason };
 }
 
 function shortId(id: string): string {

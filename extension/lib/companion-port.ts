@@ -29,6 +29,22 @@ const hostErrorSchema = z.object({
 
 export type CompanionReady = z.infer<typeof readySchema>;
 export type CompanionFailure = { code: string; reason: string };
+export type CompanionOpenResult =
+  { ok: true; ready: CompanionReady } | { ok: false; failure: CompanionFailure };
+
+/**
+ * What Protect needs from a companion, however it was started: the ports and secret once it is up, and word
+ * if it goes away. Native messaging (CompanionPort) and a hand-started, paired companion both provide it.
+ */
+export interface CompanionHandle {
+  open(): Promise<CompanionOpenResult>;
+  on(event: 'closed', listener: (failure: CompanionFailure) => void): unknown;
+  close(): void;
+}
+
+/** Said wherever native messaging fails: the way out when it cannot work at all in this browser. */
+export const PAIRING_HINT =
+  'If native messaging cannot work here, start the companion by hand (underpass-companion serve) and paste its pairing code in the Underpass settings page.';
 
 /** The subset of `chrome.runtime.Port` used here, so tests and the Firefox build can supply their own. */
 export type NativePortLike = {
@@ -57,7 +73,7 @@ type CompanionEvents = {
   'host-error': [failure: CompanionFailure];
 };
 
-export class CompanionPort extends Emitter<CompanionEvents> {
+export class CompanionPort extends Emitter<CompanionEvents> implements CompanionHandle {
   private port: NativePortLike | undefined;
   private closedByUs = false;
 
@@ -66,7 +82,7 @@ export class CompanionPort extends Emitter<CompanionEvents> {
   }
 
   /** Starts the companion and resolves with its `ready` line, or with a failure whose reason a user can act on. */
-  open(): Promise<{ ok: true; ready: CompanionReady } | { ok: false; failure: CompanionFailure }> {
+  open(): Promise<CompanionOpenResult> {
     const { options } = this;
     const setTimer = options.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
     const clearTimer =
@@ -74,9 +90,7 @@ export class CompanionPort extends Emitter<CompanionEvents> {
     return new Promise((resolve) => {
       let settled = false;
       let messagesBeforeReady = 0;
-      const settle = (
-        result: { ok: true; ready: CompanionReady } | { ok: false; failure: CompanionFailure },
-      ) => {
+      const settle = (result: CompanionOpenResult) => {
         if (settled) return;
         settled = true;
         clearTimer(timer);
@@ -89,7 +103,7 @@ export class CompanionPort extends Emitter<CompanionEvents> {
             ok: false,
             failure: {
               code: 'companion-timeout',
-              reason: `The companion did not report ready within ${Math.round((options.readyTimeoutMs ?? COMPANION_READY_TIMEOUT_MS) / 1000)} s.`,
+              reason: `The companion did not report ready within ${Math.round((options.readyTimeoutMs ?? COMPANION_READY_TIMEOUT_MS) / 1000)} s. ${PAIRING_HINT}`,
             },
           }),
         options.readyTimeoutMs ?? COMPANION_READY_TIMEOUT_MS,
@@ -181,13 +195,13 @@ export function describeNativeError(text: string | undefined, extensionId: strin
   if (/not found/i.test(message)) {
     return {
       code: 'companion-missing',
-      reason: `The Underpass companion is not installed. Install it with: ${install}, then turn Protect on again.`,
+      reason: `The Underpass companion is not installed. Install it with: ${install}, then turn Protect on again. ${PAIRING_HINT}`,
     };
   }
   if (/forbidden/i.test(message)) {
     return {
       code: 'companion-forbidden',
-      reason: `The companion is installed but does not allow this extension (${extensionId}). Reinstall it with: ${install}`,
+      reason: `The companion is installed but does not allow this extension (${extensionId}). Reinstall it with: ${install}. ${PAIRING_HINT}`,
     };
   }
   if (/exited/i.test(message)) {
@@ -198,6 +212,8 @@ export function describeNativeError(text: string | undefined, extensionId: strin
   }
   return {
     code: 'companion-failed',
-    reason: truncateReason(`Could not talk to the companion${message ? `: ${message}` : '.'}`),
+    reason: truncateReason(
+      `Could not talk to the companion${message ? ` (${message.slice(0, 200)})` : ''}. ${PAIRING_HINT}`,
+    ),
   };
 }

@@ -29,6 +29,9 @@ export const PROTECT_STATS_INTERVAL_MS = 2_000;
 /** Relay counters change on every cell; the popup needs a few updates a second at most. */
 export const VOLUNTEER_STATS_INTERVAL_MS = 500;
 
+/** The companion's close code for a wrong, missing or late hello (companion/src/data-port.ts). */
+const COMPANION_UNAUTHORIZED = 4401;
+
 export type EngineHostOptions = {
   createPeer: PeerFactory;
   WebSocket: typeof WebSocket;
@@ -113,13 +116,21 @@ export class EngineHost extends Emitter<EngineHostEvents> {
       return;
     }
     run.socket = companion.socket;
-    companion.socket.addEventListener('close', () => {
+    companion.socket.addEventListener('close', (event: CloseEvent) => {
       if (this.protectRun !== run) return;
-      this.stopProtect({
-        status: 'error',
-        code: 'companion-closed',
-        message: 'The connection to the companion closed. Turn Protect off and on to restart it.',
-      });
+      this.stopProtect(
+        event.code === COMPANION_UNAUTHORIZED
+          ? {
+              status: 'error',
+              code: 'companion-unauthorized',
+              message: 'The companion refused our secret.',
+            }
+          : {
+              status: 'error',
+              code: 'companion-closed',
+              message: 'The connection to the companion closed. Turn Protect off and on to restart it.',
+            },
+      );
     });
 
     try {

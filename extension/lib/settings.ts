@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pairingSchema } from './pairing-code';
 
 /**
  * The build's default signaling server (UNDERPASS_SIGNALING_URL at build time; see wxt.config.ts). Outside a
@@ -20,6 +21,11 @@ export const settingsSchema = z.object({
    */
   routeLoopback: z.boolean(),
   volunteerCapacity: z.number().int().min(1).max(64),
+  /**
+   * A companion started by hand and paired with its one-time code. When present, Protect uses it instead
+   * of starting the companion through native messaging.
+   */
+  pairing: pairingSchema.optional(),
 });
 export type Settings = z.infer<typeof settingsSchema>;
 
@@ -49,14 +55,29 @@ export function checkSignalingUrl(input: string): UrlCheck {
   return { ok: true, url: url.toString() };
 }
 
-/** Reads stored settings, falling back field by field to defaults when something is missing or malformed. */
+/**
+ * Reads stored settings, falling back field by field to defaults when something is missing or malformed:
+ * one bad field (an older build's format, a bug) must not cost the user the others, such as their pairing.
+ */
 export function parseSettings(stored: unknown): Settings {
-  const partial = settingsSchema.partial().safeParse(stored);
-  const merged: Settings = { ...DEFAULT_SETTINGS, ...(partial.success ? stripUndefined(partial.data) : {}) };
-  const url = checkSignalingUrl(merged.signalingUrl);
-  return { ...merged, signalingUrl: url.ok ? url.url : DEFAULT_SETTINGS.signalingUrl };
-}
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+  const record = typeof stored === 'object' && stored !== null ? (stored as Record<string, unknown>) : {};
+  const field = <T>(schema: z.ZodType<T>, value: unknown, fallback: T): T => {
+    const parsed = schema.safeParse(value);
+    return parsed.success ? parsed.data : fallback;
+  };
+  const shape = settingsSchema.shape;
+  const url = checkSignalingUrl(
+    field(shape.signalingUrl, record['signalingUrl'], DEFAULT_SETTINGS.signalingUrl),
+  );
+  const pairing = field(shape.pairing, record['pairing'], undefined);
+  return {
+    signalingUrl: url.ok ? url.url : DEFAULT_SETTINGS.signalingUrl,
+    routeLoopback: field(shape.routeLoopback, record['routeLoopback'], DEFAULT_SETTINGS.routeLoopback),
+    volunteerCapacity: field(
+      shape.volunteerCapacity,
+      record['volunteerCapacity'],
+      DEFAULT_SETTINGS.volunteerCapacity,
+    ),
+    ...(pairing ? { pairing } : {}),
+  };
 }

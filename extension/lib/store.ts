@@ -32,6 +32,16 @@ export async function saveSettings(settings: Settings): Promise<void> {
   await browser.storage.local.set({ [SETTINGS_KEY]: settings });
 }
 
+/**
+ * Changes some settings on top of what is stored now, so a page that saves one part (the pairing, the
+ * signaling URL) never writes back a stale copy of another.
+ */
+export async function updateSettings(change: (stored: Settings) => Settings): Promise<Settings> {
+  const next = change(await loadSettings());
+  await saveSettings(next);
+  return next;
+}
+
 export async function loadWanted(): Promise<Wanted> {
   const stored = await browser.storage.local.get(WANTED_KEY);
   const parsed = wantedSchema.safeParse(stored[WANTED_KEY]);

@@ -11,18 +11,21 @@ import type {
 } from '../lib/messages';
 import type { ProxyControl } from '../lib/proxy-control';
 import type { ProxyRuleInput } from '../lib/proxy-rules';
+import type { Pairing } from '../lib/pairing-code';
 import { DEFAULT_SETTINGS } from '../lib/settings';
 import type { Wanted } from '../lib/store';
 
 const READY = { type: 'ready', version: 1, socksPort: 1080, dataPort: 4000, secret: 's'.repeat(32) };
 const flush = () => new Promise((resolve) => setTimeout(resolve, 0));
 
-function harness(companionSays: 'ready' | 'missing') {
+function harness(companionSays: 'ready' | 'missing', pairing?: Pairing) {
   const sent: OffscreenCommand['type'][] = [];
+  const commands: OffscreenCommand[] = [];
   let emit: (event: EngineEvent) => void = () => {};
   const channel: EngineChannel = {
     async send(command) {
       sent.push(command.type);
+      commands.push(command);
       return { ok: true, status: { protect: { status: 'off' }, volunteer: { status: 'off' } } };
     },
     async release() {},
@@ -44,7 +47,7 @@ function harness(companionSays: 'ready' | 'missing') {
   let wanted: Wanted = { protect: false, volunteer: false };
   let stats: VolunteerStatsWire | undefined;
   const store: ControllerStore = {
-    loadSettings: async () => ({ ...DEFAULT_SETTINGS, routeLoopback: true }),
+    loadSettings: async () => ({ ...DEFAULT_SETTINGS, routeLoopback: true, ...(pairing ? { pairing } : {}) }),
     loadWanted: async () => wanted,
     saveWanted: async (name, on) => {
       wanted = { ...wanted, [name]: on };
@@ -88,6 +91,7 @@ function harness(companionSays: 'ready' | 'missing') {
   return {
     controller,
     sent,
+    commands,
     proxyCalls,
     states,
     ports,
@@ -165,6 +169,63 @@ describe('BackgroundController: Protect', () => {
     const before = h.ports.length;
     await h.controller.resume();
     expect(h.ports.length).toBe(before);
+  });
+});
+
+describe('BackgroundController: Protect with a paired companion', () => {
+  const PAIRING: Pairing = { socksPort: 1090, dataPort: 4100, secret: 'p'.repeat(43) };
+  const engineError = (code: string): EngineEvent => ({
+    target: 'background',
+    type: 'protect-state',
+    state: { status: 'error', code, message: 'raw' },
+  });
+
+  it('uses the pairing instead of native messaging, and the same data path and proxy', async () => {
+    const h = harness('missing', PAIRING);
+    await h.controller.setSwitch('protect', true);
+    expect(h.ports).toEqual([]);
+    expect(h.commands[0]).toMatchObject({
+      type: 'protect-start',
+      companion: { dataPort: 4100, secret: PAIRING.secret },
+    });
+    h.emit(PROTECTED);
+    await flush();
+    expect(h.proxyCalls).toEqual([
+      { socksPort: 1090, dataPort: 4100, signalingUrl: DEFAULT_SETTINGS.signalingUrl, routeLoopback: true },
+    ]);
+    expect(h.controller.state('protect')).toMatchObject({ status: 'on' });
+    await h.controller.setSwitch('protect', false);
+    expect(h.controller.state('protect')).toEqual({ status: 'off' });
+  });
+
+  it('says the paired companion is not running when its data port does not answer', async () => {
+    const h = harness('ready', PAIRING);
+    await h.controller.setSwitch('protect', true);
+    h.emit(engineError('companion-unreachable'));
+    await flush();
+    const state = h.controller.state('protect');
+    expect(state).toMatchObject({ status: 'error', code: 'paired-companion-not-running' });
+    expect(state.status === 'error' && state.reason).toContain(
+      'The companion you paired is not running (nothing answers on 127.0.0.1:4100)',
+    );
+    expect(state.status === 'error' && state.reason).toContain('underpass-companion serve');
+    expect(h.proxyCalls).toEqual(['clear']);
+  });
+
+  it('says a refused secret means a code from an earlier run', async () => {
+    const h = harness('ready', PAIRING);
+    await h.controller.setSwitch('protect', true);
+    h.emit(engineError('companion-unauthorized'));
+    await flush();
+    expect(h.controller.state('protect')).toMatchObject({ code: 'paired-companion-refused' });
+  });
+
+  it('passes failures that are not about the companion through unchanged', async () => {
+    const h = harness('ready', PAIRING);
+    await h.controller.setSwitch('protect', true);
+    h.emit(engineError('no-exit'));
+    await flush();
+    expect(h.controller.state('protect')).toEqual({ status: 'error', code: 'no-exit', reason: 'raw' });
   });
 });
 

@@ -54,6 +54,9 @@ describe('CompanionPort', () => {
     expect(result.failure.code).toBe('companion-missing');
     expect(result.failure.reason).toContain('underpass-companion install');
     expect(result.failure.reason).toContain('abcdefghijklmnopabcdefghijklmnop');
+    // The way out where native messaging cannot work at all, in one sentence.
+    expect(result.failure.reason).toContain('underpass-companion serve');
+    expect(result.failure.reason.length).toBeLessThanOrEqual(500);
   });
 
   it('rejects a malformed ready line and a flood of junk', async () => {

@@ -22,4 +22,17 @@ describe('settings', () => {
     expect(parseSettings({ volunteerCapacity: 10_000 })).toEqual(DEFAULT_SETTINGS);
     expect(DEFAULT_SETTINGS.routeLoopback).toBe(false);
   });
+
+  it('keeps a valid pairing, drops a malformed one, and never lets one bad field reset the others', () => {
+    const pairing = { dataPort: 4100, socksPort: 1090, secret: 'a'.repeat(43) };
+    expect(parseSettings({ pairing }).pairing).toEqual(pairing);
+    expect(parseSettings({ pairing: { ...pairing, dataPort: 70_000 } })).toEqual(DEFAULT_SETTINGS);
+    expect(parseSettings({ pairing: { ...pairing, secret: 'short' } }).pairing).toBeUndefined();
+    expect(parseSettings({ pairing, volunteerCapacity: 'lots', routeLoopback: true })).toEqual({
+      ...DEFAULT_SETTINGS,
+      routeLoopback: true,
+      pairing,
+    });
+    expect(DEFAULT_SETTINGS.pairing).toBeUndefined();
+  });
 });

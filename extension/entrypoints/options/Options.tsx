@@ -1,11 +1,13 @@
 import { useEffect, useState } from 'preact/hooks';
+import { PairingSection } from '../../components/PairingSection';
+import type { Pairing } from '../../lib/pairing-code';
 import {
   checkSignalingUrl,
   DEFAULT_SIGNALING_URL,
   DEFAULT_SETTINGS,
   type Settings,
 } from '../../lib/settings';
-import { loadSettings, saveSettings } from '../../lib/store';
+import { loadSettings, updateSettings } from '../../lib/store';
 
 type Notice = { kind: 'saved' | 'invalid'; text: string } | undefined;
 
@@ -30,11 +32,24 @@ export function Options() {
       setNotice({ kind: 'invalid', text: url.reason });
       return;
     }
-    const next = { ...settings, signalingUrl: url.url };
-    await saveSettings(next);
+    const next = await updateSettings((stored) => ({
+      ...stored,
+      signalingUrl: url.url,
+      routeLoopback: settings.routeLoopback,
+    }));
     setSettings(next);
     setUrlInput(url.url);
     setNotice({ kind: 'saved', text: 'Saved. Turn a switch off and on for it to take effect.' });
+  };
+
+  // Only the pairing changes here: an unsaved edit of the fields above stays unsaved.
+  const pair = async (pairing: Pairing) => {
+    const next = await updateSettings((stored) => ({ ...stored, pairing }));
+    setSettings((current) => ({ ...current, pairing: next.pairing }));
+  };
+  const forget = async () => {
+    await updateSettings(({ pairing: _forgotten, ...rest }) => rest);
+    setSettings(({ pairing: _forgotten, ...rest }) => rest);
   };
 
   return (
@@ -80,6 +95,8 @@ export function Options() {
           </p>
         )}
       </form>
+
+      <PairingSection pairing={settings.pairing} onPair={pair} onForget={forget} />
     </main>
   );
 }

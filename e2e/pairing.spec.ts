@@ -1,0 +1,190 @@
+/// <reference types="chrome" />
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, test } from '@playwright/test';
+import { encodePairingCode, startCompanion } from '../companion/src/index';
+import { startExitNode } from '../exit-node/src/exit-node';
+import { startSignalingServer } from '../signaling-server/src/server';
+import { EXTENSION_ID } from './extension-id';
+import { ARTIFACTS_DIR } from './fixtures/paths';
+import { launchProfile } from './fixtures/profile';
+import {
+  expectSwitchStatus,
+  pairCompanion,
+  saveOptions,
+  switchControl,
+  switchStateText,
+} from './fixtures/ui';
+import { startWebsite } from './fixtures/website';
+
+/**
+ * Where native messaging cannot work, the companion is started by hand and paired with the extension by
+ * its one-time code. The client profile here has NO native host installed: everything Protect needs comes
+ * from the code pasted in the options page, and the page still reaches the website through a volunteer
+ * relay and an exit, which binds its outgoing sockets to 127.0.0.3 so the website can tell.
+ */
+
+const EXIT_ADDRESS = '127.0.0.3';
+
+test('a hand-started companion paired by code carries Protect; bad codes are refused', async () => {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  try {
+    const website = await startWebsite();
+    cleanup.push(() => website.close());
+    const signaling = await startSignalingServer({ port: 0 });
+    cleanup.push(() => signaling.close());
+    const exitDataDir = await mkdtemp(join(tmpdir(), 'underpass-exit-'));
+    cleanup.push(() => rm(exitDataDir, { recursive: true, force: true }));
+    const exit = await startExitNode({
+      signalingUrl: signaling.url,
+      dataDir: exitDataDir,
+      allowDestinations: ['127.0.0.1/32'],
+      bindAddress: EXIT_ADDRESS,
+      log: (event, fields) => console.log(`[exit] ${event}`, fields ? JSON.stringify(fields) : ''),
+    });
+    cleanup.push(() => exit.close());
+
+    // What `underpass-companion serve --extension-id ID` does, in-process: only this extension may connect.
+    const companion = await startCompanion({ extensionOrigin: `chrome-extension://${EXTENSION_ID}` });
+    let companionRunning = true;
+    cleanup.push(async () => {
+      if (companionRunning) await companion.close();
+    });
+    const code = encodePairingCode({
+      dataPort: companion.dataPort,
+      socksPort: companion.socksPort,
+      secret: companion.secret,
+    });
+
+    const volunteer = await launchProfile('pairing-volunteer');
+    cleanup.push(() => volunteer.close());
+    // No `prepare`: this profile has no native-messaging host at all.
+    const client = await launchProfile('pairing-client');
+    cleanup.push(() => client.close());
+
+    for (const [profile, routeLoopback] of [
+      [volunteer, false],
+      [client, true],
+    ] as const) {
+      const options = await profile.options();
+      await saveOptions(options, { signalingUrl: signaling.url, routeLoopback });
+      await options.close();
+    }
+
+    // ── the options page refuses bad codes, in words, and stores nothing ──
+    const options = await client.options();
+    await options.setViewportSize({ width: 640, height: 900 });
+    await expect(options.locator('main[data-loaded="true"]')).toBeVisible();
+    const status = options.getByTestId('pairing-status');
+    await expect(status).toHaveAttribute('data-paired', 'false');
+    const field = options.getByLabel('Pairing code');
+    const error = options.getByRole('alert');
+
+    await field.fill('this is not a pairing code');
+    await options.getByRole('button', { name: 'Pair' }).click();
+    await expect(error).toBeVisible();
+    await expect(error).toContainText('not a pairing code');
+    await expect(field).toHaveAttribute('aria-invalid', 'true');
+    await options.screenshot({ path: join(ARTIFACTS_DIR, 'pairing-options-bad-code.png'), fullPage: true });
+
+    await field.fill(
+      encodePairingCode({ dataPort: 0, socksPort: companion.socksPort, secret: companion.secret }),
+    );
+    await options.getByRole('button', { name: 'Pair' }).click();
+    await expect(error).toContainText('dataPort is not a port number');
+    await expect(status).toHaveAttribute('data-paired', 'false');
+    const nothingStored = await client.serviceWorker.evaluate(() => chrome.storage.local.get('settings'));
+    expect(nothingStored['settings']).not.toHaveProperty('pairing');
+
+    // ── the right code is stored ──
+    await pairCompanion(options, code);
+    await expect(status).toContainText(`SOCKS port ${companion.socksPort}`);
+    await expect(error).toHaveCount(0);
+    await expect(options.getByRole('button', { name: 'Forget' })).toBeEnabled();
+    await options.screenshot({ path: join(ARTIFACTS_DIR, 'pairing-options-paired.png'), fullPage: true });
+    const stored = await client.serviceWorker.evaluate(() => chrome.storage.local.get('settings'));
+    expect(stored['settings']).toMatchObject({
+      signalingUrl: signaling.url.endsWith('/') ? signaling.url : `${signaling.url}/`,
+      routeLoopback: true,
+      pairing: { dataPort: companion.dataPort, socksPort: companion.socksPort, secret: companion.secret },
+    });
+
+    // ── Protect through the paired companion ──
+    const volunteerPopup = await volunteer.popup();
+    await switchControl(volunteerPopup, 'volunteer').click();
+    await expectSwitchStatus(volunteerPopup, 'volunteer', 'on');
+
+    const clientPopup = await client.popup();
+    await switchControl(clientPopup, 'protect').click();
+    await expectSwitchStatus(clientPopup, 'protect', 'on', 90_000);
+    await clientPopup.screenshot({ path: join(ARTIFACTS_DIR, 'pairing-client-on.png') });
+    expect(companion.stats().tunnel).toBe(true);
+
+    const proxy = await client.serviceWorker.evaluate(() => chrome.proxy.settings.get({}));
+    expect((proxy.value as chrome.proxy.ProxyConfig).rules?.singleProxy).toMatchObject({
+      scheme: 'socks5',
+      host: '127.0.0.1',
+      port: companion.socksPort,
+    });
+
+    const tab = await client.context.newPage();
+    await tab.goto(`${website.url}/`);
+    await expect(tab.locator('#greeting')).toHaveText('Hello through the tunnel');
+    expect(website.remoteAddresses.length).toBeGreaterThan(0);
+    expect([...new Set(website.remoteAddresses)]).toEqual([EXIT_ADDRESS]);
+    expect(companion.stats().total).toBeGreaterThan(0);
+
+    await switchControl(clientPopup, 'protect').click();
+    await expectSwitchStatus(clientPopup, 'protect', 'off');
+    const cleared = await client.serviceWorker.evaluate(() => chrome.proxy.settings.get({}));
+    expect((cleared.value as chrome.proxy.ProxyConfig).mode).not.toBe('fixed_servers');
+
+    // ── a well-formed code whose secret the running companion does not know is refused by the companion ──
+    await pairCompanion(
+      options,
+      encodePairingCode({
+        dataPort: companion.dataPort,
+        socksPort: companion.socksPort,
+        secret: 'A'.repeat(43),
+      }),
+    );
+    await switchControl(clientPopup, 'protect').click();
+    await expectSwitchStatus(clientPopup, 'protect', 'error', 30_000);
+    await expect(switchStateText(clientPopup, 'protect')).toContainText('refused the pairing code');
+    expect(companion.stats().tunnel).toBe(false);
+    await switchControl(clientPopup, 'protect').click();
+    await expectSwitchStatus(clientPopup, 'protect', 'off');
+
+    // ── a paired companion that is not running: a clear reason, and the proxy is never set ──
+    await companion.close();
+    companionRunning = false;
+    await switchControl(clientPopup, 'protect').click();
+    await expectSwitchStatus(clientPopup, 'protect', 'error', 30_000);
+    await expect(switchStateText(clientPopup, 'protect')).toContainText(
+      'The companion you paired is not running',
+    );
+    await expect(switchStateText(clientPopup, 'protect')).toContainText('underpass-companion serve');
+    await clientPopup.screenshot({ path: join(ARTIFACTS_DIR, 'pairing-companion-not-running.png') });
+    const untouched = await client.serviceWorker.evaluate(() => chrome.proxy.settings.get({}));
+    expect((untouched.value as chrome.proxy.ProxyConfig).mode).not.toBe('fixed_servers');
+    await switchControl(clientPopup, 'protect').click();
+    await expectSwitchStatus(clientPopup, 'protect', 'off');
+
+    // ── Forget goes back to native messaging, whose error now names the pairing way out ──
+    await options.getByRole('button', { name: 'Forget' }).click();
+    await expect(status).toHaveAttribute('data-paired', 'false');
+    const forgotten = await client.serviceWorker.evaluate(() => chrome.storage.local.get('settings'));
+    expect(forgotten['settings']).not.toHaveProperty('pairing');
+    await switchControl(clientPopup, 'protect').click();
+    await expectSwitchStatus(clientPopup, 'protect', 'error', 30_000);
+    await expect(switchStateText(clientPopup, 'protect')).toContainText('not installed');
+    await expect(switchStateText(clientPopup, 'protect')).toContainText('underpass-companion serve');
+    await switchControl(clientPopup, 'protect').click();
+    await expectSwitchStatus(clientPopup, 'protect', 'off');
+  } finally {
+    for (const step of cleanup.reverse()) {
+      await step().catch((error: unknown) => console.warn('cleanup failed:', error));
+    }
+  }
+});
