@@ -8,6 +8,7 @@ import {
   SignalingClient,
   toBase64Url,
   type ExitStats,
+  type SessionLimits,
   type WebSocketConstructorLike,
 } from '@underpass/shared';
 import { loadOrCreateStaticKey } from './keys.js';
@@ -21,12 +22,19 @@ export interface ExitNodeOptions {
   keyFile?: string;
   /** CIDRs the operator allows although the default policy denies them. */
   allowDestinations?: string[];
+  /** Ports or ranges taken out of the default denied set (never 25), and further ones to deny. */
+  allowPorts?: string[];
+  denyPorts?: string[];
   /** Local address for outgoing TCP. */
   bindAddress?: string;
   /** Links (relays and direct clients) served at once; announced to the broker. */
   capacity?: number;
   iceServers?: IceServer[];
   connectTimeoutMs?: number;
+  /** Client sessions served at once, across all links. */
+  maxSessions?: number;
+  maxStreamsPerSession?: number;
+  limits?: Partial<SessionLimits>;
   lookup?: Lookup;
   log?: (event: string, fields?: Record<string, unknown>) => void;
 }
@@ -49,37 +57,61 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
   const keyFile = options.keyFile ?? join(options.dataDir ?? defaultDataDir(), 'exit-key.json');
   const staticKey = await loadOrCreateStaticKey(keyFile);
   const exitKey = toBase64Url(staticKey.publicKey);
-  const policy = new ExitPolicy({ allowDestinations: options.allowDestinations ?? [] });
+  const policy = new ExitPolicy({
+    allowDestinations: options.allowDestinations ?? [],
+    allowPorts: options.allowPorts ?? [],
+    denyPorts: options.denyPorts ?? [],
+  });
   const dialer = new TcpDialer({
     policy,
     bindAddress: options.bindAddress,
     connectTimeoutMs: options.connectTimeoutMs,
     lookup: options.lookup,
   });
-  const engine = new ExitEngine({ staticKey, dialer });
+  const engine = new ExitEngine({
+    staticKey,
+    dialer,
+    maxSessions: options.maxSessions,
+    maxStreamsPerSession: options.maxStreamsPerSession,
+    limits: options.limits,
+  });
   engine.on('stream-failed', (error) => log('stream-failed', { code: error.code }));
   engine.on('session-closed', (error) => log('session-closed', { code: error?.code ?? 'closed' }));
 
+  const capacity = options.capacity ?? 100;
   const signaling = new SignalingClient({
     url: options.signalingUrl,
     WebSocket: WebSocket as unknown as WebSocketConstructorLike, // ws's typings differ only in overloads
-    hello: { role: 'exit', exitKey, capacity: options.capacity ?? 100, policy: policy.summary() },
+    hello: { role: 'exit', exitKey, capacity, policy: policy.summary() },
+    // The broker may ask the exit to prove it holds the key it announces; the proof is a MAC, never the key.
+    exitSecretKey: staticKey.secretKey,
   });
   const connector = new PeerConnector({
     signaling,
     createPeer: nodePeerFactory(options.iceServers),
     connectTimeoutMs: options.connectTimeoutMs,
   });
+  let linksComing = 0;
   signaling.on('link', (offer) => {
     if (offer.initiator) return;
+    // The broker balances by the load we report; this is the backstop when it sends more anyway.
+    if (engine.stats().links + linksComing >= capacity) {
+      log('link-refused', { reason: 'at capacity', capacity });
+      return;
+    }
+    linksComing += 1;
     connector.connect(offer.linkId, false).then(
       (link) => {
+        linksComing -= 1;
         engine.addLink(link);
         log('link-up', { role: offer.peer.role });
         signaling.reportLoad(engine.stats().links);
         link.on('close', () => signaling.reportLoad(engine.stats().links));
       },
-      (error: Error) => log('link-failed', { message: error.message }),
+      (error: Error) => {
+        linksComing -= 1;
+        log('link-failed', { message: error.message });
+      },
     );
   });
   signaling.on('error', (error) => log('signaling-error', { code: error.code, message: error.message }));

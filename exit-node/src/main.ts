@@ -4,14 +4,32 @@ import { defaultDataDir, startExitNode } from './exit-node.js';
 
 const USAGE = `underpass-exit — the Underpass exit node
 
-  --signaling URL            signaling server (env UNDERPASS_SIGNALING_URL, default ws://127.0.0.1:8600)
-  --data-dir DIR             where the static key lives (env UNDERPASS_EXIT_DATA_DIR, default ~/.local/share/underpass-exit)
-  --key-file FILE            the static key file (default DATA_DIR/exit-key.json, created 0600 on first start)
-  --allow-destination CIDR   allow a range the default policy denies (repeatable; e.g. 127.0.0.1/32 for tests)
-  --bind-address ADDR        local address for outgoing connections
-  --capacity N               links served at once (default 100)
-  --ice-server URL           STUN/TURN server for peers behind NAT (repeatable; default none)
+  --signaling URL              signaling server (env UNDERPASS_SIGNALING_URL, default ws://127.0.0.1:8600)
+  --data-dir DIR               where the static key lives (env UNDERPASS_EXIT_DATA_DIR,
+                               default ~/.local/share/underpass-exit)
+  --key-file FILE              the static key file (default DATA_DIR/exit-key.json, created 0600 on first start)
+  --allow-destination CIDR     allow a range the default policy denies (repeatable; e.g. 127.0.0.1/32 for tests)
+  --allow-port PORT[-PORT]     allow a port the default port policy denies (repeatable; never 25)
+  --deny-port PORT[-PORT]      deny a further port or range (repeatable)
+  --bind-address ADDR          local address for outgoing connections
+  --capacity N                 links (relays and direct clients) served at once (default 100)
+  --max-sessions N             client sessions at once, across all links (default 10000)
+  --max-streams N              streams open at once in one session (default 256)
+  --session-rate BYTES         bytes per second per session, both ways together (default 0: unlimited)
+  --connect-timeout SECONDS    TCP connect timeout (default 10)
+  --dial-timeout SECONDS       DNS and connect together (default 15)
+  --idle-timeout SECONDS       reset a stream idle this long (default 300)
+  --ice-server URL             STUN/TURN server for peers behind NAT (repeatable; default none)
   --help`;
+
+function wholeNumber(flag: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^[0-9]+$/.test(text) || value < min || value > max) {
+    throw new Error(`--${flag} must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -20,8 +38,16 @@ async function main(): Promise<void> {
       'data-dir': { type: 'string' },
       'key-file': { type: 'string' },
       'allow-destination': { type: 'string', multiple: true },
+      'allow-port': { type: 'string', multiple: true },
+      'deny-port': { type: 'string', multiple: true },
       'bind-address': { type: 'string' },
       capacity: { type: 'string' },
+      'max-sessions': { type: 'string' },
+      'max-streams': { type: 'string' },
+      'session-rate': { type: 'string' },
+      'connect-timeout': { type: 'string' },
+      'dial-timeout': { type: 'string' },
+      'idle-timeout': { type: 'string' },
       'ice-server': { type: 'string', multiple: true },
       help: { type: 'boolean' },
     },
@@ -31,17 +57,30 @@ async function main(): Promise<void> {
     return;
   }
   const logger = pino({ name: 'underpass-exit' });
-  const capacity = values.capacity === undefined ? undefined : Number(values.capacity);
-  if (capacity !== undefined && (!Number.isInteger(capacity) || capacity < 1 || capacity > 1000)) {
-    throw new Error('--capacity must be a whole number from 1 to 1000');
-  }
+  const seconds = (flag: string, text: string | undefined) => {
+    const value = wholeNumber(flag, text, 1, 86_400);
+    return value === undefined ? undefined : value * 1000;
+  };
+  const dialTimeoutMs = seconds('dial-timeout', values['dial-timeout']);
+  const streamIdleTimeoutMs = seconds('idle-timeout', values['idle-timeout']);
+  const bytesPerSecond = wholeNumber('session-rate', values['session-rate'], 0, 10 ** 10);
   const exit = await startExitNode({
     signalingUrl: values.signaling ?? process.env.UNDERPASS_SIGNALING_URL ?? 'ws://127.0.0.1:8600',
     dataDir: values['data-dir'] ?? defaultDataDir(),
     keyFile: values['key-file'],
     allowDestinations: values['allow-destination'] ?? [],
+    allowPorts: values['allow-port'] ?? [],
+    denyPorts: values['deny-port'] ?? [],
     bindAddress: values['bind-address'],
-    capacity,
+    capacity: wholeNumber('capacity', values.capacity, 1, 1000),
+    maxSessions: wholeNumber('max-sessions', values['max-sessions'], 1, 100_000),
+    maxStreamsPerSession: wholeNumber('max-streams', values['max-streams'], 1, 4096),
+    connectTimeoutMs: seconds('connect-timeout', values['connect-timeout']),
+    limits: {
+      ...(dialTimeoutMs === undefined ? {} : { dialTimeoutMs }),
+      ...(streamIdleTimeoutMs === undefined ? {} : { streamIdleTimeoutMs }),
+      ...(bytesPerSecond === undefined ? {} : { bytesPerSecond }),
+    },
     iceServers: (values['ice-server'] ?? []).map((urls) => ({ urls })),
     log: (event, fields) => logger.info({ event, ...fields }),
   });

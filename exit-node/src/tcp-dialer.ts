@@ -37,17 +37,20 @@ export class TcpDialer implements Dialer {
     const portDecision = policy.checkPort(request.port);
     if (!portDecision.allowed) throw new StreamError('policy-denied', portDecision.reason);
     const candidates = await this.resolve(request.host);
-    const bindFamily = this.options.bindAddress ? isIP(this.options.bindAddress) : 0;
-    const usable = candidates.filter((a) => !bindFamily || isIP(a) === bindFamily);
-    const allowed = usable.filter((address) => policy.checkAddress(address).allowed);
+    // The policy judges every address the name resolved to, and only an allowed one is ever dialed.
+    const allowed = candidates.filter((address) => policy.checkAddress(address).allowed);
     if (allowed.length === 0) {
-      const first = usable[0] === undefined ? undefined : policy.checkAddress(usable[0]);
-      const reason = first && !first.allowed ? first.reason : 'no address of a usable family';
-      throw new StreamError('policy-denied', `${request.host}: ${reason}`);
+      const first = policy.checkAddress(candidates[0] ?? '');
+      throw new StreamError('policy-denied', `${request.host}: ${first.allowed ? 'denied' : first.reason}`);
+    }
+    const bindFamily = this.options.bindAddress ? isIP(this.options.bindAddress) : 0;
+    const usable = allowed.filter((address) => !bindFamily || isIP(address) === bindFamily);
+    if (usable.length === 0) {
+      throw new StreamError('unreachable', `${request.host}: no address of the exit's family`);
     }
     // Try the allowed addresses in resolver order; the first that answers wins.
     let lastError: StreamError | undefined;
-    for (const address of allowed) {
+    for (const address of usable) {
       try {
         return new NodeSocketStream(await this.connect(address, request.port));
       } catch (error) {

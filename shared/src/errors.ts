@@ -32,6 +32,8 @@ export const SESSION_ERROR_CODES = [
   'link-closed',
   'circuit-closed',
   'closed',
+  // Appended, not inserted: a code's wire value is its index.
+  'limit',
 ] as const;
 export type SessionErrorCode = (typeof SESSION_ERROR_CODES)[number];
 

@@ -24,18 +24,61 @@ export const DENIED_RANGES: readonly { cidr: Cidr; why: string }[] = [
   ['ff00::/8', 'multicast'],
 ].map(([cidr, why]) => ({ cidr: Cidr.must(cidr!), why: why! }));
 
-/** SMTP is never allowed: an open relay for spam would get every exit blocked. */
+/** SMTP is never allowed: an open relay for spam would get every exit blocked. No flag opens it. */
 export const ALWAYS_DENIED_PORTS: readonly number[] = [25];
+
+/**
+ * Ports an exit refuses unless the operator opens them with `--allow-port`: the reject lines of Tor's default
+ * exit policy, for the same reasons — Usenet (119, 563), Windows RPC and file sharing (135–139, 445: worms,
+ * and nothing a browser needs), and file-sharing networks whose traffic brings abuse complaints to exit
+ * operators (1214, 4661–4666, 6346–6429, 6699, 6881–6999). Everything else from 1 to 65535 is allowed, because
+ * browsers reach web servers on arbitrary ports.
+ */
+export const DEFAULT_DENIED_PORTS: readonly PortRange[] = [
+  [25, 25],
+  [119, 119],
+  [135, 139],
+  [445, 445],
+  [563, 563],
+  [1214, 1214],
+  [4661, 4666],
+  [6346, 6429],
+  [6699, 6699],
+  [6881, 6999],
+];
+
+/** Inclusive: [first, last]. */
+export type PortRange = readonly [number, number];
+
+/** "443" or "6881-6999" → a range; undefined for anything else (ports are 1–65535, first ≤ last). */
+export function parsePortRange(text: string): PortRange | undefined {
+  const match = /^([1-9][0-9]{0,4})(?:-([1-9][0-9]{0,4}))?$/.exec(text);
+  if (!match) return undefined;
+  const first = Number(match[1]);
+  const last = match[2] === undefined ? first : Number(match[2]);
+  if (first > 65535 || last > 65535 || first > last) return undefined;
+  return [first, last];
+}
+
+function formatRanges(ranges: readonly PortRange[]): string {
+  return ranges.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ');
+}
 
 export interface ExitPolicyOptions {
   /** Ranges the operator explicitly allows even though the default denies them (tests: a local website). */
   allowDestinations?: readonly string[];
+  /** Ports or ranges ("6881-6999") taken out of the default denied set. Port 25 cannot be allowed. */
+  allowPorts?: readonly string[];
+  /** Further ports or ranges to deny. */
+  denyPorts?: readonly string[];
 }
 
 export type PolicyDecision = { allowed: true } | { allowed: false; reason: string };
 
 export class ExitPolicy {
   private readonly allow: Cidr[];
+  /** Denied ports as a sorted list of disjoint ranges. */
+  private readonly deniedPorts: PortRange[];
 
   constructor(options: ExitPolicyOptions = {}) {
     this.allow = (options.allowDestinations ?? []).map((text) => {
@@ -43,12 +86,34 @@ export class ExitPolicy {
       if (!cidr) throw new Error(`--allow-destination: "${text}" is not a CIDR such as 127.0.0.1/32`);
       return cidr;
     });
+    const parse = (flag: string) => (text: string) => {
+      const range = parsePortRange(text);
+      if (!range) throw new Error(`${flag}: "${text}" is not a port (1-65535) or a range such as 6881-6999`);
+      return range;
+    };
+    const allowPorts = (options.allowPorts ?? []).map(parse('--allow-port'));
+    const denyPorts = (options.denyPorts ?? []).map(parse('--deny-port'));
+    for (const [first, last] of allowPorts) {
+      const never = ALWAYS_DENIED_PORTS.find((port) => port >= first && port <= last);
+      if (never !== undefined) throw new Error(`--allow-port: port ${never} is never allowed`);
+    }
+    const denied = new Set<number>();
+    for (const [first, last] of [...DEFAULT_DENIED_PORTS, ...denyPorts]) {
+      for (let port = first; port <= last; port++) denied.add(port);
+    }
+    for (const [first, last] of allowPorts) {
+      for (let port = first; port <= last; port++) denied.delete(port);
+    }
+    for (const port of ALWAYS_DENIED_PORTS) denied.add(port);
+    this.deniedPorts = toRanges([...denied].sort((a, b) => a - b));
   }
 
   checkPort(port: number): PolicyDecision {
     if (!Number.isInteger(port) || port < 1 || port > 65535) return { allowed: false, reason: 'bad port' };
     if (ALWAYS_DENIED_PORTS.includes(port))
       return { allowed: false, reason: `port ${port} is never allowed` };
+    if (this.deniedPorts.some(([first, last]) => port >= first && port <= last))
+      return { allowed: false, reason: `port ${port} is denied by this exit's port policy` };
     return { allowed: true };
   }
 
@@ -62,9 +127,22 @@ export class ExitPolicy {
     return denied ? { allowed: false, reason: `${denied.why} (${denied.cidr.text})` } : { allowed: true };
   }
 
-  /** One line for the exit's announcement and the directory. */
+  /** One line for the exit's announcement and the directory (at most a few hundred characters). */
   summary(): string {
+    const base = `default-deny local and private ranges; ports 1-65535 except ${formatRanges(this.deniedPorts)}`;
     const allowed = this.allow.length ? `; operator allows ${this.allow.map((c) => c.text).join(', ')}` : '';
-    return `default-deny local and private ranges; ports 1-65535 except ${ALWAYS_DENIED_PORTS.join(', ')}${allowed}`;
+    // The directory takes at most MAX_POLICY_LENGTH (512) characters.
+    if (base.length + allowed.length <= 500) return base + allowed;
+    return `${base.slice(0, 440)}${base.length > 440 ? '…' : ''}; operator allows ${this.allow.length} ranges`;
   }
+}
+
+function toRanges(sorted: number[]): PortRange[] {
+  const ranges: [number, number][] = [];
+  for (const port of sorted) {
+    const last = ranges[ranges.length - 1];
+    if (last && port === last[1] + 1) last[1] = port;
+    else ranges.push([port, port]);
+  }
+  return ranges;
 }

@@ -25,3 +25,4 @@ export * from './signaling/messages.js';
 export * from './signaling/ids.js';
 export * from './signaling/client.js';
 export * from './socket-stream.js';
+export * from './rate-limit.js';

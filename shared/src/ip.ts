@@ -25,13 +25,14 @@ export function parseIPv6(text: string): bigint | undefined {
   if (input.startsWith('[') && input.endsWith(']')) input = input.slice(1, -1);
   const halves = input.split('::');
   if (halves.length > 2) return undefined;
-  const parseGroups = (part: string): number[] | undefined => {
+  // An embedded IPv4 part may only end the whole address: in the tail half, or in the only half.
+  const parseGroups = (part: string, mayEndInIPv4: boolean): number[] | undefined => {
     if (part === '') return [];
     const groups: number[] = [];
     const pieces = part.split(':');
     for (let i = 0; i < pieces.length; i++) {
       const piece = pieces[i]!;
-      if (i === pieces.length - 1 && piece.includes('.')) {
+      if (mayEndInIPv4 && i === pieces.length - 1 && piece.includes('.')) {
         const v4 = parseIPv4(piece);
         if (v4 === undefined) return undefined;
         groups.push(Number(v4 >> 16n), Number(v4 & 0xffffn));
@@ -42,8 +43,8 @@ export function parseIPv6(text: string): bigint | undefined {
     }
     return groups;
   };
-  const head = parseGroups(halves[0]!);
-  const tail = halves.length === 2 ? parseGroups(halves[1]!) : [];
+  const head = parseGroups(halves[0]!, halves.length === 1);
+  const tail = halves.length === 2 ? parseGroups(halves[1]!, true) : [];
   if (!head || !tail) return undefined;
   const missing = 8 - head.length - tail.length;
   if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
@@ -85,15 +86,11 @@ export class Cidr {
     const address = parseIp(addressText);
     if (!address) return undefined;
     const bits = address.family === 4 ? 32 : 128;
+    // Plain decimal digits only: Number() would read "" as 0 (so "127.0.0.1/" would allow everything),
+    // and accept signs, hex, exponents and spaces.
+    if (prefixText !== undefined && !/^(0|[1-9][0-9]{0,2})$/.test(prefixText)) return undefined;
     const prefix = prefixText === undefined ? bits : Number(prefixText);
-    if (
-      !Number.isInteger(prefix) ||
-      prefix < 0 ||
-      prefix > bits ||
-      ((prefixText ?? '').startsWith('0') && prefix !== 0)
-    ) {
-      return undefined;
-    }
+    if (prefix > bits) return undefined;
     const shift = BigInt(bits - prefix);
     return new Cidr(address.family, (address.value >> shift) << shift, prefix, text);
   }

@@ -43,7 +43,11 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
   }
 
   get bufferedAmount(): number {
-    return this.isClosed ? 0 : this.peer.bufferSize;
+    if (this.isClosed) return 0;
+    const amount = this.peer.bufferSize;
+    // A reader that finds the link full must get a drain later, even if no send of ours crossed the mark.
+    if (amount > LINK_HIGH_WATER) this.congested = true;
+    return amount;
   }
 
   get closed(): boolean {

@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ExitEngine,
+  ExitPolicy,
+  generateStaticKeyPair,
+  RelayEngine,
+  TunnelClient,
+  type Link,
+  type StaticKeyPair,
+} from '@underpass/shared';
+import { TcpDialer } from '../src/tcp-dialer.js';
+import { startTestSite, type TestSite } from '../../test/http-site.js';
+import { peerLinkPair } from './peer-pair.js';
+import { httpGet } from './http-get.js';
+
+describe('load through client → relay → exit (real WebRTC, real TCP)', () => {
+  let bigSite: TestSite;
+  let smallSite: TestSite;
+  let staticKey: StaticKeyPair;
+  let exit: ExitEngine;
+  let relay: RelayEngine;
+  let client: TunnelClient;
+  const links: Link[] = [];
+
+  beforeAll(async () => {
+    bigSite = await startTestSite({ host: '127.0.0.3', fileSize: 50 * 1024 * 1024 });
+    smallSite = await startTestSite({ host: '127.0.0.3', fileSize: 200 * 1024 });
+    staticKey = generateStaticKeyPair();
+    exit = new ExitEngine({
+      staticKey,
+      dialer: new TcpDialer({
+        policy: new ExitPolicy({ allowDestinations: ['127.0.0.3/32'] }),
+        bindAddress: '127.0.0.4',
+      }),
+    });
+    const [relayToExit, exitFromRelay] = await peerLinkPair();
+    exit.addLink(exitFromRelay);
+    relay = new RelayEngine({ connectExit: async () => relayToExit });
+    const [clientToRelay, relayFromClient] = await peerLinkPair();
+    relay.addClientLink(relayFromClient);
+    links.push(relayToExit, exitFromRelay, clientToRelay, relayFromClient);
+    client = new TunnelClient({ link: clientToRelay, exitKey: staticKey.publicKey });
+    await client.ready();
+  });
+
+  afterAll(async () => {
+    client?.close();
+    for (const link of links) link.close();
+    exit?.close();
+    relay?.close();
+    await bigSite?.close();
+    await smallSite?.close();
+  });
+
+  it('downloads 50 MB intact (sha-256 checked); the site sees only the exit’s address', async () => {
+    const stream = await client.open({ kind: 'tcp', host: '127.0.0.3', port: bigSite.port });
+    const result = await httpGet(stream, '127.0.0.3', '/file.bin');
+    expect(result.status).toMatch(/^HTTP\/1\.1 200/);
+    expect(result.bodyBytes).toBe(50 * 1024 * 1024);
+    expect(result.sha256).toBe(bigSite.fileSha256);
+    expect(new Set(bigSite.remoteAddresses)).toEqual(new Set(['127.0.0.4']));
+  }, 60_000);
+
+  it('runs 100 streams at once, each intact', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 100 }, async () => {
+        const stream = await client.open({ kind: 'tcp', host: '127.0.0.3', port: smallSite.port });
+        return httpGet(stream, '127.0.0.3', '/file.bin');
+      }),
+    );
+    for (const result of results) {
+      expect(result.status).toMatch(/^HTTP\/1\.1 200/);
+      expect(result.sha256).toBe(smallSite.fileSha256);
+    }
+    expect(smallSite.remoteAddresses).toHaveLength(100);
+    expect(exit.stats()).toMatchObject({ sessions: 1, sessionsCutOff: 0 });
+  }, 60_000);
+});
