@@ -33,6 +33,7 @@ import {
 import { TcpDialer } from '../../exit-node/src/tcp-dialer.js';
 import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
 import { startExitNode } from '../../exit-node/src/exit-node.js';
+import { nodeAead } from '../../exit-node/src/node-aead.js';
 import { startSignalingServer } from '../../signaling-server/src/server.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
 import type { ChildMessage, ParentMessage } from './relay-process.js';
@@ -331,6 +332,8 @@ async function main(): Promise<void> {
   const exit = new ExitEngine({
     staticKey,
     dialer: new TcpDialer({ policy: new ExitPolicy({ allowDestinations: [`${HOST}/32`] }) }),
+    // As the exit node does (exit-node.ts); the client keeps the browser's pure-JS cipher.
+    aead: nodeAead,
   });
 
   // 3. Direct: client → exit.

@@ -12,6 +12,7 @@ import {
   type WebSocketConstructorLike,
 } from '@underpass/shared';
 import { loadOrCreateStaticKey } from './keys.js';
+import { nodeAead } from './node-aead.js';
 import { nodePeerFactory, type IceServer } from './node-peer.js';
 import { TcpDialer, type Lookup } from './tcp-dialer.js';
 
@@ -74,6 +75,7 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     maxSessions: options.maxSessions,
     maxStreamsPerSession: options.maxStreamsPerSession,
     limits: options.limits,
+    aead: nodeAead,
   });
   engine.on('stream-failed', (error) => log('stream-failed', { code: error.code }));
   engine.on('session-closed', (error) => log('session-closed', { code: error?.code ?? 'closed' }));

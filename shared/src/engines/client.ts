@@ -4,6 +4,7 @@ import { LINK_HIGH_WATER, type Link } from '../link.js';
 import { decodeCell, encodeCell } from '../tunnel/cells.js';
 import { SecureSession } from '../tunnel/session.js';
 import type { MuxStream } from '../tunnel/mux.js';
+import type { Aead } from '../tunnel/noise.js';
 import type { StreamRequest } from '../tunnel/mux-frames.js';
 
 export interface TunnelClientOptions {
@@ -13,6 +14,8 @@ export interface TunnelClientOptions {
   exitKey: Uint8Array;
   circuitId?: number;
   handshakeTimeoutMs?: number;
+  /** ChaCha20-Poly1305 implementation for the session; default @noble/ciphers. */
+  aead?: Aead;
 }
 
 export type TunnelClientEvents = { close: [error?: SessionError] };
@@ -42,6 +45,7 @@ export class TunnelClient extends Emitter<TunnelClientEvents> {
       role: 'client',
       exitKey: options.exitKey,
       handshakeTimeoutMs: options.handshakeTimeoutMs,
+      aead: options.aead,
       transport: {
         send: (payload) => link.send(encodeCell({ type: 'data', circuitId: this.circuitId, payload })),
         canSend: () => link.bufferedAmount < LINK_HIGH_WATER,

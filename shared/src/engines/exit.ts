@@ -6,7 +6,7 @@ import { pipeBoth, type ByteStream } from '../byte-stream.js';
 import { LINK_HIGH_WATER, type Link } from '../link.js';
 import { decodeCell, encodeCell } from '../tunnel/cells.js';
 import { SecureSession } from '../tunnel/session.js';
-import type { StaticKeyPair } from '../tunnel/noise.js';
+import type { Aead, StaticKeyPair } from '../tunnel/noise.js';
 import type { StreamRequest } from '../tunnel/mux-frames.js';
 
 /**
@@ -27,6 +27,8 @@ export interface ExitEngineOptions {
   /** Streams open at once in one session; further opens fail with `limit`. */
   maxStreamsPerSession?: number;
   handshakeTimeoutMs?: number;
+  /** ChaCha20-Poly1305 implementation for the session; default @noble/ciphers. */
+  aead?: Aead;
   /** Per-session limits beyond the counts above. */
   limits?: Partial<SessionLimits>;
   /** Injected so tests can drive rates and timeouts. */
@@ -160,6 +162,7 @@ export class ExitEngine extends Emitter<ExitEngineEvents> {
       role: 'exit',
       staticKey: options.staticKey,
       handshakeTimeoutMs: options.handshakeTimeoutMs,
+      aead: options.aead,
       mux: { maxStreams: options.maxStreamsPerSession ?? 256 },
       transport: {
         send: (payload) => {

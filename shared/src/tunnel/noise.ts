@@ -54,14 +54,44 @@ function nonceBytes(counter: number): Uint8Array {
   return nonce;
 }
 
+/**
+ * ChaCha20-Poly1305 as the session uses it. The default is @noble/ciphers (pure JS, runs everywhere); a Node
+ * host may inject node:crypto's, which is several times faster (bench/tunnel). Both are RFC 8439.
+ */
+export interface Aead {
+  seal(key: Uint8Array, nonce: Uint8Array, associatedData: Uint8Array, plaintext: Uint8Array): Uint8Array;
+  /** Returns undefined when authentication fails. */
+  open(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    associatedData: Uint8Array,
+    ciphertext: Uint8Array,
+  ): Uint8Array | undefined;
+}
+
+export const nobleAead: Aead = {
+  seal: (key, nonce, associatedData, plaintext) =>
+    chacha20poly1305(key, nonce, associatedData).encrypt(plaintext),
+  open: (key, nonce, associatedData, ciphertext) => {
+    try {
+      return chacha20poly1305(key, nonce, associatedData).decrypt(ciphertext);
+    } catch {
+      return undefined;
+    }
+  },
+};
+
 /** One direction of transport encryption. The implicit counter makes replayed, dropped or reordered messages fail. */
 export class CipherState {
   private counter = 0;
 
-  constructor(private readonly key: Uint8Array) {}
+  constructor(
+    private readonly key: Uint8Array,
+    private readonly aead: Aead = nobleAead,
+  ) {}
 
   encrypt(plaintext: Uint8Array, associatedData: Uint8Array = new Uint8Array(0)): Uint8Array {
-    const out = chacha20poly1305(this.key, nonceBytes(this.counter), associatedData).encrypt(plaintext);
+    const out = this.aead.seal(this.key, nonceBytes(this.counter), associatedData, plaintext);
     this.counter += 1;
     return out;
   }
@@ -69,10 +99,8 @@ export class CipherState {
   /** Throws SessionError('tampered') when authentication fails; the counter does not advance then. */
   decrypt(ciphertext: Uint8Array, associatedData: Uint8Array = new Uint8Array(0)): Uint8Array {
     if (ciphertext.length < TAG_BYTES) throw new SessionError('tampered', 'ciphertext shorter than its tag');
-    let plaintext: Uint8Array;
-    try {
-      plaintext = chacha20poly1305(this.key, nonceBytes(this.counter), associatedData).decrypt(ciphertext);
-    } catch {
+    const plaintext = this.aead.open(this.key, nonceBytes(this.counter), associatedData, ciphertext);
+    if (!plaintext) {
       throw new SessionError(
         'tampered',
         'message failed authentication (tampered, replayed or out of order)',
@@ -84,6 +112,8 @@ export class CipherState {
 }
 
 class SymmetricState {
+  constructor(private readonly aead: Aead) {}
+
   private h: Uint8Array = PROTOCOL_NAME.slice();
   private ck: Uint8Array = PROTOCOL_NAME.slice();
   private cipher: CipherState | undefined;
@@ -95,7 +125,7 @@ class SymmetricState {
   mixKey(inputKeyMaterial: Uint8Array): void {
     const [ck, key] = hkdf2(this.ck, inputKeyMaterial);
     this.ck = ck;
-    this.cipher = new CipherState(key);
+    this.cipher = new CipherState(key, this.aead);
   }
 
   encryptAndHash(plaintext: Uint8Array): Uint8Array {
@@ -112,7 +142,7 @@ class SymmetricState {
 
   split(): [CipherState, CipherState] {
     const [k1, k2] = hkdf2(this.ck, new Uint8Array(0));
-    return [new CipherState(k1), new CipherState(k2)];
+    return [new CipherState(k1, this.aead), new CipherState(k2, this.aead)];
   }
 
   get handshakeHash(): Uint8Array {
@@ -138,11 +168,15 @@ function dh(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
 
 /** Client side: knows the exit's static public key. */
 export class NoiseInitiator {
-  private readonly state = new SymmetricState();
+  private readonly state: SymmetricState;
   private readonly ephemeral = x25519.keygen();
   private stage: 'start' | 'sent' | 'done' = 'start';
 
-  constructor(private readonly remoteStaticKey: Uint8Array) {
+  constructor(
+    private readonly remoteStaticKey: Uint8Array,
+    aead: Aead = nobleAead,
+  ) {
+    this.state = new SymmetricState(aead);
     if (remoteStaticKey.length !== KEY_BYTES)
       throw new SessionError('wrong-exit', 'exit key must be 32 bytes');
     this.state.mixHash(PROLOGUE);
@@ -180,11 +214,15 @@ export class NoiseInitiator {
 
 /** Exit side: holds the static key pair. */
 export class NoiseResponder {
-  private readonly state = new SymmetricState();
+  private readonly state: SymmetricState;
   private readonly ephemeral = x25519.keygen();
   private remoteEphemeral: Uint8Array | undefined;
 
-  constructor(private readonly staticKey: StaticKeyPair) {
+  constructor(
+    private readonly staticKey: StaticKeyPair,
+    aead: Aead = nobleAead,
+  ) {
+    this.state = new SymmetricState(aead);
     this.state.mixHash(PROLOGUE);
     this.state.mixHash(staticKey.publicKey);
   }

@@ -2,7 +2,13 @@ import { Emitter } from '../emitter.js';
 import { SessionError } from '../errors.js';
 import { bytesEqual } from '../bytes.js';
 import { Mux, type MuxOptions } from './mux.js';
-import { NoiseInitiator, NoiseResponder, type StaticKeyPair, type TransportKeys } from './noise.js';
+import {
+  NoiseInitiator,
+  NoiseResponder,
+  type Aead,
+  type StaticKeyPair,
+  type TransportKeys,
+} from './noise.js';
 import { MAX_MUX_FRAME } from './mux-frames.js';
 
 /** How a session reaches its peer: one circuit on a link. Messages are opaque to everything in between. */
@@ -15,6 +21,8 @@ export interface SessionTransport {
 export type SessionOptions = {
   transport: SessionTransport;
   handshakeTimeoutMs?: number;
+  /** The cipher implementation; default @noble/ciphers. */
+  aead?: Aead;
   mux?: Pick<MuxOptions, 'initialWindow' | 'maxStreams' | 'openTimeoutMs'>;
 } & ({ role: 'client'; exitKey: Uint8Array } | { role: 'exit'; staticKey: StaticKeyPair });
 
@@ -56,11 +64,11 @@ export class SecureSession extends Emitter<SessionEvents> {
       options.handshakeTimeoutMs ?? 15_000,
     );
     if (options.role === 'client') {
-      const noise = new NoiseInitiator(options.exitKey);
+      const noise = new NoiseInitiator(options.exitKey, options.aead);
       this.phase = { name: 'client-handshake', noise };
       transport.send(noise.writeHello());
     } else {
-      this.phase = { name: 'exit-handshake', noise: new NoiseResponder(options.staticKey) };
+      this.phase = { name: 'exit-handshake', noise: new NoiseResponder(options.staticKey, options.aead) };
     }
   }
 
