@@ -3,10 +3,11 @@
  * the environment over defaults. Parsing never exits the process; main.ts decides what to do.
  */
 import { parseArgs } from 'node:util';
-import type { SignalingLimits } from './limits.js';
+import { DEFAULT_LIMITS, type SignalingLimits } from './limits.js';
 
 export const DEFAULT_PORT = 8600;
 export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_REDIS_EXPIRY_MS = 10_000;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -15,21 +16,135 @@ export type SignalingConfig = {
   host: string;
   logLevel: LogLevel;
   limits: Partial<SignalingLimits>;
+  /** redis:// URL of the shared registry; unset means in memory (one instance). */
+  redis?: string;
+  /** How long an instance that stopped heartbeating keeps its peers in the shared registry. */
+  redisExpiryMs?: number;
+  /** Prefix of every Redis key and channel: several networks can share one Redis. */
+  redisPrefix?: string;
+  /** Write peers' IP addresses into the logs. */
+  logAddresses?: boolean;
 };
 
 export type ConfigResult =
   { kind: 'run'; config: SignalingConfig } | { kind: 'help' } | { kind: 'error'; message: string };
 
+type LimitFlag = { flag: string; env: string; key: keyof SignalingLimits; max: number; help: string };
+
+/** Every limit settable from outside; the README's table lists the same. */
+export const LIMIT_FLAGS: readonly LimitFlag[] = [
+  { flag: 'max-peers', env: 'MAX_PEERS', key: 'maxPeers', max: 1_000_000, help: 'open connections at once' },
+  {
+    flag: 'max-connections-per-address',
+    env: 'MAX_CONNECTIONS_PER_ADDRESS',
+    key: 'maxConnectionsPerAddress',
+    max: 1_000_000,
+    help: 'open connections from one IP address',
+  },
+  {
+    flag: 'max-links-per-client',
+    env: 'MAX_LINKS_PER_CLIENT',
+    key: 'maxLinksPerClient',
+    max: 1000,
+    help: 'links (open sessions) one client may hold',
+  },
+  {
+    flag: 'messages-per-second',
+    env: 'MESSAGES_PER_SECOND',
+    key: 'messagesPerSecond',
+    max: 1_000_000,
+    help: 'sustained messages per second per connection',
+  },
+  {
+    flag: 'message-burst',
+    env: 'MESSAGE_BURST',
+    key: 'messageBurst',
+    max: 1_000_000,
+    help: 'burst of the per-connection token bucket',
+  },
+  {
+    flag: 'max-message-bytes',
+    env: 'MAX_MESSAGE_BYTES',
+    key: 'maxMessageBytes',
+    max: 64 * 1024,
+    help: 'largest message (the protocol caps it at 64 KiB)',
+  },
+  {
+    flag: 'handshake-timeout-ms',
+    env: 'HANDSHAKE_TIMEOUT_MS',
+    key: 'handshakeTimeoutMs',
+    max: 600_000,
+    help: 'time to say hello (and prove an exit key)',
+  },
+  {
+    flag: 'idle-timeout-ms',
+    env: 'IDLE_TIMEOUT_MS',
+    key: 'idleTimeoutMs',
+    max: 86_400_000,
+    help: 'a peer silent this long is dropped',
+  },
+  {
+    flag: 'match-wait-ms',
+    env: 'MATCH_WAIT_MS',
+    key: 'matchWaitMs',
+    max: 600_000,
+    help: 'how long a path request waits for a relay',
+  },
+  {
+    flag: 'max-waiting-requests',
+    env: 'MAX_WAITING_REQUESTS',
+    key: 'maxWaitingRequests',
+    max: 1_000_000,
+    help: 'path requests waiting for a relay at once',
+  },
+  {
+    flag: 'max-errors',
+    env: 'MAX_ERRORS',
+    key: 'maxErrors',
+    max: 1_000_000,
+    help: 'protocol errors before a connection is closed',
+  },
+  {
+    flag: 'ping-interval-ms',
+    env: 'PING_INTERVAL_MS',
+    key: 'pingIntervalMs',
+    max: 3_600_000,
+    help: 'WebSocket ping interval (dead-peer detection)',
+  },
+];
+
+const USAGE_ROWS: [string, string, string][] = [
+  ['--port <n>', 'TCP port, 0 for any free one', `UNDERPASS_SIGNALING_PORT (default ${DEFAULT_PORT})`],
+  ['--host <addr>', 'interface to listen on', `UNDERPASS_SIGNALING_HOST (default ${DEFAULT_HOST})`],
+  ['--log-level <level>', LOG_LEVELS.join('|'), 'UNDERPASS_LOG_LEVEL (default info)'],
+  [
+    '--log-addresses',
+    "write peers' IP addresses in logs",
+    'UNDERPASS_SIGNALING_LOG_ADDRESSES=1 (default off)',
+  ],
+  ['--redis <url>', 'share one network between instances', 'UNDERPASS_SIGNALING_REDIS (default: in memory)'],
+  [
+    '--redis-expiry-ms <n>',
+    "a dead instance's peers leave after",
+    `UNDERPASS_SIGNALING_REDIS_EXPIRY_MS (default ${DEFAULT_REDIS_EXPIRY_MS})`,
+  ],
+  ...LIMIT_FLAGS.map((f): [string, string, string] => [
+    `--${f.flag} <n>`,
+    f.help,
+    `UNDERPASS_SIGNALING_${f.env} (default ${DEFAULT_LIMITS[f.key]})`,
+  ]),
+  [
+    '--redis-prefix <text>',
+    'prefix of Redis keys and channels',
+    'UNDERPASS_SIGNALING_REDIS_PREFIX (default underpass:)',
+  ],
+  ['--help', 'print this and exit', ''],
+];
+
 export const USAGE = `Usage: underpass-signaling [options]
 
-Options (each also settable through the environment variable shown):
-  --port <n>                  TCP port, 0 for any free one   UNDERPASS_SIGNALING_PORT  (default ${DEFAULT_PORT})
-  --host <addr>               interface to listen on         UNDERPASS_SIGNALING_HOST  (default ${DEFAULT_HOST})
-  --log-level <level>         ${LOG_LEVELS.join('|')}
-                                                             UNDERPASS_LOG_LEVEL       (default info)
-  --max-peers <n>             open connections at once       UNDERPASS_SIGNALING_MAX_PEERS (default 10000)
-  --max-links-per-client <n>  links one client may hold      UNDERPASS_SIGNALING_MAX_LINKS_PER_CLIENT (default 8)
-  --help                      print this and exit
+Options (each also settable through the environment variable shown; flags win):
+${USAGE_ROWS.map(([flag, help, env]) => `  ${flag.padEnd(35)} ${help.padEnd(48)} ${env}`.trimEnd()).join('\n')}
 `;
 
 type Env = Record<string, string | undefined>;
@@ -43,6 +158,7 @@ function integer(name: string, text: string, min: number, max: number): number |
 
 export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
   let values: Record<string, string | boolean | undefined>;
+  const limitOptions = Object.fromEntries(LIMIT_FLAGS.map((f) => [f.flag, { type: 'string' as const }]));
   try {
     ({ values } = parseArgs({
       args: [...argv],
@@ -52,9 +168,12 @@ export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
         port: { type: 'string' },
         host: { type: 'string' },
         'log-level': { type: 'string' },
-        'max-peers': { type: 'string' },
-        'max-links-per-client': { type: 'string' },
+        'log-addresses': { type: 'boolean' },
+        redis: { type: 'string' },
+        'redis-expiry-ms': { type: 'string' },
+        'redis-prefix': { type: 'string' },
         help: { type: 'boolean' },
+        ...limitOptions,
       },
     }));
   } catch (error) {
@@ -79,17 +198,34 @@ export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
   if (!logLevel) return { kind: 'error', message: `--log-level must be one of ${LOG_LEVELS.join(', ')}` };
 
   const limits: Partial<SignalingLimits> = {};
-  const maxPeersText = pick('max-peers', 'UNDERPASS_SIGNALING_MAX_PEERS');
-  if (maxPeersText !== undefined) {
-    const n = integer('--max-peers', maxPeersText, 1, 1_000_000);
+  for (const f of LIMIT_FLAGS) {
+    const text = pick(f.flag, `UNDERPASS_SIGNALING_${f.env}`);
+    if (text === undefined) continue;
+    const n = integer(`--${f.flag}`, text, 1, f.max);
     if (typeof n === 'string') return { kind: 'error', message: n };
-    limits.maxPeers = n;
+    limits[f.key] = n;
   }
-  const maxLinksText = pick('max-links-per-client', 'UNDERPASS_SIGNALING_MAX_LINKS_PER_CLIENT');
-  if (maxLinksText !== undefined) {
-    const n = integer('--max-links-per-client', maxLinksText, 1, 1000);
+  const config: SignalingConfig = { port, host, logLevel, limits };
+
+  const redis = pick('redis', 'UNDERPASS_SIGNALING_REDIS');
+  if (redis !== undefined) {
+    if (!/^rediss?:\/\/\S+$/.test(redis))
+      return { kind: 'error', message: `--redis must be a redis:// or rediss:// URL` };
+    config.redis = redis;
+  }
+  const expiryText = pick('redis-expiry-ms', 'UNDERPASS_SIGNALING_REDIS_EXPIRY_MS');
+  if (expiryText !== undefined) {
+    const n = integer('--redis-expiry-ms', expiryText, 1000, 3_600_000);
     if (typeof n === 'string') return { kind: 'error', message: n };
-    limits.maxLinksPerClient = n;
+    config.redisExpiryMs = n;
   }
-  return { kind: 'run', config: { port, host, logLevel, limits } };
+  const prefix = pick('redis-prefix', 'UNDERPASS_SIGNALING_REDIS_PREFIX');
+  if (prefix !== undefined) {
+    if (!/^[A-Za-z0-9_:.-]{1,64}$/.test(prefix))
+      return { kind: 'error', message: '--redis-prefix must be 1-64 of A-Z a-z 0-9 _ : . -' };
+    config.redisPrefix = prefix;
+  }
+  const logAddresses = values['log-addresses'] === true || env['UNDERPASS_SIGNALING_LOG_ADDRESSES'] === '1';
+  if (logAddresses) config.logAddresses = true;
+  return { kind: 'run', config };
 }

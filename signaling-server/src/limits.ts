@@ -8,6 +8,14 @@ export type SignalingLimits = {
   handshakeTimeoutMs: number;
   /** Open WebSocket connections at once, counting those still in their handshake. */
   maxPeers: number;
+  /** Open WebSocket connections at once from one IP address. */
+  maxConnectionsPerAddress: number;
+  /** A joined peer that sends nothing for this long is dropped (`timeout`); welcome asks for a third of it. */
+  idleTimeoutMs: number;
+  /** How long a two-hop path request waits for a relay with free capacity before `no-relay-available`. */
+  matchWaitMs: number;
+  /** Path requests waiting for a relay at once (over all clients of this instance). */
+  maxWaitingRequests: number;
   /** Links a client may hold at once (as the initiator). */
   maxLinksPerClient: number;
   /** Token bucket per connection: sustained messages per second… */
@@ -31,6 +39,10 @@ export const DEFAULT_LIMITS: SignalingLimits = {
   maxFrameBytes: 256 * 1024,
   handshakeTimeoutMs: 10_000,
   maxPeers: 10_000,
+  maxConnectionsPerAddress: 64,
+  idleTimeoutMs: 120_000,
+  matchWaitMs: 5_000,
+  maxWaitingRequests: 10_000,
   maxLinksPerClient: 8,
   messagesPerSecond: 50,
   messageBurst: 100,

@@ -36,6 +36,10 @@ async function main(): Promise<void> {
       host: config.host,
       limits: config.limits,
       logger,
+      logAddresses: config.logAddresses ?? false,
+      ...(config.redis === undefined
+        ? {}
+        : { redis: { url: config.redis, expiryMs: config.redisExpiryMs, prefix: config.redisPrefix } }),
     });
   } catch (error) {
     log.fatal(

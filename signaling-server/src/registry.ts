@@ -5,6 +5,7 @@
  * `MemoryRegistry` is the single-process implementation.
  */
 import type { PeerRole } from '../../shared/src/signaling/messages.js';
+import { RelayHeap, type HeapRelay } from './relay-heap.js';
 
 export type NewPeer = {
   peerId: string;
@@ -79,12 +80,17 @@ export class MemoryRegistry implements Registry {
   private readonly exitsByKey = new Map<string, string>();
   private readonly links = new Map<string, LinkEntry>();
   private readonly linksByPeer = new Map<string, Set<string>>();
+  /** Exits in registration order (pickExit walks only these, not every peer). */
+  private readonly exits = new Set<MutablePeer>();
+  private readonly relayHeap = new RelayHeap<HeapRelay>();
+  private readonly relayNodes = new Map<string, HeapRelay>();
+  private seq = 0;
 
   async addPeer(peer: NewPeer): Promise<AddPeerResult> {
     if (this.peers.has(peer.peerId)) return { ok: false, reason: 'duplicate-peer' };
     if (peer.exitKey !== undefined && this.exitsByKey.has(peer.exitKey))
       return { ok: false, reason: 'duplicate-exit-key' };
-    this.peers.set(peer.peerId, {
+    const entry: MutablePeer = {
       peerId: peer.peerId,
       role: peer.role,
       capacity: peer.capacity,
@@ -93,8 +99,15 @@ export class MemoryRegistry implements Registry {
       load: 0,
       assigned: 0,
       pending: 0,
-    });
+    };
+    this.peers.set(peer.peerId, entry);
     if (peer.exitKey !== undefined) this.exitsByKey.set(peer.exitKey, peer.peerId);
+    if (peer.role === 'exit') this.exits.add(entry);
+    if (peer.role === 'relay') {
+      const node: HeapRelay = { peerId: peer.peerId, seq: this.seq++, free: peer.capacity ?? 0 };
+      this.relayNodes.set(peer.peerId, node);
+      this.relayHeap.add(node);
+    }
     return { ok: true };
   }
 
@@ -108,6 +121,9 @@ export class MemoryRegistry implements Registry {
     }
     this.linksByPeer.delete(peerId);
     this.peers.delete(peerId);
+    this.exits.delete(peer);
+    this.relayNodes.delete(peerId);
+    this.relayHeap.remove(peerId);
     if (peer.exitKey !== undefined && this.exitsByKey.get(peer.exitKey) === peerId)
       this.exitsByKey.delete(peer.exitKey);
     return dropped;
@@ -125,7 +141,7 @@ export class MemoryRegistry implements Registry {
   }
 
   async listExits(): Promise<PeerEntry[]> {
-    return [...this.peers.values()].filter((p) => p.role === 'exit').map((p) => snapshot(p)!);
+    return [...this.exits].map((p) => snapshot(p)!);
   }
 
   async pickExit(exitKey?: string): Promise<PeerEntry | undefined> {
@@ -135,10 +151,9 @@ export class MemoryRegistry implements Registry {
       exit = id === undefined ? undefined : this.peers.get(id);
     } else {
       let best = Infinity;
-      for (const peer of this.peers.values()) {
-        if (peer.role !== 'exit') continue;
+      for (const peer of this.exits) {
         const score = (peer.load + peer.pending) / (peer.capacity ?? DEFAULT_EXIT_CAPACITY);
-        // Strictly less: ties go to the longest-registered exit (Map order), keeping the choice deterministic.
+        // Strictly less: ties go to the longest-registered exit (Set order), keeping the choice deterministic.
         if (score < best) {
           best = score;
           exit = peer;
@@ -172,6 +187,7 @@ export class MemoryRegistry implements Registry {
     this.index(link.initiator, link.linkId);
     this.index(link.hop, link.linkId);
     hop.assigned++;
+    this.relayFree(hop);
     return { ok: true, link, hop: snapshot(hop)! };
   }
 
@@ -184,17 +200,16 @@ export class MemoryRegistry implements Registry {
   }
 
   private bestRelay(exclude: string): MutablePeer | undefined {
-    let best: MutablePeer | undefined;
-    let bestFree = 0;
-    for (const peer of this.peers.values()) {
-      if (peer.role !== 'relay' || peer.peerId === exclude) continue;
-      const free = (peer.capacity ?? 0) - peer.assigned;
-      if (free > bestFree) {
-        bestFree = free;
-        best = peer;
-      }
-    }
-    return best;
+    const node = this.relayHeap.best(exclude);
+    return node && this.peers.get(node.peerId);
+  }
+
+  /** Keeps a relay's place in the heap in step with its assigned count. */
+  private relayFree(peer: MutablePeer): void {
+    const node = this.relayNodes.get(peer.peerId);
+    if (!node) return;
+    node.free = (peer.capacity ?? 0) - peer.assigned;
+    this.relayHeap.update(node);
   }
 
   private index(peerId: string, linkId: string): void {
@@ -213,7 +228,10 @@ export class MemoryRegistry implements Registry {
     this.linksByPeer.get(link.initiator)?.delete(linkId);
     this.linksByPeer.get(link.hop)?.delete(linkId);
     const hop = this.peers.get(link.hop);
-    if (hop) hop.assigned = Math.max(0, hop.assigned - 1);
+    if (hop) {
+      hop.assigned = Math.max(0, hop.assigned - 1);
+      this.relayFree(hop);
+    }
     return link;
   }
 }

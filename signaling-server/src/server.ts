@@ -7,10 +7,17 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import { randomId } from '../../shared/src/signaling/ids.js';
+import {
+  issueExitKeyChallenge,
+  verifyExitKeyProof,
+  type IssuedChallenge,
+} from '../../shared/src/signaling/exit-proof.js';
+import { decodeExitKey, randomId } from '../../shared/src/signaling/ids.js';
 import {
   encodeMessage,
   parsePeerMessage,
+  type HelloMessage,
+  type PeerRole,
   type PeerMessage,
   type ServerMessage,
   type SignalingErrorCode,
@@ -18,6 +25,8 @@ import {
 import { Broker } from './broker.js';
 import { resolveLimits, type SignalingLimits } from './limits.js';
 import { silentLogger, type SignalingLogger } from './logger.js';
+import { SignalingMetrics, type RejectionReason } from './metrics.js';
+import { RedisCluster } from './redis-cluster.js';
 import { MemoryRegistry, type Registry } from './registry.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -28,16 +37,25 @@ export type SignalingServerOptions = {
   host?: string;
   limits?: Partial<SignalingLimits>;
   logger?: SignalingLogger;
-  /** Default: a fresh MemoryRegistry. */
+  /** Default: a fresh MemoryRegistry (or the Redis one, with `redis`). */
   registry?: Registry;
-  /** Clock for the rate limiter. Default Date.now. */
+  /**
+   * Serve one network with other instances through Redis: shared registry, cross-instance signal routing
+   * and instance expiry. Excludes `registry`.
+   */
+  redis?: { url: string; expiryMs?: number; prefix?: string };
+  /** Clock for the rate limiter and the idle timeout. Default Date.now. */
   now?: () => number;
+  /** Write peers' IP addresses into the logs (connection and refusal lines). Default false. */
+  logAddresses?: boolean;
 };
 
 export type SignalingServer = {
   /** ws:// URL peers connect to. */
   url: string;
   port: number;
+  /** The Prometheus metrics also served on GET /metrics. */
+  metrics: SignalingMetrics;
   /** Stops accepting, tells every peer `shutting-down`, and resolves once all sockets are gone. */
   close(): Promise<void>;
 };
@@ -50,8 +68,17 @@ type Connection = {
   readonly peerId: string;
   readonly ws: WebSocket;
   readonly bucket: TokenBucket;
-  /** 'joining' once a hello is being processed, so a second message does not start a second join. */
-  state: 'handshake' | 'joining' | 'joined' | 'closing';
+  readonly address: string;
+  /**
+   * 'proving': an exit said hello and owes the answer to `challenge`. 'joining' once a hello is being
+   * processed, so a second message does not start a second join.
+   */
+  state: 'handshake' | 'proving' | 'joining' | 'joined' | 'closing';
+  challenge: { issued: IssuedChallenge; hello: HelloMessage } | undefined;
+  /** When the peer last sent a message, for the idle timeout. */
+  lastSeen: number;
+  /** Set once joined, for the peers-by-role gauge. */
+  role: PeerRole | undefined;
   errors: number;
   queued: number;
   chain: Promise<void>;
@@ -64,26 +91,58 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
   const host = options.host ?? '127.0.0.1';
   const logger = options.logger ?? silentLogger;
   const now = options.now ?? Date.now;
+  if (options.redis && options.registry) throw new RangeError('pass either a registry or redis, not both');
+  const cluster = options.redis ? await RedisCluster.connect({ ...options.redis, logger }) : undefined;
   const connections = new Map<string, Connection>();
+  const perAddress = new Map<string, number>();
   let shuttingDown = false;
 
-  const send = (peerId: string, msg: ServerMessage): void => {
+  /** Writes an encoded message to a peer connected here. */
+  const deliver = (peerId: string, text: string): void => {
     const conn = connections.get(peerId);
     if (!conn || conn.ws.readyState !== WebSocket.OPEN) return;
     // A peer that does not read its socket must not make us buffer without bound.
     if (conn.ws.bufferedAmount > limits.maxBufferedBytes) {
       logger.warn({ peerId }, 'peer does not read its messages; dropping it');
+      metrics.rejected('slow-reader');
       conn.ws.terminate();
       return;
     }
-    conn.ws.send(encodeMessage(msg));
+    conn.ws.send(text);
   };
 
-  const broker = new Broker({
-    registry: options.registry ?? new MemoryRegistry(),
+  const send = (peerId: string, msg: ServerMessage): void => {
+    const text = encodeMessage(msg);
+    if (connections.has(peerId) || !cluster?.forward(peerId, text)) deliver(peerId, text);
+  };
+
+  const metrics = new SignalingMetrics({
+    connections: () => connections.size,
+    waitingRequests: () => broker.waitingRequests,
+  });
+  const where = (address: string): Record<string, unknown> => (options.logAddresses ? { address } : {});
+
+  const broker: Broker = new Broker({
+    registry: cluster?.registry ?? options.registry ?? new MemoryRegistry(),
     send,
     maxLinksPerClient: limits.maxLinksPerClient,
+    matchWaitMs: limits.matchWaitMs,
+    maxWaitingRequests: limits.maxWaitingRequests,
+    heartbeatMs: Math.floor(limits.idleTimeoutMs / 3),
     logger,
+    observer: metrics,
+    onCapacityFreed: cluster ? () => cluster.announceCapacity() : undefined,
+  });
+  await cluster?.start({
+    deliver,
+    capacity: () => broker.capacityFreed(),
+    reap: (peerId) => broker.leave(peerId),
+    lost: () => {
+      for (const conn of connections.values()) {
+        sendError(conn, 'unavailable', 'this server lost its registration; reconnect');
+        closeConnection(conn, CLOSE_TRY_LATER, 'reconnect');
+      }
+    },
   });
 
   const sendError = (
@@ -97,8 +156,10 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
     if (conn.ws.readyState === WebSocket.OPEN) conn.ws.send(encodeMessage(msg));
   };
 
-  const closeConnection = (conn: Connection, code: number, reason: string): void => {
+  /** Closes a connection for `why` (counted in the rejections metric unless it is an ordinary close). */
+  const closeConnection = (conn: Connection, code: number, reason: string, why?: RejectionReason): void => {
     if (conn.state === 'closing') return;
+    if (why) metrics.rejected(why);
     conn.state = 'closing';
     conn.ws.close(code, reason);
   };
@@ -106,10 +167,11 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
   /** Answers a protocol error; too many of them and the connection is closed. */
   const strike = (conn: Connection, code: SignalingErrorCode, message: string, requestId?: string): void => {
     sendError(conn, code, message, requestId);
+    metrics.rejected(rejectionOf(code));
     conn.errors++;
     if (conn.errors >= limits.maxErrors) {
       logger.info({ peerId: conn.peerId, errors: conn.errors }, 'closing a connection after repeated errors');
-      closeConnection(conn, CLOSE_POLICY, 'too many errors');
+      closeConnection(conn, CLOSE_POLICY, 'too many errors', 'too-many-errors');
     }
   };
 
@@ -117,7 +179,7 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
   const enqueue = (conn: Connection, work: () => Promise<void>): void => {
     if (conn.queued >= limits.maxQueuedMessages) {
       logger.warn({ peerId: conn.peerId }, 'message queue full; closing the connection');
-      closeConnection(conn, CLOSE_POLICY, 'too many queued messages');
+      closeConnection(conn, CLOSE_POLICY, 'too many queued messages', 'queue-full');
       return;
     }
     conn.queued++;
@@ -134,6 +196,7 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
   const onMessage = (conn: Connection, data: RawData, isBinary: boolean): void => {
     conn.alive = true;
     if (conn.state === 'closing') return;
+    conn.lastSeen = now();
     const beforeHello = conn.state === 'handshake';
     if (!conn.bucket.take()) return strike(conn, 'rate-limited', 'too many messages; slow down');
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
@@ -155,7 +218,7 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
     }
     if (failure) {
       strike(conn, failure.code, failure.message, failure.requestId);
-      if (beforeHello || failure.code === 'unsupported-version')
+      if (beforeHello || conn.state === 'proving' || failure.code === 'unsupported-version')
         closeConnection(conn, CLOSE_POLICY, failure.code);
       return;
     }
@@ -163,36 +226,85 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
     if (beforeHello) {
       if (msg.type !== 'hello') {
         sendError(conn, 'not-allowed', 'the first message must be hello');
-        closeConnection(conn, CLOSE_POLICY, 'no hello');
+        closeConnection(conn, CLOSE_POLICY, 'no hello', 'no-hello');
         return;
       }
-      const hello = msg;
-      conn.state = 'joining';
-      clearTimeout(conn.handshakeTimer);
-      enqueue(conn, async () => {
-        const result = await broker.join(conn.peerId, hello);
-        if (conn.state !== 'joining') {
-          // The socket went away while joining; the close handler's leave is queued behind us.
-          return;
-        }
-        if (result.ok) {
-          conn.state = 'joined';
-          return;
-        }
-        sendError(conn, result.code, result.message);
-        closeConnection(conn, CLOSE_POLICY, result.code);
-      });
+      if (msg.role === 'exit') {
+        // Nobody may announce an exit key without holding its secret half; the handshake timer keeps running.
+        const issued = issueExitKeyChallenge();
+        conn.challenge = { issued, hello: msg };
+        conn.state = 'proving';
+        if (conn.ws.readyState === WebSocket.OPEN)
+          conn.ws.send(encodeMessage({ type: 'challenge', ...issued.challenge }));
+        return;
+      }
+      join(conn, msg);
+      return;
+    }
+    if (conn.state === 'proving') {
+      const pending = conn.challenge;
+      conn.challenge = undefined;
+      const exitKey = pending?.hello.exitKey === undefined ? undefined : decodeExitKey(pending.hello.exitKey);
+      if (msg.type !== 'prove' || !pending || !exitKey) {
+        sendError(conn, 'not-allowed', 'an exit must answer the challenge with prove');
+        closeConnection(conn, CLOSE_POLICY, 'no proof', 'bad-proof');
+        return;
+      }
+      if (!verifyExitKeyProof(pending.issued, exitKey, msg.proof)) {
+        logger.info({ peerId: conn.peerId, ...where(conn.address) }, 'an exit failed to prove its key');
+        sendError(conn, 'not-allowed', 'the proof does not match the announced exitKey');
+        closeConnection(conn, CLOSE_POLICY, 'bad proof', 'bad-proof');
+        return;
+      }
+      join(conn, pending.hello);
       return;
     }
     // Messages pipelined behind a hello wait in the queue until the join is done.
     const peerMessage = msg;
     enqueue(conn, async () => {
       if (conn.state !== 'joined') return;
-      const outcome = await broker.handle(conn.peerId, peerMessage);
+      let outcome;
+      try {
+        outcome = await broker.handle(conn.peerId, peerMessage);
+      } catch (error) {
+        logger.error({ peerId: conn.peerId, err: String(error) }, 'error while handling a message');
+        const requestId = 'requestId' in peerMessage ? peerMessage.requestId : undefined;
+        sendError(conn, 'unavailable', 'the server cannot serve this now; retry later', requestId);
+        return;
+      }
       if (outcome === 'violation') {
         conn.errors++;
-        if (conn.errors >= limits.maxErrors) closeConnection(conn, CLOSE_POLICY, 'too many errors');
+        if (conn.errors >= limits.maxErrors)
+          closeConnection(conn, CLOSE_POLICY, 'too many errors', 'too-many-errors');
       }
+    });
+  };
+
+  const join = (conn: Connection, hello: HelloMessage): void => {
+    conn.state = 'joining';
+    clearTimeout(conn.handshakeTimer);
+    enqueue(conn, async () => {
+      let result;
+      try {
+        result = await broker.join(conn.peerId, hello);
+      } catch (error) {
+        logger.error({ peerId: conn.peerId, err: String(error) }, 'cannot register a peer');
+        sendError(conn, 'unavailable', 'the server cannot register peers now; retry later');
+        closeConnection(conn, CLOSE_TRY_LATER, 'unavailable');
+        return;
+      }
+      if (conn.state !== 'joining') {
+        // The socket went away while joining; the close handler's leave is queued behind us.
+        return;
+      }
+      if (result.ok) {
+        conn.state = 'joined';
+        conn.role = hello.role;
+        metrics.peerJoined(hello.role);
+        return;
+      }
+      sendError(conn, result.code, result.message);
+      closeConnection(conn, CLOSE_POLICY, result.code, 'duplicate-exit-key');
     });
   };
 
@@ -202,7 +314,7 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
     perMessageDeflate: false,
   });
 
-  wss.on('connection', (ws: WebSocket) => {
+  wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     if (shuttingDown) {
       ws.close(CLOSE_GOING_AWAY, 'shutting down');
       return;
@@ -212,11 +324,32 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
         encodeMessage({ type: 'error', code: 'rate-limited', message: 'server is full; try again later' }),
       );
       ws.close(CLOSE_TRY_LATER, 'server full');
+      metrics.rejected('server-full');
       return;
     }
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const fromAddress = perAddress.get(address) ?? 0;
+    if (fromAddress >= limits.maxConnectionsPerAddress) {
+      ws.send(
+        encodeMessage({
+          type: 'error',
+          code: 'rate-limited',
+          message: `at most ${limits.maxConnectionsPerAddress} connections per address`,
+        }),
+      );
+      ws.close(CLOSE_TRY_LATER, 'too many connections from this address');
+      metrics.rejected('per-address');
+      logger.info(where(address), 'too many connections from one address');
+      return;
+    }
+    perAddress.set(address, fromAddress + 1);
     const conn: Connection = {
-      peerId: randomId(),
+      peerId: cluster ? cluster.newPeerId() : randomId(),
       ws,
+      address,
+      challenge: undefined,
+      lastSeen: now(),
+      role: undefined,
       bucket: new TokenBucket(limits.messagesPerSecond, limits.messageBurst, now),
       state: 'handshake',
       errors: 0,
@@ -226,10 +359,11 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
       handshakeTimer: undefined,
     };
     connections.set(conn.peerId, conn);
+    logger.debug({ peerId: conn.peerId, ...where(address) }, 'connection');
     conn.handshakeTimer = setTimeout(() => {
-      if (conn.state !== 'handshake') return;
-      sendError(conn, 'not-allowed', `say hello within ${limits.handshakeTimeoutMs} ms`);
-      closeConnection(conn, CLOSE_POLICY, 'handshake timeout');
+      if (conn.state !== 'handshake' && conn.state !== 'proving') return;
+      sendError(conn, 'timeout', `say hello (and prove an exit key) within ${limits.handshakeTimeoutMs} ms`);
+      closeConnection(conn, CLOSE_POLICY, 'handshake timeout', 'handshake-timeout');
     }, limits.handshakeTimeoutMs);
 
     ws.on('message', (data, isBinary) => onMessage(conn, data, isBinary));
@@ -242,6 +376,12 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
     ws.on('close', () => {
       clearTimeout(conn.handshakeTimer);
       conn.state = 'closing';
+      conn.challenge = undefined;
+      if (conn.role) metrics.peerLeft(conn.role);
+      conn.role = undefined;
+      const left = (perAddress.get(conn.address) ?? 1) - 1;
+      if (left <= 0) perAddress.delete(conn.address);
+      else perAddress.set(conn.address, left);
       // Queued after any join in flight, so a peer is never left registered behind a dead socket. Leaving
       // is unconditional: the state says nothing about registration once the server itself began a close.
       conn.chain = conn.chain
@@ -256,18 +396,47 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
     });
   });
 
-  const pinger = setInterval(() => {
-    for (const conn of connections.values()) {
-      if (!conn.alive) {
-        logger.info({ peerId: conn.peerId }, 'peer stopped answering pings; dropping it');
-        conn.ws.terminate();
-        continue;
+  // Each connection is pinged once per interval, but the pings are spread over the interval in slices: a
+  // ping is a syscall, and ten thousand at once would stall every match in flight.
+  const PING_SLICES = 100;
+  let pingRound: Connection[] = [];
+  let pingCursor = 0;
+  const pinger = setInterval(
+    () => {
+      if (pingCursor >= pingRound.length) {
+        pingRound = [...connections.values()];
+        pingCursor = 0;
       }
-      conn.alive = false;
-      if (conn.ws.readyState === WebSocket.OPEN) conn.ws.ping();
-    }
-  }, limits.pingIntervalMs);
+      const end = Math.min(pingRound.length, pingCursor + Math.ceil(pingRound.length / PING_SLICES));
+      for (; pingCursor < end; pingCursor++) {
+        const conn = pingRound[pingCursor]!;
+        if (conn.ws.readyState !== WebSocket.OPEN) continue;
+        if (!conn.alive) {
+          logger.info({ peerId: conn.peerId }, 'peer stopped answering pings; dropping it');
+          conn.ws.terminate();
+          continue;
+        }
+        conn.alive = false;
+        conn.ws.ping();
+      }
+    },
+    Math.max(1, Math.floor(limits.pingIntervalMs / PING_SLICES)),
+  );
   pinger.unref();
+
+  // One sweep over all connections rather than a timer per connection: cheap with ten thousand peers.
+  const idleSweep = setInterval(
+    () => {
+      const cutoff = now() - limits.idleTimeoutMs;
+      for (const conn of connections.values()) {
+        if (conn.state !== 'joined' || conn.lastSeen >= cutoff) continue;
+        sendError(conn, 'timeout', `nothing received for ${limits.idleTimeoutMs} ms; send heartbeats`);
+        closeConnection(conn, CLOSE_POLICY, 'idle', 'idle-timeout');
+      }
+    },
+    Math.min(5_000, Math.max(50, Math.floor(limits.idleTimeoutMs / 4))),
+  );
+  idleSweep.unref();
 
   const json = (res: ServerResponse, status: number, body: unknown): void => {
     const text = JSON.stringify(body);
@@ -291,6 +460,23 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
     if (readable && pathname === '/healthz') {
       if (shuttingDown) return json(res, 503, { ok: false });
       return json(res, 200, { ok: true });
+    }
+    if (readable && pathname === '/metrics') {
+      metrics.text().then(
+        (text) => {
+          res.writeHead(200, {
+            'content-type': metrics.contentType,
+            'content-length': Buffer.byteLength(text),
+            'cache-control': 'no-store',
+          });
+          res.end(req.method === 'HEAD' ? undefined : text);
+        },
+        (error: unknown) => {
+          logger.error({ err: String(error) }, 'cannot collect metrics');
+          json(res, 500, { error: 'internal' });
+        },
+      );
+      return;
     }
     if (readable && pathname === '/v1/exits') {
       broker.listExits().then(
@@ -316,13 +502,20 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
   });
   httpServer.on('clientError', (_error, socket) => socket.destroy());
 
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', reject);
-    httpServer.listen(options.port, host, () => {
-      httpServer.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(options.port, host, () => {
+        httpServer.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    clearInterval(pinger);
+    clearInterval(idleSweep);
+    await cluster?.close();
+    throw error;
+  }
   const address = httpServer.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const urlHost = host.includes(':') ? `[${host}]` : host;
@@ -338,6 +531,8 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
     closing ??= (async () => {
       shuttingDown = true;
       clearInterval(pinger);
+      clearInterval(idleSweep);
+      broker.stop();
       const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
       httpServer.closeIdleConnections();
       for (const conn of connections.values()) {
@@ -358,10 +553,23 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
       wss.close();
       httpServer.closeAllConnections();
       await httpClosed;
+      await cluster?.close();
       logger.info({}, 'signaling server stopped');
     })();
     return closing;
   };
 
-  return { url: `ws://${urlHost}:${port}/`, port, close };
+  return { url: `ws://${urlHost}:${port}/`, port, metrics, close };
+}
+
+function rejectionOf(code: SignalingErrorCode): RejectionReason {
+  switch (code) {
+    case 'rate-limited':
+    case 'too-large':
+    case 'malformed':
+    case 'unsupported-version':
+      return code;
+    default:
+      return 'not-allowed';
+  }
 }

@@ -1,101 +1,159 @@
-/** The broker's logic driven directly, without sockets: a fake `send` records what each peer would get. */
-import { describe, expect, it } from 'vitest';
+/**
+ * The broker's logic driven directly, without sockets: a fake `send` records what each peer would get. Runs
+ * against both registries (in memory, and in a real redis-server), which must behave the same.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedisServer, type RedisServer } from '../../bench/lib/redis-server.js';
 import type { ServerMessage } from '../../shared/src/signaling/messages.js';
 import { Broker } from '../src/broker.js';
-import { MemoryRegistry } from '../src/registry.js';
+import { RedisRegistry } from '../src/redis-registry.js';
+import { MemoryRegistry, type Registry } from '../src/registry.js';
 import { newExitKey } from './helpers.js';
 
-function setup(maxLinksPerClient = 8) {
-  const outbox = new Map<string, ServerMessage[]>();
-  let n = 0;
-  const registry = new MemoryRegistry();
-  const broker = new Broker({
-    registry,
-    maxLinksPerClient,
-    newId: () => `link-${String(++n).padStart(16, '0')}`,
-    send: (peerId, msg) => {
-      const box = outbox.get(peerId) ?? [];
-      box.push(msg);
-      outbox.set(peerId, box);
-    },
-  });
-  const take = (peerId: string): ServerMessage[] => {
-    const box = outbox.get(peerId) ?? [];
-    outbox.set(peerId, []);
-    return box;
-  };
-  return { broker, registry, take };
-}
+let redisServer: RedisServer | undefined;
+let redis: Redis | undefined;
+let prefixes = 0;
 
-const id = (name: string) => name.padEnd(22, '0');
+beforeAll(async () => {
+  redisServer = await startRedisServer();
+  redis = new Redis(redisServer.url);
+});
 
-describe('Broker', () => {
-  it('counts assignments per relay and releases them on link-closed and on leave', async () => {
-    const { broker, registry, take } = setup();
-    const exitKey = newExitKey();
-    await broker.join(id('exit'), { type: 'hello', v: 1, role: 'exit', exitKey });
-    await broker.join(id('relay'), { type: 'hello', v: 1, role: 'relay', capacity: 2 });
-    await broker.join(id('c1'), { type: 'hello', v: 1, role: 'client' });
-    await broker.join(id('c2'), { type: 'hello', v: 1, role: 'client' });
-    take(id('c1'));
-    take(id('c2'));
+afterAll(async () => {
+  await redis?.quit();
+  await redisServer?.stop();
+});
 
-    await broker.handle(id('c1'), { type: 'path-request', requestId: 'a', mode: 'two-hop' });
-    await broker.handle(id('c2'), { type: 'path-request', requestId: 'b', mode: 'two-hop' });
-    expect((await registry.getPeer(id('relay')))?.assigned).toBe(2);
-    const [pathA] = take(id('c1'));
-    expect(pathA?.type).toBe('path');
+const registries: [string, () => Registry][] = [
+  ['memory', () => new MemoryRegistry()],
+  // A fresh key prefix per test: a fresh network in the same Redis.
+  ['redis', () => new RedisRegistry({ redis: redis!, instanceId: 'test', prefix: `t${++prefixes}:` })],
+];
 
-    await broker.handle(id('c2'), { type: 'path-request', requestId: 'c', mode: 'two-hop' });
-    expect(take(id('c2'))).toEqual([
-      {
-        type: 'path',
-        requestId: 'b',
-        linkId: 'link-0000000000000002',
-        hop: { peerId: id('relay'), role: 'relay' },
-        exit: { peerId: id('exit'), exitKey },
+describe.each(registries)('Broker with the %s registry', (_name, makeRegistry) => {
+  function setup(maxLinksPerClient = 8) {
+    const outbox = new Map<string, ServerMessage[]>();
+    let n = 0;
+    const registry = makeRegistry();
+    const broker = new Broker({
+      registry,
+      maxLinksPerClient,
+      newId: () => `link-${String(++n).padStart(16, '0')}`,
+      send: (peerId, msg) => {
+        const box = outbox.get(peerId) ?? [];
+        box.push(msg);
+        outbox.set(peerId, box);
       },
-      { type: 'error', code: 'no-relay-available', message: 'no relay has free capacity', requestId: 'c' },
-    ]);
+    });
+    const take = (peerId: string): ServerMessage[] => {
+      const box = outbox.get(peerId) ?? [];
+      outbox.set(peerId, []);
+      return box;
+    };
+    return { broker, registry, take };
+  }
 
-    await broker.handle(id('c1'), { type: 'link-closed', linkId: 'link-0000000000000001' });
-    expect((await registry.getPeer(id('relay')))?.assigned).toBe(1);
-    await broker.leave(id('c2'));
-    expect((await registry.getPeer(id('relay')))?.assigned).toBe(0);
-    expect(take(id('relay')).filter((m) => m.type === 'link-closed')).toHaveLength(2);
-  });
+  const id = (name: string) => name.padEnd(22, '0');
 
-  it('spreads a burst of paths over exits before they report load', async () => {
-    const { broker, take } = setup();
-    await broker.join(id('e1'), { type: 'hello', v: 1, role: 'exit', exitKey: newExitKey() });
-    await broker.join(id('e2'), { type: 'hello', v: 1, role: 'exit', exitKey: newExitKey() });
-    await broker.join(id('c'), { type: 'hello', v: 1, role: 'client' });
-    take(id('c'));
-    for (const r of ['1', '2', '3', '4'])
-      await broker.handle(id('c'), { type: 'path-request', requestId: r, mode: 'direct' });
-    const hops = take(id('c')).map((m) => (m.type === 'path' ? m.hop.peerId : m.type));
-    expect(hops).toEqual([id('e1'), id('e2'), id('e1'), id('e2')]);
-  });
+  describe('Broker', () => {
+    it('counts assignments per relay and releases them on link-closed and on leave', async () => {
+      const { broker, registry, take } = setup();
+      const exitKey = newExitKey();
+      await broker.join(id('exit'), { type: 'hello', v: 1, role: 'exit', exitKey });
+      await broker.join(id('relay'), { type: 'hello', v: 1, role: 'relay', capacity: 2 });
+      await broker.join(id('c1'), { type: 'hello', v: 1, role: 'client' });
+      await broker.join(id('c2'), { type: 'hello', v: 1, role: 'client' });
+      take(id('c1'));
+      take(id('c2'));
 
-  it('treats a link-closed race as one close', async () => {
-    const { broker, take } = setup();
-    await broker.join(id('e'), { type: 'hello', v: 1, role: 'exit', exitKey: newExitKey() });
-    await broker.join(id('c'), { type: 'hello', v: 1, role: 'client' });
-    await broker.handle(id('c'), { type: 'path-request', requestId: 'r', mode: 'direct' });
-    take(id('c'));
-    take(id('e'));
-    const linkId = 'link-0000000000000001';
-    await Promise.all([
-      broker.handle(id('c'), { type: 'link-closed', linkId }),
-      broker.handle(id('e'), { type: 'link-closed', linkId }),
-    ]);
-    const all = [...take(id('c')), ...take(id('e'))];
-    expect(all.filter((m) => m.type === 'link-closed')).toHaveLength(1);
-  });
+      await broker.handle(id('c1'), { type: 'path-request', requestId: 'a', mode: 'two-hop' });
+      await broker.handle(id('c2'), { type: 'path-request', requestId: 'b', mode: 'two-hop' });
+      expect((await registry.getPeer(id('relay')))?.assigned).toBe(2);
+      const [pathA] = take(id('c1'));
+      expect(pathA?.type).toBe('path');
 
-  it('ignores messages from peers it does not know', async () => {
-    const { broker, take } = setup();
-    expect(await broker.handle(id('ghost'), { type: 'load', load: 1 })).toBe('ok');
-    expect(take(id('ghost'))).toEqual([]);
+      await broker.handle(id('c2'), { type: 'path-request', requestId: 'c', mode: 'two-hop' });
+      expect(take(id('c2'))).toEqual([
+        {
+          type: 'path',
+          requestId: 'b',
+          linkId: 'link-0000000000000002',
+          hop: { peerId: id('relay'), role: 'relay' },
+          exit: { peerId: id('exit'), exitKey },
+        },
+        { type: 'error', code: 'no-relay-available', message: 'no relay has free capacity', requestId: 'c' },
+      ]);
+
+      await broker.handle(id('c1'), { type: 'link-closed', linkId: 'link-0000000000000001' });
+      expect((await registry.getPeer(id('relay')))?.assigned).toBe(1);
+      await broker.leave(id('c2'));
+      expect((await registry.getPeer(id('relay')))?.assigned).toBe(0);
+      expect(take(id('relay')).filter((m) => m.type === 'link-closed')).toHaveLength(2);
+    });
+
+    it('spreads a burst of paths over exits before they report load', async () => {
+      const { broker, take } = setup();
+      await broker.join(id('e1'), { type: 'hello', v: 1, role: 'exit', exitKey: newExitKey() });
+      await broker.join(id('e2'), { type: 'hello', v: 1, role: 'exit', exitKey: newExitKey() });
+      await broker.join(id('c'), { type: 'hello', v: 1, role: 'client' });
+      take(id('c'));
+      for (const r of ['1', '2', '3', '4'])
+        await broker.handle(id('c'), { type: 'path-request', requestId: r, mode: 'direct' });
+      const hops = take(id('c')).map((m) => (m.type === 'path' ? m.hop.peerId : m.type));
+      expect(hops).toEqual([id('e1'), id('e2'), id('e1'), id('e2')]);
+    });
+
+    it('treats a link-closed race as one close', async () => {
+      const { broker, take } = setup();
+      await broker.join(id('e'), { type: 'hello', v: 1, role: 'exit', exitKey: newExitKey() });
+      await broker.join(id('c'), { type: 'hello', v: 1, role: 'client' });
+      await broker.handle(id('c'), { type: 'path-request', requestId: 'r', mode: 'direct' });
+      take(id('c'));
+      take(id('e'));
+      const linkId = 'link-0000000000000001';
+      await Promise.all([
+        broker.handle(id('c'), { type: 'link-closed', linkId }),
+        broker.handle(id('e'), { type: 'link-closed', linkId }),
+      ]);
+      const all = [...take(id('c')), ...take(id('e'))];
+      expect(all.filter((m) => m.type === 'link-closed')).toHaveLength(1);
+    });
+
+    it('picks the relay with the most free capacity, never one at capacity', async () => {
+      const { broker, registry, take } = setup(100);
+      await broker.join(id('e'), { type: 'hello', v: 1, role: 'exit', exitKey: newExitKey() });
+      await broker.join(id('small'), { type: 'hello', v: 1, role: 'relay', capacity: 1 });
+      await broker.join(id('big'), { type: 'hello', v: 1, role: 'relay', capacity: 3 });
+      await broker.join(id('c'), { type: 'hello', v: 1, role: 'client' });
+      take(id('c'));
+      for (let i = 0; i < 5; i++)
+        await broker.handle(id('c'), { type: 'path-request', requestId: `r${i}`, mode: 'two-hop' });
+      const hops = take(id('c')).map((m) => (m.type === 'path' ? m.hop.peerId : m.type));
+      // big (3 free) → big (2) → then 1 free each: either; then none.
+      expect(hops.slice(0, 2)).toEqual([id('big'), id('big')]);
+      expect(new Set(hops.slice(2, 4))).toEqual(new Set([id('big'), id('small')]));
+      expect(hops[4]).toBe('error');
+      expect((await registry.getPeer(id('small')))?.assigned).toBe(1);
+      expect((await registry.getPeer(id('big')))?.assigned).toBe(3);
+    });
+
+    it('keeps an exit key for the first exit, and frees it when that exit leaves', async () => {
+      const { broker, registry } = setup();
+      const exitKey = newExitKey();
+      const hello = { type: 'hello', v: 1, role: 'exit', exitKey, policy: 'web' } as const;
+      expect(await broker.join(id('e1'), hello)).toEqual({ ok: true });
+      expect(await broker.join(id('e2'), hello)).toMatchObject({ ok: false, code: 'not-allowed' });
+      expect((await registry.listExits()).map((e) => [e.peerId, e.policy])).toEqual([[id('e1'), 'web']]);
+      await broker.leave(id('e1'));
+      expect(await registry.listExits()).toEqual([]);
+      expect(await broker.join(id('e2'), hello)).toEqual({ ok: true });
+    });
+
+    it('ignores messages from peers it does not know', async () => {
+      const { broker, take } = setup();
+      expect(await broker.handle(id('ghost'), { type: 'load', load: 1 })).toBe('ok');
+      expect(take(id('ghost'))).toEqual([]);
+    });
   });
 });

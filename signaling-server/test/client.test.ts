@@ -5,13 +5,14 @@ import type { UnderpassError } from '../../shared/src/errors.js';
 import { SignalingClient } from '../../shared/src/signaling/client.js';
 import type { LinkMessage } from '../../shared/src/signaling/messages.js';
 import type { SignalingServer } from '../src/server.js';
-import { newExitKey, startTestServer } from './helpers.js';
+import { exitSecretOf, newExitKey, startTestServer } from './helpers.js';
 
 let server: SignalingServer;
 const clients: SignalingClient[] = [];
 
 function client(hello: ConstructorParameters<typeof SignalingClient>[0]['hello'], requestTimeoutMs?: number) {
-  const c = new SignalingClient({ url: server.url, WebSocket, hello, requestTimeoutMs });
+  const exitSecretKey = hello.exitKey === undefined ? undefined : exitSecretOf(hello.exitKey);
+  const c = new SignalingClient({ url: server.url, WebSocket, hello, requestTimeoutMs, exitSecretKey });
   clients.push(c);
   return c;
 }

@@ -33,3 +33,36 @@ describe('parseConfig', () => {
     expect(parseConfig(['--help'], {}).kind).toBe('help');
   });
 });
+
+describe('parseConfig: limits, redis and logging', () => {
+  it('reads every limit from its flag or environment variable', () => {
+    expect(
+      parseConfig(['--idle-timeout-ms', '5000', '--max-connections-per-address', '4'], {
+        UNDERPASS_SIGNALING_MATCH_WAIT_MS: '250',
+        UNDERPASS_SIGNALING_MESSAGES_PER_SECOND: '10',
+      }),
+    ).toMatchObject({
+      config: {
+        limits: { idleTimeoutMs: 5000, maxConnectionsPerAddress: 4, matchWaitMs: 250, messagesPerSecond: 10 },
+      },
+    });
+    expect(parseConfig(['--max-message-bytes', '100000'], {}).kind).toBe('error');
+    expect(parseConfig(['--idle-timeout-ms', '0'], {}).kind).toBe('error');
+  });
+
+  it('takes --redis, its expiry and --log-addresses', () => {
+    expect(
+      parseConfig(
+        ['--redis', 'redis://127.0.0.1:6379/0', '--redis-expiry-ms', '3000', '--log-addresses'],
+        {},
+      ),
+    ).toMatchObject({
+      config: { redis: 'redis://127.0.0.1:6379/0', redisExpiryMs: 3000, logAddresses: true },
+    });
+    expect(
+      parseConfig([], { UNDERPASS_SIGNALING_REDIS: 'rediss://h:1', UNDERPASS_SIGNALING_LOG_ADDRESSES: '1' }),
+    ).toMatchObject({ config: { redis: 'rediss://h:1', logAddresses: true } });
+    expect(parseConfig(['--redis', 'http://x'], {}).kind).toBe('error');
+    expect(parseConfig(['--redis-expiry-ms', '10'], {}).kind).toBe('error');
+  });
+});

@@ -1,18 +1,38 @@
 /** Test helpers: raw `ws` peers that record every frame, so tests can assert on the exact wire traffic. */
-import { randomBytes } from 'node:crypto';
+import { x25519 } from '@noble/curves/ed25519.js';
 import { WebSocket } from 'ws';
+import { proveExitKey } from '../../shared/src/signaling/exit-proof.js';
 import { encodeExitKey } from '../../shared/src/signaling/ids.js';
 import type { ServerMessage } from '../../shared/src/signaling/messages.js';
 import { startSignalingServer, type SignalingServer, type SignalingServerOptions } from '../src/server.js';
 
+/** Secret keys of the exit keys made by newExitKey(), so join() can answer the server's challenge. */
+const exitSecrets = new Map<string, Uint8Array>();
+
+/** A real X25519 public key (base64url); its secret is kept for join(). */
 export function newExitKey(): string {
-  return encodeExitKey(new Uint8Array(randomBytes(32)));
+  const secret = x25519.utils.randomSecretKey();
+  const key = encodeExitKey(x25519.getPublicKey(secret));
+  exitSecrets.set(key, secret);
+  return key;
+}
+
+export function exitSecretOf(exitKey: string): Uint8Array {
+  const secret = exitSecrets.get(exitKey);
+  if (!secret) throw new Error('not a key from newExitKey()');
+  return secret;
 }
 
 export async function startTestServer(
   options: Partial<SignalingServerOptions> = {},
 ): Promise<SignalingServer> {
-  return startSignalingServer({ port: 0, host: '127.0.0.1', ...options });
+  // Short waits for a relay, so tests that expect no-relay-available do not sit out the default.
+  return startSignalingServer({
+    port: 0,
+    host: '127.0.0.1',
+    ...options,
+    limits: { matchWaitMs: 50, ...options.limits },
+  });
 }
 
 export class RawPeer {
@@ -22,8 +42,8 @@ export class RawPeer {
   readonly closed: Promise<{ code: number; reason: string }>;
   peerId = '';
 
-  private constructor(url: string) {
-    this.ws = new WebSocket(url);
+  private constructor(url: string, options: { autoPong?: boolean } = {}) {
+    this.ws = new WebSocket(url, options);
     this.ws.on('message', (data) => {
       this.inbox.push(JSON.parse(String(data)) as ServerMessage);
       this.wake();
@@ -37,8 +57,8 @@ export class RawPeer {
     this.ws.on('error', () => {});
   }
 
-  static async open(url: string): Promise<RawPeer> {
-    const peer = new RawPeer(url);
+  static async open(url: string, options: { autoPong?: boolean } = {}): Promise<RawPeer> {
+    const peer = new RawPeer(url, options);
     await new Promise<void>((resolve, reject) => {
       peer.ws.once('open', () => resolve());
       peer.ws.once('error', reject);
@@ -46,10 +66,14 @@ export class RawPeer {
     return peer;
   }
 
-  /** Opens a socket, says hello, and waits for the welcome. */
+  /** Opens a socket, says hello (an exit also proves its key), and waits for the welcome. */
   static async join(url: string, hello: Record<string, unknown>): Promise<RawPeer> {
     const peer = await RawPeer.open(url);
     peer.send({ type: 'hello', v: 1, ...hello });
+    if (hello['role'] === 'exit') {
+      const challenge = await peer.next('challenge');
+      peer.send({ type: 'prove', proof: proveExitKey(exitSecretOf(String(hello['exitKey'])), challenge) });
+    }
     const welcome = await peer.next('welcome');
     peer.peerId = welcome.peerId;
     return peer;

@@ -49,3 +49,30 @@ describe('underpass-signaling CLI', () => {
     expect(err).toContain('--port must be an integer');
   });
 });
+
+describe('underpass-signaling --log-addresses', () => {
+  it('writes peer addresses only when asked', async () => {
+    const child = spawn(
+      process.execPath,
+      [bin, '--port', '0', '--log-addresses', '--log-level', 'debug', '--max-connections-per-address', '1'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let text = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        const match = /"url":"(ws:[^"]+)","msg":"ready"/.exec(text);
+        if (match) resolve(match[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`exited early with ${code}`)));
+    });
+    const peer = await RawPeer.join(url, { role: 'client' });
+    const refused = await RawPeer.open(url);
+    expect((await refused.next('error')).code).toBe('rate-limited');
+    peer.close();
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    expect(text).toContain('"address":"127.0.0.1"');
+  });
+});

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SignalingServer } from '../src/server.js';
-import { RawPeer, newExitKey, startTestServer } from './helpers.js';
+import { proveExitKey } from '../../shared/src/signaling/exit-proof.js';
+import { RawPeer, exitSecretOf, newExitKey, startTestServer } from './helpers.js';
 
 let server: SignalingServer;
 const peers: RawPeer[] = [];
@@ -75,7 +76,7 @@ describe('handshake', () => {
     await start({ limits: { handshakeTimeoutMs: 200 } });
     const p = await open();
     const err = await p.next('error');
-    expect(err.code).toBe('not-allowed');
+    expect(err.code).toBe('timeout');
     expect((await p.closed).code).toBe(1008);
   });
 
@@ -83,8 +84,11 @@ describe('handshake', () => {
     await start();
     const key = newExitKey();
     await join({ role: 'exit', exitKey: key });
+    // Even holding the key (the same operator started it twice), the first one keeps it.
     const p = await open();
     p.send({ type: 'hello', v: 1, role: 'exit', exitKey: key });
+    const challenge = await p.next('challenge');
+    p.send({ type: 'prove', proof: proveExitKey(exitSecretOf(key), challenge) });
     expect((await p.next('error')).code).toBe('not-allowed');
     await p.closed;
   });
@@ -413,7 +417,7 @@ describe('http', () => {
       exits: [{ peerId: exit.peerId, exitKey: key, policy: 'tcp 80,443', load: 7 }],
     });
 
-    for (const path of ['/', '/v1/exits/x', '/metrics'])
+    for (const path of ['/', '/v1/exits/x', '/metricsx'])
       expect((await fetch(new URL(path, base))).status).toBe(404);
     expect((await fetch(new URL('/healthz', base), { method: 'POST' })).status).toBe(404);
   });

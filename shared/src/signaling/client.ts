@@ -4,6 +4,7 @@
  */
 import { Emitter } from '../emitter.js';
 import { UnderpassError } from '../errors.js';
+import { proveExitKey, type ExitKeyChallenge } from './exit-proof.js';
 import { randomId } from './ids.js';
 import {
   MAX_SIGNAL_DATA_BYTES,
@@ -17,6 +18,8 @@ import {
   type PeerMessage,
   type ServerMessage,
 } from './messages.js';
+
+export { proveExitKey, type ExitKeyChallenge } from './exit-proof.js';
 
 /** The part of a WebSocket this client uses; both the DOM WebSocket and `ws`'s WebSocket satisfy it. */
 export interface WebSocketLike {
@@ -36,6 +39,13 @@ export type SignalingClientOptions = {
   hello: Omit<HelloMessage, 'type' | 'v'>;
   /** How long connect(), requestPath() and connectExit() wait for the server's answer. Default 10 s. */
   requestTimeoutMs?: number;
+  /**
+   * (Exits) the X25519 secret key whose public half is `hello.exitKey`. It never leaves this object: the
+   * server asks for proof of possession (`challenge`), and the client answers with a MAC (`prove`).
+   */
+  exitSecretKey?: Uint8Array;
+  /** (Exits) instead of `exitSecretKey`, computes the proof elsewhere (e.g. where the key is kept). */
+  proveExitKey?: (challenge: ExitKeyChallenge) => string | Promise<string>;
 };
 
 export type SignalingClientEvents = {
@@ -68,6 +78,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
   private ended = false;
   private id: string | undefined;
   private readonly timeoutMs: number;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly options: SignalingClientOptions) {
     super();
@@ -193,6 +204,8 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
   }
 
   private onFrame(data: unknown): void {
+    // Frames still in flight after close() are not news to anyone.
+    if (this.ended) return;
     if (typeof data !== 'string') {
       this.emit('error', new UnderpassError('malformed', 'the signaling server sent a binary frame'));
       return;
@@ -215,9 +228,13 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
         if (!welcomed || this.id !== undefined) return;
         this.id = msg.peerId;
         this.welcomed = undefined;
+        if (msg.heartbeatMs !== undefined) this.startHeartbeat(msg.heartbeatMs);
         welcomed.resolve(msg.peerId);
         return;
       }
+      case 'challenge':
+        if (this.welcomed) this.answerChallenge({ serverKey: msg.serverKey, nonce: msg.nonce });
+        return;
       case 'path':
         this.settle(msg.requestId, 'path', msg);
         return;
@@ -252,6 +269,35 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
     }
   }
 
+  private answerChallenge(challenge: ExitKeyChallenge): void {
+    const { exitSecretKey, proveExitKey: prove } = this.options;
+    if (!prove && !exitSecretKey) {
+      this.fail(
+        new UnderpassError(
+          'not-allowed',
+          'the signaling server asks exits to prove their key; pass exitSecretKey or proveExitKey',
+        ),
+      );
+      return;
+    }
+    Promise.resolve()
+      .then(() => (prove ? prove(challenge) : proveExitKey(exitSecretKey!, challenge)))
+      .then(
+        (proof) => this.write({ type: 'prove', proof }),
+        (error: unknown) =>
+          this.fail(new UnderpassError('not-allowed', `cannot prove the exit key: ${String(error)}`)),
+      );
+  }
+
+  /** The server drops quiet connections; a heartbeat at the interval it asks for keeps this one. */
+  private startHeartbeat(intervalMs: number): void {
+    // Never busier than ten a second, whatever the server says.
+    const every = Math.max(100, intervalMs);
+    this.heartbeat = setInterval(() => this.write({ type: 'heartbeat' }), every);
+    const timer = this.heartbeat as { unref?: () => void };
+    timer.unref?.();
+  }
+
   private settle(requestId: string, kind: Pending['kind'], msg: PathMessage | LinkMessage): boolean {
     const pending = this.pending.get(requestId);
     if (!pending || pending.kind !== kind) return false;
@@ -283,6 +329,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
   private end(error: UnderpassError | undefined): void {
     if (this.ended) return;
     this.ended = true;
+    clearInterval(this.heartbeat);
     const reason = error ?? new UnderpassError('closed', 'signaling client closed');
     this.welcomed?.reject(reason);
     this.welcomed = undefined;

@@ -27,6 +27,8 @@ export const SIGNALING_ERROR_CODES = [
   'unknown-exit',
   'rate-limited',
   'shutting-down',
+  'timeout',
+  'unavailable',
 ] as const;
 export type SignalingErrorCode = (typeof SIGNALING_ERROR_CODES)[number];
 
@@ -46,8 +48,8 @@ const utf8 = new TextEncoder();
 function jsonByteLength(value: unknown): number {
   try {
     const text = JSON.stringify(value);
-    // Each UTF-16 unit is at least one UTF-8 byte, so only short texts need an exact count.
-    if (text.length > MAX_SIGNAL_DATA_BYTES) return text.length;
+    // Each UTF-16 unit is one to three UTF-8 bytes, so only texts near the limit need an exact count.
+    if (text.length > MAX_SIGNAL_DATA_BYTES || text.length * 3 <= MAX_SIGNAL_DATA_BYTES) return text.length;
     return utf8.encode(text).length;
   } catch {
     return Infinity;
@@ -66,6 +68,9 @@ export const signalDataSchema = z
   .refine((v) => jsonByteLength(v) <= MAX_SIGNAL_DATA_BYTES, {
     message: `signal data larger than ${MAX_SIGNAL_DATA_BYTES} bytes`,
   });
+
+/** 32 bytes in base64url without padding: keys, nonces and MACs of the exit-key proof. */
+export const bytes32Schema = z.string().refine(isExitKey, 'expected base64url (no padding) of 32 bytes');
 
 const peerRefSchema = z.object({ peerId: idSchema, role: z.enum(PEER_ROLES) });
 const exitRefSchema = z.object({ peerId: idSchema, exitKey: exitKeySchema });
@@ -123,8 +128,19 @@ export const loadMessageSchema = z.object({
   load: z.int().min(0),
 });
 
+/** (Exits) the answer to the server's `challenge`: see exit-proof.ts. */
+export const proveMessageSchema = z.object({
+  type: z.literal('prove'),
+  proof: bytes32Schema,
+});
+
+/** Keeps an otherwise quiet connection from hitting the server's idle timeout. */
+export const heartbeatMessageSchema = z.object({ type: z.literal('heartbeat') });
+
 export const peerMessageSchema = z.discriminatedUnion('type', [
   helloMessageSchema,
+  proveMessageSchema,
+  heartbeatMessageSchema,
   pathRequestMessageSchema,
   connectExitMessageSchema,
   signalMessageSchema,
@@ -138,6 +154,15 @@ export const welcomeMessageSchema = z.object({
   type: z.literal('welcome'),
   v: z.literal(SIGNALING_PROTOCOL_VERSION),
   peerId: idSchema,
+  /** Send something (a `heartbeat` will do) at least this often, or the server drops the connection. */
+  heartbeatMs: z.int().min(1).optional(),
+});
+
+/** Sent to an exit instead of `welcome` after its hello; the exit must answer with `prove`. */
+export const challengeMessageSchema = z.object({
+  type: z.literal('challenge'),
+  serverKey: bytes32Schema,
+  nonce: bytes32Schema,
 });
 
 export const pathMessageSchema = z.object({
@@ -170,6 +195,7 @@ export const errorMessageSchema = z.object({
 
 export const serverMessageSchema = z.discriminatedUnion('type', [
   welcomeMessageSchema,
+  challengeMessageSchema,
   pathMessageSchema,
   linkMessageSchema,
   signalMessageSchema,
@@ -185,9 +211,12 @@ export type ConnectExitMessage = z.infer<typeof connectExitMessageSchema>;
 export type SignalMessage = z.infer<typeof signalMessageSchema>;
 export type LinkClosedMessage = z.infer<typeof linkClosedMessageSchema>;
 export type LoadMessage = z.infer<typeof loadMessageSchema>;
+export type ProveMessage = z.infer<typeof proveMessageSchema>;
+export type HeartbeatMessage = z.infer<typeof heartbeatMessageSchema>;
 export type PeerMessage = z.infer<typeof peerMessageSchema>;
 
 export type WelcomeMessage = z.infer<typeof welcomeMessageSchema>;
+export type ChallengeMessage = z.infer<typeof challengeMessageSchema>;
 export type PathMessage = z.infer<typeof pathMessageSchema>;
 export type LinkMessage = z.infer<typeof linkMessageSchema>;
 export type ErrorMessage = z.infer<typeof errorMessageSchema>;
@@ -221,7 +250,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 /** The requestId of a message that failed validation, when it has a usable one, so the error can cite it. */
 function salvageRequestId(v: Record<string, unknown>): string | undefined {
   const id = v['requestId'];
-  return requestIdSchema.safeParse(id).success ? (id as string) : undefined;
+  return typeof id === 'string' && requestIdSchema.safeParse(id).success ? id : undefined;
 }
 
 function decode<M>(text: string, schema: z.ZodType<M>, checkVersion: boolean): DecodeResult<M> {
@@ -238,7 +267,6 @@ function decode<M>(text: string, schema: z.ZodType<M>, checkVersion: boolean): D
     return { ok: false, code: 'malformed', message: 'message is not valid JSON' };
   }
   if (!isRecord(value)) return { ok: false, code: 'malformed', message: 'message is not a JSON object' };
-  const requestId = salvageRequestId(value);
   // Checked before the schema, so a future version's hello (whatever its shape) gets a useful answer.
   if (checkVersion && value['type'] === 'hello' && value['v'] !== SIGNALING_PROTOCOL_VERSION)
     return {
@@ -249,6 +277,8 @@ function decode<M>(text: string, schema: z.ZodType<M>, checkVersion: boolean): D
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const failure: DecodeResult<M> = { ok: false, code: 'malformed', message: describeIssue(parsed.error) };
+    // Only now, on the error path: most messages carry no requestId at all.
+    const requestId = salvageRequestId(value);
     if (requestId !== undefined) failure.requestId = requestId;
     return failure;
   }

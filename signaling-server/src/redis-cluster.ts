@@ -1,0 +1,204 @@
+/**
+ * What lets several signaling instances serve one network through Redis: the shared registry, the routing
+ * of messages to peers connected to another instance (pub/sub, one channel per instance), the news that
+ * relay capacity was freed somewhere (so waiting requests are retried everywhere), and the liveness of
+ * instances: each refreshes a key with an expiry, and the others remove the peers of one whose key expired.
+ *
+ * A peer's id starts with the id of the instance it is connected to, so routing needs no lookup.
+ */
+import { Redis } from 'ioredis';
+import { randomBytes, toBase64Url } from '../../shared/src/bytes.js';
+import { randomId } from '../../shared/src/signaling/ids.js';
+import { silentLogger, type SignalingLogger } from './logger.js';
+import { RedisRegistry } from './redis-registry.js';
+
+export type RedisClusterOptions = {
+  /** redis:// or rediss:// URL. */
+  url: string;
+  /** An instance that stops refreshing its key for this long is dead; its peers are removed. Default 10 s. */
+  expiryMs?: number;
+  /** Prefix of every key and channel, so several networks can share one Redis. Default "underpass:". */
+  prefix?: string;
+  logger?: SignalingLogger;
+};
+
+/** Length of an instance id: base64url of 8 random bytes. */
+const INSTANCE_ID_LENGTH = 11;
+/** At most this often does an instance announce freed capacity to the others. */
+const CAPACITY_ANNOUNCE_MS = 50;
+const REAP_BATCH = 200;
+
+export type ClusterHandlers = {
+  /** A message for a peer on this instance arrived from another instance. */
+  deliver(peerId: string, text: string): void;
+  /** Another instance freed relay capacity (or a relay joined there). */
+  capacity(): void;
+  /** Removes a peer of a dead instance, telling the other members of its links (Broker.leave). */
+  reap(peerId: string): Promise<void>;
+  /**
+   * The other instances took this one for dead (it could not refresh its key in time) and removed its
+   * peers from the registry: they must reconnect to be registered again.
+   */
+  lost(): void;
+};
+
+export class RedisCluster {
+  readonly instanceId = toBase64Url(randomBytes(8));
+  readonly registry: RedisRegistry;
+  private readonly prefix: string;
+  private readonly expiryMs: number;
+  private readonly logger: SignalingLogger;
+  private handlers: ClusterHandlers | undefined;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private lastAnnounce = 0;
+  private announceTimer: ReturnType<typeof setTimeout> | undefined;
+  private reaping = false;
+  private closed = false;
+  private registered = false;
+
+  private constructor(
+    private readonly redis: Redis,
+    private readonly subscriber: Redis,
+    options: RedisClusterOptions,
+  ) {
+    this.prefix = options.prefix ?? 'underpass:';
+    this.expiryMs = options.expiryMs ?? 10_000;
+    this.logger = options.logger ?? silentLogger;
+    this.registry = new RedisRegistry({ redis, instanceId: this.instanceId, prefix: this.prefix });
+  }
+
+  /** Connects both Redis connections; rejects if Redis cannot be reached. */
+  static async connect(options: RedisClusterOptions): Promise<RedisCluster> {
+    const common = { lazyConnect: true, maxRetriesPerRequest: 3, enableAutoPipelining: true } as const;
+    const redis = new Redis(options.url, common);
+    const subscriber = new Redis(options.url, { ...common, enableAutoPipelining: false });
+    const logger = options.logger ?? silentLogger;
+    for (const connection of [redis, subscriber])
+      connection.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis error'));
+    try {
+      await Promise.all([redis.connect(), subscriber.connect()]);
+    } catch (error) {
+      redis.disconnect();
+      subscriber.disconnect();
+      throw error;
+    }
+    return new RedisCluster(redis, subscriber, options);
+  }
+
+  /** Starts routing and heartbeats; call once, before peers join. */
+  async start(handlers: ClusterHandlers): Promise<void> {
+    this.handlers = handlers;
+    const mine = this.channel(this.instanceId);
+    const capacity = `${this.prefix}capacity`;
+    this.subscriber.on('message', (channel: string, message: string) => {
+      if (channel === capacity) {
+        if (message !== this.instanceId) this.handlers?.capacity();
+        return;
+      }
+      if (channel !== mine) return;
+      const cut = message.indexOf('\n');
+      if (cut <= 0) return;
+      this.handlers?.deliver(message.slice(0, cut), message.slice(cut + 1));
+    });
+    await this.subscriber.subscribe(mine, capacity);
+    await this.beat();
+    this.heartbeat = setInterval(() => void this.beat(), Math.max(100, Math.floor(this.expiryMs / 3)));
+    this.heartbeat.unref();
+  }
+
+  /** A fresh peer id routed to this instance. */
+  newPeerId(): string {
+    return this.instanceId + randomId();
+  }
+
+  /** Sends `text` to a peer connected to another instance; false when the id is not another instance's. */
+  forward(peerId: string, text: string): boolean {
+    if (this.closed || peerId.length !== INSTANCE_ID_LENGTH + 22) return false;
+    const instance = peerId.slice(0, INSTANCE_ID_LENGTH);
+    if (instance === this.instanceId) return false;
+    this.redis.publish(this.channel(instance), `${peerId}\n${text}`).catch((error: unknown) => {
+      this.logger.warn({ err: String(error) }, 'cannot forward a message to another instance');
+    });
+    return true;
+  }
+
+  /** Tells the other instances that relay capacity was freed here; coalesced to one message per 50 ms. */
+  announceCapacity(): void {
+    if (this.closed || this.announceTimer) return;
+    const wait = Math.max(0, this.lastAnnounce + CAPACITY_ANNOUNCE_MS - Date.now());
+    this.announceTimer = setTimeout(() => {
+      this.announceTimer = undefined;
+      this.lastAnnounce = Date.now();
+      this.redis.publish(`${this.prefix}capacity`, this.instanceId).catch(() => {});
+    }, wait);
+  }
+
+  /** Leaves the network: this instance's liveness key goes, and both connections close. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    clearTimeout(this.announceTimer);
+    try {
+      await this.redis.del(this.aliveKey(this.instanceId));
+      await this.redis.srem(`${this.prefix}instances`, this.instanceId);
+    } catch (error) {
+      this.logger.warn({ err: String(error) }, 'cannot deregister this instance');
+    }
+    this.subscriber.disconnect();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private channel(instanceId: string): string {
+    return `${this.prefix}to:${instanceId}`;
+  }
+
+  private aliveKey(instanceId: string): string {
+    return `${this.prefix}instance:${instanceId}`;
+  }
+
+  /** Refreshes this instance's liveness and removes the peers of instances whose liveness expired. */
+  private async beat(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const alive = await this.redis.set(this.aliveKey(this.instanceId), '1', 'PX', this.expiryMs, 'GET');
+      const listed = await this.redis.sadd(`${this.prefix}instances`, this.instanceId);
+      // Our key had expired, or another instance already reaped us: our peers are gone from the registry.
+      if (this.registered && (alive === null || listed === 1)) {
+        this.logger.error(
+          { instance: this.instanceId },
+          'this instance was taken for dead; dropping its peers',
+        );
+        this.handlers?.lost();
+      }
+      this.registered = true;
+      if (!this.reaping) {
+        this.reaping = true;
+        try {
+          await this.reapDead();
+        } finally {
+          this.reaping = false;
+        }
+      }
+    } catch (error) {
+      this.logger.warn({ err: String(error) }, 'redis heartbeat failed');
+    }
+  }
+
+  private async reapDead(): Promise<void> {
+    const instances = await this.redis.smembers(`${this.prefix}instances`);
+    for (const instance of instances) {
+      if (instance === this.instanceId || this.closed) continue;
+      if ((await this.redis.exists(this.aliveKey(instance))) === 1) continue;
+      let removed = 0;
+      for (;;) {
+        const ids = await this.registry.takeInstancePeers(instance, REAP_BATCH);
+        if (ids.length === 0) break;
+        for (const id of ids) await this.handlers?.reap(id);
+        removed += ids.length;
+      }
+      await this.redis.srem(`${this.prefix}instances`, instance);
+      this.logger.info({ instance, peers: removed }, 'removed the peers of an instance that stopped');
+    }
+  }
+}

@@ -1,0 +1,304 @@
+/**
+ * The Registry in Redis, shared by every instance of one network. Each operation is one Lua script, so it is
+ * atomic across instances exactly as MemoryRegistry's are within one process: the relay with the most free
+ * capacity is chosen and charged in the same step. Relays live in a sorted set scored by free capacity (the
+ * heap of Snowflake's broker); each instance keeps a set of the peers connected to it, so that when an
+ * instance dies the others can remove its peers (see RedisCluster). Plain Redis, not Redis Cluster: the
+ * scripts touch keys they compute.
+ */
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { PeerRole } from '../../shared/src/signaling/messages.js';
+import type {
+  AddPeerResult,
+  CreateLinkRequest,
+  CreateLinkResult,
+  LinkEntry,
+  NewPeer,
+  PeerEntry,
+  Registry,
+} from './registry.js';
+
+const COMMON = `
+local p = ARGV[1]
+local FIELDS = {'role', 'cap', 'key', 'pol', 'load', 'asg', 'pend'}
+local function fields(id)
+  local f = redis.call('HMGET', p .. 'peer:' .. id, unpack(FIELDS))
+  if not f[1] then return false end
+  return {id, f[1], f[2], f[3], f[4], f[5], f[6], f[7]}
+end
+local function forget(lid)
+  local lk = p .. 'link:' .. lid
+  local l = redis.call('HMGET', lk, 'i', 'h')
+  if not l[1] then return false end
+  redis.call('DEL', lk)
+  redis.call('SREM', p .. 'links:' .. l[1], lid)
+  redis.call('SREM', p .. 'links:' .. l[2], lid)
+  local hk = p .. 'peer:' .. l[2]
+  if redis.call('EXISTS', hk) == 1 then
+    local asg = redis.call('HINCRBY', hk, 'asg', -1)
+    if asg < 0 then asg = 0; redis.call('HSET', hk, 'asg', 0) end
+    if redis.call('HGET', hk, 'role') == 'relay' then
+      redis.call('ZADD', p .. 'relays', tonumber(redis.call('HGET', hk, 'cap')) - asg, l[2])
+    end
+  end
+  local ik = p .. 'peer:' .. l[1]
+  if redis.call('EXISTS', ik) == 1 then redis.call('HINCRBY', ik, 'own', -1) end
+  return {lid, l[1], l[2]}
+end
+`;
+
+const SCRIPTS = {
+  // ARGV: prefix, id, role, cap, key, policy, instance
+  addPeer: `
+local id, role, cap, key = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local pk = p .. 'peer:' .. id
+if redis.call('EXISTS', pk) == 1 then return 'duplicate-peer' end
+if key ~= '' and redis.call('HEXISTS', p .. 'exitkeys', key) == 1 then return 'duplicate-exit-key' end
+local seq = redis.call('INCR', p .. 'seq')
+redis.call('HSET', pk, 'role', role, 'cap', cap, 'key', key, 'pol', ARGV[6], 'load', 0, 'asg', 0,
+  'pend', 0, 'own', 0, 'inst', ARGV[7])
+if role == 'relay' then redis.call('ZADD', p .. 'relays', tonumber(cap), id) end
+if role == 'exit' then
+  redis.call('ZADD', p .. 'exits', seq, id)
+  redis.call('HSET', p .. 'exitkeys', key, id)
+end
+redis.call('SADD', p .. 'instpeers:' .. ARGV[7], id)
+return 'ok'`,
+  // ARGV: prefix, id
+  removePeer: `
+local id = ARGV[2]
+local pk = p .. 'peer:' .. id
+if redis.call('EXISTS', pk) == 0 then return false end
+local out = {}
+for _, lid in ipairs(redis.call('SMEMBERS', p .. 'links:' .. id)) do
+  local l = forget(lid)
+  if l then table.insert(out, l) end
+end
+redis.call('DEL', p .. 'links:' .. id)
+local f = redis.call('HMGET', pk, 'role', 'key', 'inst')
+redis.call('DEL', pk)
+if f[1] == 'relay' then redis.call('ZREM', p .. 'relays', id) end
+if f[1] == 'exit' then
+  redis.call('ZREM', p .. 'exits', id)
+  if redis.call('HGET', p .. 'exitkeys', f[2]) == id then redis.call('HDEL', p .. 'exitkeys', f[2]) end
+end
+if f[3] then redis.call('SREM', p .. 'instpeers:' .. f[3], id) end
+return {'ok', out}`,
+  // ARGV: prefix, id
+  getPeer: `return fields(ARGV[2])`,
+  // ARGV: prefix, id, load
+  reportLoad: `
+local pk = p .. 'peer:' .. ARGV[2]
+if redis.call('EXISTS', pk) == 1 then redis.call('HSET', pk, 'load', ARGV[3], 'pend', 0) end
+return 'ok'`,
+  // ARGV: prefix
+  listExits: `
+local out = {}
+for _, id in ipairs(redis.call('ZRANGE', p .. 'exits', 0, -1)) do
+  local f = fields(id)
+  if f then table.insert(out, f) end
+end
+return out`,
+  // ARGV: prefix, exitKey or ''
+  pickExit: `
+local id = false
+if ARGV[2] ~= '' then
+  id = redis.call('HGET', p .. 'exitkeys', ARGV[2])
+else
+  local best = nil
+  for _, e in ipairs(redis.call('ZRANGE', p .. 'exits', 0, -1)) do
+    local f = redis.call('HMGET', p .. 'peer:' .. e, 'load', 'pend', 'cap')
+    if f[1] then
+      local score = (tonumber(f[1]) + tonumber(f[2])) / (tonumber(f[3]) or 1000)
+      if best == nil or score < best then best = score; id = e end
+    end
+  end
+end
+if not id then return false end
+redis.call('HINCRBY', p .. 'peer:' .. id, 'pend', 1)
+return fields(id)`,
+  // ARGV: prefix, linkId, initiator, hop ('' = best relay), maxInitiatorLinks
+  createLink: `
+local lid, init, hop = ARGV[2], ARGV[3], ARGV[4]
+if redis.call('EXISTS', p .. 'link:' .. lid) == 1 then return {'collision'} end
+local ik = p .. 'peer:' .. init
+if redis.call('EXISTS', ik) == 0 then return {'initiator-gone'} end
+if tonumber(redis.call('HGET', ik, 'own')) >= tonumber(ARGV[5]) then return {'limit'} end
+if hop == '' then
+  hop = false
+  local top = redis.call('ZREVRANGE', p .. 'relays', 0, 1, 'WITHSCORES')
+  for i = 1, #top, 2 do
+    if top[i] ~= init and tonumber(top[i + 1]) > 0 then hop = top[i]; break end
+  end
+  if not hop then return {'no-relay'} end
+elseif redis.call('EXISTS', p .. 'peer:' .. hop) == 0 then
+  return {'hop-gone'}
+end
+local hk = p .. 'peer:' .. hop
+redis.call('HINCRBY', hk, 'asg', 1)
+if redis.call('HGET', hk, 'role') == 'relay' then redis.call('ZINCRBY', p .. 'relays', -1, hop) end
+redis.call('HINCRBY', ik, 'own', 1)
+redis.call('HSET', p .. 'link:' .. lid, 'i', init, 'h', hop)
+redis.call('SADD', p .. 'links:' .. init, lid)
+redis.call('SADD', p .. 'links:' .. hop, lid)
+return {'ok', fields(hop)}`,
+  // ARGV: prefix, linkId
+  getLink: `
+local l = redis.call('HMGET', p .. 'link:' .. ARGV[2], 'i', 'h')
+if not l[1] then return false end
+return {ARGV[2], l[1], l[2]}`,
+  // ARGV: prefix, linkId
+  closeLink: `return forget(ARGV[2])`,
+} as const;
+
+type ScriptName = keyof typeof SCRIPTS;
+type Script = { lua: string; sha: string };
+
+const COMPILED = Object.fromEntries(
+  Object.entries(SCRIPTS).map(([name, body]) => {
+    const lua = COMMON + body;
+    return [name, { lua, sha: createHash('sha1').update(lua).digest('hex') }];
+  }),
+) as Record<ScriptName, Script>;
+
+export type RedisRegistryOptions = {
+  redis: Redis;
+  /** The instance that registers peers through this object; recorded so others can reap them. */
+  instanceId: string;
+  /** Prefix of every key. Default "underpass:". */
+  prefix?: string;
+};
+
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : Buffer.isBuffer(value) ? value.toString() : String(value);
+}
+
+function toPeer(row: unknown): PeerEntry | undefined {
+  if (!Array.isArray(row) || row.length < 8) return undefined;
+  const [id, role, cap, key, pol, load, asg, pend] = row.map(text) as [
+    string,
+    PeerRole,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  return {
+    peerId: id,
+    role,
+    capacity: cap === '' ? undefined : Number(cap),
+    exitKey: key === '' ? undefined : key,
+    policy: pol === '' ? undefined : pol,
+    load: Number(load),
+    assigned: Number(asg),
+    pending: Number(pend),
+  };
+}
+
+function toLink(row: unknown): LinkEntry | undefined {
+  if (!Array.isArray(row) || row.length < 3) return undefined;
+  return { linkId: text(row[0]), initiator: text(row[1]), hop: text(row[2]) };
+}
+
+export class RedisRegistry implements Registry {
+  readonly prefix: string;
+  private readonly redis: Redis;
+  private readonly instanceId: string;
+
+  constructor(options: RedisRegistryOptions) {
+    this.redis = options.redis;
+    this.instanceId = options.instanceId;
+    this.prefix = options.prefix ?? 'underpass:';
+  }
+
+  /** Runs a script by hash, loading it on the first NOSCRIPT (after a restart or a SCRIPT FLUSH). */
+  private async run(name: ScriptName, ...args: (string | number)[]): Promise<unknown> {
+    const script = COMPILED[name];
+    try {
+      return await this.redis.evalsha(script.sha, 0, this.prefix, ...args);
+    } catch (error) {
+      if (!String(error).includes('NOSCRIPT')) throw error;
+      return this.redis.eval(script.lua, 0, this.prefix, ...args);
+    }
+  }
+
+  async addPeer(peer: NewPeer): Promise<AddPeerResult> {
+    const result = text(
+      await this.run(
+        'addPeer',
+        peer.peerId,
+        peer.role,
+        peer.capacity ?? '',
+        peer.exitKey ?? '',
+        peer.policy ?? '',
+        this.instanceId,
+      ),
+    );
+    if (result === 'ok') return { ok: true };
+    return { ok: false, reason: result === 'duplicate-exit-key' ? 'duplicate-exit-key' : 'duplicate-peer' };
+  }
+
+  async removePeer(peerId: string): Promise<LinkEntry[] | undefined> {
+    const result = await this.run('removePeer', peerId);
+    if (!Array.isArray(result)) return undefined;
+    const rows: unknown = result[1];
+    return Array.isArray(rows) ? rows.map(toLink).filter((l): l is LinkEntry => l !== undefined) : [];
+  }
+
+  async getPeer(peerId: string): Promise<PeerEntry | undefined> {
+    return toPeer(await this.run('getPeer', peerId));
+  }
+
+  async reportLoad(peerId: string, load: number): Promise<void> {
+    await this.run('reportLoad', peerId, load);
+  }
+
+  async listExits(): Promise<PeerEntry[]> {
+    const rows = await this.run('listExits');
+    return Array.isArray(rows) ? rows.map(toPeer).filter((p): p is PeerEntry => p !== undefined) : [];
+  }
+
+  async pickExit(exitKey?: string): Promise<PeerEntry | undefined> {
+    return toPeer(await this.run('pickExit', exitKey ?? ''));
+  }
+
+  async createLink(request: CreateLinkRequest): Promise<CreateLinkResult> {
+    const hop = typeof request.hop === 'string' ? request.hop : '';
+    const result = await this.run(
+      'createLink',
+      request.linkId,
+      request.initiator,
+      hop,
+      request.maxInitiatorLinks,
+    );
+    if (!Array.isArray(result)) throw new Error('unexpected reply from createLink');
+    const status = text(result[0]);
+    if (status === 'collision') throw new Error('link id collision');
+    if (status !== 'ok')
+      return { ok: false, reason: status as 'initiator-gone' | 'hop-gone' | 'no-relay' | 'limit' };
+    const hopEntry = toPeer(result[1]);
+    if (!hopEntry) throw new Error('unexpected reply from createLink');
+    return {
+      ok: true,
+      link: { linkId: request.linkId, initiator: request.initiator, hop: hopEntry.peerId },
+      hop: hopEntry,
+    };
+  }
+
+  async getLink(linkId: string): Promise<LinkEntry | undefined> {
+    return toLink(await this.run('getLink', linkId));
+  }
+
+  async closeLink(linkId: string): Promise<LinkEntry | undefined> {
+    return toLink(await this.run('closeLink', linkId));
+  }
+
+  /** Peer ids registered by `instanceId`, up to `count` at a time, removed from its set (for reaping). */
+  async takeInstancePeers(instanceId: string, count: number): Promise<string[]> {
+    const ids = await this.redis.spop(`${this.prefix}instpeers:${instanceId}`, count);
+    return ids.map(text);
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * Several instances serving one network through a real redis-server: matching across instances, signals
+ * and link-closed crossing over pub/sub, waiting requests woken by another instance, a real WebRTC link
+ * between a client on A and a relay on B, and the peers of a killed instance expiring.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
+import { startRedisServer, type RedisServer } from '../../bench/lib/redis-server.js';
+import { SignalingClient, type WebSocketConstructorLike } from '../../shared/src/signaling/client.js';
+import type { LinkMessage } from '../../shared/src/signaling/messages.js';
+import type { SignalingServer } from '../src/server.js';
+import { RawPeer, exitSecretOf, newExitKey, startTestServer } from './helpers.js';
+
+const bin = fileURLToPath(new URL('../bin/underpass-signaling.js', import.meta.url));
+let redis: RedisServer;
+let prefixes = 0;
+const servers: SignalingServer[] = [];
+const peers: RawPeer[] = [];
+const clients: SignalingClient[] = [];
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+afterEach(async () => {
+  for (const p of peers.splice(0)) p.close();
+  for (const c of clients.splice(0)) c.close();
+  for (const s of servers.splice(0)) await s.close();
+});
+
+/** Two instances of one fresh network. */
+async function twoInstances(
+  limits: Record<string, number> = {},
+): Promise<[SignalingServer, SignalingServer]> {
+  const prefix = `c${++prefixes}:`;
+  const a = await startTestServer({ redis: { url: redis.url, prefix, expiryMs: 1_000 }, limits });
+  servers.push(a);
+  const b = await startTestServer({ redis: { url: redis.url, prefix, expiryMs: 1_000 }, limits });
+  servers.push(b);
+  return [a, b];
+}
+async function join(server: SignalingServer, hello: Record<string, unknown>): Promise<RawPeer> {
+  const peer = await RawPeer.join(server.url, hello);
+  peers.push(peer);
+  return peer;
+}
+/** simple-peer throws on signal() once destroyed; a trailing candidate may come that late. */
+function signalUnlessDestroyed(peer: { signal(data: unknown): void }, data: unknown): void {
+  try {
+    peer.signal(data);
+  } catch {
+    // destroyed: nothing to do
+  }
+}
+const http = (server: SignalingServer, path: string) => server.url.replace('ws://', 'http://') + path;
+
+describe('two instances sharing Redis', () => {
+  it('matches a client on A with a relay on B, and carries signals and link-closed across', async () => {
+    const [a, b] = await twoInstances();
+    const exitKey = newExitKey();
+    const exit = await join(a, { role: 'exit', exitKey, policy: 'web' });
+    const relay = await join(b, { role: 'relay', capacity: 2 });
+    const client = await join(a, { role: 'client' });
+    expect(relay.peerId).not.toBe(client.peerId);
+
+    client.send({ type: 'path-request', requestId: 'x', mode: 'two-hop' });
+    const link = await relay.next('link');
+    expect(link).toMatchObject({ peer: { peerId: client.peerId, role: 'client' }, exit: { exitKey } });
+    const path = await client.next('path');
+    expect(path).toMatchObject({ linkId: link.linkId, hop: { peerId: relay.peerId, role: 'relay' } });
+
+    client.send({ type: 'signal', linkId: path.linkId, data: { type: 'offer', sdp: 'o' } });
+    expect(await relay.next('signal')).toEqual({
+      type: 'signal',
+      linkId: path.linkId,
+      data: { type: 'offer', sdp: 'o' },
+    });
+    relay.send({ type: 'signal', linkId: path.linkId, data: { type: 'answer', sdp: 'a' } });
+    expect((await client.next('signal')).data).toEqual({ type: 'answer', sdp: 'a' });
+
+    // The relay on B links to the exit on A.
+    relay.send({ type: 'connect-exit', requestId: 'e', exitKey });
+    expect(await relay.next('link')).toMatchObject({ requestId: 'e', initiator: true });
+    expect(await exit.next('link')).toMatchObject({ peer: { peerId: relay.peerId, role: 'relay' } });
+
+    // Both instances list the exit; B's metrics count B's peers only.
+    for (const server of [a, b]) {
+      const exits = (await (await fetch(http(server, 'v1/exits'))).json()) as { exits: unknown[] };
+      expect(exits.exits).toEqual([{ peerId: exit.peerId, exitKey, policy: 'web', load: 0 }]);
+    }
+
+    client.send({ type: 'link-closed', linkId: path.linkId });
+    expect(await relay.next('link-closed')).toEqual({ type: 'link-closed', linkId: path.linkId });
+    // A peer of A cannot signal on a link between peers of B and A it does not belong to.
+    const intruder = await join(a, { role: 'client' });
+    intruder.send({ type: 'signal', linkId: link.linkId, data: {} });
+    expect((await intruder.next('error')).code).toBe('unknown-link');
+  });
+
+  it('wakes a request waiting on A when a relay joins B, and spreads load over relays everywhere', async () => {
+    const [a, b] = await twoInstances({ matchWaitMs: 3_000 });
+    await join(a, { role: 'exit', exitKey: newExitKey() });
+    const client = await join(a, { role: 'client' });
+    client.send({ type: 'path-request', requestId: 'w', mode: 'two-hop' });
+    await client.sync();
+    const relay = await join(b, { role: 'relay', capacity: 1 });
+    expect(await client.next('path')).toMatchObject({ requestId: 'w', hop: { peerId: relay.peerId } });
+    // B's relay is now full; the next request waits until the link on A closes… then B's slot is free again.
+    const other = await join(b, { role: 'client' });
+    other.send({ type: 'path-request', requestId: 'v', mode: 'two-hop' });
+    await other.sync();
+    expect(other.pending).toEqual([]);
+    const first = await relay.next('link');
+    client.send({ type: 'link-closed', linkId: first.linkId });
+    expect(await other.next('path')).toMatchObject({ requestId: 'v', hop: { peerId: relay.peerId } });
+  });
+
+  it('brings up a real WebRTC link between a client on A and a relay on B', async () => {
+    const [a, b] = await twoInstances();
+    const WS = WebSocket as unknown as WebSocketConstructorLike;
+    const exitKey = newExitKey();
+    const exit = new SignalingClient({
+      url: a.url,
+      WebSocket: WS,
+      hello: { role: 'exit', exitKey },
+      exitSecretKey: exitSecretOf(exitKey),
+    });
+    const relay = new SignalingClient({ url: b.url, WebSocket: WS, hello: { role: 'relay', capacity: 4 } });
+    const client = new SignalingClient({ url: a.url, WebSocket: WS, hello: { role: 'client' } });
+    clients.push(exit, relay, client);
+    await Promise.all([exit.connect(), relay.connect(), client.connect()]);
+
+    const createPeer = nodePeerFactory();
+    const made: ReturnType<typeof createPeer>[] = [];
+    const relayGot = new Promise<string>((resolve, reject) => {
+      relay.on('link', (offer: LinkMessage) => {
+        const peer = createPeer({ initiator: false });
+        made.push(peer);
+        peer.on('signal', (data) => relay.signal(offer.linkId, data as Record<string, unknown>));
+        relay.on('signal', (linkId, data) => {
+          if (linkId === offer.linkId) signalUnlessDestroyed(peer, data);
+        });
+        peer.on('data', (data) => {
+          resolve(Buffer.from(data).toString());
+          peer.send(new TextEncoder().encode('pong'));
+        });
+        peer.on('error', reject);
+      });
+    });
+    const path = await client.requestPath({ mode: 'two-hop' });
+    const peer = createPeer({ initiator: true });
+    made.push(peer);
+    peer.on('signal', (data) => client.signal(path.linkId, data as Record<string, unknown>));
+    client.on('signal', (linkId, data) => {
+      if (linkId === path.linkId) signalUnlessDestroyed(peer, data);
+    });
+    const clientGot = new Promise<string>((resolve, reject) => {
+      peer.on('data', (data) => resolve(Buffer.from(data).toString()));
+      peer.on('error', reject);
+    });
+    await new Promise<void>((resolve) => peer.on('connect', resolve));
+    peer.send(new TextEncoder().encode('ping'));
+    expect(await relayGot).toBe('ping');
+    expect(await clientGot).toBe('pong');
+    // Signaling first, so no trailing candidate reaches a destroyed peer.
+    for (const c of [exit, relay, client]) c.close();
+    for (const p of made) p.destroy();
+  });
+
+  it('removes the peers of an instance that dies, within the expiry', async () => {
+    const prefix = `c${++prefixes}:`;
+    const a = await startTestServer({ redis: { url: redis.url, prefix, expiryMs: 1_000 } });
+    servers.push(a);
+    const child = spawn(
+      process.execPath,
+      [bin, '--port', '0', '--redis', redis.url, '--redis-expiry-ms', '1000', '--log-level', 'info'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, UNDERPASS_SIGNALING_REDIS_PREFIX: prefix },
+      },
+    );
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let buffer = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          buffer += chunk.toString();
+          const match = /"msg":"ready".*?"url":"([^"]+)"|"url":"([^"]+)".*?"msg":"ready"/.exec(buffer);
+          if (match) resolve(match[1] ?? match[2] ?? '');
+        });
+        child.once('exit', (code) => reject(new Error(`exited early with ${code}`)));
+      });
+      const exitKey = newExitKey();
+      const exit = await RawPeer.join(url, { role: 'exit', exitKey });
+      peers.push(exit);
+      const client = await join(a, { role: 'client' });
+      client.send({ type: 'path-request', requestId: 'd', mode: 'direct' });
+      const path = await client.next('path');
+      let exits = (await (await fetch(http(a, 'v1/exits'))).json()) as { exits: unknown[] };
+      expect(exits.exits).toHaveLength(1);
+
+      child.kill('SIGKILL');
+      // The client on A is told its link with the dead instance's exit is gone: within the expiry (1 s)
+      // plus one heartbeat period of A (1/3 s); the 5 s bound leaves slack for a loaded machine.
+      expect(await client.next('link-closed', 5_000)).toEqual({ type: 'link-closed', linkId: path.linkId });
+      exits = (await (await fetch(http(a, 'v1/exits'))).json()) as { exits: unknown[] };
+      expect(exits.exits).toEqual([]);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('drops its peers (to reconnect) when the others took it for dead and reaped it', async () => {
+    const prefix = `c${++prefixes}:`;
+    const a = await startTestServer({ redis: { url: redis.url, prefix, expiryMs: 1_000 } });
+    servers.push(a);
+    const client = await join(a, { role: 'client' });
+    // What another instance does to an instance whose key expired.
+    const admin = new Redis(redis.url);
+    try {
+      const [instance] = await admin.smembers(`${prefix}instances`);
+      await admin.del(`${prefix}instance:${instance}`);
+      await admin.srem(`${prefix}instances`, instance!);
+    } finally {
+      await admin.quit();
+    }
+    expect(await client.next('error', 3_000)).toMatchObject({ code: 'unavailable' });
+    expect((await client.closed).code).toBe(1013);
+  });
+});

@@ -1,0 +1,61 @@
+/** GET /metrics: Prometheus text with peers by role, matches, unmatched requests, rejections and latency. */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SignalingServer } from '../src/server.js';
+import { RawPeer, newExitKey, startTestServer } from './helpers.js';
+
+let server: SignalingServer;
+const peers: RawPeer[] = [];
+
+afterEach(async () => {
+  for (const p of peers.splice(0)) p.close();
+  await server?.close();
+});
+
+/** The value of one sample line, e.g. `underpass_signaling_peers{role="relay"}`. */
+function sample(text: string, name: string): number | undefined {
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name} `)) return Number(line.slice(name.length + 1));
+  }
+  return undefined;
+}
+
+describe('/metrics', () => {
+  it('counts peers by role, matches, unmatched requests, rejections and match latency', async () => {
+    server = await startTestServer();
+    const join = async (hello: Record<string, unknown>) => {
+      const p = await RawPeer.join(server.url, hello);
+      peers.push(p);
+      return p;
+    };
+    await join({ role: 'exit', exitKey: newExitKey() });
+    const relay = await join({ role: 'relay', capacity: 1 });
+    const client = await join({ role: 'client' });
+    client.send({ type: 'path-request', requestId: 'a', mode: 'two-hop' });
+    await client.next('path');
+    await relay.next('link');
+    client.send({ type: 'path-request', requestId: 'b', mode: 'two-hop' });
+    expect((await client.next('error')).code).toBe('no-relay-available');
+    client.send('not json');
+    expect((await client.next('error')).code).toBe('malformed');
+
+    const res = await fetch(server.url.replace('ws://', 'http://') + 'metrics');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await res.text();
+    expect(sample(text, 'underpass_signaling_peers{role="client"}')).toBe(1);
+    expect(sample(text, 'underpass_signaling_peers{role="relay"}')).toBe(1);
+    expect(sample(text, 'underpass_signaling_peers{role="exit"}')).toBe(1);
+    expect(sample(text, 'underpass_signaling_connections')).toBe(3);
+    expect(sample(text, 'underpass_signaling_matches_total{mode="two-hop"}')).toBe(1);
+    expect(sample(text, 'underpass_signaling_unmatched_requests_total{code="no-relay-available"}')).toBe(1);
+    expect(sample(text, 'underpass_signaling_rejections_total{reason="malformed"}')).toBe(1);
+    expect(sample(text, 'underpass_signaling_match_latency_seconds_count')).toBe(1);
+    expect(sample(text, 'underpass_signaling_process_resident_memory_bytes')).toBeGreaterThan(0);
+
+    relay.close();
+    await relay.closed;
+    await new Promise((r) => setTimeout(r, 50));
+    const after = await (await fetch(server.url.replace('ws://', 'http://') + 'metrics')).text();
+    expect(sample(after, 'underpass_signaling_peers{role="relay"}')).toBe(0);
+  });
+});
