@@ -33,8 +33,6 @@ export interface TunnelStats {
 export class TunnelClient extends Emitter<TunnelClientEvents> {
   readonly session: SecureSession;
   private readonly circuitId: number;
-  private bytesUp = 0;
-  private bytesDown = 0;
 
   constructor(private readonly options: TunnelClientOptions) {
     super();
@@ -76,21 +74,12 @@ export class TunnelClient extends Emitter<TunnelClientEvents> {
   async open(request: StreamRequest): Promise<MuxStream> {
     if (this.session.closed) throw new StreamError('session-closed', 'no tunnel');
     await this.session.whenReady();
-    const stream = await this.session.mux.open(request);
-    // Count payload bytes in both directions without disturbing the stream's own listeners.
-    const write = stream.write.bind(stream);
-    stream.write = (chunk) => {
-      this.bytesUp += chunk.length;
-      return write(chunk);
-    };
-    stream.on('data', (chunk) => {
-      this.bytesDown += chunk.length;
-    });
-    return stream;
+    return this.session.mux.open(request);
   }
 
   stats(): TunnelStats {
-    return { bytesUp: this.bytesUp, bytesDown: this.bytesDown, streamsOpen: this.session.mux.streamCount };
+    const { mux } = this.session;
+    return { bytesUp: mux.bytesSent, bytesDown: mux.bytesReceived, streamsOpen: mux.streamCount };
   }
 
   close(error?: SessionError): void {

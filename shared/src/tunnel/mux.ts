@@ -51,6 +51,9 @@ export class Mux extends Emitter<MuxEvents> {
   private flushing = false;
   private closeError: SessionError | undefined;
   private isClosed = false;
+  /** Stream payload bytes (DATA frames) in each direction, for the popup's figures. */
+  private sent = 0;
+  private received = 0;
 
   constructor(private readonly options: MuxOptions) {
     super();
@@ -65,6 +68,14 @@ export class Mux extends Emitter<MuxEvents> {
 
   get streamCount(): number {
     return this.streams.size;
+  }
+
+  get bytesSent(): number {
+    return this.sent;
+  }
+
+  get bytesReceived(): number {
+    return this.received;
   }
 
   open(request: StreamRequest): Promise<MuxStream> {
@@ -154,6 +165,7 @@ export class Mux extends Emitter<MuxEvents> {
         stream.terminate(new StreamError(frame.code));
         return;
       case 'data':
+        this.received += frame.data.length;
         if (!stream.receiveData(frame.data)) {
           this.close(new SessionError('window-overrun', `stream ${frame.streamId} sent past its window`));
         }
@@ -203,6 +215,7 @@ export class Mux extends Emitter<MuxEvents> {
   /** @internal */
   sendFrame(frame: MuxFrame): void {
     if (this.isClosed) return;
+    if (frame.type === 'data') this.sent += frame.data.length;
     this.options.send(encodeMuxFrame(frame));
   }
 
