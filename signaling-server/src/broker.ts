@@ -54,6 +54,7 @@ type Member = Pick<PeerEntry, 'peerId' | 'role' | 'capacity'>;
 type Waiter = {
   client: string;
   msg: PathRequestMessage;
+  /** The exit chosen on arrival; re-checked on every retry (see retry()). */
   exit: PeerEntry;
   started: number;
   timer: ReturnType<typeof setTimeout>;
@@ -62,7 +63,9 @@ type Waiter = {
 /** 'violation' means the peer broke the protocol; the server counts these and closes repeat offenders. */
 export type HandleOutcome = 'ok' | 'violation';
 
-export type JoinResult = { ok: true } | { ok: false; code: SignalingErrorCode; message: string };
+export type JoinResult =
+  | { ok: true }
+  | { ok: false; code: SignalingErrorCode; message: string; reason: 'duplicate-peer' | 'duplicate-exit-key' };
 
 export type ExitSummary = { peerId: string; exitKey: string; policy: string; load: number };
 
@@ -116,7 +119,7 @@ export class Broker {
         result.reason === 'duplicate-exit-key'
           ? 'another connected exit already announced this exitKey'
           : 'peer id already in use';
-      return { ok: false, code: 'not-allowed', message };
+      return { ok: false, code: 'not-allowed', message, reason: result.reason };
     }
     this.members.set(peerId, { peerId, role: hello.role, capacity: hello.capacity });
     this.logger.info({ peerId, role: hello.role, capacity: hello.capacity }, 'peer joined');
@@ -161,7 +164,7 @@ export class Broker {
         this.retryAgain = false;
         for (const waiter of [...this.waiting]) {
           if (!this.waiting.has(waiter)) continue;
-          const outcome = await this.tryMatch(waiter.client, waiter.msg, waiter.exit, waiter.started);
+          const outcome = await this.retry(waiter);
           if (outcome === 'no-relay') break;
           clearTimeout(waiter.timer);
           this.waiting.delete(waiter);
@@ -172,6 +175,31 @@ export class Broker {
       .finally(() => {
         this.retrying = undefined;
       });
+  }
+
+  /**
+   * One more attempt for a waiting request. The exit it chose on arrival may have left during the wait: it is
+   * looked up again, and a request that named no exit gets the least-loaded one of now.
+   */
+  private async retry(waiter: Waiter): Promise<'done' | 'no-relay'> {
+    const { client, msg, started } = waiter;
+    // An exit that reconnected under the same key is the same exit: its new connection serves the request.
+    let exit =
+      waiter.exit.exitKey === undefined ? undefined : await this.registry.getExit(waiter.exit.exitKey);
+    if (!exit && msg.exitKey === undefined) exit = await this.registry.pickExit();
+    if (!exit || exit.exitKey === undefined) {
+      if (msg.exitKey !== undefined)
+        this.fail(
+          client,
+          'unknown-exit',
+          'the exit left while the request waited for a relay',
+          msg.requestId,
+        );
+      else this.fail(client, 'no-exit-available', 'no exit is connected', msg.requestId);
+      return 'done';
+    }
+    waiter.exit = exit;
+    return this.tryMatch(client, msg, exit, started);
   }
 
   private capacityChanged(): void {
@@ -347,7 +375,8 @@ export class Broker {
 
   private async connectExit(relay: Member, msg: ConnectExitMessage): Promise<void> {
     const { requestId } = msg;
-    const exit = await this.registry.pickExit(msg.exitKey);
+    // Not pickExit: a relay's link to an exit is no client path, so it must not count as a pending one.
+    const exit = await this.registry.getExit(msg.exitKey);
     if (!exit || exit.exitKey === undefined) {
       this.error(relay.peerId, 'unknown-exit', 'no connected exit has this exitKey', requestId);
       return;

@@ -3,7 +3,7 @@
  * the environment over defaults. Parsing never exits the process; main.ts decides what to do.
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_LIMITS, type SignalingLimits } from './limits.js';
+import { DEFAULT_LIMITS, MIN_LIMITS, type SignalingLimits } from './limits.js';
 
 export const DEFAULT_PORT = 8600;
 export const DEFAULT_HOST = '127.0.0.1';
@@ -88,7 +88,7 @@ export const LIMIT_FLAGS: readonly LimitFlag[] = [
     env: 'MATCH_WAIT_MS',
     key: 'matchWaitMs',
     max: 600_000,
-    help: 'how long a path request waits for a relay',
+    help: 'how long a path request waits for a relay (0: not at all)',
   },
   {
     flag: 'max-waiting-requests',
@@ -201,7 +201,7 @@ export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
   for (const f of LIMIT_FLAGS) {
     const text = pick(f.flag, `UNDERPASS_SIGNALING_${f.env}`);
     if (text === undefined) continue;
-    const n = integer(`--${f.flag}`, text, 1, f.max);
+    const n = integer(`--${f.flag}`, text, MIN_LIMITS[f.key] ?? 1, f.max);
     if (typeof n === 'string') return { kind: 'error', message: n };
     limits[f.key] = n;
   }

@@ -12,7 +12,10 @@ export type SignalingLimits = {
   maxConnectionsPerAddress: number;
   /** A joined peer that sends nothing for this long is dropped (`timeout`); welcome asks for a third of it. */
   idleTimeoutMs: number;
-  /** How long a two-hop path request waits for a relay with free capacity before `no-relay-available`. */
+  /**
+   * How long a two-hop path request waits for a relay with free capacity before `no-relay-available`;
+   * 0 answers at once.
+   */
   matchWaitMs: number;
   /** Path requests waiting for a relay at once (over all clients of this instance). */
   maxWaitingRequests: number;
@@ -53,11 +56,24 @@ export const DEFAULT_LIMITS: SignalingLimits = {
   shutdownGraceMs: 2_000,
 };
 
+/**
+ * The smallest value of the limits that have one; the others only need to be positive. The idle timeout must leave room for a heartbeat: welcome
+ * asks for one every third of it, and the protocol needs that to be at least 1 ms (and a peer some real time).
+ */
+export const MIN_LIMITS: Partial<Record<keyof SignalingLimits, number>> = {
+  idleTimeoutMs: 1_000,
+  matchWaitMs: 0,
+};
+
 export function resolveLimits(overrides: Partial<SignalingLimits> = {}): SignalingLimits {
   const limits = { ...DEFAULT_LIMITS };
   for (const [key, value] of Object.entries(overrides) as [keyof SignalingLimits, number | undefined][]) {
     if (value === undefined) continue;
-    if (!Number.isFinite(value) || value <= 0) throw new RangeError(`limit ${key} must be a positive number`);
+    const min = MIN_LIMITS[key];
+    if (!Number.isFinite(value) || (min === undefined ? value <= 0 : value < min))
+      throw new RangeError(
+        `limit ${key} must be ${min === undefined ? 'a positive number' : `at least ${min}`}`,
+      );
     limits[key] = value;
   }
   return limits;

@@ -1,6 +1,7 @@
 /**
- * The logging surface the server needs; a pino logger satisfies it. Log fields carry peer ids and roles,
- * never addresses: the signaling server sees who asks, and must not write it down.
+ * The logging surface the server needs; a pino logger satisfies it. Log fields carry peer ids and roles, and
+ * addresses only when the operator turns on `logAddresses` (`--log-addresses`): the signaling server sees who
+ * asks, and by default must not write it down.
  */
 export interface SignalingLogger {
   debug(fields: Record<string, unknown>, message: string): void;

@@ -18,10 +18,12 @@ export type RejectionReason =
   | 'bad-proof'
   | 'handshake-timeout'
   | 'idle-timeout'
+  | 'ping-timeout'
   | 'too-many-errors'
   | 'queue-full'
   | 'slow-reader'
   | 'not-allowed'
+  | 'duplicate-peer'
   | 'duplicate-exit-key';
 
 export class SignalingMetrics implements BrokerObserver {

@@ -54,6 +54,7 @@ export class RedisCluster {
   private announceTimer: ReturnType<typeof setTimeout> | undefined;
   private reaping = false;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private registered = false;
 
   private constructor(
@@ -133,20 +134,64 @@ export class RedisCluster {
     }, wait);
   }
 
-  /** Leaves the network: this instance's liveness key goes, and both connections close. */
+  /**
+   * Leaves the network: removes the peers still registered by this instance (those whose own removal failed
+   * or had not finished), then this instance's liveness key, and closes both connections. Nobody reaps an
+   * instance that left `instances`, so it leaves only once it holds no peers; if some could not be removed,
+   * it stays listed with its liveness key gone, and the others reap those peers as for a dead instance.
+   */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    clearInterval(this.heartbeat);
-    clearTimeout(this.announceTimer);
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      clearInterval(this.heartbeat);
+      clearTimeout(this.announceTimer);
+      // Still open for forwarding: the other members of the leftover peers' links hear link-closed.
+      const clean = await this.removeOwnPeers();
+      this.closed = true;
+      try {
+        await this.redis.del(this.aliveKey(this.instanceId));
+        if (clean) await this.redis.srem(`${this.prefix}instances`, this.instanceId);
+      } catch (error) {
+        this.logger.warn({ err: String(error) }, 'cannot deregister this instance');
+      }
+      this.subscriber.disconnect();
+      await this.redis.quit().catch(() => this.redis.disconnect());
+    })();
+    return this.closing;
+  }
+
+  /** Removes the peers this instance still has registered; false if some may be left behind. */
+  private async removeOwnPeers(): Promise<boolean> {
+    let clean = true;
+    let removed = 0;
     try {
-      await this.redis.del(this.aliveKey(this.instanceId));
-      await this.redis.srem(`${this.prefix}instances`, this.instanceId);
+      for (;;) {
+        const ids = await this.registry.takeInstancePeers(this.instanceId, REAP_BATCH);
+        if (ids.length === 0) break;
+        const failed: string[] = [];
+        for (const id of ids) {
+          try {
+            if (this.handlers) await this.handlers.reap(id);
+            else await this.registry.removePeer(id);
+            removed++;
+          } catch (error) {
+            this.logger.warn({ peerId: id, err: String(error) }, 'cannot remove a peer of this instance');
+            failed.push(id);
+          }
+        }
+        if (failed.length > 0) {
+          // Back into the set, so whoever reaps this instance finds them; and no second round with them.
+          await this.registry.returnInstancePeers(this.instanceId, failed);
+          clean = false;
+          break;
+        }
+      }
     } catch (error) {
-      this.logger.warn({ err: String(error) }, 'cannot deregister this instance');
+      this.logger.warn({ err: String(error) }, 'cannot remove the peers of this instance');
+      return false;
     }
-    this.subscriber.disconnect();
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    if (removed > 0) this.logger.info({ peers: removed }, 'removed the peers left on this instance');
+    return clean;
   }
 
   private channel(instanceId: string): string {

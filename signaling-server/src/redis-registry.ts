@@ -118,6 +118,11 @@ end
 if not id then return false end
 redis.call('HINCRBY', p .. 'peer:' .. id, 'pend', 1)
 return fields(id)`,
+  // ARGV: prefix, exitKey
+  getExit: `
+local id = redis.call('HGET', p .. 'exitkeys', ARGV[2])
+if not id then return false end
+return fields(id)`,
   // ARGV: prefix, linkId, initiator, hop ('' = best relay), maxInitiatorLinks
   createLink: `
 local lid, init, hop = ARGV[2], ARGV[3], ARGV[4]
@@ -265,6 +270,10 @@ export class RedisRegistry implements Registry {
     return toPeer(await this.run('pickExit', exitKey ?? ''));
   }
 
+  async getExit(exitKey: string): Promise<PeerEntry | undefined> {
+    return toPeer(await this.run('getExit', exitKey));
+  }
+
   async createLink(request: CreateLinkRequest): Promise<CreateLinkResult> {
     const hop = typeof request.hop === 'string' ? request.hop : '';
     const result = await this.run(
@@ -294,6 +303,11 @@ export class RedisRegistry implements Registry {
 
   async closeLink(linkId: string): Promise<LinkEntry | undefined> {
     return toLink(await this.run('closeLink', linkId));
+  }
+
+  /** Puts peer ids taken with takeInstancePeers back, when their removal failed. */
+  async returnInstancePeers(instanceId: string, ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await this.redis.sadd(`${this.prefix}instpeers:${instanceId}`, ...ids);
   }
 
   /** Peer ids registered by `instanceId`, up to `count` at a time, removed from its set (for reaping). */

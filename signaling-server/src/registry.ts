@@ -61,8 +61,13 @@ export interface Registry {
   getPeer(peerId: string): Promise<PeerEntry | undefined>;
   reportLoad(peerId: string, load: number): Promise<void>;
   listExits(): Promise<PeerEntry[]>;
-  /** The exit with this key, or the least-loaded exit; counts a pending assignment on it. */
+  /** The exit with this key, or the least-loaded exit; counts a pending assignment on it (a path for a client). */
   pickExit(exitKey?: string): Promise<PeerEntry | undefined>;
+  /**
+   * The exit with this key, charging nothing: for a relay's link to an exit (which serves no client by itself
+   * and must not skew the least-loaded choice) and for re-checking an exit a waiting request chose.
+   */
+  getExit(exitKey: string): Promise<PeerEntry | undefined>;
   /** Creates a link and increments the hop's assigned count, atomically with choosing the hop. */
   createLink(request: CreateLinkRequest): Promise<CreateLinkResult>;
   getLink(linkId: string): Promise<LinkEntry | undefined>;
@@ -163,6 +168,11 @@ export class MemoryRegistry implements Registry {
     if (!exit) return undefined;
     exit.pending++;
     return snapshot(exit);
+  }
+
+  async getExit(exitKey: string): Promise<PeerEntry | undefined> {
+    const id = this.exitsByKey.get(exitKey);
+    return id === undefined ? undefined : snapshot(this.peers.get(id));
   }
 
   async createLink(request: CreateLinkRequest): Promise<CreateLinkResult> {

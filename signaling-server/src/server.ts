@@ -97,18 +97,23 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
   const perAddress = new Map<string, number>();
   let shuttingDown = false;
 
-  /** Writes an encoded message to a peer connected here. */
-  const deliver = (peerId: string, text: string): void => {
-    const conn = connections.get(peerId);
-    if (!conn || conn.ws.readyState !== WebSocket.OPEN) return;
+  /** Every frame to a peer goes through here, errors included: each one is subject to the buffer bound. */
+  const write = (conn: Connection, text: string): void => {
+    if (conn.ws.readyState !== WebSocket.OPEN) return;
     // A peer that does not read its socket must not make us buffer without bound.
     if (conn.ws.bufferedAmount > limits.maxBufferedBytes) {
-      logger.warn({ peerId }, 'peer does not read its messages; dropping it');
+      logger.warn({ peerId: conn.peerId }, 'peer does not read its messages; dropping it');
       metrics.rejected('slow-reader');
       conn.ws.terminate();
       return;
     }
     conn.ws.send(text);
+  };
+
+  /** Writes an encoded message to a peer connected here. */
+  const deliver = (peerId: string, text: string): void => {
+    const conn = connections.get(peerId);
+    if (conn) write(conn, text);
   };
 
   const send = (peerId: string, msg: ServerMessage): void => {
@@ -128,7 +133,8 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
     maxLinksPerClient: limits.maxLinksPerClient,
     matchWaitMs: limits.matchWaitMs,
     maxWaitingRequests: limits.maxWaitingRequests,
-    heartbeatMs: Math.floor(limits.idleTimeoutMs / 3),
+    // resolveLimits keeps the idle timeout ≥ 1 s; the max() only guards the protocol's ≥ 1 rule regardless.
+    heartbeatMs: Math.max(1, Math.floor(limits.idleTimeoutMs / 3)),
     logger,
     observer: metrics,
     onCapacityFreed: cluster ? () => cluster.announceCapacity() : undefined,
@@ -153,7 +159,7 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
   ): void => {
     const msg: ServerMessage = { type: 'error', code, message };
     if (requestId !== undefined) msg.requestId = requestId;
-    if (conn.ws.readyState === WebSocket.OPEN) conn.ws.send(encodeMessage(msg));
+    write(conn, encodeMessage(msg));
   };
 
   /** Closes a connection for `why` (counted in the rejections metric unless it is an ordinary close). */
@@ -234,8 +240,7 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
         const issued = issueExitKeyChallenge();
         conn.challenge = { issued, hello: msg };
         conn.state = 'proving';
-        if (conn.ws.readyState === WebSocket.OPEN)
-          conn.ws.send(encodeMessage({ type: 'challenge', ...issued.challenge }));
+        write(conn, encodeMessage({ type: 'challenge', ...issued.challenge }));
         return;
       }
       join(conn, msg);
@@ -273,6 +278,8 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
         return;
       }
       if (outcome === 'violation') {
+        // The broker already answered `not-allowed`; the count and the error budget are ours.
+        metrics.rejected('not-allowed');
         conn.errors++;
         if (conn.errors >= limits.maxErrors)
           closeConnection(conn, CLOSE_POLICY, 'too many errors', 'too-many-errors');
@@ -304,7 +311,7 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
         return;
       }
       sendError(conn, result.code, result.message);
-      closeConnection(conn, CLOSE_POLICY, result.code, 'duplicate-exit-key');
+      closeConnection(conn, CLOSE_POLICY, result.code, result.reason);
     });
   };
 
@@ -401,9 +408,14 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
   const PING_SLICES = 100;
   let pingRound: Connection[] = [];
   let pingCursor = 0;
+  let roundStarted = -Infinity;
   const pinger = setInterval(
     () => {
       if (pingCursor >= pingRound.length) {
+        // A round that ended early (fewer connections than slices) waits out its interval: otherwise a few
+        // peers would be pinged, and dropped for a late pong, every interval / PING_SLICES.
+        if (performance.now() - roundStarted < limits.pingIntervalMs) return;
+        roundStarted = performance.now();
         pingRound = [...connections.values()];
         pingCursor = 0;
       }
@@ -413,6 +425,7 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
         if (conn.ws.readyState !== WebSocket.OPEN) continue;
         if (!conn.alive) {
           logger.info({ peerId: conn.peerId }, 'peer stopped answering pings; dropping it');
+          metrics.rejected('ping-timeout');
           conn.ws.terminate();
           continue;
         }

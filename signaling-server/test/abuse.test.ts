@@ -183,6 +183,20 @@ describe('waiting for a relay', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
   });
 
+  it('does not wait at all with a match wait of 0', async () => {
+    await start({ limits: { matchWaitMs: 0 } });
+    await join({ role: 'exit', exitKey: newExitKey() });
+    const client = await join({ role: 'client' });
+    client.send({ type: 'path-request', requestId: 'n', mode: 'two-hop' });
+    // Answered before the next message on the same connection is: nothing was left waiting.
+    client.send({ type: 'link-closed', linkId: 'AAAAAAAAAAAAAAAAAAAAAA' });
+    expect(await client.next('error')).toMatchObject({ code: 'no-relay-available', requestId: 'n' });
+    expect(await client.next('error')).toMatchObject({ code: 'unknown-link' });
+    const relay = await join({ role: 'relay', capacity: 1 });
+    await relay.sync();
+    expect(relay.pending).toEqual([]);
+  });
+
   it('forgets the waiting requests of a client that leaves', async () => {
     await start({ limits: { matchWaitMs: 2_000 } });
     await join({ role: 'exit', exitKey: newExitKey() });
@@ -203,21 +217,21 @@ describe('waiting for a relay', () => {
 
 describe('idle timeout', () => {
   it('asks for heartbeats in welcome and drops a silent peer with timeout', async () => {
-    await start({ limits: { idleTimeoutMs: 300 } });
+    await start({ limits: { idleTimeoutMs: 1_000 } });
     const p = await open();
     p.send({ type: 'hello', v: 1, role: 'relay', capacity: 1 });
-    expect((await p.next('welcome')).heartbeatMs).toBe(100);
-    expect((await p.next('error', 2_000)).code).toBe('timeout');
+    expect((await p.next('welcome')).heartbeatMs).toBe(333);
+    expect((await p.next('error', 4_000)).code).toBe('timeout');
     expect((await p.closed).code).toBe(1008);
   });
 
   it('keeps a peer that sends heartbeats, and SignalingClient sends them by itself', async () => {
-    await start({ limits: { idleTimeoutMs: 300 } });
+    await start({ limits: { idleTimeoutMs: 1_000 } });
     const raw = await join({ role: 'client' });
     const client = new SignalingClient({ url: server.url, WebSocket, hello: { role: 'client' } });
     clients.push(client);
     await client.connect();
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < 16; i++) {
       raw.send({ type: 'heartbeat' });
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -251,6 +265,35 @@ describe('connections per address', () => {
     await a.closed;
     await new Promise((r) => setTimeout(r, 50));
     await join({ role: 'client' });
+  });
+});
+
+describe('slow readers', () => {
+  it('drops a peer that provokes error frames but does not read them', async () => {
+    await start({
+      limits: {
+        maxBufferedBytes: 64 * 1024,
+        maxErrors: 1_000_000,
+        messagesPerSecond: 1e6,
+        messageBurst: 1e6,
+      },
+    });
+    const reader = await join({ role: 'client' });
+    // Stop reading: the server's answers pile up in its socket buffer once the kernel's buffers are full.
+    const socket = (reader.ws as unknown as { _socket: { pause(): void } })._socket;
+    socket.pause();
+    const other = await join({ role: 'client' });
+    const rejected = async () => {
+      const text = await (await fetch(server.url.replace('ws://', 'http://') + 'metrics')).text();
+      return /underpass_signaling_rejections_total\{reason="slow-reader"\} 1/.test(text);
+    };
+    // Every junk frame earns an error frame (the error budget is out of reach); the sender is the reader.
+    for (let round = 0; round < 200 && !(await rejected()); round++) {
+      for (let i = 0; i < 2_000; i++) reader.send('x');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(await rejected()).toBe(true);
+    await other.sync();
   });
 });
 

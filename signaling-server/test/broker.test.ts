@@ -32,13 +32,14 @@ const registries: [string, () => Registry][] = [
 ];
 
 describe.each(registries)('Broker with the %s registry', (_name, makeRegistry) => {
-  function setup(maxLinksPerClient = 8) {
+  function setup(maxLinksPerClient = 8, matchWaitMs = 0) {
     const outbox = new Map<string, ServerMessage[]>();
     let n = 0;
     const registry = makeRegistry();
     const broker = new Broker({
       registry,
       maxLinksPerClient,
+      matchWaitMs,
       newId: () => `link-${String(++n).padStart(16, '0')}`,
       send: (peerId, msg) => {
         const box = outbox.get(peerId) ?? [];
@@ -148,6 +149,110 @@ describe.each(registries)('Broker with the %s registry', (_name, makeRegistry) =
       await broker.leave(id('e1'));
       expect(await registry.listExits()).toEqual([]);
       expect(await broker.join(id('e2'), hello)).toEqual({ ok: true });
+    });
+
+    it('links a relay to an exit without counting a pending path on it (least-loaded stays fair)', async () => {
+      const { broker, registry, take } = setup();
+      const e1Key = newExitKey();
+      await broker.join(id('e1'), { type: 'hello', v: 1, role: 'exit', exitKey: e1Key });
+      await broker.join(id('e2'), { type: 'hello', v: 1, role: 'exit', exitKey: newExitKey() });
+      await broker.join(id('relay'), { type: 'hello', v: 1, role: 'relay', capacity: 5 });
+      await broker.join(id('c'), { type: 'hello', v: 1, role: 'client' });
+      take(id('c'));
+      take(id('relay'));
+      for (const r of ['x', 'y'])
+        await broker.handle(id('relay'), { type: 'connect-exit', requestId: r, exitKey: e1Key });
+      expect(take(id('relay')).map((m) => m.type)).toEqual(['link', 'link']);
+      expect((await registry.getPeer(id('e1')))?.pending).toBe(0);
+      // Both exits are equally loaded, so the first registered one (e1) is chosen.
+      await broker.handle(id('c'), { type: 'path-request', requestId: 'p', mode: 'direct' });
+      expect(take(id('c'))).toMatchObject([{ type: 'path', hop: { peerId: id('e1') } }]);
+      expect((await registry.getPeer(id('e1')))?.pending).toBe(1);
+    });
+
+    /** Waits until `peerId` has been sent something (the broker retries waiting requests in the background). */
+    async function until(
+      take: (peerId: string) => ServerMessage[],
+      peerId: string,
+    ): Promise<ServerMessage[]> {
+      for (let i = 0; i < 200; i++) {
+        const got = take(peerId);
+        if (got.length > 0) return got;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error(`nothing sent to ${peerId}`);
+    }
+
+    it('re-picks the exit of a waiting request when the exit it chose left during the wait', async () => {
+      const { broker, take } = setup(8, 10_000);
+      try {
+        await broker.join(id('e1'), { type: 'hello', v: 1, role: 'exit', exitKey: newExitKey() });
+        await broker.join(id('c'), { type: 'hello', v: 1, role: 'client' });
+        take(id('c'));
+        await broker.handle(id('c'), { type: 'path-request', requestId: 'w', mode: 'two-hop' });
+        expect(broker.waitingRequests).toBe(1);
+        await broker.leave(id('e1'));
+        const e2Key = newExitKey();
+        await broker.join(id('e2'), { type: 'hello', v: 1, role: 'exit', exitKey: e2Key });
+        await broker.join(id('relay'), { type: 'hello', v: 1, role: 'relay', capacity: 1 });
+        take(id('relay'));
+        const exit = { peerId: id('e2'), exitKey: e2Key };
+        expect(await until(take, id('c'))).toMatchObject([{ type: 'path', requestId: 'w', exit }]);
+        expect(take(id('relay'))).toMatchObject([{ type: 'link', exit }]);
+      } finally {
+        broker.stop();
+      }
+    });
+
+    it('answers unknown-exit to a waiting request whose named exit left, and follows one that came back', async () => {
+      const { broker, take } = setup(8, 10_000);
+      try {
+        const gone = newExitKey();
+        const back = newExitKey();
+        await broker.join(id('gone'), { type: 'hello', v: 1, role: 'exit', exitKey: gone });
+        await broker.join(id('back1'), { type: 'hello', v: 1, role: 'exit', exitKey: back });
+        await broker.join(id('c'), { type: 'hello', v: 1, role: 'client' });
+        take(id('c'));
+        await broker.handle(id('c'), {
+          type: 'path-request',
+          requestId: 'g',
+          mode: 'two-hop',
+          exitKey: gone,
+        });
+        await broker.handle(id('c'), {
+          type: 'path-request',
+          requestId: 'b',
+          mode: 'two-hop',
+          exitKey: back,
+        });
+        expect(broker.waitingRequests).toBe(2);
+        await broker.leave(id('gone'));
+        await broker.leave(id('back1'));
+        await broker.join(id('back2'), { type: 'hello', v: 1, role: 'exit', exitKey: back });
+        await broker.join(id('relay'), { type: 'hello', v: 1, role: 'relay', capacity: 1 });
+        const got = await until(take, id('c'));
+        if (got.length < 2) got.push(...(await until(take, id('c'))));
+        expect(got).toMatchObject([
+          { type: 'error', code: 'unknown-exit', requestId: 'g' },
+          { type: 'path', requestId: 'b', exit: { peerId: id('back2'), exitKey: back } },
+        ]);
+      } finally {
+        broker.stop();
+      }
+    });
+
+    it('says why a join was refused: a duplicate peer id or a duplicate exit key', async () => {
+      const { broker } = setup();
+      const exitKey = newExitKey();
+      await broker.join(id('p'), { type: 'hello', v: 1, role: 'exit', exitKey });
+      expect(await broker.join(id('p'), { type: 'hello', v: 1, role: 'client' })).toMatchObject({
+        ok: false,
+        reason: 'duplicate-peer',
+      });
+      expect(await broker.join(id('q'), { type: 'hello', v: 1, role: 'exit', exitKey })).toMatchObject({
+        ok: false,
+        reason: 'duplicate-exit-key',
+      });
     });
 
     it('ignores messages from peers it does not know', async () => {

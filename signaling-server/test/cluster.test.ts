@@ -6,12 +6,13 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
 import { startRedisServer, type RedisServer } from '../../bench/lib/redis-server.js';
 import { SignalingClient, type WebSocketConstructorLike } from '../../shared/src/signaling/client.js';
 import type { LinkMessage } from '../../shared/src/signaling/messages.js';
+import { RedisRegistry } from '../src/redis-registry.js';
 import type { SignalingServer } from '../src/server.js';
 import { RawPeer, exitSecretOf, newExitKey, startTestServer } from './helpers.js';
 
@@ -213,6 +214,79 @@ describe('two instances sharing Redis', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+
+  it('removes its leftover peers on shutdown when their own removal failed or hung', async () => {
+    const prefix = `c${++prefixes}:`;
+    const a = await startTestServer({
+      redis: { url: redis.url, prefix, expiryMs: 1_000 },
+      limits: { shutdownGraceMs: 200 },
+    });
+    const b = await startTestServer({ redis: { url: redis.url, prefix, expiryMs: 1_000 } });
+    servers.push(b);
+    const exitKey = newExitKey();
+    await join(a, { role: 'exit', exitKey });
+    await join(a, { role: 'relay', capacity: 3 });
+    const client = await join(a, { role: 'client' });
+    const onB = await join(b, { role: 'client' });
+    onB.send({ type: 'path-request', requestId: 'd', mode: 'two-hop' });
+    const path = await onB.next('path');
+    expect(path.hop.peerId).not.toBe(client.peerId);
+    // The first removal fails (as on a Redis error), the second never finishes; the third goes through.
+    const removePeer = vi.spyOn(RedisRegistry.prototype, 'removePeer');
+    removePeer
+      .mockImplementationOnce(() => Promise.reject(new Error('injected failure')))
+      .mockImplementationOnce(() => new Promise(() => {}));
+    try {
+      await a.close();
+    } finally {
+      removePeer.mockRestore();
+    }
+    // B's client hears that its link to A's relay is gone, and A left no trace in Redis.
+    expect(await onB.next('link-closed', 3_000)).toEqual({ type: 'link-closed', linkId: path.linkId });
+    const admin = new Redis(redis.url);
+    try {
+      const keys = await admin.keys(`${prefix}*`);
+      const left = keys.filter(
+        (k) => /:(peer|instpeers|instance):/.test(k) && !k.includes(onB.peerId.slice(0, 11)),
+      );
+      expect(left).toEqual([]);
+      expect(await admin.hlen(`${prefix}exitkeys`)).toBe(0);
+      expect(await admin.zcard(`${prefix}relays`)).toBe(0);
+      expect(await admin.zcard(`${prefix}exits`)).toBe(0);
+      expect(await admin.scard(`${prefix}instances`)).toBe(1);
+    } finally {
+      await admin.quit();
+    }
+    const exits = (await (await fetch(http(b, 'v1/exits'))).json()) as { exits: unknown[] };
+    expect(exits.exits).toEqual([]);
+  });
+
+  it('stays listed for reaping, liveness key gone, when it cannot remove its leftover peers', async () => {
+    const prefix = `c${++prefixes}:`;
+    const a = await startTestServer({
+      redis: { url: redis.url, prefix, expiryMs: 1_000 },
+      limits: { shutdownGraceMs: 200 },
+    });
+    await join(a, { role: 'exit', exitKey: newExitKey() });
+    const b = await startTestServer({ redis: { url: redis.url, prefix, expiryMs: 1_000 } });
+    servers.push(b);
+    const removePeer = vi
+      .spyOn(RedisRegistry.prototype, 'removePeer')
+      .mockImplementation(() => Promise.reject(new Error('injected failure')));
+    try {
+      await a.close();
+    } finally {
+      removePeer.mockRestore();
+    }
+    // B reaps A as a dead instance on its next heartbeat (every expiry / 3).
+    const deadline = Date.now() + 5_000;
+    let exits: unknown[] = [];
+    do {
+      await new Promise((r) => setTimeout(r, 100));
+      exits = ((await (await fetch(http(b, 'v1/exits'))).json()) as { exits: unknown[] }).exits;
+    } while (exits.length > 0 && Date.now() < deadline);
+    expect(exits).toEqual([]);
   });
 
   it('drops its peers (to reconnect) when the others took it for dead and reaped it', async () => {

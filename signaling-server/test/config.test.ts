@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_HOST, DEFAULT_PORT, parseConfig } from '../src/config.js';
+import { resolveLimits } from '../src/limits.js';
 
 describe('parseConfig', () => {
   it('uses defaults', () => {
@@ -48,6 +49,31 @@ describe('parseConfig: limits, redis and logging', () => {
     });
     expect(parseConfig(['--max-message-bytes', '100000'], {}).kind).toBe('error');
     expect(parseConfig(['--idle-timeout-ms', '0'], {}).kind).toBe('error');
+  });
+
+  it('refuses an idle timeout too short for a heartbeat (welcome asks for a third of it, at least 1 ms)', () => {
+    for (const ms of ['1', '2', '999'])
+      expect(parseConfig(['--idle-timeout-ms', ms], {})).toMatchObject({
+        kind: 'error',
+        message: expect.stringContaining('between 1000 and'),
+      });
+    expect(parseConfig(['--idle-timeout-ms', '1000'], {})).toMatchObject({
+      config: { limits: { idleTimeoutMs: 1000 } },
+    });
+    expect(() => resolveLimits({ idleTimeoutMs: 2 })).toThrow(RangeError);
+    expect(resolveLimits({ idleTimeoutMs: 1000 }).idleTimeoutMs).toBe(1000);
+  });
+
+  it('takes a match wait of 0 (no waiting) from flags, environment and options', () => {
+    expect(parseConfig(['--match-wait-ms', '0'], {})).toMatchObject({
+      config: { limits: { matchWaitMs: 0 } },
+    });
+    expect(parseConfig([], { UNDERPASS_SIGNALING_MATCH_WAIT_MS: '0' })).toMatchObject({
+      config: { limits: { matchWaitMs: 0 } },
+    });
+    expect(resolveLimits({ matchWaitMs: 0 }).matchWaitMs).toBe(0);
+    expect(() => resolveLimits({ matchWaitMs: -1 })).toThrow(RangeError);
+    expect(() => resolveLimits({ maxPeers: 0 })).toThrow(RangeError);
   });
 
   it('takes --redis, its expiry and --log-addresses', () => {

@@ -1,5 +1,6 @@
 /** GET /metrics: Prometheus text with peers by role, matches, unmatched requests, rejections and latency. */
 import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryRegistry, type AddPeerResult, type NewPeer } from '../src/registry.js';
 import type { SignalingServer } from '../src/server.js';
 import { RawPeer, newExitKey, startTestServer } from './helpers.js';
 
@@ -57,5 +58,50 @@ describe('/metrics', () => {
     await new Promise((r) => setTimeout(r, 50));
     const after = await (await fetch(server.url.replace('ws://', 'http://') + 'metrics')).text();
     expect(sample(after, 'underpass_signaling_peers{role="relay"}')).toBe(0);
+  });
+
+  it('counts refusals by the broker, duplicate exit keys, duplicate peer ids and ping timeouts', async () => {
+    // A registry that can report a peer id as taken (ids are random, so a real clash cannot be forced).
+    class ClashingRegistry extends MemoryRegistry {
+      clash = false;
+      override async addPeer(peer: NewPeer): Promise<AddPeerResult> {
+        if (this.clash) return { ok: false, reason: 'duplicate-peer' };
+        return super.addPeer(peer);
+      }
+    }
+    const registry = new ClashingRegistry();
+    server = await startTestServer({ registry, limits: { pingIntervalMs: 300 } });
+    const metrics = async () => (await fetch(server.url.replace('ws://', 'http://') + 'metrics')).text();
+    const reason = (text: string, r: string) =>
+      sample(text, `underpass_signaling_rejections_total{reason="${r}"}`);
+
+    const exitKey = newExitKey();
+    peers.push(await RawPeer.join(server.url, { role: 'exit', exitKey }));
+    const client = await RawPeer.join(server.url, { role: 'client' });
+    peers.push(client);
+    client.send({ type: 'connect-exit', requestId: 'c', exitKey });
+    expect(await client.next('error')).toMatchObject({ code: 'not-allowed', requestId: 'c' });
+    client.send({ type: 'hello', v: 1, role: 'client' });
+    expect(await client.next('error')).toMatchObject({ code: 'not-allowed' });
+
+    await expect(RawPeer.join(server.url, { role: 'exit', exitKey })).rejects.toThrow();
+
+    registry.clash = true;
+    const dup = await RawPeer.open(server.url);
+    peers.push(dup);
+    dup.send({ type: 'hello', v: 1, role: 'client' });
+    expect(await dup.next('error')).toMatchObject({ code: 'not-allowed', message: 'peer id already in use' });
+    expect((await dup.closed).code).toBe(1008);
+    registry.clash = false;
+
+    const deaf = await RawPeer.open(server.url, { autoPong: false });
+    peers.push(deaf);
+    expect((await deaf.closed).code).toBe(1006);
+
+    const text = await metrics();
+    expect(reason(text, 'not-allowed')).toBe(2);
+    expect(reason(text, 'duplicate-exit-key')).toBe(1);
+    expect(reason(text, 'duplicate-peer')).toBe(1);
+    expect(reason(text, 'ping-timeout')).toBe(1);
   });
 });
