@@ -45,10 +45,13 @@ export default defineConfig({
     },
   }),
   manifest: ({ browser }) => ({
-    name: 'Underpass',
-    description: 'A peer-to-peer VPN for the browser: your traffic leaves through volunteer peers.',
+    name: '__MSG_extName__',
+    description: '__MSG_extDescription__',
+    default_locale: 'en',
     permissions: [
       'proxy',
+      // WebRTC IP handling while protected (pages must not learn the real address over WebRTC).
+      'privacy',
       'storage',
       'nativeMessaging',
       'alarms',

@@ -179,7 +179,9 @@ test('a hand-started companion paired by code carries Protect; bad codes are ref
     await switchControl(clientPopup, 'protect').click();
     await expectSwitchStatus(clientPopup, 'protect', 'error', 30_000);
     await expect(switchStateText(clientPopup, 'protect')).toContainText('not installed');
-    await expect(switchStateText(clientPopup, 'protect')).toContainText('underpass-companion serve');
+    await expect(clientPopup.getByTestId('companion-details')).toContainText('underpass-companion serve', {
+      useInnerText: false,
+    });
     await switchControl(clientPopup, 'protect').click();
     await expectSwitchStatus(clientPopup, 'protect', 'off');
   } finally {

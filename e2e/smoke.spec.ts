@@ -67,9 +67,13 @@ test('Protect without the companion installed fails with a reason that says how 
   await expectSwitchStatus(popup, 'protect', 'error', 30_000);
   const text = switchStateText(popup, 'protect');
   await expect(text).toContainText('not installed');
-  await expect(text).toContainText(
-    `underpass-companion install --browser chrome --extension-id ${EXTENSION_ID}`,
+  // One line says how, with the exact command; the rest waits behind "More details".
+  const install = popup.getByTestId('companion-install');
+  await expect(install.locator('code')).toHaveText(
+    `npx underpass-companion install --browser chrome --extension-id ${EXTENSION_ID}`,
   );
+  await install.getByText('More details').click();
+  await expect(popup.getByTestId('companion-details')).toContainText('underpass-companion serve');
   await popup.screenshot({ path: join(ARTIFACTS_DIR, 'smoke-protect-no-companion.png') });
 
   // The proxy was never touched.

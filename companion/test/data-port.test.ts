@@ -125,7 +125,9 @@ describe('DataPort authentication', () => {
   it('closes with 4401 on a wrong secret', async () => {
     const c = await companion();
     const { ws, closed } = await openSocket(c.dataPort);
-    ws.send(JSON.stringify({ type: 'hello', secret: `${c.secret.slice(0, -1)}A` }));
+    // One character off (never the same character: a random secret ends in 'A' one time in 64).
+    const wrongLast = c.secret.endsWith('A') ? 'B' : 'A';
+    ws.send(JSON.stringify({ type: 'hello', secret: `${c.secret.slice(0, -1)}${wrongLast}` }));
     expect((await closed).code).toBe(CloseCode.unauthorized);
     const second = await openSocket(c.dataPort);
     second.ws.send(JSON.stringify({ type: 'hello', secret: 'short' }));

@@ -10,6 +10,10 @@ export function describeState(state: SwitchState): string {
       return state.detail ? `Connecting: ${state.detail}…` : 'Connecting…';
     case 'on':
       return state.detail ? `On: ${state.detail}` : 'On';
+    case 'reconnecting':
+      return state.detail ? `Reconnecting: ${state.detail}` : 'Reconnecting…';
+    case 'paused':
+      return state.reason;
     case 'error':
       return `Error: ${state.reason}`;
   }
@@ -19,22 +23,33 @@ export function SwitchRow(props: {
   name: SwitchName;
   label: string;
   hint: string;
+  /** A short word for the state, shown bold before the details (e.g. "Protected"). */
+  headline: string;
+  /** Hide the state's own details (when the caller shows them better itself). */
+  hideDetails?: boolean;
   state: SwitchState;
   busy: boolean;
   onToggle: (on: boolean) => void;
   children?: ComponentChildren;
 }) {
-  const { name, label, hint, state, busy, onToggle } = props;
-  // An error keeps the switch "on": the user asked for it, and turning it off is how they clear it.
+  const { name, label, hint, headline, state, busy, onToggle } = props;
+  // An error or a pause keeps the switch "on": the user asked for it, and turning it off is how they clear it.
   const checked = state.status !== 'off';
+  const details = state.status === 'off' || props.hideDetails ? '' : describeState(state);
   return (
-    <section class={`switch-row status-${state.status}`} data-testid={`${name}-row`}>
+    <section
+      class={`switch-row status-${state.status}`}
+      data-testid={`${name}-row`}
+      aria-labelledby={`${name}-label`}
+    >
       <div class="switch-head">
         <div>
-          <div class="switch-label" id={`${name}-label`}>
+          <h2 class="switch-label" id={`${name}-label`}>
             {label}
+          </h2>
+          <div class="switch-hint" id={`${name}-hint`}>
+            {hint}
           </div>
-          <div class="switch-hint">{hint}</div>
         </div>
         <button
           type="button"
@@ -42,12 +57,12 @@ export function SwitchRow(props: {
           class="switch"
           aria-checked={checked}
           aria-labelledby={`${name}-label`}
-          aria-describedby={`${name}-state`}
+          aria-describedby={`${name}-hint ${name}-state`}
           data-testid={`${name}-switch`}
           disabled={busy}
           onClick={() => onToggle(!checked)}
         >
-          <span class="knob" />
+          <span class="knob" aria-hidden="true" />
         </button>
       </div>
       <p
@@ -56,8 +71,10 @@ export function SwitchRow(props: {
         data-testid={`${name}-state`}
         data-status={state.status}
         role="status"
+        aria-live="polite"
       >
-        {describeState(state)}
+        <strong class="headline">{headline}</strong>
+        {details && details !== headline ? <span class="details"> {details}</span> : null}
       </p>
       {props.children}
     </section>

@@ -1,8 +1,9 @@
 import browser, { type Runtime } from 'webextension-polyfill';
 import { defineBackground } from 'wxt/utils/define-background';
-import { BackgroundController } from '../lib/background-controller';
+import { BackgroundController, type BadgeInput } from '../lib/background-controller';
+import { badgeFor } from '../lib/badge';
 import { CompanionPort, type NativePortLike } from '../lib/companion-port';
-import { uiRequestSchema, type SwitchName, type SwitchState, type UiReply } from '../lib/messages';
+import { uiRequestSchema, type UiReply } from '../lib/messages';
 import { offscreenChannel } from '../lib/offscreen-channel';
 import { chromeProxyControl, firefoxProxyControl } from '../lib/proxy-control';
 import * as store from '../lib/store';
@@ -28,7 +29,7 @@ export default defineBackground({
             extensionId: browser.runtime.id,
           }),
         store,
-        onState: showBadge,
+        onBadge: showBadge,
       });
       await controller.resume();
       return controller;
@@ -52,18 +53,11 @@ export default defineBackground({
   },
 });
 
-const BADGES: Record<SwitchState['status'], { text: string; color: string }> = {
-  off: { text: '', color: '#666666' },
-  connecting: { text: '…', color: '#b58900' },
-  on: { text: 'ON', color: '#2e7d32' },
-  error: { text: '!', color: '#c62828' },
-};
-
-/** The toolbar badge follows Protect, the switch that changes what the user's own traffic does. */
-function showBadge(name: SwitchName, state: SwitchState): void {
-  if (name !== 'protect') return;
+/** The toolbar badge: Protect's state first; while Protect is off, how many people this browser relays for. */
+function showBadge(input: BadgeInput): void {
   const action = browser.action ?? browser.browserAction;
-  const badge = BADGES[state.status];
+  const badge = badgeFor(input);
   void action.setBadgeText({ text: badge.text });
   void action.setBadgeBackgroundColor({ color: badge.color });
+  void action.setTitle({ title: badge.title });
 }

@@ -1,8 +1,17 @@
-import type { CompanionFailure, CompanionHandle, CompanionReady } from './companion-port';
+import type {
+  CompanionFailure,
+  CompanionHandle,
+  CompanionOpenResult,
+  CompanionReady,
+} from './companion-port';
 import type { EngineChannel } from './engine-channel';
 import {
+  ZERO_PROTECT_STATS,
   ZERO_VOLUNTEER_STATS,
   type EngineEvent,
+  type ProtectInfo,
+  type ProtectPath,
+  type ProtectStatsWire,
   type ProtectEngineState,
   type SwitchName,
   type SwitchState,
@@ -15,7 +24,7 @@ import { explainPairedFailure, PairedCompanion } from './paired-companion';
 import type { Pairing } from './pairing-code';
 import type { ProxyControl } from './proxy-control';
 import type { Settings } from './settings';
-import type { Wanted } from './store';
+import type { VolunteerUsage, Wanted } from './store';
 
 /**
  * The two switches' state machines, run by the background. Each switch is off → connecting → on, or
@@ -35,8 +44,15 @@ export type ControllerStore = {
   saveWanted(name: SwitchName, on: boolean): Promise<void>;
   loadSwitchState(name: SwitchName): Promise<SwitchState>;
   saveSwitchState(name: SwitchName, state: SwitchState): Promise<void>;
+  loadVolunteerStats(): Promise<VolunteerStatsWire>;
   saveVolunteerStats(stats: VolunteerStatsWire): Promise<void>;
+  saveProtectInfo(info: ProtectInfo): Promise<void>;
+  loadUsage(): Promise<VolunteerUsage | undefined>;
+  saveUsage(usage: VolunteerUsage): Promise<void>;
 };
+
+/** What the toolbar badge is drawn from. */
+export type BadgeInput = { protect: SwitchState; volunteer: SwitchState; clientsNow: number };
 
 export type ControllerOptions = {
   channel: EngineChannel;
@@ -46,6 +62,12 @@ export type ControllerOptions = {
   store: ControllerStore;
   /** Called after every state change, e.g. to update the toolbar badge. */
   onState?: (name: SwitchName, state: SwitchState) => void;
+  /** Called whenever something the badge shows changes. */
+  onBadge?: (input: BadgeInput) => void;
+  /** How long a companion is kept after Protect off (default COMPANION_LINGER_MS; 0: never). */
+  companionLingerMs?: number;
+  /** Injected for tests (the monthly cap's month). */
+  now?: () => number;
 };
 
 type ProtectSession = {
@@ -55,11 +77,25 @@ type ProtectSession = {
   ready?: CompanionReady;
   settings: Settings;
   proxySet: boolean;
+  path?: ProtectPath;
+  stats: ProtectStatsWire;
+  onCompanionClosed?: (failure: CompanionFailure) => void;
 };
+
+type WarmCompanion = {
+  companion: CompanionHandle;
+  ready: CompanionReady;
+  timer: ReturnType<typeof setTimeout>;
+};
+
+/** How long an idle native-messaging companion is kept after Protect is turned off. */
+export const COMPANION_LINGER_MS = 0;
 
 export class BackgroundController {
   private protect: ProtectSession | undefined;
   private volunteerRunning = false;
+  private volunteerClients = 0;
+  private warm: WarmCompanion | undefined;
   private readonly states: Record<SwitchName, SwitchState> = {
     protect: { status: 'off' },
     volunteer: { status: 'off' },
@@ -125,6 +161,7 @@ export class BackgroundController {
           this.volunteerRunning = true;
           await this.setState('volunteer', volunteerToSwitch(engines.volunteer));
         } else if (wanted.volunteer && stored.volunteer.status !== 'error') {
+          // A pause for the monthly cap ends with the month: startVolunteer checks again.
           await this.startVolunteer();
         } else if (!wanted.volunteer) {
           if (adoptable)
@@ -167,15 +204,53 @@ export class BackgroundController {
       status: 'connecting',
       detail: pairing ? 'Connecting to the paired companion' : 'Starting the companion',
     });
-    const companion = pairing ? new PairedCompanion(pairing) : this.options.createCompanion();
-    const session: ProtectSession = { companion, settings, proxySet: false, ...(pairing ? { pairing } : {}) };
+    const warm = pairing ? undefined : this.takeWarmCompanion();
+    const companion =
+      warm?.companion ?? (pairing ? new PairedCompanion(pairing) : this.options.createCompanion());
+    const session: ProtectSession = {
+      companion,
+      settings,
+      proxySet: false,
+      stats: ZERO_PROTECT_STATS,
+      ...(pairing ? { pairing } : {}),
+    };
     this.protect = session;
-    const opened = await companion.open();
+    await this.options.store.saveProtectInfo({ stats: ZERO_PROTECT_STATS });
+    const opening: Promise<CompanionOpenResult> = warm
+      ? Promise.resolve({ ok: true, ready: warm.ready })
+      : companion.open();
+    // A missing companion fails within milliseconds; one that is starting takes about as long as a path. So
+    // unless it failed at once, the path is built while the companion starts instead of after it.
+    const early = await Promise.race([opening, delay(COMPANION_HEAD_START_MS)]);
+    let engineStarted = false;
+    if (early === undefined || early.ok) {
+      engineStarted = true;
+      const reply = await this.options.channel.send(
+        {
+          target: 'offscreen',
+          type: 'protect-start',
+          signalingUrl: settings.signalingUrl,
+          ...(early?.ok ? { companion: companionTarget(early.ready) } : {}),
+          mode: settings.mode,
+        },
+        { create: true },
+      );
+      if (!reply.ok && this.protect === session) {
+        await this.stopProtect(failed(session, { code: reply.code, reason: reply.message }));
+        companion.close();
+        return;
+      }
+    }
+    const opened = await opening;
     if (this.protect !== session) {
       companion.close();
       return;
     }
     if (!opened.ok) {
+      if (engineStarted) {
+        await this.stopProtect({ status: 'error', code: opened.failure.code, reason: opened.failure.reason });
+        return;
+      }
       this.protect = undefined;
       await this.setState('protect', {
         status: 'error',
@@ -185,7 +260,8 @@ export class BackgroundController {
       return;
     }
     session.ready = opened.ready;
-    companion.on('closed', (failure) => {
+    if (!warm) this.watchCompanion(companion);
+    session.onCompanionClosed = (failure) => {
       void this.enqueue(async () => {
         if (this.protect !== session) return;
         await this.stopProtect(
@@ -193,21 +269,30 @@ export class BackgroundController {
           { keepProxy: session.proxySet },
         );
       });
-    });
-
+    };
     await this.setState('protect', { status: 'connecting', detail: 'Finding a path' });
-    const reply = await this.options.channel.send(
-      {
-        target: 'offscreen',
-        type: 'protect-start',
-        signalingUrl: settings.signalingUrl,
-        companion: { dataPort: opened.ready.dataPort, secret: opened.ready.secret },
-        mode: 'two-hop',
-      },
-      { create: true },
-    );
-    if (!reply.ok && this.protect === session) {
-      await this.stopProtect(failed(session, { code: reply.code, reason: reply.message }));
+    if (!engineStarted) {
+      const reply = await this.options.channel.send(
+        {
+          target: 'offscreen',
+          type: 'protect-start',
+          signalingUrl: settings.signalingUrl,
+          companion: companionTarget(opened.ready),
+          mode: settings.mode,
+        },
+        { create: true },
+      );
+      if (!reply.ok && this.protect === session) {
+        await this.stopProtect(failed(session, { code: reply.code, reason: reply.message }));
+      }
+    } else if (!early?.ok) {
+      const reply = await this.options.channel.send(
+        { target: 'offscreen', type: 'protect-companion', companion: companionTarget(opened.ready) },
+        { create: false },
+      );
+      if (!reply.ok && this.protect === session) {
+        await this.stopProtect(failed(session, { code: reply.code, reason: reply.message }));
+      }
     }
   }
 
@@ -216,7 +301,19 @@ export class BackgroundController {
     this.protect = undefined;
     await this.options.channel.send({ target: 'offscreen', type: 'protect-stop' }, { create: false });
     if (!how.keepProxy) await this.options.proxy.clear();
-    session?.companion.close();
+    // A companion started through native messaging lingers a while after a plain "off": it takes a second
+    // or two to start, and turning Protect back on soon after is common. It is idle without the proxy.
+    if (
+      session?.ready &&
+      !session.pairing &&
+      final.status === 'off' &&
+      (this.options.companionLingerMs ?? COMPANION_LINGER_MS) > 0
+    ) {
+      this.keepWarm(session.companion, session.ready);
+    } else {
+      session?.companion.close();
+    }
+    if (final.status === 'off') await this.options.store.saveProtectInfo({ stats: ZERO_PROTECT_STATS });
     if (final.status === 'error' && how.keepProxy) {
       final = {
         ...final,
@@ -243,7 +340,18 @@ export class BackgroundController {
         await this.setState('protect', { status: 'connecting', detail: 'Finding a path' });
         return;
       case 'reconnecting':
-        await this.setState('protect', { status: 'connecting', detail: 'Path lost, rebuilding it' });
+        session.path = undefined;
+        await this.saveProtectInfo(session);
+        // Before the first path the proxy is not set yet, so nothing is being blocked: still connecting.
+        await this.setState(
+          'protect',
+          session.proxySet
+            ? {
+                status: 'reconnecting',
+                detail: 'The path was lost. Rebuilding it; nothing goes out directly meanwhile.',
+              }
+            : { status: 'connecting', detail: 'Finding a path' },
+        );
         return;
       case 'protected': {
         if (!session.proxySet) {
@@ -252,6 +360,7 @@ export class BackgroundController {
             dataPort: session.ready.dataPort,
             signalingUrl: session.settings.signalingUrl,
             routeLoopback: session.settings.routeLoopback,
+            bypassSites: session.settings.bypassSites,
           });
           if (!applied.ok) {
             await this.stopProtect({ status: 'error', code: applied.code, reason: applied.reason });
@@ -260,6 +369,8 @@ export class BackgroundController {
           session.proxySet = true;
         }
         const path = state.path;
+        session.path = path;
+        await this.saveProtectInfo(session);
         const detail =
           path.mode === 'two-hop' && path.relayPeerId
             ? `Through relay ${shortId(path.relayPeerId)} to exit ${shortId(path.exitPeerId)}`
@@ -279,16 +390,24 @@ export class BackgroundController {
 
   private async startVolunteer(): Promise<void> {
     if (this.volunteerRunning) return;
+    const settings = await this.options.store.loadSettings();
+    const usage = await this.currentUsage();
+    const capBytes = settings.volunteerMonthlyMiB * 1024 * 1024;
+    if (capBytes > 0 && usage.bytes >= capBytes) {
+      await this.setState('volunteer', monthlyCapPause(settings.volunteerMonthlyMiB));
+      return;
+    }
     this.volunteerRunning = true;
+    this.volunteerClients = 0;
     await this.options.store.saveVolunteerStats(ZERO_VOLUNTEER_STATS);
     await this.setState('volunteer', { status: 'connecting', detail: 'Announcing to the signaling server' });
-    const settings = await this.options.store.loadSettings();
     const reply = await this.options.channel.send(
       {
         target: 'offscreen',
         type: 'volunteer-start',
         signalingUrl: settings.signalingUrl,
         capacity: settings.volunteerCapacity,
+        bandwidthBytesPerSec: settings.volunteerBandwidthKiBps * 1024,
       },
       { create: true },
     );
@@ -299,6 +418,7 @@ export class BackgroundController {
 
   private async stopVolunteer(final: SwitchState): Promise<void> {
     this.volunteerRunning = false;
+    this.volunteerClients = 0;
     await this.options.channel.send({ target: 'offscreen', type: 'volunteer-stop' }, { create: false });
     await this.setState('volunteer', final);
     await this.releaseIfIdle();
@@ -328,23 +448,109 @@ export class BackgroundController {
       case 'protect-state':
         return this.onProtectState(event.state);
       case 'protect-stats':
+        if (this.protect) {
+          this.protect.stats = event.stats;
+          await this.saveProtectInfo(this.protect);
+        }
         return;
       case 'volunteer-state':
         return this.onVolunteerState(event.state);
       case 'volunteer-stats':
-        if (this.volunteerRunning) await this.options.store.saveVolunteerStats(event.stats);
+        if (this.volunteerRunning) await this.onVolunteerStats(event.stats);
         return;
     }
   }
 
+  /** Counts what this run relayed into the month's usage, and pauses at the volunteer's monthly cap. */
+  private async onVolunteerStats(stats: VolunteerStatsWire): Promise<void> {
+    const { store } = this.options;
+    const previous = await store.loadVolunteerStats();
+    await store.saveVolunteerStats(stats);
+    const relayed = (s: VolunteerStatsWire) => s.bytesFromClients + s.bytesToClients;
+    // A new run starts from zero: then everything it reports is new.
+    const delta = Math.max(0, relayed(stats) - (relayed(stats) >= relayed(previous) ? relayed(previous) : 0));
+    const usage = await this.currentUsage();
+    const next = { month: usage.month, bytes: usage.bytes + delta };
+    if (delta > 0) await store.saveUsage(next);
+    if (stats.clientsNow !== this.volunteerClients) {
+      this.volunteerClients = stats.clientsNow;
+      this.badge();
+    }
+    const settings = await store.loadSettings();
+    const capBytes = settings.volunteerMonthlyMiB * 1024 * 1024;
+    if (capBytes > 0 && next.bytes >= capBytes) {
+      await this.stopVolunteer(monthlyCapPause(settings.volunteerMonthlyMiB));
+    }
+  }
+
+  private async currentUsage(): Promise<VolunteerUsage> {
+    const month = new Date((this.options.now ?? Date.now)()).toISOString().slice(0, 7);
+    const stored = await this.options.store.loadUsage();
+    return stored?.month === month ? stored : { month, bytes: 0 };
+  }
+
+  private async saveProtectInfo(session: ProtectSession): Promise<void> {
+    if (this.protect !== session) return;
+    await this.options.store.saveProtectInfo({
+      stats: session.stats,
+      ...(session.path ? { path: session.path } : {}),
+    });
+  }
+
+  /** One 'closed' listener per companion, for its whole life: it reports to whichever session uses it. */
+  private watchCompanion(companion: CompanionHandle): void {
+    companion.on('closed', (failure) => {
+      if (this.warm?.companion === companion) {
+        clearTimeout(this.warm.timer);
+        this.warm = undefined;
+        return;
+      }
+      if (this.protect?.companion === companion) this.protect.onCompanionClosed?.(failure);
+    });
+  }
+
+  private keepWarm(companion: CompanionHandle, ready: CompanionReady): void {
+    this.dropWarmCompanion();
+    const timer = setTimeout(() => {
+      if (this.warm?.companion !== companion) return;
+      this.warm = undefined;
+      companion.close();
+      void this.enqueue(() => this.releaseIfIdle());
+    }, this.options.companionLingerMs ?? COMPANION_LINGER_MS);
+    this.warm = { companion, ready, timer };
+  }
+
+  private takeWarmCompanion(): WarmCompanion | undefined {
+    const warm = this.warm;
+    if (!warm) return undefined;
+    clearTimeout(warm.timer);
+    this.warm = undefined;
+    return warm;
+  }
+
+  private dropWarmCompanion(): void {
+    const warm = this.takeWarmCompanion();
+    warm?.companion.close();
+  }
+
+  private badge(): void {
+    this.options.onBadge?.({
+      protect: this.states.protect,
+      volunteer: this.states.volunteer,
+      clientsNow: this.volunteerClients,
+    });
+  }
+
+  /** Closes the engines' document when nothing uses it; a warm companion keeps it, for a fast next start. */
   private async releaseIfIdle(): Promise<void> {
-    if (!this.protect && !this.volunteerRunning) await this.options.channel.release();
+    if (!this.protect && !this.volunteerRunning && !this.warm) await this.options.channel.release();
   }
 
   private async setState(name: SwitchName, state: SwitchState): Promise<void> {
     this.states[name] = state;
     await this.options.store.saveSwitchState(name, state);
     this.options.onState?.(name, state);
+    this.badge();
   }
 
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
@@ -352,6 +558,25 @@ export class BackgroundController {
     this.queue = next.catch((error: unknown) => console.error('underpass: background task failed', error));
     return next;
   }
+}
+
+/** How long the companion gets to fail before the path is built alongside its start (see startProtect). */
+const COMPANION_HEAD_START_MS = 150;
+
+function delay(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms));
+}
+
+function companionTarget(ready: CompanionReady): { dataPort: number; secret: string } {
+  return { dataPort: ready.dataPort, secret: ready.secret };
+}
+
+function monthlyCapPause(capMiB: number): SwitchState {
+  return {
+    status: 'paused',
+    code: 'monthly-cap',
+    reason: `Paused: this month's data cap (${capMiB} MiB) is reached. It resumes next month, or raise the cap in the settings.`,
+  };
 }
 
 function volunteerToSwitch(state: VolunteerEngineState): SwitchState {

@@ -41,7 +41,6 @@ type EngineHostEvents = { event: [event: EngineEvent] };
 
 /** Callbacks compare their run with the current one, so an older run can never touch a newer one. */
 type ProtectRun = {
-  signaling?: SignalingClient;
   engine?: ProtectEngine;
   socket?: WebSocket;
   bridge?: { close(): void };
@@ -71,7 +70,10 @@ export class EngineHost extends Emitter<EngineHostEvents> {
   handle(command: OffscreenCommand): EngineStatus {
     switch (command.type) {
       case 'protect-start':
-        void this.startProtect(command);
+        this.startProtect(command);
+        break;
+      case 'protect-companion':
+        if (this.protectRun) void this.attachCompanion(this.protectRun, command.companion);
         break;
       case 'protect-stop':
         this.stopProtect({ status: 'off' });
@@ -96,18 +98,64 @@ export class EngineHost extends Emitter<EngineHostEvents> {
 
   // ── Protect ──────────────────────────────────────────────────────────────────────────────────────────
 
-  private async startProtect(command: Extract<OffscreenCommand, { type: 'protect-start' }>): Promise<void> {
+  /**
+   * Starts building the path at once; the companion's data socket is attached when the command names it,
+   * or later (`protect-companion`) while the companion is still starting: the two take about as long.
+   */
+  private startProtect(command: Extract<OffscreenCommand, { type: 'protect-start' }>): void {
     this.stopProtect(undefined);
     const run: ProtectRun = {};
     this.protectRun = run;
     this.setProtectState({ status: 'connecting' });
 
+    const engine = new ProtectEngine({
+      // A fresh client for every rebuild after the broker's socket dropped: a closed one cannot reconnect.
+      createSignaling: () =>
+        new SignalingClient({
+          url: command.signalingUrl,
+          WebSocket: this.options.WebSocket,
+          hello: { role: 'client' },
+        }),
+      createPeer: this.options.createPeer,
+      mode: command.mode,
+      // Not sooner: when a hop dies, the broker may not have heard yet and could name the dead exit again.
+      retryBaseMs: 600,
+      retryMaxMs: 4_000,
+      // See ProtectEngineOptions.firstSendDelayMs: Chromium relays lose a first cell sent too early.
+      firstSendDelayMs: 50,
+      // A path whose handshake stalls is better replaced than waited for: it normally takes well under 1 s.
+      handshakeTimeoutMs: 3_000,
+      connectTimeoutMs: 15_000,
+    });
+    run.engine = engine;
+    engine.on('state', (state: ProtectState) => {
+      if (this.protectRun !== run) return;
+      this.setProtectState(protectStateToWire(state));
+      this.sendProtectStats(engine);
+    });
+    run.statsTimer = setInterval(() => {
+      if (this.protectRun === run) this.sendProtectStats(engine);
+    }, PROTECT_STATS_INTERVAL_MS);
+    engine.start().catch((error: unknown) => {
+      if (this.protectRun !== run) return;
+      this.stopProtect({ status: 'error', ...errorInfo(error, 'protect-failed') });
+    });
+    if (command.companion) void this.attachCompanion(run, command.companion);
+  }
+
+  /** Joins the companion's data socket to the tunnel: each browser connection becomes a tunnel stream. */
+  private async attachCompanion(
+    run: ProtectRun,
+    target: { dataPort: number; secret: string },
+  ): Promise<void> {
+    if (run.socket || !run.engine) return;
+    const engine = run.engine;
     const companion = await openCompanionSocket({
       WebSocket: this.options.WebSocket,
-      dataPort: command.companion.dataPort,
-      secret: command.companion.secret,
+      dataPort: target.dataPort,
+      secret: target.secret,
     });
-    if (this.protectRun !== run) {
+    if (this.protectRun !== run || run.socket) {
       if (companion.ok) companion.socket.close();
       return;
     }
@@ -132,39 +180,21 @@ export class EngineHost extends Emitter<EngineHostEvents> {
             },
       );
     });
+    run.bridge = bridgeCompanion({
+      link: websocketLink(companion.socket),
+      open: (request) => {
+        const opened = engine.open(request);
+        // A refusal is the kill switch at work: the popup shows the count at once, not at the next tick.
+        opened.catch(() => {
+          if (this.protectRun === run && engine.state.status !== 'protected') this.sendProtectStats(engine);
+        });
+        return opened;
+      },
+    });
+  }
 
-    try {
-      const signaling = new SignalingClient({
-        url: command.signalingUrl,
-        WebSocket: this.options.WebSocket,
-        hello: { role: 'client' },
-      });
-      run.signaling = signaling;
-      const engine = new ProtectEngine({
-        signaling,
-        createPeer: this.options.createPeer,
-        mode: command.mode,
-      });
-      run.engine = engine;
-      engine.on('state', (state: ProtectState) => {
-        if (this.protectRun !== run) return;
-        this.setProtectState(protectStateToWire(state));
-      });
-      // The bridge goes up before the path: the companion may only accept SOCKS clients once the proxy
-      // points at it, which the worker does after `protected`, but its own messages must not be lost.
-      run.bridge = bridgeCompanion({
-        link: websocketLink(companion.socket),
-        open: (request) => engine.open(request),
-      });
-      run.statsTimer = setInterval(() => {
-        if (this.protectRun !== run) return;
-        this.emit('event', { target: 'background', type: 'protect-stats', stats: engine.stats() });
-      }, PROTECT_STATS_INTERVAL_MS);
-      await engine.start();
-    } catch (error) {
-      if (this.protectRun !== run) return;
-      this.stopProtect({ status: 'error', ...errorInfo(error, 'protect-failed') });
-    }
+  private sendProtectStats(engine: ProtectEngine): void {
+    this.emit('event', { target: 'background', type: 'protect-stats', stats: engine.stats() });
   }
 
   /** Tears the current Protect run down and reports `final` (nothing when a new run replaces it). */
@@ -175,7 +205,6 @@ export class EngineHost extends Emitter<EngineHostEvents> {
       if (run.statsTimer) clearInterval(run.statsTimer);
       safely(() => run.bridge?.close());
       safely(() => run.engine?.stop());
-      safely(() => run.signaling?.close());
       safely(() => run.socket?.close());
     }
     if (final) this.setProtectState(final);
@@ -201,6 +230,7 @@ export class EngineHost extends Emitter<EngineHostEvents> {
       signaling,
       createPeer: this.options.createPeer,
       capacity: command.capacity,
+      ...(command.bandwidthBytesPerSec > 0 ? { bandwidthBytesPerSec: command.bandwidthBytesPerSec } : {}),
     });
     const run: VolunteerRun = { engine };
     this.volunteerRun = run;
@@ -277,6 +307,8 @@ function toVolunteerStatsWire(stats: VolunteerStats): VolunteerStatsWire {
     circuitsTotal: stats.circuitsTotal,
     bytesFromClients: stats.bytesFromClients,
     bytesToClients: stats.bytesToClients,
+    helped24h: stats.helped24h,
+    capacity: stats.capacity,
   };
 }
 
@@ -285,7 +317,8 @@ function sameStats(a: VolunteerStatsWire, b: VolunteerStatsWire): boolean {
     a.clientsNow === b.clientsNow &&
     a.circuitsTotal === b.circuitsTotal &&
     a.bytesFromClients === b.bytesFromClients &&
-    a.bytesToClients === b.bytesToClients
+    a.bytesToClients === b.bytesToClients &&
+    a.helped24h === b.helped24h
   );
 }
 

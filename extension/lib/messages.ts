@@ -20,11 +20,17 @@ const wsUrl = z
 export const SWITCH_NAMES = ['protect', 'volunteer'] as const;
 export type SwitchName = (typeof SWITCH_NAMES)[number];
 
-/** What a switch shows: the same four states for both, so the popup renders them alike. */
+/**
+ * What a switch shows, the same states for both so the popup renders them alike. `reconnecting` is Protect's
+ * (a path was up and is being rebuilt; traffic is blocked meanwhile); `paused` is Volunteer's (a cap the
+ * volunteer chose was reached).
+ */
 export const switchStateSchema = z.discriminatedUnion('status', [
   z.object({ status: z.literal('off') }),
   z.object({ status: z.literal('connecting'), detail: reason.optional() }),
   z.object({ status: z.literal('on'), detail: reason.optional() }),
+  z.object({ status: z.literal('reconnecting'), detail: reason.optional() }),
+  z.object({ status: z.literal('paused'), code, reason }),
   z.object({ status: z.literal('error'), code, reason }),
 ]);
 export type SwitchState = z.infer<typeof switchStateSchema>;
@@ -55,14 +61,39 @@ export const volunteerEngineStateSchema = z.discriminatedUnion('status', [
 ]);
 export type VolunteerEngineState = z.infer<typeof volunteerEngineStateSchema>;
 
-export const protectStatsSchema = z.object({ bytesUp: count, bytesDown: count, streamsOpen: count });
+export const protectStatsSchema = z.object({
+  bytesUp: count,
+  bytesDown: count,
+  streamsOpen: count,
+  /** Browser connections refused because no path was up (the kill switch at work). */
+  blocked: count,
+  blockedWhileReconnecting: count,
+  rttMs: z.number().min(0).max(600_000).optional(),
+});
 export type ProtectStatsWire = z.infer<typeof protectStatsSchema>;
+
+export const ZERO_PROTECT_STATS: ProtectStatsWire = {
+  bytesUp: 0,
+  bytesDown: 0,
+  streamsOpen: 0,
+  blocked: 0,
+  blockedWhileReconnecting: 0,
+};
+
+/** What the popup shows under Protect: the current path and its counters. */
+export const protectInfoSchema = z.object({
+  path: protectPathSchema.optional(),
+  stats: protectStatsSchema,
+});
+export type ProtectInfo = z.infer<typeof protectInfoSchema>;
 
 export const volunteerStatsSchema = z.object({
   clientsNow: count,
   circuitsTotal: count,
   bytesFromClients: count,
   bytesToClients: count,
+  helped24h: count,
+  capacity: count,
 });
 export type VolunteerStatsWire = z.infer<typeof volunteerStatsSchema>;
 
@@ -71,7 +102,11 @@ export const ZERO_VOLUNTEER_STATS: VolunteerStatsWire = {
   circuitsTotal: 0,
   bytesFromClients: 0,
   bytesToClients: 0,
+  helped24h: 0,
+  capacity: 0,
 };
+
+const companionTarget = z.object({ dataPort: port, secret: z.string().min(16).max(256) });
 
 // ── background → offscreen document ────────────────────────────────────────────────────────────────────
 
@@ -80,8 +115,14 @@ export const offscreenCommandSchema = z.discriminatedUnion('type', [
     target: z.literal('offscreen'),
     type: z.literal('protect-start'),
     signalingUrl: wsUrl,
-    companion: z.object({ dataPort: port, secret: z.string().min(16).max(256) }),
+    /** Absent while the companion is still starting: `protect-companion` brings it later. */
+    companion: companionTarget.optional(),
     mode: z.enum(['two-hop', 'direct']),
+  }),
+  z.object({
+    target: z.literal('offscreen'),
+    type: z.literal('protect-companion'),
+    companion: companionTarget,
   }),
   z.object({ target: z.literal('offscreen'), type: z.literal('protect-stop') }),
   z.object({
@@ -89,6 +130,8 @@ export const offscreenCommandSchema = z.discriminatedUnion('type', [
     type: z.literal('volunteer-start'),
     signalingUrl: wsUrl,
     capacity: z.number().int().min(1).max(64),
+    /** 0: no cap. */
+    bandwidthBytesPerSec: z.number().int().min(0).max(1e10),
   }),
   z.object({ target: z.literal('offscreen'), type: z.literal('volunteer-stop') }),
   /** Asked by a restarted service worker to learn what the (surviving) offscreen document is running. */

@@ -4,7 +4,9 @@ import { chromeProxyConfig, firefoxShouldBypass, type ProxyRuleInput } from './p
 /**
  * Points the browser's page traffic at the companion, and takes it away again. Chrome has one global
  * setting (`chrome.proxy.settings`); Firefox decides per request (`proxy.onRequest`), which needs no
- * private-browsing grant and is as strict.
+ * private-browsing grant and is as strict. Applying also closes the WebRTC leak in Chrome (see apply).
+ * Firefox: its WebRTC policy may also bind the background page where our own links live, which is not
+ * checked yet, so it is left alone there (the README says so).
  */
 export interface ProxyControl {
   apply(input: ProxyRuleInput): Promise<{ ok: true } | { ok: false; code: string; reason: string }>;
@@ -29,10 +31,30 @@ export function chromeProxyControl(): ProxyControl {
         };
       }
       await chrome.proxy.settings.set({ value: chromeProxyConfig(input), scope: 'regular' });
+      // Pages must not learn the real address over WebRTC: with this policy they gather no non-proxied UDP
+      // candidates at all. It does not bind extension pages, so our own links keep working (PLATFORM-NOTES).
+      const policy = await chrome.privacy.network.webRTCIPHandlingPolicy.get({});
+      if (
+        policy.levelOfControl === 'controllable_by_this_extension' ||
+        policy.levelOfControl === 'controlled_by_this_extension'
+      ) {
+        await chrome.privacy.network.webRTCIPHandlingPolicy.set({
+          value: 'disable_non_proxied_udp',
+        });
+      } else {
+        await chrome.proxy.settings.clear({ scope: 'regular' });
+        return {
+          ok: false,
+          code: 'webrtc-policy-not-controllable',
+          reason:
+            'Another extension or a policy controls WebRTC IP handling, so Protect cannot keep pages from revealing your address.',
+        };
+      }
       return { ok: true };
     },
     async clear() {
       await chrome.proxy.settings.clear({ scope: 'regular' });
+      await chrome.privacy.network.webRTCIPHandlingPolicy.clear({});
     },
   };
 }

@@ -13,6 +13,8 @@ export type ProxyRuleInput = {
   dataPort: number;
   signalingUrl: string;
   routeLoopback: boolean;
+  /** Sites the user chose to send direct: host names, `*.` for subdomains too. */
+  bypassSites: readonly string[];
 };
 
 /** `host:port` of the signaling server as Chrome's bypass rules spell it (IPv6 hosts keep their brackets). */
@@ -23,7 +25,7 @@ export function signalingHostPort(signalingUrl: string): string {
 }
 
 export function bypassList(input: Omit<ProxyRuleInput, 'socksPort'>): string[] {
-  const list = [signalingHostPort(input.signalingUrl), `127.0.0.1:${input.dataPort}`];
+  const list = [signalingHostPort(input.signalingUrl), `127.0.0.1:${input.dataPort}`, ...input.bypassSites];
   if (input.routeLoopback) list.push('<-loopback>');
   return list;
 }
@@ -55,7 +57,14 @@ export function firefoxShouldBypass(requestUrl: string, input: Omit<ProxyRuleInp
   if (hostPort === signalingHostPort(input.signalingUrl)) return true;
   if (hostPort === `127.0.0.1:${input.dataPort}`) return true;
   if (!input.routeLoopback && isLoopbackHost(url.hostname)) return true;
-  return false;
+  return input.bypassSites.some((site) => siteMatches(site, url.hostname));
+}
+
+/** Chrome's bypass semantics for a host pattern: `example.org` is that host, `*.example.org` its subdomains. */
+export function siteMatches(site: string, hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/\.$/, '');
+  if (site.startsWith('*.')) return host.endsWith(site.slice(1));
+  return host === site;
 }
 
 function defaultPort(protocol: string): string {

@@ -12,6 +12,13 @@ export const DEFAULT_SIGNALING_URL: string =
 
 export const SETTINGS_KEY = 'settings';
 export const DEFAULT_VOLUNTEER_CAPACITY = 4;
+export const MAX_BYPASS_SITES = 200;
+
+/** A site that bypasses the tunnel: a host name, optionally `*.` for its subdomains (Chrome's bypass syntax). */
+export const bypassSiteSchema = z
+  .string()
+  .max(253)
+  .regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/);
 
 export const settingsSchema = z.object({
   signalingUrl: z.string().max(2048),
@@ -21,6 +28,14 @@ export const settingsSchema = z.object({
    */
   routeLoopback: z.boolean(),
   volunteerCapacity: z.number().int().min(1).max(64),
+  /** The volunteer's bandwidth cap in KiB/s, both directions together; 0: none. */
+  volunteerBandwidthKiBps: z.number().int().min(0).max(10_000_000),
+  /** The volunteer's monthly data cap in MiB; 0: none. Volunteering pauses when it is reached. */
+  volunteerMonthlyMiB: z.number().int().min(0).max(100_000_000),
+  /** two-hop: a volunteer relay between you and the exit, which then never learns your address. */
+  mode: z.enum(['two-hop', 'direct']),
+  /** Sites that go direct, outside the tunnel. */
+  bypassSites: z.array(bypassSiteSchema).max(MAX_BYPASS_SITES),
   /**
    * A companion started by hand and paired with its one-time code. When present, Protect uses it instead
    * of starting the companion through native messaging.
@@ -33,7 +48,37 @@ export const DEFAULT_SETTINGS: Settings = {
   signalingUrl: DEFAULT_SIGNALING_URL,
   routeLoopback: false,
   volunteerCapacity: DEFAULT_VOLUNTEER_CAPACITY,
+  volunteerBandwidthKiBps: 0,
+  volunteerMonthlyMiB: 0,
+  mode: 'two-hop',
+  bypassSites: [],
 };
+
+/**
+ * Reads the options page's bypass box: one site per line (or separated by commas or spaces); a URL is
+ * reduced to its host. Returns the sites, or the first entry that is not a site.
+ */
+export function parseBypassSites(
+  input: string,
+): { ok: true; sites: string[] } | { ok: false; entry: string } {
+  const sites: string[] = [];
+  for (const raw of input.split(/[\s,]+/)) {
+    if (!raw) continue;
+    let entry = raw.trim().toLowerCase();
+    if (/^[a-z]+:\/\//.test(entry)) {
+      try {
+        entry = new URL(entry).hostname;
+      } catch {
+        return { ok: false, entry: raw };
+      }
+    }
+    entry = entry.replace(/\.$/, '');
+    if (!bypassSiteSchema.safeParse(entry).success) return { ok: false, entry: raw };
+    if (!sites.includes(entry)) sites.push(entry);
+  }
+  if (sites.length > MAX_BYPASS_SITES) return { ok: false, entry: `more than ${MAX_BYPASS_SITES} sites` };
+  return { ok: true, sites };
+}
 
 export type UrlCheck = { ok: true; url: string } | { ok: false; reason: string };
 
@@ -78,6 +123,18 @@ export function parseSettings(stored: unknown): Settings {
       record['volunteerCapacity'],
       DEFAULT_SETTINGS.volunteerCapacity,
     ),
+    volunteerBandwidthKiBps: field(
+      shape.volunteerBandwidthKiBps,
+      record['volunteerBandwidthKiBps'],
+      DEFAULT_SETTINGS.volunteerBandwidthKiBps,
+    ),
+    volunteerMonthlyMiB: field(
+      shape.volunteerMonthlyMiB,
+      record['volunteerMonthlyMiB'],
+      DEFAULT_SETTINGS.volunteerMonthlyMiB,
+    ),
+    mode: field(shape.mode, record['mode'], DEFAULT_SETTINGS.mode),
+    bypassSites: field(shape.bypassSites, record['bypassSites'], DEFAULT_SETTINGS.bypassSites),
     ...(pairing ? { pairing } : {}),
   };
 }

@@ -1,7 +1,10 @@
 import browser from 'webextension-polyfill';
 import { z } from 'zod';
 import {
+  protectInfoSchema,
   switchStateSchema,
+  ZERO_PROTECT_STATS,
+  type ProtectInfo,
   volunteerStatsSchema,
   ZERO_VOLUNTEER_STATS,
   type SwitchName,
@@ -19,6 +22,16 @@ import { parseSettings, SETTINGS_KEY, type Settings } from './settings';
 const WANTED_KEY = 'wanted';
 const stateKey = (name: SwitchName) => `state:${name}`;
 const VOLUNTEER_STATS_KEY = 'stats:volunteer';
+const PROTECT_INFO_KEY = 'info:protect';
+const USAGE_KEY = 'usage:volunteer';
+
+const usageSchema = z.object({
+  month: z.string().regex(/^\d{4}-\d{2}$/),
+  bytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+});
+/** Bytes relayed in one calendar month (UTC), for the monthly cap. Kept in storage.local: it must outlive restarts. */
+export type VolunteerUsage = z.infer<typeof usageSchema>;
+export const EMPTY_PROTECT_INFO: ProtectInfo = { stats: ZERO_PROTECT_STATS };
 
 const wantedSchema = z.object({ protect: z.boolean(), volunteer: z.boolean() });
 export type Wanted = z.infer<typeof wantedSchema>;
@@ -74,25 +87,51 @@ export async function saveVolunteerStats(stats: VolunteerStatsWire): Promise<voi
   await browser.storage.session.set({ [VOLUNTEER_STATS_KEY]: stats });
 }
 
+export async function loadProtectInfo(): Promise<ProtectInfo> {
+  const stored = await browser.storage.session.get(PROTECT_INFO_KEY);
+  const parsed = protectInfoSchema.safeParse(stored[PROTECT_INFO_KEY]);
+  return parsed.success ? parsed.data : EMPTY_PROTECT_INFO;
+}
+
+export async function saveProtectInfo(info: ProtectInfo): Promise<void> {
+  await browser.storage.session.set({ [PROTECT_INFO_KEY]: info });
+}
+
+export async function loadUsage(): Promise<VolunteerUsage | undefined> {
+  const stored = await browser.storage.local.get(USAGE_KEY);
+  const parsed = usageSchema.safeParse(stored[USAGE_KEY]);
+  return parsed.success ? parsed.data : undefined;
+}
+
+export async function saveUsage(usage: VolunteerUsage): Promise<void> {
+  await browser.storage.local.set({ [USAGE_KEY]: usage });
+}
+
 export type StoreSnapshot = {
   protect: SwitchState;
   volunteer: SwitchState;
   volunteerStats: VolunteerStatsWire;
+  protectInfo: ProtectInfo;
+  usage: VolunteerUsage | undefined;
+  settings: Settings;
 };
 
 export async function loadSnapshot(): Promise<StoreSnapshot> {
-  const [protect, volunteer, volunteerStats] = await Promise.all([
+  const [protect, volunteer, volunteerStats, protectInfo, usage, settings] = await Promise.all([
     loadSwitchState('protect'),
     loadSwitchState('volunteer'),
     loadVolunteerStats(),
+    loadProtectInfo(),
+    loadUsage(),
+    loadSettings(),
   ]);
-  return { protect, volunteer, volunteerStats };
+  return { protect, volunteer, volunteerStats, protectInfo, usage, settings };
 }
 
-/** Calls `listener` with a fresh snapshot whenever the session state changes. Returns an unsubscribe. */
+/** Calls `listener` with a fresh snapshot whenever stored state changes. Returns an unsubscribe. */
 export function watchSnapshot(listener: (snapshot: StoreSnapshot) => void): () => void {
   const onChanged = (_changes: unknown, area: string) => {
-    if (area !== 'session') return;
+    if (area !== 'session' && area !== 'local') return;
     void loadSnapshot().then(listener);
   };
   browser.storage.onChanged.addListener(onChanged);

@@ -2,23 +2,30 @@ import { describe, expect, it } from 'vitest';
 import { BackgroundController, type ControllerStore } from '../lib/background-controller';
 import { CompanionPort, type NativePortLike } from '../lib/companion-port';
 import type { EngineChannel } from '../lib/engine-channel';
-import type {
-  EngineEvent,
-  OffscreenCommand,
-  SwitchName,
-  SwitchState,
-  VolunteerStatsWire,
+import {
+  ZERO_VOLUNTEER_STATS,
+  type EngineEvent,
+  type OffscreenCommand,
+  type ProtectInfo,
+  type SwitchName,
+  type SwitchState,
+  type VolunteerStatsWire,
 } from '../lib/messages';
 import type { ProxyControl } from '../lib/proxy-control';
 import type { ProxyRuleInput } from '../lib/proxy-rules';
 import type { Pairing } from '../lib/pairing-code';
-import { DEFAULT_SETTINGS } from '../lib/settings';
-import type { Wanted } from '../lib/store';
+import { DEFAULT_SETTINGS, type Settings } from '../lib/settings';
+import type { VolunteerUsage, Wanted } from '../lib/store';
 
 const READY = { type: 'ready', version: 1, socksPort: 1080, dataPort: 4000, secret: 's'.repeat(32) };
 const flush = () => new Promise((resolve) => setTimeout(resolve, 0));
 
-function harness(companionSays: 'ready' | 'missing', pairing?: Pairing) {
+function harness(
+  companionSays: 'ready' | 'missing',
+  pairing?: Pairing,
+  settings: Partial<Settings> = {},
+  companionLingerMs = 0,
+) {
   const sent: OffscreenCommand['type'][] = [];
   const commands: OffscreenCommand[] = [];
   let emit: (event: EngineEvent) => void = () => {};
@@ -46,8 +53,15 @@ function harness(companionSays: 'ready' | 'missing', pairing?: Pairing) {
   const states: Record<SwitchName, SwitchState[]> = { protect: [], volunteer: [] };
   let wanted: Wanted = { protect: false, volunteer: false };
   let stats: VolunteerStatsWire | undefined;
+  let usage: VolunteerUsage | undefined;
+  const infos: ProtectInfo[] = [];
   const store: ControllerStore = {
-    loadSettings: async () => ({ ...DEFAULT_SETTINGS, routeLoopback: true, ...(pairing ? { pairing } : {}) }),
+    loadSettings: async () => ({
+      ...DEFAULT_SETTINGS,
+      routeLoopback: true,
+      ...settings,
+      ...(pairing ? { pairing } : {}),
+    }),
     loadWanted: async () => wanted,
     saveWanted: async (name, on) => {
       wanted = { ...wanted, [name]: on };
@@ -56,8 +70,16 @@ function harness(companionSays: 'ready' | 'missing', pairing?: Pairing) {
     saveSwitchState: async (name, state) => {
       states[name].push(state);
     },
+    loadVolunteerStats: async () => stats ?? ZERO_VOLUNTEER_STATS,
     saveVolunteerStats: async (s) => {
       stats = s;
+    },
+    saveProtectInfo: async (info) => {
+      infos.push(info);
+    },
+    loadUsage: async () => usage,
+    saveUsage: async (u) => {
+      usage = u;
     },
   };
   const ports: { disconnected: boolean }[] = [];
@@ -87,7 +109,13 @@ function harness(companionSays: 'ready' | 'missing', pairing?: Pairing) {
       extensionId: 'x'.repeat(32),
     });
   };
-  const controller = new BackgroundController({ channel, proxy, createCompanion, store });
+  const controller = new BackgroundController({
+    channel,
+    proxy,
+    createCompanion,
+    store,
+    companionLingerMs,
+  });
   return {
     controller,
     sent,
@@ -97,6 +125,8 @@ function harness(companionSays: 'ready' | 'missing', pairing?: Pairing) {
     ports,
     emit: (event: EngineEvent) => emit(event),
     stats: () => stats,
+    usage: () => usage,
+    infos,
   };
 }
 
@@ -120,7 +150,13 @@ describe('BackgroundController: Protect', () => {
     h.emit(PROTECTED);
     await flush();
     expect(h.proxyCalls).toEqual([
-      { socksPort: 1080, dataPort: 4000, signalingUrl: DEFAULT_SETTINGS.signalingUrl, routeLoopback: true },
+      {
+        socksPort: 1080,
+        dataPort: 4000,
+        signalingUrl: DEFAULT_SETTINGS.signalingUrl,
+        routeLoopback: true,
+        bypassSites: [],
+      },
     ]);
     expect(h.controller.state('protect')).toMatchObject({ status: 'on' });
 
@@ -128,6 +164,23 @@ describe('BackgroundController: Protect', () => {
     expect(h.proxyCalls.at(-1)).toBe('clear');
     expect(h.ports[0]?.disconnected).toBe(true);
     expect(h.controller.state('protect')).toEqual({ status: 'off' });
+  });
+
+  it('keeps a native companion warm after off, and reuses it when turned on again', async () => {
+    const h = harness('ready', undefined, {}, 60_000);
+    await h.controller.setSwitch('protect', true);
+    h.emit(PROTECTED);
+    await flush();
+    await h.controller.setSwitch('protect', false);
+    expect(h.proxyCalls.at(-1)).toBe('clear');
+    expect(h.ports).toHaveLength(1);
+    expect(h.ports[0]?.disconnected).toBe(false);
+    await h.controller.setSwitch('protect', true);
+    expect(h.ports).toHaveLength(1);
+    expect(h.commands.at(-1)).toMatchObject({ type: 'protect-start', companion: { dataPort: 4000 } });
+    h.emit(PROTECTED);
+    await flush();
+    expect(h.controller.state('protect')).toMatchObject({ status: 'on' });
   });
 
   it('shows a missing companion as an error and touches nothing else', async () => {
@@ -153,6 +206,35 @@ describe('BackgroundController: Protect', () => {
     const state = h.controller.state('protect');
     expect(state).toMatchObject({ status: 'error', code: 'x' });
     expect(state.status === 'error' && state.reason).toContain('blocked until you turn Protect off');
+  });
+
+  it('keeps the proxy while a lost path is rebuilt, says so, and shows the blocked count', async () => {
+    const h = harness('ready');
+    await h.controller.setSwitch('protect', true);
+    h.emit(PROTECTED);
+    await flush();
+    expect(h.infos.at(-1)?.path).toMatchObject({ relayPeerId: 'relay1', exitPeerId: 'exit1' });
+    h.emit({
+      target: 'background',
+      type: 'protect-state',
+      state: { status: 'reconnecting', message: 'the first hop closed' },
+    });
+    const stats = {
+      bytesUp: 10,
+      bytesDown: 20,
+      streamsOpen: 0,
+      blocked: 3,
+      blockedWhileReconnecting: 3,
+    };
+    h.emit({ target: 'background', type: 'protect-stats', stats });
+    await flush();
+    expect(h.controller.state('protect').status).toBe('reconnecting');
+    expect(h.proxyCalls.filter((c) => c === 'clear')).toEqual([]);
+    expect(h.infos.at(-1)).toEqual({ stats });
+    h.emit(PROTECTED);
+    await flush();
+    expect(h.controller.state('protect').status).toBe('on');
+    expect(h.proxyCalls.length).toBe(1);
   });
 
   it('ignores engine events when Protect is off', async () => {
@@ -191,7 +273,13 @@ describe('BackgroundController: Protect with a paired companion', () => {
     h.emit(PROTECTED);
     await flush();
     expect(h.proxyCalls).toEqual([
-      { socksPort: 1090, dataPort: 4100, signalingUrl: DEFAULT_SETTINGS.signalingUrl, routeLoopback: true },
+      {
+        socksPort: 1090,
+        dataPort: 4100,
+        signalingUrl: DEFAULT_SETTINGS.signalingUrl,
+        routeLoopback: true,
+        bypassSites: [],
+      },
     ]);
     expect(h.controller.state('protect')).toMatchObject({ status: 'on' });
     await h.controller.setSwitch('protect', false);
@@ -235,13 +323,42 @@ describe('BackgroundController: Volunteer', () => {
     await h.controller.setSwitch('volunteer', true);
     expect(h.sent).toEqual(['volunteer-start']);
     h.emit({ target: 'background', type: 'volunteer-state', state: { status: 'on' } });
-    const stats = { clientsNow: 1, circuitsTotal: 2, bytesFromClients: 3, bytesToClients: 4 };
+    const stats = {
+      clientsNow: 1,
+      circuitsTotal: 2,
+      bytesFromClients: 3,
+      bytesToClients: 4,
+      helped24h: 1,
+      capacity: 4,
+    };
     h.emit({ target: 'background', type: 'volunteer-stats', stats });
     await flush();
     expect(h.controller.state('volunteer').status).toBe('on');
     expect(h.stats()).toEqual(stats);
+    expect(h.usage()?.bytes).toBe(7);
     await h.controller.setSwitch('volunteer', false);
     expect(h.sent.at(-1)).toBe('volunteer-stop');
     expect(h.controller.state('volunteer')).toEqual({ status: 'off' });
+  });
+
+  it('pauses at the monthly data cap and stays paused when turned on again', async () => {
+    const h = harness('ready', undefined, { volunteerMonthlyMiB: 1 });
+    await h.controller.setSwitch('volunteer', true);
+    h.emit({ target: 'background', type: 'volunteer-state', state: { status: 'on' } });
+    const stats = {
+      clientsNow: 1,
+      circuitsTotal: 1,
+      bytesFromClients: 100_000,
+      bytesToClients: 1_000_000,
+      helped24h: 1,
+      capacity: 4,
+    };
+    h.emit({ target: 'background', type: 'volunteer-stats', stats });
+    await flush();
+    expect(h.controller.state('volunteer')).toMatchObject({ status: 'paused', code: 'monthly-cap' });
+    expect(h.sent.at(-1)).toBe('volunteer-stop');
+    await h.controller.setSwitch('volunteer', true);
+    expect(h.controller.state('volunteer')).toMatchObject({ status: 'paused' });
+    expect(h.sent.filter((c) => c === 'volunteer-start')).toHaveLength(1);
   });
 });

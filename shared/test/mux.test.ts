@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Mux, type MuxStream } from '../src/tunnel/mux.js';
-import { decodeMuxFrame, encodeMuxFrame, type MuxFrame } from '../src/tunnel/mux-frames.js';
+import { decodeMuxFrame, encodeMuxFrame, MAX_MUX_FRAME, type MuxFrame } from '../src/tunnel/mux-frames.js';
 import type { SessionError } from '../src/errors.js';
 
 /** An acceptor mux fed by hand, recording what it sends back. */
@@ -86,7 +86,7 @@ describe('mux flow control', () => {
   it('rejects truncated, oversized and malformed frames', () => {
     for (const bytes of [
       new Uint8Array([4, 0, 0]),
-      new Uint8Array(5 + 16 * 1024 + 1).fill(4, 0, 1),
+      new Uint8Array(MAX_MUX_FRAME + 1).fill(4, 0, 1),
       new Uint8Array([5, 0, 0, 0, 1, 0, 0]),
       new Uint8Array([1, 0, 0, 0, 1, 1, 0, 80, 3, 0x61, 0x20, 0x62]), // host with a space
     ]) {

@@ -1,19 +1,29 @@
 import { useEffect, useState } from 'preact/hooks';
 import { PairingSection } from '../../components/PairingSection';
+import { t } from '../../lib/i18n';
 import type { Pairing } from '../../lib/pairing-code';
 import {
   checkSignalingUrl,
   DEFAULT_SIGNALING_URL,
   DEFAULT_SETTINGS,
+  parseBypassSites,
   type Settings,
 } from '../../lib/settings';
 import { loadSettings, updateSettings } from '../../lib/store';
 
 type Notice = { kind: 'saved' | 'invalid'; text: string } | undefined;
 
+/** Reads a whole-number field, clamped to what the settings schema accepts. */
+function wholeNumber(input: string, min: number, max: number, fallback: number): number {
+  const value = Number(input);
+  if (!Number.isFinite(value)) return fallback;
+  return Math.min(max, Math.max(min, Math.round(value)));
+}
+
 export function Options() {
   const [settings, setSettings] = useState<Settings>(DEFAULT_SETTINGS);
   const [urlInput, setUrlInput] = useState(DEFAULT_SETTINGS.signalingUrl);
+  const [bypassInput, setBypassInput] = useState('');
   const [notice, setNotice] = useState<Notice>();
   const [loaded, setLoaded] = useState(false);
 
@@ -21,6 +31,7 @@ export function Options() {
     void loadSettings().then((stored) => {
       setSettings(stored);
       setUrlInput(stored.signalingUrl);
+      setBypassInput(stored.bypassSites.join('\n'));
       setLoaded(true);
     });
   }, []);
@@ -32,14 +43,25 @@ export function Options() {
       setNotice({ kind: 'invalid', text: url.reason });
       return;
     }
+    const bypass = parseBypassSites(bypassInput);
+    if (!bypass.ok) {
+      setNotice({ kind: 'invalid', text: t('optionsBypassInvalid', bypass.entry) });
+      return;
+    }
     const next = await updateSettings((stored) => ({
       ...stored,
       signalingUrl: url.url,
       routeLoopback: settings.routeLoopback,
+      mode: settings.mode,
+      bypassSites: bypass.sites,
+      volunteerCapacity: settings.volunteerCapacity,
+      volunteerBandwidthKiBps: settings.volunteerBandwidthKiBps,
+      volunteerMonthlyMiB: settings.volunteerMonthlyMiB,
     }));
     setSettings(next);
     setUrlInput(url.url);
-    setNotice({ kind: 'saved', text: 'Saved. Turn a switch off and on for it to take effect.' });
+    setBypassInput(next.bypassSites.join('\n'));
+    setNotice({ kind: 'saved', text: t('optionsSaved') });
   };
 
   // Only the pairing changes here: an unsaved edit of the fields above stays unsaved.
@@ -54,40 +76,130 @@ export function Options() {
 
   return (
     <main class="options" data-loaded={loaded}>
-      <h1>Underpass settings</h1>
+      <h1>{t('optionsTitle')}</h1>
       <form onSubmit={(event) => void save(event)}>
-        <label for="signaling-url">Signaling server</label>
+        <label for="signaling-url">{t('optionsSignaling')}</label>
         <input
           id="signaling-url"
           type="url"
           data-testid="signaling-url"
           value={urlInput}
+          aria-describedby="signaling-help"
           onInput={(event) => setUrlInput(event.currentTarget.value)}
           required
         />
-        <p class="help">
-          Introduces peers to each other; it never carries your traffic. Default for this build:{' '}
-          {DEFAULT_SIGNALING_URL}
+        <p class="help" id="signaling-help">
+          {t('optionsSignalingHelp')} ({DEFAULT_SIGNALING_URL})
         </p>
 
+        <fieldset>
+          <legend>{t('optionsMode')}</legend>
+          {(['two-hop', 'direct'] as const).map((mode) => (
+            <div class="choice" key={mode}>
+              <input
+                type="radio"
+                name="mode"
+                id={`mode-${mode}`}
+                value={mode}
+                data-testid={`mode-${mode}`}
+                checked={settings.mode === mode}
+                aria-describedby={`mode-${mode}-help`}
+                onChange={() => setSettings({ ...settings, mode })}
+              />
+              <label for={`mode-${mode}`}>
+                {t(mode === 'two-hop' ? 'optionsModeTwoHop' : 'optionsModeDirect')}
+              </label>
+              <p class="help" id={`mode-${mode}-help`}>
+                {t(mode === 'two-hop' ? 'optionsModeTwoHopHelp' : 'optionsModeDirectHelp')}
+              </p>
+            </div>
+          ))}
+        </fieldset>
+
+        <label for="bypass-sites">{t('optionsBypass')}</label>
+        <textarea
+          id="bypass-sites"
+          rows={4}
+          spellcheck={false}
+          data-testid="bypass-sites"
+          aria-describedby="bypass-help"
+          value={bypassInput}
+          onInput={(event) => setBypassInput(event.currentTarget.value)}
+        />
+        <p class="help" id="bypass-help">
+          {t('optionsBypassHelp')}
+        </p>
+
+        <fieldset>
+          <legend>{t('optionsVolunteer')}</legend>
+          <label for="volunteer-capacity">{t('optionsCapacity')}</label>
+          <input
+            id="volunteer-capacity"
+            type="number"
+            min={1}
+            max={64}
+            data-testid="volunteer-capacity"
+            value={settings.volunteerCapacity}
+            onInput={(event) =>
+              setSettings({
+                ...settings,
+                volunteerCapacity: wholeNumber(event.currentTarget.value, 1, 64, settings.volunteerCapacity),
+              })
+            }
+          />
+          <label for="volunteer-bandwidth">{t('optionsBandwidth')}</label>
+          <input
+            id="volunteer-bandwidth"
+            type="number"
+            min={0}
+            data-testid="volunteer-bandwidth"
+            value={settings.volunteerBandwidthKiBps}
+            onInput={(event) =>
+              setSettings({
+                ...settings,
+                volunteerBandwidthKiBps: wholeNumber(event.currentTarget.value, 0, 10_000_000, 0),
+              })
+            }
+          />
+          <label for="volunteer-monthly">{t('optionsMonthly')}</label>
+          <input
+            id="volunteer-monthly"
+            type="number"
+            min={0}
+            data-testid="volunteer-monthly"
+            aria-describedby="volunteer-help"
+            value={settings.volunteerMonthlyMiB}
+            onInput={(event) =>
+              setSettings({
+                ...settings,
+                volunteerMonthlyMiB: wholeNumber(event.currentTarget.value, 0, 100_000_000, 0),
+              })
+            }
+          />
+          <p class="help" id="volunteer-help">
+            {t('optionsVolunteerHelp')}
+          </p>
+        </fieldset>
+
         <fieldset class="testing">
-          <legend>Testing only</legend>
+          <legend>{t('optionsTesting')}</legend>
           <label>
             <input
               type="checkbox"
               data-testid="route-loopback"
               checked={settings.routeLoopback}
+              aria-describedby="loopback-help"
               onChange={(event) => setSettings({ ...settings, routeLoopback: event.currentTarget.checked })}
             />{' '}
-            Testing only: route loopback addresses (127.0.0.1, localhost) through the tunnel
+            {t('optionsRouteLoopback')}
           </label>
-          <p class="help">
-            Leave this off. It exists so tests can reach a website on this machine through an exit.
+          <p class="help" id="loopback-help">
+            {t('optionsRouteLoopbackHelp')}
           </p>
         </fieldset>
 
         <button type="submit" data-testid="save-options">
-          Save
+          {t('optionsSave')}
         </button>
         {notice && (
           <p class={notice.kind} role="status" data-testid="options-notice">

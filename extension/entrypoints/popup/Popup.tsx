@@ -1,34 +1,57 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import browser from 'webextension-polyfill';
 import { formatBytes } from '../../components/format';
 import { SwitchRow } from '../../components/SwitchRow';
-import { uiReplySchema, ZERO_VOLUNTEER_STATS, type SwitchName, type UiRequest } from '../../lib/messages';
-import { loadSnapshot, watchSnapshot, type StoreSnapshot } from '../../lib/store';
+import { t } from '../../lib/i18n';
+import {
+  uiReplySchema,
+  ZERO_VOLUNTEER_STATS,
+  type ProtectInfo,
+  type SwitchName,
+  type SwitchState,
+  type UiRequest,
+} from '../../lib/messages';
+import { DEFAULT_SETTINGS } from '../../lib/settings';
+import { EMPTY_PROTECT_INFO, loadSnapshot, watchSnapshot, type StoreSnapshot } from '../../lib/store';
 
 const INITIAL: StoreSnapshot = {
   protect: { status: 'off' },
   volunteer: { status: 'off' },
   volunteerStats: ZERO_VOLUNTEER_STATS,
+  protectInfo: EMPTY_PROTECT_INFO,
+  usage: undefined,
+  settings: DEFAULT_SETTINGS,
 };
+
+/** While the companion is missing, the popup tries again this often, so it notices the install by itself. */
+const COMPANION_RECHECK_MS = 3_000;
+const INSTALL_COMMAND = `npx underpass-companion install --browser ${import.meta.env.FIREFOX ? 'firefox' : 'chrome'} --extension-id ${browser.runtime.id}`;
 
 export function Popup() {
   const [snapshot, setSnapshot] = useState<StoreSnapshot>(INITIAL);
   const [busy, setBusy] = useState<Record<SwitchName, boolean>>({ protect: false, volunteer: false });
   const [failure, setFailure] = useState<string | undefined>();
+  /** Set the moment the user turns Protect off, so a recheck already scheduled cannot turn it back on. */
+  const protectOffByUser = useRef(false);
 
   useEffect(() => {
     void loadSnapshot().then(setSnapshot);
     return watchSnapshot(setSnapshot);
   }, []);
 
+  const send = async (name: SwitchName, on: boolean): Promise<void> => {
+    const request: UiRequest = { target: 'background', type: 'set-switch', name, on };
+    const reply = uiReplySchema.safeParse(await browser.runtime.sendMessage(request));
+    if (!reply.success) setFailure(t('backgroundSilent'));
+    else if (!reply.data.ok) setFailure(reply.data.message);
+  };
+
   const toggle = async (name: SwitchName, on: boolean) => {
+    if (name === 'protect') protectOffByUser.current = !on;
     setBusy((b) => ({ ...b, [name]: true }));
     setFailure(undefined);
     try {
-      const request: UiRequest = { target: 'background', type: 'set-switch', name, on };
-      const reply = uiReplySchema.safeParse(await browser.runtime.sendMessage(request));
-      if (!reply.success) setFailure('The background did not answer.');
-      else if (!reply.data.ok) setFailure(reply.data.message);
+      await send(name, on);
     } catch (error) {
       setFailure(String(error));
     } finally {
@@ -36,43 +59,105 @@ export function Popup() {
     }
   };
 
+  const companionMissing =
+    snapshot.protect.status === 'error' && snapshot.protect.code === 'companion-missing';
+  useEffect(() => {
+    if (!companionMissing) return undefined;
+    const timer = setInterval(() => {
+      if (!protectOffByUser.current) void send('protect', true).catch(() => undefined);
+    }, COMPANION_RECHECK_MS);
+    return () => clearInterval(timer);
+  }, [companionMissing]);
+
   const stats = snapshot.volunteerStats;
+  const capacity = stats.capacity || snapshot.settings.volunteerCapacity;
+  const monthlyCapMiB = snapshot.settings.volunteerMonthlyMiB;
+  const usedThisMonth = snapshot.usage?.bytes ?? 0;
   return (
     <main class="popup">
       <header class="title">
-        <h1>Underpass</h1>
+        <h1>{t('extName')}</h1>
       </header>
       <SwitchRow
         name="protect"
-        label="Protect"
-        hint="Send this browser's traffic through volunteer peers."
+        label={t('protectLabel')}
+        hint={t('protectHint')}
+        headline={companionMissing ? t('stateNoCompanion') : protectHeadline(snapshot.protect)}
+        hideDetails={
+          companionMissing || snapshot.protect.status === 'on' || snapshot.protect.status === 'reconnecting'
+        }
         state={snapshot.protect}
         busy={busy.protect}
         onToggle={(on) => void toggle('protect', on)}
-      />
+      >
+        {companionMissing && (
+          <div class="install" data-testid="companion-install">
+            <p>
+              {t('companionMissing', '')}
+              <code>{INSTALL_COMMAND}</code>
+            </p>
+            <p class="help">{t('companionWatching')}</p>
+            {snapshot.protect.status === 'error' && (
+              <details>
+                <summary>{t('moreDetails')}</summary>
+                <p data-testid="companion-details">{snapshot.protect.reason}</p>
+              </details>
+            )}
+          </div>
+        )}
+        {snapshot.protect.status === 'on' && <PathDetails info={snapshot.protectInfo} />}
+        {(snapshot.protect.status === 'reconnecting' ||
+          snapshot.protectInfo.stats.blockedWhileReconnecting > 0) &&
+          snapshot.protect.status !== 'off' && (
+            <p
+              class="blocked"
+              data-testid="protect-blocked"
+              data-value={snapshot.protectInfo.stats.blockedWhileReconnecting}
+            >
+              {t('blockedCount', String(snapshot.protectInfo.stats.blockedWhileReconnecting))}
+            </p>
+          )}
+      </SwitchRow>
       <SwitchRow
         name="volunteer"
-        label="Volunteer"
-        hint="Relay encrypted traffic for others. You cannot read it."
+        label={t('volunteerLabel')}
+        hint={t('volunteerHint')}
+        headline={volunteerHeadline(snapshot.volunteer)}
+        hideDetails={snapshot.volunteer.status === 'on'}
         state={snapshot.volunteer}
         busy={busy.volunteer}
         onToggle={(on) => void toggle('volunteer', on)}
       >
         <dl class="counters">
-          <dt>Clients now</dt>
-          <dd data-testid="volunteer-clients" data-value={stats.clientsNow}>
-            {stats.clientsNow}
+          <dt>{t('volunteerClientsNow')}</dt>
+          <dd data-testid="volunteer-clients" data-value={stats.clientsNow} data-capacity={capacity}>
+            {t('ofCap', String(stats.clientsNow), String(capacity))}
           </dd>
-          <dt>Bytes relayed</dt>
+          <dt>{t('volunteerHelped')}</dt>
+          <dd data-testid="volunteer-helped" data-value={stats.helped24h}>
+            {stats.helped24h}
+          </dd>
+          <dt>{t('volunteerRelayed')}</dt>
           <dd
             data-testid="volunteer-bytes"
             data-value={stats.bytesFromClients + stats.bytesToClients}
             data-to-clients={stats.bytesToClients}
             data-from-clients={stats.bytesFromClients}
           >
-            {formatBytes(stats.bytesToClients)} to clients, {formatBytes(stats.bytesFromClients)} from clients
+            {t('relayedDetail', formatBytes(stats.bytesToClients), formatBytes(stats.bytesFromClients))}
+          </dd>
+          <dt>{t('volunteerMonth')}</dt>
+          <dd data-testid="volunteer-month" data-value={usedThisMonth}>
+            {monthlyCapMiB > 0
+              ? t('ofCap', formatBytes(usedThisMonth), formatBytes(monthlyCapMiB * 1024 * 1024))
+              : formatBytes(usedThisMonth)}
           </dd>
         </dl>
+        {snapshot.volunteer.status === 'on' && stats.clientsNow >= capacity && capacity > 0 && (
+          <p class="help" data-testid="volunteer-full">
+            {t('volunteerFull')}
+          </p>
+        )}
       </SwitchRow>
       {failure && (
         <p class="failure" role="alert" data-testid="popup-failure">
@@ -88,9 +173,71 @@ export function Popup() {
             void browser.runtime.openOptionsPage();
           }}
         >
-          Settings
+          {t('settingsLink')}
         </a>
       </footer>
     </main>
   );
+}
+
+function PathDetails(props: { info: ProtectInfo }) {
+  const { path, stats } = props.info;
+  return (
+    <section class="path" aria-label={t('pathTitle')} data-testid="protect-path">
+      <dl class="counters">
+        <dt>{t('pathRelay')}</dt>
+        <dd data-testid="path-relay" data-value={path?.relayPeerId ?? ''}>
+          {path?.relayPeerId ? shortId(path.relayPeerId) : t('pathDirect')}
+        </dd>
+        <dt>{t('pathExit')}</dt>
+        <dd data-testid="path-exit" data-value={path?.exitPeerId ?? ''}>
+          {path ? shortId(path.exitPeerId) : '—'}
+        </dd>
+        <dt>{t('pathRtt')}</dt>
+        <dd data-testid="path-rtt" data-value={stats.rttMs ?? ''}>
+          {stats.rttMs !== undefined ? `${Math.round(stats.rttMs)} ms` : '—'}
+        </dd>
+        <dt>{t('pathUp')}</dt>
+        <dd data-testid="path-up" data-value={stats.bytesUp}>
+          {formatBytes(stats.bytesUp)}
+        </dd>
+        <dt>{t('pathDown')}</dt>
+        <dd data-testid="path-down" data-value={stats.bytesDown}>
+          {formatBytes(stats.bytesDown)}
+        </dd>
+      </dl>
+    </section>
+  );
+}
+
+function protectHeadline(state: SwitchState): string {
+  switch (state.status) {
+    case 'off':
+      return t('stateOff');
+    case 'connecting':
+      return t('stateConnecting');
+    case 'on':
+      return t('stateProtected');
+    case 'reconnecting':
+      return t('stateReconnecting');
+    case 'paused':
+      return t('statePaused');
+    case 'error':
+      return t('stateError');
+  }
+}
+
+function volunteerHeadline(state: SwitchState): string {
+  switch (state.status) {
+    case 'on':
+      return t('stateVolunteering');
+    case 'error':
+      return t('stateVolunteerError');
+    default:
+      return protectHeadline(state);
+  }
+}
+
+function shortId(id: string): string {
+  return id.length > 12 ? `${id.slice(0, 12)}…` : id;
 }

@@ -62,7 +62,8 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = {
   // A page load opens tens of connections at once; a few hundred in a burst is no browser.
   streamOpensPerSecond: 32,
   streamOpensBurst: 512,
-  // A 30 MB/s upload is ~1,900 full 16 KiB frames a second; downloads send a window update per 128 KiB.
+  // Uploads in small writes (16 KiB, as browsers send) make ~1,900 frames a second at 30 MB/s; downloads send
+  // a window update per 128 KiB.
   messagesPerSecond: 4_000,
   messagesBurst: 8_000,
   dialTimeoutMs: 15_000,

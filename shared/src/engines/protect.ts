@@ -20,6 +20,18 @@ export interface PathInfo {
 export interface ProtectSignaling extends SignalingChannel {
   connect(): Promise<string>;
   requestPath(request: { mode: PathMode; exitKey?: string }): Promise<Omit<PathInfo, 'mode'>>;
+  /** False once the socket to the broker is gone; a client cannot reconnect, so a new one is made. */
+  readonly connected?: boolean;
+  close?(): void;
+}
+
+export interface ProtectStats extends TunnelStats {
+  /** Streams refused because no path was up: what the kill switch stopped from going out another way. */
+  blocked: number;
+  /** Of those, the ones refused while a lost path was being rebuilt. */
+  blockedWhileReconnecting: number;
+  /** The encrypted handshake's round trip through the current path (client → hops → exit → back). */
+  rttMs?: number;
 }
 
 export type ProtectState =
@@ -30,17 +42,34 @@ export type ProtectState =
   | { status: 'error'; code: string; message: string };
 
 export interface ProtectEngineOptions {
-  signaling: ProtectSignaling;
+  /**
+   * Makes a fresh signaling client. Needed for a long-lived Protect: a client whose socket dropped cannot
+   * reconnect, and a path can only be rebuilt through the broker. Either this or `signaling` is required.
+   */
+  createSignaling?: () => ProtectSignaling;
+  /** One client for the engine's whole life (tests); once its socket drops, rebuilds fail until stop(). */
+  signaling?: ProtectSignaling;
   createPeer: PeerFactory;
   mode?: PathMode;
   /** Pin an exit by key; otherwise the broker picks the least-loaded one. */
   exitKey?: string;
   connectTimeoutMs?: number;
+  /**
+   * Wait this long after the first hop's DataChannel opens before the first cell. Seen with Chromium as the
+   * answering side: messages sent the instant our side opens are sometimes lost on theirs, and the circuit
+   * then never opens (its OPEN cell was the lost one). A short pause avoids most; the handshake timeout and
+   * a rebuild catch the rest.
+   */
+  firstSendDelayMs?: number;
+  /** How long the encrypted handshake with the exit may take on a new path. */
+  handshakeTimeoutMs?: number;
   /** Tries at the first path before Protect reports an error (WebRTC setup can fail once and work next). */
   initialAttempts?: number;
   /** Delay before rebuilding a lost path: attempt n waits min(base·2ⁿ, max). */
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /** Injected for tests. */
+  now?: () => number;
 }
 
 export type ProtectEngineEvents = { state: [state: ProtectState] };
@@ -56,9 +85,16 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private generation = 0;
   private totals = { bytesUp: 0, bytesDown: 0 };
+  private blocked = 0;
+  private blockedWhileReconnecting = 0;
+  private rttMs: number | undefined;
+  private signaling: ProtectSignaling | undefined;
 
   constructor(private readonly options: ProtectEngineOptions) {
     super();
+    if (!options.createSignaling && !options.signaling)
+      throw new UnderpassError('bad-options', 'ProtectEngine needs createSignaling or signaling');
+    this.signaling = options.signaling;
   }
 
   get state(): ProtectState {
@@ -70,13 +106,8 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     if (this.current.status !== 'off' && this.current.status !== 'error') return;
     const generation = ++this.generation;
     this.setState({ status: 'connecting' });
+    this.blockedWhileReconnecting = 0;
     try {
-      await this.options.signaling.connect();
-      this.connector ??= new PeerConnector({
-        signaling: this.options.signaling,
-        createPeer: this.options.createPeer,
-        connectTimeoutMs: this.options.connectTimeoutMs,
-      });
       await this.buildFirstPath(generation);
     } catch (error) {
       if (generation !== this.generation) return;
@@ -92,24 +123,68 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     this.retryTimer = undefined;
     this.tunnel?.close();
     this.tunnel = undefined;
+    // Only a client the engine made is the engine's to close; an injected one belongs to its owner.
+    if (this.options.createSignaling) {
+      this.signaling?.close?.();
+      this.signaling = undefined;
+      this.connector = undefined;
+    }
     this.setState({ status: 'off' });
   }
 
   open(request: StreamRequest): Promise<ByteStream> {
     const tunnel = this.tunnel;
     if (!tunnel || this.current.status !== 'protected') {
+      this.blocked += 1;
+      if (this.current.status === 'reconnecting') this.blockedWhileReconnecting += 1;
       return Promise.reject(new StreamError('unreachable', 'no path is up'));
     }
     return tunnel.open(request);
   }
 
-  stats(): TunnelStats {
+  stats(): ProtectStats {
     const live = this.tunnel?.stats() ?? { bytesUp: 0, bytesDown: 0, streamsOpen: 0 };
     return {
       bytesUp: this.totals.bytesUp + live.bytesUp,
       bytesDown: this.totals.bytesDown + live.bytesDown,
       streamsOpen: live.streamsOpen,
+      blocked: this.blocked,
+      blockedWhileReconnecting: this.blockedWhileReconnecting,
+      ...(this.rttMs !== undefined && this.tunnel ? { rttMs: this.rttMs } : {}),
     };
+  }
+
+  /** A connected signaling client and its connector: the old ones while they live, new ones after a drop. */
+  private async ensureSignaling(): Promise<{ signaling: ProtectSignaling; connector: PeerConnector }> {
+    const reusable =
+      this.signaling && this.connector && this.signaling.connected !== false ? this.signaling : undefined;
+    if (reusable && this.connector) return { signaling: reusable, connector: this.connector };
+    if (this.signaling && this.connector) {
+      // It dropped. Without a factory there is nothing to rebuild with.
+      if (!this.options.createSignaling)
+        throw new UnderpassError('signaling-closed', 'lost the signaling server');
+      this.signaling.close?.();
+    }
+    const signaling = this.options.createSignaling?.() ?? this.signaling;
+    if (!signaling) throw new UnderpassError('bad-options', 'no signaling client');
+    this.signaling = signaling;
+    this.connector = undefined;
+    try {
+      await signaling.connect();
+    } catch (error) {
+      if (this.options.createSignaling) {
+        signaling.close?.();
+        this.signaling = undefined;
+      }
+      throw error;
+    }
+    const connector = new PeerConnector({
+      signaling,
+      createPeer: this.options.createPeer,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+    });
+    this.connector = connector;
+    return { signaling, connector };
   }
 
   private async buildFirstPath(generation: number): Promise<void> {
@@ -126,20 +201,39 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
 
   private async buildPath(generation: number): Promise<void> {
     const mode = this.options.mode ?? 'two-hop';
-    const { signaling } = this.options;
+    const { signaling, connector } = await this.ensureSignaling();
+    if (generation !== this.generation) return;
     const path = await signaling.requestPath(
       this.options.exitKey ? { mode, exitKey: this.options.exitKey } : { mode },
     );
     const exitKey = fromBase64Url(path.exit.exitKey);
     if (!exitKey || exitKey.length !== 32)
       throw new UnderpassError('bad-exit-key', 'the broker sent a bad exit key');
-    const link = await this.connector!.connect(path.linkId, true);
-    if (generation !== this.generation) {
+    const link = await connector.connect(path.linkId, true);
+    const pause = this.options.firstSendDelayMs ?? 0;
+    if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
+    if (generation !== this.generation || link.closed) {
       link.close();
+      if (generation === this.generation)
+        throw new UnderpassError('link-closed', 'the first hop closed as the path was made');
       return;
     }
-    const tunnel = new TunnelClient({ link, exitKey });
-    await tunnel.ready();
+    const now = this.options.now ?? Date.now;
+    const handshakeStarted = now();
+    const tunnel = new TunnelClient({
+      link,
+      exitKey,
+      ...(this.options.handshakeTimeoutMs ? { handshakeTimeoutMs: this.options.handshakeTimeoutMs } : {}),
+    });
+    try {
+      await tunnel.ready();
+    } catch (error) {
+      // A half-built path must not keep its link: the hop would go on counting us against its capacity.
+      tunnel.close();
+      link.close();
+      throw error;
+    }
+    this.rttMs = Math.max(0, now() - handshakeStarted);
     if (generation !== this.generation) {
       tunnel.close();
       return;

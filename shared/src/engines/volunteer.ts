@@ -1,6 +1,7 @@
 import { Emitter } from '../emitter.js';
 import { SessionError } from '../errors.js';
 import { fromBase64Url, toBase64Url } from '../bytes.js';
+import type { Link, LinkEvents } from '../link.js';
 import type { PeerFactory } from '../links/peer-link.js';
 import { PeerConnector, type SignalingChannel } from './peer-connector.js';
 import { RelayEngine, type RelayStats } from './relay.js';
@@ -31,10 +32,22 @@ export interface VolunteerEngineOptions {
   createPeer: PeerFactory;
   /** Clients served at once; the broker is told the same in hello. */
   capacity: number;
+  /** Bytes per second across all clients, both directions together; unset means no cap. */
+  bandwidthBytesPerSec?: number;
   connectTimeoutMs?: number;
+  /** Injected for tests. */
+  now?: () => number;
 }
 
-export type VolunteerStats = RelayStats & { capacity: number };
+export type VolunteerStats = RelayStats & {
+  capacity: number;
+  /** Distinct clients whose link came up in the last 24 hours. */
+  helped24h: number;
+};
+
+const HELPED_WINDOW_MS = 24 * 60 * 60 * 1000;
+/** Remembered clients are bounded: past this, the oldest are forgotten (the figure is then a floor). */
+const MAX_HELPED_REMEMBERED = 4096;
 export type VolunteerEngineEvents = { stats: [stats: VolunteerStats]; error: [error: SessionError] };
 
 /**
@@ -45,18 +58,28 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
   private readonly relay: RelayEngine;
   private connector: PeerConnector | undefined;
   private running = false;
+  /** Client peer id → when its link last came up. Ids are per connection, so this counts visits, not names. */
+  private readonly helped = new Map<string, number>();
+  private readonly throttle: ByteThrottle | undefined;
+  /** Links to exits by link id: when the broker says an exit left, its circuits end at once. */
+  private readonly exitLinks = new Map<string, Link>();
 
   constructor(private readonly options: VolunteerEngineOptions) {
     super();
+    if (options.bandwidthBytesPerSec !== undefined && options.bandwidthBytesPerSec > 0)
+      this.throttle = new ByteThrottle(options.bandwidthBytesPerSec, options.now);
     this.relay = new RelayEngine({
       connectExit: async (exitKey) => {
         const offer = await options.signaling.connectExit(toBase64Url(exitKey));
-        return this.requireConnector().connect(offer.linkId, true);
+        const link = await this.requireConnector().connect(offer.linkId, true);
+        this.exitLinks.set(offer.linkId, link);
+        link.once('close', () => this.exitLinks.delete(offer.linkId));
+        return link;
       },
     });
     this.relay.on('stats', (stats) => {
       if (this.running) options.signaling.reportLoad(stats.clientsNow);
-      this.emit('stats', { ...stats, capacity: options.capacity });
+      this.emit('stats', { ...stats, capacity: options.capacity, helped24h: this.helped24h() });
     });
   }
 
@@ -70,6 +93,11 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
       createPeer: this.options.createPeer,
       connectTimeoutMs: this.options.connectTimeoutMs,
     });
+    // The WebRTC link notices a vanished exit on its own, but not always promptly; the broker's word is
+    // enough to end the circuits through it, so their clients rebuild through another exit at once.
+    signaling.on('link-closed', (linkId) => {
+      this.exitLinks.get(linkId)?.close(new SessionError('link-closed', 'the exit left'));
+    });
     signaling.on('link', (offer) => {
       if (!this.running || offer.initiator || offer.peer.role !== 'client') return;
       if (this.relay.stats().clientsNow >= this.options.capacity) {
@@ -81,7 +109,14 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
       this.requireConnector()
         .connect(offer.linkId, false)
         .then(
-          (link) => (this.running ? this.relay.addClientLink(link) : link.close()),
+          (link) => {
+            if (!this.running) {
+              link.close();
+              return;
+            }
+            this.rememberHelped(offer.peer.peerId);
+            this.relay.addClientLink(this.throttle ? new ThrottledLink(link, this.throttle) : link);
+          },
           (error: SessionError) => this.emit('error', error),
         );
     });
@@ -90,15 +125,147 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
   stop(): void {
     this.running = false;
     this.relay.close();
+    this.throttle?.clear();
     this.options.signaling.close();
   }
 
   stats(): VolunteerStats {
-    return { ...this.relay.stats(), capacity: this.options.capacity };
+    return { ...this.relay.stats(), capacity: this.options.capacity, helped24h: this.helped24h() };
+  }
+
+  private rememberHelped(peerId: string): void {
+    const now = (this.options.now ?? Date.now)();
+    this.helped.delete(peerId);
+    this.helped.set(peerId, now);
+    while (this.helped.size > MAX_HELPED_REMEMBERED) {
+      const oldest = this.helped.keys().next().value;
+      if (oldest === undefined) break;
+      this.helped.delete(oldest);
+    }
+  }
+
+  private helped24h(): number {
+    const cutoff = (this.options.now ?? Date.now)() - HELPED_WINDOW_MS;
+    // Insertion order is arrival order, so the expired ones are at the front.
+    for (const [peerId, at] of this.helped) {
+      if (at >= cutoff) break;
+      this.helped.delete(peerId);
+    }
+    return this.helped.size;
   }
 
   private requireConnector(): PeerConnector {
     if (!this.connector) throw new SessionError('closed', 'the volunteer is not started');
     return this.connector;
+  }
+}
+
+/**
+ * One token bucket shared by every throttled link of a volunteer: work waits its turn in arrival order and
+ * runs when the bucket has the bytes. What waits is bounded by the tunnel's flow-control windows for honest
+ * peers; a peer that ignores them overruns its link's queue bound and loses its link.
+ */
+export class ByteThrottle {
+  private tokens: number;
+  private last: number;
+  private readonly burst: number;
+  private readonly queue: { bytes: number; run: () => void }[] = [];
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly bytesPerSec: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    // A cell is at most a few tens of KiB; the bucket must hold at least one, or nothing would ever pass.
+    this.burst = Math.max(64 * 1024, Math.floor(bytesPerSec / 4));
+    this.tokens = this.burst;
+    this.last = now();
+  }
+
+  /** Runs `run` once `bytes` fit the budget: now if nothing waits and there are tokens. */
+  take(bytes: number, run: () => void): void {
+    this.queue.push({ bytes, run });
+    this.pump();
+  }
+
+  clear(): void {
+    this.queue.length = 0;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private pump(): void {
+    if (this.timer) return;
+    const now = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.bytesPerSec) / 1000);
+    this.last = now;
+    while (this.queue.length > 0) {
+      const head = this.queue[0]!;
+      const cost = Math.min(head.bytes, this.burst);
+      if (this.tokens < cost) {
+        const waitMs = Math.ceil(((cost - this.tokens) * 1000) / this.bytesPerSec);
+        this.timer = setTimeout(() => {
+          this.timer = undefined;
+          this.pump();
+        }, waitMs);
+        return;
+      }
+      this.tokens -= cost;
+      this.queue.shift();
+      head.run();
+    }
+  }
+}
+
+/** Per direction, bytes a throttled link may hold back before it decides the peer is not playing fair. */
+const MAX_THROTTLED_BYTES = 16 * 1024 * 1024;
+
+/** A client link whose messages, both ways, pass through the volunteer's bandwidth budget. */
+class ThrottledLink extends Emitter<LinkEvents> implements Link {
+  private heldIn = 0;
+  private heldOut = 0;
+
+  constructor(
+    private readonly inner: Link,
+    private readonly throttle: ByteThrottle,
+  ) {
+    super();
+    inner.on('message', (bytes) => {
+      this.heldIn += bytes.length;
+      if (this.heldIn > MAX_THROTTLED_BYTES) {
+        inner.close(new SessionError('closed', 'the client ignored flow control'));
+        return;
+      }
+      throttle.take(bytes.length, () => {
+        this.heldIn -= bytes.length;
+        if (!inner.closed) this.emit('message', bytes);
+      });
+    });
+    inner.on('drain', () => this.emit('drain'));
+    inner.on('close', (error) => this.emit('close', error));
+  }
+
+  get bufferedAmount(): number {
+    return this.inner.bufferedAmount + this.heldOut;
+  }
+
+  get closed(): boolean {
+    return this.inner.closed;
+  }
+
+  send(message: Uint8Array): void {
+    this.heldOut += message.length;
+    if (this.heldOut > MAX_THROTTLED_BYTES) {
+      this.inner.close(new SessionError('closed', 'too much held back for a slow client'));
+      return;
+    }
+    this.throttle.take(message.length, () => {
+      this.heldOut -= message.length;
+      if (!this.inner.closed) this.inner.send(message);
+    });
+  }
+
+  close(error?: SessionError): void {
+    this.inner.close(error);
   }
 }

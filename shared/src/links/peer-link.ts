@@ -20,6 +20,9 @@ export interface SimplePeerLike {
   readonly _channel?: { addEventListener?(type: 'bufferedamountlow', listener: () => void): void } | null;
 }
 
+/** Far more than the handful a peer sends before its first answer; a flood beyond it closes the link. */
+const MAX_UNHEARD_MESSAGES = 256;
+
 export type PeerFactory = (options: { initiator: boolean }) => SimplePeerLike;
 
 /**
@@ -29,17 +32,33 @@ export type PeerFactory = (options: { initiator: boolean }) => SimplePeerLike;
 export class PeerLink extends Emitter<LinkEvents> implements Link {
   private isClosed = false;
   private congested = false;
+  /**
+   * Messages that arrived before anyone listened. The far end sends its first cell the moment the channel
+   * opens, while our engine attaches to the link a tick after `connect`; without this, that cell was lost.
+   */
+  private readonly unheard: Uint8Array[] = [];
 
   constructor(private readonly peer: SimplePeerLike) {
     super();
     peer.on('data', (data) => {
-      if (!this.isClosed) this.emit('message', data);
+      if (this.isClosed) return;
+      if (this.listenerCount('message') > 0) this.emit('message', data);
+      else if (this.unheard.length < MAX_UNHEARD_MESSAGES) this.unheard.push(data);
+      else this.close(new SessionError('link-closed', 'messages arrived with no one listening'));
     });
     peer.on('close', () => this.finish(new SessionError('link-closed', 'the peer connection closed')));
     peer.on('error', (error) =>
       this.finish(new SessionError('link-closed', `peer connection failed: ${error.message}`)),
     );
     peer._channel?.addEventListener?.('bufferedamountlow', () => this.onLow());
+  }
+
+  override on<K extends keyof LinkEvents>(event: K, listener: (...args: LinkEvents[K]) => void): this {
+    super.on(event, listener);
+    if (event === 'message') {
+      for (const message of this.unheard.splice(0)) if (!this.isClosed) this.emit('message', message);
+    }
+    return this;
   }
 
   get bufferedAmount(): number {

@@ -18,8 +18,11 @@ export const MuxFrameType = {
 } as const;
 
 export const MUX_HEADER_BYTES = 5;
-/** Largest DATA payload: a sealed frame in a cell stays within a few dozen bytes of 16 KiB, which every WebRTC stack delivers. */
-export const MAX_DATA_PAYLOAD = 16 * 1024;
+/**
+ * Largest DATA payload. Large messages cost a WebRTC stack less CPU per byte; 60 KiB keeps a frame inside the
+ * companion's 64 KiB WebSocket messages and every cell far below DataChannels' 256 KiB message limit.
+ */
+export const MAX_DATA_PAYLOAD = 60 * 1024;
 export const MAX_MUX_FRAME = MUX_HEADER_BYTES + MAX_DATA_PAYLOAD;
 export const MAX_HOST_LENGTH = 255;
 

@@ -1,0 +1,239 @@
+/**
+ * npm run bench:protect — Protect in real Chromium: a client browser and a volunteer browser with the built
+ * extension, a signaling server, an exit node and a local website, all on this machine. Prints a table and
+ * writes bench/results/protect.json.
+ *
+ *   protect_to_first_byte_p50_ms  click Protect → the website writes the first byte of a page to the exit
+ *                                 (baseline: the same wait for a direct request, Protect off)
+ *   page_load_overhead_ratio      a page with 50 resources, median of 10 loads protected ÷ median direct
+ *
+ *   env BENCH_PROTECT_RUNS (default 7: clicks measured), BENCH_PROTECT_LOADS (default 10)
+ *   Needs the built extension (npx wxt build) and Chromium (CHROMIUM_PATH or /usr/bin/chromium).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from '@playwright/test';
+import { EXTENSION_ID } from '../../e2e/extension-id.js';
+import { Cleanup, startSignaling, startTestExit } from '../../e2e/fixtures/network.js';
+import { installCompanionHost } from '../../e2e/fixtures/native-host.js';
+import { REPO_ROOT } from '../../e2e/fixtures/paths.js';
+import { launchProfile } from '../../e2e/fixtures/profile.js';
+import { RESOURCES, startBenchSite, type BenchSite } from './site.js';
+
+const EXIT_ADDRESS = '127.0.0.3';
+const RUNS = positiveInt(process.env['BENCH_PROTECT_RUNS'], 7);
+const LOADS = positiveInt(process.env['BENCH_PROTECT_LOADS'], 10);
+const GOALS: Record<string, string> = {
+  protect_to_first_byte_p50_ms: '≤ 1500',
+  page_load_overhead_ratio: '≤ 1.5',
+};
+
+type Result = {
+  metric: string;
+  value: number;
+  unit: string;
+  runs: number;
+  baseline?: { metric: string; value: number };
+  ratio?: number;
+};
+
+function positiveInt(raw: string | undefined, fallback: number): number {
+  const value = Number(raw);
+  return Number.isInteger(value) && value > 0 ? value : fallback;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitStatus(popup: Page, name: 'protect' | 'volunteer', status: string): Promise<void> {
+  await popup.waitForSelector(`[data-testid="${name}-state"][data-status="${status}"]`, { timeout: 90_000 });
+}
+
+async function setOptions(
+  profile: { options(): Promise<Page> },
+  values: { signalingUrl: string; routeLoopback: boolean },
+): Promise<void> {
+  const options = await profile.options();
+  await options.waitForSelector('main[data-loaded="true"]');
+  await options.getByTestId('signaling-url').fill(values.signalingUrl);
+  await options.getByTestId('route-loopback').setChecked(values.routeLoopback);
+  await options.getByTestId('save-options').click();
+  await options.waitForSelector('[data-testid="options-notice"].saved');
+  await options.close();
+}
+
+/**
+ * From `start`, fires requests at the site until one is answered to `address`; returns how long after
+ * `start` the site wrote that answer's first byte.
+ */
+async function firstByteAfter(tab: Page, site: BenchSite, address: string, start: number): Promise<number> {
+  const deadline = start + 60_000;
+  for (let i = 0; performance.now() < deadline; i += 1) {
+    const at = site.firstByteFrom(address, start);
+    if (at !== undefined) return at - start;
+    await tab
+      .evaluate(
+        (url) =>
+          fetch(url, { cache: 'no-store' }).then(
+            () => true,
+            () => false,
+          ),
+        `${site.url}/?probe=${i}`,
+      )
+      .catch(() => false);
+    const answered = site.firstByteFrom(address, start);
+    if (answered !== undefined) return answered - start;
+    await sleep(10);
+  }
+  throw new Error(`no request reached the site from ${address} within 60 s`);
+}
+
+async function loadTimes(tab: Page, site: BenchSite, tag: string): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = -1; i < LOADS; i += 1) {
+    await tab.goto(`${site.url}/?${tag}=${i}`, { waitUntil: 'load', timeout: 60_000 });
+    const count = await tab.evaluate(() => performance.getEntriesByType('resource').length);
+    if (count < RESOURCES) throw new Error(`the page loaded ${count} of ${RESOURCES} resources`);
+    const ms = await tab.evaluate(() => {
+      const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
+      return nav ? nav.loadEventEnd - nav.startTime : NaN;
+    });
+    if (i >= 0) times.push(ms); // the first load warms up the path's connections and is not counted
+  }
+  return times;
+}
+
+async function main(): Promise<void> {
+  const cleanup = new Cleanup();
+  const results: Result[] = [];
+  try {
+    const site = await startBenchSite();
+    cleanup.push(() => site.close());
+    const signaling = await startSignaling(cleanup);
+    await startTestExit(cleanup, { signalingUrl: signaling.url, address: EXIT_ADDRESS, quiet: true });
+
+    const volunteer = await launchProfile('bench-volunteer');
+    cleanup.push(() => volunteer.close());
+    const client = await launchProfile('bench-client', {
+      prepare: (dir) => installCompanionHost(dir, EXTENSION_ID),
+    });
+    cleanup.push(() => client.close());
+    await setOptions(volunteer, { signalingUrl: signaling.url, routeLoopback: false });
+    await setOptions(client, { signalingUrl: signaling.url, routeLoopback: true });
+
+    const volunteerPopup = await volunteer.popup();
+    await volunteerPopup.getByTestId('volunteer-switch').click();
+    await waitStatus(volunteerPopup, 'volunteer', 'on');
+
+    const popup = await client.popup();
+    const tab = await client.context.newPage();
+    // Probes are same-origin fetches from a page of the site (loaded directly, before Protect).
+    await tab.goto(`${site.url}/`);
+    const toggle = async (status: 'on' | 'off') => {
+      await popup.getByTestId('protect-switch').click();
+      await waitStatus(popup, 'protect', status);
+    };
+
+    // ── Click → first byte through the path, and the same wait for a direct request ──
+    const protectedFirstByte: number[] = [];
+    const directFirstByte: number[] = [];
+    for (let run = 0; run < RUNS; run += 1) {
+      let start = performance.now();
+      directFirstByte.push(await firstByteAfter(tab, site, '127.0.0.1', start));
+      // The clock starts when the switch can be clicked (it is disabled while the last change completes).
+      const protectSwitch = popup.getByTestId('protect-switch');
+      await protectSwitch.waitFor({ state: 'visible' });
+      await popup.waitForSelector('[data-testid="protect-switch"]:not([disabled])');
+      start = performance.now();
+      await protectSwitch.click();
+      const clicked = start;
+      protectedFirstByte.push(
+        await firstByteAfter(tab, site, EXIT_ADDRESS, start).catch(async (error: unknown) => {
+          console.error('protect state:', await popup.getByTestId('protect-state').textContent());
+          throw error;
+        }),
+      );
+      await waitStatus(popup, 'protect', 'on');
+      if (process.env['BENCH_PROTECT_TRACE']) {
+        const served = site.servedSince(clicked);
+        const direct = served.filter((s) => s.address !== EXIT_ADDRESS);
+        console.log(
+          `run ${run}: on seen at ${Math.round(performance.now() - clicked)} ms; ${direct.length} direct requests, last at ${Math.round((direct.at(-1)?.at ?? clicked) - clicked)} ms; first via exit ${Math.round((served.find((s) => s.address === EXIT_ADDRESS)?.at ?? NaN) - clicked)} ms`,
+        );
+      }
+      await toggle('off');
+      await sleep(300);
+    }
+    console.log(
+      `click → first byte, each run (ms): ${protectedFirstByte.map((v) => Math.round(v)).join(', ')}`,
+    );
+    const firstByte = median(protectedFirstByte);
+    const directByte = median(directFirstByte);
+    results.push({
+      metric: 'protect_to_first_byte_p50_ms',
+      value: round(firstByte),
+      unit: 'ms',
+      runs: RUNS,
+      baseline: { metric: 'direct_first_byte_p50_ms', value: round(directByte) },
+      ratio: round(firstByte / directByte, 2),
+    });
+
+    // ── A page with 50 resources: direct, then protected ──
+    const direct = median(await loadTimes(tab, site, 'direct'));
+    await toggle('on');
+    const viaPath = median(await loadTimes(tab, site, 'protected'));
+    await toggle('off');
+    results.push({
+      metric: 'page_load_protected_median_ms',
+      value: round(viaPath),
+      unit: 'ms',
+      runs: LOADS,
+      baseline: { metric: 'page_load_direct_median_ms', value: round(direct) },
+    });
+    results.push({
+      metric: 'page_load_overhead_ratio',
+      value: round(viaPath / direct, 2),
+      unit: 'ratio',
+      runs: LOADS,
+      baseline: { metric: 'page_load_direct_median_ms', value: round(direct) },
+      ratio: round(viaPath / direct, 2),
+    });
+  } finally {
+    await cleanup.run();
+  }
+
+  console.log(
+    `\n${'metric'.padEnd(30)} ${'value'.padStart(9)}  ${'unit'.padEnd(5)} ${'runs'.padStart(4)}  ${'baseline'.padEnd(36)} goal`,
+  );
+  for (const r of results) {
+    const baseline = r.baseline ? `${r.baseline.metric} ${r.baseline.value}` : '';
+    console.log(
+      `${r.metric.padEnd(30)} ${String(r.value).padStart(9)}  ${r.unit.padEnd(5)} ${String(r.runs).padStart(4)}  ${baseline.padEnd(36)} ${GOALS[r.metric] ?? ''}`,
+    );
+  }
+  const report = {
+    name: 'protect',
+    when: new Date().toISOString(),
+    machine: { cpus: cpus().length, node: process.version },
+    results,
+  };
+  const resultsDir = join(REPO_ROOT, 'bench', 'results');
+  await mkdir(resultsDir, { recursive: true });
+  await writeFile(join(resultsDir, 'protect.json'), JSON.stringify(report, null, 2) + '\n');
+  console.log(`\nwrote ${join(resultsDir, 'protect.json')}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { Emitter } from '../src/emitter.js';
+import { PeerLink, type SimplePeerLike } from '../src/links/peer-link.js';
+
+/** Just enough of simple-peer to drive PeerLink by hand. */
+class FakePeer extends Emitter<{
+  signal: [unknown];
+  connect: [];
+  data: [Uint8Array];
+  close: [];
+  error: [Error];
+}> {
+  readonly bufferSize = 0;
+  readonly sent: Uint8Array[] = [];
+  destroyed = false;
+  signal(): void {}
+  send(data: Uint8Array): void {
+    this.sent.push(data);
+  }
+  destroy(): void {
+    this.destroyed = true;
+  }
+  receive(data: Uint8Array): void {
+    this.emit('data', data);
+  }
+}
+
+describe('PeerLink', () => {
+  it('keeps messages that arrive before anyone listens and hands them to the first listener, in order', () => {
+    const peer = new FakePeer();
+    const link = new PeerLink(peer as unknown as SimplePeerLike);
+    peer.receive(Uint8Array.of(1));
+    peer.receive(Uint8Array.of(2));
+    const heard: number[] = [];
+    link.on('message', (message) => heard.push(message[0]!));
+    peer.receive(Uint8Array.of(3));
+    expect(heard).toEqual([1, 2, 3]);
+  });
+
+  it('closes the link instead of holding an unbounded backlog nobody reads', () => {
+    const peer = new FakePeer();
+    const link = new PeerLink(peer as unknown as SimplePeerLike);
+    let closeCode: string | undefined;
+    link.on('close', (error) => (closeCode = error?.code));
+    for (let i = 0; i < 300; i++) peer.receive(Uint8Array.of(i & 0xff));
+    expect(link.closed).toBe(true);
+    expect(closeCode).toBe('link-closed');
+    expect(peer.destroyed).toBe(true);
+  });
+});
