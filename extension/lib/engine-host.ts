@@ -121,8 +121,6 @@ export class EngineHost extends Emitter<EngineHostEvents> {
       // Not sooner: when a hop dies, the broker may not have heard yet and could name the dead exit again.
       retryBaseMs: 600,
       retryMaxMs: 4_000,
-      // See ProtectEngineOptions.firstSendDelayMs: Chromium relays lose a first cell sent too early.
-      firstSendDelayMs: 50,
       // A path whose handshake stalls is better replaced than waited for: it normally takes well under 1 s.
       handshakeTimeoutMs: 3_000,
       connectTimeoutMs: 15_000,

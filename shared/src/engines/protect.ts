@@ -54,13 +54,6 @@ export interface ProtectEngineOptions {
   /** Pin an exit by key; otherwise the broker picks the least-loaded one. */
   exitKey?: string;
   connectTimeoutMs?: number;
-  /**
-   * Wait this long after the first hop's DataChannel opens before the first cell. Seen with Chromium as the
-   * answering side: messages sent the instant our side opens are sometimes lost on theirs, and the circuit
-   * then never opens (its OPEN cell was the lost one). A short pause avoids most; the handshake timeout and
-   * a rebuild catch the rest.
-   */
-  firstSendDelayMs?: number;
   /** How long the encrypted handshake with the exit may take on a new path. */
   handshakeTimeoutMs?: number;
   /** Tries at the first path before Protect reports an error (WebRTC setup can fail once and work next). */
@@ -210,8 +203,6 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     if (!exitKey || exitKey.length !== 32)
       throw new UnderpassError('bad-exit-key', 'the broker sent a bad exit key');
     const link = await connector.connect(path.linkId, true);
-    const pause = this.options.firstSendDelayMs ?? 0;
-    if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
     if (generation !== this.generation || link.closed) {
       link.close();
       if (generation === this.generation)
