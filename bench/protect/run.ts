@@ -10,43 +10,25 @@
  *   env BENCH_PROTECT_RUNS (default 7: clicks measured), BENCH_PROTECT_LOADS (default 10)
  *   Needs the built extension (npx wxt build) and Chromium (CHROMIUM_PATH or /usr/bin/chromium).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus } from 'node:os';
-import { join } from 'node:path';
 import type { Page } from '@playwright/test';
 import { EXTENSION_ID } from '../../e2e/extension-id.js';
 import { Cleanup, startSignaling, startTestExit } from '../../e2e/fixtures/network.js';
 import { installCompanionHost } from '../../e2e/fixtures/native-host.js';
-import { REPO_ROOT } from '../../e2e/fixtures/paths.js';
 import { launchProfile } from '../../e2e/fixtures/profile.js';
 import { RESOURCES, startBenchSite, type BenchSite } from './site.js';
+import { median, report, type BenchResult, type Goal } from '../lib/report.js';
 
 const EXIT_ADDRESS = '127.0.0.3';
 const RUNS = positiveInt(process.env['BENCH_PROTECT_RUNS'], 7);
 const LOADS = positiveInt(process.env['BENCH_PROTECT_LOADS'], 10);
-const GOALS: Record<string, string> = {
-  protect_to_first_byte_p50_ms: '≤ 1500',
-  page_load_overhead_ratio: '≤ 1.5',
-};
-
-type Result = {
-  metric: string;
-  value: number;
-  unit: string;
-  runs: number;
-  baseline?: { metric: string; value: number };
-  ratio?: number;
+const GOALS: Record<string, Goal> = {
+  protect_to_first_byte_p50_ms: { text: '≤ 1500', met: (v) => v <= 1500 },
+  page_load_overhead_ratio: { text: '≤ 1.5', met: (v) => v <= 1.5 },
 };
 
 function positiveInt(raw: string | undefined, fallback: number): number {
   const value = Number(raw);
   return Number.isInteger(value) && value > 0 ? value : fallback;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
@@ -112,7 +94,7 @@ async function loadTimes(tab: Page, site: BenchSite, tag: string): Promise<numbe
 
 async function main(): Promise<void> {
   const cleanup = new Cleanup();
-  const results: Result[] = [];
+  const results: BenchResult[] = [];
   try {
     const site = await startBenchSite();
     cleanup.push(() => site.close());
@@ -209,25 +191,7 @@ async function main(): Promise<void> {
     await cleanup.run();
   }
 
-  console.log(
-    `\n${'metric'.padEnd(30)} ${'value'.padStart(9)}  ${'unit'.padEnd(5)} ${'runs'.padStart(4)}  ${'baseline'.padEnd(36)} goal`,
-  );
-  for (const r of results) {
-    const baseline = r.baseline ? `${r.baseline.metric} ${r.baseline.value}` : '';
-    console.log(
-      `${r.metric.padEnd(30)} ${String(r.value).padStart(9)}  ${r.unit.padEnd(5)} ${String(r.runs).padStart(4)}  ${baseline.padEnd(36)} ${GOALS[r.metric] ?? ''}`,
-    );
-  }
-  const report = {
-    name: 'protect',
-    when: new Date().toISOString(),
-    machine: { cpus: cpus().length, node: process.version },
-    results,
-  };
-  const resultsDir = join(REPO_ROOT, 'bench', 'results');
-  await mkdir(resultsDir, { recursive: true });
-  await writeFile(join(resultsDir, 'protect.json'), JSON.stringify(report, null, 2) + '\n');
-  console.log(`\nwrote ${join(resultsDir, 'protect.json')}`);
+  await report('protect', results, GOALS);
 }
 
 main().then(

@@ -15,8 +15,6 @@
  * the highest rate held; its `runs` is the number of attempts that took.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { cpus } from 'node:os';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { x25519 } from '@noble/curves/ed25519.js';
@@ -25,6 +23,7 @@ import { SignalingClient, encodeExitKey, type WebSocketConstructorLike } from '@
 import { freePort } from '../lib/ports.js';
 import { startRedisServer, type RedisServer } from '../lib/redis-server.js';
 import type { LoadCommand, LoadReport } from './load-process.js';
+import { report, type BenchResult } from '../lib/report.js';
 
 const RELAYS = Number(process.env.BENCH_SIGNALING_RELAYS ?? 10_000);
 const REDIS_RELAYS = Number(process.env.BENCH_SIGNALING_REDIS_RELAYS ?? 2_000);
@@ -36,16 +35,6 @@ const ATTEMPTS = Number(process.env.BENCH_SIGNALING_ATTEMPTS ?? 3);
 const RELAY_CAPACITY = 10;
 const here = fileURLToPath(new URL('.', import.meta.url));
 const bin = join(here, '..', '..', 'signaling-server', 'bin', 'underpass-signaling.js');
-const resultsDir = join(here, '..', 'results');
-
-type Result = {
-  metric: string;
-  value: number;
-  unit: string;
-  runs: number;
-  baseline?: { metric: string; value: number };
-  ratio?: number;
-};
 
 const round = (v: number, digits = 1) => Math.round(v * 10 ** digits) / 10 ** digits;
 const quantile = (sorted: number[], q: number) =>
@@ -229,7 +218,7 @@ async function scenario(label: string, instances: Instance[], relays: number): P
 // --- main ------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const results: Result[] = [];
+  const results: BenchResult[] = [];
 
   const single = await startInstance();
   let one: Scenario;
@@ -299,35 +288,16 @@ async function main(): Promise<void> {
     await redis.stop();
   }
 
-  const goals: Record<string, [string, (v: number) => boolean]> = {
-    connected_relays: ['≥ 10000', (v) => v >= 10_000],
-    matches_per_s: ['≥ 2000 (p99 ≤ 50 ms)', (v) => v >= 2_000],
-    match_latency_p99_ms: ['≤ 50', (v) => v <= 50],
-    rss_per_peer_kib: ['≤ 32', (v) => v <= 32],
-    redis_two_instances_matches_per_s: ['> matches_per_s', (v) => v > (one.best?.achieved ?? Infinity)],
-  };
-  console.log('');
-  console.log(
-    `${'metric'.padEnd(34)} ${'value'.padStart(10)}  ${'unit'.padEnd(7)} ${'runs'.padStart(4)}  ${'baseline'.padEnd(22)} goal`,
-  );
-  for (const r of results) {
-    const baseline = r.baseline ? `${r.baseline.metric} ${r.baseline.value}` : '';
-    const goal = goals[r.metric];
-    const goalText = goal ? `${goal[0]} ${goal[1](r.value) ? 'met' : 'MISSED'}` : '';
-    console.log(
-      `${r.metric.padEnd(34)} ${String(r.value).padStart(10)}  ${r.unit.padEnd(7)} ${String(r.runs).padStart(4)}  ${baseline.padEnd(22)} ${goalText}`,
-    );
-  }
-
-  await mkdir(resultsDir, { recursive: true });
-  const report = {
-    name: 'signaling',
-    when: new Date().toISOString(),
-    machine: { cpus: cpus().length, node: process.version },
-    results,
-  };
-  await writeFile(join(resultsDir, 'signaling.json'), JSON.stringify(report, null, 2) + '\n');
-  console.log(`\nwrote ${join(resultsDir, 'signaling.json')}`);
+  await report('signaling', results, {
+    connected_relays: { text: '≥ 10000', met: (v) => v >= 10_000 },
+    matches_per_s: { text: '≥ 2000 (p99 ≤ 50 ms)', met: (v) => v >= 2_000 },
+    match_latency_p99_ms: { text: '≤ 50', met: (v) => v <= 50 },
+    rss_per_peer_kib: { text: '≤ 32', met: (v) => v <= 32 },
+    redis_two_instances_matches_per_s: {
+      text: '> matches_per_s',
+      met: (v) => v > (one.best?.achieved ?? Infinity),
+    },
+  });
 }
 
 main().then(

@@ -9,7 +9,7 @@
 import { fork } from 'node:child_process';
 import { connect as tcpConnect } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Session } from 'node:inspector/promises';
@@ -38,6 +38,7 @@ import { nodeAead } from '../../exit-node/src/node-aead.js';
 import { startSignalingServer } from '../../signaling-server/src/server.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
 import type { ChildMessage, ParentMessage } from './relay-process.js';
+import { median, report, type BenchResult } from '../lib/report.js';
 
 const MB = 1_000_000;
 const SIZE = Number(process.env.BENCH_TUNNEL_MB ?? 100) * MB;
@@ -46,22 +47,7 @@ const LATENCY_RUNS = 31;
 const PROFILE = process.argv.includes('--profile');
 const HOST = '127.0.0.3';
 const here = fileURLToPath(new URL('.', import.meta.url));
-const resultsDir = join(here, '..', 'results');
 
-type Result = {
-  metric: string;
-  value: number;
-  unit: string;
-  runs: number;
-  baseline?: { metric: string; value: number };
-  ratio?: number;
-};
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 const mbps = (bytes: number, ms: number) => (bytes * 8) / (ms / 1000) / 1e6;
 const progress = (text: string) => process.stderr.write(`${text}\n`);
@@ -309,7 +295,7 @@ async function main(): Promise<void> {
     `bench:tunnel — ${SIZE / MB} MB downloads, ${RUNS} runs each, ${cpus().length} CPUs, Node ${process.version}`,
   );
   const site = await startTestSite({ host: HOST, fileSize: SIZE });
-  const results: Result[] = [];
+  const results: BenchResult[] = [];
   const profileDir = PROFILE ? await mkdtemp(join(tmpdir(), 'underpass-prof-')) : undefined;
 
   // 1. Raw DataChannel.
@@ -445,43 +431,13 @@ async function main(): Promise<void> {
     { metric: 'relay_cpu_s_per_100mb', value: round(relayCpuPer100MB, 3), unit: 's', runs: RUNS },
   );
 
-  const goals: Record<string, (v: number) => boolean> = {
-    two_hop_vs_raw_ratio: (v) => v >= 0.6,
-    direct_vs_raw_ratio: (v) => v >= 0.8,
-    setup_p50_ms: (v) => v <= 500,
-    added_ttfb_p50_ms: (v) => v <= 3,
-    relay_cpu_s_per_100mb: (v) => v <= 1,
-  };
-  const goalText: Record<string, string> = {
-    two_hop_vs_raw_ratio: '≥ 0.6',
-    direct_vs_raw_ratio: '≥ 0.8',
-    setup_p50_ms: '≤ 500',
-    added_ttfb_p50_ms: '≤ 3',
-    relay_cpu_s_per_100mb: '≤ 1',
-  };
-  console.log('');
-  console.log(
-    `${'metric'.padEnd(24)} ${'value'.padStart(10)}  ${'unit'.padEnd(7)} ${'runs'.padStart(4)}  ${'baseline'.padEnd(34)} goal`,
-  );
-  for (const r of results) {
-    const baseline = r.baseline ? `${r.baseline.metric} ${r.baseline.value}` : '';
-    const goal = goals[r.metric]
-      ? `${goalText[r.metric]} ${goals[r.metric]!(r.value) ? 'met' : 'MISSED'}`
-      : '';
-    console.log(
-      `${r.metric.padEnd(24)} ${String(r.value).padStart(10)}  ${r.unit.padEnd(7)} ${String(r.runs).padStart(4)}  ${baseline.padEnd(34)} ${goal}`,
-    );
-  }
-
-  await mkdir(resultsDir, { recursive: true });
-  const report = {
-    name: 'tunnel',
-    when: new Date().toISOString(),
-    machine: { cpus: cpus().length, node: process.version },
-    results,
-  };
-  await writeFile(join(resultsDir, 'tunnel.json'), JSON.stringify(report, null, 2) + '\n');
-  console.log(`\nwrote ${join(resultsDir, 'tunnel.json')}`);
+  await report('tunnel', results, {
+    two_hop_vs_raw_ratio: { text: '≥ 0.6', met: (v) => v >= 0.6 },
+    direct_vs_raw_ratio: { text: '≥ 0.8', met: (v) => v >= 0.8 },
+    setup_p50_ms: { text: '≤ 500', met: (v) => v <= 500 },
+    added_ttfb_p50_ms: { text: '≤ 3', met: (v) => v <= 3 },
+    relay_cpu_s_per_100mb: { text: '≤ 1', met: (v) => v <= 1 },
+  });
 
   if (profileDir) {
     console.log('\nCPU profile of the two-hop downloads, client and exit process (self time):');
