@@ -187,3 +187,56 @@ export class ThrottledStream extends Emitter<ByteStreamEvents> implements ByteSt
     }
   }
 }
+
+/**
+ * One token bucket shared by every throttled link of a volunteer: work waits its turn in arrival order and
+ * runs when the bucket has the bytes. What waits is bounded by the tunnel's flow-control windows for honest
+ * peers; a peer that ignores them overruns its link's queue bound and loses its link.
+ */
+export class ByteThrottle {
+  private readonly bucket: TokenBucket;
+  private readonly queue: { bytes: number; run: () => void }[] = [];
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(bytesPerSec: number, now: () => number = Date.now) {
+    // A cell is at most a few tens of KiB; the bucket must hold at least one, or nothing would ever pass.
+    this.bucket = new TokenBucket({
+      ratePerSecond: bytesPerSec,
+      burst: Math.max(64 * 1024, Math.floor(bytesPerSec / 4)),
+      clock: { now },
+    });
+  }
+
+  /** Runs `run` once `bytes` fit the budget: now if nothing waits and there are tokens. */
+  take(bytes: number, run: () => void): void {
+    this.queue.push({ bytes, run });
+    this.pump();
+  }
+
+  clear(): void {
+    this.queue.length = 0;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private pump(): void {
+    if (this.timer) return;
+    while (this.queue.length > 0) {
+      const head = this.queue[0]!;
+      const cost = Math.min(head.bytes, this.bucket.burst);
+      if (!this.bucket.tryTake(cost)) {
+        const missing = cost - this.bucket.available();
+        this.timer = setTimeout(
+          () => {
+            this.timer = undefined;
+            this.pump();
+          },
+          Math.ceil((missing * 1000) / this.bucket.ratePerSecond),
+        );
+        return;
+      }
+      this.queue.shift();
+      head.run();
+    }
+  }
+}

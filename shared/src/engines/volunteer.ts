@@ -5,6 +5,7 @@ import type { Link, LinkEvents } from '../link.js';
 import type { PeerFactory } from '../links/peer-link.js';
 import { PeerConnector, type SignalingChannel } from './peer-connector.js';
 import { RelayEngine, type RelayStats } from './relay.js';
+import { ByteThrottle } from '../rate-limit.js';
 
 /** A `link` message from the broker: someone wants a WebRTC link with us. */
 export interface LinkOffer {
@@ -157,63 +158,6 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
   private requireConnector(): PeerConnector {
     if (!this.connector) throw new SessionError('closed', 'the volunteer is not started');
     return this.connector;
-  }
-}
-
-/**
- * One token bucket shared by every throttled link of a volunteer: work waits its turn in arrival order and
- * runs when the bucket has the bytes. What waits is bounded by the tunnel's flow-control windows for honest
- * peers; a peer that ignores them overruns its link's queue bound and loses its link.
- */
-export class ByteThrottle {
-  private tokens: number;
-  private last: number;
-  private readonly burst: number;
-  private readonly queue: { bytes: number; run: () => void }[] = [];
-  private timer: ReturnType<typeof setTimeout> | undefined;
-
-  constructor(
-    private readonly bytesPerSec: number,
-    private readonly now: () => number = Date.now,
-  ) {
-    // A cell is at most a few tens of KiB; the bucket must hold at least one, or nothing would ever pass.
-    this.burst = Math.max(64 * 1024, Math.floor(bytesPerSec / 4));
-    this.tokens = this.burst;
-    this.last = now();
-  }
-
-  /** Runs `run` once `bytes` fit the budget: now if nothing waits and there are tokens. */
-  take(bytes: number, run: () => void): void {
-    this.queue.push({ bytes, run });
-    this.pump();
-  }
-
-  clear(): void {
-    this.queue.length = 0;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
-  private pump(): void {
-    if (this.timer) return;
-    const now = this.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.bytesPerSec) / 1000);
-    this.last = now;
-    while (this.queue.length > 0) {
-      const head = this.queue[0]!;
-      const cost = Math.min(head.bytes, this.burst);
-      if (this.tokens < cost) {
-        const waitMs = Math.ceil(((cost - this.tokens) * 1000) / this.bytesPerSec);
-        this.timer = setTimeout(() => {
-          this.timer = undefined;
-          this.pump();
-        }, waitMs);
-        return;
-      }
-      this.tokens -= cost;
-      this.queue.shift();
-      head.run();
-    }
   }
 }
 
