@@ -134,7 +134,7 @@ describe('a real path: client engine → relay engine → exit node → website 
       '127.0.0.1',
       '/',
     );
-    expect(body.toString()).toContain('Hello through Underpass');
+    expect(body.toString()).toContain('Hello through the tunnel');
     protect.stop();
     clientSignaling.close();
   });
