@@ -50,7 +50,8 @@ export function firefoxShouldBypass(requestUrl: string, input: Omit<ProxyRuleInp
   try {
     url = new URL(requestUrl);
   } catch {
-    return true;
+    // A request we cannot read goes through the tunnel: the kill switch fails closed, never open.
+    return false;
   }
   const port = url.port || defaultPort(url.protocol);
   const hostPort = `${url.hostname}:${port}`;

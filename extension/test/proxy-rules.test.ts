@@ -59,6 +59,8 @@ describe('proxy rules', () => {
     expect(firefoxShouldBypass('https://www.bank.example/', input)).toBe(false);
     expect(firefoxShouldBypass('https://a.intranet.example/', input)).toBe(true);
     expect(firefoxShouldBypass('https://intranet.example/', input)).toBe(false);
+    // Fails closed: what cannot be parsed goes through the tunnel, never around it.
+    expect(firefoxShouldBypass('not a url', input)).toBe(false);
   });
 
   it('matches sites the way Chrome does', () => {
