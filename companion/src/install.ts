@@ -160,7 +160,44 @@ export async function installNativeHost(options: InstallOptions): Promise<Instal
     );
     installed.push({ browser, manifestPath, launcherPath });
   }
+  if (options.entryPath === undefined) await buildCompanionBundle();
   return installed;
+}
+
+/** Where the default entry (bin/underpass-companion.js) looks for the bundle; node_modules/.cache is ignored by git. */
+export function companionBundlePath(): string {
+  return fileURLToPath(
+    new URL('../../node_modules/.cache/underpass-companion/companion.mjs', import.meta.url),
+  );
+}
+
+/**
+ * Bundles the companion's sources into one ES module (dependencies stay imports) so it starts without tsx.
+ * Best effort: without esbuild, or if it fails, the launcher runs the sources through tsx as before.
+ */
+export async function buildCompanionBundle(): Promise<boolean> {
+  try {
+    const esbuild = await import('esbuild');
+    const result = await esbuild.build({
+      entryPoints: [fileURLToPath(new URL('./main.ts', import.meta.url))],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: `node${process.versions.node.split('.')[0] ?? '20'}`,
+      packages: 'external',
+      write: false,
+      logLevel: 'silent',
+    });
+    const output = result.outputFiles[0];
+    if (!output) return false;
+    const path = companionBundlePath();
+    await mkdir(dirname(path), { recursive: true });
+    // Atomic: installs for several profiles may run at once while a browser starts the companion.
+    await writeAtomically(path, output.text, 0o644);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Removes our manifest and launcher from each browser's directory; returns the paths that were removed. */
