@@ -66,6 +66,18 @@ describe('a real path: client engine → relay engine → exit node → website 
     await rm(dataDir, { recursive: true, force: true });
   });
 
+  /** A client engine with its own signaling connection, Protect already on. */
+  async function startClient(mode: 'two-hop' | 'direct') {
+    const clientSignaling = new SignalingClient({
+      url: signaling.url,
+      WebSocket: WS,
+      hello: { role: 'client' },
+    });
+    const protect = new ProtectEngine({ signaling: clientSignaling, createPeer: nodePeerFactory(), mode });
+    await protect.start();
+    return { protect, clientSignaling };
+  }
+
   it('downloads a file through two hops; the site sees only the exit’s address', async () => {
     const relaySignaling = new SignalingClient({
       url: signaling.url,
@@ -80,17 +92,7 @@ describe('a real path: client engine → relay engine → exit node → website 
     });
     await volunteer.start();
 
-    const clientSignaling = new SignalingClient({
-      url: signaling.url,
-      WebSocket: WS,
-      hello: { role: 'client' },
-    });
-    const protect = new ProtectEngine({
-      signaling: clientSignaling,
-      createPeer: nodePeerFactory(),
-      mode: 'two-hop',
-    });
-    await protect.start();
+    const { protect, clientSignaling } = await startClient('two-hop');
     expect(protect.state).toMatchObject({
       status: 'protected',
       path: { hop: { role: 'relay' }, exit: { exitKey: exit.exitKey } },
@@ -117,17 +119,7 @@ describe('a real path: client engine → relay engine → exit node → website 
   });
 
   it('direct mode: client → exit', async () => {
-    const clientSignaling = new SignalingClient({
-      url: signaling.url,
-      WebSocket: WS,
-      hello: { role: 'client' },
-    });
-    const protect = new ProtectEngine({
-      signaling: clientSignaling,
-      createPeer: nodePeerFactory(),
-      mode: 'direct',
-    });
-    await protect.start();
+    const { protect, clientSignaling } = await startClient('direct');
     expect(protect.state).toMatchObject({ status: 'protected', path: { hop: { role: 'exit' } } });
     const body = await httpGet(
       await protect.open({ kind: 'tcp', host: '127.0.0.1', port: site.port }),

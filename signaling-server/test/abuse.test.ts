@@ -7,32 +7,13 @@ import { WebSocket } from 'ws';
 import { SignalingClient } from '../../shared/src/signaling/client.js';
 import { proveExitKey } from '../../shared/src/signaling/exit-proof.js';
 import { encodeExitKey } from '../../shared/src/signaling/ids.js';
-import type { SignalingServer } from '../src/server.js';
-import { RawPeer, exitSecretOf, newExitKey, startTestServer } from './helpers.js';
+import { exitSecretOf, newExitKey, serverUnderTest } from './helpers.js';
 
-let server: SignalingServer;
-const peers: RawPeer[] = [];
+const { server, start, join, open } = serverUnderTest();
 const clients: SignalingClient[] = [];
 
-async function start(options: Parameters<typeof startTestServer>[0] = {}): Promise<SignalingServer> {
-  server = await startTestServer(options);
-  return server;
-}
-async function join(hello: Record<string, unknown>): Promise<RawPeer> {
-  const peer = await RawPeer.join(server.url, hello);
-  peers.push(peer);
-  return peer;
-}
-async function open(): Promise<RawPeer> {
-  const peer = await RawPeer.open(server.url);
-  peers.push(peer);
-  return peer;
-}
-
-afterEach(async () => {
-  for (const p of peers.splice(0)) p.close();
+afterEach(() => {
   for (const c of clients.splice(0)) c.close();
-  await server?.close();
 });
 
 describe('exit key proof of possession', () => {
@@ -48,7 +29,7 @@ describe('exit key proof of possession', () => {
     const err = await p.next('error');
     expect(err).toMatchObject({ code: 'not-allowed' });
     expect((await p.closed).code).toBe(1008);
-    const exits = await fetch(server.url.replace('ws://', 'http://') + 'v1/exits');
+    const exits = await fetch(server().url.replace('ws://', 'http://') + 'v1/exits');
     expect(await exits.json()).toEqual({ exits: [] });
   });
 
@@ -107,7 +88,7 @@ describe('exit key proof of possession', () => {
     const secret = x25519.utils.randomSecretKey();
     const exitKey = encodeExitKey(x25519.getPublicKey(secret));
     const withKey = new SignalingClient({
-      url: server.url,
+      url: server().url,
       WebSocket,
       hello: { role: 'exit', exitKey },
       exitSecretKey: secret,
@@ -118,7 +99,7 @@ describe('exit key proof of possession', () => {
 
     const secret2 = x25519.utils.randomSecretKey();
     const withHook = new SignalingClient({
-      url: server.url,
+      url: server().url,
       WebSocket,
       hello: { role: 'exit', exitKey: encodeExitKey(x25519.getPublicKey(secret2)) },
       proveExitKey: async (challenge) => proveExitKey(secret2, challenge),
@@ -127,7 +108,7 @@ describe('exit key proof of possession', () => {
     await withHook.connect();
 
     const without = new SignalingClient({
-      url: server.url,
+      url: server().url,
       WebSocket,
       hello: { role: 'exit', exitKey: newExitKey() },
     });
@@ -228,7 +209,7 @@ describe('idle timeout', () => {
   it('keeps a peer that sends heartbeats, and SignalingClient sends them by itself', async () => {
     await start({ limits: { idleTimeoutMs: 1_000 } });
     const raw = await join({ role: 'client' });
-    const client = new SignalingClient({ url: server.url, WebSocket, hello: { role: 'client' } });
+    const client = new SignalingClient({ url: server().url, WebSocket, hello: { role: 'client' } });
     clients.push(client);
     await client.connect();
     for (let i = 0; i < 16; i++) {
@@ -243,8 +224,7 @@ describe('idle timeout', () => {
 describe('liveness', () => {
   it('drops a peer that stops answering pings, and keeps one that answers', async () => {
     await start({ limits: { pingIntervalMs: 300 } });
-    const deaf = await RawPeer.open(server.url, { autoPong: false });
-    peers.push(deaf);
+    const deaf = await open({ autoPong: false });
     deaf.send({ type: 'hello', v: 1, role: 'relay', capacity: 1 });
     await deaf.next('welcome');
     const fine = await join({ role: 'client' });
@@ -284,7 +264,7 @@ describe('slow readers', () => {
     socket.pause();
     const other = await join({ role: 'client' });
     const rejected = async () => {
-      const text = await (await fetch(server.url.replace('ws://', 'http://') + 'metrics')).text();
+      const text = await (await fetch(server().url.replace('ws://', 'http://') + 'metrics')).text();
       return /underpass_signaling_rejections_total\{reason="slow-reader"\} 1/.test(text);
     };
     // Every junk frame earns an error frame (the error budget is out of reach); the sender is the reader.

@@ -1,5 +1,6 @@
 /** Test helpers: raw `ws` peers that record every frame, so tests can assert on the exact wire traffic. */
 import { x25519 } from '@noble/curves/ed25519.js';
+import { afterEach } from 'vitest';
 import { WebSocket } from 'ws';
 import { proveExitKey } from '../../shared/src/signaling/exit-proof.js';
 import { encodeExitKey } from '../../shared/src/signaling/ids.js';
@@ -33,6 +34,38 @@ export async function startTestServer(
     ...options,
     limits: { matchWaitMs: 50, ...options.limits },
   });
+}
+
+/**
+ * The server of the current test and the raw peers it opened, all closed after each test. Call at the top
+ * of a test file; `start` begins a test, `join` and `open` connect peers to that test's server.
+ */
+export function serverUnderTest() {
+  let current: SignalingServer | undefined;
+  const peers: RawPeer[] = [];
+  afterEach(async () => {
+    for (const peer of peers.splice(0)) peer.close();
+    await current?.close();
+    current = undefined;
+  });
+  const server = (): SignalingServer => {
+    if (!current) throw new Error('start() the server first');
+    return current;
+  };
+  const track = (peer: RawPeer): RawPeer => {
+    peers.push(peer);
+    return peer;
+  };
+  return {
+    server,
+    async start(options: Partial<SignalingServerOptions> = {}): Promise<SignalingServer> {
+      current = await startTestServer(options);
+      return current;
+    },
+    join: async (hello: Record<string, unknown>) => track(await RawPeer.join(server().url, hello)),
+    open: async (options?: Parameters<typeof RawPeer.open>[1]) =>
+      track(await RawPeer.open(server().url, options)),
+  };
 }
 
 export class RawPeer {

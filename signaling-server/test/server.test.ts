@@ -1,30 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { SignalingServer } from '../src/server.js';
+import { describe, expect, it } from 'vitest';
 import { proveExitKey } from '../../shared/src/signaling/exit-proof.js';
-import { RawPeer, exitSecretOf, newExitKey, startTestServer } from './helpers.js';
+import { exitSecretOf, newExitKey, serverUnderTest } from './helpers.js';
 
-let server: SignalingServer;
-const peers: RawPeer[] = [];
-
-async function start(options: Parameters<typeof startTestServer>[0] = {}): Promise<SignalingServer> {
-  server = await startTestServer(options);
-  return server;
-}
-async function join(hello: Record<string, unknown>): Promise<RawPeer> {
-  const peer = await RawPeer.join(server.url, hello);
-  peers.push(peer);
-  return peer;
-}
-async function open(): Promise<RawPeer> {
-  const peer = await RawPeer.open(server.url);
-  peers.push(peer);
-  return peer;
-}
-
-afterEach(async () => {
-  for (const p of peers.splice(0)) p.close();
-  await server?.close();
-});
+const { server, start, join, open } = serverUnderTest();
 
 describe('handshake', () => {
   it('welcomes a peer with a fresh unguessable id', async () => {
@@ -401,7 +379,7 @@ describe('hostile input', () => {
 describe('http', () => {
   it('answers /healthz, /v1/exits and 404', async () => {
     await start();
-    const base = server.url.replace('ws://', 'http://');
+    const base = server().url.replace('ws://', 'http://');
     const health = await fetch(new URL('/healthz', base));
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ ok: true });
@@ -428,7 +406,7 @@ describe('shutdown', () => {
     await start();
     const a = await join({ role: 'client' });
     const b = await join({ role: 'relay', capacity: 1 });
-    await server.close();
+    await server().close();
     expect((await a.next('error')).code).toBe('shutting-down');
     expect((await b.next('error')).code).toBe('shutting-down');
     expect((await a.closed).code).toBe(1001);
