@@ -11,7 +11,7 @@ export type ParentMessage =
   { type: 'signal'; side: Side; data: unknown } | { type: 'cpu' } | { type: 'stop' };
 export type ChildMessage =
   | { type: 'signal'; side: Side; data: unknown }
-  | { type: 'cpu'; userUs: number; systemUs: number; bytes: number }
+  | { type: 'cpu'; userUs: number; systemUs: number }
   | { type: 'client-linked' };
 
 const send = (message: ChildMessage) => process.send?.(message);
@@ -37,7 +37,7 @@ process.on('message', (message: ParentMessage) => {
       return;
     case 'cpu': {
       const usage = process.cpuUsage();
-      send({ type: 'cpu', userUs: usage.user, systemUs: usage.system, bytes: relay.stats().bytesToClients });
+      send({ type: 'cpu', userUs: usage.user, systemUs: usage.system });
       return;
     }
     case 'stop':

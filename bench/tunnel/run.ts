@@ -2,16 +2,13 @@
  * npm run bench:tunnel — the tunnel's throughput and latency against a raw DataChannel and direct TCP, all
  * measured in one run with Node peers on this machine. Prints a table; writes bench/results/tunnel.json.
  *
- *   --profile      also record CPU profiles of the two-hop downloads (parent: client + exit; child: relay)
+ *   --profile      also record CPU profiles of the two-hop downloads (this process: the exit; children: client, relay)
  *                  and print where the time goes
  *   env BENCH_TUNNEL_MB (default 100), BENCH_TUNNEL_RUNS (default 5)
  */
-import { fork } from 'node:child_process';
-import { connect as tcpConnect } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Session } from 'node:inspector/promises';
 import WebSocket from 'ws';
 import {
@@ -24,11 +21,8 @@ import {
   PeerLink,
   ProtectEngine,
   SignalingClient,
-  TunnelClient,
   VolunteerEngine,
-  type ByteStream,
   type Link,
-  type SimplePeerLike,
   type WebSocketConstructorLike,
 } from '@underpass/shared';
 import { TcpDialer } from '../../exit-node/src/tcp-dialer.js';
@@ -37,7 +31,8 @@ import { startExitNode } from '../../exit-node/src/exit-node.js';
 import { nodeAead } from '../../exit-node/src/node-aead.js';
 import { startSignalingServer } from '../../signaling-server/src/server.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
-import type { ChildMessage, ParentMessage } from './relay-process.js';
+import { ClientProcess, joinEnds, localEnd, RelayProcess } from './children.js';
+import { timedGet } from './http-timing.js';
 import { median, report, type BenchResult } from '../lib/report.js';
 
 const MB = 1_000_000;
@@ -46,38 +41,48 @@ const RUNS = Math.max(1, Number(process.env.BENCH_TUNNEL_RUNS ?? 5));
 const LATENCY_RUNS = 31;
 const PROFILE = process.argv.includes('--profile');
 const HOST = '127.0.0.3';
-const here = fileURLToPath(new URL('.', import.meta.url));
 
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 const mbps = (bytes: number, ms: number) => (bytes * 8) / (ms / 1000) / 1e6;
 const progress = (text: string) => process.stderr.write(`${text}\n`);
 
-async function peerPair(): Promise<[PeerLink, PeerLink]> {
-  const createPeer = nodePeerFactory();
-  const a = createPeer({ initiator: true });
-  const b = createPeer({ initiator: false });
-  a.on('signal', (data) => b.signal(data));
-  b.on('signal', (data) => a.signal(data));
-  const up = (peer: SimplePeerLike) => new Promise<void>((resolve) => peer.on('connect', () => resolve()));
-  await Promise.all([up(a), up(b)]);
-  return [new PeerLink(a), new PeerLink(b)];
+/** Reads CPU seconds used so far by one process, all its threads. */
+type CpuMeter = () => Promise<number>;
+const thisProcessCpu: CpuMeter = async () => {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
+};
+
+/** Runs `work`, which moves `bytes`, and returns each meter's CPU seconds per 10⁸ of those bytes. */
+async function cpuPer100MB<K extends string>(
+  meters: Record<K, CpuMeter>,
+  bytes: number,
+  work: () => Promise<void>,
+): Promise<Record<K, number>> {
+  const names = Object.keys(meters) as K[];
+  const read = () => Promise.all(names.map((name) => meters[name]()));
+  const before = await read();
+  await work();
+  const after = await read();
+  return Object.fromEntries(
+    names.map((name, i) => [name, (after[i]! - before[i]!) / (bytes / (100 * MB))]),
+  ) as Record<K, number>;
 }
 
-/** The limit: SIZE bytes in messages of the tunnel's largest cell over one DataChannel. */
-async function rawDataChannelRun(sender: Link, receiver: Link): Promise<number> {
+/** A peer in this process (the exit's side, or the raw sender) linked to a client in its own process. */
+async function linkToClient(client: ClientProcess): Promise<PeerLink> {
+  const peer = nodePeerFactory()({ initiator: false });
+  const connected = new Promise<void>((resolve) => peer.on('connect', () => resolve()));
+  joinEnds(localEnd(peer), client.end);
+  await Promise.all([connected, client.linked]);
+  return new PeerLink(peer);
+}
+
+/** The limit: SIZE bytes in messages of the tunnel's largest cell over one DataChannel, to another process. */
+async function rawDataChannelRun(sender: Link, receiver: ClientProcess): Promise<number> {
   // The tunnel's own message size (one full cell), so the baseline is the same DataChannel doing the same work.
   const chunk = new Uint8Array(MAX_CELL);
-  let received = 0;
-  const done = new Promise<void>((resolve) => {
-    const onMessage = (message: Uint8Array) => {
-      received += message.length;
-      if (received >= SIZE) {
-        receiver.off('message', onMessage);
-        resolve();
-      }
-    };
-    receiver.on('message', onMessage);
-  });
+  const done = receiver.receiveRaw(SIZE);
   const start = performance.now();
   let sent = 0;
   while (sent < SIZE) {
@@ -95,91 +100,6 @@ async function rawDataChannelRun(sender: Link, receiver: Link): Promise<number> 
   }
   await done;
   return mbps(SIZE, performance.now() - start);
-}
-
-/** GET over any byte stream; resolves with the time to the first byte and to the last. */
-function timedGet(
-  stream: ByteStream,
-  path: string,
-  start: number,
-): Promise<{ firstMs: number; totalMs: number; bytes: number }> {
-  let firstMs = -1;
-  let bytes = 0;
-  return new Promise((resolve, reject) => {
-    stream.on('data', (chunk) => {
-      if (firstMs < 0) firstMs = performance.now() - start;
-      bytes += chunk.length;
-    });
-    stream.on('end', () => stream.end());
-    stream.on('close', (error) =>
-      error ? reject(error) : resolve({ firstMs, totalMs: performance.now() - start, bytes }),
-    );
-    stream.resume();
-    stream.write(Buffer.from(`GET ${path} HTTP/1.0\r\nHost: ${HOST}\r\n\r\n`));
-  });
-}
-
-async function tunnelGet(client: TunnelClient, site: TestSite, path: string) {
-  const start = performance.now();
-  const stream = await client.open({ kind: 'tcp', host: HOST, port: site.port });
-  return timedGet(stream, path, start);
-}
-
-/** Plain TCP from this process to the site: the baseline with no tunnel at all. */
-function tcpGet(site: TestSite, path: string): Promise<{ firstMs: number; totalMs: number; bytes: number }> {
-  const start = performance.now();
-  return new Promise((resolve, reject) => {
-    const socket = tcpConnect({ host: HOST, port: site.port });
-    let firstMs = -1;
-    let bytes = 0;
-    socket.on('connect', () => socket.write(`GET ${path} HTTP/1.0\r\nHost: ${HOST}\r\n\r\n`));
-    socket.on('data', (chunk) => {
-      if (firstMs < 0) firstMs = performance.now() - start;
-      bytes += chunk.length;
-    });
-    socket.on('error', reject);
-    socket.on('close', () => resolve({ firstMs, totalMs: performance.now() - start, bytes }));
-  });
-}
-
-/** The relay in a child process, linked to a client peer and to the exit engine here. */
-async function startRelayProcess(exit: ExitEngine, profileDir: string | undefined) {
-  const child = fork(join(here, 'relay-process.ts'), [], {
-    execArgv: ['--import', 'tsx', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const createPeer = nodePeerFactory();
-  const peers = { client: createPeer({ initiator: true }), exit: createPeer({ initiator: false }) };
-  const post = (message: ParentMessage) => child.send(message);
-  for (const side of ['client', 'exit'] as const) {
-    peers[side].on('signal', (data) => post({ type: 'signal', side, data }));
-  }
-  let onCpu: ((message: Extract<ChildMessage, { type: 'cpu' }>) => void) | undefined;
-  const clientLinked = new Promise<void>((resolve) => {
-    child.on('message', (message: ChildMessage) => {
-      if (message.type === 'signal') peers[message.side].signal(message.data);
-      else if (message.type === 'client-linked') resolve();
-      else if (message.type === 'cpu') onCpu?.(message);
-    });
-  });
-  const connected = (peer: SimplePeerLike) =>
-    new Promise<void>((resolve) => peer.on('connect', () => resolve()));
-  await Promise.all([connected(peers.client), connected(peers.exit), clientLinked]);
-  exit.addLink(new PeerLink(peers.exit));
-  return {
-    clientLink: new PeerLink(peers.client),
-    cpu: () =>
-      new Promise<{ seconds: number; bytes: number }>((resolve) => {
-        onCpu = (message) =>
-          resolve({ seconds: (message.userUs + message.systemUs) / 1e6, bytes: message.bytes });
-        post({ type: 'cpu' });
-      }),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        post({ type: 'stop' });
-      }),
-  };
 }
 
 /** Time to the first byte of a response from a fresh path request, with the signaling server in the loop. */
@@ -231,7 +151,7 @@ async function measureSetup(site: TestSite): Promise<number[]> {
       const start = performance.now();
       await protect.start();
       const stream = await protect.open({ kind: 'tcp', host: HOST, port: site.port });
-      const { firstMs } = await timedGet(stream, '/', start);
+      const { firstMs } = await timedGet(stream, HOST, '/', start);
       times.push(firstMs);
       protect.stop();
       clientSignaling.close();
@@ -290,60 +210,88 @@ function summarise(profile: CpuProfile): string[] {
     .map(([key, hits]) => `${((hits / total) * 100).toFixed(1).padStart(5)}%  ${key}`);
 }
 
+/** The profile of a child's main thread: of the files in its directory, the one with the most samples. */
+async function mainThreadProfile(dir: string): Promise<CpuProfile> {
+  const profiles = await Promise.all(
+    (await readdir(dir)).map(
+      async (name) => JSON.parse(await readFile(join(dir, name), 'utf8')) as CpuProfile,
+    ),
+  );
+  const samples = (profile: CpuProfile) => profile.nodes.reduce((n, node) => n + (node.hitCount ?? 0), 0);
+  return profiles.sort((a, b) => samples(b) - samples(a))[0]!;
+}
+
 async function main(): Promise<void> {
   progress(
     `bench:tunnel — ${SIZE / MB} MB downloads, ${RUNS} runs each, ${cpus().length} CPUs, Node ${process.version}`,
   );
   const site = await startTestSite({ host: HOST, fileSize: SIZE });
+  const file = { host: HOST, port: site.port, path: '/file.bin' };
+  const page = { ...file, path: '/' };
   const results: BenchResult[] = [];
   const profileDir = PROFILE ? await mkdtemp(join(tmpdir(), 'underpass-prof-')) : undefined;
 
-  // 1. Raw DataChannel.
-  const [rawA, rawB] = await peerPair();
+  // 1. Raw DataChannel: this process sends, a client process receives.
+  const rawReceiver = new ClientProcess();
+  const rawSender = await linkToClient(rawReceiver);
   const raw: number[] = [];
-  for (let run = 0; run < RUNS; run++) raw.push(await rawDataChannelRun(rawA, rawB));
-  rawA.close();
-  rawB.close();
+  const rawCpu = await cpuPer100MB(
+    { sender: thisProcessCpu, receiver: () => rawReceiver.cpuSeconds() },
+    SIZE * RUNS,
+    async () => {
+      for (let run = 0; run < RUNS; run++) raw.push(await rawDataChannelRun(rawSender, rawReceiver));
+    },
+  );
   const rawMbps = median(raw);
   progress(`raw DataChannel: ${raw.map((v) => v.toFixed(0)).join(', ')} Mbit/s`);
 
-  // 2. Direct TCP.
+  // 2. Direct TCP, from the same client process.
   const tcp: number[] = [];
   for (let run = 0; run < RUNS; run++) {
-    const { totalMs, bytes } = await tcpGet(site, '/file.bin');
+    const { totalMs, bytes } = await rawReceiver.tcpGet(file);
     tcp.push(mbps(bytes, totalMs));
   }
+  rawSender.close();
+  await rawReceiver.stop();
   progress(`direct TCP: ${tcp.map((v) => v.toFixed(0)).join(', ')} Mbit/s`);
 
-  // The exit engine of the tunnel runs: real TCP dialer, default policy plus the site's address.
+  // The exit engine runs here, as the exit node runs it: real TCP dialer, default policy plus the site's address.
   const staticKey = generateStaticKeyPair();
   const exit = new ExitEngine({
     staticKey,
     dialer: new TcpDialer({ policy: new ExitPolicy({ allowDestinations: [`${HOST}/32`] }) }),
-    // As the exit node does (exit-node.ts); the client keeps the browser's pure-JS cipher.
     aead: nodeAead,
   });
 
-  // 3. Direct: client → exit.
-  const [directClientLink, directExitLink] = await peerPair();
-  exit.addLink(directExitLink);
-  const direct = new TunnelClient({ link: directClientLink, exitKey: staticKey.publicKey });
-  await direct.ready();
+  // 3. Direct: client process → exit.
+  const directClient = new ClientProcess();
+  exit.addLink(await linkToClient(directClient));
+  await directClient.tunnel(staticKey.publicKey);
   const directRuns: number[] = [];
-  for (let run = 0; run < RUNS; run++) {
-    const { totalMs, bytes } = await tunnelGet(direct, site, '/file.bin');
-    directRuns.push(mbps(bytes, totalMs));
-  }
-  direct.close();
-  directClientLink.close();
+  const directCpu = await cpuPer100MB(
+    { exit: thisProcessCpu, client: () => directClient.cpuSeconds() },
+    SIZE * RUNS,
+    async () => {
+      for (let run = 0; run < RUNS; run++) {
+        const { totalMs, bytes } = await directClient.tunnelGet(file);
+        directRuns.push(mbps(bytes, totalMs));
+      }
+    },
+  );
+  await directClient.stop();
   progress(`direct (client → exit): ${directRuns.map((v) => v.toFixed(0)).join(', ')} Mbit/s`);
 
-  // 4. Two hops: client → relay (its own process) → exit.
-  const relay = await startRelayProcess(exit, profileDir);
-  const twoHop = new TunnelClient({ link: relay.clientLink, exitKey: staticKey.publicKey });
-  await twoHop.ready();
-  await tunnelGet(twoHop, site, '/'); // warm
-  const cpuBefore = await relay.cpu();
+  // 4. Two hops: client process → relay process → exit.
+  const relay = new RelayProcess(profileDir);
+  const client = new ClientProcess(profileDir);
+  const exitPeer = nodePeerFactory()({ initiator: false });
+  const exitLinked = new Promise<void>((resolve) => exitPeer.on('connect', () => resolve()));
+  joinEnds(client.end, relay.clientEnd);
+  joinEnds(relay.exitEnd, localEnd(exitPeer));
+  await Promise.all([exitLinked, client.linked, relay.clientLinked]);
+  exit.addLink(new PeerLink(exitPeer));
+  await client.tunnel(staticKey.publicKey);
+  await client.tunnelGet(page); // warm
   const inspector = PROFILE ? new Session() : undefined;
   if (inspector) {
     inspector.connect();
@@ -351,31 +299,33 @@ async function main(): Promise<void> {
     await inspector.post('Profiler.start');
   }
   const twoHopRuns: number[] = [];
-  for (let run = 0; run < RUNS; run++) {
-    const { totalMs, bytes } = await tunnelGet(twoHop, site, '/file.bin');
-    twoHopRuns.push(mbps(bytes, totalMs));
-  }
-  const cpuAfter = await relay.cpu();
-  let parentProfile: string[] = [];
+  const twoHopCpu = await cpuPer100MB(
+    { exit: thisProcessCpu, relay: () => relay.cpuSeconds(), client: () => client.cpuSeconds() },
+    SIZE * RUNS,
+    async () => {
+      for (let run = 0; run < RUNS; run++) {
+        const { totalMs, bytes } = await client.tunnelGet(file);
+        twoHopRuns.push(mbps(bytes, totalMs));
+      }
+    },
+  );
+  let exitProfile: string[] = [];
   if (inspector) {
     const { profile } = await inspector.post('Profiler.stop');
-    await writeFile(join(profileDir!, 'client-and-exit.cpuprofile'), JSON.stringify(profile));
-    parentProfile = summarise(profile as CpuProfile);
+    await writeFile(join(profileDir!, 'exit.cpuprofile'), JSON.stringify(profile));
+    exitProfile = summarise(profile as CpuProfile);
     inspector.disconnect();
   }
-  const relayCpuPer100MB =
-    (cpuAfter.seconds - cpuBefore.seconds) / ((cpuAfter.bytes - cpuBefore.bytes) / (100 * MB));
   progress(`two hops (client → relay → exit): ${twoHopRuns.map((v) => v.toFixed(0)).join(', ')} Mbit/s`);
 
   // 5. Added time to first byte: a small request over the established two-hop path vs the same request direct.
   const tunnelTtfb: number[] = [];
   const tcpTtfb: number[] = [];
   for (let run = 0; run < LATENCY_RUNS; run++) {
-    tunnelTtfb.push((await tunnelGet(twoHop, site, '/')).firstMs);
-    tcpTtfb.push((await tcpGet(site, '/')).firstMs);
+    tunnelTtfb.push((await client.tunnelGet(page)).firstMs);
+    tcpTtfb.push((await client.tcpGet(page)).firstMs);
   }
-  twoHop.close();
-  relay.clientLink.close();
+  await client.stop();
   await relay.stop();
   exit.close();
 
@@ -387,6 +337,27 @@ async function main(): Promise<void> {
   const directMbps = median(directRuns);
   const twoHopMbps = median(twoHopRuns);
   const rawBaseline = { metric: 'raw_datachannel_mbps', value: round(rawMbps, 1) };
+  const rawSendReceive = rawCpu.sender + rawCpu.receiver;
+  // Where the CPU goes, per 10⁸ bytes downloaded (the exit's figures include the local website's).
+  const cpuRow = (
+    metric: string,
+    value: number,
+    baseline?: { metric: string; value: number },
+  ): BenchResult => ({
+    metric: `${metric}_cpu_s_per_100mb`,
+    value: round(value, 3),
+    unit: 's',
+    runs: RUNS,
+    ...(baseline
+      ? {
+          baseline: { metric: `${baseline.metric}_cpu_s_per_100mb`, value: round(baseline.value, 3) },
+          ratio: round(value / baseline.value, 3),
+        }
+      : {}),
+  });
+  // The sending end (the exit) beside the raw sender, the receiving end (the client) beside the raw receiver.
+  const rawSenderCpu = { metric: 'raw_sender', value: rawCpu.sender };
+  const rawReceiverCpu = { metric: 'raw_receiver', value: rawCpu.receiver };
   results.push(
     { metric: 'raw_datachannel_mbps', value: round(rawMbps, 1), unit: 'Mbit/s', runs: RUNS },
     {
@@ -428,7 +399,21 @@ async function main(): Promise<void> {
       runs: LATENCY_RUNS,
       baseline: { metric: 'direct_tcp_ttfb_p50_ms', value: round(median(tcpTtfb), 2) },
     },
-    { metric: 'relay_cpu_s_per_100mb', value: round(relayCpuPer100MB, 3), unit: 's', runs: RUNS },
+    {
+      metric: 'relay_cpu_s_per_100mb',
+      value: round(twoHopCpu.relay, 3),
+      unit: 's',
+      runs: RUNS,
+      // A relay receives and re-sends every byte: the raw channel's two ends are its floor.
+      baseline: { metric: 'raw_send_plus_receive_cpu_s_per_100mb', value: round(rawSendReceive, 3) },
+      ratio: round(twoHopCpu.relay / rawSendReceive, 3),
+    },
+    cpuRow('raw_sender', rawCpu.sender),
+    cpuRow('raw_receiver', rawCpu.receiver),
+    cpuRow('direct_exit', directCpu.exit, rawSenderCpu),
+    cpuRow('direct_client', directCpu.client, rawReceiverCpu),
+    cpuRow('two_hop_exit', twoHopCpu.exit, rawSenderCpu),
+    cpuRow('two_hop_client', twoHopCpu.client, rawReceiverCpu),
   );
 
   await report('tunnel', results, {
@@ -440,15 +425,13 @@ async function main(): Promise<void> {
   });
 
   if (profileDir) {
-    console.log('\nCPU profile of the two-hop downloads, client and exit process (self time):');
-    for (const line of parentProfile) console.log(`  ${line}`);
-    const relayProfile = (await readdir(profileDir)).find((f) => f.startsWith('CPU.'));
-    if (relayProfile) {
-      const profile = JSON.parse(await readFile(join(profileDir, relayProfile), 'utf8')) as Parameters<
-        typeof summarise
-      >[0];
-      console.log('\nCPU profile of the relay process, whole life (self time):');
-      for (const line of summarise(profile)) console.log(`  ${line}`);
+    console.log('\nCPU profiles of the two-hop downloads (self time; children over their whole life):');
+    console.log('  exit process:');
+    for (const line of exitProfile) console.log(`    ${line}`);
+    for (const name of ['client', 'relay']) {
+      const profile = await mainThreadProfile(join(profileDir, `${name}-process`));
+      console.log(`  ${name} process:`);
+      for (const line of summarise(profile)) console.log(`    ${line}`);
     }
     console.log(`\nprofiles in ${profileDir} (open in Chrome DevTools → Performance)`);
   }

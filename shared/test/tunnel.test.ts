@@ -4,7 +4,7 @@ import { ExitEngine } from '../src/engines/exit.js';
 import { TunnelClient } from '../src/engines/client.js';
 import { RelayEngine } from '../src/engines/relay.js';
 import { generateStaticKeyPair } from '../src/tunnel/noise.js';
-import { decodeCell, encodeCell, MAX_CELL } from '../src/tunnel/cells.js';
+import { decodeCell, encodeCell, MAX_CELL, readdressCell } from '../src/tunnel/cells.js';
 import { encodeMuxFrame } from '../src/tunnel/mux-frames.js';
 import { SessionError, StreamError } from '../src/errors.js';
 import { collect, echoDialer, pattern } from './helpers.js';
@@ -210,7 +210,41 @@ describe('tunnel: client → relay → exit', () => {
     await expect(client.ready()).rejects.toMatchObject({ code: 'wrong-exit' });
   });
 
+  it('forwards cells on its own circuit ids both ways, so clients may reuse the same id', async () => {
+    const staticKey = generateStaticKeyPair();
+    const exit = new ExitEngine({ staticKey, dialer: echoDialer() });
+    const idsAtExit = new Set<number>();
+    const relay = new RelayEngine({
+      connectExit: async () => {
+        const [relaySide, exitSide] = memoryLinkPair();
+        exitSide.on('message', (bytes) =>
+          idsAtExit.add(new DataView(bytes.buffer, bytes.byteOffset).getUint32(1)),
+        );
+        exit.addLink(exitSide);
+        return relaySide;
+      },
+    });
+    const clients = [0, 1].map(() => {
+      const [clientSide, relaySide] = memoryLinkPair();
+      relay.addClientLink(relaySide);
+      const idsAtClient = new Set<number>();
+      clientSide.on('message', (bytes) =>
+        idsAtClient.add(new DataView(bytes.buffer, bytes.byteOffset).getUint32(1)),
+      );
+      return { client: new TunnelClient({ link: clientSide, exitKey: staticKey.publicKey }), idsAtClient };
+    });
+    const echoed = await Promise.all(clients.map(({ client }) => echoRoundTrip(client, 200_000)));
+    for (const bytes of echoed) expect(bytes).toEqual(pattern(200_000));
+    expect([...idsAtExit].sort()).toEqual([1, 2]);
+    for (const { idsAtClient } of clients) expect([...idsAtClient]).toEqual([1]);
+  });
+
   it('encodes cells round trip', () => {
+    const data = encodeCell({ type: 'data', circuitId: 3, payload: Uint8Array.of(9, 8, 7) });
+    expect(decodeCell(readdressCell(data, 0xfffffffe))).toEqual({
+      ok: true,
+      value: { type: 'data', circuitId: 0xfffffffe, payload: Uint8Array.of(9, 8, 7) },
+    });
     const cell = encodeCell({ type: 'close', circuitId: 7, code: 'tampered' });
     expect(decodeCell(cell)).toEqual({ ok: true, value: { type: 'close', circuitId: 7, code: 'tampered' } });
     expect(decodeCell(new Uint8Array([1, 0, 0, 0, 1, 5])).ok).toBe(false);

@@ -2,7 +2,7 @@ import { Emitter } from '../emitter.js';
 import { SessionError } from '../errors.js';
 import { toBase64Url } from '../bytes.js';
 import type { Link } from '../link.js';
-import { decodeCell, encodeCell, type Cell } from '../tunnel/cells.js';
+import { decodeCell, encodeCell, readdressCell, type Cell } from '../tunnel/cells.js';
 
 /** Opens (or reuses) a link to the exit with this key; rejects when the directory has no such exit. */
 export type ExitConnector = (exitKey: Uint8Array) => Promise<Link>;
@@ -116,11 +116,7 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
         if (!circuit) return; // closed while this was in flight
         this.bytesFromClients += cell.payload.length;
         if (circuit.exit) {
-          sendCell(circuit.exit.link, {
-            type: 'data',
-            circuitId: circuit.exit.circuitId,
-            payload: cell.payload,
-          });
+          sendBytes(circuit.exit.link, readdressCell(bytes, circuit.exit.circuitId));
         } else if (circuit.pending.length >= (this.options.maxPendingCells ?? 64)) {
           this.endCircuit(circuits, circuit, 'closed');
         } else {
@@ -170,7 +166,9 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
     let state = this.exitLinks.get(exitKeyId);
     if (!state) {
       state = this.options.connectExit(exitKey).then((link) => {
-        const created = new ExitLinkState(link, (circuit, bytes) => this.toClient(circuit, bytes));
+        const created = new ExitLinkState(link, (circuit, cell, bytes) =>
+          this.toClient(circuit, cell, bytes),
+        );
         link.on('close', () => {
           this.exitLinks.delete(exitKeyId);
           for (const circuit of created.detachAll()) {
@@ -186,11 +184,11 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
     return state;
   }
 
-  /** A cell from an exit for one of our circuits. */
-  private toClient(circuit: Circuit, cell: Cell): void {
+  /** A cell from an exit for one of our circuits, and the message it came in. */
+  private toClient(circuit: Circuit, cell: Cell, bytes: Uint8Array): void {
     if (cell.type === 'data') {
       this.bytesToClients += cell.payload.length;
-      sendCell(circuit.client, { type: 'data', circuitId: circuit.clientCircuitId, payload: cell.payload });
+      sendBytes(circuit.client, readdressCell(bytes, circuit.clientCircuitId));
     } else if (cell.type === 'close') {
       const circuits = this.clients.get(circuit.client);
       circuits?.delete(circuit.clientCircuitId);
@@ -226,7 +224,7 @@ class ExitLinkState {
 
   constructor(
     readonly link: Link,
-    private readonly toClient: (circuit: Circuit, cell: Cell) => void,
+    private readonly toClient: (circuit: Circuit, cell: Cell, bytes: Uint8Array) => void,
   ) {
     link.on('message', (bytes) => {
       const decoded = decodeCell(bytes);
@@ -242,7 +240,7 @@ class ExitLinkState {
         link.close(new SessionError('malformed-frame', 'an exit may not open circuits'));
         return;
       }
-      this.toClient(circuit, cell);
+      this.toClient(circuit, cell, bytes);
     });
   }
 
@@ -267,5 +265,9 @@ class ExitLinkState {
 }
 
 function sendCell(link: Link, cell: Cell): void {
-  if (!link.closed) link.send(encodeCell(cell));
+  sendBytes(link, encodeCell(cell));
+}
+
+function sendBytes(link: Link, bytes: Uint8Array): void {
+  if (!link.closed) link.send(bytes);
 }

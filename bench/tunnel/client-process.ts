@@ -1,0 +1,100 @@
+/**
+ * The client of bench:tunnel, in its own process as on a user's machine: one peer towards its first hop (the
+ * exit in direct mode, a relay with two hops, or the raw sender of the baseline), driven over the IPC channel.
+ * A Node host of the client engine uses Node's native ChaCha20-Poly1305, as the exit node does.
+ */
+import { PeerLink, TunnelClient, type Link } from '@underpass/shared';
+import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
+import { nodeAead } from '../../exit-node/src/node-aead.js';
+import { tcpGet, timedGet, type GetTiming } from './http-timing.js';
+
+export type Target = { host: string; port: number; path: string };
+export type ClientCommand =
+  | { type: 'signal'; data: unknown }
+  /** Count `bytes` of raw DataChannel messages, then answer `received`. */
+  | { type: 'receive-raw'; bytes: number }
+  | { type: 'tunnel'; exitKey: number[] }
+  | { type: 'tunnel-get'; target: Target }
+  | { type: 'tcp-get'; target: Target }
+  | { type: 'cpu' }
+  | { type: 'stop' };
+export type ClientReport =
+  | { type: 'signal'; data: unknown }
+  | { type: 'linked' }
+  | { type: 'received' }
+  | { type: 'tunnel-ready' }
+  | { type: 'timing'; timing: GetTiming }
+  /** CPU seconds of this process so far, all threads. */
+  | { type: 'cpu'; seconds: number }
+  | { type: 'failed'; message: string };
+
+const report = (message: ClientReport) => process.send?.(message);
+const fail = (error: unknown) => report({ type: 'failed', message: String(error) });
+
+// The client starts the link to its first hop, as a client does in the real network.
+const peer = nodePeerFactory()({ initiator: true });
+peer.on('signal', (data) => report({ type: 'signal', data }));
+const link = new Promise<Link>((resolve) => peer.on('connect', () => resolve(new PeerLink(peer))));
+void link.then(() => report({ type: 'linked' }));
+let tunnel: TunnelClient | undefined;
+
+function receiveRaw(from: Link, bytes: number): void {
+  let received = 0;
+  const onMessage = (message: Uint8Array) => {
+    received += message.length;
+    if (received < bytes) return;
+    from.off('message', onMessage);
+    report({ type: 'received' });
+  };
+  from.on('message', onMessage);
+}
+
+async function tunnelGet(target: Target): Promise<GetTiming> {
+  if (!tunnel) throw new Error('no tunnel yet');
+  const start = performance.now();
+  const stream = await tunnel.open({ kind: 'tcp', host: target.host, port: target.port });
+  return timedGet(stream, target.host, target.path, start);
+}
+
+process.on('message', (command: ClientCommand) => {
+  switch (command.type) {
+    case 'signal':
+      peer.signal(command.data);
+      return;
+    case 'receive-raw':
+      void link.then((from) => receiveRaw(from, command.bytes));
+      return;
+    case 'tunnel':
+      void link
+        .then(async (first) => {
+          tunnel = new TunnelClient({
+            link: first,
+            exitKey: Uint8Array.from(command.exitKey),
+            aead: nodeAead,
+          });
+          await tunnel.ready();
+          report({ type: 'tunnel-ready' });
+        })
+        .catch(fail);
+      return;
+    case 'tunnel-get':
+      tunnelGet(command.target).then((timing) => report({ type: 'timing', timing }), fail);
+      return;
+    case 'tcp-get':
+      tcpGet(command.target.host, command.target.port, command.target.path).then(
+        (timing) => report({ type: 'timing', timing }),
+        fail,
+      );
+      return;
+    case 'cpu': {
+      const usage = process.cpuUsage();
+      report({ type: 'cpu', seconds: (usage.user + usage.system) / 1e6 });
+      return;
+    }
+    case 'stop':
+      tunnel?.close();
+      peer.destroy();
+      setTimeout(() => process.exit(0), 100);
+      return;
+  }
+});
