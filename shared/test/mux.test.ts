@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { Mux, type MuxStream } from '../src/tunnel/mux.js';
-import { decodeMuxFrame, encodeMuxFrame, MAX_MUX_FRAME, type MuxFrame } from '../src/tunnel/mux-frames.js';
+import {
+  decodeMuxFrame,
+  encodeMuxFrame,
+  MAX_DATA_PAYLOAD,
+  MAX_MUX_FRAME,
+  type MuxFrame,
+} from '../src/tunnel/mux-frames.js';
 import type { SessionError } from '../src/errors.js';
 
 /** An acceptor mux fed by hand, recording what it sends back. */
@@ -29,6 +35,45 @@ function acceptor(initialWindow = 1024) {
 }
 
 describe('mux flow control', () => {
+  it('packs what queued while the link was congested into full-size DATA frames, in order', () => {
+    let congested = false;
+    const data: Uint8Array[] = [];
+    const mux = new Mux({
+      role: 'acceptor',
+      initialWindow: 1024 * 1024,
+      send: (bytes) => {
+        const decoded = decodeMuxFrame(bytes);
+        if (decoded.ok && decoded.value.type === 'data') data.push(decoded.value.data.slice());
+      },
+      canSend: () => !congested,
+    });
+    const streams: MuxStream[] = [];
+    mux.on('stream', (stream) => {
+      streams.push(stream);
+      stream.accept();
+    });
+    mux.receive(
+      encodeMuxFrame({
+        type: 'open',
+        streamId: 1,
+        request: { kind: 'tcp', host: 'example.test', port: 443 },
+      }),
+    );
+    congested = true;
+    const chunks = [0, 1, 2].map((i) => new Uint8Array(64 * 1024).fill(i + 1));
+    for (const chunk of chunks) streams[0]!.write(chunk);
+    expect(data).toEqual([]);
+    congested = false;
+    mux.drain();
+    expect(data.map((frame) => frame.length)).toEqual([
+      MAX_DATA_PAYLOAD,
+      MAX_DATA_PAYLOAD,
+      MAX_DATA_PAYLOAD,
+      12_288,
+    ]);
+    expect(Buffer.concat(data).equals(Buffer.concat(chunks))).toBe(true);
+  });
+
   it('holds a paused stream’s data within its window and grants credit only as it is consumed', () => {
     const { streams, feed, open, sent, closeError } = acceptor(1024);
     open(1);
