@@ -15,6 +15,9 @@ import {
   ExitEngine,
   ExitPolicy,
   MAX_CELL,
+  MAX_DATA_PAYLOAD,
+  nobleAead,
+  type Aead,
   generateStaticKeyPair,
   LINK_HIGH_WATER,
   LINK_LOW_WATER,
@@ -67,6 +70,25 @@ async function cpuPer100MB<K extends string>(
   return Object.fromEntries(
     names.map((name, i) => [name, (after[i]! - before[i]!) / (bytes / (100 * MB))]),
   ) as Record<K, number>;
+}
+
+/**
+ * Seal then open SIZE bytes in full DATA frames with one AEAD, in Mbit/s of plaintext: the cipher's ceiling for
+ * one end of a session. The browser's client has only `nobleAead` (WebCrypto has no ChaCha20-Poly1305).
+ */
+function aeadMbps(aead: Aead): number {
+  const key = new Uint8Array(32).fill(7);
+  const nonce = new Uint8Array(12);
+  const frame = new Uint8Array(MAX_DATA_PAYLOAD).fill(1);
+  const frames = Math.ceil(SIZE / frame.length);
+  const start = performance.now();
+  for (let i = 0; i < frames; i++) {
+    nonce[11] = i & 0xff;
+    const sealed = aead.seal(key, nonce, new Uint8Array(0), frame);
+    if (!aead.open(key, nonce, new Uint8Array(0), sealed))
+      throw new Error('the AEAD failed its own round trip');
+  }
+  return mbps(frames * frame.length, performance.now() - start);
 }
 
 /** A peer in this process (the exit's side, or the raw sender) linked to a client in its own process. */
@@ -329,7 +351,14 @@ async function main(): Promise<void> {
   await relay.stop();
   exit.close();
 
-  // 6. Setup: path request → first byte, through the signaling server, a volunteer relay and an exit node.
+  // 6. The two ciphers a client can have, sealing and opening in one thread.
+  const nodeCipher = aeadMbps(nodeAead);
+  const browserCipher = aeadMbps(nobleAead);
+  progress(
+    `ChaCha20-Poly1305 seal+open: node:crypto ${nodeCipher.toFixed(0)}, @noble ${browserCipher.toFixed(0)} Mbit/s`,
+  );
+
+  // 7. Setup: path request → first byte, through the signaling server, a volunteer relay and an exit node.
   const setup = await measureSetup(site);
   progress(`setup: ${setup.map((v) => v.toFixed(0)).join(', ')} ms`);
   await site.close();
@@ -390,6 +419,15 @@ async function main(): Promise<void> {
       unit: 'ratio',
       runs: RUNS,
       baseline: rawBaseline,
+    },
+    { metric: 'node_aead_mbps', value: round(nodeCipher, 1), unit: 'Mbit/s', runs: 1 },
+    {
+      metric: 'browser_aead_mbps',
+      value: round(browserCipher, 1),
+      unit: 'Mbit/s',
+      runs: 1,
+      baseline: { metric: 'node_aead_mbps', value: round(nodeCipher, 1) },
+      ratio: round(browserCipher / nodeCipher, 3),
     },
     { metric: 'setup_p50_ms', value: round(median(setup), 1), unit: 'ms', runs: setup.length },
     {
