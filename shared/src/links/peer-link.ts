@@ -16,8 +16,17 @@ export interface SimplePeerLike {
   on(event: 'close', listener: () => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
   readonly bufferSize: number;
-  /** simple-peer's DataChannel, once connected; used only to listen for `bufferedamountlow`. */
-  readonly _channel?: { addEventListener?(type: 'bufferedamountlow', listener: () => void): void } | null;
+  /** simple-peer's DataChannel, once connected: PeerLink reads it directly (see `DataChannelLike`). */
+  readonly _channel?: DataChannelLike | null;
+}
+
+/**
+ * The part of an RTCDataChannel (the browser's, or @roamhq/wrtc's in Node) that PeerLink uses. simple-peer sets
+ * `binaryType = 'arraybuffer'` and assigns `onmessage` itself; PeerLink takes `onmessage` over.
+ */
+export interface DataChannelLike {
+  onmessage?: ((event: { data: unknown }) => void) | null;
+  addEventListener?(type: 'bufferedamountlow', listener: () => void): void;
 }
 
 /** Far more than the handful a peer sends before its first answer; a flood beyond it closes the link. */
@@ -40,17 +49,24 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
 
   constructor(private readonly peer: SimplePeerLike) {
     super();
-    peer.on('data', (data) => {
-      if (this.isClosed) return;
-      if (this.listenerCount('message') > 0) this.emit('message', data);
-      else if (this.unheard.length < MAX_UNHEARD_MESSAGES) this.unheard.push(data);
-      else this.close(new SessionError('link-closed', 'messages arrived with no one listening'));
-    });
+    // Messages simple-peer already queued in its stream (before we took the channel over) still come this way.
+    peer.on('data', (data) => this.onData(data));
     peer.on('close', () => this.finish(new SessionError('link-closed', 'the peer connection closed')));
     peer.on('error', (error) =>
       this.finish(new SessionError('link-closed', `peer connection failed: ${error.message}`)),
     );
-    peer._channel?.addEventListener?.('bufferedamountlow', () => this.onLow());
+    const channel = peer._channel;
+    if (channel) {
+      // Every later message straight from the channel: simple-peer would push each one through its stream
+      // (streamx or Node's), a buffer and a microtask per message, on the path every cell takes at each hop.
+      // A stream's queued data is flushed in a microtask, before the channel's next message event, so order holds.
+      channel.onmessage = (event) => {
+        const bytes = asBytes(event.data);
+        if (bytes) this.onData(bytes);
+        else this.close(new SessionError('malformed-frame', 'a text message on the link'));
+      };
+      channel.addEventListener?.('bufferedamountlow', () => this.onLow());
+    }
   }
 
   override on<K extends keyof LinkEvents>(event: K, listener: (...args: LinkEvents[K]) => void): this {
@@ -91,6 +107,13 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
     this.finish(error);
   }
 
+  private onData(data: Uint8Array): void {
+    if (this.isClosed) return;
+    if (this.listenerCount('message') > 0) this.emit('message', data);
+    else if (this.unheard.length < MAX_UNHEARD_MESSAGES) this.unheard.push(data);
+    else this.close(new SessionError('link-closed', 'messages arrived with no one listening'));
+  }
+
   private onLow(): void {
     if (this.congested && !this.isClosed) {
       this.congested = false;
@@ -104,4 +127,11 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
     this.emit('close', error);
     this.removeAllListeners();
   }
+}
+
+/** A binary DataChannel message as bytes (ArrayBuffer with binaryType 'arraybuffer'); undefined for text. */
+function asBytes(data: unknown): Uint8Array | undefined {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return undefined;
 }
