@@ -16,13 +16,16 @@ export function nodePeerFactory(iceServers: IceServer[] = []): PeerFactory {
   return ({ initiator }) => {
     const peer = new Peer({ initiator, trickle: true, wrtc, config: { iceServers } });
     // Registered before anyone else can listen for 'connect', so PeerLink already sees the polyfill.
-    peer.on('connect', () => polyfillBufferedAmountLow(peer));
+    peer.on('connect', () => {
+      const channel = (peer as unknown as { _channel?: ChannelLike | null })._channel;
+      if (channel) polyfillBufferedAmountLow(channel, (stop) => peer.on('close', stop));
+    });
     return peer;
   };
 }
 
 /** The DataChannel fields the polyfill touches. */
-type ChannelLike = {
+export type ChannelLike = {
   readonly bufferedAmount: number;
   bufferedAmountLowThreshold?: number;
   readyState: string;
@@ -39,22 +42,41 @@ const POLL_MS = 4;
  *   the high-water mark (PeerLink, and the tunnel's sessions behind it) would wait for a drain that never
  *   comes. The event is made from polling: it fires once the buffer falls to the low-water mark after having
  *   been above it.
- * - Reading `bufferedAmount` is a blocking call into the native side, and its value moves only between turns
- *   of the event loop (a browser's grows at once with each send). PeerLink reads it after every send; in a
- *   profile of a download that was 14% of the exit's time. So `bufferedAmount` becomes the last native reading
- *   plus what was sent since — never less than the truth, refreshed by the poller every few milliseconds
- *   while anything is buffered.
+ * - Reading `bufferedAmount` is a blocking call into the native side (as is `send`), and its value moves only
+ *   between turns of the event loop (a browser's grows at once with each send). PeerLink reads it after every
+ *   send; in a profile of a download that was 14% of the exit's time. So `bufferedAmount` becomes the last
+ *   native reading plus what was sent since — never less than the truth.
+ *
+ * The native value is read only while more than the low-water mark may be buffered: every few milliseconds
+ * until it has drained. A link carrying small messages (a page's requests and responses) never polls; one
+ * that polled every 4 ms after any send cost the exit more of its main thread, in a profile of page loads,
+ * than its sends did.
  */
-function polyfillBufferedAmountLow(peer: Peer): void {
-  const channel = (peer as unknown as { _channel?: ChannelLike | null })._channel;
-  if (!channel || typeof channel.bufferedAmountLowThreshold === 'number') return;
+export function polyfillBufferedAmountLow(channel: ChannelLike, onClose: (stop: () => void) => void): void {
+  if (typeof channel.bufferedAmountLowThreshold === 'number') return;
   const nativeGetter = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(channel), 'bufferedAmount')?.get;
   if (!nativeGetter) return;
   let reading = 0;
   let sentSinceReading = 0;
-  const readNative = () => {
+  /** Above the low-water mark since the last event: the next drain below it is announced. */
+  let aboveLowWater = false;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const listeners: (() => void)[] = [];
+  const stopPolling = () => {
+    if (timer) clearInterval(timer);
+    timer = undefined;
+  };
+  const poll = () => {
+    if (channel.readyState !== 'open') {
+      if (channel.readyState === 'closed') stopPolling();
+      return;
+    }
     reading = (nativeGetter.call(channel) as number) ?? 0;
     sentSinceReading = 0;
+    if (reading > LINK_LOW_WATER) return;
+    stopPolling();
+    aboveLowWater = false;
+    for (const listener of listeners) listener();
   };
   Object.defineProperty(channel, 'bufferedAmount', {
     configurable: true,
@@ -64,27 +86,17 @@ function polyfillBufferedAmountLow(peer: Peer): void {
   channel.send = (data) => {
     sentSinceReading += typeof data === 'string' ? data.length : data.byteLength;
     send(data);
+    // Whoever may now see the link above its high-water mark gets a drain event, however fast it empties.
+    if (!aboveLowWater && reading + sentSinceReading > LINK_LOW_WATER) {
+      aboveLowWater = true;
+      timer = setInterval(poll, POLL_MS);
+      timer.unref();
+    }
   };
-  const listeners: (() => void)[] = [];
   const original = channel.addEventListener?.bind(channel);
   channel.addEventListener = (type, listener) => {
     if (type === 'bufferedamountlow') listeners.push(listener);
     else original?.(type, listener);
   };
-  let wasHigh = false;
-  const timer = setInterval(() => {
-    if (channel.readyState !== 'open') {
-      if (channel.readyState === 'closed') clearInterval(timer);
-      return;
-    }
-    if (sentSinceReading === 0 && reading === 0) return; // idle: nothing to learn
-    readNative();
-    if (reading > LINK_LOW_WATER) wasHigh = true;
-    else if (wasHigh) {
-      wasHigh = false;
-      for (const listener of listeners) listener();
-    }
-  }, POLL_MS);
-  timer.unref();
-  peer.on('close', () => clearInterval(timer));
+  onClose(stopPolling);
 }
