@@ -8,7 +8,9 @@
  *   page_load_overhead_ratio      a page with 50 resources, median of 10 loads protected ÷ median direct
  *
  *   env BENCH_PROTECT_RUNS (default 7: clicks measured), BENCH_PROTECT_LOADS (default 10),
- *       BENCH_PROTECT_TRACE=1: print each click's steps (service worker API calls, signaling events) in ms
+ *       BENCH_PROTECT_TRACE=1: print each click's steps (service worker API calls, signaling events) in ms;
+ *       for each page load, where its time went (the page's Resource Timing) and the machine's CPU time;
+ *       for each series of loads, the CPU time of every process (Linux: bench/protect/cpu.ts)
  *   Needs the built extension (npx wxt build) and Chromium (CHROMIUM_PATH or /usr/bin/chromium).
  */
 import type { Page } from '@playwright/test';
@@ -20,6 +22,7 @@ import { installCompanionHost } from '../../e2e/fixtures/native-host.js';
 import { launchProfile } from '../../e2e/fixtures/profile.js';
 import { RESOURCES, startBenchSite, type BenchSite } from './site.js';
 import { median, report, type BenchResult, type Goal } from '../lib/report.js';
+import { cpuDiff, cpuSnapshot, machineBusyMs } from './cpu.js';
 
 const EXIT_ADDRESS = '127.0.0.3';
 const RUNS = positiveInt(process.env['BENCH_PROTECT_RUNS'], 7);
@@ -147,18 +150,58 @@ async function firstByteAfter(tab: Page, site: BenchSite, address: string, start
   throw new Error(`no request reached the site from ${address} within 60 s`);
 }
 
+/** With BENCH_PROTECT_TRACE: where a page load's time went, from the page's own Resource Timing (ms). */
+async function resourceSummary(tab: Page): Promise<Record<string, number>> {
+  await tab.evaluate('globalThis.__name = (f) => f'); // tsx's keepNames helper, absent in the page
+  return tab.evaluate(() => {
+    const entries = performance.getEntriesByType('resource') as PerformanceResourceTiming[];
+    const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
+    const p50 = (values: number[]) => {
+      const sorted = [...values].sort((a, b) => a - b);
+      return Math.round((sorted[Math.floor(sorted.length / 2)] ?? NaN) * 10) / 10;
+    };
+    const connected = entries.filter((e) => e.connectEnd > e.connectStart);
+    return {
+      html_ttfb: Math.round(nav.responseStart - nav.startTime),
+      dom_loaded: Math.round(nav.domContentLoadedEventEnd - nav.startTime),
+      new_connections: connected.length,
+      connect_p50: p50(connected.map((e) => e.connectEnd - e.connectStart)),
+      queued_p50: p50(entries.map((e) => e.requestStart - e.startTime)),
+      ttfb_p50: p50(entries.map((e) => e.responseStart - e.requestStart)),
+      ttfb_max: Math.round(Math.max(...entries.map((e) => e.responseStart - e.requestStart))),
+      last_response_end: Math.round(Math.max(...entries.map((e) => e.responseEnd))),
+    };
+  });
+}
+
 async function loadTimes(tab: Page, site: BenchSite, tag: string): Promise<number[]> {
   const times: number[] = [];
+  let cpuBefore = TRACE ? cpuSnapshot() : undefined;
   for (let i = -1; i < LOADS; i += 1) {
+    const busyBefore = TRACE ? machineBusyMs() : 0;
     await tab.goto(`${site.url}/?${tag}=${i}`, { waitUntil: 'load', timeout: 60_000 });
+    const busy = TRACE ? machineBusyMs() - busyBefore : 0;
     const count = await tab.evaluate(() => performance.getEntriesByType('resource').length);
     if (count < RESOURCES) throw new Error(`the page loaded ${count} of ${RESOURCES} resources`);
     const ms = await tab.evaluate(() => {
       const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
       return nav ? nav.loadEventEnd - nav.startTime : NaN;
     });
-    if (i >= 0) times.push(ms); // the first load warms up the path's connections and is not counted
+    if (i < 0) {
+      // The first load warms up the path's connections and is not counted.
+      if (TRACE) cpuBefore = cpuSnapshot();
+      continue;
+    }
+    times.push(ms);
+    if (TRACE) {
+      console.log(
+        `  ${tag} load ${i}: ${Math.round(ms)} ms, machine CPU ${busy} ms`,
+        JSON.stringify(await resourceSummary(tab)),
+      );
+    }
   }
+  if (cpuBefore)
+    console.log(`  CPU by process over the ${LOADS} ${tag} loads:\n${cpuDiff(cpuBefore, cpuSnapshot())}`);
   return times;
 }
 
