@@ -1,10 +1,8 @@
 /// <reference types="chrome" />
 import { expect, test } from '@playwright/test';
-import { EXTENSION_ID } from './extension-id';
 import { Cleanup, startSignaling, startTestExit } from './fixtures/network';
-import { installCompanionHost } from './fixtures/native-host';
-import { launchProfile } from './fixtures/profile';
-import { configure, expectSwitchStatus, popupScreenshot, switchControl } from './fixtures/ui';
+import { launchClient, launchVolunteer } from './fixtures/roles';
+import { expectSwitchStatus, popupScreenshot, switchControl } from './fixtures/ui';
 import { startWebsite } from './fixtures/website';
 
 /**
@@ -24,18 +22,8 @@ test('when the exit stops, a second exit takes over within 5 s', async () => {
       await startTestExit(cleanup, { signalingUrl: signaling.url, address: '127.0.0.4', name: 'exit-2' }),
     ];
 
-    const volunteer = await launchProfile('failover-volunteer');
-    cleanup.push(() => volunteer.close());
-    const client = await launchProfile('failover-client', {
-      prepare: (dir) => installCompanionHost(dir, EXTENSION_ID),
-    });
-    cleanup.push(() => client.close());
-    await configure(volunteer, { signalingUrl: signaling.url, routeLoopback: false });
-    await configure(client, { signalingUrl: signaling.url, routeLoopback: true });
-
-    const volunteerPopup = await volunteer.popup();
-    await switchControl(volunteerPopup, 'volunteer').click();
-    await expectSwitchStatus(volunteerPopup, 'volunteer', 'on');
+    await launchVolunteer(cleanup, 'failover-volunteer', { signalingUrl: signaling.url });
+    const client = await launchClient(cleanup, 'failover-client', { signalingUrl: signaling.url });
 
     const popup = await client.popup();
     await switchControl(popup, 'protect').click();

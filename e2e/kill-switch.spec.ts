@@ -1,11 +1,8 @@
 /// <reference types="chrome" />
 import { expect, test } from '@playwright/test';
-import { EXTENSION_ID } from './extension-id';
-import { Cleanup, startSignaling, startTestExit } from './fixtures/network';
-import { installCompanionHost } from './fixtures/native-host';
-import { launchProfile } from './fixtures/profile';
-import { configure, expectSwitchStatus, popupScreenshot, switchControl } from './fixtures/ui';
-import { startWebsite } from './fixtures/website';
+import { Cleanup, startTestNetwork } from './fixtures/network';
+import { launchClient, launchVolunteer } from './fixtures/roles';
+import { expectSwitchStatus, popupScreenshot, switchControl } from './fixtures/ui';
 
 /**
  * The kill switch. A client is protected through volunteer A; A's browser is closed mid-session and no
@@ -19,23 +16,12 @@ const EXIT_ADDRESS = '127.0.0.3';
 test('while the path is rebuilt nothing goes out directly, then pages load again', async () => {
   const cleanup = new Cleanup();
   try {
-    const website = await startWebsite();
-    cleanup.push(() => website.close());
-    const signaling = await startSignaling(cleanup);
-    await startTestExit(cleanup, { signalingUrl: signaling.url, address: EXIT_ADDRESS });
+    const { website, signaling } = await startTestNetwork(cleanup, { address: EXIT_ADDRESS });
 
-    const volunteerA = await launchProfile('kill-volunteer-a');
-    cleanup.push(() => volunteerA.close());
-    const client = await launchProfile('kill-client', {
-      prepare: (dir) => installCompanionHost(dir, EXTENSION_ID),
+    const { profile: volunteerA } = await launchVolunteer(cleanup, 'kill-volunteer-a', {
+      signalingUrl: signaling.url,
     });
-    cleanup.push(() => client.close());
-    await configure(volunteerA, { signalingUrl: signaling.url, routeLoopback: false });
-    await configure(client, { signalingUrl: signaling.url, routeLoopback: true });
-
-    const popupA = await volunteerA.popup();
-    await switchControl(popupA, 'volunteer').click();
-    await expectSwitchStatus(popupA, 'volunteer', 'on');
+    const client = await launchClient(cleanup, 'kill-client', { signalingUrl: signaling.url });
 
     const popup = await client.popup();
     await switchControl(popup, 'protect').click();
@@ -69,12 +55,9 @@ test('while the path is rebuilt nothing goes out directly, then pages load again
     await popupScreenshot(popup, 'popup-protect-reconnecting-blocked');
 
     // ── A new relay appears; the path comes back by itself ──
-    const volunteerB = await launchProfile('kill-volunteer-b');
-    cleanup.push(() => volunteerB.close());
-    await configure(volunteerB, { signalingUrl: signaling.url, routeLoopback: false });
-    const popupB = await volunteerB.popup();
-    await switchControl(popupB, 'volunteer').click();
-    await expectSwitchStatus(popupB, 'volunteer', 'on');
+    const { popup: popupB } = await launchVolunteer(cleanup, 'kill-volunteer-b', {
+      signalingUrl: signaling.url,
+    });
 
     await expectSwitchStatus(popup, 'protect', 'on', 30_000);
     const relayB = await popup.getByTestId('path-relay').getAttribute('data-value');

@@ -2,12 +2,9 @@
 import { lookup } from 'node:dns/promises';
 import { networkInterfaces } from 'node:os';
 import { expect, test, type Page } from '@playwright/test';
-import { EXTENSION_ID } from './extension-id';
-import { Cleanup, startSignaling, startTestExit } from './fixtures/network';
-import { installCompanionHost } from './fixtures/native-host';
-import { launchProfile } from './fixtures/profile';
-import { configure, expectSwitchStatus, popupScreenshot, switchControl } from './fixtures/ui';
-import { startWebsite } from './fixtures/website';
+import { Cleanup, startTestNetwork } from './fixtures/network';
+import { launchClient } from './fixtures/roles';
+import { expectSwitchStatus, popupScreenshot, switchControl } from './fixtures/ui';
 
 /**
  * Leaks while protected (direct mode here, which also exercises that option): a page's own
@@ -49,11 +46,7 @@ function machineAddresses(): string[] {
 test('a protected page learns no real address over WebRTC, and DNS happens at the exit', async () => {
   const cleanup = new Cleanup();
   try {
-    const website = await startWebsite();
-    cleanup.push(() => website.close());
-    const signaling = await startSignaling(cleanup);
-    await startTestExit(cleanup, {
-      signalingUrl: signaling.url,
+    const { website, signaling } = await startTestNetwork(cleanup, {
       address: EXIT_ADDRESS,
       // Only the exit knows this name; this machine's resolver (and so the browser's) does not.
       lookup: async (host) =>
@@ -63,11 +56,10 @@ test('a protected page learns no real address over WebRTC, and DNS happens at th
     });
     await expect(lookup(EXIT_ONLY_HOST)).rejects.toThrow();
 
-    const client = await launchProfile('leaks-client', {
-      prepare: (dir) => installCompanionHost(dir, EXTENSION_ID),
+    const client = await launchClient(cleanup, 'leaks-client', {
+      signalingUrl: signaling.url,
+      mode: 'direct',
     });
-    cleanup.push(() => client.close());
-    await configure(client, { signalingUrl: signaling.url, routeLoopback: true, mode: 'direct' });
 
     // The witness is not blind: unprotected, the same page gathers candidates.
     const tab = await client.context.newPage();

@@ -1,22 +1,13 @@
 /// <reference types="chrome" />
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { encodePairingCode, startCompanion } from '../companion/src/index';
-import { startExitNode } from '../exit-node/src/exit-node';
-import { startSignalingServer } from '../signaling-server/src/server';
 import { EXTENSION_ID } from './extension-id';
 import { ARTIFACTS_DIR } from './fixtures/paths';
 import { launchProfile } from './fixtures/profile';
-import {
-  expectSwitchStatus,
-  pairCompanion,
-  saveOptions,
-  switchControl,
-  switchStateText,
-} from './fixtures/ui';
-import { startWebsite } from './fixtures/website';
+import { expectSwitchStatus, pairCompanion, configure, switchControl, switchStateText } from './fixtures/ui';
+import { Cleanup, startTestNetwork } from './fixtures/network';
+import { launchVolunteer } from './fixtures/roles';
 
 /**
  * Where native messaging cannot work, the companion is started by hand and paired with the extension by
@@ -28,22 +19,9 @@ import { startWebsite } from './fixtures/website';
 const EXIT_ADDRESS = '127.0.0.3';
 
 test('a hand-started companion paired by code carries Protect; bad codes are refused', async () => {
-  const cleanup: (() => Promise<unknown>)[] = [];
+  const cleanup = new Cleanup();
   try {
-    const website = await startWebsite();
-    cleanup.push(() => website.close());
-    const signaling = await startSignalingServer({ port: 0 });
-    cleanup.push(() => signaling.close());
-    const exitDataDir = await mkdtemp(join(tmpdir(), 'underpass-exit-'));
-    cleanup.push(() => rm(exitDataDir, { recursive: true, force: true }));
-    const exit = await startExitNode({
-      signalingUrl: signaling.url,
-      dataDir: exitDataDir,
-      allowDestinations: ['127.0.0.1/32'],
-      bindAddress: EXIT_ADDRESS,
-      log: (event, fields) => console.log(`[exit] ${event}`, fields ? JSON.stringify(fields) : ''),
-    });
-    cleanup.push(() => exit.close());
+    const { website, signaling } = await startTestNetwork(cleanup, { address: EXIT_ADDRESS });
 
     // What `underpass-companion serve --extension-id ID` does, in-process: only this extension may connect.
     const companion = await startCompanion({ extensionOrigin: `chrome-extension://${EXTENSION_ID}` });
@@ -57,20 +35,10 @@ test('a hand-started companion paired by code carries Protect; bad codes are ref
       secret: companion.secret,
     });
 
-    const volunteer = await launchProfile('pairing-volunteer');
-    cleanup.push(() => volunteer.close());
-    // No `prepare`: this profile has no native-messaging host at all.
+    // Not launchClient: this profile has no native-messaging host at all.
     const client = await launchProfile('pairing-client');
     cleanup.push(() => client.close());
-
-    for (const [profile, routeLoopback] of [
-      [volunteer, false],
-      [client, true],
-    ] as const) {
-      const options = await profile.options();
-      await saveOptions(options, { signalingUrl: signaling.url, routeLoopback });
-      await options.close();
-    }
+    await configure(client, { signalingUrl: signaling.url, routeLoopback: true });
 
     // ── the options page refuses bad codes, in words, and stores nothing ──
     const options = await client.options();
@@ -111,9 +79,7 @@ test('a hand-started companion paired by code carries Protect; bad codes are ref
     });
 
     // ── Protect through the paired companion ──
-    const volunteerPopup = await volunteer.popup();
-    await switchControl(volunteerPopup, 'volunteer').click();
-    await expectSwitchStatus(volunteerPopup, 'volunteer', 'on');
+    await launchVolunteer(cleanup, 'pairing-volunteer', { signalingUrl: signaling.url });
 
     const clientPopup = await client.popup();
     await switchControl(clientPopup, 'protect').click();
@@ -185,8 +151,6 @@ test('a hand-started companion paired by code carries Protect; bad codes are ref
     await switchControl(clientPopup, 'protect').click();
     await expectSwitchStatus(clientPopup, 'protect', 'off');
   } finally {
-    for (const step of cleanup.reverse()) {
-      await step().catch((error: unknown) => console.warn('cleanup failed:', error));
-    }
+    await cleanup.run();
   }
 });

@@ -1,16 +1,11 @@
 /// <reference types="chrome" />
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { startExitNode } from '../exit-node/src/exit-node';
-import { startSignalingServer } from '../signaling-server/src/server';
-import { EXTENSION_ID } from './extension-id';
-import { installCompanionHost } from './fixtures/native-host';
 import { ARTIFACTS_DIR } from './fixtures/paths';
-import { launchProfile } from './fixtures/profile';
-import { expectSwitchStatus, saveOptions, switchControl } from './fixtures/ui';
-import { FILE_SIZE, startWebsite } from './fixtures/website';
+import { expectSwitchStatus, switchControl } from './fixtures/ui';
+import { Cleanup, startTestNetwork } from './fixtures/network';
+import { launchClient, launchVolunteer } from './fixtures/roles';
+import { FILE_SIZE } from './fixtures/website';
 
 /**
  * The whole path with real parts: a client browser and a volunteer browser (two Chromium profiles with the
@@ -22,44 +17,14 @@ import { FILE_SIZE, startWebsite } from './fixtures/website';
 const EXIT_ADDRESS = '127.0.0.3';
 
 test('Protect carries a page and a 5 MB file through a volunteer relay and an exit', async () => {
-  const cleanup: (() => Promise<unknown>)[] = [];
+  const cleanup = new Cleanup();
   try {
-    const website = await startWebsite();
-    cleanup.push(() => website.close());
-    const signaling = await startSignalingServer({ port: 0 });
-    cleanup.push(() => signaling.close());
-    const exitDataDir = await mkdtemp(join(tmpdir(), 'underpass-exit-'));
-    cleanup.push(() => rm(exitDataDir, { recursive: true, force: true }));
-    const exit = await startExitNode({
+    // The exit logs with the test's output: when a path fails, its side of the story is the first clue.
+    const { website, signaling } = await startTestNetwork(cleanup, { address: EXIT_ADDRESS });
+    const { popup: volunteerPopup } = await launchVolunteer(cleanup, 'volunteer', {
       signalingUrl: signaling.url,
-      dataDir: exitDataDir,
-      allowDestinations: ['127.0.0.1/32'],
-      bindAddress: EXIT_ADDRESS,
-      // Printed with the test's output: when a path fails, the exit's side of the story is the first clue.
-      log: (event, fields) => console.log(`[exit] ${event}`, fields ? JSON.stringify(fields) : ''),
     });
-    cleanup.push(() => exit.close());
-
-    const volunteer = await launchProfile('volunteer');
-    cleanup.push(() => volunteer.close());
-    const client = await launchProfile('client', {
-      prepare: (userDataDir) => installCompanionHost(userDataDir, EXTENSION_ID),
-    });
-    cleanup.push(() => client.close());
-
-    // Both browsers use the test's signaling server; only the client routes loopback through the tunnel.
-    for (const [profile, routeLoopback] of [
-      [volunteer, false],
-      [client, true],
-    ] as const) {
-      const options = await profile.options();
-      await saveOptions(options, { signalingUrl: signaling.url, routeLoopback });
-      await options.close();
-    }
-
-    const volunteerPopup = await volunteer.popup();
-    await switchControl(volunteerPopup, 'volunteer').click();
-    await expectSwitchStatus(volunteerPopup, 'volunteer', 'on');
+    const client = await launchClient(cleanup, 'client', { signalingUrl: signaling.url });
     await expect(switchControl(volunteerPopup, 'volunteer')).toHaveAttribute('aria-checked', 'true');
 
     const clientPopup = await client.popup();
@@ -121,8 +86,6 @@ test('Protect carries a page and a 5 MB file through a volunteer relay and an ex
     await tab.goto(`${website.url}/?direct`);
     expect(website.remoteAddresses.slice(seenBefore)).toContain('127.0.0.1');
   } finally {
-    for (const step of cleanup.reverse()) {
-      await step().catch((error: unknown) => console.warn('cleanup failed:', error));
-    }
+    await cleanup.run();
   }
 });

@@ -1,11 +1,10 @@
 /// <reference types="chrome" />
 import { expect, test } from '@playwright/test';
 import { EXTENSION_ID } from './extension-id';
-import { Cleanup, startSignaling, startTestExit } from './fixtures/network';
+import { Cleanup, startTestNetwork } from './fixtures/network';
 import { installCompanionHost } from './fixtures/native-host';
 import { launchProfile } from './fixtures/profile';
 import { configure, expectSwitchStatus, switchControl } from './fixtures/ui';
-import { startWebsite } from './fixtures/website';
 
 /** Protect survives a browser restart: if it was on, it comes back on by itself, and pages go through it. */
 
@@ -14,10 +13,7 @@ const EXIT_ADDRESS = '127.0.0.3';
 test('Protect comes back on after the browser restarts', async () => {
   const cleanup = new Cleanup();
   try {
-    const website = await startWebsite();
-    cleanup.push(() => website.close());
-    const signaling = await startSignaling(cleanup);
-    await startTestExit(cleanup, { signalingUrl: signaling.url, address: EXIT_ADDRESS });
+    const { website, signaling } = await startTestNetwork(cleanup, { address: EXIT_ADDRESS });
 
     const first = await launchProfile('restart-client', {
       prepare: (dir) => installCompanionHost(dir, EXTENSION_ID),

@@ -3,12 +3,10 @@ import { expect, test } from '@playwright/test';
 import WebSocket from 'ws';
 import { ProtectEngine, SignalingClient, type WebSocketConstructorLike } from '@underpass/shared';
 import { nodePeerFactory } from '../exit-node/src/node-peer';
-import { EXTENSION_ID } from './extension-id';
-import { Cleanup, startSignaling, startTestExit } from './fixtures/network';
-import { installCompanionHost } from './fixtures/native-host';
-import { launchProfile } from './fixtures/profile';
-import { configure, expectSwitchStatus, popupScreenshot, switchControl } from './fixtures/ui';
-import { FILE_SIZE, startWebsite } from './fixtures/website';
+import { Cleanup, startTestNetwork } from './fixtures/network';
+import { launchClient, launchVolunteer } from './fixtures/roles';
+import { expectSwitchStatus, popupScreenshot, switchControl } from './fixtures/ui';
+import { FILE_SIZE } from './fixtures/website';
 
 /**
  * A volunteer who offers one place: the first client (a browser) gets it, a second client (the same client
@@ -36,29 +34,15 @@ function nodeClient(signalingUrl: string): ProtectEngine {
 test('a volunteer with a cap of one client turns a second away, and its figures match', async () => {
   const cleanup = new Cleanup();
   try {
-    const website = await startWebsite();
-    cleanup.push(() => website.close());
-    const signaling = await startSignaling(cleanup);
-    await startTestExit(cleanup, { signalingUrl: signaling.url, address: EXIT_ADDRESS });
+    const { website, signaling } = await startTestNetwork(cleanup, { address: EXIT_ADDRESS });
 
-    const volunteer = await launchProfile('cap-volunteer');
-    cleanup.push(() => volunteer.close());
-    const client = await launchProfile('cap-client', {
-      prepare: (dir) => installCompanionHost(dir, EXTENSION_ID),
-    });
-    cleanup.push(() => client.close());
-    await configure(volunteer, {
+    const { profile: volunteer, popup: volunteerPopup } = await launchVolunteer(cleanup, 'cap-volunteer', {
       signalingUrl: signaling.url,
-      routeLoopback: false,
       volunteerCapacity: 1,
       volunteerBandwidthKiBps: 0,
       volunteerMonthlyMiB: 1024,
     });
-    await configure(client, { signalingUrl: signaling.url, routeLoopback: true });
-
-    const volunteerPopup = await volunteer.popup();
-    await switchControl(volunteerPopup, 'volunteer').click();
-    await expectSwitchStatus(volunteerPopup, 'volunteer', 'on');
+    const client = await launchClient(cleanup, 'cap-client', { signalingUrl: signaling.url });
     await popupScreenshot(volunteerPopup, 'popup-volunteer-on-idle');
 
     const popup = await client.popup();
