@@ -150,7 +150,7 @@ export class RelayProcess {
   /** CPU seconds the relay process has used so far, all its threads. */
   cpuSeconds(): Promise<number> {
     return new Promise((resolve) => {
-      this.onCpu = (message) => resolve((message.userUs + message.systemUs) / 1e6);
+      this.onCpu = (message) => resolve(message.seconds);
       this.post({ type: 'cpu' });
     });
   }

@@ -11,7 +11,8 @@ export type ParentMessage =
   { type: 'signal'; side: Side; data: unknown } | { type: 'cpu' } | { type: 'stop' };
 export type ChildMessage =
   | { type: 'signal'; side: Side; data: unknown }
-  | { type: 'cpu'; userUs: number; systemUs: number }
+  /** CPU seconds of this process so far, all threads. */
+  | { type: 'cpu'; seconds: number }
   | { type: 'client-linked' };
 
 const send = (message: ChildMessage) => process.send?.(message);
@@ -37,7 +38,7 @@ process.on('message', (message: ParentMessage) => {
       return;
     case 'cpu': {
       const usage = process.cpuUsage();
-      send({ type: 'cpu', userUs: usage.user, systemUs: usage.system });
+      send({ type: 'cpu', seconds: (usage.user + usage.system) / 1e6 });
       return;
     }
     case 'stop':
