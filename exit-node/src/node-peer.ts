@@ -9,7 +9,7 @@ export interface IceServer {
 /**
  * WebRTC in Node: simple-peer 9 on @roamhq/wrtc (libwebrtc, the browser's own stack). The fork the extension
  * uses binds node-datachannel instead, which here rejected trickled candidates that raced ahead of the remote
- * description. No STUN server by default: the embedded network runs on one machine; operators pass
+ * description, and in a throughput test cost more CPU per byte and then stalled (bench/tunnel/README.md). No STUN server by default: the embedded network runs on one machine; operators pass
  * --ice-server for peers behind NAT.
  */
 export function nodePeerFactory(iceServers: IceServer[] = []): PeerFactory {
