@@ -21,12 +21,18 @@ class FakeChannel implements ChannelLike {
 describe('the bufferedAmount polyfill for @roamhq/wrtc', () => {
   afterEach(() => vi.useRealTimers());
 
-  it('reads the native level only while much is buffered, and announces the drain', () => {
+  /** A polyfilled fake channel on fake timers, and how many drains it has announced. */
+  function polyfilled() {
     vi.useFakeTimers();
     const channel = new FakeChannel();
     polyfillBufferedAmountLow(channel, () => undefined);
-    let drains = 0;
-    channel.addEventListener('bufferedamountlow', () => (drains += 1));
+    const drains = { count: 0 };
+    channel.addEventListener('bufferedamountlow', () => (drains.count += 1));
+    return { channel, drains };
+  }
+
+  it('reads the native level only while much is buffered, and announces the drain', () => {
+    const { channel, drains } = polyfilled();
     // A page's worth of small messages: no blocking native read at all.
     for (let i = 0; i < 100; i++) {
       channel.send(new Uint8Array(1024));
@@ -39,10 +45,10 @@ describe('the bufferedAmount polyfill for @roamhq/wrtc', () => {
     expect(channel.bufferedAmount).toBeGreaterThan(LINK_HIGH_WATER);
     vi.advanceTimersByTime(40);
     expect(channel.nativeReads).toBeGreaterThan(5);
-    expect(drains).toBe(0);
+    expect(drains.count).toBe(0);
     channel.level = LINK_LOW_WATER;
     vi.advanceTimersByTime(4);
-    expect(drains).toBe(1);
+    expect(drains.count).toBe(1);
     expect(channel.bufferedAmount).toBe(LINK_LOW_WATER);
     const reads = channel.nativeReads;
     vi.advanceTimersByTime(100);
@@ -50,15 +56,11 @@ describe('the bufferedAmount polyfill for @roamhq/wrtc', () => {
   });
 
   it('announces the drain even when the data left before the first poll', () => {
-    vi.useFakeTimers();
-    const channel = new FakeChannel();
-    polyfillBufferedAmountLow(channel, () => undefined);
-    let drains = 0;
-    channel.addEventListener('bufferedamountlow', () => (drains += 1));
+    const { channel, drains } = polyfilled();
     channel.send(new Uint8Array(2 * LINK_HIGH_WATER));
     channel.level = 0;
     vi.advanceTimersByTime(4);
-    expect(drains).toBe(1);
+    expect(drains.count).toBe(1);
   });
 });
 
