@@ -6,6 +6,7 @@
 import { PeerLink, TunnelClient, type Link } from '@underpass/shared';
 import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
 import { nodeAead } from '../../exit-node/src/node-aead.js';
+import { processCpuSeconds } from '../lib/process-cpu.js';
 import { tcpGet, timedGet, type GetTiming } from './http-timing.js';
 
 export type Target = { host: string; port: number; path: string };
@@ -86,11 +87,9 @@ process.on('message', (command: ClientCommand) => {
         fail,
       );
       return;
-    case 'cpu': {
-      const usage = process.cpuUsage();
-      report({ type: 'cpu', seconds: (usage.user + usage.system) / 1e6 });
+    case 'cpu':
+      report({ type: 'cpu', seconds: processCpuSeconds() });
       return;
-    }
     case 'stop':
       tunnel?.close();
       peer.destroy();

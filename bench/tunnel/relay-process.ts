@@ -5,6 +5,7 @@
  */
 import { PeerLink, RelayEngine, type Link } from '@underpass/shared';
 import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
+import { processCpuSeconds } from '../lib/process-cpu.js';
 
 type Side = 'client' | 'exit';
 export type ParentMessage =
@@ -36,11 +37,9 @@ process.on('message', (message: ParentMessage) => {
     case 'signal':
       peers[message.side].signal(message.data);
       return;
-    case 'cpu': {
-      const usage = process.cpuUsage();
-      send({ type: 'cpu', seconds: (usage.user + usage.system) / 1e6 });
+    case 'cpu':
+      send({ type: 'cpu', seconds: processCpuSeconds() });
       return;
-    }
     case 'stop':
       relay.close();
       peers.client.destroy();

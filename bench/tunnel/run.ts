@@ -37,6 +37,7 @@ import { startTestSite, type TestSite } from '../../test/http-site.js';
 import { ClientProcess, joinEnds, localEnd, RelayProcess } from './children.js';
 import { timedGet } from './http-timing.js';
 import { median, report, type BenchResult } from '../lib/report.js';
+import { processCpuSeconds } from '../lib/process-cpu.js';
 
 const MB = 1_000_000;
 const SIZE = Number(process.env.BENCH_TUNNEL_MB ?? 100) * MB;
@@ -51,10 +52,7 @@ const progress = (text: string) => process.stderr.write(`${text}\n`);
 
 /** Reads CPU seconds used so far by one process, all its threads. */
 type CpuMeter = () => Promise<number>;
-const thisProcessCpu: CpuMeter = async () => {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) / 1e6;
-};
+const thisProcessCpu: CpuMeter = async () => processCpuSeconds();
 
 /** Runs `work`, which moves `bytes`, and returns each meter's CPU seconds per 10⁸ of those bytes. */
 async function cpuPer100MB<K extends string>(
