@@ -9,8 +9,9 @@ export interface IceServer {
 /**
  * WebRTC in Node: simple-peer 9 on @roamhq/wrtc (libwebrtc, the browser's own stack). The fork the extension
  * uses binds node-datachannel instead, which here rejected trickled candidates that raced ahead of the remote
- * description, and in a throughput test cost more CPU per byte and then stalled (bench/tunnel/README.md). No STUN server by default: the embedded network runs on one machine; operators pass
- * --ice-server for peers behind NAT.
+ * description, and in a throughput test cost more CPU per byte and then stalled (bench/tunnel/README.md). No
+ * STUN server by default: the embedded network runs on one machine; operators pass --ice-server for peers
+ * behind NAT.
  */
 export function nodePeerFactory(iceServers: IceServer[] = []): PeerFactory {
   return ({ initiator }) => {
@@ -58,8 +59,7 @@ export function polyfillBufferedAmountLow(channel: ChannelLike, onClose: (stop: 
   if (!nativeGetter) return;
   let reading = 0;
   let sentSinceReading = 0;
-  /** Above the low-water mark since the last event: the next drain below it is announced. */
-  let aboveLowWater = false;
+  /** Set while more than the low-water mark may be buffered: the drain below it is then announced. */
   let timer: ReturnType<typeof setInterval> | undefined;
   const listeners: (() => void)[] = [];
   const stopPolling = () => {
@@ -75,7 +75,6 @@ export function polyfillBufferedAmountLow(channel: ChannelLike, onClose: (stop: 
     sentSinceReading = 0;
     if (reading > LINK_LOW_WATER) return;
     stopPolling();
-    aboveLowWater = false;
     for (const listener of listeners) listener();
   };
   Object.defineProperty(channel, 'bufferedAmount', {
@@ -87,8 +86,7 @@ export function polyfillBufferedAmountLow(channel: ChannelLike, onClose: (stop: 
     sentSinceReading += typeof data === 'string' ? data.length : data.byteLength;
     send(data);
     // Whoever may now see the link above its high-water mark gets a drain event, however fast it empties.
-    if (!aboveLowWater && reading + sentSinceReading > LINK_LOW_WATER) {
-      aboveLowWater = true;
+    if (!timer && reading + sentSinceReading > LINK_LOW_WATER) {
       timer = setInterval(poll, POLL_MS);
       timer.unref();
     }
