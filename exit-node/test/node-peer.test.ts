@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LINK_HIGH_WATER, LINK_LOW_WATER, type PeerLink } from '@underpass/shared';
-import { polyfillBufferedAmountLow, type ChannelLike } from '../src/node-peer.js';
+import { DATA_CHANNEL_MAX_BUFFERED, polyfillBufferedAmountLow, type ChannelLike } from '../src/node-peer.js';
 import { peerLinkPair } from './peer-pair.js';
 
 /** A stand-in for @roamhq/wrtc's channel: its `bufferedAmount` is a (counted) getter on the prototype. */
@@ -86,5 +86,28 @@ describe('the Node DataChannel (simple-peer on @roamhq/wrtc) as a Link', () => {
     expect(sender.bufferedAmount).toBeGreaterThan(LINK_HIGH_WATER);
     await drained;
     await arrived;
+  });
+
+  it('closes the link rather than lose a message when the channel’s queue is full', async () => {
+    const [sender, receiver] = (links = await peerLinkPair());
+    const size = 60 * 1024;
+    const received: number[] = [];
+    receiver.on('message', (message) =>
+      received.push(new DataView(message.buffer, message.byteOffset).getUint32(0)),
+    );
+    const closed = new Promise<unknown>((resolve) => sender.on('close', resolve));
+    let sent = 0;
+    // A sender that ignores backpressure: wrtc alone would accept all of it and drop what does not fit.
+    while (!sender.closed && sent * size < 2 * DATA_CHANNEL_MAX_BUFFERED) {
+      const message = new Uint8Array(size);
+      new DataView(message.buffer).setUint32(0, sent);
+      sender.send(message);
+      if (!sender.closed) sent += 1;
+    }
+    const error = await closed;
+    expect(error).toMatchObject({ code: 'link-closed' });
+    expect(String((error as Error).message)).toContain('send queue is full');
+    // Whatever arrived is a gapless prefix of what was sent.
+    expect(received).toEqual(received.map((_, index) => index));
   });
 });

@@ -8,21 +8,22 @@ import { StreamError } from '../src/errors.js';
 export class EchoStream extends Emitter<ByteStreamEvents> implements ByteStream {
   closed = false;
   private paused = true;
+  private ending = false;
   private readonly held: Uint8Array[] = [];
 
   write(chunk: Uint8Array): boolean {
     if (this.closed) return false;
     const copy = chunk.slice();
     queueMicrotask(() => {
-      if (this.paused) this.held.push(copy);
+      if (this.paused || this.held.length > 0) this.held.push(copy);
       else this.emit('data', copy);
     });
     return true;
   }
   end(): void {
     queueMicrotask(() => {
-      this.emit('end');
-      this.destroy();
+      this.ending = true;
+      this.maybeEnd();
     });
   }
   destroy(error?: UnderpassError): void {
@@ -35,7 +36,14 @@ export class EchoStream extends Emitter<ByteStreamEvents> implements ByteStream 
   }
   resume(): void {
     this.paused = false;
-    while (this.held.length) this.emit('data', this.held.shift()!);
+    while (!this.paused && this.held.length) this.emit('data', this.held.shift()!);
+    this.maybeEnd();
+  }
+  /** The end comes after every byte written before it, however long a paused reader held them. */
+  private maybeEnd(): void {
+    if (!this.ending || this.paused || this.held.length > 0 || this.closed) return;
+    this.emit('end');
+    this.destroy();
   }
 }
 

@@ -10,11 +10,12 @@ import {
 import type { SessionError } from '../src/errors.js';
 
 /** An acceptor mux fed by hand, recording what it sends back. */
-function acceptor(initialWindow = 1024) {
+function acceptor(initialWindow = 1024, sessionWindow?: number) {
   const sent: MuxFrame[] = [];
   const mux = new Mux({
     role: 'acceptor',
     initialWindow,
+    sessionWindow,
     maxStreams: 4,
     send: (bytes) => {
       const decoded = decodeMuxFrame(bytes);
@@ -105,6 +106,49 @@ describe('mux flow control', () => {
     open(1);
     feed({ type: 'window', streamId: 1, increment: 0xffffffff });
     expect(closeError()?.code).toBe('window-overrun');
+  });
+
+  it('sends no more DATA on all streams together than the session window, and resumes on a stream-0 WINDOW', () => {
+    const { streams, feed, open, sent, closeError } = acceptor(64 * 1024, 100 * 1024);
+    for (const id of [1, 2, 3]) open(id);
+    for (const stream of streams) stream.write(new Uint8Array(64 * 1024));
+    const dataBytes = () =>
+      sent.reduce((sum, frame) => sum + (frame.type === 'data' ? frame.data.length : 0), 0);
+    // Each stream's own window would allow 64 KiB (192 KiB in all); the session allows 100 KiB.
+    expect(dataBytes()).toBe(100 * 1024);
+    feed({ type: 'window', streamId: 0, increment: 50 * 1024 });
+    expect(dataBytes()).toBe(150 * 1024);
+    feed({ type: 'window', streamId: 0, increment: 1024 * 1024 });
+    expect(dataBytes()).toBe(192 * 1024);
+    expect(closeError()).toBeUndefined();
+  });
+
+  it('grants session credit as DATA arrives, even for a paused stream or one already closed', () => {
+    const { streams, feed, open, sent, closeError } = acceptor(64 * 1024, 100 * 1024);
+    open(1);
+    open(2);
+    streams[1]!.destroy();
+    feed({ type: 'data', streamId: 1, data: new Uint8Array(30 * 1024) }); // paused: not consumed
+    feed({ type: 'data', streamId: 2, data: new Uint8Array(30 * 1024) }); // closed: dropped
+    const sessionGrants = () => sent.filter((f) => f.type === 'window' && f.streamId === 0);
+    expect(sessionGrants()).toEqual([{ type: 'window', streamId: 0, increment: 60 * 1024 }]);
+    expect(sent.filter((f) => f.type === 'window' && f.streamId === 1)).toEqual([]);
+    expect(closeError()).toBeUndefined();
+  });
+
+  it('ends the session with window-overrun when a peer sends past the session window', () => {
+    const { feed, open, closeError } = acceptor(64 * 1024, 80 * 1024);
+    for (const id of [1, 2]) open(id);
+    feed({ type: 'data', streamId: 1, data: new Uint8Array(30 * 1024) }); // below half: no grant yet
+    expect(closeError()).toBeUndefined();
+    feed({ type: 'data', streamId: 2, data: new Uint8Array(55 * 1024) }); // 85 KiB in transit > 80
+    expect(closeError()?.code).toBe('window-overrun');
+  });
+
+  it('treats a stream-0 WINDOW as unknown on a mux without a session window (the data port)', () => {
+    const { feed, closeError } = acceptor();
+    feed({ type: 'window', streamId: 0, increment: 1024 });
+    expect(closeError()?.code).toBe('unknown-stream');
   });
 
   it('refuses opens past the stream limit with a typed error, without ending the session', () => {

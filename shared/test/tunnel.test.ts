@@ -7,6 +7,8 @@ import { generateStaticKeyPair } from '../src/tunnel/noise.js';
 import { decodeCell, encodeCell, MAX_CELL, readdressCell } from '../src/tunnel/cells.js';
 import { encodeMuxFrame } from '../src/tunnel/mux-frames.js';
 import { SessionError, StreamError } from '../src/errors.js';
+import { DEFAULT_SESSION_WINDOW } from '../src/tunnel/mux.js';
+import { LINK_HIGH_WATER } from '../src/link.js';
 import { collect, echoDialer, pattern } from './helpers.js';
 
 function setupDirect(options: { windowSize?: number } = {}) {
@@ -237,6 +239,49 @@ describe('tunnel: client → relay → exit', () => {
     for (const bytes of echoed) expect(bytes).toEqual(pattern(200_000));
     expect([...idsAtExit].sort()).toEqual([1, 2]);
     for (const { idsAtClient } of clients) expect([...idsAtClient]).toEqual([1]);
+  });
+
+  it('holds at most a session window for a congested client link, and delivers it all after the drain', async () => {
+    const staticKey = generateStaticKeyPair();
+    const exit = new ExitEngine({ staticKey, dialer: echoDialer() });
+    let exitSent = 0;
+    const relay = new RelayEngine({
+      connectExit: async () => {
+        const [relaySide, exitSide] = memoryLinkPair();
+        const send = exitSide.send.bind(exitSide);
+        exitSide.send = (message) => {
+          exitSent += message.length;
+          send(message);
+        };
+        exit.addLink(exitSide);
+        return relaySide;
+      },
+    });
+    const [clientSide, relayClientSide] = memoryLinkPair();
+    relay.addClientLink(relayClientSide);
+    const client = new TunnelClient({ link: clientSide, exitKey: staticKey.publicKey });
+    const streams = await Promise.all(
+      Array.from({ length: 24 }, () => client.open({ kind: 'tcp', host: 'example.test', port: 80 })),
+    );
+    relayClientSide.simulateBuffered(2 * LINK_HIGH_WATER);
+    // 24 streams echo 512 KiB each: their windows (24 × 256 KiB) would let 6 MiB head for a client link that
+    // takes nothing for now; the session window lets 4 MiB.
+    const echoed = Promise.all(
+      streams.map((stream) => {
+        const received = collect(stream);
+        stream.write(pattern(512 * 1024));
+        stream.end();
+        return received;
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const heldBack = exitSent;
+    expect(heldBack).toBeGreaterThan(DEFAULT_SESSION_WINDOW * 0.9);
+    expect(heldBack).toBeLessThan(DEFAULT_SESSION_WINDOW * 1.01);
+    relayClientSide.simulateBuffered(0);
+    const expected = Buffer.from(pattern(512 * 1024));
+    for (const bytes of await echoed) expect(expected.equals(bytes)).toBe(true);
+    expect(exitSent).toBeGreaterThan(12 * 1024 * 1024);
   });
 
   it('encodes cells round trip', () => {

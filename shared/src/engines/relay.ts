@@ -3,6 +3,8 @@ import { SessionError } from '../errors.js';
 import { toBase64Url } from '../bytes.js';
 import type { Link } from '../link.js';
 import { decodeCell, encodeCell, readdressCell, type Cell } from '../tunnel/cells.js';
+import { DEFAULT_SESSION_WINDOW } from '../tunnel/mux.js';
+import { RelayOutbox } from './relay-outbox.js';
 
 /** Opens (or reuses) a link to the exit with this key; rejects when the directory has no such exit. */
 export type ExitConnector = (exitKey: Uint8Array) => Promise<Link>;
@@ -13,6 +15,11 @@ export interface RelayEngineOptions {
   maxCircuitsPerClient?: number;
   /** Cells held for a circuit while its exit link comes up (the handshake, in practice). */
   maxPendingCells?: number;
+  /**
+   * Bytes one circuit may have waiting, in each direction, for a congested link. Twice a session's window:
+   * room for cell and cipher overhead and for control frames, which the window does not count.
+   */
+  maxQueuedPerCircuit?: number;
 }
 
 export interface RelayStats {
@@ -26,20 +33,22 @@ export interface RelayStats {
 export type RelayEngineEvents = { stats: [stats: RelayStats] };
 
 type Circuit = {
-  client: Link;
+  client: ClientState;
   clientCircuitId: number;
   exitKeyId: string;
   /** Set once the exit link is up; cells wait in `pending` until then. */
-  exit: { link: Link; circuitId: number } | undefined;
+  exit: { outbox: RelayOutbox<Circuit>; circuitId: number } | undefined;
   pending: Uint8Array[];
 };
+
+type ClientState = { outbox: RelayOutbox<Circuit>; circuits: Map<number, Circuit> };
 
 /**
  * The relay engine: forwards cells between client links and exit links by circuit id. It sees only cell
  * headers; every payload is a session message sealed for the exit (PROTOCOL.md §Cells).
  */
 export class RelayEngine extends Emitter<RelayEngineEvents> {
-  private readonly clients = new Map<Link, Map<number, Circuit>>();
+  private readonly clients = new Map<Link, ClientState>();
   private readonly exitLinks = new Map<string, Promise<ExitLinkState>>();
   private circuitsTotal = 0;
   private bytesFromClients = 0;
@@ -50,11 +59,11 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
   }
 
   addClientLink(link: Link): void {
-    const circuits = new Map<number, Circuit>();
-    this.clients.set(link, circuits);
-    link.on('message', (bytes) => this.onClientMessage(link, circuits, bytes));
+    const client: ClientState = { outbox: this.outbox(link), circuits: new Map() };
+    this.clients.set(link, client);
+    link.on('message', (bytes) => this.onClientMessage(client, bytes));
     link.on('close', () => {
-      for (const circuit of circuits.values()) this.closeExitSide(circuit, 'link-closed');
+      for (const circuit of client.circuits.values()) this.closeExitSide(circuit, 'link-closed');
       this.clients.delete(link);
       this.emitStats();
     });
@@ -71,7 +80,7 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
 
   stats(): RelayStats {
     let circuitsNow = 0;
-    for (const circuits of this.clients.values()) circuitsNow += circuits.size;
+    for (const { circuits } of this.clients.values()) circuitsNow += circuits.size;
     return {
       clientsNow: this.clients.size,
       circuitsNow,
@@ -85,17 +94,29 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
     for (const link of this.clients.keys()) link.close(new SessionError('closed', 'the relay stopped'));
     for (const state of this.exitLinks.values())
       void state.then(
-        (s) => s.link.close(),
+        (s) => s.outbox.link.close(),
         () => undefined,
       );
     this.clients.clear();
     this.exitLinks.clear();
   }
 
-  private onClientMessage(client: Link, circuits: Map<number, Circuit>, bytes: Uint8Array): void {
+  /** One outbox per link, in both directions: a circuit that overfills one is cut off, the others go on. */
+  private outbox(link: Link): RelayOutbox<Circuit> {
+    return new RelayOutbox<Circuit>(link, {
+      maxQueuedPerOwner: this.options.maxQueuedPerCircuit ?? 2 * DEFAULT_SESSION_WINDOW,
+      onOverflow: (circuit) => {
+        if (circuit.client.circuits.get(circuit.clientCircuitId) === circuit)
+          this.endCircuit(circuit, 'window-overrun');
+      },
+    });
+  }
+
+  private onClientMessage(client: ClientState, bytes: Uint8Array): void {
+    const { circuits, outbox } = client;
     const decoded = decodeCell(bytes);
     if (!decoded.ok) {
-      client.close(new SessionError('malformed-frame', decoded.reason));
+      outbox.link.close(new SessionError('malformed-frame', decoded.reason));
       return;
     }
     const cell = decoded.value;
@@ -103,22 +124,22 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
     switch (cell.type) {
       case 'open':
         if (circuit) {
-          client.close(new SessionError('malformed-frame', `circuit ${cell.circuitId} opened twice`));
+          outbox.link.close(new SessionError('malformed-frame', `circuit ${cell.circuitId} opened twice`));
           return;
         }
         if (circuits.size >= (this.options.maxCircuitsPerClient ?? 8)) {
-          sendCell(client, { type: 'close', circuitId: cell.circuitId, code: 'closed' });
+          outbox.sendControl(encodeCell({ type: 'close', circuitId: cell.circuitId, code: 'closed' }));
           return;
         }
-        this.openCircuit(client, circuits, cell.circuitId, cell.exitKey);
+        this.openCircuit(client, cell.circuitId, cell.exitKey);
         return;
       case 'data': {
         if (!circuit) return; // closed while this was in flight
         this.bytesFromClients += cell.payload.length;
         if (circuit.exit) {
-          sendBytes(circuit.exit.link, readdressCell(bytes, circuit.exit.circuitId));
+          circuit.exit.outbox.send(readdressCell(bytes, circuit.exit.circuitId), circuit);
         } else if (circuit.pending.length >= (this.options.maxPendingCells ?? 64)) {
-          this.endCircuit(circuits, circuit, 'closed');
+          this.endCircuit(circuit, 'closed');
         } else {
           circuit.pending.push(cell.payload.slice());
         }
@@ -133,31 +154,26 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
     }
   }
 
-  private openCircuit(
-    client: Link,
-    circuits: Map<number, Circuit>,
-    circuitId: number,
-    exitKey: Uint8Array,
-  ): void {
+  private openCircuit(client: ClientState, circuitId: number, exitKey: Uint8Array): void {
     const exitKeyId = toBase64Url(exitKey);
     const circuit: Circuit = { client, clientCircuitId: circuitId, exitKeyId, exit: undefined, pending: [] };
-    circuits.set(circuitId, circuit);
+    client.circuits.set(circuitId, circuit);
     this.circuitsTotal += 1;
     this.emitStats();
     this.exitLink(exitKeyId, exitKey).then(
       (state) => {
-        if (circuits.get(circuitId) !== circuit || client.closed) return;
+        if (client.circuits.get(circuitId) !== circuit || client.outbox.link.closed) return;
         const exitCircuitId = state.attach(circuit);
-        circuit.exit = { link: state.link, circuitId: exitCircuitId };
-        sendCell(state.link, { type: 'open', circuitId: exitCircuitId, exitKey });
+        circuit.exit = { outbox: state.outbox, circuitId: exitCircuitId };
+        state.outbox.sendControl(encodeCell({ type: 'open', circuitId: exitCircuitId, exitKey }));
         for (const payload of circuit.pending) {
-          sendCell(state.link, { type: 'data', circuitId: exitCircuitId, payload });
+          state.outbox.send(encodeCell({ type: 'data', circuitId: exitCircuitId, payload }), circuit);
         }
         circuit.pending = [];
       },
       () => {
         // The directory has no such exit (or it could not be reached): a relay pipes only to listed exits.
-        if (circuits.get(circuitId) === circuit) this.endCircuit(circuits, circuit, 'wrong-exit');
+        if (client.circuits.get(circuitId) === circuit) this.endCircuit(circuit, 'wrong-exit');
       },
     );
   }
@@ -166,14 +182,14 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
     let state = this.exitLinks.get(exitKeyId);
     if (!state) {
       state = this.options.connectExit(exitKey).then((link) => {
-        const created = new ExitLinkState(link, (circuit, cell, bytes) =>
+        const created = new ExitLinkState(this.outbox(link), (circuit, cell, bytes) =>
           this.toClient(circuit, cell, bytes),
         );
         link.on('close', () => {
           this.exitLinks.delete(exitKeyId);
           for (const circuit of created.detachAll()) {
-            const circuits = this.clients.get(circuit.client);
-            if (circuits) this.endCircuit(circuits, circuit, 'link-closed');
+            if (circuit.client.circuits.get(circuit.clientCircuitId) === circuit)
+              this.endCircuit(circuit, 'link-closed');
           }
         });
         return created;
@@ -186,30 +202,31 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
 
   /** A cell from an exit for one of our circuits, and the message it came in. */
   private toClient(circuit: Circuit, cell: Cell, bytes: Uint8Array): void {
+    const { outbox, circuits } = circuit.client;
     if (cell.type === 'data') {
       this.bytesToClients += cell.payload.length;
-      sendBytes(circuit.client, readdressCell(bytes, circuit.clientCircuitId));
+      outbox.send(readdressCell(bytes, circuit.clientCircuitId), circuit);
     } else if (cell.type === 'close') {
-      const circuits = this.clients.get(circuit.client);
-      circuits?.delete(circuit.clientCircuitId);
-      sendCell(circuit.client, { type: 'close', circuitId: circuit.clientCircuitId, code: cell.code });
+      circuits.delete(circuit.clientCircuitId);
+      outbox.sendControl(encodeCell({ type: 'close', circuitId: circuit.clientCircuitId, code: cell.code }));
       this.emitStats();
     }
   }
 
-  private endCircuit(circuits: Map<number, Circuit>, circuit: Circuit, code: SessionError['code']): void {
+  private endCircuit(circuit: Circuit, code: SessionError['code']): void {
+    const { outbox, circuits } = circuit.client;
     circuits.delete(circuit.clientCircuitId);
-    sendCell(circuit.client, { type: 'close', circuitId: circuit.clientCircuitId, code });
+    outbox.sendControl(encodeCell({ type: 'close', circuitId: circuit.clientCircuitId, code }));
     this.closeExitSide(circuit, code);
     this.emitStats();
   }
 
   private closeExitSide(circuit: Circuit, code: SessionError['code']): void {
     if (!circuit.exit) return;
-    const { link, circuitId } = circuit.exit;
+    const { outbox, circuitId } = circuit.exit;
     circuit.exit = undefined;
     void this.exitLinks.get(circuit.exitKeyId)?.then((state) => state.detach(circuitId));
-    sendCell(link, { type: 'close', circuitId, code });
+    outbox.sendControl(encodeCell({ type: 'close', circuitId, code }));
   }
 
   private emitStats(): void {
@@ -223,9 +240,10 @@ class ExitLinkState {
   private nextCircuitId = 1;
 
   constructor(
-    readonly link: Link,
+    readonly outbox: RelayOutbox<Circuit>,
     private readonly toClient: (circuit: Circuit, cell: Cell, bytes: Uint8Array) => void,
   ) {
+    const link = outbox.link;
     link.on('message', (bytes) => {
       const decoded = decodeCell(bytes);
       if (!decoded.ok) {
@@ -262,12 +280,4 @@ class ExitLinkState {
     this.circuits.clear();
     return all;
   }
-}
-
-function sendCell(link: Link, cell: Cell): void {
-  sendBytes(link, encodeCell(cell));
-}
-
-function sendBytes(link: Link, bytes: Uint8Array): void {
-  if (!link.closed) link.send(bytes);
 }

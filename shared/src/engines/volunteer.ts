@@ -1,7 +1,7 @@
 import { Emitter } from '../emitter.js';
 import { SessionError } from '../errors.js';
 import { fromBase64Url, toBase64Url } from '../bytes.js';
-import type { Link, LinkEvents } from '../link.js';
+import { LINK_HIGH_WATER, type Link, type LinkEvents } from '../link.js';
 import type { PeerFactory } from '../links/peer-link.js';
 import { PeerConnector, type SignalingChannel } from './peer-connector.js';
 import { RelayEngine, type RelayStats } from './relay.js';
@@ -168,6 +168,8 @@ const MAX_THROTTLED_BYTES = 16 * 1024 * 1024;
 class ThrottledLink extends Emitter<LinkEvents> implements Link {
   private heldIn = 0;
   private heldOut = 0;
+  /** A reader found us above the high-water mark: it is owed a drain once what we hold is low again. */
+  private congested = false;
 
   constructor(
     private readonly inner: Link,
@@ -185,12 +187,14 @@ class ThrottledLink extends Emitter<LinkEvents> implements Link {
         if (!inner.closed) this.emit('message', bytes);
       });
     });
-    inner.on('drain', () => this.emit('drain'));
+    inner.on('drain', () => this.maybeDrain());
     inner.on('close', (error) => this.emit('close', error));
   }
 
   get bufferedAmount(): number {
-    return this.inner.bufferedAmount + this.heldOut;
+    const amount = this.inner.bufferedAmount + this.heldOut;
+    if (amount > LINK_HIGH_WATER) this.congested = true;
+    return amount;
   }
 
   get closed(): boolean {
@@ -205,11 +209,24 @@ class ThrottledLink extends Emitter<LinkEvents> implements Link {
     }
     this.throttle.take(message.length, () => {
       this.heldOut -= message.length;
-      if (!this.inner.closed) this.inner.send(message);
+      if (this.inner.closed) return;
+      this.inner.send(message);
+      this.maybeDrain();
     });
   }
 
   close(error?: SessionError): void {
     this.inner.close(error);
+  }
+
+  /**
+   * Drains at the high-water mark, not the low one: once nothing is held here, only the inner link can announce
+   * a later drain, and it does so only if it was itself above the high-water mark.
+   */
+  private maybeDrain(): void {
+    if (!this.congested || this.inner.closed || this.inner.bufferedAmount + this.heldOut > LINK_HIGH_WATER)
+      return;
+    this.congested = false;
+    this.emit('drain');
   }
 }

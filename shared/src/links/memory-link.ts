@@ -1,6 +1,6 @@
 import { Emitter } from '../emitter.js';
 import { SessionError } from '../errors.js';
-import type { Link, LinkEvents } from '../link.js';
+import { LINK_LOW_WATER, type Link, type LinkEvents } from '../link.js';
 
 /** Two in-memory Links joined back to back, delivering asynchronously like a DataChannel. For unit tests. */
 export function memoryLinkPair(): [MemoryLink, MemoryLink] {
@@ -14,13 +14,27 @@ export function memoryLinkPair(): [MemoryLink, MemoryLink] {
 export class MemoryLink extends Emitter<LinkEvents> implements Link {
   peer: MemoryLink | undefined;
   private isClosed = false;
-  readonly bufferedAmount = 0;
+  private buffered = 0;
   /** Every message this end sent, for tests that tamper with or replay them. */
   readonly sent: Uint8Array[] = [];
   recordSent = false;
 
   get closed(): boolean {
     return this.isClosed;
+  }
+
+  get bufferedAmount(): number {
+    return this.buffered;
+  }
+
+  /**
+   * Tests: report `bytes` as waiting to go out (messages are still delivered at once). Lowering it to the
+   * low-water mark announces a drain, as a DataChannel would.
+   */
+  simulateBuffered(bytes: number): void {
+    const wasAbove = this.buffered > LINK_LOW_WATER;
+    this.buffered = bytes;
+    if (wasAbove && bytes <= LINK_LOW_WATER) this.emit('drain');
   }
 
   send(message: Uint8Array): void {

@@ -23,11 +23,22 @@ export interface MuxOptions {
   maxStreams?: number;
   /** Time the acceptor has to answer an OPEN before the opener gives up with `timeout`. */
   openTimeoutMs?: number;
+  /**
+   * Bytes of DATA that may be in transit on all streams together (WINDOW frames on stream 0). Tunnel sessions
+   * set it, because relays hold what is in transit; the companion's local data port does not.
+   */
+  sessionWindow?: number;
 }
 
 export const DEFAULT_STREAM_WINDOW = 256 * 1024;
 export const DEFAULT_MAX_STREAMS = 256;
 const MAX_WINDOW = 16 * 1024 * 1024;
+/**
+ * A tunnel session's window. Every byte in transit may sit in a relay's send buffer, and a DataChannel holds at
+ * most 16 MiB (the browser throws beyond it; @roamhq/wrtc drops the message): 256 streams × 256 KiB would be
+ * 64 MiB. 4 MiB still lets one session carry 40 MB/s over a 100 ms round trip.
+ */
+export const DEFAULT_SESSION_WINDOW = 4 * 1024 * 1024;
 /** A writer that ignores `write() === false` is cut off here rather than growing memory without bound. */
 const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 
@@ -54,12 +65,18 @@ export class Mux extends Emitter<MuxEvents> {
   /** Stream payload bytes (DATA frames) in each direction, for the popup's figures. */
   private sent = 0;
   private received = 0;
+  /** Session flow control (when `sessionWindow` is set): what we may still send, and what the peer may. */
+  private sessionSendCredit: number;
+  private sessionRecvCredit: number;
+  private receivedSinceSessionGrant = 0;
 
   constructor(private readonly options: MuxOptions) {
     super();
     this.window = options.initialWindow ?? DEFAULT_STREAM_WINDOW;
     this.maxStreams = options.maxStreams ?? DEFAULT_MAX_STREAMS;
     this.openTimeoutMs = options.openTimeoutMs ?? 30_000;
+    this.sessionSendCredit = options.sessionWindow ?? Infinity;
+    this.sessionRecvCredit = options.sessionWindow ?? Infinity;
   }
 
   get closed(): boolean {
@@ -143,6 +160,14 @@ export class Mux extends Emitter<MuxEvents> {
       this.handleOpen(frame.streamId, frame.request);
       return;
     }
+    if (this.options.sessionWindow) {
+      if (frame.type === 'window' && frame.streamId === 0) {
+        this.grantSession(frame.increment);
+        return;
+      }
+      // Before the stream lookup: DATA for a stream that just closed was still charged to the session.
+      if (frame.type === 'data' && !this.chargeSession(frame.data.length)) return;
+    }
     const stream = this.streams.get(frame.streamId);
     if (!stream) {
       if (this.isRetired(frame.streamId)) return; // in flight when we closed it: harmless
@@ -188,6 +213,35 @@ export class Mux extends Emitter<MuxEvents> {
     }
   }
 
+  private grantSession(increment: number): void {
+    if (this.sessionSendCredit + increment > MAX_WINDOW) {
+      this.close(new SessionError('window-overrun', 'the session window grew past the maximum'));
+      return;
+    }
+    this.sessionSendCredit += increment;
+    this.flush();
+  }
+
+  /**
+   * Counts received DATA against the session window; false when the peer overran it (the mux is then closed).
+   * Credit goes back on receipt, not when a reader consumes: unread data is bounded by each stream's window, so
+   * a slow reader holds back only its own stream, never the others.
+   */
+  private chargeSession(bytes: number): boolean {
+    if (bytes > this.sessionRecvCredit) {
+      this.close(new SessionError('window-overrun', 'DATA beyond the session window'));
+      return false;
+    }
+    this.sessionRecvCredit -= bytes;
+    this.receivedSinceSessionGrant += bytes;
+    if (this.receivedSinceSessionGrant >= this.options.sessionWindow! / 2) {
+      this.sessionRecvCredit += this.receivedSinceSessionGrant;
+      this.sendFrame({ type: 'window', streamId: 0, increment: this.receivedSinceSessionGrant });
+      this.receivedSinceSessionGrant = 0;
+    }
+    return true;
+  }
+
   private handleOpen(streamId: number, request: StreamRequest): void {
     if (this.options.role !== 'acceptor') {
       this.close(new SessionError('malformed-frame', 'the acceptor may not open streams'));
@@ -215,8 +269,16 @@ export class Mux extends Emitter<MuxEvents> {
   /** @internal */
   sendFrame(frame: MuxFrame): void {
     if (this.isClosed) return;
-    if (frame.type === 'data') this.sent += frame.data.length;
+    if (frame.type === 'data') {
+      this.sent += frame.data.length;
+      this.sessionSendCredit -= frame.data.length;
+    }
     this.options.send(encodeMuxFrame(frame));
+  }
+
+  /** @internal DATA bytes the session window still allows (Infinity without one). */
+  get sessionCredit(): number {
+    return this.sessionSendCredit;
   }
 
   /** @internal */
@@ -378,8 +440,10 @@ export class MuxStream extends Emitter<ByteStreamEvents> implements ByteStream {
 
   /** @internal Sends at most one DATA frame; true if it sent something. */
   sendSome(): boolean {
-    if (this.phase !== 'open' || this.sendWindow <= 0 || this.queuedBytes === 0) return false;
-    const size = Math.min(this.queuedBytes, this.sendWindow, MAX_DATA_PAYLOAD);
+    const sessionCredit = this.mux.sessionCredit;
+    if (this.phase !== 'open' || this.sendWindow <= 0 || this.queuedBytes === 0 || sessionCredit <= 0)
+      return false;
+    const size = Math.min(this.queuedBytes, this.sendWindow, sessionCredit, MAX_DATA_PAYLOAD);
     const piece = this.takeQueued(size);
     this.queuedBytes -= size;
     this.sendWindow -= size;

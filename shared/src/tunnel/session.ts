@@ -1,7 +1,7 @@
 import { Emitter } from '../emitter.js';
 import { SessionError } from '../errors.js';
 import { bytesEqual } from '../bytes.js';
-import { Mux, type MuxOptions } from './mux.js';
+import { DEFAULT_SESSION_WINDOW, Mux, type MuxOptions } from './mux.js';
 import {
   NoiseInitiator,
   NoiseResponder,
@@ -23,7 +23,7 @@ export type SessionOptions = {
   handshakeTimeoutMs?: number;
   /** The cipher implementation; default @noble/ciphers. */
   aead?: Aead;
-  mux?: Pick<MuxOptions, 'initialWindow' | 'maxStreams' | 'openTimeoutMs'>;
+  mux?: Pick<MuxOptions, 'initialWindow' | 'maxStreams' | 'openTimeoutMs' | 'sessionWindow'>;
 } & ({ role: 'client'; exitKey: Uint8Array } | { role: 'exit'; staticKey: StaticKeyPair });
 
 export type SessionEvents = {
@@ -53,6 +53,7 @@ export class SecureSession extends Emitter<SessionEvents> {
     super();
     const transport = options.transport;
     this.mux = new Mux({
+      sessionWindow: DEFAULT_SESSION_WINDOW,
       ...options.mux,
       role: options.role === 'client' ? 'initiator' : 'acceptor',
       send: (frame) => this.sendSealed(frame),
