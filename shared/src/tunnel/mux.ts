@@ -160,13 +160,14 @@ export class Mux extends Emitter<MuxEvents> {
       this.handleOpen(frame.streamId, frame.request);
       return;
     }
-    if (this.options.sessionWindow) {
+    const sessionWindow = this.options.sessionWindow;
+    if (sessionWindow) {
       if (frame.type === 'window' && frame.streamId === 0) {
         this.grantSession(frame.increment);
         return;
       }
       // Before the stream lookup: DATA for a stream that just closed was still charged to the session.
-      if (frame.type === 'data' && !this.chargeSession(frame.data.length)) return;
+      if (frame.type === 'data' && !this.chargeSession(frame.data.length, sessionWindow)) return;
     }
     const stream = this.streams.get(frame.streamId);
     if (!stream) {
@@ -227,14 +228,14 @@ export class Mux extends Emitter<MuxEvents> {
    * Credit goes back on receipt, not when a reader consumes: unread data is bounded by each stream's window, so
    * a slow reader holds back only its own stream, never the others.
    */
-  private chargeSession(bytes: number): boolean {
+  private chargeSession(bytes: number, sessionWindow: number): boolean {
     if (bytes > this.sessionRecvCredit) {
       this.close(new SessionError('window-overrun', 'DATA beyond the session window'));
       return false;
     }
     this.sessionRecvCredit -= bytes;
     this.receivedSinceSessionGrant += bytes;
-    if (this.receivedSinceSessionGrant >= this.options.sessionWindow! / 2) {
+    if (this.receivedSinceSessionGrant >= sessionWindow / 2) {
       this.sessionRecvCredit += this.receivedSinceSessionGrant;
       this.sendFrame({ type: 'window', streamId: 0, increment: this.receivedSinceSessionGrant });
       this.receivedSinceSessionGrant = 0;
