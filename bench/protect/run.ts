@@ -5,7 +5,10 @@
  *
  *   protect_to_first_byte_p50_ms  click Protect → the website writes the first byte of a page to the exit
  *                                 (baseline: the same wait for a direct request, Protect off)
- *   page_load_overhead_ratio      a page with 50 resources, median of 10 loads protected ÷ median direct
+ *   page_load_overhead_ratio      a page with 50 resources, Protect on: median of 10 loads through the path ÷
+ *                                 median of 10 loads of it from a host that bypasses the tunnel, alternating
+ *                                 (page_load_direct_protect_off_median_ms: 10 direct loads with Protect off,
+ *                                 before, to show the bypassed ones cost the same)
  *
  *   env BENCH_PROTECT_RUNS (default 7: clicks measured), BENCH_PROTECT_LOADS (default 10),
  *       BENCH_PROTECT_TRACE=1: print each click's steps (service worker API calls, signaling events) in ms;
@@ -20,7 +23,7 @@ import { startSignalingServer } from '../../signaling-server/src/server.js';
 import type { SignalingLogger } from '../../signaling-server/src/logger.js';
 import { installCompanionHost } from '../../e2e/fixtures/native-host.js';
 import { launchProfile } from '../../e2e/fixtures/profile.js';
-import { RESOURCES, startBenchSite, type BenchSite } from './site.js';
+import { BYPASS_HOST, RESOURCES, startBenchSite, type BenchSite } from './site.js';
 import { median, report, type BenchResult, type Goal } from '../lib/report.js';
 import { cpuDiff, cpuSnapshot, machineBusyMs } from './cpu.js';
 
@@ -113,12 +116,13 @@ async function waitStatus(popup: Page, name: 'protect' | 'volunteer', status: st
 
 async function setOptions(
   profile: { options(): Promise<Page> },
-  values: { signalingUrl: string; routeLoopback: boolean },
+  values: { signalingUrl: string; routeLoopback: boolean; bypassSites?: string },
 ): Promise<void> {
   const options = await profile.options();
   await options.waitForSelector('main[data-loaded="true"]');
   await options.getByTestId('signaling-url').fill(values.signalingUrl);
   await options.getByTestId('route-loopback').setChecked(values.routeLoopback);
+  if (values.bypassSites) await options.getByTestId('bypass-sites').fill(values.bypassSites);
   await options.getByTestId('save-options').click();
   await options.waitForSelector('[data-testid="options-notice"].saved');
   await options.close();
@@ -174,34 +178,74 @@ async function resourceSummary(tab: Page): Promise<Record<string, number>> {
   });
 }
 
-async function loadTimes(tab: Page, site: BenchSite, tag: string): Promise<number[]> {
-  const times: number[] = [];
-  let cpuBefore = TRACE ? cpuSnapshot() : undefined;
-  for (let i = -1; i < LOADS; i += 1) {
-    const busyBefore = TRACE ? machineBusyMs() : 0;
-    await tab.goto(`${site.url}/?${tag}=${i}`, { waitUntil: 'load', timeout: 60_000 });
-    const busy = TRACE ? machineBusyMs() - busyBefore : 0;
-    const count = await tab.evaluate(() => performance.getEntriesByType('resource').length);
-    if (count < RESOURCES) throw new Error(`the page loaded ${count} of ${RESOURCES} resources`);
-    const ms = await tab.evaluate(() => {
-      const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
-      return nav ? nav.loadEventEnd - nav.startTime : NaN;
-    });
-    if (i < 0) {
-      // The first load warms up the path's connections and is not counted.
-      if (TRACE) cpuBefore = cpuSnapshot();
-      continue;
-    }
-    times.push(ms);
-    if (TRACE) {
-      console.log(
-        `  ${tag} load ${i}: ${Math.round(ms)} ms, machine CPU ${busy} ms`,
-        JSON.stringify(await resourceSummary(tab)),
-      );
-    }
+/** One load of the page at `url`: how long it took (the page's Navigation Timing) and who asked the site for it. */
+async function loadOnce(
+  tab: Page,
+  site: BenchSite,
+  url: string,
+  label: string,
+): Promise<{ ms: number; from: string | undefined }> {
+  const busyBefore = TRACE ? machineBusyMs() : 0;
+  const started = performance.now();
+  await tab.goto(url, { waitUntil: 'load', timeout: 60_000 });
+  const busy = TRACE ? machineBusyMs() - busyBefore : 0;
+  const count = await tab.evaluate(() => performance.getEntriesByType('resource').length);
+  if (count < RESOURCES) throw new Error(`the page loaded ${count} of ${RESOURCES} resources`);
+  const ms = await tab.evaluate(() => {
+    const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
+    return nav ? nav.loadEventEnd - nav.startTime : NaN;
+  });
+  if (TRACE) {
+    console.log(
+      `  ${label}: ${Math.round(ms)} ms, machine CPU ${busy} ms`,
+      JSON.stringify(await resourceSummary(tab)),
+    );
   }
-  if (cpuBefore)
-    console.log(`  CPU by process over the ${LOADS} ${tag} loads:\n${cpuDiff(cpuBefore, cpuSnapshot())}`);
+  return { ms, from: site.servedSince(started).at(-1)?.address };
+}
+
+/** LOADS loads of the page straight from the site, Protect off (after one load that warms up, not counted). */
+async function directLoadTimes(tab: Page, site: BenchSite): Promise<number[]> {
+  const times: number[] = [];
+  let cpuBefore: ReturnType<typeof cpuSnapshot> | undefined;
+  for (let i = -1; i < LOADS; i += 1) {
+    const { ms } = await loadOnce(tab, site, `${site.url}/?off=${i}`, `direct (Protect off) load ${i}`);
+    if (i >= 0) times.push(ms);
+    else if (TRACE) cpuBefore = cpuSnapshot();
+  }
+  if (cpuBefore) console.log(`  CPU by process over the direct loads:\n${cpuDiff(cpuBefore, cpuSnapshot())}`);
+  return times;
+}
+
+/**
+ * Protect on: LOADS pairs of loads, one of the page through the path and one of the same page on a host the
+ * options let bypass the tunnel, alternating, so that both medians see the same moments of a shared, noisy
+ * machine. (Two series one after the other moved the direct median alone between 320 and 500 ms.) Each load
+ * is checked: through the path the site must see the exit's address, bypassing it must not.
+ */
+async function pairedLoadTimes(
+  viaPathTab: Page,
+  bypassTab: Page,
+  site: BenchSite,
+): Promise<{ viaPath: number[]; bypassed: number[] }> {
+  const times = { viaPath: [] as number[], bypassed: [] as number[] };
+  let cpuBefore: ReturnType<typeof cpuSnapshot> | undefined;
+  for (let i = -1; i < LOADS; i += 1) {
+    for (const kind of ['bypassed', 'viaPath'] as const) {
+      const tab = kind === 'viaPath' ? viaPathTab : bypassTab;
+      const base = kind === 'viaPath' ? site.url : site.bypassUrl;
+      await tab.bringToFront();
+      const { ms, from } = await loadOnce(tab, site, `${base}/?${kind}=${i}`, `${kind} load ${i}`);
+      if ((from === EXIT_ADDRESS) !== (kind === 'viaPath')) {
+        throw new Error(`a ${kind} load reached the site from ${from ?? 'nowhere'}`);
+      }
+      if (i >= 0) times[kind].push(ms);
+    }
+    if (i < 0 && TRACE) cpuBefore = cpuSnapshot();
+  }
+  if (cpuBefore) {
+    console.log(`  CPU by process over the paired loads:\n${cpuDiff(cpuBefore, cpuSnapshot())}`);
+  }
   return times;
 }
 
@@ -222,7 +266,7 @@ async function main(): Promise<void> {
     });
     cleanup.push(() => client.close());
     await setOptions(volunteer, { signalingUrl: signaling.url, routeLoopback: false });
-    await setOptions(client, { signalingUrl: signaling.url, routeLoopback: true });
+    await setOptions(client, { signalingUrl: signaling.url, routeLoopback: true, bypassSites: BYPASS_HOST });
 
     const volunteerPopup = await volunteer.popup();
     await volunteerPopup.getByTestId('volunteer-switch').click();
@@ -310,11 +354,12 @@ async function main(): Promise<void> {
       ratio: round(firstByte / directByte, 2),
     });
 
-    // ── A page with 50 resources: direct, then protected ──
-    // Both series with the popup closed, as a user's is once they click into the page.
+    // ── A page with 50 resources: direct with Protect off; then, Protect on, through the path and bypassing it ──
+    // With the popup closed, as a user's is once they click into the page.
     await popup.close();
     await tab.bringToFront();
-    const direct = median(await loadTimes(tab, site, 'direct'));
+    const directOff = median(await directLoadTimes(tab, site));
+    const bypassTab = await client.context.newPage();
     const setProtect = async (status: 'on' | 'off') => {
       const again = await client.popup();
       await again.getByTestId('protect-switch').click();
@@ -323,8 +368,10 @@ async function main(): Promise<void> {
       await tab.bringToFront();
     };
     await setProtect('on');
-    const viaPath = median(await loadTimes(tab, site, 'protected'));
+    const paired = await pairedLoadTimes(tab, bypassTab, site);
     await setProtect('off');
+    const viaPath = median(paired.viaPath);
+    const direct = median(paired.bypassed);
     results.push({
       metric: 'page_load_protected_median_ms',
       value: round(viaPath),
@@ -339,6 +386,15 @@ async function main(): Promise<void> {
       runs: LOADS,
       baseline: { metric: 'page_load_direct_median_ms', value: round(direct) },
       ratio: round(viaPath / direct, 2),
+    });
+    // Whether a bypassed load, Protect on, costs what a load with Protect off does (a ratio near 1).
+    results.push({
+      metric: 'page_load_direct_protect_off_median_ms',
+      value: round(directOff),
+      unit: 'ms',
+      runs: LOADS,
+      baseline: { metric: 'page_load_direct_median_ms', value: round(direct) },
+      ratio: round(directOff / direct, 2),
     });
   } finally {
     await cleanup.run();

@@ -1,12 +1,15 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 /** How many subresources the benchmark page pulls in (the issue's "a local page with 50 resources"). */
 export const RESOURCES = 50;
 
 export type BenchSite = {
+  /** On 127.0.0.1: the client reaches it through the tunnel (loopback routed, for the benchmark). */
   url: string;
   port: number;
+  /** The same site on 127.0.0.2, which the client's options list as a site that bypasses the tunnel. */
+  bypassUrl: string;
   /** Every request served to `address` (the exit's), with when its first byte was written. */
   firstByteFrom(address: string, since: number): number | undefined;
   /** Every page request served since `since`: who asked, and when. */
@@ -39,12 +42,14 @@ const TYPES: Record<string, { type: string; body: string }> = {
   },
 };
 
-/** The benchmark's website on 127.0.0.1: a page with RESOURCES subresources, nothing cacheable. */
+export const BYPASS_HOST = '127.0.0.2';
+
+/** The benchmark's website on 127.0.0.1 and 127.0.0.2: a page with RESOURCES subresources, nothing cacheable. */
 export async function startBenchSite(): Promise<BenchSite> {
   const served: Served[] = [];
   const sockets = new Set<Socket>();
   const html = page();
-  const server: Server = createServer((request, response) => {
+  const serve = (request: IncomingMessage, response: ServerResponse) => {
     const path = new URL(request.url ?? '/', 'http://bench.invalid').pathname;
     const record = () => served.push({ address: request.socket.remoteAddress ?? '', at: performance.now() });
     const headers = { 'cache-control': 'no-store' };
@@ -63,25 +68,30 @@ export async function startBenchSite(): Promise<BenchSite> {
     }
     response.writeHead(404, headers);
     response.end();
-  });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  };
+  const listen = async (host: string): Promise<Server> => {
+    const server = createServer(serve);
+    server.on('connection', (socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, host, () => resolve());
+    });
+    return server;
+  };
+  const servers = [await listen('127.0.0.1'), await listen(BYPASS_HOST)];
+  const [port, bypassPort] = servers.map((server) => (server.address() as AddressInfo).port);
   return {
     url: `http://127.0.0.1:${port}`,
-    port,
+    port: port!,
+    bypassUrl: `http://${BYPASS_HOST}:${bypassPort}`,
     servedSince: (since) => served.filter((s) => s.at >= since),
     firstByteFrom: (address, since) => served.find((s) => s.address === address && s.at >= since)?.at,
-    close: () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+    },
   };
 }

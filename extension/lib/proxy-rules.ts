@@ -24,10 +24,18 @@ export function signalingHostPort(signalingUrl: string): string {
   return `${url.hostname}:${port}`;
 }
 
+/**
+ * In Chrome's bypass list a later rule overrides an earlier one, and `<-loopback>` matches every loopback
+ * host: it comes first, or it would send the signaling server, the data port and a user's loopback bypass
+ * sites through the proxy (measured: `127.0.0.2` listed before it was proxied).
+ */
 export function bypassList(input: Omit<ProxyRuleInput, 'socksPort'>): string[] {
-  const list = [signalingHostPort(input.signalingUrl), `127.0.0.1:${input.dataPort}`, ...input.bypassSites];
-  if (input.routeLoopback) list.push('<-loopback>');
-  return list;
+  return [
+    ...(input.routeLoopback ? ['<-loopback>'] : []),
+    signalingHostPort(input.signalingUrl),
+    `127.0.0.1:${input.dataPort}`,
+    ...input.bypassSites,
+  ];
 }
 
 /** Chrome's `chrome.proxy.settings` value: every request through the companion's SOCKS5 port. */

@@ -18,10 +18,11 @@ describe('proxy rules', () => {
   it('bypasses the signaling server and the companion data port, and loopback only when asked', () => {
     const base = { signalingUrl: 'ws://127.0.0.1:8600', dataPort: 4000, bypassSites: [] };
     expect(bypassList({ ...base, routeLoopback: false })).toEqual(['127.0.0.1:8600', '127.0.0.1:4000']);
+    // `<-loopback>` first: later rules win in Chrome, and it must not override the bypasses.
     expect(bypassList({ ...base, routeLoopback: true })).toEqual([
+      '<-loopback>',
       '127.0.0.1:8600',
       '127.0.0.1:4000',
-      '<-loopback>',
     ]);
   });
 
