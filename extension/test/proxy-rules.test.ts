@@ -18,11 +18,15 @@ describe('proxy rules', () => {
   it('bypasses the signaling server and the companion data port, and loopback only when asked', () => {
     const base = { signalingUrl: 'ws://127.0.0.1:8600', dataPort: 4000, bypassSites: [] };
     expect(bypassList({ ...base, routeLoopback: false })).toEqual(['127.0.0.1:8600', '127.0.0.1:4000']);
-    // `<-loopback>` first: later rules win in Chrome, and it must not override the bypasses.
     expect(bypassList({ ...base, routeLoopback: true })).toEqual([
-      '<-loopback>',
       '127.0.0.1:8600',
       '127.0.0.1:4000',
+      '<-loopback>',
+    ]);
+    // Later rules win in Chrome: a user's bypass sites come after `<-loopback>`, which would override them.
+    expect(bypassList({ ...base, routeLoopback: true, bypassSites: ['127.0.0.2'] }).slice(-2)).toEqual([
+      '<-loopback>',
+      '127.0.0.2',
     ]);
   });
 
