@@ -49,6 +49,14 @@ export function machineBusyMs(): number {
   }
 }
 
+/** Adds what each process used between `before` and `after` to `total` (for loads that are not back to back). */
+export function addCpuUsed(total: CpuSnapshot, before: CpuSnapshot, after: CpuSnapshot): void {
+  for (const [key, ms] of after) {
+    const used = ms - (before.get(key) ?? 0);
+    if (used > 0) total.set(key, (total.get(key) ?? 0) + used);
+  }
+}
+
 /** The processes that used the most CPU between two snapshots, one line each, most first. */
 export function cpuDiff(before: CpuSnapshot, after: CpuSnapshot, top = 14): string {
   const rows: [string, number][] = [];
@@ -70,8 +78,9 @@ export function cpuDiff(before: CpuSnapshot, after: CpuSnapshot, top = 14): stri
  */
 function processLabel(pid: string): string {
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/).filter(Boolean);
-  // Kernel threads have no command line, only a name.
-  if (argv.length === 0) return `[${readFileSync(`/proc/${pid}/comm`, 'utf8').trim()}]`;
+  // Kernel threads have no command line, only a name; a kworker's name says what it is doing now
+  // ("kworker/0:0-events"), which would make it a new process in every snapshot.
+  if (argv.length === 0) return `[${readFileSync(`/proc/${pid}/comm`, 'utf8').trim().replace(/-.*$/, '')}]`;
   const flag = (name: string) => argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
   const profile = /underpass-(bench-[a-z]+)/.exec(argv.join(' '))?.[1] ?? '';
   const type = flag('type');

@@ -25,7 +25,7 @@ import { installCompanionHost } from '../../e2e/fixtures/native-host.js';
 import { launchProfile } from '../../e2e/fixtures/profile.js';
 import { BYPASS_HOST, RESOURCES, startBenchSite, type BenchSite } from './site.js';
 import { median, report, type BenchResult, type Goal } from '../lib/report.js';
-import { cpuDiff, cpuSnapshot, machineBusyMs } from './cpu.js';
+import { addCpuUsed, cpuDiff, cpuSnapshot, machineBusyMs, type CpuSnapshot } from './cpu.js';
 
 const EXIT_ADDRESS = '127.0.0.3';
 const RUNS = positiveInt(process.env['BENCH_PROTECT_RUNS'], 7);
@@ -207,7 +207,7 @@ async function loadOnce(
 /** LOADS loads of the page straight from the site, Protect off (after one load that warms up, not counted). */
 async function directLoadTimes(tab: Page, site: BenchSite): Promise<number[]> {
   const times: number[] = [];
-  let cpuBefore: ReturnType<typeof cpuSnapshot> | undefined;
+  let cpuBefore: CpuSnapshot | undefined;
   for (let i = -1; i < LOADS; i += 1) {
     const { ms } = await loadOnce(tab, site, `${site.url}/?off=${i}`, `direct (Protect off) load ${i}`);
     if (i >= 0) times.push(ms);
@@ -229,22 +229,26 @@ async function pairedLoadTimes(
   site: BenchSite,
 ): Promise<{ viaPath: number[]; bypassed: number[] }> {
   const times = { viaPath: [] as number[], bypassed: [] as number[] };
-  let cpuBefore: ReturnType<typeof cpuSnapshot> | undefined;
+  // With BENCH_PROTECT_TRACE: CPU by process summed over each kind's counted loads.
+  const cpu = { viaPath: new Map() as CpuSnapshot, bypassed: new Map() as CpuSnapshot };
   for (let i = -1; i < LOADS; i += 1) {
     for (const kind of ['bypassed', 'viaPath'] as const) {
       const tab = kind === 'viaPath' ? viaPathTab : bypassTab;
       const base = kind === 'viaPath' ? site.url : site.bypassUrl;
       await tab.bringToFront();
+      const before = TRACE && i >= 0 ? cpuSnapshot() : undefined;
       const { ms, from } = await loadOnce(tab, site, `${base}/?${kind}=${i}`, `${kind} load ${i}`);
+      if (before) addCpuUsed(cpu[kind], before, cpuSnapshot());
       if ((from === EXIT_ADDRESS) !== (kind === 'viaPath')) {
         throw new Error(`a ${kind} load reached the site from ${from ?? 'nowhere'}`);
       }
       if (i >= 0) times[kind].push(ms);
     }
-    if (i < 0 && TRACE) cpuBefore = cpuSnapshot();
   }
-  if (cpuBefore) {
-    console.log(`  CPU by process over the paired loads:\n${cpuDiff(cpuBefore, cpuSnapshot())}`);
+  if (TRACE) {
+    for (const kind of ['bypassed', 'viaPath'] as const) {
+      console.log(`  CPU by process over the ${LOADS} ${kind} loads:\n${cpuDiff(new Map(), cpu[kind])}`);
+    }
   }
   return times;
 }
