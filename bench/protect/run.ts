@@ -209,7 +209,8 @@ async function directLoadTimes(tab: Page, site: BenchSite): Promise<number[]> {
   const times: number[] = [];
   let cpuBefore: CpuSnapshot | undefined;
   for (let i = -1; i < LOADS; i += 1) {
-    const { ms } = await loadOnce(tab, site, `${site.url}/?off=${i}`, `direct (Protect off) load ${i}`);
+    const { ms, from } = await loadOnce(tab, site, `${site.url}/?off=${i}`, `direct (Protect off) load ${i}`);
+    if (from === EXIT_ADDRESS) throw new Error('a load with Protect off went through the exit');
     if (i >= 0) times.push(ms);
     else if (TRACE) cpuBefore = cpuSnapshot();
   }
