@@ -108,6 +108,24 @@ function installWorkerTrace(): void {
 }
 
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+/** A figure beside its baseline from the same run, and their ratio. */
+function beside(
+  metric: string,
+  value: number,
+  unit: 'ms' | 'ratio',
+  runs: number,
+  [baselineMetric, baselineValue]: readonly [string, number],
+): BenchResult {
+  return {
+    metric,
+    value: unit === 'ratio' ? round(value, 2) : round(value),
+    unit,
+    runs,
+    baseline: { metric: baselineMetric, value: round(baselineValue) },
+    ratio: round(unit === 'ratio' ? value : value / baselineValue, 2),
+  };
+}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function waitStatus(popup: Page, name: 'protect' | 'volunteer', status: string): Promise<void> {
@@ -350,14 +368,9 @@ async function main(): Promise<void> {
     );
     const firstByte = median(protectedFirstByte);
     const directByte = median(directFirstByte);
-    results.push({
-      metric: 'protect_to_first_byte_p50_ms',
-      value: round(firstByte),
-      unit: 'ms',
-      runs: RUNS,
-      baseline: { metric: 'direct_first_byte_p50_ms', value: round(directByte) },
-      ratio: round(firstByte / directByte, 2),
-    });
+    results.push(
+      beside('protect_to_first_byte_p50_ms', firstByte, 'ms', RUNS, ['direct_first_byte_p50_ms', directByte]),
+    );
 
     // ── A page with 50 resources: direct with Protect off; then, Protect on, through the path and bypassing it ──
     // With the popup closed, as a user's is once they click into the page.
@@ -377,30 +390,13 @@ async function main(): Promise<void> {
     await setProtect('off');
     const viaPath = median(paired.viaPath);
     const direct = median(paired.bypassed);
-    results.push({
-      metric: 'page_load_protected_median_ms',
-      value: round(viaPath),
-      unit: 'ms',
-      runs: LOADS,
-      baseline: { metric: 'page_load_direct_median_ms', value: round(direct) },
-    });
-    results.push({
-      metric: 'page_load_overhead_ratio',
-      value: round(viaPath / direct, 2),
-      unit: 'ratio',
-      runs: LOADS,
-      baseline: { metric: 'page_load_direct_median_ms', value: round(direct) },
-      ratio: round(viaPath / direct, 2),
-    });
-    // Whether a bypassed load, Protect on, costs what a load with Protect off does (a ratio near 1).
-    results.push({
-      metric: 'page_load_direct_protect_off_median_ms',
-      value: round(directOff),
-      unit: 'ms',
-      runs: LOADS,
-      baseline: { metric: 'page_load_direct_median_ms', value: round(direct) },
-      ratio: round(directOff / direct, 2),
-    });
+    const directBaseline = ['page_load_direct_median_ms', direct] as const;
+    results.push(
+      beside('page_load_protected_median_ms', viaPath, 'ms', LOADS, directBaseline),
+      beside('page_load_overhead_ratio', viaPath / direct, 'ratio', LOADS, directBaseline),
+      // Whether a bypassed load, Protect on, costs what a load with Protect off does (a ratio near 1).
+      beside('page_load_direct_protect_off_median_ms', directOff, 'ms', LOADS, directBaseline),
+    );
   } finally {
     await cleanup.run();
   }
