@@ -128,6 +128,12 @@ function beside(
 }
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Clicks the popup's Protect switch and waits until Protect reports `status`. */
+async function clickProtect(popup: Page, status: 'on' | 'off'): Promise<void> {
+  await popup.getByTestId('protect-switch').click();
+  await waitStatus(popup, 'protect', status);
+}
+
 async function waitStatus(popup: Page, name: 'protect' | 'volunteer', status: string): Promise<void> {
   await popup.waitForSelector(`[data-testid="${name}-state"][data-status="${status}"]`, { timeout: 90_000 });
 }
@@ -316,10 +322,6 @@ async function main(): Promise<void> {
     const tab = await client.context.newPage();
     // Probes are same-origin fetches from a page of the site (loaded directly, before Protect).
     await tab.goto(`${site.url}/`);
-    const toggle = async (status: 'on' | 'off') => {
-      await popup.getByTestId('protect-switch').click();
-      await waitStatus(popup, 'protect', status);
-    };
 
     // ── Click → first byte through the path, and the same wait for a direct request ──
     const protectedFirstByte: number[] = [];
@@ -359,7 +361,7 @@ async function main(): Promise<void> {
           `run ${run}: on seen at ${Math.round(performance.now() - clicked)} ms; ${direct.length} direct requests, last at ${Math.round((direct.at(-1)?.at ?? clicked) - clicked)} ms; first via exit ${Math.round((served.find((s) => s.address === EXIT_ADDRESS)?.at ?? NaN) - clicked)} ms`,
         );
       }
-      await toggle('off');
+      await clickProtect(popup, 'off');
       await sleep(300);
     }
     if (TRACE) await printWorkerTrace(clickedWall);
@@ -380,8 +382,7 @@ async function main(): Promise<void> {
     const bypassTab = await client.context.newPage();
     const setProtect = async (status: 'on' | 'off') => {
       const again = await client.popup();
-      await again.getByTestId('protect-switch').click();
-      await waitStatus(again, 'protect', status);
+      await clickProtect(again, status);
       await again.close();
       await tab.bringToFront();
     };

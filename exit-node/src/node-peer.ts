@@ -73,13 +73,16 @@ export function polyfillBufferedAmountLow(channel: ChannelLike, onClose: (stop: 
     if (timer) clearInterval(timer);
     timer = undefined;
   };
+  const readNative = () => {
+    reading = (nativeGetter.call(channel) as number) ?? 0;
+    sentSinceReading = 0;
+  };
   const poll = () => {
     if (channel.readyState !== 'open') {
       if (channel.readyState === 'closed') stopPolling();
       return;
     }
-    reading = (nativeGetter.call(channel) as number) ?? 0;
-    sentSinceReading = 0;
+    readNative();
     if (reading > LINK_LOW_WATER) return;
     stopPolling();
     for (const listener of listeners) listener();
@@ -92,8 +95,7 @@ export function polyfillBufferedAmountLow(channel: ChannelLike, onClose: (stop: 
   channel.send = (data) => {
     const size = typeof data === 'string' ? data.length : data.byteLength;
     if (reading + sentSinceReading + size > DATA_CHANNEL_MAX_BUFFERED) {
-      reading = (nativeGetter.call(channel) as number) ?? 0;
-      sentSinceReading = 0;
+      readNative();
       if (reading + size > DATA_CHANNEL_MAX_BUFFERED) {
         throw new Error(`the DataChannel's send queue is full (${reading} bytes waiting)`);
       }

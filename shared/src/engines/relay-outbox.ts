@@ -36,7 +36,7 @@ export class RelayOutbox<Owner> {
   /** A DATA cell, charged to its circuit while it waits. */
   send(bytes: Uint8Array, owner: Owner): void {
     if (this.link.closed) return;
-    if (this.queue.length === 0 && this.link.bufferedAmount <= LINK_HIGH_WATER) {
+    if (this.canSendNow()) {
       this.link.send(bytes);
       return;
     }
@@ -52,8 +52,13 @@ export class RelayOutbox<Owner> {
   /** An OPEN or CLOSE cell: a few bytes, never refused (a circuit cut off for overflowing still hears why). */
   sendControl(bytes: Uint8Array): void {
     if (this.link.closed) return;
-    if (this.queue.length === 0 && this.link.bufferedAmount <= LINK_HIGH_WATER) this.link.send(bytes);
+    if (this.canSendNow()) this.link.send(bytes);
     else this.queue.push({ bytes, owner: undefined });
+  }
+
+  /** Nothing waits ahead of a new cell and the link has room. */
+  private canSendNow(): boolean {
+    return this.queue.length === 0 && this.link.bufferedAmount <= LINK_HIGH_WATER;
   }
 
   private flush(): void {

@@ -43,6 +43,10 @@ type Circuit = {
 
 type ClientState = { outbox: RelayOutbox<Circuit>; circuits: Map<number, Circuit> };
 
+/** Not yet ended: its client still lists it under its id (an id may be reused once it has ended). */
+const isLive = (circuit: Circuit): boolean =>
+  circuit.client.circuits.get(circuit.clientCircuitId) === circuit;
+
 /**
  * The relay engine: forwards cells between client links and exit links by circuit id. It sees only cell
  * headers; every payload is a session message sealed for the exit (PROTOCOL.md §Cells).
@@ -106,8 +110,7 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
     return new RelayOutbox<Circuit>(link, {
       maxQueuedPerOwner: this.options.maxQueuedPerCircuit ?? 2 * DEFAULT_SESSION_WINDOW,
       onOverflow: (circuit) => {
-        if (circuit.client.circuits.get(circuit.clientCircuitId) === circuit)
-          this.endCircuit(circuit, 'window-overrun');
+        if (isLive(circuit)) this.endCircuit(circuit, 'window-overrun');
       },
     });
   }
@@ -162,7 +165,7 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
     this.emitStats();
     this.exitLink(exitKeyId, exitKey).then(
       (state) => {
-        if (client.circuits.get(circuitId) !== circuit || client.outbox.link.closed) return;
+        if (!isLive(circuit) || client.outbox.link.closed) return;
         const exitCircuitId = state.attach(circuit);
         circuit.exit = { outbox: state.outbox, circuitId: exitCircuitId };
         state.outbox.sendControl(encodeCell({ type: 'open', circuitId: exitCircuitId, exitKey }));
@@ -173,7 +176,7 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
       },
       () => {
         // The directory has no such exit (or it could not be reached): a relay pipes only to listed exits.
-        if (client.circuits.get(circuitId) === circuit) this.endCircuit(circuit, 'wrong-exit');
+        if (isLive(circuit)) this.endCircuit(circuit, 'wrong-exit');
       },
     );
   }
@@ -188,8 +191,7 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
         link.on('close', () => {
           this.exitLinks.delete(exitKeyId);
           for (const circuit of created.detachAll()) {
-            if (circuit.client.circuits.get(circuit.clientCircuitId) === circuit)
-              this.endCircuit(circuit, 'link-closed');
+            if (isLive(circuit)) this.endCircuit(circuit, 'link-closed');
           }
         });
         return created;
