@@ -84,3 +84,17 @@ export function sessionErrorFromIndex(index: number): SessionErrorCode | undefin
 export function sessionErrorIndex(code: SessionErrorCode): number {
   return SESSION_ERROR_CODES.indexOf(code);
 }
+
+/**
+ * Any thrown value as an UnderpassError: an UnderpassError as it is, anything else under `fallbackCode` with
+ * its message. For the places where a failure leaves our code (a state, a reply, a log line).
+ */
+export function toUnderpassError(error: unknown, fallbackCode: ErrorCode = 'internal'): UnderpassError {
+  if (error instanceof UnderpassError) return error;
+  return new UnderpassError(fallbackCode, errorMessage(error));
+}
+
+/** The message of any thrown value, for a log line or an error of our own. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -25,4 +25,6 @@ export * from './signaling/messages.js';
 export * from './signaling/ids.js';
 export * from './signaling/client.js';
 export * from './socket-stream.js';
+export * from './clock.js';
+export * from './deadline.js';
 export * from './rate-limit.js';

@@ -1,23 +1,12 @@
 import { Emitter } from './emitter.js';
+import { systemClock, type Clock } from './clock.js';
 import type { UnderpassError } from './errors.js';
 import type { ByteStream, ByteStreamEvents } from './byte-stream.js';
 
 /**
- * Time and rate limits for code that must run in Node and the browser and be driven by tests: a clock that
- * can be injected, and a token bucket measured in any unit (bytes, messages, stream opens).
+ * Rate limits for code that must run in Node and the browser and be driven by tests: a token bucket measured
+ * in any unit (bytes, messages, stream opens), and a stream throttled by one.
  */
-export interface Clock {
-  /** Milliseconds, monotonic enough for rates and timeouts. */
-  now(): number;
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemClock: Clock = {
-  now: () => performance.now(),
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
 
 export interface TokenBucketOptions {
   /** Tokens added per second. */

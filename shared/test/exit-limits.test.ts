@@ -5,7 +5,8 @@ import { ExitEngine, SESSION_LIMIT_CODE, type Dialer, type SessionLimits } from 
 import { TunnelClient } from '../src/engines/client.js';
 import { generateStaticKeyPair } from '../src/tunnel/noise.js';
 import { SessionError, StreamError, type UnderpassError } from '../src/errors.js';
-import { ThrottledStream, TokenBucket, type Clock } from '../src/rate-limit.js';
+import type { Clock } from '../src/clock.js';
+import { ThrottledStream, TokenBucket } from '../src/rate-limit.js';
 import type { ByteStream, ByteStreamEvents } from '../src/byte-stream.js';
 import { collect, echoDialer, pattern } from './helpers.js';
 

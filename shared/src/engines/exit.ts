@@ -1,6 +1,7 @@
 import { Emitter } from '../emitter.js';
 import { SessionError, StreamError, type SessionErrorCode, type UnderpassError } from '../errors.js';
-import { systemClock, ThrottledStream, TokenBucket, type Clock } from '../rate-limit.js';
+import { systemClock, type Clock } from '../clock.js';
+import { ThrottledStream, TokenBucket } from '../rate-limit.js';
 import { bytesEqual } from '../bytes.js';
 import { pipeBoth, type ByteStream } from '../byte-stream.js';
 import { LINK_HIGH_WATER, type Link } from '../link.js';

@@ -1,5 +1,5 @@
 import { Emitter } from '../emitter.js';
-import { StreamError, UnderpassError } from '../errors.js';
+import { StreamError, UnderpassError, toUnderpassError } from '../errors.js';
 import { fromBase64Url } from '../bytes.js';
 import type { ByteStream } from '../byte-stream.js';
 import type { PeerFactory } from '../links/peer-link.js';
@@ -104,7 +104,7 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
       await this.buildFirstPath(generation);
     } catch (error) {
       if (generation !== this.generation) return;
-      const failure = asUnderpassError(error);
+      const failure = toUnderpassError(error);
       this.setState({ status: 'error', code: failure.code, message: failure.message });
       throw failure;
     }
@@ -253,7 +253,7 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
       if (generation !== this.generation) return;
       this.buildPath(generation).catch((error: unknown) => {
         if (generation !== this.generation) return;
-        this.scheduleRebuild(generation, asUnderpassError(error).message, attempt + 1);
+        this.scheduleRebuild(generation, toUnderpassError(error).message, attempt + 1);
       });
     }, delay);
   }
@@ -262,9 +262,4 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     this.current = state;
     this.emit('state', state);
   }
-}
-
-export function asUnderpassError(error: unknown): UnderpassError {
-  if (error instanceof UnderpassError) return error;
-  return new UnderpassError('internal', error instanceof Error ? error.message : String(error));
 }
