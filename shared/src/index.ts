@@ -26,5 +26,6 @@ export * from './signaling/ids.js';
 export * from './signaling/client.js';
 export * from './socket-stream.js';
 export * from './clock.js';
+export * from './logger.js';
 export * from './deadline.js';
 export * from './rate-limit.js';
