@@ -1,12 +1,15 @@
 import browser, { type Runtime } from 'webextension-polyfill';
 import { defineBackground } from 'wxt/utils/define-background';
-import { BackgroundController, type BadgeInput } from '../lib/background-controller';
-import { badgeFor } from '../lib/badge';
+import { ProtectSwitch } from '../features/protect/protect-switch';
+import { VolunteerSwitch } from '../features/volunteer/volunteer-switch';
+import { badgeFor, type BadgeInput } from '../lib/badge';
 import { CompanionPort, type NativePortLike } from '../lib/companion-port';
 import { uiRequestSchema, type UiReply } from '../lib/messages';
 import { offscreenChannel } from '../lib/offscreen-channel';
 import { chromeProxyControl, firefoxProxyControl } from '../lib/proxy-control';
+import { SerialQueue } from '../lib/serial-queue';
 import * as store from '../lib/store';
+import { SwitchRunner } from '../lib/switch-runner';
 
 const WATCHDOG_ALARM = 'underpass-watchdog';
 
@@ -19,7 +22,8 @@ export default defineBackground({
       const channel = import.meta.env.FIREFOX
         ? (await import('../lib/in-page-channel')).inPageChannel()
         : offscreenChannel();
-      const controller = new BackgroundController({
+      const queue = new SerialQueue();
+      const protect = new ProtectSwitch({
         channel,
         proxy: import.meta.env.FIREFOX ? firefoxProxyControl() : chromeProxyControl(),
         createCompanion: () =>
@@ -29,10 +33,16 @@ export default defineBackground({
             extensionId: browser.runtime.id,
           }),
         store,
-        onBadge: showBadge,
+        queue,
       });
-      await controller.resume();
-      return controller;
+      const volunteer = new VolunteerSwitch({ channel, store });
+      const switches = [protect, volunteer];
+      const redrawBadge = () =>
+        showBadge({ protect: protect.state, volunteer: volunteer.state, clientsNow: volunteer.clientsNow });
+      for (const feature of switches) feature.on('change', redrawBadge);
+      const runner = new SwitchRunner({ switches, channel, store, queue });
+      await runner.resume();
+      return runner;
     })();
 
     browser.runtime.onMessage.addListener(
@@ -40,13 +50,13 @@ export default defineBackground({
         if (sender.id !== browser.runtime.id) return undefined;
         const parsed = uiRequestSchema.safeParse(message);
         if (!parsed.success) return undefined;
-        return ready.then((c) => c.setSwitch(parsed.data.name, parsed.data.on));
+        return ready.then((runner) => runner.setSwitch(parsed.data.name, parsed.data.on));
       },
     );
 
     void browser.alarms.create(WATCHDOG_ALARM, { periodInMinutes: 1 });
     browser.alarms.onAlarm.addListener((alarm) => {
-      if (alarm.name === WATCHDOG_ALARM) void ready.then((c) => c.checkHost());
+      if (alarm.name === WATCHDOG_ALARM) void ready.then((runner) => runner.checkHost());
     });
 
     ready.catch((error: unknown) => console.error('underpass: background failed to start', error));

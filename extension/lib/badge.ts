@@ -1,4 +1,7 @@
-import type { BadgeInput } from './background-controller';
+import type { SwitchState } from './messages';
+
+/** What the toolbar badge is drawn from. */
+export type BadgeInput = { protect: SwitchState; volunteer: SwitchState; clientsNow: number };
 
 export type Badge = { text: string; color: string; title: string };
 

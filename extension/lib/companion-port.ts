@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Emitter } from '@underpass/shared';
-import { truncateReason } from './messages';
+import { truncateReason } from './switch-error';
 
 /**
  * The service worker's side of the companion's native-messaging port. `connectNative` exists only in the

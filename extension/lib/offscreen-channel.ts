@@ -1,5 +1,12 @@
 import type { EngineChannel } from './engine-channel';
-import { engineEventSchema, offscreenReplySchema, type EngineEvent, type OffscreenReply } from './messages';
+import {
+  engineEventSchema,
+  isFor,
+  offscreenReplySchema,
+  type EngineEvent,
+  type OffscreenReply,
+} from './messages';
+import { truncateReason } from './switch-error';
 
 /**
  * The Chrome side of EngineChannel: one offscreen document (reason WEB_RTC) hosts the engines. A restarted
@@ -47,7 +54,7 @@ export function offscreenChannel(): EngineChannel {
     async send(command, { create }) {
       if (create) await ensure();
       else if (!(await exists()))
-        return { ok: false, code: 'no-offscreen', message: 'The engines are not running.' };
+        return { ok: false, code: 'no-offscreen', reason: 'The engines are not running.' };
       // A fresh document may not have registered its listener yet; that shows as "Receiving end does not exist".
       let lastError = '';
       for (let attempt = 0; attempt < DELIVERY_ATTEMPTS; attempt += 1) {
@@ -66,7 +73,7 @@ export function offscreenChannel(): EngineChannel {
       return {
         ok: false,
         code: 'offscreen-unreachable',
-        message: lastError.slice(0, 500),
+        reason: truncateReason(lastError),
       } satisfies OffscreenReply;
     },
     async release() {
@@ -75,13 +82,7 @@ export function offscreenChannel(): EngineChannel {
     onEvent(listener: (event: EngineEvent) => void) {
       chrome.runtime.onMessage.addListener((message: unknown, sender) => {
         if (sender.id !== chrome.runtime.id) return;
-        if (
-          typeof message !== 'object' ||
-          message === null ||
-          !('target' in message) ||
-          message.target !== 'background'
-        )
-          return;
+        if (!isFor(message, 'background')) return;
         const parsed = engineEventSchema.safeParse(message);
         if (parsed.success) listener(parsed.data);
       });

@@ -1,6 +1,6 @@
 import { Emitter } from '@underpass/shared';
 import type { CompanionFailure, CompanionHandle, CompanionOpenResult } from './companion-port';
-import { truncateReason } from './messages';
+import { truncateReason } from './switch-error';
 import type { Pairing } from './pairing-code';
 
 /**

@@ -1,5 +1,6 @@
 import browser from 'webextension-polyfill';
 import { chromeProxyConfig, firefoxShouldBypass, type ProxyRuleInput } from './proxy-rules';
+import type { SwitchError } from './switch-error';
 
 /**
  * Points the browser's page traffic at the companion, and takes it away again. Chrome has one global
@@ -9,7 +10,7 @@ import { chromeProxyConfig, firefoxShouldBypass, type ProxyRuleInput } from './p
  * checked yet, so it is left alone there (the README says so).
  */
 export interface ProxyControl {
-  apply(input: ProxyRuleInput): Promise<{ ok: true } | { ok: false; code: string; reason: string }>;
+  apply(input: ProxyRuleInput): Promise<{ ok: true } | ({ ok: false } & SwitchError)>;
   clear(): Promise<void>;
 }
 

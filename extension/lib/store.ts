@@ -1,16 +1,17 @@
 import browser from 'webextension-polyfill';
 import { z } from 'zod';
 import {
+  EMPTY_PROTECT_INFO,
   protectInfoSchema,
-  switchStateSchema,
-  ZERO_PROTECT_STATS,
   type ProtectInfo,
+} from '../features/protect/protect-messages';
+import {
   volunteerStatsSchema,
   ZERO_VOLUNTEER_STATS,
-  type SwitchName,
-  type SwitchState,
-  type VolunteerStatsWire,
-} from './messages';
+  type VolunteerStats,
+} from '../features/volunteer/volunteer-messages';
+import { volunteerUsageSchema, type VolunteerUsage } from '../features/volunteer/volunteer-usage';
+import { switchStateSchema, type SwitchName, type SwitchState } from './messages';
 import { parseSettings, SETTINGS_KEY, type Settings } from './settings';
 
 /**
@@ -24,14 +25,6 @@ const stateKey = (name: SwitchName) => `state:${name}`;
 const VOLUNTEER_STATS_KEY = 'stats:volunteer';
 const PROTECT_INFO_KEY = 'info:protect';
 const USAGE_KEY = 'usage:volunteer';
-
-const usageSchema = z.object({
-  month: z.string().regex(/^\d{4}-\d{2}$/),
-  bytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-});
-/** Bytes relayed in one calendar month (UTC), for the monthly cap. Kept in storage.local: it must outlive restarts. */
-export type VolunteerUsage = z.infer<typeof usageSchema>;
-export const EMPTY_PROTECT_INFO: ProtectInfo = { stats: ZERO_PROTECT_STATS };
 
 const wantedSchema = z.object({ protect: z.boolean(), volunteer: z.boolean() });
 export type Wanted = z.infer<typeof wantedSchema>;
@@ -77,13 +70,13 @@ export async function saveSwitchState(name: SwitchName, state: SwitchState): Pro
   await browser.storage.session.set({ [stateKey(name)]: state });
 }
 
-export async function loadVolunteerStats(): Promise<VolunteerStatsWire> {
+export async function loadVolunteerStats(): Promise<VolunteerStats> {
   const stored = await browser.storage.session.get(VOLUNTEER_STATS_KEY);
   const parsed = volunteerStatsSchema.safeParse(stored[VOLUNTEER_STATS_KEY]);
   return parsed.success ? parsed.data : ZERO_VOLUNTEER_STATS;
 }
 
-export async function saveVolunteerStats(stats: VolunteerStatsWire): Promise<void> {
+export async function saveVolunteerStats(stats: VolunteerStats): Promise<void> {
   await browser.storage.session.set({ [VOLUNTEER_STATS_KEY]: stats });
 }
 
@@ -99,7 +92,7 @@ export async function saveProtectInfo(info: ProtectInfo): Promise<void> {
 
 export async function loadUsage(): Promise<VolunteerUsage | undefined> {
   const stored = await browser.storage.local.get(USAGE_KEY);
-  const parsed = usageSchema.safeParse(stored[USAGE_KEY]);
+  const parsed = volunteerUsageSchema.safeParse(stored[USAGE_KEY]);
   return parsed.success ? parsed.data : undefined;
 }
 
@@ -110,7 +103,7 @@ export async function saveUsage(usage: VolunteerUsage): Promise<void> {
 export type StoreSnapshot = {
   protect: SwitchState;
   volunteer: SwitchState;
-  volunteerStats: VolunteerStatsWire;
+  volunteerStats: VolunteerStats;
   protectInfo: ProtectInfo;
   usage: VolunteerUsage | undefined;
   settings: Settings;

@@ -1,6 +1,7 @@
 import { EngineHost } from '../../lib/engine-host';
-import { offscreenCommandSchema, type EngineEvent, type OffscreenReply } from '../../lib/messages';
+import { isFor, offscreenCommandSchema, type EngineEvent, type OffscreenReply } from '../../lib/messages';
 import { createPeer } from '../../lib/peer-factory';
+import { truncateReason } from '../../lib/switch-error';
 
 /**
  * The offscreen document (Chrome): MV3 service workers have no RTCPeerConnection, so the engines live here.
@@ -19,19 +20,13 @@ host.on('event', (event: EngineEvent) => {
 chrome.runtime.onMessage.addListener(
   (message: unknown, sender, sendResponse: (reply: OffscreenReply) => void) => {
     if (sender.id !== chrome.runtime.id) return undefined;
-    if (
-      typeof message !== 'object' ||
-      message === null ||
-      !('target' in message) ||
-      message.target !== 'offscreen'
-    )
-      return undefined;
+    if (!isFor(message, 'offscreen')) return undefined;
     const parsed = offscreenCommandSchema.safeParse(message);
     if (!parsed.success) {
       sendResponse({
         ok: false,
         code: 'bad-command',
-        message: parsed.error.issues[0]?.message ?? 'malformed command',
+        reason: truncateReason(parsed.error.issues[0]?.message ?? 'malformed command'),
       });
       return undefined;
     }

@@ -3,16 +3,11 @@ import browser from 'webextension-polyfill';
 import { formatBytes } from '../../components/format';
 import { SwitchRow } from '../../components/SwitchRow';
 import { t } from '../../lib/i18n';
-import {
-  uiReplySchema,
-  ZERO_VOLUNTEER_STATS,
-  type ProtectInfo,
-  type SwitchName,
-  type SwitchState,
-  type UiRequest,
-} from '../../lib/messages';
+import { EMPTY_PROTECT_INFO, type ProtectInfo } from '../../features/protect/protect-messages';
+import { ZERO_VOLUNTEER_STATS } from '../../features/volunteer/volunteer-messages';
+import { uiReplySchema, type SwitchName, type SwitchState, type UiRequest } from '../../lib/messages';
 import { DEFAULT_SETTINGS } from '../../lib/settings';
-import { EMPTY_PROTECT_INFO, loadSnapshot, watchSnapshot, type StoreSnapshot } from '../../lib/store';
+import { loadSnapshot, watchSnapshot, type StoreSnapshot } from '../../lib/store';
 
 const INITIAL: StoreSnapshot = {
   protect: { status: 'off' },
@@ -43,7 +38,7 @@ export function Popup() {
     const request: UiRequest = { target: 'background', type: 'set-switch', name, on };
     const reply = uiReplySchema.safeParse(await browser.runtime.sendMessage(request));
     if (!reply.success) setFailure(t('backgroundSilent'));
-    else if (!reply.data.ok) setFailure(reply.data.message);
+    else if (!reply.data.ok) setFailure(reply.data.reason);
   };
 
   const toggle = async (name: SwitchName, on: boolean) => {

@@ -1,0 +1,190 @@
+import {
+  bridgeCompanion,
+  ProtectEngine,
+  SignalingClient,
+  websocketLink,
+  type PeerFactory,
+  type ProtectState,
+} from '@underpass/shared';
+import { openCompanionSocket } from '../../lib/companion-socket';
+import { safely } from '../../lib/safely';
+import type { EngineEvent, OffscreenCommand } from '../../lib/messages';
+import { switchError, toSwitchError, truncateReason, type SwitchError } from '../../lib/switch-error';
+import type { CompanionTarget, ProtectEngineState } from './protect-messages';
+
+/**
+ * Protect in the engines' host (the offscreen document in Chrome, the background page in Firefox): runs the
+ * client engine, joins the companion's data socket to it, and reports the engine's state and counters to the
+ * background. It never waits for a path: commands return at once and progress goes out as events, so a slow
+ * signaling server cannot stall the worker.
+ */
+
+export const PROTECT_STATS_INTERVAL_MS = 2_000;
+/** Not sooner: when a hop dies, the broker may not have heard yet and could name the dead exit again. */
+export const DEFAULT_RETRY_BASE_MS = 600;
+export const DEFAULT_RETRY_MAX_MS = 4_000;
+/** A path whose handshake stalls is better replaced than waited for: it normally takes well under 1 s. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 3_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
+
+/** The companion's close code for a wrong, missing or late hello (companion/src/data-port.ts). */
+const COMPANION_UNAUTHORIZED = 4401;
+
+type ProtectCommand = Extract<OffscreenCommand, { type: `protect-${string}` }>;
+
+export type ProtectHostOptions = {
+  createPeer: PeerFactory;
+  WebSocket: typeof WebSocket;
+  emit: (event: EngineEvent) => void;
+};
+
+/** One run of Protect, from start to stop: callbacks check it is still the current one. */
+type ProtectRun = {
+  engine: ProtectEngine;
+  statsTimer: ReturnType<typeof setInterval>;
+  socket?: WebSocket;
+  bridge?: { close(): void };
+};
+
+export class ProtectHost {
+  private run: ProtectRun | undefined;
+  /** What the run's engine says, or why the run ended (a failure of the host's own, e.g. the companion). */
+  private current: ProtectEngineState = { status: 'off' };
+
+  constructor(private readonly options: ProtectHostOptions) {}
+
+  get state(): ProtectEngineState {
+    return this.current;
+  }
+
+  handle(command: ProtectCommand): void {
+    switch (command.type) {
+      case 'protect-start':
+        return this.start(command);
+      case 'protect-companion':
+        if (this.run) void this.attachCompanion(this.run, command.companion);
+        return;
+      case 'protect-stop':
+        return this.stop({ status: 'off' });
+    }
+  }
+
+  /** Tears the current run down and reports `final` (nothing when a new run replaces it). */
+  stop(final: ProtectEngineState | undefined): void {
+    const run = this.run;
+    this.run = undefined;
+    if (run) {
+      clearInterval(run.statsTimer);
+      safely(() => run.bridge?.close());
+      safely(() => run.engine.stop());
+      safely(() => run.socket?.close());
+    }
+    if (final) this.setState(final);
+  }
+
+  private start(command: Extract<ProtectCommand, { type: 'protect-start' }>): void {
+    this.stop(undefined);
+    const engine = new ProtectEngine({
+      // A fresh client for every rebuild after the broker's socket dropped: a closed one cannot reconnect.
+      createSignaling: () =>
+        new SignalingClient({
+          url: command.signalingUrl,
+          WebSocket: this.options.WebSocket,
+          hello: { role: 'client' },
+        }),
+      createPeer: this.options.createPeer,
+      mode: command.mode,
+      retryBaseMs: DEFAULT_RETRY_BASE_MS,
+      retryMaxMs: DEFAULT_RETRY_MAX_MS,
+      handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+    });
+    const run: ProtectRun = {
+      engine,
+      statsTimer: setInterval(() => {
+        if (this.run === run) this.sendStats(engine);
+      }, PROTECT_STATS_INTERVAL_MS),
+    };
+    this.run = run;
+    this.setState({ status: 'connecting' });
+    engine.on('state', (state: ProtectState) => {
+      if (this.run !== run) return;
+      this.setState(engineStateToWire(state));
+      this.sendStats(engine);
+    });
+    engine.start().catch((error: unknown) => {
+      if (this.run === run) this.fail(toSwitchError(error, 'protect-failed'));
+    });
+  }
+
+  /** Joins the companion's data socket to the tunnel: each browser connection becomes a tunnel stream. */
+  private async attachCompanion(run: ProtectRun, target: CompanionTarget): Promise<void> {
+    if (run.socket) return;
+    const { engine } = run;
+    const companion = await openCompanionSocket({ WebSocket: this.options.WebSocket, ...target });
+    if (this.run !== run || run.socket) {
+      if (companion.ok) companion.socket.close();
+      return;
+    }
+    if (!companion.ok) return this.fail(switchError(companion.code, companion.message));
+    run.socket = companion.socket;
+    companion.socket.addEventListener('close', (event: CloseEvent) => {
+      if (this.run !== run) return;
+      this.fail(
+        event.code === COMPANION_UNAUTHORIZED
+          ? { code: 'companion-unauthorized', reason: 'The companion refused our secret.' }
+          : {
+              code: 'companion-closed',
+              reason: 'The connection to the companion closed. Turn Protect off and on to restart it.',
+            },
+      );
+    });
+    run.bridge = bridgeCompanion({
+      link: websocketLink(companion.socket),
+      open: (request) => {
+        const opened = engine.open(request);
+        // A refusal is the kill switch at work: the popup shows the count at once, not at the next tick.
+        opened.catch(() => {
+          if (this.run === run && engine.state.status !== 'protected') this.sendStats(engine);
+        });
+        return opened;
+      },
+    });
+  }
+
+  private fail(error: SwitchError): void {
+    this.stop({ status: 'error', ...error });
+  }
+
+  private sendStats(engine: ProtectEngine): void {
+    this.options.emit({ target: 'background', type: 'protect-stats', stats: engine.stats() });
+  }
+
+  private setState(state: ProtectEngineState): void {
+    this.current = state;
+    this.options.emit({ target: 'background', type: 'protect-state', state });
+  }
+}
+
+/** A plain-data copy of the engine's state (the engine's object may carry class instances). */
+export function engineStateToWire(state: ProtectState): ProtectEngineState {
+  switch (state.status) {
+    case 'off':
+    case 'connecting':
+      return { status: state.status };
+    case 'reconnecting':
+      return { status: 'reconnecting', reason: truncateReason(state.reason) };
+    case 'protected':
+      return {
+        status: 'protected',
+        path: {
+          mode: state.path.mode,
+          ...(state.path.hop.role === 'relay' ? { relayPeerId: state.path.hop.peerId } : {}),
+          exitPeerId: state.path.exit.peerId,
+          exitKey: state.path.exit.exitKey,
+        },
+      };
+    case 'error':
+      return { status: 'error', ...switchError(state.code, state.message, 'protect-failed') };
+  }
+}

@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { reasonSchema, switchErrorCodeSchema } from '../../lib/switch-error';
+import { count, wsUrl } from '../../lib/wire-types';
+
+/**
+ * Protect's messages between the background and the engines' host: its commands, the client engine's state
+ * and counters, and what the popup reads of the current path.
+ */
+
+export const protectPathSchema = z.object({
+  mode: z.enum(['two-hop', 'direct']),
+  relayPeerId: z.string().max(128).optional(),
+  exitPeerId: z.string().max(128),
+  exitKey: z.string().max(256),
+});
+export type ProtectPath = z.infer<typeof protectPathSchema>;
+
+/** The client engine's state as the engines' host reports it (a plain-data copy of ProtectEngine's). */
+export const protectEngineStateSchema = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('off') }),
+  z.object({ status: z.literal('connecting') }),
+  z.object({ status: z.literal('protected'), path: protectPathSchema }),
+  z.object({ status: z.literal('reconnecting'), reason: reasonSchema }),
+  z.object({ status: z.literal('error'), code: switchErrorCodeSchema, reason: reasonSchema }),
+]);
+export type ProtectEngineState = z.infer<typeof protectEngineStateSchema>;
+
+export const protectStatsSchema = z.object({
+  bytesUp: count,
+  bytesDown: count,
+  streamsOpen: count,
+  /** Browser connections refused because no path was up (the kill switch at work). */
+  blocked: count,
+  blockedWhileReconnecting: count,
+  rttMs: z.number().min(0).max(600_000).optional(),
+});
+export type ProtectStats = z.infer<typeof protectStatsSchema>;
+
+export const ZERO_PROTECT_STATS: ProtectStats = {
+  bytesUp: 0,
+  bytesDown: 0,
+  streamsOpen: 0,
+  blocked: 0,
+  blockedWhileReconnecting: 0,
+};
+
+/** What the popup shows under Protect: the current path and its counters. */
+export const protectInfoSchema = z.object({
+  path: protectPathSchema.optional(),
+  stats: protectStatsSchema,
+});
+export type ProtectInfo = z.infer<typeof protectInfoSchema>;
+export const EMPTY_PROTECT_INFO: ProtectInfo = { stats: ZERO_PROTECT_STATS };
+
+const companionTargetSchema = z.object({
+  dataPort: z.number().int().min(1).max(65535),
+  secret: z.string().min(16).max(512),
+});
+export type CompanionTarget = z.infer<typeof companionTargetSchema>;
+
+/** background → engines' host. The path is built at once; the companion's data port joins when it is up. */
+export const PROTECT_COMMANDS = [
+  z.object({
+    target: z.literal('offscreen'),
+    type: z.literal('protect-start'),
+    signalingUrl: wsUrl,
+    mode: z.enum(['two-hop', 'direct']),
+  }),
+  z.object({
+    target: z.literal('offscreen'),
+    type: z.literal('protect-companion'),
+    companion: companionTargetSchema,
+  }),
+  z.object({ target: z.literal('offscreen'), type: z.literal('protect-stop') }),
+] as const;
+
+/** engines' host → background. */
+export const PROTECT_EVENTS = [
+  z.object({
+    target: z.literal('background'),
+    type: z.literal('protect-state'),
+    state: protectEngineStateSchema,
+  }),
+  z.object({ target: z.literal('background'), type: z.literal('protect-stats'), stats: protectStatsSchema }),
+] as const;

@@ -1,0 +1,112 @@
+import { SignalingClient, VolunteerEngine, type PeerFactory } from '@underpass/shared';
+import type { EngineEvent, OffscreenCommand } from '../../lib/messages';
+import { toSwitchError, truncateReason } from '../../lib/switch-error';
+import { safely } from '../../lib/safely';
+import type { VolunteerEngineState, VolunteerStats } from './volunteer-messages';
+
+/**
+ * Volunteer in the engines' host: runs the relay engine and reports its state and counters to the background.
+ */
+
+/** Relay counters change on every cell; the popup needs a few updates a second at most. */
+export const VOLUNTEER_STATS_INTERVAL_MS = 500;
+
+type VolunteerCommand = Extract<OffscreenCommand, { type: `volunteer-${string}` }>;
+
+export type VolunteerHostOptions = {
+  createPeer: PeerFactory;
+  WebSocket: typeof WebSocket;
+  emit: (event: EngineEvent) => void;
+};
+
+type VolunteerRun = {
+  engine: VolunteerEngine;
+  statsTimer?: ReturnType<typeof setInterval>;
+  lastSent?: VolunteerStats;
+};
+
+export class VolunteerHost {
+  private run: VolunteerRun | undefined;
+  private current: VolunteerEngineState = { status: 'off' };
+
+  constructor(private readonly options: VolunteerHostOptions) {}
+
+  get state(): VolunteerEngineState {
+    return this.current;
+  }
+
+  handle(command: VolunteerCommand): void {
+    if (command.type === 'volunteer-start') void this.start(command);
+    else this.stop({ status: 'off' });
+  }
+
+  stop(final: VolunteerEngineState | undefined): void {
+    const run = this.run;
+    this.run = undefined;
+    if (run) {
+      clearInterval(run.statsTimer);
+      safely(() => run.engine.stop());
+    }
+    if (final) this.setState(final);
+  }
+
+  private async start(command: Extract<VolunteerCommand, { type: 'volunteer-start' }>): Promise<void> {
+    this.stop(undefined);
+    const signaling = new SignalingClient({
+      url: command.signalingUrl,
+      WebSocket: this.options.WebSocket,
+      hello: { role: 'relay', capacity: command.capacity },
+    });
+    const engine = new VolunteerEngine({
+      signaling,
+      createPeer: this.options.createPeer,
+      capacity: command.capacity,
+      ...(command.bandwidthBytesPerSec > 0 ? { bandwidthBytesPerSec: command.bandwidthBytesPerSec } : {}),
+    });
+    const run: VolunteerRun = { engine };
+    this.run = run;
+    this.setState({ status: 'connecting' });
+    // One client's link failing is that client's problem; the relay keeps serving the others.
+    engine.on('error', (error) => console.warn('underpass: a client link failed', error.code, error.message));
+    signaling.on('close', (error) => {
+      if (this.run !== run) return;
+      const code = error ? toSwitchError(error, 'signaling-closed').code : 'signaling-closed';
+      const why = error?.message ?? 'the connection closed';
+      this.stop({ status: 'error', code, reason: truncateReason(`Lost the signaling server: ${why}`) });
+    });
+    // Polled rather than pushed: the relay counts bytes on every cell but announces only links coming and going.
+    run.statsTimer = setInterval(() => {
+      if (this.run !== run) return;
+      const stats = statsToWire(engine.stats());
+      if (run.lastSent && sameStats(run.lastSent, stats)) return;
+      run.lastSent = stats;
+      this.options.emit({ target: 'background', type: 'volunteer-stats', stats });
+    }, VOLUNTEER_STATS_INTERVAL_MS);
+    try {
+      await engine.start();
+      if (this.run === run) this.setState({ status: 'on' });
+    } catch (error) {
+      if (this.run === run) this.stop({ status: 'error', ...toSwitchError(error, 'volunteer-failed') });
+    }
+  }
+
+  private setState(state: VolunteerEngineState): void {
+    this.current = state;
+    this.options.emit({ target: 'background', type: 'volunteer-state', state });
+  }
+}
+
+function statsToWire(stats: VolunteerStats): VolunteerStats {
+  const { clientsNow, circuitsTotal, bytesFromClients, bytesToClients, helped24h, capacity } = stats;
+  return { clientsNow, circuitsTotal, bytesFromClients, bytesToClients, helped24h, capacity };
+}
+
+function sameStats(a: VolunteerStats, b: VolunteerStats): boolean {
+  return (
+    a.clientsNow === b.clientsNow &&
+    a.circuitsTotal === b.circuitsTotal &&
+    a.bytesFromClients === b.bytesFromClients &&
+    a.bytesToClients === b.bytesToClients &&
+    a.helped24h === b.helped24h
+  );
+}

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { reasonSchema, switchErrorCodeSchema } from '../../lib/switch-error';
+import { count, wsUrl } from '../../lib/wire-types';
+
+/** Volunteer's messages between the background and the engines' host: commands, the relay's state and counters. */
+
+export const volunteerEngineStateSchema = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('off') }),
+  z.object({ status: z.literal('connecting') }),
+  z.object({ status: z.literal('on') }),
+  z.object({ status: z.literal('error'), code: switchErrorCodeSchema, reason: reasonSchema }),
+]);
+export type VolunteerEngineState = z.infer<typeof volunteerEngineStateSchema>;
+
+export const volunteerStatsSchema = z.object({
+  clientsNow: count,
+  circuitsTotal: count,
+  bytesFromClients: count,
+  bytesToClients: count,
+  helped24h: count,
+  capacity: count,
+});
+export type VolunteerStats = z.infer<typeof volunteerStatsSchema>;
+
+export const ZERO_VOLUNTEER_STATS: VolunteerStats = {
+  clientsNow: 0,
+  circuitsTotal: 0,
+  bytesFromClients: 0,
+  bytesToClients: 0,
+  helped24h: 0,
+  capacity: 0,
+};
+
+/** background → engines' host. */
+export const VOLUNTEER_COMMANDS = [
+  z.object({
+    target: z.literal('offscreen'),
+    type: z.literal('volunteer-start'),
+    signalingUrl: wsUrl,
+    capacity: z.number().int().min(1).max(64),
+    /** 0: no cap. */
+    bandwidthBytesPerSec: z.number().int().min(0).max(1e10),
+  }),
+  z.object({ target: z.literal('offscreen'), type: z.literal('volunteer-stop') }),
+] as const;
+
+/** engines' host → background. */
+export const VOLUNTEER_EVENTS = [
+  z.object({
+    target: z.literal('background'),
+    type: z.literal('volunteer-state'),
+    state: volunteerEngineStateSchema,
+  }),
+  z.object({
+    target: z.literal('background'),
+    type: z.literal('volunteer-stats'),
+    stats: volunteerStatsSchema,
+  }),
+] as const;

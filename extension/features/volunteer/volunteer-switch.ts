@@ -1,0 +1,180 @@
+import { Emitter } from '@underpass/shared';
+import type { EngineChannel } from '../../lib/engine-channel';
+import type { FeatureSwitch } from '../../lib/feature-switch';
+import type { EngineEvent, EngineStatus, SwitchState } from '../../lib/messages';
+import type { Settings } from '../../lib/settings';
+import { type VolunteerEngineState, type VolunteerStats, ZERO_VOLUNTEER_STATS } from './volunteer-messages';
+import { capReached, relayedSince, usageThisMonth, type VolunteerUsage } from './volunteer-usage';
+
+/**
+ * Volunteer, as the background runs it: off → connecting → on, paused (the monthly data cap the volunteer
+ * chose is reached), or error(reason). The relay engine runs in the engines' host; its counters come back
+ * as events, are stored for the popup and counted into the month's usage.
+ */
+
+export type VolunteerStore = {
+  loadSettings(): Promise<Settings>;
+  saveSwitchState(name: 'volunteer', state: SwitchState): Promise<void>;
+  loadVolunteerStats(): Promise<VolunteerStats>;
+  saveVolunteerStats(stats: VolunteerStats): Promise<void>;
+  loadUsage(): Promise<VolunteerUsage | undefined>;
+  saveUsage(usage: VolunteerUsage): Promise<void>;
+};
+
+export type VolunteerSwitchOptions = {
+  channel: EngineChannel;
+  store: VolunteerStore;
+  /** Wall-clock time, for the month the usage counts into. */
+  now?: () => number;
+};
+
+export class VolunteerSwitch extends Emitter<{ change: [state: SwitchState] }> implements FeatureSwitch {
+  readonly name = 'volunteer';
+  private relaying = false;
+  private clients = 0;
+  private current: SwitchState = { status: 'off' };
+
+  constructor(private readonly options: VolunteerSwitchOptions) {
+    super();
+  }
+
+  get state(): SwitchState {
+    return this.current;
+  }
+
+  get running(): boolean {
+    return this.relaying;
+  }
+
+  /** People this browser relays for right now (the badge shows it). */
+  get clientsNow(): number {
+    return this.clients;
+  }
+
+  async start(): Promise<void> {
+    if (this.relaying) return;
+    const { store, channel } = this.options;
+    const settings = await store.loadSettings();
+    if (capReached(await this.usage(), settings.volunteerMonthlyMiB)) {
+      await this.setState(monthlyCapPause(settings.volunteerMonthlyMiB));
+      return;
+    }
+    this.relaying = true;
+    this.clients = 0;
+    await store.saveVolunteerStats(ZERO_VOLUNTEER_STATS);
+    await this.setState(toSwitchState({ status: 'connecting' }));
+    const reply = await channel.send(
+      {
+        target: 'offscreen',
+        type: 'volunteer-start',
+        signalingUrl: settings.signalingUrl,
+        capacity: settings.volunteerCapacity,
+        bandwidthBytesPerSec: settings.volunteerBandwidthKiBps * 1024,
+      },
+      { create: true },
+    );
+    if (!reply.ok && this.relaying)
+      await this.stop({ status: 'error', code: reply.code, reason: reply.reason });
+  }
+
+  async stop(final: SwitchState): Promise<void> {
+    this.relaying = false;
+    this.clients = 0;
+    await this.options.channel.send({ target: 'offscreen', type: 'volunteer-stop' }, { create: false });
+    await this.setState(final);
+  }
+
+  async resume({
+    wanted,
+    stored,
+    engines,
+  }: {
+    wanted: boolean;
+    stored: SwitchState;
+    engines: EngineStatus | undefined;
+  }): Promise<void> {
+    const engine = engines?.volunteer;
+    const adoptable = engine?.status === 'on' || engine?.status === 'connecting';
+    if (wanted && engine && adoptable) {
+      // The relay outlived the worker in the engines' host: adopt it, its clients keep their circuits.
+      this.relaying = true;
+      await this.setState(toSwitchState(engine));
+    } else if (wanted && stored.status !== 'error') {
+      // A pause for the monthly cap ends with the month: start() checks again.
+      await this.start();
+    } else if (!wanted) {
+      if (adoptable)
+        await this.options.channel.send({ target: 'offscreen', type: 'volunteer-stop' }, { create: false });
+      await this.setState({ status: 'off' });
+    } else {
+      this.current = stored;
+      this.emit('change', stored);
+    }
+  }
+
+  async onEngineEvent(event: EngineEvent): Promise<void> {
+    if (event.type === 'volunteer-state') await this.onEngineState(event.state);
+    else if (event.type === 'volunteer-stats' && this.relaying) await this.onStats(event.stats);
+  }
+
+  private async onEngineState(state: VolunteerEngineState): Promise<void> {
+    if (!this.relaying) {
+      // A relay running without the user's say (e.g. left over from a previous worker) must not keep going.
+      if (state.status === 'on' || state.status === 'connecting')
+        await this.options.channel.send({ target: 'offscreen', type: 'volunteer-stop' }, { create: false });
+      return;
+    }
+    if (state.status === 'off') return;
+    if (state.status === 'error') return this.stop(toSwitchState(state));
+    await this.setState(toSwitchState(state));
+  }
+
+  /** Counts what this run relayed into the month's usage, and pauses at the volunteer's monthly cap. */
+  private async onStats(stats: VolunteerStats): Promise<void> {
+    const { store } = this.options;
+    const previous = await store.loadVolunteerStats();
+    await store.saveVolunteerStats(stats);
+    const usage = await this.usage();
+    const delta = relayedSince(previous, stats);
+    const next = { month: usage.month, bytes: usage.bytes + delta };
+    if (delta > 0) await store.saveUsage(next);
+    if (stats.clientsNow !== this.clients) {
+      this.clients = stats.clientsNow;
+      this.emit('change', this.current);
+    }
+    const settings = await store.loadSettings();
+    if (capReached(next, settings.volunteerMonthlyMiB))
+      await this.stop(monthlyCapPause(settings.volunteerMonthlyMiB));
+  }
+
+  private async usage(): Promise<VolunteerUsage> {
+    return usageThisMonth(await this.options.store.loadUsage(), (this.options.now ?? Date.now)());
+  }
+
+  private async setState(state: SwitchState): Promise<void> {
+    this.current = state;
+    await this.options.store.saveSwitchState('volunteer', state);
+    this.emit('change', state);
+  }
+}
+
+function monthlyCapPause(capMiB: number): SwitchState {
+  return {
+    status: 'paused',
+    code: 'monthly-cap',
+    reason: `Paused: this month's data cap (${capMiB} MiB) is reached. It resumes next month, or raise the cap in the settings.`,
+  };
+}
+
+function toSwitchState(state: VolunteerEngineState): SwitchState {
+  switch (state.status) {
+    case 'off':
+      return { status: 'off' };
+    case 'connecting':
+      return { status: 'connecting', detail: 'Announcing to the signaling server' };
+    case 'on':
+      return { status: 'on', detail: 'Relaying for others' };
+    case 'error':
+      return state;
+  }
+}

@@ -1,0 +1,24 @@
+import type { Emitter } from '@underpass/shared';
+import type { EngineEvent, EngineStatus, SwitchName, SwitchState } from './messages';
+
+/**
+ * One feature's switch in the background (Protect, Volunteer, …): it owns the feature's state and every side
+ * effect of turning it on and off. The SwitchRunner calls these methods one at a time, never two at once.
+ * A new feature is a new class implementing this, plus one line where the background lists its switches.
+ */
+export interface FeatureSwitch extends Emitter<{ change: [state: SwitchState] }> {
+  readonly name: SwitchName;
+  readonly state: SwitchState;
+  /** True while the feature uses the engines' host: the host is released only when no switch is running. */
+  readonly running: boolean;
+  start(): Promise<void>;
+  /** Stops the feature and shows `final` (off, or an error that says why). */
+  stop(final: SwitchState): Promise<void>;
+  /**
+   * Brings a (re)started worker in line with what the user asked for and what the engines' host still runs
+   * (`engines` is undefined when there is no host). A switch that ended in an error stays there until the
+   * user acts: no retry loop behind their back.
+   */
+  resume(input: { wanted: boolean; stored: SwitchState; engines: EngineStatus | undefined }): Promise<void>;
+  onEngineEvent(event: EngineEvent): Promise<void>;
+}

@@ -1,0 +1,166 @@
+import { ProtectSwitch } from '../features/protect/protect-switch';
+import type { ProtectInfo } from '../features/protect/protect-messages';
+import { VolunteerSwitch } from '../features/volunteer/volunteer-switch';
+import { ZERO_VOLUNTEER_STATS, type VolunteerStats } from '../features/volunteer/volunteer-messages';
+import type { VolunteerUsage } from '../features/volunteer/volunteer-usage';
+import { CompanionPort, type NativePortLike } from '../lib/companion-port';
+import type { EngineChannel } from '../lib/engine-channel';
+import type { EngineEvent, EngineStatus, OffscreenCommand, SwitchName, SwitchState } from '../lib/messages';
+import type { Pairing } from '../lib/pairing-code';
+import type { ProxyControl } from '../lib/proxy-control';
+import type { ProxyRuleInput } from '../lib/proxy-rules';
+import { SerialQueue } from '../lib/serial-queue';
+import { DEFAULT_SETTINGS, type Settings } from '../lib/settings';
+import type { Wanted } from '../lib/store';
+import { SwitchRunner } from '../lib/switch-runner';
+
+/**
+ * The background's switches wired as background.ts wires them, around fakes of what they drive: an engines'
+ * host that records commands, a proxy that records calls, a store in memory, and a native companion port
+ * that says `ready` or fails like a missing host.
+ */
+
+const READY = { type: 'ready', version: 1, socksPort: 1080, dataPort: 4000, secret: 's'.repeat(32) };
+const NOTHING_RUNNING: EngineStatus = { protect: { status: 'off' }, volunteer: { status: 'off' } };
+
+export type HarnessOptions = {
+  companion?: 'ready' | 'missing';
+  pairing?: Pairing;
+  settings?: Partial<Settings>;
+  /** What the engines' host answers to `status` (a surviving offscreen document after a worker restart). */
+  engines?: EngineStatus;
+  /** What the user asked for before this worker started. */
+  wanted?: Wanted;
+  /** Wall-clock time, for the month the volunteer's usage counts into. */
+  now?: () => number;
+};
+
+export function switchHarness(options: HarnessOptions = {}) {
+  const companionSays = options.companion ?? 'ready';
+  const commands: OffscreenCommand[] = [];
+  let emit: (event: EngineEvent) => void = () => {};
+  let releases = 0;
+  const channel: EngineChannel = {
+    async send(command) {
+      commands.push(command);
+      return { ok: true, status: options.engines ?? NOTHING_RUNNING };
+    },
+    async release() {
+      releases += 1;
+    },
+    onEvent(listener) {
+      emit = listener;
+    },
+  };
+  const proxyCalls: (ProxyRuleInput | 'clear')[] = [];
+  const proxy: ProxyControl = {
+    async apply(input) {
+      proxyCalls.push(input);
+      return { ok: true };
+    },
+    async clear() {
+      proxyCalls.push('clear');
+    },
+  };
+  const states: Record<SwitchName, SwitchState[]> = { protect: [], volunteer: [] };
+  let wanted: Wanted = options.wanted ?? { protect: false, volunteer: false };
+  let stats: VolunteerStats | undefined;
+  let usage: VolunteerUsage | undefined;
+  const infos: ProtectInfo[] = [];
+  const store = {
+    loadSettings: async (): Promise<Settings> => ({
+      ...DEFAULT_SETTINGS,
+      routeLoopback: true,
+      ...options.settings,
+      ...(options.pairing ? { pairing: options.pairing } : {}),
+    }),
+    loadWanted: async () => wanted,
+    saveWanted: async (name: SwitchName, on: boolean) => {
+      wanted = { ...wanted, [name]: on };
+    },
+    loadSwitchState: async (name: SwitchName) => states[name].at(-1) ?? { status: 'off' as const },
+    saveSwitchState: async (name: SwitchName, state: SwitchState) => {
+      states[name].push(state);
+    },
+    loadVolunteerStats: async () => stats ?? ZERO_VOLUNTEER_STATS,
+    saveVolunteerStats: async (next: VolunteerStats) => {
+      stats = next;
+    },
+    saveProtectInfo: async (info: ProtectInfo) => {
+      infos.push(info);
+    },
+    loadUsage: async () => usage,
+    saveUsage: async (next: VolunteerUsage) => {
+      usage = next;
+    },
+  };
+  const ports: { disconnected: boolean; closeFromHost: () => void }[] = [];
+  const createCompanion = () => {
+    const listeners: { message: ((m: unknown) => void)[]; disconnect: (() => void)[] } = {
+      message: [],
+      disconnect: [],
+    };
+    const record = {
+      disconnected: false,
+      closeFromHost: () => listeners.disconnect.forEach((listener) => listener()),
+    };
+    ports.push(record);
+    const port: NativePortLike = {
+      postMessage() {},
+      disconnect() {
+        record.disconnected = true;
+      },
+      onMessage: { addListener: (l) => listeners.message.push(l) },
+      onDisconnect: { addListener: (l) => listeners.disconnect.push(l) },
+    };
+    // The host answers once the port's listeners are in place, as a real one does a process start later.
+    const answer = () => {
+      if (companionSays === 'ready') for (const l of listeners.message) l(READY);
+      else for (const l of listeners.disconnect) l();
+    };
+    return new CompanionPort({
+      connect: () => {
+        queueMicrotask(answer);
+        return port;
+      },
+      lastError: () =>
+        companionSays === 'missing' ? 'Specified native messaging host not found.' : undefined,
+      extensionId: 'x'.repeat(32),
+    });
+  };
+  const queue = new SerialQueue();
+  const protect = new ProtectSwitch({ channel, proxy, createCompanion, store, queue });
+  const volunteer = new VolunteerSwitch({ channel, store, ...(options.now ? { now: options.now } : {}) });
+  const runner = new SwitchRunner({ switches: [protect, volunteer], channel, store, queue });
+  return {
+    runner,
+    protect,
+    volunteer,
+    /** The types of the commands sent to the engines' host, in order. */
+    sent: () => commands.map((command) => command.type),
+    commands,
+    proxyCalls,
+    states,
+    ports,
+    infos,
+    releases: () => releases,
+    stats: () => stats,
+    usage: () => usage,
+    /** Delivers an engine event as the engines' host would, and waits until the background has handled it. */
+    emit: async (event: EngineEvent) => {
+      emit(event);
+      await queue.run(async () => {});
+    },
+    /** Waits until everything queued so far (e.g. a companion's close) has been handled. */
+    settled: () => queue.run(async () => {}),
+  };
+}
+
+export const PROTECTED: EngineEvent = {
+  target: 'background',
+  type: 'protect-state',
+  state: {
+    status: 'protected',
+    path: { mode: 'two-hop', relayPeerId: 'relay1', exitPeerId: 'exit1', exitKey: 'k' },
+  },
+};

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { capReached, relayedSince, usageThisMonth } from '../features/volunteer/volunteer-usage';
+import { ZERO_VOLUNTEER_STATS } from '../features/volunteer/volunteer-messages';
+import { switchHarness } from './switch-harness';
+
+const STATS = {
+  clientsNow: 1,
+  circuitsTotal: 2,
+  bytesFromClients: 3,
+  bytesToClients: 4,
+  helped24h: 1,
+  capacity: 4,
+};
+
+describe('VolunteerSwitch', () => {
+  it('goes on when the engine says so and stores its counters', async () => {
+    const h = switchHarness();
+    await h.runner.setSwitch('volunteer', true);
+    expect(h.sent()).toEqual(['volunteer-start']);
+    await h.emit({ target: 'background', type: 'volunteer-state', state: { status: 'on' } });
+    await h.emit({ target: 'background', type: 'volunteer-stats', stats: STATS });
+    expect(h.volunteer.state.status).toBe('on');
+    expect(h.volunteer.clientsNow).toBe(1);
+    expect(h.stats()).toEqual(STATS);
+    expect(h.usage()?.bytes).toBe(7);
+    await h.runner.setSwitch('volunteer', false);
+    expect(h.sent().at(-1)).toBe('volunteer-stop');
+    expect(h.volunteer.state).toEqual({ status: 'off' });
+    expect(h.volunteer.clientsNow).toBe(0);
+  });
+
+  it('pauses at the monthly data cap and stays paused when turned on again', async () => {
+    const h = switchHarness({ settings: { volunteerMonthlyMiB: 1 } });
+    await h.runner.setSwitch('volunteer', true);
+    await h.emit({ target: 'background', type: 'volunteer-state', state: { status: 'on' } });
+    const stats = { ...STATS, bytesFromClients: 100_000, bytesToClients: 1_000_000 };
+    await h.emit({ target: 'background', type: 'volunteer-stats', stats });
+    expect(h.volunteer.state).toMatchObject({ status: 'paused', code: 'monthly-cap' });
+    expect(h.sent().at(-1)).toBe('volunteer-stop');
+    await h.runner.setSwitch('volunteer', true);
+    expect(h.volunteer.state).toMatchObject({ status: 'paused' });
+    expect(h.sent().filter((c) => c === 'volunteer-start')).toHaveLength(1);
+  });
+
+  it('adopts a relay that outlived the worker, so its clients keep their circuits', async () => {
+    const h = switchHarness({
+      wanted: { protect: false, volunteer: true },
+      engines: { protect: { status: 'off' }, volunteer: { status: 'on' } },
+    });
+    await h.runner.resume();
+    expect(h.sent()).toEqual(['status']);
+    expect(h.volunteer.state).toMatchObject({ status: 'on' });
+    expect(h.volunteer.running).toBe(true);
+    expect(h.releases()).toBe(0);
+  });
+
+  it('stops a relay the user no longer wants when the worker restarts', async () => {
+    const h = switchHarness({ engines: { protect: { status: 'off' }, volunteer: { status: 'connecting' } } });
+    await h.runner.resume();
+    expect(h.sent()).toEqual(['status', 'volunteer-stop']);
+    expect(h.volunteer.state).toEqual({ status: 'off' });
+  });
+
+  it('shows an engine failure and lets the engines go', async () => {
+    const h = switchHarness();
+    await h.runner.setSwitch('volunteer', true);
+    await h.emit({
+      target: 'background',
+      type: 'volunteer-state',
+      state: { status: 'error', code: 'signaling-closed', reason: 'Lost the signaling server' },
+    });
+    expect(h.volunteer.state).toMatchObject({ status: 'error', code: 'signaling-closed' });
+    expect(h.volunteer.running).toBe(false);
+    expect(h.releases()).toBeGreaterThan(0);
+  });
+});
+
+describe('volunteer usage', () => {
+  const DEC_2 = Date.UTC(2026, 11, 2);
+
+  it('counts into this month and starts a new month from zero', () => {
+    expect(usageThisMonth({ month: '2026-12', bytes: 5 }, DEC_2)).toEqual({ month: '2026-12', bytes: 5 });
+    expect(usageThisMonth({ month: '2026-11', bytes: 5 }, DEC_2)).toEqual({ month: '2026-12', bytes: 0 });
+    expect(usageThisMonth(undefined, DEC_2)).toEqual({ month: '2026-12', bytes: 0 });
+  });
+
+  it('counts what a run relayed since its last report; a new run counts from zero', () => {
+    const before = { ...ZERO_VOLUNTEER_STATS, bytesFromClients: 100, bytesToClients: 50 };
+    expect(relayedSince(before, { ...before, bytesToClients: 80 })).toBe(30);
+    expect(relayedSince(before, { ...ZERO_VOLUNTEER_STATS, bytesToClients: 20 })).toBe(20);
+  });
+
+  it('has no cap at 0 MiB', () => {
+    expect(capReached({ month: '2026-12', bytes: 10 ** 12 }, 0)).toBe(false);
+    expect(capReached({ month: '2026-12', bytes: 1024 * 1024 }, 1)).toBe(true);
+  });
+});
