@@ -1,0 +1,191 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket as NodeWebSocket, WebSocketServer } from 'ws';
+import { EngineHost } from '../lib/engine-host';
+import type { EngineEvent } from '../lib/messages';
+
+/**
+ * The engines' host with real WebSockets on 127.0.0.1: a broker that accepts and never answers (so a path
+ * stays "connecting"), a data port that refuses the secret, and ports where nothing listens.
+ */
+
+const servers: WebSocketServer[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) {
+    for (const client of server.clients) client.terminate();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+async function wsServer(onConnection: (socket: NodeWebSocket) => void = () => {}): Promise<number> {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  servers.push(server);
+  server.on('connection', onConnection);
+  await once(server, 'listening');
+  return (server.address() as AddressInfo).port;
+}
+
+/** A port nothing listens on: bound, then closed again. */
+async function closedPort(): Promise<number> {
+  const port = await wsServer();
+  const server = servers.pop();
+  await new Promise((resolve) => server?.close(resolve));
+  return port;
+}
+
+function host() {
+  const engineHost = new EngineHost({
+    createPeer: () => {
+      throw new Error('no WebRTC in this test');
+    },
+    WebSocket: NodeWebSocket as unknown as typeof WebSocket, // ws implements the browser's WebSocket API
+  });
+  const events: EngineEvent[] = [];
+  engineHost.on('event', (event) => events.push(event));
+  /** Resolves with the first event (already seen or to come) that matches. */
+  const next = <T extends EngineEvent>(match: (event: EngineEvent) => event is T): Promise<T> =>
+    new Promise((resolve) => {
+      const seen = events.find(match);
+      if (seen) return resolve(seen);
+      const listener = (event: EngineEvent) => {
+        if (!match(event)) return;
+        engineHost.off('event', listener);
+        resolve(event);
+      };
+      engineHost.on('event', listener);
+    });
+  return { engineHost, events, next };
+}
+
+type StateEvent<T extends EngineEvent['type']> = Extract<EngineEvent, { type: T }>;
+const protectState =
+  (status: string) =>
+  (event: EngineEvent): event is StateEvent<'protect-state'> =>
+    event.type === 'protect-state' && event.state.status === status;
+const volunteerState =
+  (status: string) =>
+  (event: EngineEvent): event is StateEvent<'volunteer-state'> =>
+    event.type === 'volunteer-state' && event.state.status === status;
+
+describe('EngineHost', () => {
+  it('answers every command with each engine state, all off at first', () => {
+    const { engineHost } = host();
+    expect(engineHost.handle({ target: 'offscreen', type: 'status' })).toEqual({
+      protect: { status: 'off' },
+      volunteer: { status: 'off' },
+    });
+  });
+
+  it('reports a broker nobody answers at as a typed Protect error', async () => {
+    const { engineHost, next } = host();
+    const port = await closedPort();
+    const status = engineHost.handle({
+      target: 'offscreen',
+      type: 'protect-start',
+      signalingUrl: `ws://127.0.0.1:${port}`,
+      mode: 'two-hop',
+    });
+    expect(status.protect).toEqual({ status: 'connecting' });
+    const failed = await next(protectState('error'));
+    expect(failed.state).toMatchObject({ status: 'error', code: 'signaling-closed' });
+    expect(engineHost.status().protect).toEqual(failed.state);
+  });
+
+  it('stops Protect on command and says off', async () => {
+    const { engineHost, next } = host();
+    const broker = await wsServer();
+    engineHost.handle({
+      target: 'offscreen',
+      type: 'protect-start',
+      signalingUrl: `ws://127.0.0.1:${broker}`,
+      mode: 'direct',
+    });
+    engineHost.handle({ target: 'offscreen', type: 'protect-stop' });
+    await next(protectState('off'));
+    expect(engineHost.status().protect).toEqual({ status: 'off' });
+  });
+
+  it('ends Protect with companion-unreachable when the data port does not answer', async () => {
+    const { engineHost, next } = host();
+    const broker = await wsServer();
+    const dataPort = await closedPort();
+    engineHost.handle({
+      target: 'offscreen',
+      type: 'protect-start',
+      signalingUrl: `ws://127.0.0.1:${broker}`,
+      mode: 'two-hop',
+    });
+    engineHost.handle({
+      target: 'offscreen',
+      type: 'protect-companion',
+      companion: { dataPort, secret: 's'.repeat(32) },
+    });
+    const failed = await next(protectState('error'));
+    expect(failed.state).toMatchObject({ code: 'companion-unreachable' });
+  });
+
+  it('ends Protect with companion-unauthorized when the companion refuses the secret', async () => {
+    const { engineHost, next } = host();
+    const broker = await wsServer();
+    const dataPort = await wsServer((socket) =>
+      socket.once('message', () => socket.close(4401, 'bad secret')),
+    );
+    engineHost.handle({
+      target: 'offscreen',
+      type: 'protect-start',
+      signalingUrl: `ws://127.0.0.1:${broker}`,
+      mode: 'two-hop',
+    });
+    engineHost.handle({
+      target: 'offscreen',
+      type: 'protect-companion',
+      companion: { dataPort, secret: 'w'.repeat(32) },
+    });
+    const failed = await next(protectState('error'));
+    expect(failed.state).toMatchObject({ code: 'companion-unauthorized' });
+  });
+
+  it('ignores a companion for a Protect that is not running', async () => {
+    const { engineHost, events } = host();
+    const status = engineHost.handle({
+      target: 'offscreen',
+      type: 'protect-companion',
+      companion: { dataPort: 1, secret: 's'.repeat(32) },
+    });
+    expect(status.protect).toEqual({ status: 'off' });
+    expect(events).toEqual([]);
+  });
+
+  it('reports a Volunteer whose broker is gone as a typed error', async () => {
+    const { engineHost, next } = host();
+    const port = await closedPort();
+    engineHost.handle({
+      target: 'offscreen',
+      type: 'volunteer-start',
+      signalingUrl: `ws://127.0.0.1:${port}`,
+      capacity: 2,
+      bandwidthBytesPerSec: 0,
+    });
+    const failed = await next(volunteerState('error'));
+    expect(failed.state).toMatchObject({ status: 'error', code: 'signaling-closed' });
+  });
+
+  it('stops both engines on shutdown', async () => {
+    const { engineHost, next } = host();
+    const broker = await wsServer();
+    const url = `ws://127.0.0.1:${broker}`;
+    engineHost.handle({ target: 'offscreen', type: 'protect-start', signalingUrl: url, mode: 'two-hop' });
+    engineHost.handle({
+      target: 'offscreen',
+      type: 'volunteer-start',
+      signalingUrl: url,
+      capacity: 1,
+      bandwidthBytesPerSec: 0,
+    });
+    engineHost.shutdown();
+    await next(protectState('off'));
+    await next(volunteerState('off'));
+    expect(engineHost.status()).toEqual({ protect: { status: 'off' }, volunteer: { status: 'off' } });
+  });
+});
