@@ -1,17 +1,6 @@
 import preact from '@preact/preset-vite';
 import { defineConfig } from 'wxt';
-
-/**
- * The public half of the extension's signing key. Chrome derives the extension id from it, so every build
- * (and every test profile) gets the same id, which the companion's native-messaging manifest must name.
- * The private key is kept outside the repository; it is only needed to pack a .crx.
- * Keep in sync with e2e/extension-id.ts (EXTENSION_KEY and EXTENSION_ID).
- */
-const EXTENSION_KEY =
-  'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAsfOZUD4o2aNfKjlsEb6KCvLPRjNmKQFkaLGJCDbQnlEE5QspUc+YO23nBaSZmiZFXfgYGeaskIRRaA//HDQlCViTRl4AT/0mHVxx8c8r4SAy6xxzf97YsRpAB0hxyyAeW0xogLD6I4Ts1H2gNMOnKA2+v0HDeIh2DquAbxBdzyvYZdL3rfIOKtWCyndyNu746n0MfYXi0eZKy+fxUnJEakxrWnZGkX/h/QURAh2Vns425Zl1rWXEhATEqPGZ65xjQjm2Fi5BXMzwAa71n8gLFqJYlwPk8plea6JHcpc845b/Jjts5kIs6QPtttJGoPzoKUHha8tHf540JVNbt5BxawIDAQAB';
-
-/** Firefox needs a fixed add-on id for native messaging (`allowed_extensions` in the host manifest). */
-const GECKO_ID = 'underpass@underpass.invalid';
+import { EXTENSION_KEY, GECKO_ID } from './extension/identity';
 
 function defaultSignalingUrl(): string {
   const raw = process.env.UNDERPASS_SIGNALING_URL ?? 'ws://127.0.0.1:8600';

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { encodePairingCode, startCompanion } from '../companion/src/index';
-import { EXTENSION_ID } from './extension-id';
+import { EXTENSION_ID } from '../extension/identity';
 import { ARTIFACTS_DIR } from './fixtures/paths';
 import { launchProfile } from './fixtures/profile';
 import { expectSwitchStatus, pairCompanion, configure, switchControl, switchStateText } from './fixtures/ui';

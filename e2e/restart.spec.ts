@@ -1,6 +1,6 @@
 /// <reference types="chrome" />
 import { expect, test } from '@playwright/test';
-import { EXTENSION_ID } from './extension-id';
+import { EXTENSION_ID } from '../extension/identity';
 import { Cleanup, startTestNetwork } from './fixtures/network';
 import { installCompanionHost } from './fixtures/native-host';
 import { launchProfile } from './fixtures/profile';

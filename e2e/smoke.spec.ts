@@ -1,7 +1,8 @@
 /// <reference types="chrome" />
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { EXTENSION_ID, EXTENSION_KEY, extensionIdFromKey } from './extension-id';
+import { EXTENSION_ID, EXTENSION_KEY } from '../extension/identity';
+import { extensionIdFromKey } from './fixtures/extension-id';
 import { ARTIFACTS_DIR } from './fixtures/paths';
 import { launchProfile, type Profile } from './fixtures/profile';
 import { expectSwitchStatus, saveOptions, switchControl, switchStateText } from './fixtures/ui';

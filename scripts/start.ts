@@ -11,7 +11,7 @@ import { SignalingClient, VolunteerEngine, type WebSocketConstructorLike } from 
 import { startSignalingServer } from '../signaling-server/src/server.js';
 import { startExitNode } from '../exit-node/src/exit-node.js';
 import { nodePeerFactory } from '../exit-node/src/node-peer.js';
-import { EXTENSION_ID } from '../e2e/extension-id.js';
+import { EXTENSION_ID } from '../extension/identity.js';
 
 const root = resolve(import.meta.dirname, '..');
 const port = Number(process.env.UNDERPASS_SIGNALING_PORT ?? 8600);

@@ -17,7 +17,7 @@
  *   Needs the built extension (npx wxt build) and Chromium (CHROMIUM_PATH or /usr/bin/chromium).
  */
 import type { Page } from '@playwright/test';
-import { EXTENSION_ID } from '../../e2e/extension-id.js';
+import { EXTENSION_ID } from '../../extension/identity.js';
 import { Cleanup, startTestExit } from '../../e2e/fixtures/network.js';
 import { startSignalingServer } from '../../signaling-server/src/server.js';
 import type { SignalingLogger } from '../../signaling-server/src/logger.js';
