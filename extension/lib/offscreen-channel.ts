@@ -1,3 +1,4 @@
+import { withDeadline } from '@underpass/shared';
 import type { EngineChannel } from './engine-channel';
 import {
   engineEventSchema,
@@ -11,16 +12,27 @@ import { truncateReason } from './switch-error';
 /**
  * The Chrome side of EngineChannel: one offscreen document (reason WEB_RTC) hosts the engines. A restarted
  * service worker finds the running document through `runtime.getContexts` and reuses it: there is never a
- * second one, and the links it holds survive the worker.
+ * second one, and the links it holds survive the worker. A new document says `offscreen-ready` once it
+ * listens; commands wait for that rather than for a guess at its start-up time.
  */
 
 export const OFFSCREEN_PATH = 'offscreen.html';
-const DELIVERY_ATTEMPTS = 25;
-const DELIVERY_RETRY_MS = 100;
+/** A new document loads one small script; it normally listens within a few hundred milliseconds. */
+export const DEFAULT_OFFSCREEN_READY_TIMEOUT_MS = 5_000;
 
-export function offscreenChannel(): EngineChannel {
+export function offscreenChannel(options: { readyTimeoutMs?: number } = {}): EngineChannel {
   let creating: Promise<void> | undefined;
   const url = chrome.runtime.getURL(OFFSCREEN_PATH);
+  const eventListeners: ((event: EngineEvent) => void)[] = [];
+  const readyWaiters = new Set<() => void>();
+
+  chrome.runtime.onMessage.addListener((message: unknown, sender) => {
+    if (sender.id !== chrome.runtime.id || !isFor(message, 'background')) return;
+    const parsed = engineEventSchema.safeParse(message);
+    if (!parsed.success) return;
+    if (parsed.data.type === 'offscreen-ready') for (const ready of readyWaiters) ready();
+    for (const listener of eventListeners) listener(parsed.data);
+  });
 
   async function exists(): Promise<boolean> {
     const contexts = await chrome.runtime.getContexts({
@@ -30,62 +42,66 @@ export function offscreenChannel(): EngineChannel {
     return contexts.length > 0;
   }
 
-  async function ensure(): Promise<void> {
-    if (await exists()) return;
-    if (!creating) {
-      creating = chrome.offscreen
+  async function create(): Promise<void> {
+    let markReady!: () => void;
+    const ready = new Promise<void>((resolve) => (markReady = resolve));
+    readyWaiters.add(markReady);
+    try {
+      const created = await chrome.offscreen
         .createDocument({
           url: OFFSCREEN_PATH,
           reasons: [chrome.offscreen.Reason.WEB_RTC],
           justification: 'Holds the WebRTC links of Protect (client) and Volunteer (relay).',
         })
-        .catch((error: unknown) => {
-          // Another caller won the race: the one document we want exists.
-          if (!/single offscreen/i.test(String(error))) throw error;
-        })
-        .finally(() => {
-          creating = undefined;
-        });
+        .then(
+          () => true,
+          (error: unknown) => {
+            // Another context won the race: the one document we want exists, and listens.
+            if (/single offscreen/i.test(String(error))) return false;
+            throw error;
+          },
+        );
+      if (created)
+        await withDeadline(ready, {
+        ms: options.readyTimeoutMs ?? DEFAULT_OFFSCREEN_READY_TIMEOUT_MS,
+        onTimeout: () => new Error('the offscreen document did not start listening in time'),
+      });
+    } finally {
+      readyWaiters.delete(markReady);
     }
+  }
+
+  async function ensure(): Promise<void> {
+    if (await exists()) return;
+    creating ??= create().finally(() => {
+      creating = undefined;
+    });
     await creating;
   }
 
   return {
-    async send(command, { create }) {
-      if (create) await ensure();
-      else if (!(await exists()))
-        return { ok: false, code: 'no-offscreen', reason: 'The engines are not running.' };
-      // A fresh document may not have registered its listener yet; that shows as "Receiving end does not exist".
-      let lastError = '';
-      for (let attempt = 0; attempt < DELIVERY_ATTEMPTS; attempt += 1) {
-        try {
-          const reply: unknown = await chrome.runtime.sendMessage(command);
-          const parsed = offscreenReplySchema.safeParse(reply);
-          if (parsed.success) return parsed.data;
-          lastError = 'The offscreen document sent a malformed reply.';
-          break;
-        } catch (error) {
-          lastError = String(error);
-          if (!/receiving end does not exist/i.test(lastError)) break;
-          await new Promise((resolve) => setTimeout(resolve, DELIVERY_RETRY_MS));
-        }
+    async send(command, { create: mayCreate }) {
+      try {
+        if (mayCreate) await ensure();
+        else if (!(await exists()))
+          return { ok: false, code: 'no-offscreen', reason: 'The engines are not running.' };
+        const reply: unknown = await chrome.runtime.sendMessage(command);
+        const parsed = offscreenReplySchema.safeParse(reply);
+        if (parsed.success) return parsed.data;
+        return failure('The offscreen document sent a malformed reply.');
+      } catch (error) {
+        return failure(String(error));
       }
-      return {
-        ok: false,
-        code: 'offscreen-unreachable',
-        reason: truncateReason(lastError),
-      } satisfies OffscreenReply;
     },
     async release() {
       if (await exists()) await chrome.offscreen.closeDocument();
     },
     onEvent(listener: (event: EngineEvent) => void) {
-      chrome.runtime.onMessage.addListener((message: unknown, sender) => {
-        if (sender.id !== chrome.runtime.id) return;
-        if (!isFor(message, 'background')) return;
-        const parsed = engineEventSchema.safeParse(message);
-        if (parsed.success) listener(parsed.data);
-      });
+      eventListeners.push(listener);
     },
   };
+}
+
+function failure(reason: string): OffscreenReply {
+  return { ok: false, code: 'offscreen-unreachable', reason: truncateReason(reason) };
 }

@@ -14,8 +14,8 @@ function fakeChrome() {
     documents: 0,
     creates: 0,
     closes: 0,
-    /** sendMessage fails this many times with "Receiving end does not exist" first. */
-    notListeningFor: 0,
+    /** Whether a new document says it listens (the offscreen document's `offscreen-ready`). */
+    documentStarts: true,
     reply: OK_REPLY as unknown,
     listeners: [] as ((message: unknown, sender: { id?: string }) => void)[],
   };
@@ -26,10 +26,8 @@ function fakeChrome() {
       getURL: (path: string) => `chrome-extension://our-id/${path}`,
       getContexts: async () => Array.from({ length: state.documents }, () => ({})),
       sendMessage: async () => {
-        if (state.notListeningFor > 0) {
-          state.notListeningFor -= 1;
+        if (state.documents === 0 || !state.documentStarts)
           throw new Error('Could not establish connection. Receiving end does not exist.');
-        }
         return state.reply;
       },
       onMessage: {
@@ -43,6 +41,12 @@ function fakeChrome() {
         await Promise.resolve();
         if (state.documents > 0) throw new Error('Only a single offscreen document may be created.');
         state.documents = 1;
+        if (!state.documentStarts) return;
+        // The document's script runs after createDocument resolves, then announces itself.
+        setTimeout(() => {
+          for (const listener of state.listeners)
+            listener({ target: 'background', type: 'offscreen-ready' }, { id: 'our-id' });
+        }, 5);
       },
       closeDocument: async () => {
         state.closes += 1;
@@ -80,9 +84,11 @@ describe('offscreenChannel', () => {
     expect(fake.state.creates).toBe(1);
   });
 
-  it('waits for a new document to start listening', async () => {
-    fake.state.notListeningFor = 3;
-    expect(await offscreenChannel().send(STATUS, { create: true })).toEqual(OK_REPLY);
+  it('waits for a new document to say it listens before delivering', async () => {
+    const channel = offscreenChannel();
+    expect(await channel.send(STATUS, { create: true })).toEqual(OK_REPLY);
+    expect(await channel.send(STATUS, { create: true })).toEqual(OK_REPLY);
+    expect(fake.state.creates).toBe(1);
   });
 
   it('turns a malformed reply into a typed failure', async () => {
@@ -95,16 +101,32 @@ describe('offscreenChannel', () => {
     });
   });
 
-  it('gives up on a document that never listens, with a typed failure', async () => {
-    fake.state.notListeningFor = Number.POSITIVE_INFINITY;
+  it('gives up on a document that never says it listens, with a typed failure', async () => {
+    fake.state.documentStarts = false;
     vi.useFakeTimers();
     try {
-      const sending = offscreenChannel().send(STATUS, { create: true });
+      const sending = offscreenChannel({ readyTimeoutMs: 1_000 }).send(STATUS, { create: true });
       await vi.runAllTimersAsync();
-      expect(await sending).toMatchObject({ ok: false, code: 'offscreen-unreachable' });
+      expect(await sending).toMatchObject({
+        ok: false,
+        code: 'offscreen-unreachable',
+        reason: expect.stringContaining('did not start listening'),
+      });
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('uses the document another context created in the same moment', async () => {
+    fake.state.documents = 0;
+    const channel = offscreenChannel();
+    const original = fake.chromeApi.offscreen.createDocument;
+    fake.chromeApi.offscreen.createDocument = async () => {
+      fake.state.documents = 1;
+      throw new Error('Only a single offscreen document may be created.');
+    };
+    expect(await channel.send(STATUS, { create: true })).toEqual(OK_REPLY);
+    fake.chromeApi.offscreen.createDocument = original;
   });
 
   it('closes the document on release only when there is one', async () => {
