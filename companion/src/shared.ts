@@ -4,7 +4,13 @@
  * protocol, link and framing. No crypto, no WebRTC.
  */
 export { Emitter } from '../../shared/src/emitter.js';
-export { StreamError, SessionError, UnderpassError, errorMessage } from '../../shared/src/errors.js';
+export {
+  StreamError,
+  SessionError,
+  UnderpassError,
+  errorMessage,
+  toUnderpassError,
+} from '../../shared/src/errors.js';
 export type { StreamErrorCode } from '../../shared/src/errors.js';
 export { systemClock } from '../../shared/src/clock.js';
 export type { Clock } from '../../shared/src/clock.js';
