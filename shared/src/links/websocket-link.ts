@@ -34,7 +34,7 @@ export interface WebSocketLinkOptions {
 }
 
 /** Often enough that a drained socket waits at most this long for more; cheap, as it runs only while congested. */
-export const DEFAULT_DRAIN_POLL_MS = 5;
+export const DEFAULT_WEBSOCKET_DRAIN_POLL_MS = 5;
 
 const OPEN = 1;
 
@@ -61,7 +61,7 @@ export class WebSocketLink extends Emitter<LinkEvents> implements Link {
     this.maxMessageBytes = options.maxMessageBytes ?? DATA_PORT_MAX_MESSAGE_BYTES;
     this.errorCloseCode = options.errorCloseCode ?? DataPortCloseCode.extensionError;
     this.maxBufferedBytes = options.maxBufferedBytes ?? Infinity;
-    this.drainPollMs = options.drainPollMs ?? DEFAULT_DRAIN_POLL_MS;
+    this.drainPollMs = options.drainPollMs ?? DEFAULT_WEBSOCKET_DRAIN_POLL_MS;
     this.clock = options.clock ?? systemClock;
     socket.binaryType = 'arraybuffer';
     socket.addEventListener('message', (event) => {
