@@ -203,14 +203,14 @@ export class DataPort extends Emitter<DataPortEvents> {
       ms: this.helloTimeoutMs,
       onTimeout: () => new UnderpassError('hello-timeout', 'no hello in time'),
       clock: this.clock,
-    }).catch(() => this.admit(ws, false));
+    }).catch(() => this.admit(ws, false, 'no hello in time'));
   }
 
-  private admit(ws: WebSocket, authenticated: boolean): void {
+  private admit(ws: WebSocket, authenticated: boolean, refusal = 'unauthorized'): void {
     this.pending.delete(ws);
     if (ws.readyState !== WebSocket.OPEN) return;
     if (authenticated) this.attach(ws);
-    else ws.close(DataPortCloseCode.unauthorized, 'unauthorized');
+    else ws.close(DataPortCloseCode.unauthorized, refusal);
   }
 
   /** Makes an authenticated connection the tunnel; a previous one is closed as replaced. */
