@@ -3,20 +3,29 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { timingSafeEqual } from 'node:crypto';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import { z } from 'zod';
 import { NoTunnelError } from './socks-server.js';
 import {
+  DATA_PORT_MAX_MESSAGE_BYTES,
+  DataPortCloseCode,
   Emitter,
-  Mux,
-  SessionError,
+  muxOverLink,
+  parseDataPortHello,
+  systemClock,
+  UnderpassError,
+  WebSocketLink,
+  withDeadline,
   type ByteStream,
-  type MuxOptions,
+  type Clock,
+  type CreateMux,
+  type Mux,
   type StreamRequest,
 } from './shared.js';
 
 /**
  * The localhost WebSocket that the extension's offscreen document connects to; its binary messages are the
  * frames of one stream multiplexer, which the companion drives as initiator (one stream per SOCKS CONNECT).
+ * The framing (WebSocketLink, muxOverLink) and the protocol (close codes, hello) are shared/src's, the same
+ * the extension runs on its end; what is here is the server and its locks.
  *
  * Who may use it: a page on the web can open a WebSocket to 127.0.0.1 too, so two locks. The Origin header
  * (which a page cannot forge) must be the extension's, and the first message must carry the per-run secret
@@ -24,31 +33,13 @@ import {
  * hello is read.
  */
 
-/** Close codes the extension can act on. */
-export const CloseCode = {
-  /** Wrong, missing or late hello. */
-  unauthorized: 4401,
-  /** A text message after the hello, or a mux protocol violation. */
-  protocol: 4400,
-  /** Another authenticated connection took over. */
-  replaced: 4409,
-  /** The extension stopped reading and the send buffer hit its hard cap. */
-  /** Too many connections are waiting to authenticate. */
-  busy: 1013,
-  /** The companion is shutting down. */
-  goingAway: 1001,
-} as const;
-
-export const MAX_MESSAGE_BYTES = 64 * 1024;
 export const DEFAULT_HELLO_TIMEOUT_MS = 5_000;
+/** Connections waiting for their hello; more are refused with HTTP 503. */
 export const DEFAULT_MAX_PENDING = 16;
-/** Above this the mux is told to hold DATA; below LOW_WATER it may go on. */
-export const HIGH_WATER = 1024 * 1024;
-export const LOW_WATER = 256 * 1024;
+/** A half-sent HTTP request is dropped after this. */
+export const DEFAULT_HTTP_TIMEOUT_MS = 5_000;
 /** Control frames are sent even while congested; past this a stalled reader is cut off. */
-export const HARD_LIMIT = 8 * 1024 * 1024;
-
-const helloSchema = z.object({ type: z.literal('hello'), secret: z.string().min(1).max(512) });
+export const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
 const CHROME_ORIGIN = /^chrome-extension:\/\/[a-p]{32}$/;
 const FIREFOX_ORIGIN = /^moz-extension:\/\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -67,7 +58,8 @@ export interface DataPortOptions {
   helloTimeoutMs?: number;
   maxPending?: number;
   /** Makes the mux for an authenticated connection; tests may inject one. */
-  createMux?: (options: MuxOptions) => Mux;
+  createMux?: CreateMux;
+  clock?: Clock;
 }
 
 export type DataPortEvents = {
@@ -75,14 +67,23 @@ export type DataPortEvents = {
   tunnel: [up: boolean];
 };
 
+/** One authenticated connection: the socket (to terminate it), its link and the mux over it. */
+interface Tunnel {
+  ws: WebSocket;
+  link: WebSocketLink;
+  mux: Mux;
+}
+
 export class DataPort extends Emitter<DataPortEvents> {
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly secret: Buffer;
   private readonly origin: string | undefined;
+  private readonly portOption: number;
   private readonly helloTimeoutMs: number;
   private readonly maxPending: number;
-  private readonly createMux: (options: MuxOptions) => Mux;
+  private readonly createMux: CreateMux | undefined;
+  private readonly clock: Clock;
   private readonly pending = new Set<WebSocket>();
   private active: Tunnel | undefined;
   private listening = false;
@@ -91,30 +92,29 @@ export class DataPort extends Emitter<DataPortEvents> {
     super();
     this.secret = Buffer.from(options.secret, 'utf8');
     this.origin = options.extensionOrigin?.replace(/\/$/, '');
+    this.portOption = options.port ?? 0;
     this.helloTimeoutMs = options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS;
     this.maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
-    this.createMux = options.createMux ?? ((muxOptions) => new Mux(muxOptions));
+    this.createMux = options.createMux;
+    this.clock = options.clock ?? systemClock;
     this.wss = new WebSocketServer({
       noServer: true,
-      maxPayload: MAX_MESSAGE_BYTES,
+      maxPayload: DATA_PORT_MAX_MESSAGE_BYTES,
       perMessageDeflate: false,
       clientTracking: false,
     });
     this.http = createServer((_request, response) => {
       response.writeHead(426, { Connection: 'close' }).end();
     });
-    this.http.headersTimeout = 5_000;
-    this.http.requestTimeout = 5_000;
+    this.http.headersTimeout = DEFAULT_HTTP_TIMEOUT_MS;
+    this.http.requestTimeout = DEFAULT_HTTP_TIMEOUT_MS;
     this.http.maxConnections = this.maxPending + 8;
     this.http.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.upgrade(request, socket, head),
     );
     this.http.on('clientError', (_error, socket: Duplex) => socket.destroy());
     this.http.on('error', () => {}); // only possible at listen(), which reports it
-    this.portOption = options.port ?? 0;
   }
-
-  private readonly portOption: number;
 
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
@@ -146,7 +146,7 @@ export class DataPort extends Emitter<DataPortEvents> {
     for (const ws of this.pending) ws.terminate();
     this.pending.clear();
     const active = this.active;
-    active?.end(CloseCode.goingAway, 'companion closing');
+    active?.link.closeWith(DataPortCloseCode.goingAway, 'companion closing');
     active?.ws.terminate();
     this.wss.close();
     if (!this.listening) return Promise.resolve();
@@ -182,114 +182,66 @@ export class DataPort extends Emitter<DataPortEvents> {
     return CHROME_ORIGIN.test(origin) || FIREFOX_ORIGIN.test(origin);
   }
 
+  /**
+   * The hello is judged the moment it arrives, synchronously, so that any frame right behind it reaches the
+   * link; withDeadline bounds the wait for it (and ends with the connection, whichever comes first).
+   */
   private authenticate(ws: WebSocket): void {
     this.pending.add(ws);
     ws.on('error', () => {}); // e.g. an oversized message; the close that follows is handled below
-    const timer = setTimeout(() => {
-      this.pending.delete(ws);
-      ws.close(CloseCode.unauthorized, 'no hello in time');
-    }, this.helloTimeoutMs);
-    ws.once('close', () => {
-      clearTimeout(timer);
-      this.pending.delete(ws);
-    });
-    ws.once('message', (data: RawData, isBinary: boolean) => {
-      clearTimeout(timer);
-      this.pending.delete(ws);
-      if (ws.readyState !== WebSocket.OPEN) return;
-      if (isBinary || !this.helloValid(data)) {
-        ws.close(CloseCode.unauthorized, 'unauthorized');
-        return;
-      }
-      const previous = this.active;
-      this.active = new Tunnel(ws, this.createMux, () => {
-        if (this.active?.ws !== ws) return;
-        this.active = undefined;
-        this.emit('tunnel', false);
+    const settled = new Promise<void>((resolve) => {
+      ws.once('close', () => {
+        this.pending.delete(ws);
+        resolve();
       });
-      previous?.end(CloseCode.replaced, 'replaced by a newer connection');
-      if (!previous) this.emit('tunnel', true);
+      ws.once('message', (data: RawData, isBinary: boolean) => {
+        this.admit(ws, !isBinary && this.secretValid(data));
+        resolve();
+      });
     });
+    withDeadline(settled, {
+      ms: this.helloTimeoutMs,
+      onTimeout: () => new UnderpassError('hello-timeout', 'no hello in time'),
+      clock: this.clock,
+    }).catch(() => this.admit(ws, false, 'no hello in time'));
   }
 
-  private helloValid(data: RawData): boolean {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(rawToBuffer(data).toString('utf8'));
-    } catch {
-      return false;
-    }
-    const hello = helloSchema.safeParse(parsed);
-    if (!hello.success) return false;
-    const given = Buffer.from(hello.data.secret, 'utf8');
+  private admit(ws: WebSocket, authenticated: boolean, refusal = 'unauthorized'): void {
+    this.pending.delete(ws);
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (authenticated) this.attach(ws);
+    else ws.close(DataPortCloseCode.unauthorized, refusal);
+  }
+
+  /** Makes an authenticated connection the tunnel; a previous one is closed as replaced. */
+  private attach(ws: WebSocket): void {
+    const link = new WebSocketLink(ws, {
+      errorCloseCode: DataPortCloseCode.protocol,
+      maxBufferedBytes: DEFAULT_MAX_BUFFERED_BYTES,
+      clock: this.clock,
+    });
+    const tunnel: Tunnel = { ws, link, mux: muxOverLink(link, 'initiator', this.createMux) };
+    link.on('close', () => {
+      if (this.active !== tunnel) return;
+      this.active = undefined;
+      this.emit('tunnel', false);
+    });
+    const previous = this.active;
+    this.active = tunnel;
+    previous?.link.closeWith(DataPortCloseCode.replaced, 'replaced by a newer connection');
+    if (!previous) this.emit('tunnel', true);
+  }
+
+  private secretValid(data: RawData): boolean {
+    const hello = parseDataPortHello(rawToBuffer(data).toString('utf8'));
+    if (!hello) return false;
+    const given = Buffer.from(hello.secret, 'utf8');
     // The length of the secret is no secret; its bytes are compared without an early exit.
     if (given.length !== this.secret.length) {
       timingSafeEqual(this.secret, this.secret);
       return false;
     }
     return timingSafeEqual(given, this.secret);
-  }
-}
-
-/** One authenticated connection and its mux, with the WebSocket's send buffer as the mux's backpressure. */
-class Tunnel {
-  readonly mux: Mux;
-  private congested = false;
-  private ended = false;
-
-  constructor(
-    readonly ws: WebSocket,
-    createMux: (options: MuxOptions) => Mux,
-    private readonly onEnd: () => void,
-  ) {
-    this.mux = createMux({
-      role: 'initiator',
-      send: (frame) => this.send(frame),
-      canSend: () => this.canSend(),
-    });
-    this.mux.on('close', (error) => this.end(CloseCode.protocol, error?.code ?? 'closed'));
-    ws.on('message', (data: RawData, isBinary: boolean) => {
-      if (!isBinary) {
-        this.mux.close(new SessionError('malformed-frame', 'text message on the tunnel'));
-        return;
-      }
-      this.mux.receive(rawToBuffer(data));
-    });
-    ws.once('close', () => this.end());
-  }
-
-  end(code?: number, reason?: string): void {
-    if (this.ended) return;
-    this.ended = true;
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
-      this.ws.close(code ?? CloseCode.goingAway, reason?.slice(0, 120));
-    }
-    this.mux.close(new SessionError('link-closed', 'the extension connection closed'));
-    this.onEnd();
-  }
-
-  private send(frame: Uint8Array): void {
-    if (this.ws.readyState !== WebSocket.OPEN) return;
-    this.ws.send(frame, { binary: true }, () => this.flushed());
-    if (this.ws.bufferedAmount > HARD_LIMIT) {
-      // A close frame would wait behind the backlog it is about: cut the connection instead.
-      this.ws.terminate();
-      this.end();
-      return;
-    }
-    if (this.ws.bufferedAmount > HIGH_WATER) this.congested = true;
-  }
-
-  private canSend(): boolean {
-    if (!this.congested && this.ws.bufferedAmount > HIGH_WATER) this.congested = true;
-    return !this.congested;
-  }
-
-  /** Called as each send reaches the kernel: the only signal ws gives that its buffer is shrinking. */
-  private flushed(): void {
-    if (!this.congested || this.ws.bufferedAmount > LOW_WATER) return;
-    this.congested = false;
-    this.mux.drain();
   }
 }
 

@@ -2,6 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import { startCompanion, type Companion, type CompanionOptions } from './companion.js';
 import { NativeMessagingPort, PROTOCOL_VERSION } from './native-messaging.js';
 import { isFirefoxExtensionId } from './install.js';
+import { errorMessage } from './shared.js';
 
 /**
  * The native-messaging host: what the browser starts when the extension's service worker calls
@@ -60,7 +61,7 @@ export async function runNativeHost(options: NativeHostOptions): Promise<number>
     const start = options.start ?? startCompanion;
     companion = await start({ extensionOrigin: caller.browser === 'chromium' ? caller.origin : undefined });
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     options.log(`could not start: ${message}`);
     port.send({ type: 'error', code: 'start-failed', message });
     await port.flush();

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { runNativeHost } from './host.js';
 import { BROWSERS, installNativeHost, uninstallNativeHost, type BrowserName } from './install.js';
 import { runServe } from './serve.js';
+import { errorMessage } from './shared.js';
 
 /** `underpass-companion <command>`: see USAGE. Exit codes: 0 done, 1 failure, 2 usage or bad caller. */
 
@@ -121,7 +122,7 @@ function parsePort(text: string | undefined): number | undefined {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    log(error instanceof Error ? error.message : String(error));
+    log(errorMessage(error));
     process.exit(1);
   },
 );

@@ -11,7 +11,9 @@ import {
   NodeSocketStream,
   pipeBoth,
   StreamError,
+  toUnderpassError,
   UnderpassError,
+  withDeadline,
   type ByteStream,
   type StreamRequest,
 } from './shared.js';
@@ -219,25 +221,22 @@ class SocksConnection {
     socket.once('end', onEarlyEnd);
     if (earlyBytes >= EARLY_DATA_LIMIT) socket.pause();
 
-    let timedOut = false;
-    this.timer = setTimeout(() => {
-      timedOut = true;
-      this.fail(new StreamError('timeout', 'the stream did not open in time'));
-    }, this.options.openTimeoutMs);
     let stream: ByteStream;
     try {
-      stream = await this.openStream(request);
+      stream = await withDeadline(this.openStream(request), {
+        ms: this.options.openTimeoutMs,
+        onTimeout: () => new StreamError('timeout', 'the stream did not open in time'),
+        disposeLate: (late) => late.destroy(new StreamError('reset', 'the SOCKS client went away')),
+      });
     } catch (error) {
-      clearTimeout(this.timer);
-      if (!timedOut) this.fail(asStreamError(error));
+      this.fail(toUnderpassError(error, 'reset'));
       return;
     } finally {
       socket.off('data', onEarlyData);
       socket.off('end', onEarlyEnd);
       socket.pause();
     }
-    clearTimeout(this.timer);
-    if (timedOut || socket.destroyed || !socket.writable) {
+    if (socket.destroyed || !socket.writable) {
       stream.destroy(new StreamError('reset', 'the SOCKS client went away'));
       return;
     }
@@ -255,10 +254,4 @@ class SocksConnection {
     this.socket.end(buildSocksReply(code));
     this.socket.destroySoon();
   }
-}
-
-function asStreamError(error: unknown): UnderpassError {
-  if (error instanceof UnderpassError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new StreamError('reset', message);
 }

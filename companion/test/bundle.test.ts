@@ -13,8 +13,10 @@ describe('the prebuilt companion bundle', () => {
       timeout: 10_000,
     });
     expect(run.status).toBe(2);
-    // Native messaging owns stdout: nothing but framed messages may appear there.
+    // Native messaging owns stdout: exactly one framed message, the error that says why, and nothing else.
     const out = run.stdout;
-    if (out.length > 0) expect(out.readUInt32LE(0)).toBe(out.length - 4);
+    expect(out.length).toBeGreaterThan(4);
+    expect(out.readUInt32LE(0)).toBe(out.length - 4);
+    expect(JSON.parse(out.subarray(4).toString('utf8'))).toMatchObject({ type: 'error', code: 'bad-caller' });
   });
 });

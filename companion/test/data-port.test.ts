@@ -2,8 +2,14 @@ import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startCompanion, type Companion } from '../src/companion.js';
-import { CloseCode, DataPort } from '../src/data-port.js';
-import { Mux, NodeSocketStream, pipeBoth, type StreamErrorCode } from '../src/shared.js';
+import { DataPort } from '../src/data-port.js';
+import {
+  DataPortCloseCode as CloseCode,
+  Mux,
+  NodeSocketStream,
+  pipeBoth,
+  type StreamErrorCode,
+} from '../src/shared.js';
 import { converse, connectRequest, greeting, socksConnect, startEchoServer, waitFor } from './helpers.js';
 
 const ORIGIN = 'chrome-extension://abcdefghijklmnopabcdefghijklmnop';

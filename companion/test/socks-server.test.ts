@@ -219,18 +219,18 @@ describe('SocksServer over real TCP', () => {
   });
 
   it('destroys the stream when the client left before it opened', async () => {
-    let resolveOpen: (stream: ByteStream) => void = () => {};
+    let resolveOpen: ((stream: ByteStream) => void) | undefined;
     const server = await start(() => new Promise<ByteStream>((resolve) => (resolveOpen = resolve)));
     const socket = await connectTo(server.port);
     socket.write(Buffer.concat([greeting(), connectRequest('example.com', 80)]));
     await waitFor(() => server.stats().connections === 1, 'the connection');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitFor(() => resolveOpen !== undefined, 'the server to ask for the stream');
     socket.destroy();
     await waitFor(() => server.stats().connections === 0, 'the connection to close');
     const stream = await dialTcp({ kind: 'tcp', host: '127.0.0.1', port: echo.port });
     let closedWith: unknown = 'open';
     stream.once('close', (error) => (closedWith = error));
-    resolveOpen(stream);
+    resolveOpen?.(stream);
     await waitFor(() => stream.closed, 'the stream to be destroyed');
     expect(closedWith).toBeInstanceOf(StreamError);
   });

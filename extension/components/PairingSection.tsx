@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { errorMessage } from '@underpass/shared';
 import { decodePairingCode, type Pairing } from '../lib/pairing-code';
 
 /**
@@ -20,7 +21,7 @@ export function PairingSection(props: {
     try {
       await task();
     } catch (failure) {
-      setError(`Could not save: ${String(failure)}`);
+      setError(`Could not save: ${errorMessage(failure)}`);
     } finally {
       setBusy(false);
     }

@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { Emitter } from '@underpass/shared';
+import {
+  dataPortSecretSchema,
+  Emitter,
+  errorMessage,
+  pairingSchema,
+  toUnderpassError,
+  UnderpassError,
+  withDeadline,
+  type Clock,
+} from '@underpass/shared';
 import { truncateReason } from './switch-error';
 
 /**
@@ -10,16 +19,17 @@ import { truncateReason } from './switch-error';
  */
 
 export const COMPANION_HOST_NAME = 'org.underpass.companion';
-export const COMPANION_READY_TIMEOUT_MS = 10_000;
+export const DEFAULT_COMPANION_READY_TIMEOUT_MS = 10_000;
 /** The companion has no business sending much before `ready`; more than this is a broken host. */
 const MAX_MESSAGES_BEFORE_READY = 16;
 
 const readySchema = z.object({
   type: z.literal('ready'),
   version: z.literal(1),
-  socksPort: z.number().int().min(1).max(65535),
-  dataPort: z.number().int().min(1).max(65535),
-  secret: z.string().min(16).max(256),
+  // The ports and the secret are those a pairing code carries: the data port's protocol.
+  socksPort: pairingSchema.shape.socksPort,
+  dataPort: pairingSchema.shape.dataPort,
+  secret: dataPortSecretSchema,
 });
 const hostErrorSchema = z.object({
   type: z.literal('error'),
@@ -62,8 +72,7 @@ export type CompanionPortOptions = {
   lastError: () => string | undefined;
   extensionId: string;
   readyTimeoutMs?: number;
-  setTimer?: (fn: () => void, ms: number) => unknown;
-  clearTimer?: (handle: unknown) => void;
+  clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
 };
 
 type CompanionEvents = {
@@ -82,38 +91,41 @@ export class CompanionPort extends Emitter<CompanionEvents> implements Companion
   }
 
   /** Starts the companion and resolves with its `ready` line, or with a failure whose reason a user can act on. */
-  open(): Promise<CompanionOpenResult> {
+  async open(): Promise<CompanionOpenResult> {
+    const timeoutMs = this.options.readyTimeoutMs ?? DEFAULT_COMPANION_READY_TIMEOUT_MS;
+    const result = await withDeadline(this.connectAndWaitForReady(), {
+      ms: timeoutMs,
+      onTimeout: () =>
+        new UnderpassError(
+          'companion-timeout',
+          `The companion did not report ready within ${Math.round(timeoutMs / 1000)} s. ${PAIRING_HINT}`,
+        ),
+      clock: this.options.clock,
+    }).catch((error: unknown): CompanionOpenResult => {
+      const { code, message } = toUnderpassError(error, 'companion-failed');
+      return { ok: false, failure: { code, reason: message } };
+    });
+    if (!result.ok) this.close();
+    return result;
+  }
+
+  /** Never rejects: resolves with `ready` or a failure; open() bounds how long it may take. */
+  private connectAndWaitForReady(): Promise<CompanionOpenResult> {
     const { options } = this;
-    const setTimer = options.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
-    const clearTimer =
-      options.clearTimer ?? ((handle) => clearTimeout(handle as ReturnType<typeof setTimeout>));
     return new Promise((resolve) => {
       let settled = false;
       let messagesBeforeReady = 0;
       const settle = (result: CompanionOpenResult) => {
         if (settled) return;
         settled = true;
-        clearTimer(timer);
-        if (!result.ok) this.close();
         resolve(result);
       };
-      const timer = setTimer(
-        () =>
-          settle({
-            ok: false,
-            failure: {
-              code: 'companion-timeout',
-              reason: `The companion did not report ready within ${Math.round((options.readyTimeoutMs ?? COMPANION_READY_TIMEOUT_MS) / 1000)} s. ${PAIRING_HINT}`,
-            },
-          }),
-        options.readyTimeoutMs ?? COMPANION_READY_TIMEOUT_MS,
-      );
 
       let port: NativePortLike;
       try {
         port = options.connect(COMPANION_HOST_NAME);
       } catch (error) {
-        settle({ ok: false, failure: describeNativeError(errorText(error), options.extensionId) });
+        settle({ ok: false, failure: describeNativeError(errorMessage(error), options.extensionId) });
         return;
       }
       this.port = port;
@@ -182,10 +194,6 @@ export class CompanionPort extends Emitter<CompanionEvents> implements Companion
       // Already disconnected: nothing left to release.
     }
   }
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Turns the browser's native-messaging error strings into a code and a reason that says what to do. */

@@ -1,66 +1,77 @@
+import {
+  encodeDataPortHello,
+  errorMessage,
+  toUnderpassError,
+  UnderpassError,
+  withDeadline,
+  type Clock,
+} from '@underpass/shared';
+
 /**
  * The offscreen document's data connection to the companion: a WebSocket on 127.0.0.1 that carries the
  * SOCKS connections the companion accepted. The first message proves we are the extension that started it
  * (the secret came over native messaging, which only this extension can open).
  */
 
-export const COMPANION_SOCKET_TIMEOUT_MS = 5_000;
+export const DEFAULT_COMPANION_SOCKET_TIMEOUT_MS = 5_000;
 
 export type CompanionSocketResult =
   { ok: true; socket: WebSocket } | { ok: false; code: string; message: string };
 
-export function openCompanionSocket(options: {
+export async function openCompanionSocket(options: {
   WebSocket: typeof WebSocket;
   dataPort: number;
   secret: string;
   timeoutMs?: number;
+  clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
 }): Promise<CompanionSocketResult> {
-  const timeoutMs = options.timeoutMs ?? COMPANION_SOCKET_TIMEOUT_MS;
-  return new Promise((resolve) => {
-    let socket: WebSocket;
-    try {
-      socket = new options.WebSocket(`ws://127.0.0.1:${options.dataPort}`);
-    } catch (error) {
-      resolve({
-        ok: false,
-        code: 'companion-unreachable',
-        message: `Cannot open the companion's data port: ${String(error)}`,
-      });
-      return;
-    }
-    socket.binaryType = 'arraybuffer';
-    let settled = false;
-    const finish = (result: CompanionSocketResult) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.removeEventListener('open', onOpen);
-      socket.removeEventListener('error', onFail);
-      socket.removeEventListener('close', onFail);
-      if (!result.ok) socket.close();
-      resolve(result);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_COMPANION_SOCKET_TIMEOUT_MS;
+  let socket: WebSocket;
+  try {
+    socket = new options.WebSocket(`ws://127.0.0.1:${options.dataPort}`);
+  } catch (error) {
+    return {
+      ok: false,
+      code: 'companion-unreachable',
+      message: `Cannot open the companion's data port: ${errorMessage(error)}`,
     };
-    const onOpen = () => {
-      socket.send(JSON.stringify({ type: 'hello', secret: options.secret }));
-      finish({ ok: true, socket });
-    };
-    const onFail = () =>
-      finish({
-        ok: false,
-        code: 'companion-unreachable',
-        message: `The companion's data port 127.0.0.1:${options.dataPort} refused the connection.`,
-      });
-    const timer = setTimeout(
-      () =>
-        finish({
-          ok: false,
-          code: 'companion-timeout',
-          message: `The companion's data port did not answer within ${Math.round(timeoutMs / 1000)} s.`,
-        }),
-      timeoutMs,
-    );
-    socket.addEventListener('open', onOpen);
-    socket.addEventListener('error', onFail);
-    socket.addEventListener('close', onFail);
+  }
+  socket.binaryType = 'arraybuffer';
+  let onOpen = (): void => {};
+  let onFail = (): void => {};
+  const opened = new Promise<void>((resolve, reject) => {
+    onOpen = resolve;
+    onFail = () =>
+      reject(
+        new UnderpassError(
+          'companion-unreachable',
+          `The companion's data port 127.0.0.1:${options.dataPort} refused the connection.`,
+        ),
+      );
   });
+  socket.addEventListener('open', onOpen);
+  socket.addEventListener('error', onFail);
+  socket.addEventListener('close', onFail);
+  try {
+    await withDeadline(opened, {
+      ms: timeoutMs,
+      onTimeout: () =>
+        new UnderpassError(
+          'companion-timeout',
+          `The companion's data port did not answer within ${Math.round(timeoutMs / 1000)} s.`,
+        ),
+      clock: options.clock,
+    });
+  } catch (error) {
+    socket.close();
+    const { code, message } = toUnderpassError(error, 'companion-unreachable');
+    return { ok: false, code, message };
+  } finally {
+    // From here on the socket's events are its owner's (engine-host's close handler).
+    socket.removeEventListener('open', onOpen);
+    socket.removeEventListener('error', onFail);
+    socket.removeEventListener('close', onFail);
+  }
+  socket.send(encodeDataPortHello(options.secret));
+  return { ok: true, socket };
 }

@@ -63,9 +63,9 @@ export function offscreenChannel(options: { readyTimeoutMs?: number } = {}): Eng
         );
       if (created)
         await withDeadline(ready, {
-        ms: options.readyTimeoutMs ?? DEFAULT_OFFSCREEN_READY_TIMEOUT_MS,
-        onTimeout: () => new Error('the offscreen document did not start listening in time'),
-      });
+          ms: options.readyTimeoutMs ?? DEFAULT_OFFSCREEN_READY_TIMEOUT_MS,
+          onTimeout: () => new Error('the offscreen document did not start listening in time'),
+        });
     } finally {
       readyWaiters.delete(markReady);
     }

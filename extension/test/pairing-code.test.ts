@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-// Only the test reaches into the companion, to hold the two copies of the format to each other.
-import { encodePairingCode } from '../../companion/src/pairing';
+import { encodePairingCode, MAX_DATA_PORT_SECRET_LENGTH, MAX_PAIRING_CODE_LENGTH } from '@underpass/shared';
+// What the companion prints with: PROTOCOL.md's limits, held against the extension's parser.
+import { encodePairingCode as companionEncodePairingCode } from '../../companion/src/pairing';
 import { decodePairingCode, MAX_CODE_LENGTH } from '../lib/pairing-code';
 
 /** Made the way the companion makes them (companion/src/pairing.ts), with Node's own base64url. */
@@ -21,7 +22,27 @@ describe('decodePairingCode', () => {
   });
 
   it('reads what the companion itself encodes', () => {
+    expect(decodePairingCode(companionEncodePairingCode(GOOD))).toEqual({ ok: true, pairing: GOOD });
     expect(decodePairingCode(encodePairingCode(GOOD))).toEqual({ ok: true, pairing: GOOD });
+  });
+
+  it('accepts what PROTOCOL.md allows (a 512-character secret, a code of 2048 characters) and refuses one past it', () => {
+    expect(MAX_DATA_PORT_SECRET_LENGTH).toBe(512);
+    expect(MAX_CODE_LENGTH).toBe(2048);
+    const longest = { ...GOOD, secret: 'S'.repeat(512) };
+    expect(decodePairingCode(companionEncodePairingCode(longest))).toEqual({ ok: true, pairing: longest });
+    expect(reason(encode({ ...GOOD, secret: 'S'.repeat(513) }))).toContain('secret');
+
+    // A code is padded to its limit with a field the parser ignores: 3 JSON bytes are 4 base64url characters.
+    const padded = (codeLength: number) => {
+      const base = JSON.stringify({ ...longest, note: '' });
+      const code = encode({ ...longest, note: 'n'.repeat((codeLength * 3) / 4 - base.length) });
+      expect(code.length).toBe(codeLength);
+      return code;
+    };
+    expect(decodePairingCode(padded(MAX_PAIRING_CODE_LENGTH))).toEqual({ ok: true, pairing: longest });
+    expect(reason(`${padded(MAX_PAIRING_CODE_LENGTH)}AAAA`)).toContain('too long');
+    expect(reason('A'.repeat(MAX_PAIRING_CODE_LENGTH + 1))).toContain('too long');
   });
 
   it('ignores fields it does not know, like the companion does', () => {
@@ -29,7 +50,7 @@ describe('decodePairingCode', () => {
   });
 
   it('reads the secret of every length it accepts, whatever the base64url padding', () => {
-    for (const length of [16, 17, 18, 43, 256]) {
+    for (const length of [16, 17, 18, 43, 256, 512]) {
       const pairing = { ...GOOD, secret: 'A'.repeat(length) };
       expect(decodePairingCode(encode(pairing))).toEqual({ ok: true, pairing });
     }
@@ -63,7 +84,13 @@ describe('decodePairingCode', () => {
   });
 
   it('refuses a secret that is missing, too short, too long or not base64url', () => {
-    for (const secret of [undefined, 'short', 'A'.repeat(257), `${'A'.repeat(20)} ${'A'.repeat(20)}`, 42]) {
+    for (const secret of [
+      undefined,
+      'short',
+      'A'.repeat(MAX_DATA_PORT_SECRET_LENGTH + 1),
+      `${'A'.repeat(20)} ${'A'.repeat(20)}`,
+      42,
+    ]) {
       expect(reason(encode({ ...GOOD, secret }))).toContain('secret');
     }
   });

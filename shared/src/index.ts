@@ -29,3 +29,5 @@ export * from './clock.js';
 export * from './logger.js';
 export * from './deadline.js';
 export * from './rate-limit.js';
+export * from './data-port/protocol.js';
+export * from './data-port/mux-link.js';

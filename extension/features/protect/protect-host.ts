@@ -1,5 +1,6 @@
 import {
   bridgeCompanion,
+  DataPortCloseCode,
   ProtectEngine,
   SignalingClient,
   websocketLink,
@@ -26,9 +27,6 @@ export const DEFAULT_RETRY_MAX_MS = 4_000;
 /** A path whose handshake stalls is better replaced than waited for: it normally takes well under 1 s. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 3_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
-
-/** The companion's close code for a wrong, missing or late hello (companion/src/data-port.ts). */
-const COMPANION_UNAUTHORIZED = 4401;
 
 type ProtectCommand = Extract<OffscreenCommand, { type: `protect-${string}` }>;
 
@@ -131,7 +129,7 @@ export class ProtectHost {
     companion.socket.addEventListener('close', (event: CloseEvent) => {
       if (this.run !== run) return;
       this.fail(
-        event.code === COMPANION_UNAUTHORIZED
+        event.code === DataPortCloseCode.unauthorized
           ? { code: 'companion-unauthorized', reason: 'The companion refused our secret.' }
           : {
               code: 'companion-closed',

@@ -1,3 +1,4 @@
+import { dataPortSecretSchema } from '@underpass/shared';
 import { z } from 'zod';
 import { reasonSchema, switchErrorCodeSchema } from '../../lib/switch-error';
 import { count, wsUrl } from '../../lib/wire-types';
@@ -54,7 +55,7 @@ export const EMPTY_PROTECT_INFO: ProtectInfo = { stats: ZERO_PROTECT_STATS };
 
 const companionTargetSchema = z.object({
   dataPort: z.number().int().min(1).max(65535),
-  secret: z.string().min(16).max(512),
+  secret: dataPortSecretSchema,
 });
 export type CompanionTarget = z.infer<typeof companionTargetSchema>;
 

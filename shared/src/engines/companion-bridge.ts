@@ -1,7 +1,7 @@
 import { StreamError } from '../errors.js';
 import { pipeBoth, type ByteStream } from '../byte-stream.js';
-import { LINK_HIGH_WATER, type Link } from '../link.js';
-import { Mux } from '../tunnel/mux.js';
+import type { Link } from '../link.js';
+import { muxOverLink } from '../data-port/mux-link.js';
 import type { StreamRequest } from '../tunnel/mux-frames.js';
 
 export interface CompanionBridgeOptions {
@@ -22,16 +22,7 @@ export interface CompanionBridge {
  * without encryption: it never leaves 127.0.0.1.
  */
 export function bridgeCompanion(options: CompanionBridgeOptions): CompanionBridge {
-  const { link } = options;
-  const mux = new Mux({
-    role: 'acceptor',
-    send: (frame) => link.send(frame),
-    canSend: () => link.bufferedAmount < LINK_HIGH_WATER,
-  });
-  link.on('message', (frame) => mux.receive(frame));
-  link.on('drain', () => mux.drain());
-  link.on('close', (error) => mux.close(error));
-  mux.on('close', (error) => link.close(error));
+  const mux = muxOverLink(options.link, 'acceptor');
   mux.on('stream', (stream, request) => {
     options.open(request).then(
       (tunnelStream) => {

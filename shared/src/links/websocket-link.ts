@@ -1,3 +1,5 @@
+import { systemClock, type Clock } from '../clock.js';
+import { DATA_PORT_MAX_MESSAGE_BYTES, DataPortCloseCode } from '../data-port/protocol.js';
 import { Emitter } from '../emitter.js';
 import { SessionError } from '../errors.js';
 import { LINK_HIGH_WATER, LINK_LOW_WATER, type Link, type LinkEvents } from '../link.js';
@@ -9,26 +11,58 @@ export interface BinaryWebSocketLike {
   readonly readyState: number;
   send(data: Uint8Array | string): void;
   close(code?: number, reason?: string): void;
+  /** `ws` only: drops the connection without a close frame. */
+  terminate?(): void;
   addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void;
   addEventListener(type: 'close', listener: (event: { code: number; reason: string }) => void): void;
   addEventListener(type: 'error', listener: (event: unknown) => void): void;
 }
 
+export interface WebSocketLinkOptions {
+  /** Larger messages close the link with `malformed-frame`. */
+  maxMessageBytes?: number;
+  /** The close code when the link closes with an error; the reason is the error's code. */
+  errorCloseCode?: number;
+  /**
+   * Past this many buffered bytes after a send the connection is cut (terminated where the socket can, since a
+   * close frame would wait behind the backlog it is about). Absent: no cap.
+   */
+  maxBufferedBytes?: number;
+  /** How often bufferedAmount is read while congested. */
+  drainPollMs?: number;
+  clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
+}
+
+/** Often enough that a drained socket waits at most this long for more; cheap, as it runs only while congested. */
+export const DEFAULT_WEBSOCKET_DRAIN_POLL_MS = 5;
+
 const OPEN = 1;
 
 /**
- * A Link over an open WebSocket carrying binary messages (the companion's data port). Text messages are a
- * protocol violation and close the link. WebSockets have no low-water event, so drain is polled while congested.
+ * A Link over an open WebSocket carrying binary messages (the companion's data port, on both of its ends).
+ * Text messages are a protocol violation and close the link. A WebSocket has no low-water event, so once a
+ * send leaves it above LINK_HIGH_WATER its bufferedAmount is polled until it is back under LINK_LOW_WATER,
+ * and then `drain` is emitted; an uncongested link runs no timer at all.
  */
 export class WebSocketLink extends Emitter<LinkEvents> implements Link {
   private isClosed = false;
-  private drainTimer: ReturnType<typeof setInterval> | undefined;
+  private drainTimer: unknown;
+  private readonly maxMessageBytes: number;
+  private readonly errorCloseCode: number;
+  private readonly maxBufferedBytes: number;
+  private readonly drainPollMs: number;
+  private readonly clock: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
 
   constructor(
     private readonly socket: BinaryWebSocketLike,
-    private readonly maxMessageBytes = 64 * 1024,
+    options: WebSocketLinkOptions = {},
   ) {
     super();
+    this.maxMessageBytes = options.maxMessageBytes ?? DATA_PORT_MAX_MESSAGE_BYTES;
+    this.errorCloseCode = options.errorCloseCode ?? DataPortCloseCode.extensionError;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? Infinity;
+    this.drainPollMs = options.drainPollMs ?? DEFAULT_WEBSOCKET_DRAIN_POLL_MS;
+    this.clock = options.clock ?? systemClock;
     socket.binaryType = 'arraybuffer';
     socket.addEventListener('message', (event) => {
       const data = event.data;
@@ -57,36 +91,49 @@ export class WebSocketLink extends Emitter<LinkEvents> implements Link {
   send(message: Uint8Array): void {
     if (this.isClosed || this.socket.readyState !== OPEN) return;
     this.socket.send(message);
-    if (this.socket.bufferedAmount > LINK_HIGH_WATER && !this.drainTimer) {
-      this.drainTimer = setInterval(() => {
-        if (this.socket.bufferedAmount <= LINK_LOW_WATER) {
-          this.stopDrainTimer();
-          if (!this.isClosed) this.emit('drain');
-        }
-      }, 5);
+    const buffered = this.socket.bufferedAmount;
+    if (buffered > this.maxBufferedBytes) {
+      if (this.socket.terminate) this.socket.terminate();
+      else this.socket.close(this.errorCloseCode, 'limit');
+      this.finish(new SessionError('limit', `the peer stopped reading (${buffered} bytes buffered)`));
+      return;
     }
+    if (buffered > LINK_HIGH_WATER) this.pollForDrain();
   }
 
+  /** Closes with code 1000, or with `errorCloseCode` and the error's code as the reason. */
   close(error?: SessionError): void {
+    this.closeWith(error ? this.errorCloseCode : DataPortCloseCode.normal, error?.code ?? 'closed', error);
+  }
+
+  /** Closes with a code of the protocol above (the data port's `replaced`, `goingAway`). */
+  closeWith(code: number, reason: string, error?: SessionError): void {
     if (this.isClosed) return;
-    this.socket.close(error ? 4000 : 1000, error?.code ?? 'closed');
+    // A close reason is at most 123 bytes; ours are short ASCII, cut in case one is not.
+    this.socket.close(code, reason.slice(0, 120));
     this.finish(error);
   }
 
-  private stopDrainTimer(): void {
-    if (this.drainTimer) clearInterval(this.drainTimer);
-    this.drainTimer = undefined;
+  private pollForDrain(): void {
+    if (this.drainTimer !== undefined) return;
+    this.drainTimer = this.clock.setTimeout(() => {
+      this.drainTimer = undefined;
+      if (this.isClosed) return;
+      if (this.socket.bufferedAmount <= LINK_LOW_WATER) this.emit('drain');
+      else this.pollForDrain();
+    }, this.drainPollMs);
   }
 
   private finish(error?: SessionError): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    this.stopDrainTimer();
+    if (this.drainTimer !== undefined) this.clock.clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
     this.emit('close', error);
     this.removeAllListeners();
   }
 }
 
-export function websocketLink(socket: BinaryWebSocketLike): WebSocketLink {
-  return new WebSocketLink(socket);
+export function websocketLink(socket: BinaryWebSocketLike, options?: WebSocketLinkOptions): WebSocketLink {
+  return new WebSocketLink(socket, options);
 }
