@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Emitter } from '../src/emitter.js';
 import { memoryLinkPair } from '../src/links/memory-link.js';
-import { ExitEngine, SESSION_LIMIT_CODE, type Dialer, type SessionLimits } from '../src/engines/exit.js';
+import { ExitEngine, type Dialer } from '../src/engines/exit.js';
+import { SESSION_LIMIT_CODE, type SessionLimits } from '../src/engines/exit-limits.js';
 import { TunnelClient } from '../src/engines/client.js';
 import { generateStaticKeyPair } from '../src/tunnel/noise.js';
 import { SessionError, StreamError, type UnderpassError } from '../src/errors.js';
