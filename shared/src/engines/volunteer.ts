@@ -3,7 +3,7 @@ import { SessionError } from '../errors.js';
 import { fromBase64Url, toBase64Url } from '../bytes.js';
 import type { Link } from '../link.js';
 import type { PeerFactory } from '../links/peer-link.js';
-import { PeerConnector, type SignalingChannel } from './peer-connector.js';
+import { PeerConnector, type SignalingChannel } from '../links/peer-connector.js';
 import { RelayEngine, type RelayStats } from './relay.js';
 import { ByteThrottle } from '../rate-limit.js';
 import { ThrottledLink } from '../links/throttled-link.js';
