@@ -1,4 +1,5 @@
-import { SessionError } from '../errors.js';
+import { SessionError, toUnderpassError } from '../errors.js';
+import { withDeadline } from '../deadline.js';
 import { PeerLink, type PeerFactory, type SimplePeerLike } from './peer-link.js';
 
 /** The slice of the signaling client that link setup needs. */
@@ -14,6 +15,9 @@ export interface PeerConnectorOptions {
   createPeer: PeerFactory;
   connectTimeoutMs?: number;
 }
+
+/** Time for a WebRTC link to come up (offer, answer, ICE, DataChannel open) before it is given up. */
+export const DEFAULT_PEER_CONNECT_TIMEOUT_MS = 20_000;
 
 /** Signals that arrive before their link is being set up are held, within these bounds. */
 const MAX_EARLY_LINKS = 64;
@@ -55,34 +59,36 @@ export class PeerConnector {
     peer.on('signal', (data) => signaling.signal(linkId, data));
     for (const data of this.early.get(linkId) ?? []) safeSignal(peer, data);
     this.early.delete(linkId);
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const fail = (message: string) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
+    let connected = false;
+    const link = new Promise<PeerLink>((resolve, reject) => {
+      const fail = (message: string) => reject(new SessionError('link-closed', message));
+      peer.on('error', (error) => fail(`WebRTC failed: ${error.message}`));
+      peer.on('close', () => {
+        if (!connected) {
+          fail('the peer closed before connecting');
+          return;
+        }
+        this.peers.delete(linkId);
+        signaling.linkClosed(linkId);
+      });
+      peer.on('connect', () => {
+        connected = true;
+        // At once, not a microtask later: PeerLink takes the channel over before its first message event.
+        resolve(new PeerLink(peer));
+      });
+    });
+    return withDeadline(link, {
+      ms: this.options.connectTimeoutMs ?? DEFAULT_PEER_CONNECT_TIMEOUT_MS,
+      onTimeout: () => new SessionError('link-closed', 'the WebRTC link did not come up in time'),
+      disposeLate: (late) => late.close(),
+    }).catch((error: unknown) => {
+      // The link is given up: the peer is destroyed and the broker told, once.
+      if (!connected) {
         this.peers.delete(linkId);
         peer.destroy();
         signaling.linkClosed(linkId);
-        reject(new SessionError('link-closed', message));
-      };
-      const timer = setTimeout(
-        () => fail('the WebRTC link did not come up in time'),
-        this.options.connectTimeoutMs ?? 20_000,
-      );
-      peer.on('error', (error) => fail(`WebRTC failed: ${error.message}`));
-      peer.on('close', () => {
-        if (settled) {
-          this.peers.delete(linkId);
-          signaling.linkClosed(linkId);
-        } else fail('the peer closed before connecting');
-      });
-      peer.on('connect', () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(new PeerLink(peer));
-      });
+      }
+      throw error;
     });
   }
 }
@@ -92,6 +98,6 @@ function safeSignal(peer: SimplePeerLike, data: unknown): void {
     peer.signal(data);
   } catch (error) {
     // A malformed signal from the far side ends that link only.
-    peer.destroy(error instanceof Error ? error : new Error(String(error)));
+    peer.destroy(toUnderpassError(error, 'link-closed'));
   }
 }
