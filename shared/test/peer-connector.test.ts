@@ -19,6 +19,16 @@ class FakePeer extends Emitter<{
     this.signals.push(data);
   }
   send(): void {}
+  /** Test controls: what simple-peer would emit. */
+  connectNow(): void {
+    this.emit('connect');
+  }
+  fail(error: Error): void {
+    this.emit('error', error);
+  }
+  closeNow(): void {
+    this.emit('close');
+  }
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
@@ -35,6 +45,10 @@ class FakeSignaling
 {
   readonly closedLinks: string[] = [];
   signal(): void {}
+  /** A signal from the far side, relayed by the broker. */
+  deliver(linkId: string, data: unknown): void {
+    this.emit('signal', linkId, data);
+  }
   linkClosed(linkId: string): void {
     this.closedLinks.push(linkId);
   }
@@ -60,13 +74,13 @@ describe('PeerConnector', () => {
 
   it('hands signals that came early to the peer, and a PeerLink once it connects', async () => {
     const { signaling, peers, connector } = setup();
-    signaling.emit('signal', 'link-1', { sdp: 'offer' });
+    signaling.deliver('link-1', { sdp: 'offer' });
     const link = connector.connect('link-1', false);
     expect(peers[0]!.signals).toEqual([{ sdp: 'offer' }]);
-    peers[0]!.emit('connect');
+    peers[0]!.connectNow();
     expect(await link).toBeInstanceOf(PeerLink);
     // Closed later: the broker hears of it.
-    peers[0]!.emit('close');
+    peers[0]!.closeNow();
     expect(signaling.closedLinks).toEqual(['link-1']);
   });
 
@@ -88,7 +102,7 @@ describe('PeerConnector', () => {
     const outcome = connector
       .connect('link-3', true)
       .catch((error: { code: string; message: string }) => error);
-    peers[0]!.emit('error', new Error('ICE failed'));
+    peers[0]!.fail(new Error('ICE failed'));
     expect(await outcome).toMatchObject({ code: 'link-closed', message: 'WebRTC failed: ICE failed' });
     expect(peers[0]!.destroyed).toBe(true);
     await vi.waitFor(() => expect(peers[0]!.closed).toBe(true)); // the close that destroy() emits

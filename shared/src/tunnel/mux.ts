@@ -52,8 +52,10 @@ export type MuxEvents = {
 };
 
 /**
- * Stream multiplexing with per-stream credit flow control (PROTOCOL.md §Streams). Memory per stream is bounded
- * by its window on the receiving side and by the writer's backpressure on the sending side.
+ * Stream multiplexing with per-stream credit flow control (PROTOCOL.md §Streams): the session side (stream ids,
+ * frames in and out, the session window, round-robin sending); each stream's own state is in mux-stream.ts.
+ * Memory per stream is bounded by its window on the receiving side and by the writer's backpressure on the
+ * sending side.
  */
 export class Mux extends Emitter<MuxEvents> {
   private readonly streams = new Map<number, MuxStream>();
