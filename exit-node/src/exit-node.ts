@@ -2,12 +2,16 @@ import { join } from 'node:path';
 import { homedir } from 'node:os';
 import WebSocket from 'ws';
 import {
+  errorMessage,
   ExitEngine,
   ExitPolicy,
   PeerConnector,
   SignalingClient,
+  silentLogger,
   toBase64Url,
   type ExitStats,
+  type LogFields,
+  type Logger,
   type SessionLimits,
   type WebSocketConstructorLike,
 } from '@underpass/shared';
@@ -37,8 +41,17 @@ export interface ExitNodeOptions {
   maxStreamsPerSession?: number;
   limits?: Partial<SessionLimits>;
   lookup?: Lookup;
-  log?: (event: string, fields?: Record<string, unknown>) => void;
+  /** Where the exit's JSON lines go (pino in main.ts); every line carries an `event` field. */
+  logger?: Logger;
+  /**
+   * @deprecated The old callback, adapted to a Logger. Kept only until e2e/fixtures/network.ts and
+   * scripts/start.ts pass `logger`; then delete it and `eventLogger`.
+   */
+  log?: (event: string, fields?: LogFields) => void;
 }
+
+/** Links (relays and direct clients) served at once, unless the operator says otherwise. */
+export const DEFAULT_EXIT_CAPACITY = 100;
 
 export interface ExitNode {
   /** The key clients pin, base64url. */
@@ -54,7 +67,7 @@ export function defaultDataDir(): string {
 
 /** Starts an exit: loads its key, announces it to the broker, and serves every link the broker sends. */
 export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode> {
-  const log = options.log ?? (() => undefined);
+  const logger = options.logger ?? (options.log ? eventLogger(options.log) : silentLogger);
   const keyFile = options.keyFile ?? join(options.dataDir ?? defaultDataDir(), 'exit-key.json');
   const staticKey = await loadOrCreateStaticKey(keyFile);
   const exitKey = toBase64Url(staticKey.publicKey);
@@ -77,10 +90,14 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     limits: options.limits,
     aead: nodeAead,
   });
-  engine.on('stream-failed', (error) => log('stream-failed', { code: error.code }));
-  engine.on('session-closed', (error) => log('session-closed', { code: error?.code ?? 'closed' }));
+  engine.on('stream-failed', (error) =>
+    logger.info({ event: 'stream-failed', code: error.code }, 'a stream failed'),
+  );
+  engine.on('session-closed', (error) =>
+    logger.info({ event: 'session-closed', code: error?.code ?? 'closed' }, 'a session closed'),
+  );
 
-  const capacity = options.capacity ?? 100;
+  const capacity = options.capacity ?? DEFAULT_EXIT_CAPACITY;
   const signaling = new SignalingClient({
     url: options.signalingUrl,
     WebSocket: WebSocket as unknown as WebSocketConstructorLike, // ws's typings differ only in overloads
@@ -98,7 +115,7 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     if (offer.initiator) return;
     // The broker balances by the load we report; this is the backstop when it sends more anyway.
     if (engine.stats().links + linksComing >= capacity) {
-      log('link-refused', { reason: 'at capacity', capacity });
+      logger.warn({ event: 'link-refused', reason: 'at capacity', capacity }, 'link refused: at capacity');
       return;
     }
     linksComing += 1;
@@ -106,19 +123,24 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
       (link) => {
         linksComing -= 1;
         engine.addLink(link);
-        log('link-up', { role: offer.peer.role });
+        logger.info({ event: 'link-up', role: offer.peer.role }, 'link up');
         signaling.reportLoad(engine.stats().links);
         link.on('close', () => signaling.reportLoad(engine.stats().links));
       },
-      (error: Error) => {
+      (error: unknown) => {
         linksComing -= 1;
-        log('link-failed', { message: error.message });
+        logger.warn({ event: 'link-failed', message: errorMessage(error) }, 'a link did not come up');
       },
     );
   });
-  signaling.on('error', (error) => log('signaling-error', { code: error.code, message: error.message }));
+  signaling.on('error', (error) =>
+    logger.warn(
+      { event: 'signaling-error', code: error.code, message: error.message },
+      'the signaling connection failed',
+    ),
+  );
   const peerId = await signaling.connect();
-  log('announced', { exitKey, policy: policy.summary() });
+  logger.info({ event: 'announced', exitKey, policy: policy.summary() }, 'announced to the broker');
 
   return {
     exitKey,
@@ -129,4 +151,10 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
       engine.close();
     },
   };
+}
+
+/** The deprecated `log` callback as a Logger: the event and the other fields, as before. */
+function eventLogger(log: (event: string, fields?: LogFields) => void): Logger {
+  const write = ({ event, ...fields }: LogFields) => log(String(event), fields);
+  return { debug: write, info: write, warn: write, error: write };
 }

@@ -1,6 +1,10 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { defaultDataDir, startExitNode } from './exit-node.js';
+import { DEFAULT_MAX_SESSIONS, DEFAULT_MAX_STREAMS, DEFAULT_SESSION_LIMITS } from '@underpass/shared';
+import { DEFAULT_EXIT_CAPACITY, defaultDataDir, startExitNode } from './exit-node.js';
+import { DEFAULT_TCP_CONNECT_TIMEOUT_MS } from './tcp-dialer.js';
+
+const inSeconds = (ms: number) => ms / 1000;
 
 const USAGE = `underpass-exit — the Underpass exit node
 
@@ -12,13 +16,13 @@ const USAGE = `underpass-exit — the Underpass exit node
   --allow-port PORT[-PORT]     allow a port the default port policy denies (repeatable; never 25)
   --deny-port PORT[-PORT]      deny a further port or range (repeatable)
   --bind-address ADDR          local address for outgoing connections
-  --capacity N                 links (relays and direct clients) served at once (default 100)
-  --max-sessions N             client sessions at once, across all links (default 10000)
-  --max-streams N              streams open at once in one session (default 256)
+  --capacity N                 links (relays and direct clients) served at once (default ${DEFAULT_EXIT_CAPACITY})
+  --max-sessions N             client sessions at once, across all links (default ${DEFAULT_MAX_SESSIONS})
+  --max-streams N              streams open at once in one session (default ${DEFAULT_MAX_STREAMS})
   --session-rate BYTES         bytes per second per session, both ways together (default 0: unlimited)
-  --connect-timeout SECONDS    TCP connect timeout (default 10)
-  --dial-timeout SECONDS       DNS and connect together (default 15)
-  --idle-timeout SECONDS       reset a stream idle this long (default 300)
+  --connect-timeout SECONDS    TCP connect timeout (default ${inSeconds(DEFAULT_TCP_CONNECT_TIMEOUT_MS)})
+  --dial-timeout SECONDS       DNS and connect together (default ${inSeconds(DEFAULT_SESSION_LIMITS.dialTimeoutMs)})
+  --idle-timeout SECONDS       reset a stream idle this long (default ${inSeconds(DEFAULT_SESSION_LIMITS.streamIdleTimeoutMs)})
   --ice-server URL             STUN/TURN server for peers behind NAT (repeatable; default none)
   --help`;
 
@@ -82,11 +86,11 @@ async function main(): Promise<void> {
       ...(bytesPerSecond === undefined ? {} : { bytesPerSecond }),
     },
     iceServers: (values['ice-server'] ?? []).map((urls) => ({ urls })),
-    log: (event, fields) => logger.info({ event, ...fields }),
+    logger,
   });
-  logger.info({ event: 'ready', exitKey: exit.exitKey, peerId: exit.peerId });
+  logger.info({ event: 'ready', exitKey: exit.exitKey, peerId: exit.peerId }, 'the exit is ready');
   const shutdown = () => {
-    logger.info({ event: 'shutdown' });
+    logger.info({ event: 'shutdown' }, 'shutting down');
     void exit.close().finally(() => process.exit(0));
   };
   process.once('SIGTERM', shutdown);

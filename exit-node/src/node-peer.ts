@@ -1,6 +1,6 @@
 import Peer from 'simple-peer';
 import wrtc from '@roamhq/wrtc';
-import { LINK_LOW_WATER, type PeerFactory } from '@underpass/shared';
+import { Backpressure, LINK_LOW_WATER, type PeerFactory } from '@underpass/shared';
 
 export interface IceServer {
   urls: string | string[];
@@ -66,13 +66,21 @@ export function polyfillBufferedAmountLow(channel: ChannelLike, onClose: (stop: 
   if (!nativeGetter) return;
   let reading = 0;
   let sentSinceReading = 0;
-  /** Set while more than the low-water mark may be buffered: the drain below it is then announced. */
+  /** Polls while more than the low-water mark may be buffered: the drain below it is then announced. */
   let timer: ReturnType<typeof setInterval> | undefined;
   const listeners: (() => void)[] = [];
   const stopPolling = () => {
     if (timer) clearInterval(timer);
     timer = undefined;
   };
+  // The event, not a link: it is owed as soon as more than the low-water mark may be buffered.
+  const low = new Backpressure(
+    () => {
+      stopPolling();
+      for (const listener of listeners) listener();
+    },
+    { high: LINK_LOW_WATER, low: LINK_LOW_WATER },
+  );
   const readNative = () => {
     reading = (nativeGetter.call(channel) as number) ?? 0;
     sentSinceReading = 0;
@@ -83,9 +91,7 @@ export function polyfillBufferedAmountLow(channel: ChannelLike, onClose: (stop: 
       return;
     }
     readNative();
-    if (reading > LINK_LOW_WATER) return;
-    stopPolling();
-    for (const listener of listeners) listener();
+    low.check(reading);
   };
   Object.defineProperty(channel, 'bufferedAmount', {
     configurable: true,
@@ -103,7 +109,8 @@ export function polyfillBufferedAmountLow(channel: ChannelLike, onClose: (stop: 
     sentSinceReading += size;
     send(data);
     // Whoever may now see the link above its high-water mark gets a drain event, however fast it empties.
-    if (!timer && reading + sentSinceReading > LINK_LOW_WATER) {
+    low.note(reading + sentSinceReading);
+    if (!timer && low.congested) {
       timer = setInterval(poll, POLL_MS);
       timer.unref();
     }

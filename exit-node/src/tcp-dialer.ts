@@ -1,14 +1,19 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP, connect, type Socket } from 'node:net';
 import {
+  errorMessage,
   NodeSocketStream,
   StreamError,
+  withDeadline,
   type ByteStream,
   type Dialer,
   type ExitPolicy,
   type StreamErrorCode,
   type StreamRequest,
 } from '@underpass/shared';
+
+/** Time for one TCP connect; the exit's dial timeout (DNS and every address tried) bounds the whole. */
+export const DEFAULT_TCP_CONNECT_TIMEOUT_MS = 10_000;
 
 export type Lookup = (host: string) => Promise<{ address: string; family: number }[]>;
 
@@ -54,7 +59,8 @@ export class TcpDialer implements Dialer {
       try {
         return new NodeSocketStream(await this.connect(address, request.port));
       } catch (error) {
-        lastError = error as StreamError;
+        lastError =
+          error instanceof StreamError ? error : new StreamError('unreachable', errorMessage(error));
         if (lastError.code === 'timeout') break;
       }
     }
@@ -79,28 +85,29 @@ export class TcpDialer implements Dialer {
   }
 
   private connect(address: string, port: number): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const socket = connect({
-        host: address,
-        port,
-        allowHalfOpen: true,
-        ...(this.options.bindAddress ? { localAddress: this.options.bindAddress } : {}),
-      });
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new StreamError('timeout', `connect to port ${port} timed out`));
-      }, this.options.connectTimeoutMs ?? 10_000);
+    const socket = connect({
+      host: address,
+      port,
+      allowHalfOpen: true,
+      ...(this.options.bindAddress ? { localAddress: this.options.bindAddress } : {}),
+    });
+    const connected = new Promise<Socket>((resolve, reject) => {
       socket.once('connect', () => {
-        clearTimeout(timer);
         socket.pause();
         socket.setNoDelay(true);
         resolve(socket);
       });
-      socket.once('error', (error: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        socket.destroy();
-        reject(new StreamError(errorCodeFor(error.code), error.code ?? error.message));
-      });
+      socket.once('error', (error: NodeJS.ErrnoException) =>
+        reject(new StreamError(errorCodeFor(error.code), error.code ?? error.message)),
+      );
+    });
+    return withDeadline(connected, {
+      ms: this.options.connectTimeoutMs ?? DEFAULT_TCP_CONNECT_TIMEOUT_MS,
+      onTimeout: () => new StreamError('timeout', `connect to port ${port} timed out`),
+    }).catch((error: unknown) => {
+      // Failed or too slow: the half-open socket is not ours to leave behind.
+      socket.destroy();
+      throw error;
     });
   }
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import {
   ExitEngine,
@@ -18,25 +18,54 @@ import { startTestSite, type TestSite } from '../../test/http-site.js';
 import { peerLinkPair } from './peer-pair.js';
 import { httpGet } from './http-get.js';
 
-/** A listener that must never be reached: it counts every connection it accepts. */
+/** A listener that must never be reached: it counts every connection it accepts (the test's own probes aside). */
 interface Trap {
   host: string;
   port: number;
   connections: number;
   server: Server;
+  /** The remote port of every connection accepted, so that a probe can find its own. */
+  acceptedFrom: Set<number>;
+  onAccept: (() => void) | undefined;
 }
 
 function listen(host: string, port: number): Promise<Trap> {
   return new Promise((resolve, reject) => {
     const server = createServer((socket) => {
       trap.connections += 1;
+      trap.acceptedFrom.add(socket.remotePort ?? -1);
+      trap.onAccept?.();
       socket.destroy();
     });
-    const trap: Trap = { host, port, connections: 0, server };
+    const trap: Trap = { host, port, connections: 0, server, acceptedFrom: new Set(), onAccept: undefined };
     server.once('error', reject);
     server.listen(port, host, () => {
       trap.port = (server.address() as { port: number }).port;
       resolve(trap);
+    });
+  });
+}
+
+/**
+ * Connects to a trap from the test itself and resolves once the trap has accepted that connection (which is
+ * then taken off its count). A listener accepts in arrival order, so by then it has accepted any connection the
+ * exit started before.
+ */
+function probe(trap: Trap): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: trap.host, port: trap.port });
+    socket.once('error', reject);
+    socket.once('connect', () => {
+      const port = socket.localPort!;
+      const arrived = () => {
+        if (!trap.acceptedFrom.has(port)) return;
+        trap.onAccept = undefined;
+        trap.connections -= 1;
+        socket.destroy();
+        resolve();
+      };
+      trap.onAccept = arrived;
+      arrived();
     });
   });
 }
@@ -147,7 +176,7 @@ describe('hostile clients against a real exit (WebRTC, relay, TCP)', () => {
     // The session is fine after all of that: an allowed destination still works.
     const page = await httpGet(await open(client, '127.0.0.3', site.port), '127.0.0.3', '/');
     expect(page.status).toMatch(/^HTTP\/1\.1 200/);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await Promise.all(traps.map(probe));
     expect(traps.map((t) => `${t.host}:${t.port}=${t.connections}`)).toEqual(
       traps.map((t) => `${t.host}:${t.port}=0`),
     );

@@ -1,7 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Emitter } from '../src/emitter.js';
 import { memoryLinkPair } from '../src/links/memory-link.js';
-import { ExitEngine, SESSION_LIMIT_CODE, type Dialer, type SessionLimits } from '../src/engines/exit.js';
+import { ExitEngine, type Dialer } from '../src/engines/exit.js';
+import { SESSION_LIMIT_CODE, type SessionLimits } from '../src/engines/exit-limits.js';
 import { TunnelClient } from '../src/engines/client.js';
 import { generateStaticKeyPair } from '../src/tunnel/noise.js';
 import { SessionError, StreamError, type UnderpassError } from '../src/errors.js';
@@ -254,13 +255,20 @@ describe('ExitEngine per-session limits', () => {
   });
 
   it('a dial that never finishes fails with timeout', async () => {
-    const never: Dialer = { dial: () => new Promise<ByteStream>(() => undefined) };
+    let dials = 0;
+    const never: Dialer = {
+      dial: () => {
+        dials += 1;
+        return new Promise<ByteStream>(() => undefined);
+      },
+    };
     const { clock, connect } = setup({ dialTimeoutMs: 5000 }, never);
     const { client } = connect();
     await client.ready();
     const open = client.open({ kind: 'tcp', host: 'black-hole.test', port: 80 });
     const outcome = open.catch((e: StreamError) => e.code);
-    await flush();
+    // The dial's deadline is armed with the dial itself.
+    await vi.waitFor(() => expect(dials).toBe(1));
     clock.advance(5000);
     expect(await outcome).toBe('timeout');
     expect(client.closed).toBe(false);

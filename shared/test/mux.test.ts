@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Mux, type MuxStream } from '../src/tunnel/mux.js';
+import { Mux } from '../src/tunnel/mux.js';
+import type { MuxStream } from '../src/tunnel/mux-stream.js';
 import {
   decodeMuxFrame,
   encodeMuxFrame,

@@ -3,7 +3,7 @@ import { SecureSession, type SessionOptions } from '../src/tunnel/session.js';
 import { generateStaticKeyPair, type StaticKeyPair } from '../src/tunnel/noise.js';
 import { SessionError, StreamError } from '../src/errors.js';
 import { MAX_MUX_FRAME } from '../src/tunnel/mux-frames.js';
-import type { MuxStream } from '../src/tunnel/mux.js';
+import type { MuxStream } from '../src/tunnel/mux-stream.js';
 import { collect, pattern } from './helpers.js';
 
 /**

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { memoryLinkPair } from '../src/links/memory-link.js';
 import { ExitEngine } from '../src/engines/exit.js';
 import { TunnelClient } from '../src/engines/client.js';
@@ -274,7 +274,18 @@ describe('tunnel: client → relay → exit', () => {
         return received;
       }),
     );
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Until the exit has sent most of a session window and then stopped: no more in three polls in a row.
+    let lastSeen = -1;
+    let unchanged = 0;
+    await vi.waitFor(
+      () => {
+        unchanged = exitSent === lastSeen ? unchanged + 1 : 0;
+        lastSeen = exitSent;
+        if (exitSent < DEFAULT_SESSION_WINDOW * 0.9 || unchanged < 3)
+          throw new Error('the exit is still sending');
+      },
+      { timeout: 5_000, interval: 20 },
+    );
     const heldBack = exitSent;
     expect(heldBack).toBeGreaterThan(DEFAULT_SESSION_WINDOW * 0.9);
     expect(heldBack).toBeLessThan(DEFAULT_SESSION_WINDOW * 1.01);

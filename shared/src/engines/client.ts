@@ -1,9 +1,10 @@
 import { Emitter } from '../emitter.js';
 import { SessionError, StreamError } from '../errors.js';
-import { LINK_HIGH_WATER, type Link } from '../link.js';
+import type { Link } from '../link.js';
+import { linkHasRoom } from '../links/backpressure.js';
 import { decodeCell, encodeCell } from '../tunnel/cells.js';
 import { SecureSession } from '../tunnel/session.js';
-import type { MuxStream } from '../tunnel/mux.js';
+import type { MuxStream } from '../tunnel/mux-stream.js';
 import type { Aead } from '../tunnel/noise.js';
 import type { StreamRequest } from '../tunnel/mux-frames.js';
 
@@ -46,7 +47,7 @@ export class TunnelClient extends Emitter<TunnelClientEvents> {
       aead: options.aead,
       transport: {
         send: (payload) => link.send(encodeCell({ type: 'data', circuitId: this.circuitId, payload })),
-        canSend: () => link.bufferedAmount < LINK_HIGH_WATER,
+        canSend: () => linkHasRoom(link),
       },
     });
     link.on('message', this.onMessage);

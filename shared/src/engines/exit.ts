@@ -1,14 +1,24 @@
 import { Emitter } from '../emitter.js';
-import { SessionError, StreamError, type SessionErrorCode, type UnderpassError } from '../errors.js';
+import { errorMessage, SessionError, StreamError, type UnderpassError } from '../errors.js';
 import { systemClock, type Clock } from '../clock.js';
-import { ThrottledStream, TokenBucket } from '../rate-limit.js';
+import { withDeadline } from '../deadline.js';
+import { ThrottledStream } from '../rate-limit.js';
 import { bytesEqual } from '../bytes.js';
 import { pipeBoth, type ByteStream } from '../byte-stream.js';
-import { LINK_HIGH_WATER, type Link } from '../link.js';
+import type { Link } from '../link.js';
+import { linkHasRoom } from '../links/backpressure.js';
 import { decodeCell, encodeCell } from '../tunnel/cells.js';
 import { SecureSession } from '../tunnel/session.js';
 import type { Aead, StaticKeyPair } from '../tunnel/noise.js';
 import type { StreamRequest } from '../tunnel/mux-frames.js';
+import { DEFAULT_MAX_STREAMS } from '../tunnel/mux.js';
+import {
+  CLIENT_FAULTS,
+  DEFAULT_SESSION_LIMITS,
+  resetWhenIdle,
+  SessionGuard,
+  type SessionLimits,
+} from './exit-limits.js';
 
 /**
  * Opens the outside connection for a stream. The host implements it (Node: DNS, exit policy on the resolved
@@ -36,46 +46,10 @@ export interface ExitEngineOptions {
   clock?: Clock;
 }
 
-/** What one client session may do. Breaking a hard limit ends that session only, with a typed error. */
-export interface SessionLimits {
-  /** Payload bytes per second through the session, both directions together; 0 = unlimited. Throttles. */
-  bytesPerSecond: number;
-  /** Burst allowed above the rate; defaults to one second's worth (at least 256 KiB). */
-  bytesBurst: number;
-  /**
-   * Stream opens per second, sustained, and the burst above it. Opens beyond it fail with `limit`; as many
-   * again refused (at the same rate) end the session (SESSION_LIMIT_CODE).
-   */
-  streamOpensPerSecond: number;
-  streamOpensBurst: number;
-  /** Session messages from the client per second (any frame). Exceeding the burst ends the session. */
-  messagesPerSecond: number;
-  messagesBurst: number;
-  /** The whole dial (DNS and connect) must finish in this time, or the stream fails with `timeout`. */
-  dialTimeoutMs: number;
-  /** A stream with no byte either way for this long is reset with `timeout`. */
-  streamIdleTimeoutMs: number;
-}
-
-export const DEFAULT_SESSION_LIMITS: SessionLimits = {
-  bytesPerSecond: 0,
-  bytesBurst: 0,
-  // A page load opens tens of connections at once; a few hundred in a burst is no browser.
-  streamOpensPerSecond: 32,
-  streamOpensBurst: 512,
-  // Uploads in small writes (16 KiB, as browsers send) make ~1,900 frames a second at 30 MB/s; downloads send
-  // a window update per 128 KiB.
-  messagesPerSecond: 4_000,
-  messagesBurst: 8_000,
-  dialTimeoutMs: 15_000,
-  streamIdleTimeoutMs: 5 * 60_000,
-};
-
-/**
- * The session code for a broken rate limit. SESSION_ERROR_CODES has no `limit` yet (see the report: to be
- * appended there); until then the nearest code is used, and tests compare with this constant.
- */
-export const SESSION_LIMIT_CODE: SessionErrorCode = 'limit';
+/** Sessions the exit serves at once, across all links. */
+export const DEFAULT_MAX_SESSIONS = 10_000;
+/** Circuits one link (one relay, or one direct client) may hold at the exit. */
+export const DEFAULT_MAX_CIRCUITS_PER_LINK = 1024;
 
 export type ExitEngineEvents = {
   'session-closed': [error?: SessionError];
@@ -92,25 +66,14 @@ export interface ExitStats {
 }
 
 /** One circuit's session and the guard that charges its inbound messages. */
-type ExitCircuit = { session: SecureSession; admit(): boolean };
-
-/** Session endings that mean the client broke the protocol or a limit. */
-const CLIENT_FAULTS: ReadonlySet<string> = new Set<SessionErrorCode>([
-  'malformed-frame',
-  'frame-too-large',
-  'unknown-stream',
-  'window-overrun',
-  'too-many-streams',
-  'tampered',
-  SESSION_LIMIT_CODE,
-]);
+type ExitCircuit = { session: SecureSession; guard: SessionGuard };
 
 /**
  * The exit engine: accepts links from relays and direct clients, answers each circuit's handshake with the
  * exit's static key, and turns each stream into an outside connection through the injected dialer.
  */
 export class ExitEngine extends Emitter<ExitEngineEvents> {
-  private readonly links = new Set<ExitLinkState>();
+  private readonly links = new Set<IncomingLink>();
   private sessions = 0;
   private sessionsTotal = 0;
   private streamsTotal = 0;
@@ -125,7 +88,7 @@ export class ExitEngine extends Emitter<ExitEngineEvents> {
   }
 
   addLink(link: Link): void {
-    const state = new ExitLinkState(link, this);
+    const state = new IncomingLink(link, this);
     this.links.add(state);
     link.on('close', () => {
       state.closeAll(new SessionError('link-closed', 'the link to the exit closed'));
@@ -149,57 +112,30 @@ export class ExitEngine extends Emitter<ExitEngineEvents> {
   }
 
   /** @internal */
-  createSession(
-    link: Link,
-    gauge: LinkGauge,
-    circuitId: number,
-    exitKey: Uint8Array,
-  ): ExitCircuit | SessionError {
+  createSession(link: Link, circuitId: number, exitKey: Uint8Array): ExitCircuit | SessionError {
     const { options, limits, clock } = this;
     if (!bytesEqual(exitKey, options.staticKey.publicKey)) {
       return new SessionError('wrong-exit', 'this circuit names another exit key');
     }
-    if (this.sessions >= (options.maxSessions ?? 10_000)) return new SessionError('closed', 'exit is full');
+    if (this.sessions >= (options.maxSessions ?? DEFAULT_MAX_SESSIONS)) {
+      return new SessionError('closed', 'exit is full');
+    }
     const session = new SecureSession({
       role: 'exit',
       staticKey: options.staticKey,
       handshakeTimeoutMs: options.handshakeTimeoutMs,
       aead: options.aead,
-      mux: { maxStreams: options.maxStreamsPerSession ?? 256 },
+      mux: { maxStreams: options.maxStreamsPerSession ?? DEFAULT_MAX_STREAMS },
       transport: {
-        send: (payload) => {
-          const cell = encodeCell({ type: 'data', circuitId, payload });
-          gauge.sent(cell.length);
-          link.send(cell);
-        },
-        canSend: () => gauge.canSend(),
+        send: (payload) => link.send(encodeCell({ type: 'data', circuitId, payload })),
+        // The link's bufferedAmount is cheap to ask: in Node the wrtc polyfill (exit-node/src/node-peer.ts)
+        // answers from its own count, not from the native channel.
+        canSend: () => linkHasRoom(link),
       },
     });
     this.sessions += 1;
     this.sessionsTotal += 1;
-    const messages = new TokenBucket({
-      ratePerSecond: limits.messagesPerSecond,
-      burst: limits.messagesBurst,
-      clock,
-    });
-    const opens = new TokenBucket({
-      ratePerSecond: limits.streamOpensPerSecond,
-      burst: limits.streamOpensBurst,
-      clock,
-    });
-    const refusals = new TokenBucket({
-      ratePerSecond: limits.streamOpensPerSecond,
-      burst: limits.streamOpensBurst,
-      clock,
-    });
-    const bytes =
-      limits.bytesPerSecond > 0
-        ? new TokenBucket({
-            ratePerSecond: limits.bytesPerSecond,
-            burst: limits.bytesBurst || Math.max(limits.bytesPerSecond, 256 * 1024),
-            clock,
-          })
-        : undefined;
+    const guard = new SessionGuard(session, limits, clock);
     session.once('close', (error) => {
       this.sessions -= 1;
       if (error && CLIENT_FAULTS.has(error.code)) this.sessionsCutOff += 1;
@@ -207,15 +143,7 @@ export class ExitEngine extends Emitter<ExitEngineEvents> {
     });
     session.mux.on('stream', (stream, request) => {
       this.streamsTotal += 1;
-      if (!opens.tryTake()) {
-        // A burst past the rate costs only the streams refused; a client that keeps opening while refused
-        // is flooding, and loses the session.
-        stream.reject('limit');
-        if (!refusals.tryTake()) {
-          session.close(new SessionError(SESSION_LIMIT_CODE, 'stream opens faster than the exit allows'));
-        }
-        return;
-      }
+      if (!guard.admitOpen(stream)) return;
       this.dial(request).then(
         (outside) => {
           if (stream.closed) {
@@ -223,93 +151,48 @@ export class ExitEngine extends Emitter<ExitEngineEvents> {
             return;
           }
           stream.accept();
-          const paced = bytes ? new ThrottledStream(outside, bytes, clock) : outside;
-          this.watchIdle(stream, paced);
+          const paced = guard.bytes ? new ThrottledStream(outside, guard.bytes, clock) : outside;
+          resetWhenIdle(stream, paced, limits.streamIdleTimeoutMs, clock);
           void pipeBoth(stream, paced);
         },
         (error: unknown) => {
           const streamError =
-            error instanceof StreamError ? error : new StreamError('unreachable', String(error));
+            error instanceof StreamError ? error : new StreamError('unreachable', errorMessage(error));
           this.emit('stream-failed', streamError);
           stream.reject(streamError.code);
         },
       );
     });
-    return {
-      session,
-      admit: () => {
-        if (session.closed) return false;
-        if (messages.tryTake()) return true;
-        session.close(new SessionError(SESSION_LIMIT_CODE, 'messages faster than the exit allows'));
-        return false;
-      },
-    };
+    return { session, guard };
   }
 
   /** The dialer, bounded in time: a resolver that never answers must not hold a stream forever. */
   private dial(request: StreamRequest): Promise<ByteStream> {
-    const { clock } = this;
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const timer = clock.setTimeout(() => {
-        settled = true;
-        reject(new StreamError('timeout', 'the destination did not answer in time'));
-      }, this.limits.dialTimeoutMs);
-      this.options.dialer.dial(request).then(
-        (outside) => {
-          clock.clearTimeout(timer);
-          if (settled) outside.destroy();
-          else resolve(outside);
-        },
-        (error: unknown) => {
-          clock.clearTimeout(timer);
-          if (!settled) reject(error);
-        },
-      );
+    return withDeadline(this.options.dialer.dial(request), {
+      ms: this.limits.dialTimeoutMs,
+      onTimeout: () => new StreamError('timeout', 'the destination did not answer in time'),
+      disposeLate: (outside) => outside.destroy(),
+      clock: this.clock,
     });
-  }
-
-  /** Resets a stream that carried nothing either way for the idle timeout. One timer per stream, re-armed lazily. */
-  private watchIdle(stream: ByteStream, outside: ByteStream): void {
-    const { clock } = this;
-    const idleMs = this.limits.streamIdleTimeoutMs;
-    if (!(idleMs > 0)) return;
-    let last = clock.now();
-    const touch = () => {
-      last = clock.now();
-    };
-    stream.on('data', touch);
-    outside.on('data', touch);
-    let timer: unknown;
-    const arm = (ms: number) => {
-      timer = clock.setTimeout(() => {
-        const quiet = clock.now() - last;
-        if (quiet >= idleMs) stream.destroy(new StreamError('timeout', 'the stream was idle too long'));
-        else arm(idleMs - quiet);
-      }, ms);
-    };
-    arm(idleMs);
-    const stop = () => clock.clearTimeout(timer);
-    stream.once('close', stop);
-    outside.once('close', stop);
   }
 
   /** @internal */
   maxCircuitsPerLink(): number {
-    return this.options.maxCircuitsPerLink ?? 1024;
+    return this.options.maxCircuitsPerLink ?? DEFAULT_MAX_CIRCUITS_PER_LINK;
   }
 }
 
-/** The circuits of one link. A link that sends malformed cells is a broken or hostile relay: it is closed. */
-class ExitLinkState {
+/**
+ * One link into the exit (from a relay, or a direct client) and the circuits on it. A link that sends malformed
+ * cells is a broken or hostile relay: it is closed.
+ */
+class IncomingLink {
   private readonly circuits = new Map<number, ExitCircuit>();
-  private readonly gauge: LinkGauge;
 
   constructor(
     readonly link: Link,
     private readonly engine: ExitEngine,
   ) {
-    this.gauge = new LinkGauge(link);
     link.on('message', (bytes) => this.onMessage(bytes));
     link.on('drain', () => {
       for (const circuit of this.circuits.values()) circuit.session.drain();
@@ -339,7 +222,7 @@ class ExitLinkState {
           this.sendClose(cell.circuitId, new SessionError('closed', 'too many circuits on this link'));
           return;
         }
-        const circuit = this.engine.createSession(this.link, this.gauge, cell.circuitId, cell.exitKey);
+        const circuit = this.engine.createSession(this.link, cell.circuitId, cell.exitKey);
         if (circuit instanceof SessionError) {
           this.sendClose(cell.circuitId, circuit);
           return;
@@ -355,7 +238,7 @@ class ExitLinkState {
       }
       case 'data':
         // Data for a circuit we already closed may still be in flight: drop it.
-        if (existing?.admit()) existing.session.receive(cell.payload);
+        if (existing?.guard.admitMessage()) existing.session.receive(cell.payload);
         return;
       case 'close':
         if (existing) {
@@ -368,29 +251,5 @@ class ExitLinkState {
 
   private sendClose(circuitId: number, error: SessionError): void {
     if (!this.link.closed) this.link.send(encodeCell({ type: 'close', circuitId, code: error.code }));
-  }
-}
-
-/**
- * Whether a link can take more, without asking it for every frame. Reading a DataChannel's bufferedAmount
- * is a call into native code (in @roamhq/wrtc, 14% of the exit's time in a profile of a download when asked per
- * frame); here it is read only when an upper estimate — the last reading plus everything sent since — reaches
- * the high-water mark. The estimate never undercounts, so the link's own limit is never overrun.
- */
-class LinkGauge {
-  private lastReading = 0;
-  private sentSince = 0;
-
-  constructor(private readonly link: Link) {}
-
-  sent(bytes: number): void {
-    this.sentSince += bytes;
-  }
-
-  canSend(): boolean {
-    if (this.lastReading + this.sentSince < LINK_HIGH_WATER) return true;
-    this.lastReading = this.link.bufferedAmount;
-    this.sentSince = 0;
-    return this.lastReading < LINK_HIGH_WATER;
   }
 }

@@ -1,4 +1,5 @@
-import { LINK_HIGH_WATER, type Link } from '../link.js';
+import type { Link } from '../link.js';
+import { linkHasRoom } from '../links/backpressure.js';
 
 export interface RelayOutboxOptions<Owner> {
   /** Bytes one owner (a circuit) may have waiting here; beyond it `onOverflow` is called instead of queueing. */
@@ -58,12 +59,12 @@ export class RelayOutbox<Owner> {
 
   /** Nothing waits ahead of a new cell and the link has room. */
   private canSendNow(): boolean {
-    return this.queue.length === 0 && this.link.bufferedAmount <= LINK_HIGH_WATER;
+    return this.queue.length === 0 && linkHasRoom(this.link);
   }
 
   private flush(): void {
     // Reading bufferedAmount above the mark is what makes the link announce its next drain.
-    while (this.queue.length > 0 && !this.link.closed && this.link.bufferedAmount <= LINK_HIGH_WATER) {
+    while (this.queue.length > 0 && !this.link.closed && linkHasRoom(this.link)) {
       const { bytes, owner } = this.queue.shift()!;
       if (owner !== undefined) {
         const left = this.queuedByOwner.get(owner)! - bytes.length;

@@ -15,12 +15,19 @@ export interface RelayEngineOptions {
   maxCircuitsPerClient?: number;
   /** Cells held for a circuit while its exit link comes up (the handshake, in practice). */
   maxPendingCells?: number;
-  /**
-   * Bytes one circuit may have waiting, in each direction, for a congested link. Twice a session's window:
-   * room for cell and cipher overhead and for control frames, which the window does not count.
-   */
+  /** Bytes one circuit may have waiting, in each direction, for a congested link. */
   maxQueuedPerCircuit?: number;
 }
+
+/** Circuits one client link may open at a relay: a browser needs one, and a few while it rebuilds. */
+export const DEFAULT_MAX_CIRCUITS_PER_CLIENT = 8;
+/** Cells held for a circuit while its exit link comes up: the handshake and the first opens, in practice. */
+export const DEFAULT_MAX_PENDING_CELLS = 64;
+/**
+ * Bytes one circuit may have waiting, in each direction, for a congested link: twice a session's window, room
+ * for cell and cipher overhead and for control frames, which the window does not count.
+ */
+export const DEFAULT_MAX_QUEUED_PER_CIRCUIT = 2 * DEFAULT_SESSION_WINDOW;
 
 export interface RelayStats {
   clientsNow: number;
@@ -53,7 +60,7 @@ const isLive = (circuit: Circuit): boolean =>
  */
 export class RelayEngine extends Emitter<RelayEngineEvents> {
   private readonly clients = new Map<Link, ClientState>();
-  private readonly exitLinks = new Map<string, Promise<ExitLinkState>>();
+  private readonly exitLinks = new Map<string, Promise<LinkToExit>>();
   private circuitsTotal = 0;
   private bytesFromClients = 0;
   private bytesToClients = 0;
@@ -108,7 +115,7 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
   /** One outbox per link, in both directions: a circuit that overfills one is cut off, the others go on. */
   private outbox(link: Link): RelayOutbox<Circuit> {
     return new RelayOutbox<Circuit>(link, {
-      maxQueuedPerOwner: this.options.maxQueuedPerCircuit ?? 2 * DEFAULT_SESSION_WINDOW,
+      maxQueuedPerOwner: this.options.maxQueuedPerCircuit ?? DEFAULT_MAX_QUEUED_PER_CIRCUIT,
       onOverflow: (circuit) => {
         if (isLive(circuit)) this.endCircuit(circuit, 'window-overrun');
       },
@@ -130,7 +137,7 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
           outbox.link.close(new SessionError('malformed-frame', `circuit ${cell.circuitId} opened twice`));
           return;
         }
-        if (circuits.size >= (this.options.maxCircuitsPerClient ?? 8)) {
+        if (circuits.size >= (this.options.maxCircuitsPerClient ?? DEFAULT_MAX_CIRCUITS_PER_CLIENT)) {
           outbox.sendControl(encodeCell({ type: 'close', circuitId: cell.circuitId, code: 'closed' }));
           return;
         }
@@ -141,7 +148,7 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
         this.bytesFromClients += cell.payload.length;
         if (circuit.exit) {
           circuit.exit.outbox.send(readdressCell(bytes, circuit.exit.circuitId), circuit);
-        } else if (circuit.pending.length >= (this.options.maxPendingCells ?? 64)) {
+        } else if (circuit.pending.length >= (this.options.maxPendingCells ?? DEFAULT_MAX_PENDING_CELLS)) {
           this.endCircuit(circuit, 'closed');
         } else {
           circuit.pending.push(cell.payload.slice());
@@ -181,11 +188,11 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
     );
   }
 
-  private exitLink(exitKeyId: string, exitKey: Uint8Array): Promise<ExitLinkState> {
+  private exitLink(exitKeyId: string, exitKey: Uint8Array): Promise<LinkToExit> {
     let state = this.exitLinks.get(exitKeyId);
     if (!state) {
       state = this.options.connectExit(exitKey).then((link) => {
-        const created = new ExitLinkState(this.outbox(link), (circuit, cell, bytes) =>
+        const created = new LinkToExit(this.outbox(link), (circuit, cell, bytes) =>
           this.toClient(circuit, cell, bytes),
         );
         link.on('close', () => {
@@ -236,8 +243,8 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
   }
 }
 
-/** One link to an exit, shared by every circuit that goes there. */
-class ExitLinkState {
+/** The relay's link to one exit, shared by every circuit that goes there, and the exit-side ids it gave them. */
+class LinkToExit {
   private readonly circuits = new Map<number, Circuit>();
   private nextCircuitId = 1;
 

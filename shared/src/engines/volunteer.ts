@@ -1,9 +1,10 @@
 import { Emitter } from '../emitter.js';
+import { systemClock, type Clock } from '../clock.js';
 import { SessionError } from '../errors.js';
 import { fromBase64Url, toBase64Url } from '../bytes.js';
 import type { Link } from '../link.js';
 import type { PeerFactory } from '../links/peer-link.js';
-import { PeerConnector, type SignalingChannel } from './peer-connector.js';
+import { PeerConnector, type SignalingChannel } from '../links/peer-connector.js';
 import { RelayEngine, type RelayStats } from './relay.js';
 import { ByteThrottle } from '../rate-limit.js';
 import { ThrottledLink } from '../links/throttled-link.js';
@@ -37,8 +38,8 @@ export interface VolunteerEngineOptions {
   /** Bytes per second across all clients, both directions together; unset means no cap. */
   bandwidthBytesPerSec?: number;
   connectTimeoutMs?: number;
-  /** Injected for tests. */
-  now?: () => number;
+  /** Injected for tests: the bandwidth budget and the 24-hour count of clients helped read it. */
+  clock?: Pick<Clock, 'now'>;
 }
 
 export type VolunteerStats = RelayStats & {
@@ -65,11 +66,13 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
   private readonly throttle: ByteThrottle | undefined;
   /** Links to exits by link id: when the broker says an exit left, its circuits end at once. */
   private readonly exitLinks = new Map<string, Link>();
+  private readonly clock: Pick<Clock, 'now'>;
 
   constructor(private readonly options: VolunteerEngineOptions) {
     super();
+    this.clock = options.clock ?? systemClock;
     if (options.bandwidthBytesPerSec !== undefined && options.bandwidthBytesPerSec > 0)
-      this.throttle = new ByteThrottle(options.bandwidthBytesPerSec, options.now);
+      this.throttle = new ByteThrottle(options.bandwidthBytesPerSec, () => this.clock.now());
     this.relay = new RelayEngine({
       connectExit: async (exitKey) => {
         const offer = await options.signaling.connectExit(toBase64Url(exitKey));
@@ -136,7 +139,7 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
   }
 
   private rememberHelped(peerId: string): void {
-    const now = (this.options.now ?? Date.now)();
+    const now = this.clock.now();
     this.helped.delete(peerId);
     this.helped.set(peerId, now);
     while (this.helped.size > MAX_HELPED_REMEMBERED) {
@@ -147,7 +150,7 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
   }
 
   private helped24h(): number {
-    const cutoff = (this.options.now ?? Date.now)() - HELPED_WINDOW_MS;
+    const cutoff = this.clock.now() - HELPED_WINDOW_MS;
     // Insertion order is arrival order, so the expired ones are at the front.
     for (const [peerId, at] of this.helped) {
       if (at >= cutoff) break;

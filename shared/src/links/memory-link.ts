@@ -1,6 +1,7 @@
 import { Emitter } from '../emitter.js';
 import { SessionError } from '../errors.js';
-import { LINK_LOW_WATER, type Link, type LinkEvents } from '../link.js';
+import type { Link, LinkEvents } from '../link.js';
+import { Backpressure } from './backpressure.js';
 
 /** Two in-memory Links joined back to back, delivering asynchronously like a DataChannel. For unit tests. */
 export function memoryLinkPair(): [MemoryLink, MemoryLink] {
@@ -15,6 +16,9 @@ export class MemoryLink extends Emitter<LinkEvents> implements Link {
   peer: MemoryLink | undefined;
   private isClosed = false;
   private buffered = 0;
+  private readonly backpressure = new Backpressure(() => {
+    if (!this.isClosed) this.emit('drain');
+  });
   /** Every message this end sent, for tests that tamper with or replay them. */
   readonly sent: Uint8Array[] = [];
   recordSent = false;
@@ -24,17 +28,17 @@ export class MemoryLink extends Emitter<LinkEvents> implements Link {
   }
 
   get bufferedAmount(): number {
-    return this.buffered;
+    return this.backpressure.note(this.buffered);
   }
 
   /**
-   * Tests: report `bytes` as waiting to go out (messages are still delivered at once). Lowering it to the
-   * low-water mark announces a drain, as a DataChannel would.
+   * Tests: report `bytes` as waiting to go out (messages are still delivered at once). Raising it above the
+   * high-water mark and lowering it to the low-water mark announces a drain, as a PeerLink would.
    */
   simulateBuffered(bytes: number): void {
-    const wasAbove = this.buffered > LINK_LOW_WATER;
     this.buffered = bytes;
-    if (wasAbove && bytes <= LINK_LOW_WATER) this.emit('drain');
+    this.backpressure.note(bytes);
+    this.backpressure.check(bytes);
   }
 
   send(message: Uint8Array): void {

@@ -1,6 +1,7 @@
 import { Emitter } from '../emitter.js';
-import { SessionError } from '../errors.js';
-import { LINK_HIGH_WATER, type Link, type LinkEvents } from '../link.js';
+import { errorMessage, SessionError } from '../errors.js';
+import type { Link, LinkEvents } from '../link.js';
+import { Backpressure } from './backpressure.js';
 
 /**
  * The part of a simple-peer instance we use. Declared structurally so that shared/ does not import simple-peer
@@ -40,7 +41,10 @@ export type PeerFactory = (options: { initiator: boolean }) => SimplePeerLike;
  */
 export class PeerLink extends Emitter<LinkEvents> implements Link {
   private isClosed = false;
-  private congested = false;
+  /** A reader that finds the link full must get a drain later, even if no send of ours crossed the mark. */
+  private readonly backpressure = new Backpressure(() => {
+    if (!this.isClosed) this.emit('drain');
+  });
   /**
    * Messages that arrived before anyone listened. The far end sends its first cell the moment the channel
    * opens, while our engine attaches to the link a tick after `connect`; without this, that cell was lost.
@@ -65,7 +69,10 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
         if (bytes) this.onData(bytes);
         else this.close(new SessionError('malformed-frame', 'a text message on the link'));
       };
-      channel.addEventListener?.('bufferedamountlow', () => this.onLow());
+      // The channel's own event (a browser's, or the wrtc polyfill's) says the buffer fell below its threshold.
+      channel.addEventListener?.('bufferedamountlow', () => {
+        if (!this.isClosed) this.backpressure.check(this.peer.bufferSize);
+      });
     }
   }
 
@@ -79,10 +86,7 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
 
   get bufferedAmount(): number {
     if (this.isClosed) return 0;
-    const amount = this.peer.bufferSize;
-    // A reader that finds the link full must get a drain later, even if no send of ours crossed the mark.
-    if (amount > LINK_HIGH_WATER) this.congested = true;
-    return amount;
+    return this.backpressure.note(this.peer.bufferSize);
   }
 
   get closed(): boolean {
@@ -95,10 +99,10 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
       this.peer.send(message);
     } catch (error) {
       // A DataChannel throws when its send buffer overflows or it is closing: the link is unusable either way.
-      this.close(new SessionError('link-closed', `send failed: ${(error as Error).message}`));
+      this.close(new SessionError('link-closed', `send failed: ${errorMessage(error)}`));
       return;
     }
-    if (!this.congested && this.peer.bufferSize > LINK_HIGH_WATER) this.congested = true;
+    if (!this.backpressure.congested) this.backpressure.note(this.peer.bufferSize);
   }
 
   close(error?: SessionError): void {
@@ -112,13 +116,6 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
     if (this.listenerCount('message') > 0) this.emit('message', data);
     else if (this.unheard.length < MAX_UNHEARD_MESSAGES) this.unheard.push(data);
     else this.close(new SessionError('link-closed', 'messages arrived with no one listening'));
-  }
-
-  private onLow(): void {
-    if (this.congested && !this.isClosed) {
-      this.congested = false;
-      this.emit('drain');
-    }
   }
 
   private finish(error?: SessionError): void {

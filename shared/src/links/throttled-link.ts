@@ -1,6 +1,7 @@
 import { Emitter } from '../emitter.js';
 import { SessionError } from '../errors.js';
 import { LINK_HIGH_WATER, type Link, type LinkEvents } from '../link.js';
+import { Backpressure } from './backpressure.js';
 import type { ByteThrottle } from '../rate-limit.js';
 
 /** Per direction, bytes a throttled link may hold back before it decides the peer is not playing fair. */
@@ -10,8 +11,15 @@ const MAX_THROTTLED_BYTES = 16 * 1024 * 1024;
 export class ThrottledLink extends Emitter<LinkEvents> implements Link {
   private heldIn = 0;
   private heldOut = 0;
-  /** A reader found us above the high-water mark: it is owed a drain once what we hold is low again. */
-  private congested = false;
+  /**
+   * A reader found us above the high-water mark: it is owed a drain once what we hold is low again. Drains at
+   * the high-water mark, not the low one: once nothing is held here, only the inner link can announce a later
+   * drain, and it does so only if it was itself above the high-water mark.
+   */
+  private readonly backpressure = new Backpressure(() => this.emit('drain'), {
+    high: LINK_HIGH_WATER,
+    low: LINK_HIGH_WATER,
+  });
 
   constructor(
     private readonly inner: Link,
@@ -34,9 +42,7 @@ export class ThrottledLink extends Emitter<LinkEvents> implements Link {
   }
 
   get bufferedAmount(): number {
-    const amount = this.inner.bufferedAmount + this.heldOut;
-    if (amount > LINK_HIGH_WATER) this.congested = true;
-    return amount;
+    return this.backpressure.note(this.inner.bufferedAmount + this.heldOut);
   }
 
   get closed(): boolean {
@@ -61,14 +67,9 @@ export class ThrottledLink extends Emitter<LinkEvents> implements Link {
     this.inner.close(error);
   }
 
-  /**
-   * Drains at the high-water mark, not the low one: once nothing is held here, only the inner link can announce
-   * a later drain, and it does so only if it was itself above the high-water mark.
-   */
   private maybeDrain(): void {
-    if (!this.congested || this.inner.closed || this.inner.bufferedAmount + this.heldOut > LINK_HIGH_WATER)
-      return;
-    this.congested = false;
-    this.emit('drain');
+    // Reads the inner link only while a drain is owed: this runs after every throttled send.
+    if (!this.backpressure.congested || this.inner.closed) return;
+    this.backpressure.check(this.inner.bufferedAmount + this.heldOut);
   }
 }

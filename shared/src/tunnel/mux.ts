@@ -1,14 +1,17 @@
 import { Emitter } from '../emitter.js';
-import { SessionError, StreamError, type StreamErrorCode } from '../errors.js';
-import type { ByteStream, ByteStreamEvents } from '../byte-stream.js';
+import { SessionError, StreamError } from '../errors.js';
+import { withDeadline } from '../deadline.js';
+import { MuxStream } from './mux-stream.js';
 import {
   decodeMuxFrame,
   encodeMuxFrame,
-  MAX_DATA_PAYLOAD,
   validateRequest,
   type MuxFrame,
   type StreamRequest,
 } from './mux-frames.js';
+
+// Until companion/src/shared.ts imports it from mux-stream.js, where it lives.
+export type { MuxStream } from './mux-stream.js';
 
 export interface MuxOptions {
   /** The initiator opens streams; the acceptor answers them. Only one side ever opens. */
@@ -32,6 +35,8 @@ export interface MuxOptions {
 
 export const DEFAULT_STREAM_WINDOW = 256 * 1024;
 export const DEFAULT_MAX_STREAMS = 256;
+/** Time the acceptor has to answer an OPEN: the exit's dial (DNS and connect) must fit in it. */
+export const DEFAULT_OPEN_TIMEOUT_MS = 30_000;
 const MAX_WINDOW = 16 * 1024 * 1024;
 /**
  * A tunnel session's window. Every byte in transit may sit in a relay's send buffer, and a DataChannel holds at
@@ -39,8 +44,6 @@ const MAX_WINDOW = 16 * 1024 * 1024;
  * 64 MiB. 4 MiB still lets one session carry 40 MB/s over a 100 ms round trip.
  */
 export const DEFAULT_SESSION_WINDOW = 4 * 1024 * 1024;
-/** A writer that ignores `write() === false` is cut off here rather than growing memory without bound. */
-const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 
 export type MuxEvents = {
   /** Acceptor only: a peer opened a stream; call `accept()` or `reject(code)`. */
@@ -49,8 +52,10 @@ export type MuxEvents = {
 };
 
 /**
- * Stream multiplexing with per-stream credit flow control (PROTOCOL.md §Streams). Memory per stream is bounded
- * by its window on the receiving side and by the writer's backpressure on the sending side.
+ * Stream multiplexing with per-stream credit flow control (PROTOCOL.md §Streams): the session side (stream ids,
+ * frames in and out, the session window, round-robin sending); each stream's own state is in mux-stream.ts.
+ * Memory per stream is bounded by its window on the receiving side and by the writer's backpressure on the
+ * sending side.
  */
 export class Mux extends Emitter<MuxEvents> {
   private readonly streams = new Map<number, MuxStream>();
@@ -74,7 +79,7 @@ export class Mux extends Emitter<MuxEvents> {
     super();
     this.window = options.initialWindow ?? DEFAULT_STREAM_WINDOW;
     this.maxStreams = options.maxStreams ?? DEFAULT_MAX_STREAMS;
-    this.openTimeoutMs = options.openTimeoutMs ?? 30_000;
+    this.openTimeoutMs = options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
     this.sessionSendCredit = options.sessionWindow ?? Infinity;
     this.sessionRecvCredit = options.sessionWindow ?? Infinity;
   }
@@ -107,18 +112,17 @@ export class Mux extends Emitter<MuxEvents> {
     const stream = new MuxStream(this, id, this.window);
     this.streams.set(id, stream);
     this.sendFrame({ type: 'open', streamId: id, request });
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        stream.destroy(new StreamError('timeout', 'the exit did not answer the open in time'));
-      }, this.openTimeoutMs);
-      stream.once('close', (error) => {
-        clearTimeout(timer);
-        reject(error ?? new StreamError('reset'));
-      });
-      stream.onOpened = () => {
-        clearTimeout(timer);
-        resolve(stream);
-      };
+    const opened = new Promise<MuxStream>((resolve, reject) => {
+      stream.once('close', (error) => reject(error ?? new StreamError('reset')));
+      stream.onOpened = () => resolve(stream);
+    });
+    return withDeadline(opened, {
+      ms: this.openTimeoutMs,
+      onTimeout: () => new StreamError('timeout', 'the exit did not answer the open in time'),
+    }).catch((error: unknown) => {
+      // Timed out: the far side is told (RESET) and the stream forgotten. Already closed otherwise: a no-op.
+      stream.destroy(error instanceof Error ? error : undefined);
+      throw error;
     });
   }
 
@@ -307,223 +311,5 @@ export class Mux extends Emitter<MuxEvents> {
 
   private canSend(): boolean {
     return !this.isClosed && (this.options.canSend?.() ?? true);
-  }
-}
-
-/** 'opening': OPEN sent (initiator) or received and not yet answered (acceptor). */
-type StreamPhase = 'opening' | 'open' | 'closed';
-
-/** One multiplexed stream: a ByteStream with the mux's flow control underneath. */
-export class MuxStream extends Emitter<ByteStreamEvents> implements ByteStream {
-  private phase: StreamPhase;
-  private sendWindow: number;
-  private recvWindow: number;
-  private consumedSinceUpdate = 0;
-  private readonly sendQueue: Uint8Array[] = [];
-  private queuedBytes = 0;
-  private readonly recvBuffer: Uint8Array[] = [];
-  /** Streams start paused so no data is emitted before a consumer is attached; pipeBoth resumes them. */
-  private paused = true;
-  private localEndRequested = false;
-  private localFinSent = false;
-  private remoteEnded = false;
-  private remoteEndDelivered = false;
-  private needsDrain = false;
-  /** @internal set by Mux.open */
-  onOpened: (() => void) | undefined;
-
-  constructor(
-    private readonly mux: Mux,
-    readonly id: number,
-    private readonly windowSize: number,
-  ) {
-    super();
-    this.phase = 'opening';
-    this.sendWindow = windowSize;
-    this.recvWindow = windowSize;
-  }
-
-  get closed(): boolean {
-    return this.phase === 'closed';
-  }
-
-  /** Acceptor: the request is allowed and its target reached. */
-  accept(): void {
-    if (this.phase !== 'opening') return;
-    this.phase = 'open';
-    this.mux.sendFrame({ type: 'open-ok', streamId: this.id });
-    this.mux.flush();
-    this.maybeSendFin();
-  }
-
-  /** Acceptor: refuse the request with a typed reason. */
-  reject(code: StreamErrorCode): void {
-    if (this.phase !== 'opening') return;
-    this.mux.sendFrame({ type: 'open-failed', streamId: this.id, code });
-    this.terminate(new StreamError(code));
-  }
-
-  write(chunk: Uint8Array): boolean {
-    if (this.phase === 'closed' || this.localEndRequested) return false;
-    if (chunk.length === 0) return this.queuedBytes < this.windowSize;
-    if (this.queuedBytes + chunk.length > MAX_QUEUED_BYTES) {
-      this.destroy(new StreamError('limit', 'writer ignored backpressure'));
-      return false;
-    }
-    this.sendQueue.push(chunk);
-    this.queuedBytes += chunk.length;
-    this.mux.flush();
-    const ok = this.queuedBytes < this.windowSize;
-    if (!ok) this.needsDrain = true;
-    return ok;
-  }
-
-  end(): void {
-    if (this.phase === 'closed' || this.localEndRequested) return;
-    this.localEndRequested = true;
-    this.maybeSendFin();
-  }
-
-  destroy(error?: StreamError | SessionError | Error): void {
-    if (this.phase === 'closed') return;
-    const code: StreamErrorCode = error instanceof StreamError ? error.code : 'reset';
-    this.mux.sendFrame({ type: 'reset', streamId: this.id, code });
-    this.terminate(
-      error instanceof StreamError ? error : error ? new StreamError(code, error.message) : undefined,
-    );
-  }
-
-  pause(): void {
-    this.paused = true;
-  }
-
-  resume(): void {
-    if (!this.paused) return;
-    this.paused = false;
-    while (!this.paused && this.recvBuffer.length > 0 && this.phase !== 'closed') {
-      this.deliver(this.recvBuffer.shift()!);
-    }
-    if (!this.paused) this.maybeDeliverEnd();
-  }
-
-  /** @internal */
-  markOpened(): boolean {
-    if (this.phase !== 'opening') return false;
-    this.phase = 'open';
-    this.onOpened?.();
-    this.mux.flush();
-    this.maybeSendFin();
-    return true;
-  }
-
-  /** @internal False when the peer overran the window it was granted. */
-  receiveData(data: Uint8Array): boolean {
-    if (data.length > this.recvWindow) return false;
-    if (this.remoteEnded) return false;
-    this.recvWindow -= data.length;
-    if (this.paused || this.recvBuffer.length > 0) this.recvBuffer.push(data);
-    else this.deliver(data);
-    return true;
-  }
-
-  /** @internal False when the window would grow past `max` (a peer trying to make us buffer unboundedly). */
-  grantWindow(increment: number, max: number): boolean {
-    if (this.sendWindow + increment > max) return false;
-    this.sendWindow += increment;
-    return true;
-  }
-
-  /** @internal */
-  receiveFin(): void {
-    this.remoteEnded = true;
-    if (!this.paused && this.recvBuffer.length === 0) this.maybeDeliverEnd();
-  }
-
-  /** @internal Sends at most one DATA frame; true if it sent something. */
-  sendSome(): boolean {
-    const sessionCredit = this.mux.sessionCredit;
-    if (this.phase !== 'open' || this.sendWindow <= 0 || this.queuedBytes === 0 || sessionCredit <= 0)
-      return false;
-    const size = Math.min(this.queuedBytes, this.sendWindow, sessionCredit, MAX_DATA_PAYLOAD);
-    const piece = this.takeQueued(size);
-    this.queuedBytes -= size;
-    this.sendWindow -= size;
-    this.mux.sendFrame({ type: 'data', streamId: this.id, data: piece });
-    if (this.needsDrain && this.queuedBytes < this.windowSize / 2) {
-      this.needsDrain = false;
-      queueMicrotask(() => {
-        if (this.phase !== 'closed') this.emit('drain');
-      });
-    }
-    if (this.sendQueue.length === 0) this.maybeSendFin();
-    return true;
-  }
-
-  /**
-   * The next `size` queued bytes. A view of the first chunk when it holds them all; otherwise one copy that
-   * joins several chunks, so that a frame is as full as allowed. What queues up while the link is congested
-   * is then sent in full-size frames (a 64 KiB socket read is not split into 60 KiB and 4 KiB messages): the
-   * cost of a DataChannel is per message, at every hop.
-   */
-  private takeQueued(size: number): Uint8Array {
-    const head = this.sendQueue[0]!;
-    if (head.length >= size) {
-      if (head.length === size) this.sendQueue.shift();
-      else this.sendQueue[0] = head.subarray(size);
-      return head.subarray(0, size);
-    }
-    const piece = new Uint8Array(size);
-    let filled = 0;
-    while (filled < size) {
-      const chunk = this.sendQueue[0]!;
-      const taken = Math.min(chunk.length, size - filled);
-      piece.set(chunk.subarray(0, taken), filled);
-      filled += taken;
-      if (taken === chunk.length) this.sendQueue.shift();
-      else this.sendQueue[0] = chunk.subarray(taken);
-    }
-    return piece;
-  }
-
-  /** @internal Close locally without telling the peer (it told us, or the session is gone). */
-  terminate(error?: StreamError): void {
-    if (this.phase === 'closed') return;
-    this.phase = 'closed';
-    this.sendQueue.length = 0;
-    this.recvBuffer.length = 0;
-    this.queuedBytes = 0;
-    this.mux.forget(this);
-    this.emit('close', error);
-    this.removeAllListeners();
-  }
-
-  private deliver(data: Uint8Array): void {
-    this.emit('data', data);
-    this.consumedSinceUpdate += data.length;
-    // Return credit in batches: one WINDOW frame per half window keeps the overhead small.
-    if (this.consumedSinceUpdate >= this.windowSize / 2 && this.phase === 'open') {
-      this.recvWindow += this.consumedSinceUpdate;
-      this.mux.sendFrame({ type: 'window', streamId: this.id, increment: this.consumedSinceUpdate });
-      this.consumedSinceUpdate = 0;
-    }
-  }
-
-  private maybeDeliverEnd(): void {
-    if (!this.remoteEnded || this.remoteEndDelivered || this.phase === 'closed') return;
-    this.remoteEndDelivered = true;
-    this.emit('end');
-    this.maybeFinish();
-  }
-
-  private maybeSendFin(): void {
-    if (!this.localEndRequested || this.localFinSent || this.sendQueue.length > 0 || this.phase !== 'open')
-      return;
-    this.localFinSent = true;
-    this.mux.sendFrame({ type: 'fin', streamId: this.id });
-    this.maybeFinish();
-  }
-
-  private maybeFinish(): void {
-    if (this.localFinSent && this.remoteEndDelivered) this.terminate();
   }
 }

@@ -1,5 +1,5 @@
 import { Emitter } from '../emitter.js';
-import { SessionError } from '../errors.js';
+import { errorMessage, SessionError } from '../errors.js';
 import { bytesEqual } from '../bytes.js';
 import { DEFAULT_SESSION_WINDOW, Mux, type MuxOptions } from './mux.js';
 import {
@@ -10,6 +10,9 @@ import {
   type TransportKeys,
 } from './noise.js';
 import { MAX_MUX_FRAME } from './mux-frames.js';
+
+/** Time for the Noise handshake, from the session's creation: the client's hello and the exit's reply. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 15_000;
 
 /** How a session reaches its peer: one circuit on a link. Messages are opaque to everything in between. */
 export interface SessionTransport {
@@ -62,7 +65,7 @@ export class SecureSession extends Emitter<SessionEvents> {
     this.mux.on('close', (error) => this.close(error));
     this.handshakeTimer = setTimeout(
       () => this.close(new SessionError('handshake-timeout', 'no handshake in time')),
-      options.handshakeTimeoutMs ?? 15_000,
+      options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
     );
     if (options.role === 'client') {
       const noise = new NoiseInitiator(options.exitKey, options.aead);
@@ -104,7 +107,9 @@ export class SecureSession extends Emitter<SessionEvents> {
     try {
       this.receiveUnsafe(message);
     } catch (error) {
-      this.close(error instanceof SessionError ? error : new SessionError('malformed-frame', String(error)));
+      this.close(
+        error instanceof SessionError ? error : new SessionError('malformed-frame', errorMessage(error)),
+      );
     }
   }
 
