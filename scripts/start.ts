@@ -7,7 +7,12 @@ import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
-import { SignalingClient, VolunteerEngine, type WebSocketConstructorLike } from '@underpass/shared';
+import {
+  consoleLogger,
+  SignalingClient,
+  VolunteerEngine,
+  type WebSocketConstructorLike,
+} from '@underpass/shared';
 import { startSignalingServer } from '../signaling-server/src/server.js';
 import { startExitNode } from '../exit-node/src/exit-node.js';
 import { nodePeerFactory } from '../exit-node/src/node-peer.js';
@@ -31,7 +36,7 @@ async function main(): Promise<void> {
   const exit = await startExitNode({
     signalingUrl,
     dataDir: join(root, '.data', 'exit'),
-    log: (event, fields) => console.log(`exit: ${event}`, fields ?? ''),
+    logger: consoleLogger('exit'),
   });
   const relaySignaling = new SignalingClient({
     url: signalingUrl,

@@ -10,7 +10,6 @@ import {
   silentLogger,
   toBase64Url,
   type ExitStats,
-  type LogFields,
   type Logger,
   type SessionLimits,
   type WebSocketConstructorLike,
@@ -43,11 +42,6 @@ export interface ExitNodeOptions {
   lookup?: Lookup;
   /** Where the exit's JSON lines go (pino in main.ts); every line carries an `event` field. */
   logger?: Logger;
-  /**
-   * @deprecated The old callback, adapted to a Logger. Kept only until e2e/fixtures/network.ts and
-   * scripts/start.ts pass `logger`; then delete it and `eventLogger`.
-   */
-  log?: (event: string, fields?: LogFields) => void;
 }
 
 /** Links (relays and direct clients) served at once, unless the operator says otherwise. */
@@ -67,7 +61,7 @@ export function defaultDataDir(): string {
 
 /** Starts an exit: loads its key, announces it to the broker, and serves every link the broker sends. */
 export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode> {
-  const logger = options.logger ?? (options.log ? eventLogger(options.log) : silentLogger);
+  const logger = options.logger ?? silentLogger;
   const keyFile = options.keyFile ?? join(options.dataDir ?? defaultDataDir(), 'exit-key.json');
   const staticKey = await loadOrCreateStaticKey(keyFile);
   const exitKey = toBase64Url(staticKey.publicKey);
@@ -151,10 +145,4 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
       engine.close();
     },
   };
-}
-
-/** The deprecated `log` callback as a Logger: the event and the other fields, as before. */
-function eventLogger(log: (event: string, fields?: LogFields) => void): Logger {
-  const write = ({ event, ...fields }: LogFields) => log(String(event), fields);
-  return { debug: write, info: write, warn: write, error: write };
 }

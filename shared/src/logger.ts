@@ -18,3 +18,13 @@ export const silentLogger: Logger = {
   warn() {},
   error() {},
 };
+
+/**
+ * Readable lines on the console for people watching a local run (`npm start`, the e2e servers): the message
+ * and the fields as JSON, behind `[prefix]`. Operators get JSON lines from pino instead.
+ */
+export function consoleLogger(prefix: string): Logger {
+  const write = (fields: LogFields, message: string) =>
+    console.log(`[${prefix}] ${message}`, Object.keys(fields).length > 0 ? JSON.stringify(fields) : '');
+  return { debug: () => {}, info: write, warn: write, error: write };
+}

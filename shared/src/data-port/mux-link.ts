@@ -1,4 +1,5 @@
-import { LINK_HIGH_WATER, type Link } from '../link.js';
+import type { Link } from '../link.js';
+import { linkHasRoom } from '../links/backpressure.js';
 import { Mux, type MuxOptions } from '../tunnel/mux.js';
 
 export type CreateMux = (options: MuxOptions) => Mux;
@@ -17,7 +18,7 @@ export function muxOverLink(
   const mux = createMux({
     role,
     send: (frame) => link.send(frame),
-    canSend: () => link.bufferedAmount < LINK_HIGH_WATER,
+    canSend: () => linkHasRoom(link),
   });
   link.on('message', (frame) => mux.receive(frame));
   link.on('drain', () => mux.drain());

@@ -4,7 +4,7 @@ import { fromBase64Url } from '../bytes.js';
 import type { ByteStream } from '../byte-stream.js';
 import type { PeerFactory } from '../links/peer-link.js';
 import type { StreamRequest } from '../tunnel/mux-frames.js';
-import { PeerConnector, type SignalingChannel } from './peer-connector.js';
+import { PeerConnector, type SignalingChannel } from '../links/peer-connector.js';
 import { TunnelClient, type TunnelStats } from './client.js';
 
 export type PathMode = 'two-hop' | 'direct';

@@ -2,7 +2,8 @@ import { systemClock, type Clock } from '../clock.js';
 import { DATA_PORT_MAX_MESSAGE_BYTES, DataPortCloseCode } from '../data-port/protocol.js';
 import { Emitter } from '../emitter.js';
 import { SessionError } from '../errors.js';
-import { LINK_HIGH_WATER, LINK_LOW_WATER, type Link, type LinkEvents } from '../link.js';
+import type { Link, LinkEvents } from '../link.js';
+import { Backpressure } from './backpressure.js';
 
 /** What both the browser's WebSocket and the `ws` package's provide. */
 export interface BinaryWebSocketLike {
@@ -40,13 +41,16 @@ const OPEN = 1;
 
 /**
  * A Link over an open WebSocket carrying binary messages (the companion's data port, on both of its ends).
- * Text messages are a protocol violation and close the link. A WebSocket has no low-water event, so once a
- * send leaves it above LINK_HIGH_WATER its bufferedAmount is polled until it is back under LINK_LOW_WATER,
- * and then `drain` is emitted; an uncongested link runs no timer at all.
+ * Text messages are a protocol violation and close the link. A WebSocket has no low-water event, so once the
+ * socket is seen above the high water mark (after a send, or by a reader) its bufferedAmount is polled until
+ * the Backpressure rule announces the drain; an uncongested link runs no timer at all.
  */
 export class WebSocketLink extends Emitter<LinkEvents> implements Link {
   private isClosed = false;
   private drainTimer: unknown;
+  private readonly backpressure = new Backpressure(() => {
+    if (!this.isClosed) this.emit('drain');
+  });
   private readonly maxMessageBytes: number;
   private readonly errorCloseCode: number;
   private readonly maxBufferedBytes: number;
@@ -81,7 +85,9 @@ export class WebSocketLink extends Emitter<LinkEvents> implements Link {
   }
 
   get bufferedAmount(): number {
-    return this.socket.bufferedAmount;
+    const buffered = this.backpressure.note(this.socket.bufferedAmount);
+    if (this.backpressure.congested) this.pollForDrain();
+    return buffered;
   }
 
   get closed(): boolean {
@@ -98,7 +104,8 @@ export class WebSocketLink extends Emitter<LinkEvents> implements Link {
       this.finish(new SessionError('limit', `the peer stopped reading (${buffered} bytes buffered)`));
       return;
     }
-    if (buffered > LINK_HIGH_WATER) this.pollForDrain();
+    this.backpressure.note(buffered);
+    if (this.backpressure.congested) this.pollForDrain();
   }
 
   /** Closes with code 1000, or with `errorCloseCode` and the error's code as the reason. */
@@ -119,8 +126,7 @@ export class WebSocketLink extends Emitter<LinkEvents> implements Link {
     this.drainTimer = this.clock.setTimeout(() => {
       this.drainTimer = undefined;
       if (this.isClosed) return;
-      if (this.socket.bufferedAmount <= LINK_LOW_WATER) this.emit('drain');
-      else this.pollForDrain();
+      if (!this.backpressure.check(this.socket.bufferedAmount)) this.pollForDrain();
     }, this.drainPollMs);
   }
 

@@ -11,7 +11,6 @@ import {
 } from './mux-frames.js';
 
 // Until companion/src/shared.ts imports it from mux-stream.js, where it lives.
-export type { MuxStream } from './mux-stream.js';
 
 export interface MuxOptions {
   /** The initiator opens streams; the acceptor answers them. Only one side ever opens. */
