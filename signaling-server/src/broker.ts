@@ -2,7 +2,7 @@
  * The broker's protocol logic, free of sockets: it takes already-validated messages from identified peers
  * and answers through a `send(peerId, msg)` callback. It decides what a peer may do before and after its
  * hello (the hello-first rule, an exit's proof of its key, then roles and link membership) and routes
- * signals between exactly the two members of a link. Path matching is the PathMatcher's (path-matcher.ts).
+ * signals between exactly the two members of a link. Making links is the Matchmaker's (matchmaker.ts).
  */
 import { systemClock, type Clock } from '../../shared/src/clock.js';
 import { silentLogger, type LogFields, type Logger } from '../../shared/src/logger.js';
@@ -14,15 +14,13 @@ import {
 import { decodeExitKey, randomId } from '../../shared/src/signaling/ids.js';
 import {
   SIGNALING_PROTOCOL_VERSION,
-  type ConnectExitMessage,
   type HelloMessage,
-  type LinkMessage,
   type PeerMessage,
   type ServerMessage,
   type SignalingErrorCode,
 } from '../../shared/src/signaling/messages.js';
-import { PathMatcher, type MatchObserver } from './path-matcher.js';
-import type { LinkEntry, PeerEntry, Registry } from './registry.js';
+import { Matchmaker, type MatchObserver, type Member } from './matchmaker.js';
+import type { LinkEntry, Registry } from './registry.js';
 
 /** Link memberships remembered locally; beyond this many, the oldest are forgotten (it is only a cache). */
 const LINK_CACHE_SIZE = 50_000;
@@ -80,15 +78,12 @@ export type JoinResult =
 
 export type ExitSummary = { peerId: string; exitKey: string; policy: string; load: number };
 
-/** What the broker needs to know about the sender of a message. */
-type Member = Pick<PeerEntry, 'peerId' | 'role' | 'capacity'>;
-
 export class Broker {
   private readonly registry: Registry;
   private readonly send: BrokerOptions['send'];
   private readonly newId: () => string;
   private readonly logger: Logger;
-  private readonly matcher: PathMatcher;
+  private readonly matchmaker: Matchmaker;
   /**
    * Peers that joined through this broker: their role and capacity never change, so messages from them
    * need no registry lookup (a round trip to Redis saved per message).
@@ -107,7 +102,7 @@ export class Broker {
     this.send = options.send;
     this.newId = options.newId ?? randomId;
     this.logger = options.logger ?? silentLogger;
-    this.matcher = new PathMatcher({
+    this.matchmaker = new Matchmaker({
       registry: options.registry,
       send: options.send,
       newId: this.newId,
@@ -123,7 +118,7 @@ export class Broker {
 
   /** Requests waiting for a relay now. */
   get waitingRequests(): number {
-    return this.matcher.waitingRequests;
+    return this.matchmaker.waitingRequests;
   }
 
   /**
@@ -193,7 +188,7 @@ export class Broker {
   /** Forgets a peer and closes its links, telling the other member of each. */
   async leave(peerId: string): Promise<void> {
     this.members.delete(peerId);
-    this.matcher.forget(peerId);
+    this.matchmaker.forget(peerId);
     const links = await this.registry.removePeer(peerId);
     if (!links) return;
     for (const link of links) {
@@ -210,17 +205,17 @@ export class Broker {
    * the server when another instance says capacity was freed there.
    */
   capacityFreed(): void {
-    this.matcher.capacityFreed();
+    this.matchmaker.capacityFreed();
   }
 
   private capacityChanged(): void {
     this.options.onCapacityFreed?.();
-    this.matcher.capacityFreed();
+    this.matchmaker.capacityFreed();
   }
 
   /** Drops the waiting requests without answering them: on shutdown their sockets are closing anyway. */
   stop(): void {
-    this.matcher.stop();
+    this.matchmaker.stop();
   }
 
   async handle(peerId: string, msg: PeerMessage): Promise<HandleOutcome> {
@@ -231,11 +226,11 @@ export class Broker {
         return this.refuse(peerId, 'hello may be sent once, as the first message');
       case 'path-request':
         if (peer.role !== 'client') return this.refuse(peerId, 'only clients request paths', msg.requestId);
-        await this.matcher.request(peer.peerId, msg);
+        await this.matchmaker.pathRequest(peer.peerId, msg);
         return 'ok';
       case 'connect-exit':
         if (peer.role !== 'relay') return this.refuse(peerId, 'only relays connect to exits', msg.requestId);
-        await this.connectExit(peer, msg);
+        await this.matchmaker.connectExit(peer, msg);
         return 'ok';
       case 'signal': {
         const other = await this.otherMember(peerId, msg.linkId);
@@ -273,54 +268,6 @@ export class Broker {
       policy: e.policy ?? '',
       load: e.load,
     }));
-  }
-
-  private async connectExit(relay: Member, msg: ConnectExitMessage): Promise<void> {
-    const { requestId } = msg;
-    // Not pickExit: a relay's link to an exit is no client path, so it must not count as a pending one.
-    const exit = await this.registry.getExit(msg.exitKey);
-    if (!exit || exit.exitKey === undefined) {
-      this.error(relay.peerId, 'unknown-exit', 'no connected exit has this exitKey', requestId);
-      return;
-    }
-    const linkId = this.newId();
-    const result = await this.registry.createLink({
-      linkId,
-      initiator: relay.peerId,
-      hop: exit.peerId,
-      // A relay multiplexes circuits over its exit links, so its capacity is a generous bound on them.
-      maxInitiatorLinks: relay.capacity ?? 1,
-    });
-    if (result.ok) this.remember(result.link);
-    else {
-      if (result.reason === 'limit')
-        this.error(
-          relay.peerId,
-          'rate-limited',
-          'too many exit links for this relay; close one first',
-          requestId,
-        );
-      else if (result.reason !== 'initiator-gone')
-        this.error(relay.peerId, 'unknown-exit', 'the exit left while the link was being made', requestId);
-      return;
-    }
-    const exitRef = { peerId: exit.peerId, exitKey: exit.exitKey };
-    this.send(exit.peerId, {
-      type: 'link',
-      linkId,
-      initiator: false,
-      peer: { peerId: relay.peerId, role: 'relay' },
-    });
-    const reply: LinkMessage = {
-      type: 'link',
-      linkId,
-      requestId,
-      initiator: true,
-      peer: { peerId: exit.peerId, role: 'exit' },
-      exit: exitRef,
-    };
-    this.send(relay.peerId, reply);
-    this.logger.debug({ linkId, relay: relay.peerId, exit: exit.peerId }, 'exit link');
   }
 
   private remember(link: LinkEntry): void {

@@ -4,7 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PeerRole, SignalingErrorCode } from '../../shared/src/signaling/messages.js';
-import type { MatchObserver } from './path-matcher.js';
+import type { MatchObserver } from './matchmaker.js';
 
 /** Why the server refused a connection or a message; one label value each. */
 export type RejectionReason =

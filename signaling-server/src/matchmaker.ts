@@ -1,12 +1,15 @@
 /**
- * Path requests: picking the exit, asking the registry for a link through the best relay (or straight to the
- * exit), and the queue of two-hop requests waiting for relay capacity with their retries. Socket-free; the
- * broker hands it requests from clients it has already identified, and it answers through `send`.
+ * Making links: a client's path (the exit picked, then a link through the best relay or straight to the exit,
+ * with the queue of two-hop requests waiting for relay capacity and their retries), and a relay's link to an
+ * exit. Socket-free; the broker hands it requests from peers whose role it has checked, and it answers
+ * through `send`.
  */
 import { systemClock, type Clock } from '../../shared/src/clock.js';
 import { errorMessage } from '../../shared/src/errors.js';
 import { silentLogger, type Logger } from '../../shared/src/logger.js';
 import type {
+  ConnectExitMessage,
+  LinkMessage,
   PathRequestMessage,
   ServerMessage,
   SignalingErrorCode,
@@ -21,7 +24,7 @@ export interface MatchObserver {
   unmatched(code: SignalingErrorCode): void;
 }
 
-export type PathMatcherOptions = {
+export type MatchmakerOptions = {
   registry: Registry;
   send: (peerId: string, msg: ServerMessage) => void;
   newId: () => string;
@@ -47,7 +50,10 @@ type Waiter = {
   timer: unknown;
 };
 
-export class PathMatcher {
+/** What the matchmaker needs to know about the peer asking. */
+export type Member = Pick<PeerEntry, 'peerId' | 'role' | 'capacity'>;
+
+export class Matchmaker {
   private readonly clock: Clock;
   private readonly logger: Logger;
   /** Two-hop requests waiting for relay capacity, oldest first. */
@@ -55,7 +61,7 @@ export class PathMatcher {
   private retrying: Promise<void> | undefined;
   private retryAgain = false;
 
-  constructor(private readonly options: PathMatcherOptions) {
+  constructor(private readonly options: MatchmakerOptions) {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
   }
@@ -66,7 +72,7 @@ export class PathMatcher {
   }
 
   /** Answers a client's path request: a path, an error, or (two-hop, no relay free) a place in the queue. */
-  async request(clientId: string, msg: PathRequestMessage): Promise<void> {
+  async pathRequest(clientId: string, msg: PathRequestMessage): Promise<void> {
     const { requestId } = msg;
     const started = this.clock.now();
     const exit = await this.options.registry.pickExit(msg.exitKey);
@@ -239,9 +245,62 @@ export class PathMatcher {
     return 'done';
   }
 
+  /** Answers a relay's connect-exit: a link to the exit with that key, the relay initiating. */
+  async connectExit(relay: Member, msg: ConnectExitMessage): Promise<void> {
+    const { requestId } = msg;
+    // Not pickExit: a relay's link to an exit is no client path, so it must not count as a pending one.
+    const exit = await this.options.registry.getExit(msg.exitKey);
+    if (!exit || exit.exitKey === undefined) {
+      this.error(relay.peerId, 'unknown-exit', 'no connected exit has this exitKey', requestId);
+      return;
+    }
+    const linkId = this.options.newId();
+    const result = await this.options.registry.createLink({
+      linkId,
+      initiator: relay.peerId,
+      hop: exit.peerId,
+      // A relay multiplexes circuits over its exit links, so its capacity is a generous bound on them.
+      maxInitiatorLinks: relay.capacity ?? 1,
+    });
+    if (result.ok) this.options.remember(result.link);
+    else {
+      if (result.reason === 'limit')
+        this.error(
+          relay.peerId,
+          'rate-limited',
+          'too many exit links for this relay; close one first',
+          requestId,
+        );
+      else if (result.reason !== 'initiator-gone')
+        this.error(relay.peerId, 'unknown-exit', 'the exit left while the link was being made', requestId);
+      return;
+    }
+    const exitRef = { peerId: exit.peerId, exitKey: exit.exitKey };
+    this.options.send(exit.peerId, {
+      type: 'link',
+      linkId,
+      initiator: false,
+      peer: { peerId: relay.peerId, role: 'relay' },
+    });
+    const reply: LinkMessage = {
+      type: 'link',
+      linkId,
+      requestId,
+      initiator: true,
+      peer: { peerId: exit.peerId, role: 'exit' },
+      exit: exitRef,
+    };
+    this.options.send(relay.peerId, reply);
+    this.logger.debug({ linkId, relay: relay.peerId, exit: exit.peerId }, 'exit link');
+  }
+
   /** An error answering a path request: counted as unmatched. */
   private fail(peerId: string, code: SignalingErrorCode, message: string, requestId: string): void {
     this.options.observer?.unmatched(code);
+    this.error(peerId, code, message, requestId);
+  }
+
+  private error(peerId: string, code: SignalingErrorCode, message: string, requestId: string): void {
     this.options.send(peerId, { type: 'error', code, message, requestId });
   }
 }
