@@ -1,11 +1,11 @@
-/** SignalingClient (shared, browser-safe) against the real server over real `ws` sockets. */
+/** SignalingClient (shared, browser-safe) against the real signaling server over real `ws` sockets. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import type { UnderpassError } from '../../shared/src/errors.js';
-import { SignalingClient } from '../../shared/src/signaling/client.js';
-import type { LinkMessage } from '../../shared/src/signaling/messages.js';
-import type { SignalingServer } from '../src/server.js';
-import { exitSecretOf, newExitKey, startTestServer } from './helpers.js';
+import { exitSecretOf, newExitKey, startTestServer } from '../../signaling-server/test/helpers.js';
+import type { SignalingServer } from '../../signaling-server/src/server.js';
+import type { UnderpassError } from '../src/errors.js';
+import { SignalingClient } from '../src/signaling/client.js';
+import type { LinkMessage } from '../src/signaling/messages.js';
 
 let server: SignalingServer;
 const clients: SignalingClient[] = [];
