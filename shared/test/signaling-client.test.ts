@@ -99,6 +99,27 @@ describe('SignalingClient', () => {
     await new Promise((r) => silent.close(r));
   });
 
+  it('times out a connect() the server never welcomes, and ends the session', async () => {
+    // A bare ws server that takes the hello and never answers.
+    const { WebSocketServer } = await import('ws');
+    const mute = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => mute.once('listening', r));
+    const address = mute.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const c = new SignalingClient({
+      url: `ws://127.0.0.1:${port}`,
+      WebSocket,
+      hello: { role: 'client' },
+      requestTimeoutMs: 100,
+    });
+    clients.push(c);
+    const closed = nextEvent<UnderpassError | undefined>((r) => c.once('close', r));
+    await expect(c.connect()).rejects.toMatchObject({ code: 'timeout' });
+    expect((await closed)?.code).toBe('timeout');
+    expect(c.connected).toBe(false);
+    await new Promise((r) => mute.close(r));
+  });
+
   it('fails connect() when the server refuses the hello', async () => {
     server = await startTestServer();
     const key = newExitKey();
