@@ -1,32 +1,29 @@
 /**
  * The broker's protocol logic, free of sockets: it takes already-validated messages from identified peers
- * and answers through a `send(peerId, msg)` callback. It decides who may do what (roles, link membership),
- * matches paths and routes signals between exactly the two members of a link.
+ * and answers through a `send(peerId, msg)` callback. It decides what a peer may do before and after its
+ * hello (the hello-first rule, an exit's proof of its key, then roles and link membership) and routes
+ * signals between exactly the two members of a link. Making links is the Matchmaker's (matchmaker.ts).
  */
-import { randomId } from '../../shared/src/signaling/ids.js';
+import { systemClock, type Clock } from '../../shared/src/clock.js';
+import { silentLogger, type LogFields, type Logger } from '../../shared/src/logger.js';
+import {
+  issueExitKeyChallenge,
+  verifyExitKeyProof,
+  type IssuedChallenge,
+} from '../../shared/src/signaling/exit-proof.js';
+import { decodeExitKey, randomId } from '../../shared/src/signaling/ids.js';
 import {
   SIGNALING_PROTOCOL_VERSION,
-  type ConnectExitMessage,
   type HelloMessage,
-  type LinkMessage,
-  type PathRequestMessage,
   type PeerMessage,
   type ServerMessage,
   type SignalingErrorCode,
 } from '../../shared/src/signaling/messages.js';
-import { silentLogger, type SignalingLogger } from './logger.js';
-import type { LinkEntry, PeerEntry, Registry } from './registry.js';
+import { Matchmaker, type MatchObserver, type Member } from './matchmaker.js';
+import type { LinkEntry, Registry } from './registry.js';
 
 /** Link memberships remembered locally; beyond this many, the oldest are forgotten (it is only a cache). */
 const LINK_CACHE_SIZE = 50_000;
-
-/** What the broker reports about its work; the server turns these into Prometheus metrics. */
-export interface BrokerObserver {
-  /** A path was handed out `latencyMs` after its request arrived (including any wait for a relay). */
-  matched(mode: 'two-hop' | 'direct', latencyMs: number): void;
-  /** A path request ended without a path. */
-  unmatched(code: SignalingErrorCode): void;
-}
 
 export type BrokerOptions = {
   registry: Registry;
@@ -40,25 +37,37 @@ export type BrokerOptions = {
   /** Welcome's `heartbeatMs`: how often a peer must send something. */
   heartbeatMs?: number;
   newId?: () => string;
-  logger?: SignalingLogger;
-  observer?: BrokerObserver;
+  logger?: Logger;
+  observer?: MatchObserver;
   /** Called when relay capacity appears here (a relay joined, a link closed), e.g. to tell other instances. */
   onCapacityFreed?: () => void;
-  /** Monotonic milliseconds, for latencies. Default performance.now. */
-  clock?: () => number;
+  /** `now` for match latencies, timers for requests waiting for a relay. Default: the system clock. */
+  clock?: Clock;
 };
 
-/** What the broker needs to know about the sender of a message. */
-type Member = Pick<PeerEntry, 'peerId' | 'role' | 'capacity'>;
+/**
+ * Where a connection stands in its handshake. The connection holds it; only `admit` moves it on.
+ * 'proving': an exit said hello and owes the answer to `issued`. 'admitted' once its hello (and proof) were
+ * accepted; the registration itself (`join`) runs in the connection's queue, so messages behind it wait.
+ */
+export type HandshakeStage =
+  | { step: 'hello' }
+  | { step: 'proving'; hello: HelloMessage; issued: IssuedChallenge }
+  | { step: 'admitted' };
 
-type Waiter = {
-  client: string;
-  msg: PathRequestMessage;
-  /** The exit chosen on arrival; re-checked on every retry (see retry()). */
-  exit: PeerEntry;
-  started: number;
-  timer: ReturnType<typeof setTimeout>;
-};
+export const HANDSHAKE_START: HandshakeStage = { step: 'hello' };
+const ADMITTED: HandshakeStage = { step: 'admitted' };
+
+/** What the connection does with a message, as `admit` decided; `stage` is the connection's next one. */
+export type Admission =
+  /** A hello (with its proof, for an exit) was accepted: register it with `join`, in the queue. */
+  | { action: 'join'; hello: HelloMessage; stage: HandshakeStage }
+  /** The exit was sent its challenge; the message is done with. */
+  | { action: 'prove'; stage: HandshakeStage }
+  /** A joined peer's message: `handle` it, in the queue. */
+  | { action: 'handle' }
+  /** The broker sent `not-allowed`; the connection closes with 1008 and counts `why`. */
+  | { action: 'refuse'; why: 'no-hello' | 'bad-proof'; closeReason: string };
 
 /** 'violation' means the peer broke the protocol; the server counts these and closes repeat offenders. */
 export type HandleOutcome = 'ok' | 'violation';
@@ -73,12 +82,8 @@ export class Broker {
   private readonly registry: Registry;
   private readonly send: BrokerOptions['send'];
   private readonly newId: () => string;
-  private readonly logger: SignalingLogger;
-  private readonly clock: () => number;
-  /** Two-hop requests waiting for relay capacity, oldest first. */
-  private readonly waiting = new Set<Waiter>();
-  private retrying: Promise<void> | undefined;
-  private retryAgain = false;
+  private readonly logger: Logger;
+  private readonly matchmaker: Matchmaker;
   /**
    * Peers that joined through this broker: their role and capacity never change, so messages from them
    * need no registry lookup (a round trip to Redis saved per message).
@@ -97,12 +102,62 @@ export class Broker {
     this.send = options.send;
     this.newId = options.newId ?? randomId;
     this.logger = options.logger ?? silentLogger;
-    this.clock = options.clock ?? (() => performance.now());
+    this.matchmaker = new Matchmaker({
+      registry: options.registry,
+      send: options.send,
+      newId: this.newId,
+      remember: (link) => this.remember(link),
+      maxLinksPerClient: options.maxLinksPerClient,
+      matchWaitMs: options.matchWaitMs ?? 0,
+      maxWaitingRequests: options.maxWaitingRequests ?? Infinity,
+      clock: options.clock ?? systemClock,
+      logger: this.logger,
+      observer: options.observer,
+    });
   }
 
   /** Requests waiting for a relay now. */
   get waitingRequests(): number {
-    return this.waiting.size;
+    return this.matchmaker.waitingRequests;
+  }
+
+  /**
+   * The handshake rules, decided before any registry work: the first message must be hello; an exit's hello
+   * is answered with a challenge, and its next message must be a `prove` that verifies against the key it
+   * announced. Everything after that is for `handle`. `who` goes into the log line of a failed proof.
+   */
+  admit(peerId: string, stage: HandshakeStage, msg: PeerMessage, who: LogFields = {}): Admission {
+    switch (stage.step) {
+      case 'hello':
+        if (msg.type !== 'hello') {
+          this.error(peerId, 'not-allowed', 'the first message must be hello');
+          return { action: 'refuse', why: 'no-hello', closeReason: 'no hello' };
+        }
+        if (msg.role !== 'exit') return { action: 'join', hello: msg, stage: ADMITTED };
+        return this.challenge(peerId, msg);
+      case 'proving': {
+        const exitKey = stage.hello.exitKey === undefined ? undefined : decodeExitKey(stage.hello.exitKey);
+        if (msg.type !== 'prove' || !exitKey) {
+          this.error(peerId, 'not-allowed', 'an exit must answer the challenge with prove');
+          return { action: 'refuse', why: 'bad-proof', closeReason: 'no proof' };
+        }
+        if (!verifyExitKeyProof(stage.issued, exitKey, msg.proof)) {
+          this.logger.info({ peerId, ...who }, 'an exit failed to prove its key');
+          this.error(peerId, 'not-allowed', 'the proof does not match the announced exitKey');
+          return { action: 'refuse', why: 'bad-proof', closeReason: 'bad proof' };
+        }
+        return { action: 'join', hello: stage.hello, stage: ADMITTED };
+      }
+      case 'admitted':
+        return { action: 'handle' };
+    }
+  }
+
+  /** Nobody may announce an exit key without holding its secret half (see exit-proof.ts). */
+  private challenge(peerId: string, hello: HelloMessage): Admission {
+    const issued = issueExitKeyChallenge();
+    this.send(peerId, { type: 'challenge', ...issued.challenge });
+    return { action: 'prove', stage: { step: 'proving', hello, issued } };
   }
 
   /** Registers a peer that said hello under the id the server gave its connection, and welcomes it. */
@@ -133,11 +188,7 @@ export class Broker {
   /** Forgets a peer and closes its links, telling the other member of each. */
   async leave(peerId: string): Promise<void> {
     this.members.delete(peerId);
-    for (const waiter of this.waiting) {
-      if (waiter.client !== peerId) continue;
-      clearTimeout(waiter.timer);
-      this.waiting.delete(waiter);
-    }
+    this.matchmaker.forget(peerId);
     const links = await this.registry.removePeer(peerId);
     if (!links) return;
     for (const link of links) {
@@ -154,63 +205,17 @@ export class Broker {
    * the server when another instance says capacity was freed there.
    */
   capacityFreed(): void {
-    if (this.waiting.size === 0) return;
-    if (this.retrying) {
-      this.retryAgain = true;
-      return;
-    }
-    this.retrying = (async () => {
-      do {
-        this.retryAgain = false;
-        for (const waiter of [...this.waiting]) {
-          if (!this.waiting.has(waiter)) continue;
-          const outcome = await this.retry(waiter);
-          if (outcome === 'no-relay') break;
-          clearTimeout(waiter.timer);
-          this.waiting.delete(waiter);
-        }
-      } while (this.retryAgain && this.waiting.size > 0);
-    })()
-      .catch((error: unknown) => this.logger.error({ err: String(error) }, 'error while retrying requests'))
-      .finally(() => {
-        this.retrying = undefined;
-      });
-  }
-
-  /**
-   * One more attempt for a waiting request. The exit it chose on arrival may have left during the wait: it is
-   * looked up again, and a request that named no exit gets the least-loaded one of now.
-   */
-  private async retry(waiter: Waiter): Promise<'done' | 'no-relay'> {
-    const { client, msg, started } = waiter;
-    // An exit that reconnected under the same key is the same exit: its new connection serves the request.
-    let exit =
-      waiter.exit.exitKey === undefined ? undefined : await this.registry.getExit(waiter.exit.exitKey);
-    if (!exit && msg.exitKey === undefined) exit = await this.registry.pickExit();
-    if (!exit || exit.exitKey === undefined) {
-      if (msg.exitKey !== undefined)
-        this.fail(
-          client,
-          'unknown-exit',
-          'the exit left while the request waited for a relay',
-          msg.requestId,
-        );
-      else this.fail(client, 'no-exit-available', 'no exit is connected', msg.requestId);
-      return 'done';
-    }
-    waiter.exit = exit;
-    return this.tryMatch(client, msg, exit, started);
+    this.matchmaker.capacityFreed();
   }
 
   private capacityChanged(): void {
     this.options.onCapacityFreed?.();
-    this.capacityFreed();
+    this.matchmaker.capacityFreed();
   }
 
   /** Drops the waiting requests without answering them: on shutdown their sockets are closing anyway. */
   stop(): void {
-    for (const waiter of this.waiting) clearTimeout(waiter.timer);
-    this.waiting.clear();
+    this.matchmaker.stop();
   }
 
   async handle(peerId: string, msg: PeerMessage): Promise<HandleOutcome> {
@@ -221,11 +226,11 @@ export class Broker {
         return this.refuse(peerId, 'hello may be sent once, as the first message');
       case 'path-request':
         if (peer.role !== 'client') return this.refuse(peerId, 'only clients request paths', msg.requestId);
-        await this.pathRequest(peer, msg);
+        await this.matchmaker.pathRequest(peer.peerId, msg);
         return 'ok';
       case 'connect-exit':
         if (peer.role !== 'relay') return this.refuse(peerId, 'only relays connect to exits', msg.requestId);
-        await this.connectExit(peer, msg);
+        await this.matchmaker.connectExit(peer, msg);
         return 'ok';
       case 'signal': {
         const other = await this.otherMember(peerId, msg.linkId);
@@ -263,162 +268,6 @@ export class Broker {
       policy: e.policy ?? '',
       load: e.load,
     }));
-  }
-
-  private async pathRequest(client: Member, msg: PathRequestMessage): Promise<void> {
-    const { requestId } = msg;
-    const started = this.clock();
-    const exit = await this.registry.pickExit(msg.exitKey);
-    if (!exit || exit.exitKey === undefined) {
-      if (msg.exitKey !== undefined)
-        this.fail(client.peerId, 'unknown-exit', 'no connected exit has this exitKey', requestId);
-      else this.fail(client.peerId, 'no-exit-available', 'no exit is connected', requestId);
-      return;
-    }
-    const outcome = await this.tryMatch(client.peerId, msg, exit, started);
-    if (outcome !== 'no-relay') return;
-    const waitMs = this.options.matchWaitMs ?? 0;
-    const full = this.waiting.size >= (this.options.maxWaitingRequests ?? Infinity);
-    let mine = 0;
-    for (const w of this.waiting) if (w.client === client.peerId) mine++;
-    if (waitMs <= 0 || full || mine >= this.options.maxLinksPerClient) {
-      this.fail(client.peerId, 'no-relay-available', 'no relay has free capacity', requestId);
-      return;
-    }
-    // The connection keeps being served while this request waits: nothing here blocks its queue.
-    const waiter: Waiter = {
-      client: client.peerId,
-      msg,
-      exit,
-      started,
-      timer: setTimeout(() => {
-        if (!this.waiting.delete(waiter)) return;
-        this.fail(
-          client.peerId,
-          'no-relay-available',
-          `no relay had free capacity within ${waitMs} ms`,
-          requestId,
-        );
-      }, waitMs),
-    };
-    this.waiting.add(waiter);
-  }
-
-  /** One attempt at a path; 'no-relay' leaves the request unanswered (the caller may wait and retry). */
-  private async tryMatch(
-    clientId: string,
-    msg: PathRequestMessage,
-    exit: PeerEntry,
-    started: number,
-  ): Promise<'done' | 'no-relay'> {
-    const { requestId } = msg;
-    const exitKey = exit.exitKey ?? '';
-    const linkId = this.newId();
-    const result = await this.registry.createLink({
-      linkId,
-      initiator: clientId,
-      hop: msg.mode === 'direct' ? exit.peerId : { bestRelay: true },
-      maxInitiatorLinks: this.options.maxLinksPerClient,
-    });
-    if (result.ok) this.remember(result.link);
-    else {
-      switch (result.reason) {
-        case 'no-relay':
-          return 'no-relay';
-        case 'limit':
-          this.fail(
-            clientId,
-            'rate-limited',
-            `a client may hold ${this.options.maxLinksPerClient} links; close one first`,
-            requestId,
-          );
-          return 'done';
-        case 'hop-gone':
-          this.fail(clientId, 'no-exit-available', 'the exit left while the path was being made', requestId);
-          return 'done';
-        case 'initiator-gone':
-          // Nobody to answer if the client left; if it is still here, the registry lost it (see lost()).
-          this.fail(clientId, 'unavailable', 'you are not registered any more; reconnect', requestId);
-          return 'done';
-      }
-    }
-    const hop = result.hop;
-    const hopRole = hop.role === 'exit' ? 'exit' : 'relay';
-    const exitRef = { peerId: exit.peerId, exitKey };
-    this.send(hop.peerId, {
-      type: 'link',
-      linkId,
-      initiator: false,
-      peer: { peerId: clientId, role: 'client' },
-      exit: exitRef,
-    });
-    this.send(clientId, {
-      type: 'path',
-      requestId,
-      linkId,
-      hop: { peerId: hop.peerId, role: hopRole },
-      exit: exitRef,
-    });
-    this.options.observer?.matched(msg.mode, this.clock() - started);
-    this.logger.debug(
-      { linkId, client: clientId, hop: hop.peerId, exit: exit.peerId, mode: msg.mode },
-      'path',
-    );
-    return 'done';
-  }
-
-  /** An error answering a path request: counted as unmatched. */
-  private fail(peerId: string, code: SignalingErrorCode, message: string, requestId: string): void {
-    this.options.observer?.unmatched(code);
-    this.error(peerId, code, message, requestId);
-  }
-
-  private async connectExit(relay: Member, msg: ConnectExitMessage): Promise<void> {
-    const { requestId } = msg;
-    // Not pickExit: a relay's link to an exit is no client path, so it must not count as a pending one.
-    const exit = await this.registry.getExit(msg.exitKey);
-    if (!exit || exit.exitKey === undefined) {
-      this.error(relay.peerId, 'unknown-exit', 'no connected exit has this exitKey', requestId);
-      return;
-    }
-    const linkId = this.newId();
-    const result = await this.registry.createLink({
-      linkId,
-      initiator: relay.peerId,
-      hop: exit.peerId,
-      // A relay multiplexes circuits over its exit links, so its capacity is a generous bound on them.
-      maxInitiatorLinks: relay.capacity ?? 1,
-    });
-    if (result.ok) this.remember(result.link);
-    else {
-      if (result.reason === 'limit')
-        this.error(
-          relay.peerId,
-          'rate-limited',
-          'too many exit links for this relay; close one first',
-          requestId,
-        );
-      else if (result.reason !== 'initiator-gone')
-        this.error(relay.peerId, 'unknown-exit', 'the exit left while the link was being made', requestId);
-      return;
-    }
-    const exitRef = { peerId: exit.peerId, exitKey: exit.exitKey };
-    this.send(exit.peerId, {
-      type: 'link',
-      linkId,
-      initiator: false,
-      peer: { peerId: relay.peerId, role: 'relay' },
-    });
-    const reply: LinkMessage = {
-      type: 'link',
-      linkId,
-      requestId,
-      initiator: true,
-      peer: { peerId: exit.peerId, role: 'exit' },
-      exit: exitRef,
-    };
-    this.send(relay.peerId, reply);
-    this.logger.debug({ linkId, relay: relay.peerId, exit: exit.peerId }, 'exit link');
   }
 
   private remember(link: LinkEntry): void {

@@ -3,11 +3,13 @@
  * the environment over defaults. Parsing never exits the process; main.ts decides what to do.
  */
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../../shared/src/errors.js';
 import { DEFAULT_LIMITS, MIN_LIMITS, type SignalingLimits } from './limits.js';
+import { DEFAULT_REDIS_EXPIRY_MS } from './redis-cluster.js';
+import { DEFAULT_REDIS_PREFIX } from './redis-registry.js';
 
 export const DEFAULT_PORT = 8600;
 export const DEFAULT_HOST = '127.0.0.1';
-export const DEFAULT_REDIS_EXPIRY_MS = 10_000;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -136,7 +138,7 @@ const USAGE_ROWS: [string, string, string][] = [
   [
     '--redis-prefix <text>',
     'prefix of Redis keys and channels',
-    'UNDERPASS_SIGNALING_REDIS_PREFIX (default underpass:)',
+    `UNDERPASS_SIGNALING_REDIS_PREFIX (default ${DEFAULT_REDIS_PREFIX})`,
   ],
   ['--help', 'print this and exit', ''],
 ];
@@ -177,7 +179,7 @@ export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
       },
     }));
   } catch (error) {
-    return { kind: 'error', message: error instanceof Error ? error.message : String(error) };
+    return { kind: 'error', message: errorMessage(error) };
   }
   if (values['help'] === true) return { kind: 'help' };
   const pick = (flag: string, envName: string): string | undefined => {

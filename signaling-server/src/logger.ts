@@ -1,18 +1,5 @@
 /**
- * The logging surface the server needs; a pino logger satisfies it. Log fields carry peer ids and roles, and
- * addresses only when the operator turns on `logAddresses` (`--log-addresses`): the signaling server sees who
- * asks, and by default must not write it down.
+ * The old name of the shared Logger (shared/src/logger.ts), kept only because bench/protect/run.ts still
+ * imports it from here; new code imports `Logger` from shared.
  */
-export interface SignalingLogger {
-  debug(fields: Record<string, unknown>, message: string): void;
-  info(fields: Record<string, unknown>, message: string): void;
-  warn(fields: Record<string, unknown>, message: string): void;
-  error(fields: Record<string, unknown>, message: string): void;
-}
-
-export const silentLogger: SignalingLogger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-};
+export type { Logger as SignalingLogger } from '../../shared/src/logger.js';

@@ -3,11 +3,14 @@
  * SIGTERM/SIGINT (peers are told `shutting-down`; the process exits within 5 s whatever happens).
  */
 import { pino } from 'pino';
+import { withDeadline } from '../../shared/src/deadline.js';
+import { UnderpassError, errorMessage } from '../../shared/src/errors.js';
+import type { Logger } from '../../shared/src/logger.js';
 import { USAGE, parseConfig } from './config.js';
-import type { SignalingLogger } from './logger.js';
 import { startSignalingServer } from './server.js';
 
-const SHUTDOWN_DEADLINE_MS = 5_000;
+/** After a signal, the process exits within this long whatever happens. */
+const DEFAULT_SHUTDOWN_DEADLINE_MS = 5_000;
 
 async function main(): Promise<void> {
   const parsed = parseConfig(process.argv.slice(2), process.env);
@@ -22,12 +25,7 @@ async function main(): Promise<void> {
   }
   const { config } = parsed;
   const log = pino({ name: 'underpass-signaling', level: config.logLevel });
-  const logger: SignalingLogger = {
-    debug: (fields, message) => log.debug(fields, message),
-    info: (fields, message) => log.info(fields, message),
-    warn: (fields, message) => log.warn(fields, message),
-    error: (fields, message) => log.error(fields, message),
-  };
+  const logger: Logger = log;
 
   let server;
   try {
@@ -43,7 +41,7 @@ async function main(): Promise<void> {
     });
   } catch (error) {
     log.fatal(
-      { err: String(error), host: config.host, port: config.port },
+      { err: errorMessage(error), host: config.host, port: config.port },
       'cannot start the signaling server',
     );
     process.exitCode = 1;
@@ -60,14 +58,12 @@ async function main(): Promise<void> {
     }
     stopping = true;
     log.info({ signal }, 'shutting down');
-    setTimeout(() => {
-      log.error({}, 'shutdown took too long; exiting');
-      process.exit(1);
-    }, SHUTDOWN_DEADLINE_MS).unref();
-    running.close().then(
+    const tooLong = new UnderpassError('timeout', 'shutdown took too long');
+    withDeadline(running.close(), { ms: DEFAULT_SHUTDOWN_DEADLINE_MS, onTimeout: () => tooLong }).then(
       () => process.exit(0),
       (error: unknown) => {
-        log.error({ err: String(error) }, 'error during shutdown');
+        if (error === tooLong) log.error({}, 'shutdown took too long; exiting');
+        else log.error({ err: errorMessage(error) }, 'error during shutdown');
         process.exit(1);
       },
     );

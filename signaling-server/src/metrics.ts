@@ -4,7 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PeerRole, SignalingErrorCode } from '../../shared/src/signaling/messages.js';
-import type { BrokerObserver } from './broker.js';
+import type { MatchObserver } from './matchmaker.js';
 
 /** Why the server refused a connection or a message; one label value each. */
 export type RejectionReason =
@@ -26,7 +26,7 @@ export type RejectionReason =
   | 'duplicate-peer'
   | 'duplicate-exit-key';
 
-export class SignalingMetrics implements BrokerObserver {
+export class SignalingMetrics implements MatchObserver {
   readonly registry = new Registry();
   private readonly peers: Gauge<'role'>;
   private readonly matches: Counter<'mode'>;

@@ -9,8 +9,9 @@
 import { Redis } from 'ioredis';
 import { randomBytes, toBase64Url } from '../../shared/src/bytes.js';
 import { randomId } from '../../shared/src/signaling/ids.js';
-import { silentLogger, type SignalingLogger } from './logger.js';
-import { RedisRegistry } from './redis-registry.js';
+import { errorMessage } from '../../shared/src/errors.js';
+import { silentLogger, type Logger } from '../../shared/src/logger.js';
+import { DEFAULT_REDIS_PREFIX, RedisRegistry } from './redis-registry.js';
 
 export type RedisClusterOptions = {
   /** redis:// or rediss:// URL. */
@@ -19,9 +20,11 @@ export type RedisClusterOptions = {
   expiryMs?: number;
   /** Prefix of every key and channel, so several networks can share one Redis. Default "underpass:". */
   prefix?: string;
-  logger?: SignalingLogger;
+  logger?: Logger;
 };
 
+/** An instance that stops refreshing its liveness key for this long is dead. */
+export const DEFAULT_REDIS_EXPIRY_MS = 10_000;
 /** Length of an instance id: base64url of 8 random bytes. */
 const INSTANCE_ID_LENGTH = 11;
 /** At most this often does an instance announce freed capacity to the others. */
@@ -47,7 +50,7 @@ export class RedisCluster {
   readonly registry: RedisRegistry;
   private readonly prefix: string;
   private readonly expiryMs: number;
-  private readonly logger: SignalingLogger;
+  private readonly logger: Logger;
   private handlers: ClusterHandlers | undefined;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private lastAnnounce = 0;
@@ -62,8 +65,8 @@ export class RedisCluster {
     private readonly subscriber: Redis,
     options: RedisClusterOptions,
   ) {
-    this.prefix = options.prefix ?? 'underpass:';
-    this.expiryMs = options.expiryMs ?? 10_000;
+    this.prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
+    this.expiryMs = options.expiryMs ?? DEFAULT_REDIS_EXPIRY_MS;
     this.logger = options.logger ?? silentLogger;
     this.registry = new RedisRegistry({ redis, instanceId: this.instanceId, prefix: this.prefix });
   }
@@ -118,7 +121,7 @@ export class RedisCluster {
     const instance = peerId.slice(0, INSTANCE_ID_LENGTH);
     if (instance === this.instanceId) return false;
     this.redis.publish(this.channel(instance), `${peerId}\n${text}`).catch((error: unknown) => {
-      this.logger.warn({ err: String(error) }, 'cannot forward a message to another instance');
+      this.logger.warn({ err: errorMessage(error) }, 'cannot forward a message to another instance');
     });
     return true;
   }
@@ -152,7 +155,7 @@ export class RedisCluster {
         await this.redis.del(this.aliveKey(this.instanceId));
         if (clean) await this.redis.srem(`${this.prefix}instances`, this.instanceId);
       } catch (error) {
-        this.logger.warn({ err: String(error) }, 'cannot deregister this instance');
+        this.logger.warn({ err: errorMessage(error) }, 'cannot deregister this instance');
       }
       this.subscriber.disconnect();
       await this.redis.quit().catch(() => this.redis.disconnect());
@@ -175,7 +178,10 @@ export class RedisCluster {
             else await this.registry.removePeer(id);
             removed++;
           } catch (error) {
-            this.logger.warn({ peerId: id, err: String(error) }, 'cannot remove a peer of this instance');
+            this.logger.warn(
+              { peerId: id, err: errorMessage(error) },
+              'cannot remove a peer of this instance',
+            );
             failed.push(id);
           }
         }
@@ -187,7 +193,7 @@ export class RedisCluster {
         }
       }
     } catch (error) {
-      this.logger.warn({ err: String(error) }, 'cannot remove the peers of this instance');
+      this.logger.warn({ err: errorMessage(error) }, 'cannot remove the peers of this instance');
       return false;
     }
     if (removed > 0) this.logger.info({ peers: removed }, 'removed the peers left on this instance');
@@ -226,7 +232,7 @@ export class RedisCluster {
         }
       }
     } catch (error) {
-      this.logger.warn({ err: String(error) }, 'redis heartbeat failed');
+      this.logger.warn({ err: errorMessage(error) }, 'redis heartbeat failed');
     }
   }
 

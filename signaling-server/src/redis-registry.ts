@@ -167,6 +167,9 @@ const COMPILED = Object.fromEntries(
   }),
 ) as Record<ScriptName, Script>;
 
+/** Prefix of every key and channel unless configured: several networks can share one Redis. */
+export const DEFAULT_REDIS_PREFIX = 'underpass:';
+
 export type RedisRegistryOptions = {
   redis: Redis;
   /** The instance that registers peers through this object; recorded so others can reap them. */
@@ -216,7 +219,7 @@ export class RedisRegistry implements Registry {
   constructor(options: RedisRegistryOptions) {
     this.redis = options.redis;
     this.instanceId = options.instanceId;
-    this.prefix = options.prefix ?? 'underpass:';
+    this.prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
   }
 
   /** Runs a script by hash, loading it on the first NOSCRIPT (after a restart or a SCRIPT FLUSH). */

@@ -7,7 +7,7 @@ import { WebSocket } from 'ws';
 import { SignalingClient } from '../../shared/src/signaling/client.js';
 import { proveExitKey } from '../../shared/src/signaling/exit-proof.js';
 import { encodeExitKey } from '../../shared/src/signaling/ids.js';
-import { exitSecretOf, newExitKey, serverUnderTest } from './helpers.js';
+import { exitSecretOf, newExitKey, scrape, serverUnderTest } from './helpers.js';
 
 const { server, start, join, open } = serverUnderTest();
 const clients: SignalingClient[] = [];
@@ -243,7 +243,8 @@ describe('connections per address', () => {
     expect((await third.closed).code).toBe(1013);
     a.close();
     await a.closed;
-    await new Promise((r) => setTimeout(r, 50));
+    // The server drops a connection from its count after the peer saw it close; wait until it has.
+    await expect.poll(() => scrape(server(), 'underpass_signaling_connections'), { timeout: 5_000 }).toBe(1);
     await join({ role: 'client' });
   });
 });

@@ -280,13 +280,9 @@ describe('two instances sharing Redis', () => {
       removePeer.mockRestore();
     }
     // B reaps A as a dead instance on its next heartbeat (every expiry / 3).
-    const deadline = Date.now() + 5_000;
-    let exits: unknown[] = [];
-    do {
-      await new Promise((r) => setTimeout(r, 100));
-      exits = ((await (await fetch(http(b, 'v1/exits'))).json()) as { exits: unknown[] }).exits;
-    } while (exits.length > 0 && Date.now() < deadline);
-    expect(exits).toEqual([]);
+    const exits = async () =>
+      ((await (await fetch(http(b, 'v1/exits'))).json()) as { exits: unknown[] }).exits;
+    await expect.poll(exits, { timeout: 5_000, interval: 100 }).toEqual([]);
   });
 
   it('drops its peers (to reconnect) when the others took it for dead and reaped it', async () => {

@@ -1,6 +1,7 @@
 /** Test helpers: raw `ws` peers that record every frame, so tests can assert on the exact wire traffic. */
 import { x25519 } from '@noble/curves/ed25519.js';
 import { afterEach } from 'vitest';
+import type { Clock } from '../../shared/src/clock.js';
 import { WebSocket } from 'ws';
 import { proveExitKey } from '../../shared/src/signaling/exit-proof.js';
 import { encodeExitKey } from '../../shared/src/signaling/ids.js';
@@ -22,6 +23,20 @@ export function exitSecretOf(exitKey: string): Uint8Array {
   const secret = exitSecrets.get(exitKey);
   if (!secret) throw new Error('not a key from newExitKey()');
   return secret;
+}
+
+/** The value of one sample line of Prometheus text, e.g. `underpass_signaling_peers{role="relay"}`. */
+export function sample(text: string, name: string): number | undefined {
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name} `)) return Number(line.slice(name.length + 1));
+  }
+  return undefined;
+}
+
+/** One metric of a server as GET /metrics serves it. */
+export async function scrape(server: SignalingServer, name: string): Promise<number | undefined> {
+  const res = await fetch(server.url.replace('ws://', 'http://') + 'metrics');
+  return sample(await res.text(), name);
 }
 
 export async function startTestServer(
@@ -161,5 +176,36 @@ export class RawPeer {
 
   close(): void {
     this.ws.close();
+  }
+}
+
+/** A clock the test moves by hand: timers fire only inside `advance`, in order. */
+export class ManualClock implements Clock {
+  private time = 1_000;
+  private timers: { at: number; callback: () => void; id: number }[] = [];
+  private nextId = 1;
+
+  now(): number {
+    return this.time;
+  }
+  setTimeout(callback: () => void, ms: number): unknown {
+    const id = this.nextId++;
+    this.timers.push({ at: this.time + ms, callback, id });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.timers = this.timers.filter((timer) => timer.id !== handle);
+  }
+  /** Moves time forward, firing due timers (and those they schedule within the span). */
+  advance(ms: number): void {
+    const end = this.time + ms;
+    for (;;) {
+      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (!due) break;
+      this.timers = this.timers.filter((t) => t !== due);
+      this.time = Math.max(this.time, due.at);
+      due.callback();
+    }
+    this.time = end;
   }
 }

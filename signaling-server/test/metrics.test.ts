@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryRegistry, type AddPeerResult, type NewPeer } from '../src/registry.js';
 import type { SignalingServer } from '../src/server.js';
-import { RawPeer, newExitKey, startTestServer } from './helpers.js';
+import { RawPeer, newExitKey, sample, scrape, startTestServer } from './helpers.js';
 
 let server: SignalingServer;
 const peers: RawPeer[] = [];
@@ -11,14 +11,6 @@ afterEach(async () => {
   for (const p of peers.splice(0)) p.close();
   await server?.close();
 });
-
-/** The value of one sample line, e.g. `underpass_signaling_peers{role="relay"}`. */
-function sample(text: string, name: string): number | undefined {
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name} `)) return Number(line.slice(name.length + 1));
-  }
-  return undefined;
-}
 
 describe('/metrics', () => {
   it('counts peers by role, matches, unmatched requests, rejections and match latency', async () => {
@@ -55,9 +47,10 @@ describe('/metrics', () => {
 
     relay.close();
     await relay.closed;
-    await new Promise((r) => setTimeout(r, 50));
-    const after = await (await fetch(server.url.replace('ws://', 'http://') + 'metrics')).text();
-    expect(sample(after, 'underpass_signaling_peers{role="relay"}')).toBe(0);
+    // The server sees the close a moment after the peer does.
+    await expect
+      .poll(() => scrape(server, 'underpass_signaling_peers{role="relay"}'), { timeout: 5_000 })
+      .toBe(0);
   });
 
   it('counts refusals by the broker, duplicate exit keys, duplicate peer ids and ping timeouts', async () => {

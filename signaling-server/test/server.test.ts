@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { systemClock } from '../../shared/src/clock.js';
 import { proveExitKey } from '../../shared/src/signaling/exit-proof.js';
 import { exitSecretOf, newExitKey, serverUnderTest } from './helpers.js';
 
@@ -355,7 +356,9 @@ describe('hostile input', () => {
   });
 
   it('rate-limits a connection that sends too fast', async () => {
-    await start({ limits: { messagesPerSecond: 1, messageBurst: 5, maxErrors: 1000 }, now: () => 0 });
+    // Time stands still for the bucket: it never refills.
+    const clock = { ...systemClock, now: () => 0 };
+    await start({ limits: { messagesPerSecond: 1, messageBurst: 5, maxErrors: 1000 }, clock });
     const p = await join({ role: 'client' });
     for (let i = 0; i < 8; i++) p.send({ type: 'link-closed', linkId: 'AAAAAAAAAAAAAAAAAAAAAA' });
     const codes: string[] = [];

@@ -2,8 +2,9 @@
  * A peer's connection to the signaling broker. Runs in the browser and in Node alike: the WebSocket class is
  * injected (the browser's global, or the `ws` package's), and nothing here imports a Node module.
  */
+import { withDeadline } from '../deadline.js';
 import { Emitter } from '../emitter.js';
-import { UnderpassError } from '../errors.js';
+import { UnderpassError, errorMessage } from '../errors.js';
 import { proveExitKey, type ExitKeyChallenge } from './exit-proof.js';
 import { randomId } from './ids.js';
 import {
@@ -61,12 +62,13 @@ export type SignalingClientEvents = {
 
 const OPEN = 1;
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** Never send heartbeats more often than this, whatever the server asks for. */
+const MIN_HEARTBEAT_MS = 100;
 
 type Pending = {
   kind: 'path' | 'link';
   resolve: (msg: PathMessage | LinkMessage) => void;
   reject: (error: UnderpassError) => void;
-  timer: ReturnType<typeof setTimeout>;
 };
 
 export class SignalingClient extends Emitter<SignalingClientEvents> {
@@ -97,37 +99,32 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
   /** Opens the socket, says hello and resolves with the peerId the server assigned. Call once. */
   connect(): Promise<string> {
     if (this.socket) return Promise.reject(new UnderpassError('not-allowed', 'connect() may be called once'));
-    return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.fail(new UnderpassError('timeout', 'the signaling server did not welcome us in time'));
-      }, this.timeoutMs);
-      this.welcomed = {
-        resolve: (peerId) => {
-          clearTimeout(timer);
-          resolve(peerId);
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      };
-      let socket: WebSocketLike;
-      try {
-        socket = new this.options.WebSocket(this.options.url);
-      } catch (error) {
-        this.welcomed = undefined;
-        clearTimeout(timer);
-        reject(new UnderpassError('connect-failed', `cannot open ${this.options.url}: ${String(error)}`));
-        return;
-      }
-      this.socket = socket;
-      socket.addEventListener('open', () => {
-        this.write({ type: 'hello', v: SIGNALING_PROTOCOL_VERSION, ...this.options.hello });
-      });
-      socket.addEventListener('message', (event) => this.onFrame(event.data));
-      socket.addEventListener('close', (event) => this.onClose(event.code, event.reason));
-      // Always followed by 'close', which does the cleanup.
-      socket.addEventListener('error', () => {});
+    let socket: WebSocketLike;
+    try {
+      socket = new this.options.WebSocket(this.options.url);
+    } catch (error) {
+      const message = `cannot open ${this.options.url}: ${errorMessage(error)}`;
+      return Promise.reject(new UnderpassError('connect-failed', message));
+    }
+    const welcomed = new Promise<string>((resolve, reject) => {
+      this.welcomed = { resolve, reject };
+    });
+    this.socket = socket;
+    socket.addEventListener('open', () => {
+      this.write({ type: 'hello', v: SIGNALING_PROTOCOL_VERSION, ...this.options.hello });
+    });
+    socket.addEventListener('message', (event) => this.onFrame(event.data));
+    socket.addEventListener('close', (event) => this.onClose(event.code, event.reason));
+    // Always followed by 'close', which does the cleanup.
+    socket.addEventListener('error', () => {});
+    return withDeadline(welcomed, {
+      ms: this.timeoutMs,
+      onTimeout: () => {
+        // No welcome in time ends the whole session, not just this promise.
+        const error = new UnderpassError('timeout', 'the signaling server did not welcome us in time');
+        this.fail(error);
+        return error;
+      },
     });
   }
 
@@ -187,13 +184,16 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
   ): Promise<PathMessage | LinkMessage> {
     if (!this.connected)
       return Promise.reject(new UnderpassError('not-connected', 'not connected to the signaling server'));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(requestId);
-        reject(new UnderpassError('timeout', `no answer to ${msg.type} in ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
-      this.pending.set(requestId, { kind, resolve, reject, timer });
+    const answer = new Promise<PathMessage | LinkMessage>((resolve, reject) => {
+      this.pending.set(requestId, { kind, resolve, reject });
       this.write(msg);
+    });
+    return withDeadline(answer, {
+      ms: this.timeoutMs,
+      onTimeout: () => {
+        this.pending.delete(requestId);
+        return new UnderpassError('timeout', `no answer to ${msg.type} in ${this.timeoutMs} ms`);
+      },
     });
   }
 
@@ -259,7 +259,6 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
         const pending = msg.requestId !== undefined ? this.pending.get(msg.requestId) : undefined;
         if (pending && msg.requestId !== undefined) {
           this.pending.delete(msg.requestId);
-          clearTimeout(pending.timer);
           pending.reject(error);
           return;
         }
@@ -285,14 +284,13 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       .then(
         (proof) => this.write({ type: 'prove', proof }),
         (error: unknown) =>
-          this.fail(new UnderpassError('not-allowed', `cannot prove the exit key: ${String(error)}`)),
+          this.fail(new UnderpassError('not-allowed', `cannot prove the exit key: ${errorMessage(error)}`)),
       );
   }
 
   /** The server drops quiet connections; a heartbeat at the interval it asks for keeps this one. */
   private startHeartbeat(intervalMs: number): void {
-    // Never busier than ten a second, whatever the server says.
-    const every = Math.max(100, intervalMs);
+    const every = Math.max(MIN_HEARTBEAT_MS, intervalMs);
     this.heartbeat = setInterval(() => this.write({ type: 'heartbeat' }), every);
     const timer = this.heartbeat as { unref?: () => void };
     timer.unref?.();
@@ -302,7 +300,6 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
     const pending = this.pending.get(requestId);
     if (!pending || pending.kind !== kind) return false;
     this.pending.delete(requestId);
-    clearTimeout(pending.timer);
     pending.resolve(msg);
     return true;
   }
@@ -333,10 +330,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
     const reason = error ?? new UnderpassError('closed', 'signaling client closed');
     this.welcomed?.reject(reason);
     this.welcomed = undefined;
-    for (const pending of this.pending.values()) {
-      clearTimeout(pending.timer);
-      pending.reject(reason);
-    }
+    for (const pending of this.pending.values()) pending.reject(reason);
     this.pending.clear();
     this.emit('close', error);
   }

@@ -1,8 +1,14 @@
+/** The signaling codec (messages.ts) and its ids (ids.ts): what both ends accept, and with which error code. */
+import { x25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
-import { isExitKey, randomId } from '../../shared/src/signaling/ids.js';
-import { fromBase64Url, toBase64Url } from '../../shared/src/bytes.js';
-import { parsePeerMessage, parseServerMessage } from '../../shared/src/signaling/messages.js';
-import { newExitKey } from './helpers.js';
+import { fromBase64Url, toBase64Url } from '../src/bytes.js';
+import { encodeExitKey, isExitKey, randomId } from '../src/signaling/ids.js';
+import { parsePeerMessage, parseServerMessage } from '../src/signaling/messages.js';
+
+/** A real X25519 public key, as an exit announces it. */
+function newExitKey(): string {
+  return encodeExitKey(x25519.getPublicKey(x25519.utils.randomSecretKey()));
+}
 
 describe('ids', () => {
   it('round-trips base64url and matches Node', () => {

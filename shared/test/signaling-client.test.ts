@@ -1,11 +1,11 @@
-/** SignalingClient (shared, browser-safe) against the real server over real `ws` sockets. */
+/** SignalingClient (shared, browser-safe) against the real signaling server over real `ws` sockets. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import type { UnderpassError } from '../../shared/src/errors.js';
-import { SignalingClient } from '../../shared/src/signaling/client.js';
-import type { LinkMessage } from '../../shared/src/signaling/messages.js';
-import type { SignalingServer } from '../src/server.js';
-import { exitSecretOf, newExitKey, startTestServer } from './helpers.js';
+import { exitSecretOf, newExitKey, startTestServer } from '../../signaling-server/test/helpers.js';
+import type { SignalingServer } from '../../signaling-server/src/server.js';
+import type { UnderpassError } from '../src/errors.js';
+import { SignalingClient } from '../src/signaling/client.js';
+import type { LinkMessage } from '../src/signaling/messages.js';
 
 let server: SignalingServer;
 const clients: SignalingClient[] = [];
@@ -97,6 +97,27 @@ describe('SignalingClient', () => {
     await expect(c.requestPath({ mode: 'direct' })).rejects.toMatchObject({ code: 'timeout' });
     c.close();
     await new Promise((r) => silent.close(r));
+  });
+
+  it('times out a connect() the server never welcomes, and ends the session', async () => {
+    // A bare ws server that takes the hello and never answers.
+    const { WebSocketServer } = await import('ws');
+    const mute = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => mute.once('listening', r));
+    const address = mute.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const c = new SignalingClient({
+      url: `ws://127.0.0.1:${port}`,
+      WebSocket,
+      hello: { role: 'client' },
+      requestTimeoutMs: 100,
+    });
+    clients.push(c);
+    const closed = nextEvent<UnderpassError | undefined>((r) => c.once('close', r));
+    await expect(c.connect()).rejects.toMatchObject({ code: 'timeout' });
+    expect((await closed)?.code).toBe('timeout');
+    expect(c.connected).toBe(false);
+    await new Promise((r) => mute.close(r));
   });
 
   it('fails connect() when the server refuses the hello', async () => {
