@@ -20,7 +20,7 @@ import type { Page } from '@playwright/test';
 import { EXTENSION_ID } from '../../extension/identity.js';
 import { Cleanup, startTestExit } from '../../e2e/fixtures/network.js';
 import { startSignalingServer } from '../../signaling-server/src/server.js';
-import type { SignalingLogger } from '../../signaling-server/src/logger.js';
+import type { Logger } from '@underpass/shared';
 import { installCompanionHost } from '../../e2e/fixtures/native-host.js';
 import { launchProfile } from '../../e2e/fixtures/profile.js';
 import { BYPASS_HOST, RESOURCES, startBenchSite, type BenchSite } from './site.js';
@@ -48,7 +48,7 @@ const traceLine = (message: string, fields?: Record<string, unknown>) =>
     `  +${Math.round(performance.now() - trace.clickedAt)} ms ${message}`,
     fields ? JSON.stringify(fields) : '',
   );
-const traceLogger: SignalingLogger = {
+const traceLogger: Logger = {
   debug: (fields, message) => traceLine(`[signaling] ${message}`, fields),
   info: (fields, message) => traceLine(`[signaling] ${message}`, fields),
   warn: (fields, message) => traceLine(`[signaling] ${message}`, fields),

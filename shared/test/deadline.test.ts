@@ -1,49 +1,29 @@
 import { describe, expect, it } from 'vitest';
 import { withDeadline } from '../src/deadline.js';
-import type { Clock } from '../src/clock.js';
-
-/** A clock whose timers fire only when the test says so. */
-function manualTimers() {
-  const timers = new Map<number, () => void>();
-  let next = 0;
-  const clock: Pick<Clock, 'setTimeout' | 'clearTimeout'> = {
-    setTimeout: (callback) => {
-      timers.set(++next, callback);
-      return next;
-    },
-    clearTimeout: (handle) => void timers.delete(handle as number),
-  };
-  const fireAll = () => {
-    for (const [id, callback] of [...timers]) {
-      timers.delete(id);
-      callback();
-    }
-  };
-  return { clock, timers, fireAll };
-}
+import { ManualClock } from '../../test/manual-clock.js';
 
 describe('withDeadline', () => {
   it('resolves with the value and clears its timer', async () => {
-    const { clock, timers } = manualTimers();
+    const clock = new ManualClock();
     await expect(
       withDeadline(Promise.resolve(7), { ms: 10, onTimeout: () => new Error('late'), clock }),
     ).resolves.toBe(7);
-    expect(timers.size).toBe(0);
+    expect(clock.pending).toBe(0);
   });
 
   it('passes a rejection through and clears its timer', async () => {
-    const { clock, timers } = manualTimers();
+    const clock = new ManualClock();
     const failing = withDeadline(Promise.reject(new Error('boom')), {
       ms: 10,
       onTimeout: () => new Error('late'),
       clock,
     });
     await expect(failing).rejects.toThrow('boom');
-    expect(timers.size).toBe(0);
+    expect(clock.pending).toBe(0);
   });
 
   it('rejects with onTimeout() when the deadline passes first, and disposes of a late value', async () => {
-    const { clock, fireAll } = manualTimers();
+    const clock = new ManualClock();
     let deliver!: (value: string) => void;
     const disposed: string[] = [];
     const guarded = withDeadline(new Promise<string>((resolve) => (deliver = resolve)), {
@@ -52,7 +32,7 @@ describe('withDeadline', () => {
       disposeLate: (value) => disposed.push(value),
       clock,
     });
-    fireAll();
+    clock.advance(10);
     await expect(guarded).rejects.toThrow('too slow');
     deliver('socket');
     await Promise.resolve();

@@ -6,44 +6,12 @@ import { SESSION_LIMIT_CODE, type SessionLimits } from '../src/engines/exit-limi
 import { TunnelClient } from '../src/engines/client.js';
 import { generateStaticKeyPair } from '../src/tunnel/noise.js';
 import { SessionError, StreamError, type UnderpassError } from '../src/errors.js';
-import type { Clock } from '../src/clock.js';
 import { ThrottledStream, TokenBucket } from '../src/rate-limit.js';
+import { ManualClock } from '../../test/manual-clock.js';
 import type { ByteStream, ByteStreamEvents } from '../src/byte-stream.js';
 import { collect, echoDialer, pattern } from './helpers.js';
 
 /** A clock the test moves by hand: timers fire only inside `advance`. */
-class ManualClock implements Clock {
-  private time = 1_000;
-  private timers: { at: number; callback: () => void; id: number }[] = [];
-  private nextId = 1;
-
-  now(): number {
-    return this.time;
-  }
-  setTimeout(callback: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.timers.push({ at: this.time + ms, callback, id });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers = this.timers.filter((timer) => timer.id !== handle);
-  }
-  get pending(): number {
-    return this.timers.length;
-  }
-  /** Moves time forward, firing due timers in order (and those they schedule within the span). */
-  advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
-      this.timers = this.timers.filter((t) => t !== due);
-      this.time = Math.max(this.time, due.at);
-      due.callback();
-    }
-    this.time = end;
-  }
-}
 
 const flush = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 

@@ -10,7 +10,7 @@ import { PeerConnection, type InboundFrame, type PeerSocket } from '../src/conne
 import { DEFAULT_LIMITS, type SignalingLimits } from '../src/limits.js';
 import type { RejectionReason } from '../src/metrics.js';
 import { MemoryRegistry } from '../src/registry.js';
-import { ManualClock } from './helpers.js';
+import { ManualClock } from '../../test/manual-clock.js';
 
 class FakeSocket implements PeerSocket {
   open = true;

@@ -1,7 +1,6 @@
 /** Test helpers: raw `ws` peers that record every frame, so tests can assert on the exact wire traffic. */
 import { x25519 } from '@noble/curves/ed25519.js';
 import { afterEach } from 'vitest';
-import type { Clock } from '../../shared/src/clock.js';
 import { WebSocket } from 'ws';
 import { proveExitKey } from '../../shared/src/signaling/exit-proof.js';
 import { encodeExitKey } from '../../shared/src/signaling/ids.js';
@@ -176,36 +175,5 @@ export class RawPeer {
 
   close(): void {
     this.ws.close();
-  }
-}
-
-/** A clock the test moves by hand: timers fire only inside `advance`, in order. */
-export class ManualClock implements Clock {
-  private time = 1_000;
-  private timers: { at: number; callback: () => void; id: number }[] = [];
-  private nextId = 1;
-
-  now(): number {
-    return this.time;
-  }
-  setTimeout(callback: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.timers.push({ at: this.time + ms, callback, id });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers = this.timers.filter((timer) => timer.id !== handle);
-  }
-  /** Moves time forward, firing due timers (and those they schedule within the span). */
-  advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
-      this.timers = this.timers.filter((t) => t !== due);
-      this.time = Math.max(this.time, due.at);
-      due.callback();
-    }
-    this.time = end;
   }
 }

@@ -1,7 +1,7 @@
 /** Liveness driven by a ManualClock over fake peers: pings spread over the interval, pongs, idle sweeps. */
 import { describe, expect, it } from 'vitest';
 import { Liveness, PING_SLICES, type LivePeer } from '../src/liveness.js';
-import { ManualClock } from './helpers.js';
+import { ManualClock } from '../../test/manual-clock.js';
 
 class FakePeer implements LivePeer {
   alive = true;
