@@ -1,7 +1,8 @@
 /// <reference types="chrome" />
 import { expect, test } from '@playwright/test';
 import WebSocket from 'ws';
-import { ProtectEngine, SignalingClient, type WebSocketConstructorLike } from '@underpass/shared';
+import { ProtectEngine } from '@underpass/shared/engines';
+import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import { nodePeerFactory } from '../exit-node/src/node-peer';
 import { Cleanup, startTestNetwork } from './fixtures/network';
 import { launchClient, launchVolunteer } from './fixtures/roles';

@@ -7,12 +7,9 @@ import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
-import {
-  consoleLogger,
-  SignalingClient,
-  VolunteerEngine,
-  type WebSocketConstructorLike,
-} from '@underpass/shared';
+import { VolunteerEngine } from '@underpass/shared/engines';
+import { consoleLogger } from '@underpass/shared/logger';
+import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import { startSignalingServer } from '../signaling-server/src/server.js';
 import { startExitNode } from '../exit-node/src/exit-node.js';
 import { nodePeerFactory } from '../exit-node/src/node-peer.js';

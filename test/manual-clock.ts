@@ -1,4 +1,4 @@
-import type { Clock } from '../shared/src/clock.js';
+import type { Clock } from '@underpass/shared/clock';
 
 /** A Clock whose time moves only when a test says so: timers fire in order inside `advance`. */
 export class ManualClock implements Clock {

@@ -20,7 +20,7 @@ import type { Page } from '@playwright/test';
 import { EXTENSION_ID } from '../../extension/identity.js';
 import { Cleanup, startTestExit } from '../../e2e/fixtures/network.js';
 import { startSignalingServer } from '../../signaling-server/src/server.js';
-import type { Logger } from '@underpass/shared';
+import type { Logger } from '@underpass/shared/logger';
 import { installCompanionHost } from '../../e2e/fixtures/native-host.js';
 import { launchProfile } from '../../e2e/fixtures/profile.js';
 import { BYPASS_HOST, RESOURCES, startBenchSite, type BenchSite } from './site.js';

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { x25519 } from '@noble/curves/ed25519.js';
 import WebSocket from 'ws';
-import { SignalingClient, encodeExitKey, type WebSocketConstructorLike } from '@underpass/shared';
+import { SignalingClient, encodeExitKey, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import { freePort } from '../lib/ports.js';
 import { startRedisServer, type RedisServer } from '../lib/redis-server.js';
 import type { LoadCommand, LoadReport } from './load-process.js';

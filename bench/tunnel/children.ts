@@ -6,7 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { SimplePeerLike } from '@underpass/shared';
+import type { SimplePeerLike } from '@underpass/shared/links';
 import type { ClientCommand, ClientReport, Target } from './client-process.js';
 import type { GetTiming } from './http-timing.js';
 import type { ChildMessage, ParentMessage } from './relay-process.js';

@@ -3,7 +3,8 @@
  * exit in direct mode, a relay with two hops, or the raw sender of the baseline), driven over the IPC channel.
  * A Node host of the client engine uses Node's native ChaCha20-Poly1305, as the exit node does.
  */
-import { PeerLink, TunnelClient, type Link } from '@underpass/shared';
+import { TunnelClient } from '@underpass/shared/engines';
+import { PeerLink, type Link } from '@underpass/shared/links';
 import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
 import { nodeAead } from '../../exit-node/src/node-aead.js';
 import { processCpuSeconds } from '../lib/process-cpu.js';

@@ -1,5 +1,5 @@
 import { connect as tcpConnect } from 'node:net';
-import type { ByteStream } from '@underpass/shared';
+import type { ByteStream } from '@underpass/shared/streams';
 
 /** One timed HTTP/1.0 GET: time to the first byte of the response and to its end, from `start`. */
 export type GetTiming = { firstMs: number; totalMs: number; bytes: number };

@@ -3,7 +3,8 @@
  * (process.cpuUsage) and so that it runs as it would in a volunteer's browser: beside, not inside, the
  * client and the exit. The parent hands WebRTC signals across the IPC channel.
  */
-import { PeerLink, RelayEngine, type Link } from '@underpass/shared';
+import { RelayEngine } from '@underpass/shared/engines';
+import { PeerLink, type Link } from '@underpass/shared/links';
 import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
 import { processCpuSeconds } from '../lib/process-cpu.js';
 

@@ -11,23 +11,17 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Session } from 'node:inspector/promises';
 import WebSocket from 'ws';
+import { ProtectEngine, VolunteerEngine } from '@underpass/shared/engines';
+import { ExitEngine, ExitPolicy } from '@underpass/shared/exit';
+import { LINK_HIGH_WATER, LINK_LOW_WATER, PeerLink, type Link } from '@underpass/shared/links';
+import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import {
-  ExitEngine,
-  ExitPolicy,
   MAX_CELL,
   MAX_DATA_PAYLOAD,
   nobleAead,
   type Aead,
   generateStaticKeyPair,
-  LINK_HIGH_WATER,
-  LINK_LOW_WATER,
-  PeerLink,
-  ProtectEngine,
-  SignalingClient,
-  VolunteerEngine,
-  type Link,
-  type WebSocketConstructorLike,
-} from '@underpass/shared';
+} from '@underpass/shared/tunnel';
 import { TcpDialer } from '../../exit-node/src/tcp-dialer.js';
 import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
 import { startExitNode } from '../../exit-node/src/exit-node.js';

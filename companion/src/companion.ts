@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { DataPort } from './data-port.js';
 import { SocksServer } from './socks-server.js';
-import { Emitter } from './shared.js';
+import { Emitter } from '@underpass/shared/emitter';
 
 export interface CompanionOptions {
   /** 0 or absent: a free port. */

@@ -4,22 +4,20 @@ import type { Duplex } from 'node:stream';
 import { timingSafeEqual } from 'node:crypto';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { NoTunnelError } from './socks-server.js';
+import { systemClock, type Clock } from '@underpass/shared/clock';
 import {
   DATA_PORT_MAX_MESSAGE_BYTES,
   DataPortCloseCode,
-  Emitter,
   muxOverLink,
   parseDataPortHello,
-  systemClock,
-  UnderpassError,
-  WebSocketLink,
-  withDeadline,
-  type ByteStream,
-  type Clock,
   type CreateMux,
-  type Mux,
-  type StreamRequest,
-} from './shared.js';
+} from '@underpass/shared/data-port';
+import { withDeadline } from '@underpass/shared/deadline';
+import { Emitter } from '@underpass/shared/emitter';
+import { UnderpassError } from '@underpass/shared/errors';
+import { WebSocketLink } from '@underpass/shared/links';
+import { type ByteStream } from '@underpass/shared/streams';
+import { type Mux, type StreamRequest } from '@underpass/shared/tunnel';
 
 /**
  * The localhost WebSocket that the extension's offscreen document connects to; its binary messages are the

@@ -2,7 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import { startCompanion, type Companion, type CompanionOptions } from './companion.js';
 import { NativeMessagingPort, PROTOCOL_VERSION } from './native-messaging.js';
 import { isFirefoxExtensionId } from './install.js';
-import { errorMessage } from './shared.js';
+import { errorMessage } from '@underpass/shared/errors';
 
 /**
  * The native-messaging host: what the browser starts when the extension's service worker calls

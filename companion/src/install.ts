@@ -2,7 +2,7 @@ import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UnderpassError } from './shared.js';
+import { UnderpassError } from '@underpass/shared/errors';
 
 /**
  * Registers the companion as a native-messaging host: a manifest named HOST_NAME in the directory each browser

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { runNativeHost } from './host.js';
 import { BROWSERS, installNativeHost, uninstallNativeHost, type BrowserName } from './install.js';
 import { runServe } from './serve.js';
-import { errorMessage } from './shared.js';
+import { errorMessage } from '@underpass/shared/errors';
 
 /** `underpass-companion <command>`: see USAGE. Exit codes: 0 done, 1 failure, 2 usage or bad caller. */
 

@@ -1,6 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
-import { Emitter, UnderpassError } from './shared.js';
+import { Emitter } from '@underpass/shared/emitter';
+import { UnderpassError } from '@underpass/shared/errors';
 
 /**
  * Chrome/Firefox native messaging on stdin/stdout: each message is a uint32 length (little-endian, the byte

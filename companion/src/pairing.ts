@@ -4,9 +4,9 @@
  * is good for this run only and must not be shared. The format is the data port's protocol
  * (shared/src/data-port/protocol.ts), which the extension parses with the same code.
  */
-import { decodePairingCode as checkPairingCode, type Pairing } from './shared.js';
+import { decodePairingCode as checkPairingCode, type Pairing } from '@underpass/shared/data-port';
 
-export { encodePairingCode } from './shared.js';
+export { encodePairingCode } from '@underpass/shared/data-port';
 export type PairingInfo = Pairing;
 
 /** Undefined for anything that is not a pairing code. */

@@ -6,17 +6,11 @@ import {
   SocksReply,
   type SocksReplyCode,
 } from './socks5.js';
-import {
-  Emitter,
-  NodeSocketStream,
-  pipeBoth,
-  StreamError,
-  toUnderpassError,
-  UnderpassError,
-  withDeadline,
-  type ByteStream,
-  type StreamRequest,
-} from './shared.js';
+import { withDeadline } from '@underpass/shared/deadline';
+import { Emitter } from '@underpass/shared/emitter';
+import { StreamError, toUnderpassError, UnderpassError } from '@underpass/shared/errors';
+import { NodeSocketStream, pipeBoth, type ByteStream } from '@underpass/shared/streams';
+import { type StreamRequest } from '@underpass/shared/tunnel';
 
 /**
  * What `openStream` rejects with when no tunnel is up. The SOCKS client gets "network unreachable" and the

@@ -1,4 +1,4 @@
-import type { StreamErrorCode } from './shared.js';
+import type { StreamErrorCode } from '@underpass/shared/errors';
 
 /**
  * The server side of a SOCKS5 handshake (RFC 1928), as a pure incremental state machine: feed it the bytes the

@@ -3,13 +3,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startCompanion, type Companion } from '../src/companion.js';
 import { DataPort } from '../src/data-port.js';
-import {
-  DataPortCloseCode as CloseCode,
-  Mux,
-  NodeSocketStream,
-  pipeBoth,
-  type StreamErrorCode,
-} from '../src/shared.js';
+import { DataPortCloseCode as CloseCode } from '@underpass/shared/data-port';
+import { type StreamErrorCode } from '@underpass/shared/errors';
+import { NodeSocketStream, pipeBoth } from '@underpass/shared/streams';
+import { Mux } from '@underpass/shared/tunnel';
 import { converse, connectRequest, greeting, socksConnect, startEchoServer, waitFor } from './helpers.js';
 
 const ORIGIN = 'chrome-extension://abcdefghijklmnopabcdefghijklmnop';

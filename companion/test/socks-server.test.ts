@@ -1,7 +1,8 @@
 import { connect } from 'node:net';
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { NoTunnelError, SocksServer, type OpenStream } from '../src/socks-server.js';
-import { NodeSocketStream, StreamError, type ByteStream, type StreamErrorCode } from '../src/shared.js';
+import { StreamError, type StreamErrorCode } from '@underpass/shared/errors';
+import { NodeSocketStream, type ByteStream } from '@underpass/shared/streams';
 import {
   ByteReader,
   connectRequest,

@@ -1,19 +1,12 @@
 import { join } from 'node:path';
 import { homedir } from 'node:os';
 import WebSocket from 'ws';
-import {
-  errorMessage,
-  ExitEngine,
-  ExitPolicy,
-  PeerConnector,
-  SignalingClient,
-  silentLogger,
-  toBase64Url,
-  type ExitStats,
-  type Logger,
-  type SessionLimits,
-  type WebSocketConstructorLike,
-} from '@underpass/shared';
+import { toBase64Url } from '@underpass/shared/bytes';
+import { errorMessage } from '@underpass/shared/errors';
+import { ExitEngine, ExitPolicy, type ExitStats, type SessionLimits } from '@underpass/shared/exit';
+import { PeerConnector } from '@underpass/shared/links';
+import { silentLogger, type Logger } from '@underpass/shared/logger';
+import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import { loadOrCreateStaticKey } from './keys.js';
 import { nodeAead } from './node-aead.js';
 import { nodePeerFactory, type IceServer } from './node-peer.js';

@@ -1,13 +1,8 @@
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import {
-  fromBase64Url,
-  generateStaticKeyPair,
-  publicKeyFromSecret,
-  toBase64Url,
-  UnderpassError,
-  type StaticKeyPair,
-} from '@underpass/shared';
+import { fromBase64Url, toBase64Url } from '@underpass/shared/bytes';
+import { UnderpassError } from '@underpass/shared/errors';
+import { generateStaticKeyPair, publicKeyFromSecret, type StaticKeyPair } from '@underpass/shared/tunnel';
 
 /** On disk: JSON `{"version":1,"secretKey":"<base64url>"}`, mode 0600, in a 0700 directory. */
 type KeyFile = { version: 1; secretKey: string };

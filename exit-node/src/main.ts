@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { DEFAULT_MAX_SESSIONS, DEFAULT_MAX_STREAMS, DEFAULT_SESSION_LIMITS } from '@underpass/shared';
+import { DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_LIMITS } from '@underpass/shared/exit';
+import { DEFAULT_MAX_STREAMS } from '@underpass/shared/tunnel';
 import { DEFAULT_EXIT_CAPACITY, defaultDataDir, startExitNode } from './exit-node.js';
 import { DEFAULT_TCP_CONNECT_TIMEOUT_MS } from './tcp-dialer.js';
 

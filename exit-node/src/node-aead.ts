@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import type { Aead } from '@underpass/shared';
+import type { Aead } from '@underpass/shared/tunnel';
 
 const TAG_BYTES = 16;
 

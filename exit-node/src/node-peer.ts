@@ -1,6 +1,6 @@
 import Peer from 'simple-peer';
 import wrtc from '@roamhq/wrtc';
-import { Backpressure, LINK_LOW_WATER, type PeerFactory } from '@underpass/shared';
+import { Backpressure, LINK_LOW_WATER, type PeerFactory } from '@underpass/shared/links';
 
 export interface IceServer {
   urls: string | string[];

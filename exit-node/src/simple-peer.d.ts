@@ -1,6 +1,6 @@
 // simple-peer 9 ships no type definitions; we use it only through shared's SimplePeerLike.
 declare module 'simple-peer' {
-  import type { SimplePeerLike } from '@underpass/shared';
+  import type { SimplePeerLike } from '@underpass/shared/links';
   interface PeerOptions {
     initiator?: boolean;
     trickle?: boolean;

@@ -1,16 +1,10 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP, connect, type Socket } from 'node:net';
-import {
-  errorMessage,
-  NodeSocketStream,
-  StreamError,
-  withDeadline,
-  type ByteStream,
-  type Dialer,
-  type ExitPolicy,
-  type StreamErrorCode,
-  type StreamRequest,
-} from '@underpass/shared';
+import { withDeadline } from '@underpass/shared/deadline';
+import { errorMessage, StreamError, type StreamErrorCode } from '@underpass/shared/errors';
+import { type Dialer, type ExitPolicy } from '@underpass/shared/exit';
+import { NodeSocketStream, type ByteStream } from '@underpass/shared/streams';
+import { type StreamRequest } from '@underpass/shared/tunnel';
 
 /** Time for one TCP connect; the exit's dial timeout (DNS and every address tried) bounds the whole. */
 export const DEFAULT_TCP_CONNECT_TIMEOUT_MS = 10_000;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ExitPolicy } from '@underpass/shared';
+import { ExitPolicy } from '@underpass/shared/exit';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/src/server.js';
 import { startExitNode, type ExitNode } from '../src/exit-node.js';
 

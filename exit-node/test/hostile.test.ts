@@ -1,18 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, createServer, type Server } from 'node:net';
 import { lookup as dnsLookup } from 'node:dns/promises';
-import {
-  ExitEngine,
-  ExitPolicy,
-  generateStaticKeyPair,
-  RelayEngine,
-  SESSION_LIMIT_CODE,
-  TunnelClient,
-  type Link,
-  type SessionError,
-  type StaticKeyPair,
-  type StreamError,
-} from '@underpass/shared';
+import { RelayEngine, TunnelClient } from '@underpass/shared/engines';
+import { type SessionError, type StreamError } from '@underpass/shared/errors';
+import { ExitEngine, ExitPolicy, SESSION_LIMIT_CODE } from '@underpass/shared/exit';
+import { type Link } from '@underpass/shared/links';
+import { generateStaticKeyPair, type StaticKeyPair } from '@underpass/shared/tunnel';
 import { TcpDialer, type Lookup } from '../src/tcp-dialer.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
 import { peerLinkPair } from './peer-pair.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ByteStream } from '@underpass/shared';
+import type { ByteStream } from '@underpass/shared/streams';
 
 export interface HttpResult {
   status: string;

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { toBase64Url } from '@underpass/shared';
+import { toBase64Url } from '@underpass/shared/bytes';
 import { loadOrCreateStaticKey } from '../src/keys.js';
 
 describe('the exit key file', () => {

@@ -1,13 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ExitEngine,
-  ExitPolicy,
-  generateStaticKeyPair,
-  RelayEngine,
-  TunnelClient,
-  type Link,
-  type StaticKeyPair,
-} from '@underpass/shared';
+import { RelayEngine, TunnelClient } from '@underpass/shared/engines';
+import { ExitEngine, ExitPolicy } from '@underpass/shared/exit';
+import { type Link } from '@underpass/shared/links';
+import { generateStaticKeyPair, type StaticKeyPair } from '@underpass/shared/tunnel';
 import { TcpDialer } from '../src/tcp-dialer.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
 import { peerLinkPair } from './peer-pair.js';

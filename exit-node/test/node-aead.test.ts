@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { nobleAead, randomBytes } from '@underpass/shared';
+import { randomBytes } from '@underpass/shared/bytes';
+import { nobleAead } from '@underpass/shared/tunnel';
 import { nodeAead } from '../src/node-aead.js';
 
 describe('node:crypto ChaCha20-Poly1305 matches @noble/ciphers', () => {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { LINK_HIGH_WATER, LINK_LOW_WATER, type PeerLink } from '@underpass/shared';
+import { LINK_HIGH_WATER, LINK_LOW_WATER, type PeerLink } from '@underpass/shared/links';
 import { DATA_CHANNEL_MAX_BUFFERED, polyfillBufferedAmountLow, type ChannelLike } from '../src/node-peer.js';
 import { peerLinkPair } from './peer-pair.js';
 

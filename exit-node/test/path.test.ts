@@ -4,13 +4,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import {
-  ProtectEngine,
-  SignalingClient,
-  VolunteerEngine,
-  type ByteStream,
-  type WebSocketConstructorLike,
-} from '@underpass/shared';
+import { ProtectEngine, VolunteerEngine } from '@underpass/shared/engines';
+import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
+import { type ByteStream } from '@underpass/shared/streams';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/src/server.js';
 import { startExitNode, type ExitNode } from '../src/exit-node.js';
 import { nodePeerFactory } from '../src/node-peer.js';

@@ -1,4 +1,4 @@
-import { PeerLink, type SimplePeerLike } from '@underpass/shared';
+import { PeerLink, type SimplePeerLike } from '@underpass/shared/links';
 import { nodePeerFactory } from '../src/node-peer.js';
 
 /**

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
-import { ExitPolicy, type StreamError } from '@underpass/shared';
+import { type StreamError } from '@underpass/shared/errors';
+import { ExitPolicy } from '@underpass/shared/exit';
 import { TcpDialer, type Lookup } from '../src/tcp-dialer.js';
 
 /** Every name resolves here, in memory: no test query leaves the machine. */

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { errorMessage } from '@underpass/shared';
+import { errorMessage } from '@underpass/shared/errors';
 import { decodePairingCode, type Pairing } from '../lib/pairing-code';
 
 /**

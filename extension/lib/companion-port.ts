@@ -1,14 +1,9 @@
 import { z } from 'zod';
-import {
-  dataPortSecretSchema,
-  Emitter,
-  errorMessage,
-  pairingSchema,
-  toUnderpassError,
-  UnderpassError,
-  withDeadline,
-  type Clock,
-} from '@underpass/shared';
+import { type Clock } from '@underpass/shared/clock';
+import { dataPortSecretSchema, pairingSchema } from '@underpass/shared/data-port';
+import { withDeadline } from '@underpass/shared/deadline';
+import { Emitter } from '@underpass/shared/emitter';
+import { errorMessage, toUnderpassError, UnderpassError } from '@underpass/shared/errors';
 import { truncateReason } from './switch-error';
 
 /**

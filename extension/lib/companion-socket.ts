@@ -1,11 +1,7 @@
-import {
-  encodeDataPortHello,
-  errorMessage,
-  toUnderpassError,
-  UnderpassError,
-  withDeadline,
-  type Clock,
-} from '@underpass/shared';
+import { type Clock } from '@underpass/shared/clock';
+import { encodeDataPortHello } from '@underpass/shared/data-port';
+import { withDeadline } from '@underpass/shared/deadline';
+import { errorMessage, toUnderpassError, UnderpassError } from '@underpass/shared/errors';
 
 /**
  * The offscreen document's data connection to the companion: a WebSocket on 127.0.0.1 that carries the

@@ -1,4 +1,5 @@
-import { Emitter, type PeerFactory } from '@underpass/shared';
+import { Emitter } from '@underpass/shared/emitter';
+import { type PeerFactory } from '@underpass/shared/links';
 import { ProtectHost } from '../features/protect/protect-host';
 import { VolunteerHost } from '../features/volunteer/volunteer-host';
 import type { EngineEvent, EngineStatus, OffscreenCommand } from './messages';

@@ -1,4 +1,4 @@
-import type { Emitter } from '@underpass/shared';
+import type { Emitter } from '@underpass/shared/emitter';
 import type { EngineEvent, EngineStatus, SwitchName, SwitchState } from './messages';
 
 /**

@@ -1,4 +1,4 @@
-import { withDeadline } from '@underpass/shared';
+import { withDeadline } from '@underpass/shared/deadline';
 import type { EngineChannel } from './engine-channel';
 import {
   engineEventSchema,

@@ -1,4 +1,4 @@
-import { Emitter } from '@underpass/shared';
+import { Emitter } from '@underpass/shared/emitter';
 import type { CompanionFailure, CompanionHandle, CompanionOpenResult } from './companion-port';
 import { truncateReason } from './switch-error';
 import type { Pairing } from './pairing-code';

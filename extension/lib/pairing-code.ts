@@ -6,7 +6,7 @@ import {
   pairingSchema,
   type Pairing,
   type PairingCodeProblem,
-} from '@underpass/shared';
+} from '@underpass/shared/data-port';
 
 /**
  * The pairing code of a companion started by hand (`underpass-companion serve`), for where native messaging

@@ -2,7 +2,7 @@
 // `RTCPeerConnection` when it is first imported.
 import 'webrtc-adapter';
 import Peer from '@thaunknown/simple-peer/lite.js';
-import type { PeerFactory } from '@underpass/shared';
+import type { PeerFactory } from '@underpass/shared/links';
 
 /**
  * simple-peer's `lite` entry: DataChannels only, no media code, and of Node's built-ins it needs only

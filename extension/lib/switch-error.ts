@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import {
   SESSION_ERROR_CODES,
-  SIGNALING_ERROR_CODES,
   STREAM_ERROR_CODES,
   UnderpassError,
   errorMessage,
-} from '@underpass/shared';
+} from '@underpass/shared/errors';
+import { SIGNALING_ERROR_CODES } from '@underpass/shared/signaling';
 
 /**
  * The one shape of an error that crosses an extension context (offscreen document → background → popup):

@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { encodePairingCode, MAX_DATA_PORT_SECRET_LENGTH, MAX_PAIRING_CODE_LENGTH } from '@underpass/shared';
+import {
+  encodePairingCode,
+  MAX_DATA_PORT_SECRET_LENGTH,
+  MAX_PAIRING_CODE_LENGTH,
+} from '@underpass/shared/data-port';
 // What the companion prints with: PROTOCOL.md's limits, held against the extension's parser.
 import { encodePairingCode as companionEncodePairingCode } from '../../companion/src/pairing';
 import { decodePairingCode, MAX_CODE_LENGTH } from '../lib/pairing-code';

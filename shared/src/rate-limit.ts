@@ -1,7 +1,7 @@
 import { Emitter } from './emitter.js';
 import { systemClock, type Clock } from './clock.js';
 import type { UnderpassError } from './errors.js';
-import type { ByteStream, ByteStreamEvents } from './byte-stream.js';
+import type { ByteStream, ByteStreamEvents } from './streams/byte-stream.js';
 
 /**
  * Rate limits for code that must run in Node and the browser and be driven by tests: a token bucket measured

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Backpressure, linkHasRoom } from '../src/links/backpressure.js';
-import { LINK_HIGH_WATER, LINK_LOW_WATER } from '../src/link.js';
+import { LINK_HIGH_WATER, LINK_LOW_WATER } from '../src/links/link.js';
 
 /** A Backpressure on the link marks, and how many drains it has announced. */
 function watched() {

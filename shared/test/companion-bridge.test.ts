@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { Emitter } from '../src/emitter.js';
 import { SessionError, StreamError, type UnderpassError } from '../src/errors.js';
-import type { ByteStream, ByteStreamEvents } from '../src/byte-stream.js';
-import { LINK_HIGH_WATER } from '../src/link.js';
+import type { ByteStream, ByteStreamEvents } from '../src/streams/byte-stream.js';
+import { LINK_HIGH_WATER } from '../src/links/link.js';
 import { memoryLinkPair } from '../src/links/memory-link.js';
-import { bridgeCompanion } from '../src/engines/companion-bridge.js';
+import { bridgeCompanion } from '../src/data-port/bridge.js';
 import { muxOverLink } from '../src/data-port/mux-link.js';
 import { decodeMuxFrame, type StreamRequest } from '../src/tunnel/mux-frames.js';
 import { collect, EchoStream } from './helpers.js';

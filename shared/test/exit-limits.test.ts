@@ -1,14 +1,14 @@
 import { describe, expect, it, vi } from 'vitest';
 import { Emitter } from '../src/emitter.js';
 import { memoryLinkPair } from '../src/links/memory-link.js';
-import { ExitEngine, type Dialer } from '../src/engines/exit.js';
-import { SESSION_LIMIT_CODE, type SessionLimits } from '../src/engines/exit-limits.js';
+import { ExitEngine, type Dialer } from '../src/exit/exit-engine.js';
+import { SESSION_LIMIT_CODE, type SessionLimits } from '../src/exit/exit-limits.js';
 import { TunnelClient } from '../src/engines/client.js';
 import { generateStaticKeyPair } from '../src/tunnel/noise.js';
 import { SessionError, StreamError, type UnderpassError } from '../src/errors.js';
 import { ThrottledStream, TokenBucket } from '../src/rate-limit.js';
 import { ManualClock } from '../../test/manual-clock.js';
-import type { ByteStream, ByteStreamEvents } from '../src/byte-stream.js';
+import type { ByteStream, ByteStreamEvents } from '../src/streams/byte-stream.js';
 import { collect, echoDialer, pattern } from './helpers.js';
 
 /** A clock the test moves by hand: timers fire only inside `advance`. */

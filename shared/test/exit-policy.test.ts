@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ALWAYS_DENIED_PORTS, DENIED_RANGES, ExitPolicy } from '../src/exit-policy.js';
+import { ALWAYS_DENIED_PORTS, DENIED_RANGES, ExitPolicy } from '../src/exit/exit-policy.js';
 
 /** For every default-denied range: its first, a middle and its last address. */
 const DENIED_SAMPLES: Record<string, string[]> = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_DENIED_PORTS, ExitPolicy, parsePortRange } from '../src/exit-policy.js';
+import { DEFAULT_DENIED_PORTS, ExitPolicy, parsePortRange } from '../src/exit/exit-policy.js';
 import { MAX_POLICY_LENGTH } from '../src/signaling/messages.js';
 
 describe('exit port policy', () => {

@@ -1,7 +1,7 @@
 import { Emitter } from '../src/emitter.js';
-import type { ByteStream, ByteStreamEvents } from '../src/byte-stream.js';
+import type { ByteStream, ByteStreamEvents } from '../src/streams/byte-stream.js';
 import type { UnderpassError } from '../src/errors.js';
-import type { Dialer } from '../src/engines/exit.js';
+import type { Dialer } from '../src/exit/exit-engine.js';
 import { StreamError } from '../src/errors.js';
 
 /** An in-memory "website" for unit tests: echoes what it is sent, ends when the writer ends. */

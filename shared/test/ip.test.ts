@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Cidr, parseIp, parseIPv4, parseIPv6, unmapIPv4 } from '../src/ip.js';
+import { Cidr, parseIp, parseIPv4, parseIPv6, unmapIPv4 } from '../src/exit/ip.js';
 
 /** IPv6 groups as a bigint, so expectations read like the address. */
 function v6(...groups: number[]): bigint {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Emitter } from '../src/emitter.js';
-import { LINK_HIGH_WATER, type Link, type LinkEvents } from '../src/link.js';
+import { LINK_HIGH_WATER, type Link, type LinkEvents } from '../src/links/link.js';
 import { RelayOutbox } from '../src/engines/relay-outbox.js';
 
 /** A link whose buffer level the test sets; it records what was handed to it. */

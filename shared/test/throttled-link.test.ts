@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { memoryLinkPair } from '../src/links/memory-link.js';
 import { ThrottledLink } from '../src/links/throttled-link.js';
 import { ByteThrottle } from '../src/rate-limit.js';
-import { LINK_HIGH_WATER } from '../src/link.js';
+import { LINK_HIGH_WATER } from '../src/links/link.js';
 
 describe('ThrottledLink', () => {
   afterEach(() => vi.useRealTimers());

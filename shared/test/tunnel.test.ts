@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { memoryLinkPair } from '../src/links/memory-link.js';
-import { ExitEngine } from '../src/engines/exit.js';
+import { ExitEngine } from '../src/exit/exit-engine.js';
 import { TunnelClient } from '../src/engines/client.js';
 import { RelayEngine } from '../src/engines/relay.js';
 import { generateStaticKeyPair } from '../src/tunnel/noise.js';
@@ -8,7 +8,7 @@ import { decodeCell, encodeCell, MAX_CELL, readdressCell } from '../src/tunnel/c
 import { encodeMuxFrame } from '../src/tunnel/mux-frames.js';
 import { SessionError, StreamError } from '../src/errors.js';
 import { DEFAULT_SESSION_WINDOW } from '../src/tunnel/mux.js';
-import { LINK_HIGH_WATER } from '../src/link.js';
+import { LINK_HIGH_WATER } from '../src/links/link.js';
 import { collect, echoDialer, pattern } from './helpers.js';
 
 function setupDirect(options: { windowSize?: number } = {}) {

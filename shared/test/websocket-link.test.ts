@@ -4,7 +4,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { systemClock, type Clock } from '../src/clock.js';
 import { DataPortCloseCode } from '../src/data-port/protocol.js';
 import type { SessionError } from '../src/errors.js';
-import { LINK_HIGH_WATER, LINK_LOW_WATER } from '../src/link.js';
+import { LINK_HIGH_WATER, LINK_LOW_WATER } from '../src/links/link.js';
 import { WebSocketLink, type WebSocketLinkOptions } from '../src/links/websocket-link.js';
 import { nextEvent, pattern } from './helpers.js';
 

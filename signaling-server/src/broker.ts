@@ -4,21 +4,17 @@
  * hello (the hello-first rule, an exit's proof of its key, then roles and link membership) and routes
  * signals between exactly the two members of a link. Making links is the Matchmaker's (matchmaker.ts).
  */
-import { systemClock, type Clock } from '../../shared/src/clock.js';
-import { silentLogger, type LogFields, type Logger } from '../../shared/src/logger.js';
-import {
-  issueExitKeyChallenge,
-  verifyExitKeyProof,
-  type IssuedChallenge,
-} from '../../shared/src/signaling/exit-proof.js';
-import { decodeExitKey, randomId } from '../../shared/src/signaling/ids.js';
+import { systemClock, type Clock } from '@underpass/shared/clock';
+import { silentLogger, type LogFields, type Logger } from '@underpass/shared/logger';
+import { issueExitKeyChallenge, verifyExitKeyProof, type IssuedChallenge } from '@underpass/shared/signaling';
+import { decodeExitKey, randomId } from '@underpass/shared/signaling';
 import {
   SIGNALING_PROTOCOL_VERSION,
   type HelloMessage,
   type PeerMessage,
   type ServerMessage,
   type SignalingErrorCode,
-} from '../../shared/src/signaling/messages.js';
+} from '@underpass/shared/signaling';
 import { Matchmaker, type MatchObserver, type Member } from './matchmaker.js';
 import type { LinkEntry, Registry } from './registry.js';
 

@@ -3,7 +3,7 @@
  * the environment over defaults. Parsing never exits the process; main.ts decides what to do.
  */
 import { parseArgs } from 'node:util';
-import { errorMessage } from '../../shared/src/errors.js';
+import { errorMessage } from '@underpass/shared/errors';
 import { DEFAULT_LIMITS, MIN_LIMITS, type SignalingLimits } from './limits.js';
 import { DEFAULT_REDIS_EXPIRY_MS } from './redis-cluster.js';
 import { DEFAULT_REDIS_PREFIX } from './redis-registry.js';

@@ -4,10 +4,10 @@
  * It checks each frame (binary, size, schema), asks the broker what the message may do (`Broker.admit`), and
  * runs the broker's work in the queue.
  */
-import type { Clock } from '../../shared/src/clock.js';
-import { errorMessage } from '../../shared/src/errors.js';
-import type { LogFields, Logger } from '../../shared/src/logger.js';
-import { TokenBucket } from '../../shared/src/rate-limit.js';
+import type { Clock } from '@underpass/shared/clock';
+import { errorMessage } from '@underpass/shared/errors';
+import type { LogFields, Logger } from '@underpass/shared/logger';
+import { TokenBucket } from '@underpass/shared/rate-limit';
 import {
   encodeMessage,
   parsePeerMessage,
@@ -17,7 +17,7 @@ import {
   type PeerRole,
   type ServerMessage,
   type SignalingErrorCode,
-} from '../../shared/src/signaling/messages.js';
+} from '@underpass/shared/signaling';
 import { HANDSHAKE_START, type Broker, type HandshakeStage } from './broker.js';
 import type { SignalingLimits } from './limits.js';
 import type { LivePeer } from './liveness.js';

@@ -4,8 +4,8 @@
  * of exits is public).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errorMessage } from '../../shared/src/errors.js';
-import type { Logger } from '../../shared/src/logger.js';
+import { errorMessage } from '@underpass/shared/errors';
+import type { Logger } from '@underpass/shared/logger';
 import type { ExitSummary } from './broker.js';
 import type { SignalingMetrics } from './metrics.js';
 

@@ -3,7 +3,7 @@
  * and an idle sweep drops registered peers that stopped sending (they are asked for heartbeats in welcome).
  * Socket-free: it sees connections as `LivePeer`s and time through a Clock, so tests can drive it.
  */
-import type { Clock } from '../../shared/src/clock.js';
+import type { Clock } from '@underpass/shared/clock';
 
 export interface LivePeer {
   /** Set whenever anything (a frame, a pong) comes from the peer; cleared here by each ping. */

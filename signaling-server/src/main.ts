@@ -3,9 +3,9 @@
  * SIGTERM/SIGINT (peers are told `shutting-down`; the process exits within 5 s whatever happens).
  */
 import { pino } from 'pino';
-import { withDeadline } from '../../shared/src/deadline.js';
-import { UnderpassError, errorMessage } from '../../shared/src/errors.js';
-import type { Logger } from '../../shared/src/logger.js';
+import { withDeadline } from '@underpass/shared/deadline';
+import { UnderpassError, errorMessage } from '@underpass/shared/errors';
+import type { Logger } from '@underpass/shared/logger';
 import { USAGE, parseConfig } from './config.js';
 import { startSignalingServer } from './server.js';
 

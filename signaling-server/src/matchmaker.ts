@@ -4,16 +4,16 @@
  * exit. Socket-free; the broker hands it requests from peers whose role it has checked, and it answers
  * through `send`.
  */
-import { systemClock, type Clock } from '../../shared/src/clock.js';
-import { errorMessage } from '../../shared/src/errors.js';
-import { silentLogger, type Logger } from '../../shared/src/logger.js';
+import { systemClock, type Clock } from '@underpass/shared/clock';
+import { errorMessage } from '@underpass/shared/errors';
+import { silentLogger, type Logger } from '@underpass/shared/logger';
 import type {
   ConnectExitMessage,
   LinkMessage,
   PathRequestMessage,
   ServerMessage,
   SignalingErrorCode,
-} from '../../shared/src/signaling/messages.js';
+} from '@underpass/shared/signaling';
 import type { LinkEntry, PeerEntry, Registry } from './registry.js';
 
 /** What the matcher reports about its work; the server turns these into Prometheus metrics. */

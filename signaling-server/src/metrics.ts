@@ -3,7 +3,7 @@
  * servers in one process, as in tests, do not collide). Served as text on GET /metrics.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { PeerRole, SignalingErrorCode } from '../../shared/src/signaling/messages.js';
+import type { PeerRole, SignalingErrorCode } from '@underpass/shared/signaling';
 import type { MatchObserver } from './matchmaker.js';
 
 /** Why the server refused a connection or a message; one label value each. */

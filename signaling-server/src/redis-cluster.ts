@@ -7,10 +7,10 @@
  * A peer's id starts with the id of the instance it is connected to, so routing needs no lookup.
  */
 import { Redis } from 'ioredis';
-import { randomBytes, toBase64Url } from '../../shared/src/bytes.js';
-import { randomId } from '../../shared/src/signaling/ids.js';
-import { errorMessage } from '../../shared/src/errors.js';
-import { silentLogger, type Logger } from '../../shared/src/logger.js';
+import { randomBytes, toBase64Url } from '@underpass/shared/bytes';
+import { randomId } from '@underpass/shared/signaling';
+import { errorMessage } from '@underpass/shared/errors';
+import { silentLogger, type Logger } from '@underpass/shared/logger';
 import { DEFAULT_REDIS_PREFIX, RedisRegistry } from './redis-registry.js';
 
 export type RedisClusterOptions = {

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { PeerRole } from '../../shared/src/signaling/messages.js';
+import type { PeerRole } from '@underpass/shared/signaling';
 import type {
   AddPeerResult,
   CreateLinkRequest,

@@ -4,7 +4,7 @@
  * one call), so a shared store such as Redis can implement it later without changing the broker.
  * `MemoryRegistry` is the single-process implementation.
  */
-import type { PeerRole } from '../../shared/src/signaling/messages.js';
+import type { PeerRole } from '@underpass/shared/signaling';
 import { RelayHeap, type HeapRelay } from './relay-heap.js';
 
 export type NewPeer = {

@@ -7,12 +7,12 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import { systemClock, type Clock } from '../../shared/src/clock.js';
-import { withDeadline } from '../../shared/src/deadline.js';
-import { UnderpassError } from '../../shared/src/errors.js';
-import { silentLogger, type LogFields, type Logger } from '../../shared/src/logger.js';
-import { randomId } from '../../shared/src/signaling/ids.js';
-import { encodeMessage, type ServerMessage } from '../../shared/src/signaling/messages.js';
+import { systemClock, type Clock } from '@underpass/shared/clock';
+import { withDeadline } from '@underpass/shared/deadline';
+import { UnderpassError } from '@underpass/shared/errors';
+import { silentLogger, type LogFields, type Logger } from '@underpass/shared/logger';
+import { randomId } from '@underpass/shared/signaling';
+import { encodeMessage, type ServerMessage } from '@underpass/shared/signaling';
 import { Broker } from './broker.js';
 import { DEFAULT_HOST } from './config.js';
 import {

@@ -4,9 +4,9 @@ import { runInNewContext } from 'node:vm';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { SignalingClient } from '../../shared/src/signaling/client.js';
-import { proveExitKey } from '../../shared/src/signaling/exit-proof.js';
-import { encodeExitKey } from '../../shared/src/signaling/ids.js';
+import { SignalingClient } from '@underpass/shared/signaling';
+import { proveExitKey } from '@underpass/shared/signaling';
+import { encodeExitKey } from '@underpass/shared/signaling';
 import { exitSecretOf, newExitKey, scrape, serverUnderTest } from './helpers.js';
 
 const { server, start, join, open } = serverUnderTest();

@@ -5,7 +5,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServer } from '../../bench/lib/redis-server.js';
-import type { ServerMessage } from '../../shared/src/signaling/messages.js';
+import type { ServerMessage } from '@underpass/shared/signaling';
 import { Broker } from '../src/broker.js';
 import { RedisRegistry } from '../src/redis-registry.js';
 import { MemoryRegistry, type Registry } from '../src/registry.js';

@@ -10,8 +10,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { WebSocket } from 'ws';
 import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
 import { startRedisServer, type RedisServer } from '../../bench/lib/redis-server.js';
-import { SignalingClient, type WebSocketConstructorLike } from '../../shared/src/signaling/client.js';
-import type { LinkMessage } from '../../shared/src/signaling/messages.js';
+import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
+import type { LinkMessage } from '@underpass/shared/signaling';
 import { RedisRegistry } from '../src/redis-registry.js';
 import type { SignalingServer } from '../src/server.js';
 import { RawPeer, exitSecretOf, newExitKey, startTestServer } from './helpers.js';

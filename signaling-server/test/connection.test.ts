@@ -3,8 +3,8 @@
  * token bucket and the handshake timer, and a real Broker over a MemoryRegistry answers.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { encodeMessage, type ServerMessage } from '../../shared/src/signaling/messages.js';
-import { silentLogger } from '../../shared/src/logger.js';
+import { encodeMessage, type ServerMessage } from '@underpass/shared/signaling';
+import { silentLogger } from '@underpass/shared/logger';
 import { Broker } from '../src/broker.js';
 import { PeerConnection, type InboundFrame, type PeerSocket } from '../src/connection.js';
 import { DEFAULT_LIMITS, type SignalingLimits } from '../src/limits.js';

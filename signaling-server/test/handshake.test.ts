@@ -3,8 +3,8 @@
  * everything after for `handle`. A fake `send` records what the peer would get.
  */
 import { describe, expect, it } from 'vitest';
-import { proveExitKey } from '../../shared/src/signaling/exit-proof.js';
-import type { HelloMessage, PeerMessage, ServerMessage } from '../../shared/src/signaling/messages.js';
+import { proveExitKey } from '@underpass/shared/signaling';
+import type { HelloMessage, PeerMessage, ServerMessage } from '@underpass/shared/signaling';
 import { Broker, HANDSHAKE_START, type Admission, type HandshakeStage } from '../src/broker.js';
 import { MemoryRegistry } from '../src/registry.js';
 import { exitSecretOf, newExitKey } from './helpers.js';

@@ -2,9 +2,9 @@
 import { x25519 } from '@noble/curves/ed25519.js';
 import { afterEach } from 'vitest';
 import { WebSocket } from 'ws';
-import { proveExitKey } from '../../shared/src/signaling/exit-proof.js';
-import { encodeExitKey } from '../../shared/src/signaling/ids.js';
-import type { ServerMessage } from '../../shared/src/signaling/messages.js';
+import { proveExitKey } from '@underpass/shared/signaling';
+import { encodeExitKey } from '@underpass/shared/signaling';
+import type { ServerMessage } from '@underpass/shared/signaling';
 import { startSignalingServer, type SignalingServer, type SignalingServerOptions } from '../src/server.js';
 
 /** Secret keys of the exit keys made by newExitKey(), so join() can answer the server's challenge. */

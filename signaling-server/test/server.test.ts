@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { systemClock } from '../../shared/src/clock.js';
-import { proveExitKey } from '../../shared/src/signaling/exit-proof.js';
+import { systemClock } from '@underpass/shared/clock';
+import { proveExitKey } from '@underpass/shared/signaling';
 import { exitSecretOf, newExitKey, serverUnderTest } from './helpers.js';
 
 const { server, start, join, open } = serverUnderTest();

@@ -1,12 +1,7 @@
-import {
-  bridgeCompanion,
-  DataPortCloseCode,
-  ProtectEngine,
-  SignalingClient,
-  websocketLink,
-  type PeerFactory,
-  type ProtectState,
-} from '@underpass/shared';
+import { bridgeCompanion, DataPortCloseCode } from '@underpass/shared/data-port';
+import { ProtectEngine, type ProtectState } from '@underpass/shared/engines';
+import { websocketLink, type PeerFactory } from '@underpass/shared/links';
+import { SignalingClient } from '@underpass/shared/signaling';
 import { openCompanionSocket } from '../../lib/companion-socket';
 import { safely } from '../../lib/safely';
 import type { EngineEvent, OffscreenCommand } from '../../lib/messages';

@@ -1,4 +1,4 @@
-import { dataPortSecretSchema } from '@underpass/shared';
+import { dataPortSecretSchema } from '@underpass/shared/data-port';
 import { z } from 'zod';
 import { reasonSchema, switchErrorCodeSchema } from '../../lib/switch-error';
 import { count, wsUrl } from '../../lib/wire-types';

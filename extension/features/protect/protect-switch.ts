@@ -1,4 +1,4 @@
-import { Emitter } from '@underpass/shared';
+import { Emitter } from '@underpass/shared/emitter';
 import type { CompanionFailure, CompanionHandle, CompanionReady } from '../../lib/companion-port';
 import type { EngineChannel } from '../../lib/engine-channel';
 import type { FeatureSwitch } from '../../lib/feature-switch';

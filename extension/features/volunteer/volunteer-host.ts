@@ -1,4 +1,6 @@
-import { SignalingClient, VolunteerEngine, type PeerFactory } from '@underpass/shared';
+import { VolunteerEngine } from '@underpass/shared/engines';
+import { type PeerFactory } from '@underpass/shared/links';
+import { SignalingClient } from '@underpass/shared/signaling';
 import type { EngineEvent, OffscreenCommand } from '../../lib/messages';
 import { toSwitchError, truncateReason } from '../../lib/switch-error';
 import { safely } from '../../lib/safely';

@@ -1,4 +1,4 @@
-import type { Link } from '../link.js';
+import type { Link } from '../links/link.js';
 import { linkHasRoom } from '../links/backpressure.js';
 import { Mux, type MuxOptions } from '../tunnel/mux.js';
 

@@ -1,6 +1,6 @@
 import { Emitter } from '../emitter.js';
 import { SessionError, StreamError } from '../errors.js';
-import type { Link } from '../link.js';
+import type { Link } from '../links/link.js';
 import { linkHasRoom } from '../links/backpressure.js';
 import { decodeCell, encodeCell } from '../tunnel/cells.js';
 import { SecureSession } from '../tunnel/session.js';

@@ -1,7 +1,7 @@
 import { Emitter } from '../emitter.js';
 import { StreamError, UnderpassError, toUnderpassError } from '../errors.js';
 import { fromBase64Url } from '../bytes.js';
-import type { ByteStream } from '../byte-stream.js';
+import type { ByteStream } from '../streams/byte-stream.js';
 import type { PeerFactory } from '../links/peer-link.js';
 import type { StreamRequest } from '../tunnel/mux-frames.js';
 import { PeerConnector, type SignalingChannel } from '../links/peer-connector.js';

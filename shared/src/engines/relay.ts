@@ -1,7 +1,7 @@
 import { Emitter } from '../emitter.js';
 import { SessionError } from '../errors.js';
 import { toBase64Url } from '../bytes.js';
-import type { Link } from '../link.js';
+import type { Link } from '../links/link.js';
 import { decodeCell, encodeCell, readdressCell, type Cell } from '../tunnel/cells.js';
 import { DEFAULT_SESSION_WINDOW } from '../tunnel/mux.js';
 import { RelayOutbox } from './relay-outbox.js';

@@ -2,7 +2,7 @@ import { Emitter } from '../emitter.js';
 import { systemClock, type Clock } from '../clock.js';
 import { SessionError } from '../errors.js';
 import { fromBase64Url, toBase64Url } from '../bytes.js';
-import type { Link } from '../link.js';
+import type { Link } from '../links/link.js';
 import type { PeerFactory } from '../links/peer-link.js';
 import { PeerConnector, type SignalingChannel } from '../links/peer-connector.js';
 import { RelayEngine, type RelayStats } from './relay.js';

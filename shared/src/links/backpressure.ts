@@ -1,4 +1,4 @@
-import { LINK_HIGH_WATER, LINK_LOW_WATER, type Link } from '../link.js';
+import { LINK_HIGH_WATER, LINK_LOW_WATER, type Link } from './link.js';
 
 export interface WaterMarks {
   /** Above this many buffered bytes, a sender must wait: a drain is owed to whoever saw it. */

@@ -1,6 +1,6 @@
 import { Emitter } from '../emitter.js';
 import { SessionError } from '../errors.js';
-import type { Link, LinkEvents } from '../link.js';
+import type { Link, LinkEvents } from './link.js';
 import { Backpressure } from './backpressure.js';
 
 /** Two in-memory Links joined back to back, delivering asynchronously like a DataChannel. For unit tests. */

@@ -1,6 +1,6 @@
 import { Emitter } from '../emitter.js';
 import { errorMessage, SessionError } from '../errors.js';
-import type { Link, LinkEvents } from '../link.js';
+import type { Link, LinkEvents } from './link.js';
 import { Backpressure } from './backpressure.js';
 
 /**

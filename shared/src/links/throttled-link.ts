@@ -1,6 +1,6 @@
 import { Emitter } from '../emitter.js';
 import { SessionError } from '../errors.js';
-import { LINK_HIGH_WATER, type Link, type LinkEvents } from '../link.js';
+import { LINK_HIGH_WATER, type Link, type LinkEvents } from './link.js';
 import { Backpressure } from './backpressure.js';
 import type { ByteThrottle } from '../rate-limit.js';
 

@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { DATA_PORT_MAX_MESSAGE_BYTES, DataPortCloseCode } from '../data-port/protocol.js';
 import { Emitter } from '../emitter.js';
 import { SessionError } from '../errors.js';
-import type { Link, LinkEvents } from '../link.js';
+import type { Link, LinkEvents } from './link.js';
 import { Backpressure } from './backpressure.js';
 
 /** What both the browser's WebSocket and the `ws` package's provide. */

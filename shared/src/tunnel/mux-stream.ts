@@ -1,6 +1,6 @@
 import { Emitter } from '../emitter.js';
 import { SessionError, StreamError, type StreamErrorCode } from '../errors.js';
-import type { ByteStream, ByteStreamEvents } from '../byte-stream.js';
+import type { ByteStream, ByteStreamEvents } from '../streams/byte-stream.js';
 import { MAX_DATA_PAYLOAD } from './mux-frames.js';
 import type { Mux } from './mux.js';
 

@@ -1,5 +1,5 @@
-import type { Emitter } from './emitter.js';
-import type { SessionError } from './errors.js';
+import type { Emitter } from '../emitter.js';
+import type { SessionError } from '../errors.js';
 
 export type LinkEvents = {
   message: [message: Uint8Array];

@@ -1,7 +1,7 @@
 import { StreamError } from '../errors.js';
-import { pipeBoth, type ByteStream } from '../byte-stream.js';
-import type { Link } from '../link.js';
-import { muxOverLink } from '../data-port/mux-link.js';
+import { pipeBoth, type ByteStream } from '../streams/byte-stream.js';
+import type { Link } from '../links/link.js';
+import { muxOverLink } from './mux-link.js';
 import type { StreamRequest } from '../tunnel/mux-frames.js';
 
 export interface CompanionBridgeOptions {

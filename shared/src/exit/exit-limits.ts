@@ -1,7 +1,7 @@
 import { SessionError, StreamError, type SessionErrorCode } from '../errors.js';
 import type { Clock } from '../clock.js';
 import { TokenBucket } from '../rate-limit.js';
-import type { ByteStream } from '../byte-stream.js';
+import type { ByteStream } from '../streams/byte-stream.js';
 import type { SecureSession } from '../tunnel/session.js';
 import type { MuxStream } from '../tunnel/mux-stream.js';
 

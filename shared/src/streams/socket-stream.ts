@@ -13,8 +13,8 @@ export interface NodeSocketLike {
   on(event: 'error', listener: (error: Error & { code?: string }) => void): unknown;
 }
 
-import { Emitter } from './emitter.js';
-import { StreamError, type UnderpassError } from './errors.js';
+import { Emitter } from '../emitter.js';
+import { StreamError, type UnderpassError } from '../errors.js';
 import type { ByteStream, ByteStreamEvents } from './byte-stream.js';
 
 /**

@@ -1,5 +1,5 @@
-import type { Emitter } from './emitter.js';
-import type { UnderpassError } from './errors.js';
+import type { Emitter } from '../emitter.js';
+import type { UnderpassError } from '../errors.js';
 
 export type ByteStreamEvents = {
   /** A chunk arrived. Not emitted while paused. */

@@ -1,0 +1,6 @@
+// @underpass/shared/engines: the client (Protect) and relay (Volunteer) engines, the parts that run in the browser.
+export * from './client.js';
+export * from './protect.js';
+export * from './relay.js';
+export * from './relay-outbox.js';
+export * from './volunteer.js';
