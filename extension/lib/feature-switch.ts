@@ -1,4 +1,4 @@
-import type { Emitter } from '@underpass/shared/emitter';
+import { Emitter } from '@underpass/shared/emitter';
 import type { EngineEvent, EngineStatus, SwitchName, SwitchState } from './messages';
 
 /**
@@ -21,4 +21,33 @@ export interface FeatureSwitch extends Emitter<{ change: [state: SwitchState] }>
    */
   resume(input: { wanted: boolean; stored: SwitchState; engines: EngineStatus | undefined }): Promise<void>;
   onEngineEvent(event: EngineEvent): Promise<void>;
+}
+
+/**
+ * The part every switch keeps the same way: its state is shown at once, written to storage for the popup,
+ * and announced (`change`) for the badge.
+ */
+export abstract class SwitchBase extends Emitter<{ change: [state: SwitchState] }> {
+  abstract readonly name: SwitchName;
+  private current: SwitchState = { status: 'off' };
+
+  constructor(private readonly saveState: (name: SwitchName, state: SwitchState) => Promise<void>) {
+    super();
+  }
+
+  get state(): SwitchState {
+    return this.current;
+  }
+
+  protected async setState(state: SwitchState): Promise<void> {
+    this.current = state;
+    await this.saveState(this.name, state);
+    this.emit('change', state);
+  }
+
+  /** Shows a state read back from storage (after a worker restart) without writing it again. */
+  protected showStored(state: SwitchState): void {
+    this.current = state;
+    this.emit('change', state);
+  }
 }

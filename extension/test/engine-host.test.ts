@@ -106,10 +106,10 @@ describe('EngineHost', () => {
     expect(engineHost.status().protect).toEqual({ status: 'off' });
   });
 
-  it('ends Protect with companion-unreachable when the data port does not answer', async () => {
+  /** Starts Protect against a broker that never answers, then joins the companion on `dataPort`. */
+  async function protectWithCompanion(dataPort: number) {
     const { engineHost, next } = host();
     const broker = await wsServer();
-    const dataPort = await closedPort();
     engineHost.handle({
       target: 'offscreen',
       type: 'protect-start',
@@ -121,29 +121,18 @@ describe('EngineHost', () => {
       type: 'protect-companion',
       companion: { dataPort, secret: 's'.repeat(32) },
     });
-    const failed = await next(protectState('error'));
-    expect(failed.state).toMatchObject({ code: 'companion-unreachable' });
+    return (await next(protectState('error'))).state;
+  }
+
+  it('ends Protect with companion-unreachable when the data port does not answer', async () => {
+    expect(await protectWithCompanion(await closedPort())).toMatchObject({ code: 'companion-unreachable' });
   });
 
   it('ends Protect with companion-unauthorized when the companion refuses the secret', async () => {
-    const { engineHost, next } = host();
-    const broker = await wsServer();
-    const dataPort = await wsServer((socket) =>
+    const refusing = await wsServer((socket) =>
       socket.once('message', () => socket.close(4401, 'bad secret')),
     );
-    engineHost.handle({
-      target: 'offscreen',
-      type: 'protect-start',
-      signalingUrl: `ws://127.0.0.1:${broker}`,
-      mode: 'two-hop',
-    });
-    engineHost.handle({
-      target: 'offscreen',
-      type: 'protect-companion',
-      companion: { dataPort, secret: 'w'.repeat(32) },
-    });
-    const failed = await next(protectState('error'));
-    expect(failed.state).toMatchObject({ code: 'companion-unauthorized' });
+    expect(await protectWithCompanion(refusing)).toMatchObject({ code: 'companion-unauthorized' });
   });
 
   it('ignores a companion for a Protect that is not running', async () => {

@@ -1,8 +1,13 @@
-import { Emitter } from '@underpass/shared/emitter';
 import type { CompanionFailure, CompanionHandle, CompanionReady } from '../../lib/companion-port';
 import type { EngineChannel } from '../../lib/engine-channel';
-import type { FeatureSwitch } from '../../lib/feature-switch';
-import type { EngineEvent, EngineStatus, OffscreenCommand, SwitchState } from '../../lib/messages';
+import { SwitchBase, type FeatureSwitch } from '../../lib/feature-switch';
+import type {
+  EngineEvent,
+  EngineStatus,
+  OffscreenCommand,
+  SwitchName,
+  SwitchState,
+} from '../../lib/messages';
 import { explainPairedFailure, PairedCompanion } from '../../lib/paired-companion';
 import type { Pairing } from '../../lib/pairing-code';
 import type { ProxyControl } from '../../lib/proxy-control';
@@ -30,7 +35,7 @@ import {
 
 export type ProtectStore = {
   loadSettings(): Promise<Settings>;
-  saveSwitchState(name: 'protect', state: SwitchState): Promise<void>;
+  saveSwitchState(name: SwitchName, state: SwitchState): Promise<void>;
   saveProtectInfo(info: ProtectInfo): Promise<void>;
 };
 
@@ -57,17 +62,12 @@ type ProtectSession = {
 
 const FINDING_A_PATH: SwitchState = { status: 'connecting', detail: 'Finding a path' };
 
-export class ProtectSwitch extends Emitter<{ change: [state: SwitchState] }> implements FeatureSwitch {
+export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
   readonly name = 'protect';
   private session: ProtectSession | undefined;
-  private current: SwitchState = { status: 'off' };
 
   constructor(private readonly options: ProtectSwitchOptions) {
-    super();
-  }
-
-  get state(): SwitchState {
-    return this.current;
+    super((name, state) => options.store.saveSwitchState(name, state));
   }
 
   get running(): boolean {
@@ -163,8 +163,7 @@ export class ProtectSwitch extends Emitter<{ change: [state: SwitchState] }> imp
       await this.options.proxy.clear();
       await this.setState({ status: 'off' });
     } else {
-      this.current = stored;
-      this.emit('change', stored);
+      this.showStored(stored);
     }
   }
 
@@ -249,12 +248,6 @@ export class ProtectSwitch extends Emitter<{ change: [state: SwitchState] }> imp
 
   private async command(command: OffscreenCommand): Promise<void> {
     await this.options.channel.send(command, { create: false });
-  }
-
-  private async setState(state: SwitchState): Promise<void> {
-    this.current = state;
-    await this.options.store.saveSwitchState('protect', state);
-    this.emit('change', state);
   }
 }
 

@@ -1,7 +1,6 @@
-import { Emitter } from '@underpass/shared/emitter';
 import type { EngineChannel } from '../../lib/engine-channel';
-import type { FeatureSwitch } from '../../lib/feature-switch';
-import type { EngineEvent, EngineStatus, SwitchState } from '../../lib/messages';
+import { SwitchBase, type FeatureSwitch } from '../../lib/feature-switch';
+import type { EngineEvent, EngineStatus, SwitchName, SwitchState } from '../../lib/messages';
 import type { Settings } from '../../lib/settings';
 import { type VolunteerEngineState, type VolunteerStats, ZERO_VOLUNTEER_STATS } from './volunteer-messages';
 import { capReached, relayedSince, usageThisMonth, type VolunteerUsage } from './volunteer-usage';
@@ -14,7 +13,7 @@ import { capReached, relayedSince, usageThisMonth, type VolunteerUsage } from '.
 
 export type VolunteerStore = {
   loadSettings(): Promise<Settings>;
-  saveSwitchState(name: 'volunteer', state: SwitchState): Promise<void>;
+  saveSwitchState(name: SwitchName, state: SwitchState): Promise<void>;
   loadVolunteerStats(): Promise<VolunteerStats>;
   saveVolunteerStats(stats: VolunteerStats): Promise<void>;
   loadUsage(): Promise<VolunteerUsage | undefined>;
@@ -28,18 +27,13 @@ export type VolunteerSwitchOptions = {
   now?: () => number;
 };
 
-export class VolunteerSwitch extends Emitter<{ change: [state: SwitchState] }> implements FeatureSwitch {
+export class VolunteerSwitch extends SwitchBase implements FeatureSwitch {
   readonly name = 'volunteer';
   private relaying = false;
   private clients = 0;
-  private current: SwitchState = { status: 'off' };
 
   constructor(private readonly options: VolunteerSwitchOptions) {
-    super();
-  }
-
-  get state(): SwitchState {
-    return this.current;
+    super((name, state) => options.store.saveSwitchState(name, state));
   }
 
   get running(): boolean {
@@ -107,8 +101,7 @@ export class VolunteerSwitch extends Emitter<{ change: [state: SwitchState] }> i
         await this.options.channel.send({ target: 'offscreen', type: 'volunteer-stop' }, { create: false });
       await this.setState({ status: 'off' });
     } else {
-      this.current = stored;
-      this.emit('change', stored);
+      this.showStored(stored);
     }
   }
 
@@ -140,7 +133,7 @@ export class VolunteerSwitch extends Emitter<{ change: [state: SwitchState] }> i
     if (delta > 0) await store.saveUsage(next);
     if (stats.clientsNow !== this.clients) {
       this.clients = stats.clientsNow;
-      this.emit('change', this.current);
+      this.emit('change', this.state);
     }
     const settings = await store.loadSettings();
     if (capReached(next, settings.volunteerMonthlyMiB))
@@ -149,12 +142,6 @@ export class VolunteerSwitch extends Emitter<{ change: [state: SwitchState] }> i
 
   private async usage(): Promise<VolunteerUsage> {
     return usageThisMonth(await this.options.store.loadUsage(), (this.options.now ?? Date.now)());
-  }
-
-  private async setState(state: SwitchState): Promise<void> {
-    this.current = state;
-    await this.options.store.saveSwitchState('volunteer', state);
-    this.emit('change', state);
   }
 }
 
