@@ -123,7 +123,7 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
   signaling.on('error', (error) =>
     logger.warn(
       { event: 'signaling-error', code: error.code, message: error.message },
-      'the signaling connection failed',
+      'the signaling server reported an error',
     ),
   );
   const peerId = await signaling.connect();
