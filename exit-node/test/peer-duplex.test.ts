@@ -1,0 +1,92 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebTorrent, { type Torrent } from 'webtorrent';
+import { muxOverLink } from '@underpass/shared/data-port';
+import { memoryLinkPair } from '@underpass/shared/links';
+import { PeerDuplex } from '@underpass/shared/torrent';
+
+/**
+ * Two real WebTorrent clients whose only connection is one mux stream (over an in-memory link): the wire
+ * protocol runs through PeerDuplex on both ends, with no tracker, DHT, LSD or PEX, and the leecher verifies
+ * every piece it gets.
+ */
+
+const cleanup: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+/** A client that finds no one by itself: its only peers are the ones a test adds. */
+function isolatedClient(): WebTorrent {
+  const client = new WebTorrent({
+    dht: false,
+    tracker: false,
+    lsd: false,
+    utPex: false,
+    webSeeds: false,
+    natUpnp: false,
+    natPmp: false,
+    torrentPort: 0,
+  });
+  cleanup.push(() => new Promise<void>((resolve) => client.destroy(() => resolve())));
+  return client;
+}
+
+const once = (torrent: Torrent, event: 'infoHash' | 'ready' | 'done') =>
+  new Promise<void>((resolve) => torrent.on(event, resolve));
+
+describe('PeerDuplex', () => {
+  it('carries the BitTorrent wire between two clients through one mux stream', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'underpass-seed-'));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const files = { 'a.bin': randomBytes(1_500_000), 'b/c.bin': randomBytes(700_000) };
+    await mkdir(join(dir, 'content', 'b'), { recursive: true });
+    for (const [name, data] of Object.entries(files)) await writeFile(join(dir, 'content', name), data);
+
+    const seeder = isolatedClient();
+    const seeded = await new Promise<Torrent>((resolve) =>
+      seeder.seed(join(dir, 'content'), { announce: [], pieceLength: 64 * 1024 }, resolve),
+    );
+    const leecher = isolatedClient();
+    const leeching = leecher.add(seeded.magnetURI, { announce: [], path: join(dir, 'download') });
+    await once(leeching, 'infoHash');
+
+    const [userLink, exitLink] = memoryLinkPair();
+    const user = muxOverLink(userLink, 'initiator');
+    const exit = muxOverLink(exitLink, 'acceptor');
+    exit.on('stream', (stream) => {
+      stream.accept();
+      seeded.addPeer(new PeerDuplex(stream, 'user'));
+    });
+    const stream = await user.open({ kind: 'tcp', host: 'torrent.invalid', port: 1 });
+    leeching.addPeer(new PeerDuplex(stream, 'exit'));
+
+    await once(leeching, 'done');
+    for (const file of leeching.files) {
+      const expected = files[file.path.split('/').slice(1).join('/') as keyof typeof files];
+      const got = new Uint8Array(await file.arrayBuffer());
+      expect(createHash('sha256').update(got).digest('hex')).toBe(
+        createHash('sha256').update(expected).digest('hex'),
+      );
+    }
+    expect(leeching.wires).toHaveLength(1);
+  }, 30_000);
+
+  it("ends WebTorrent's peer when the stream is reset", async () => {
+    const [userLink, exitLink] = memoryLinkPair();
+    const user = muxOverLink(userLink, 'initiator');
+    const exit = muxOverLink(exitLink, 'acceptor');
+    exit.on('stream', (stream) => {
+      stream.accept();
+      stream.destroy();
+    });
+    const stream = await user.open({ kind: 'tcp', host: 'torrent.invalid', port: 1 });
+    const peer = new PeerDuplex(stream, 'exit');
+    if (!peer.destroyed) await new Promise<void>((resolve) => peer.on('close', () => resolve()));
+    expect(peer.destroyed || peer.destroying).toBe(true);
+    expect(peer.failure?.code).toBe('reset');
+  });
+});

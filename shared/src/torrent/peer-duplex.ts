@@ -1,0 +1,57 @@
+import { Duplex } from 'streamx';
+import type { ByteStream } from '../streams/byte-stream.js';
+import { StreamError, type UnderpassError } from '../errors.js';
+
+/**
+ * A byte stream (a `torrent` stream of the tunnel, on either end) as the one peer WebTorrent gets:
+ * `torrent.addPeer(duplex)` takes any streamx duplex that has a unique `id` and says it is `connected` (else
+ * it waits 25 s for a `connect` event). Backpressure holds both ways: WebTorrent's writes wait for the
+ * stream's drain, and the stream is paused while WebTorrent reads no more.
+ */
+export class PeerDuplex extends Duplex {
+  readonly connected = true;
+  /** Why the stream ended, when it did not end cleanly: the user's side shows it, the exit logs it. */
+  failure: UnderpassError | undefined;
+
+  constructor(
+    private readonly stream: ByteStream,
+    readonly id: string,
+  ) {
+    super({
+      write: (data: Uint8Array, callback: (error: Error | null) => void) => {
+        if (stream.closed) return callback(new StreamError('session-closed', 'the stream is closed'));
+        if (stream.write(data)) callback(null);
+        else stream.once('drain', () => callback(null));
+      },
+      final: (callback: (error: Error | null) => void) => {
+        if (!stream.closed) stream.end();
+        callback(null);
+      },
+      read: (callback: (error: Error | null) => void) => {
+        stream.resume();
+        callback(null);
+      },
+      destroy: (callback: (error: Error | null) => void) => {
+        if (!stream.closed) stream.destroy(this.failure);
+        callback(null);
+      },
+    });
+    stream.on('data', (chunk) => {
+      if (!this.push(chunk)) stream.pause();
+    });
+    stream.on('end', () => this.push(null));
+    if (stream.closed) {
+      // It ended before WebTorrent got it (e.g. reset right after OPEN_OK): the peer is gone at once.
+      this.failure = new StreamError('reset', 'the stream closed before it was used');
+      this.destroy();
+      return;
+    }
+    // Destroyed without an error event: WebTorrent may not listen yet, and an unheard 'error' would throw in
+    // the exit's process. Why it ended stays in `failure`.
+    stream.once('close', (error) => {
+      this.failure ??= error;
+      if (error) this.destroy();
+      else this.push(null);
+    });
+  }
+}
