@@ -1,7 +1,8 @@
 /// <reference types="chrome" />
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { encodePairingCode, startCompanion } from '../companion/src/index';
+import { encodePairingCode } from '@underpass/shared/data-port';
+import { startCompanion } from '../companion/src/index';
 import { EXTENSION_ID } from '../extension/identity';
 import { ARTIFACTS_DIR } from './fixtures/paths';
 import { launchProfile } from './fixtures/profile';

@@ -4,10 +4,7 @@ export type { CompanionOptions, CompanionStats, CompanionEvents } from './compan
 export { SocksServer, NoTunnelError } from './socks-server.js';
 export type { SocksServerOptions, SocksStats, OpenStream } from './socks-server.js';
 export { DataPort } from './data-port.js';
-export { DataPortCloseCode } from '@underpass/shared/data-port';
 export type { DataPortOptions } from './data-port.js';
-export { encodePairingCode, decodePairingCode } from './pairing.js';
-export type { PairingInfo } from './pairing.js';
 export {
   installNativeHost,
   uninstallNativeHost,

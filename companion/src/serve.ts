@@ -1,5 +1,5 @@
 import { startCompanion, type Companion } from './companion.js';
-import { encodePairingCode } from './pairing.js';
+import { encodePairingCode } from '@underpass/shared/data-port';
 
 /**
  * The companion started by hand, for where native messaging cannot work (Windows without a registry entry,

@@ -2,7 +2,13 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { decodePairingCode, encodePairingCode } from '../src/pairing.js';
+import { decodePairingCode as checkPairingCode, encodePairingCode } from '@underpass/shared/data-port';
+
+/** The pairing a code holds, or undefined for anything that is not a pairing code. */
+const decodePairingCode = (code: string) => {
+  const checked = checkPairingCode(code);
+  return checked.ok ? checked.pairing : undefined;
+};
 import { converse, connectRequest, greeting, waitFor } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../bin/underpass-companion.js', import.meta.url));

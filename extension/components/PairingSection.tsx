@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { errorMessage } from '@underpass/shared/errors';
-import { decodePairingCode, type Pairing } from '../lib/pairing-code';
+import type { Pairing } from '@underpass/shared/data-port';
+import { decodePairingCode } from '../lib/pairing-code';
 
 /**
  * The options page's way around native messaging: paste the code a hand-started companion printed. The

@@ -1,7 +1,7 @@
 import { Emitter } from '@underpass/shared/emitter';
 import type { CompanionFailure, CompanionHandle, CompanionOpenResult } from './companion-port';
 import { truncateReason } from './switch-error';
-import type { Pairing } from './pairing-code';
+import type { Pairing } from '@underpass/shared/data-port';
 
 /**
  * A companion the user started by hand (`underpass-companion serve`) and paired with its one-time code. There

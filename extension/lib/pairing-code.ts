@@ -3,7 +3,6 @@ import {
   MAX_DATA_PORT_SECRET_LENGTH,
   MAX_PAIRING_CODE_LENGTH,
   MIN_DATA_PORT_SECRET_LENGTH,
-  pairingSchema,
   type Pairing,
   type PairingCodeProblem,
 } from '@underpass/shared/data-port';
@@ -13,9 +12,6 @@ import {
  * cannot work. Its format and limits are the data port's protocol (shared/src/data-port/protocol.ts), which the
  * companion prints with; what is here is the wording, so that the user learns what is wrong with a paste.
  */
-
-export { pairingSchema, type Pairing };
-export const MAX_CODE_LENGTH = MAX_PAIRING_CODE_LENGTH;
 
 export type PairingCheck = { ok: true; pairing: Pairing } | { ok: false; reason: string };
 

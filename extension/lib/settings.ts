@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { pairingSchema } from './pairing-code';
+import { pairingSchema } from '@underpass/shared/data-port';
 
 /**
  * The build's default signaling server (UNDERPASS_SIGNALING_URL at build time; see wxt.config.ts). Outside a

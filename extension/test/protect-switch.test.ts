@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EngineEvent } from '../lib/messages';
-import type { Pairing } from '../lib/pairing-code';
+import type { Pairing } from '@underpass/shared/data-port';
 import { DEFAULT_SETTINGS } from '../lib/settings';
 import { PROTECTED, switchHarness } from './switch-harness';
 

@@ -6,7 +6,7 @@ import type { VolunteerUsage } from '../features/volunteer/volunteer-usage';
 import { CompanionPort, type NativePortLike } from '../lib/companion-port';
 import type { EngineChannel } from '../lib/engine-channel';
 import type { EngineEvent, EngineStatus, OffscreenCommand, SwitchName, SwitchState } from '../lib/messages';
-import type { Pairing } from '../lib/pairing-code';
+import type { Pairing } from '@underpass/shared/data-port';
 import type { ProxyControl } from '../lib/proxy-control';
 import type { ProxyRuleInput } from '../lib/proxy-rules';
 import { SerialQueue } from '../lib/serial-queue';

@@ -98,3 +98,54 @@ export function nextEvent<T extends unknown[]>(
 ): Promise<T> {
   return new Promise((resolve) => emitter.once(event, (...args: T) => resolve(args)));
 }
+
+/**
+ * Just enough of simple-peer to drive a PeerLink or a PeerConnector by hand: records what is signalled and
+ * sent, and emits what simple-peer would when the test says so. simple-peer closes after `destroy()`; the
+ * fake does too when asked to.
+ */
+export class FakePeer extends Emitter<{
+  signal: [unknown];
+  connect: [];
+  data: [Uint8Array];
+  close: [];
+  error: [Error];
+}> {
+  readonly bufferSize = 0;
+  readonly signals: unknown[] = [];
+  readonly sent: Uint8Array[] = [];
+  destroyed = false;
+  closed = false;
+
+  constructor(private readonly behaviour: { closeWhenDestroyed?: boolean } = {}) {
+    super();
+  }
+
+  signal(data: unknown): void {
+    this.signals.push(data);
+  }
+  send(data: Uint8Array): void {
+    this.sent.push(data);
+  }
+  receive(data: Uint8Array): void {
+    this.emit('data', data);
+  }
+  connectNow(): void {
+    this.emit('connect');
+  }
+  fail(error: Error): void {
+    this.emit('error', error);
+  }
+  closeNow(): void {
+    this.emit('close');
+  }
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    if (!this.behaviour.closeWhenDestroyed) return;
+    queueMicrotask(() => {
+      this.closed = true;
+      this.emit('close');
+    });
+  }
+}

@@ -1,43 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Emitter } from '../src/emitter.js';
+import { FakePeer } from './helpers.js';
 import { PeerConnector, type SignalingChannel } from '../src/links/peer-connector.js';
 import { PeerLink, type SimplePeerLike } from '../src/links/peer-link.js';
-
-/** Just enough of simple-peer: records signals, and closes when destroyed, as simple-peer does. */
-class FakePeer extends Emitter<{
-  signal: [unknown];
-  connect: [];
-  data: [Uint8Array];
-  close: [];
-  error: [Error];
-}> {
-  readonly bufferSize = 0;
-  readonly signals: unknown[] = [];
-  destroyed = false;
-  closed = false;
-  signal(data: unknown): void {
-    this.signals.push(data);
-  }
-  send(): void {}
-  /** Test controls: what simple-peer would emit. */
-  connectNow(): void {
-    this.emit('connect');
-  }
-  fail(error: Error): void {
-    this.emit('error', error);
-  }
-  closeNow(): void {
-    this.emit('close');
-  }
-  destroy(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    queueMicrotask(() => {
-      this.closed = true;
-      this.emit('close');
-    });
-  }
-}
 
 class FakeSignaling
   extends Emitter<{ signal: [linkId: string, data: unknown]; 'link-closed': [linkId: string] }>
@@ -60,7 +25,7 @@ function setup(connectTimeoutMs?: number) {
   const connector = new PeerConnector({
     signaling,
     createPeer: () => {
-      const peer = new FakePeer();
+      const peer = new FakePeer({ closeWhenDestroyed: true });
       peers.push(peer);
       return peer as unknown as SimplePeerLike;
     },

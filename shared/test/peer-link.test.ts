@@ -1,29 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Emitter } from '../src/emitter.js';
+import { FakePeer } from './helpers.js';
 import { PeerLink, type SimplePeerLike } from '../src/links/peer-link.js';
-
-/** Just enough of simple-peer to drive PeerLink by hand. */
-class FakePeer extends Emitter<{
-  signal: [unknown];
-  connect: [];
-  data: [Uint8Array];
-  close: [];
-  error: [Error];
-}> {
-  readonly bufferSize = 0;
-  readonly sent: Uint8Array[] = [];
-  destroyed = false;
-  signal(): void {}
-  send(data: Uint8Array): void {
-    this.sent.push(data);
-  }
-  destroy(): void {
-    this.destroyed = true;
-  }
-  receive(data: Uint8Array): void {
-    this.emit('data', data);
-  }
-}
 
 /** A connected simple-peer with its DataChannel, which PeerLink reads directly. */
 class FakeChannelPeer extends FakePeer {

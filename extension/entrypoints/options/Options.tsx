@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { PairingSection } from '../../components/PairingSection';
 import { t } from '../../lib/i18n';
-import type { Pairing } from '../../lib/pairing-code';
+import type { Pairing } from '@underpass/shared/data-port';
 import {
   checkSignalingUrl,
   DEFAULT_SIGNALING_URL,

@@ -9,7 +9,7 @@ import type {
   SwitchState,
 } from '../../lib/messages';
 import { explainPairedFailure, PairedCompanion } from '../../lib/paired-companion';
-import type { Pairing } from '../../lib/pairing-code';
+import type { Pairing } from '@underpass/shared/data-port';
 import type { ProxyControl } from '../../lib/proxy-control';
 import type { SerialQueue } from '../../lib/serial-queue';
 import type { Settings } from '../../lib/settings';

@@ -1,11 +1,11 @@
 /** SignalingClient (shared, browser-safe) against the real signaling server over real `ws` sockets. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { exitSecretOf, newExitKey, startTestServer } from '../../signaling-server/test/helpers.js';
-import type { SignalingServer } from '../../signaling-server/src/server.js';
-import type { UnderpassError } from '../src/errors.js';
-import { SignalingClient } from '../src/signaling/client.js';
-import type { LinkMessage } from '../src/signaling/messages.js';
+import { exitSecretOf, newExitKey, startTestServer } from './helpers.js';
+import type { SignalingServer } from '../src/server.js';
+import type { UnderpassError } from '@underpass/shared/errors';
+import { SignalingClient } from '@underpass/shared/signaling';
+import type { LinkMessage } from '@underpass/shared/signaling';
 
 let server: SignalingServer;
 const clients: SignalingClient[] = [];
