@@ -1,7 +1,6 @@
 import {
   decodePairingCode as checkPairingCode,
   MAX_DATA_PORT_SECRET_LENGTH,
-  MAX_PAIRING_CODE_LENGTH,
   MIN_DATA_PORT_SECRET_LENGTH,
   type Pairing,
   type PairingCodeProblem,

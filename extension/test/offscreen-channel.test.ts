@@ -14,8 +14,9 @@ function fakeChrome() {
     documents: 0,
     creates: 0,
     closes: 0,
-    /** Whether a new document says it listens (the offscreen document's `offscreen-ready`). */
+    /** Whether a new document starts listening and says so (the offscreen document's `offscreen-ready`). */
     documentStarts: true,
+    listening: false,
     reply: OK_REPLY as unknown,
     listeners: [] as ((message: unknown, sender: { id?: string }) => void)[],
   };
@@ -26,7 +27,7 @@ function fakeChrome() {
       getURL: (path: string) => `chrome-extension://our-id/${path}`,
       getContexts: async () => Array.from({ length: state.documents }, () => ({})),
       sendMessage: async () => {
-        if (state.documents === 0 || !state.documentStarts)
+        if (state.documents === 0 || !state.listening)
           throw new Error('Could not establish connection. Receiving end does not exist.');
         return state.reply;
       },
@@ -43,10 +44,7 @@ function fakeChrome() {
         state.documents = 1;
         if (!state.documentStarts) return;
         // The document's script runs after createDocument resolves, then announces itself.
-        setTimeout(() => {
-          for (const listener of state.listeners)
-            listener({ target: 'background', type: 'offscreen-ready' }, { id: 'our-id' });
-        }, 5);
+        setTimeout(startListening, 5);
       },
       closeDocument: async () => {
         state.closes += 1;
@@ -54,7 +52,13 @@ function fakeChrome() {
       },
     },
   };
-  return { state, chromeApi };
+  /** The document's script has run: it listens, and says so. */
+  function startListening() {
+    state.listening = true;
+    for (const listener of state.listeners)
+      listener({ target: 'background', type: 'offscreen-ready' }, { id: 'our-id' });
+  }
+  return { state, chromeApi, startListening };
 }
 
 let fake: ReturnType<typeof fakeChrome>;
@@ -117,12 +121,20 @@ describe('offscreenChannel', () => {
     }
   });
 
+  it('waits for a document that exists but does not listen yet (left by a worker that died as it started)', async () => {
+    fake.state.documents = 1;
+    const sending = offscreenChannel().send(STATUS, { create: false });
+    setTimeout(fake.startListening, 20);
+    expect(await sending).toEqual(OK_REPLY);
+  });
+
   it('uses the document another context created in the same moment', async () => {
     fake.state.documents = 0;
     const channel = offscreenChannel();
     const original = fake.chromeApi.offscreen.createDocument;
     fake.chromeApi.offscreen.createDocument = async () => {
       fake.state.documents = 1;
+      fake.state.listening = true;
       throw new Error('Only a single offscreen document may be created.');
     };
     expect(await channel.send(STATUS, { create: true })).toEqual(OK_REPLY);
