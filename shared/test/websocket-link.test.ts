@@ -5,7 +5,11 @@ import { systemClock, type Clock } from '../src/clock.js';
 import { DataPortCloseCode } from '../src/data-port/protocol.js';
 import type { SessionError } from '../src/errors.js';
 import { LINK_HIGH_WATER, LINK_LOW_WATER } from '../src/links/link.js';
-import { WebSocketLink, type WebSocketLinkOptions } from '../src/links/websocket-link.js';
+import {
+  WebSocketLink,
+  type BinaryWebSocketLike,
+  type WebSocketLinkOptions,
+} from '../src/links/websocket-link.js';
 import { nextEvent, pattern } from './helpers.js';
 
 /** A real `ws` server on 127.0.0.1 and a link over a real `ws` client connected to it. */
@@ -22,7 +26,35 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function connect(options: WebSocketLinkOptions = {}): Promise<Connected> {
+/**
+ * The browser's WebSocket over a real `ws` client: the same socket, but without what only `ws` has (the
+ * written callback, terminate), as the offscreen document's socket is.
+ */
+function asBrowserSocket(client: WebSocket): BinaryWebSocketLike {
+  return {
+    get binaryType() {
+      return client.binaryType;
+    },
+    set binaryType(type: string) {
+      client.binaryType = type as WebSocket['binaryType'];
+    },
+    get bufferedAmount() {
+      return client.bufferedAmount;
+    },
+    get readyState() {
+      return client.readyState;
+    },
+    send: (data) => client.send(data),
+    close: (code, reason) => client.close(code, reason),
+    addEventListener: (type: 'message' | 'close' | 'error', listener: (event: never) => void) =>
+      client.addEventListener(type, listener as never),
+  };
+}
+
+async function connect(
+  options: WebSocketLinkOptions = {},
+  socket: 'ws' | 'browser' = 'ws',
+): Promise<Connected> {
   const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   cleanups.push(() => new Promise((resolve) => server.close(resolve)));
   await nextEvent(server, 'listening');
@@ -35,7 +67,8 @@ async function connect(options: WebSocketLinkOptions = {}): Promise<Connected> {
   const peerClosed = new Promise<{ code: number; reason: string }>((resolve) =>
     peer.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
   );
-  return { link: new WebSocketLink(client, options), client, peer, peerClosed };
+  const link = new WebSocketLink(socket === 'ws' ? client : asBrowserSocket(client), options);
+  return { link, client, peer, peerClosed };
 }
 
 function linkClosed(link: WebSocketLink): Promise<SessionError | undefined> {
@@ -117,29 +150,42 @@ describe('WebSocketLink over a real ws connection', () => {
     expect(client.bufferedAmount).toBe(0);
   });
 
-  it('runs no timer while uncongested; past the high-water mark polls until the low-water mark, then drains', async () => {
-    const clock = countingClock();
-    const { link, client, peer } = await connect({ clock, drainPollMs: 1 });
-    for (let i = 0; i < 8; i++) link.send(pattern(1000, i));
-    expect(clock.started).toBe(0);
-
-    peer.pause(); // the peer stops reading: the client's buffer must fill
+  /** Fills the client's buffer past the high-water mark while the peer reads nothing. */
+  async function congest({ link, client, peer }: Connected): Promise<void> {
+    peer.pause();
     const chunk = pattern(60 * 1024);
     while (client.bufferedAmount <= LINK_HIGH_WATER) {
       link.send(chunk);
       // Let the kernel take what it will, so that what stays buffered is what the peer did not read.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    expect(clock.started).toBeGreaterThan(0);
-    let drained = false;
-    let bufferedAtDrain = Infinity;
-    link.on('drain', () => {
-      drained = true;
-      bufferedAtDrain = link.bufferedAmount;
-    });
+  }
+
+  /** Resumes the peer and resolves with the buffered amount the link reported at its drain. */
+  async function drainOf({ link, peer }: Connected): Promise<number> {
+    let bufferedAtDrain: number | undefined;
+    link.on('drain', () => (bufferedAtDrain ??= link.bufferedAmount));
     peer.resume();
-    await waitUntil(() => drained, 'the drain');
-    expect(bufferedAtDrain).toBeLessThanOrEqual(LINK_LOW_WATER);
+    await waitUntil(() => bufferedAtDrain !== undefined, 'the drain');
+    return bufferedAtDrain ?? Infinity;
+  }
+
+  it('over ws (the companion): drains on the written callbacks and starts no timer at all', async () => {
+    const clock = countingClock();
+    const connected = await connect({ clock, drainPollMs: 1 });
+    await congest(connected);
+    expect(await drainOf(connected)).toBeLessThanOrEqual(LINK_LOW_WATER);
+    expect(clock.started).toBe(0);
+  });
+
+  it("over the browser's WebSocket: no timer while uncongested; past the high-water mark polls until the low-water mark, then drains", async () => {
+    const clock = countingClock();
+    const connected = await connect({ clock, drainPollMs: 1 }, 'browser');
+    for (let i = 0; i < 8; i++) connected.link.send(pattern(1000, i));
+    expect(clock.started).toBe(0);
+    await congest(connected);
+    expect(clock.started).toBeGreaterThan(0);
+    expect(await drainOf(connected)).toBeLessThanOrEqual(LINK_LOW_WATER);
   });
 
   it('cuts a peer that stopped reading once past its cap on buffered bytes', async () => {

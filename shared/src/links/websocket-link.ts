@@ -10,7 +10,8 @@ export interface BinaryWebSocketLike {
   binaryType: string;
   readonly bufferedAmount: number;
   readonly readyState: number;
-  send(data: Uint8Array | string): void;
+  /** `ws` also calls back once the message is written out (the browser's WebSocket takes no callback). */
+  send(data: Uint8Array | string, written?: (error?: Error) => void): void;
   close(code?: number, reason?: string): void;
   /** `ws` only: drops the connection without a close frame. */
   terminate?(): void;
@@ -41,9 +42,10 @@ const OPEN = 1;
 
 /**
  * A Link over an open WebSocket carrying binary messages (the companion's data port, on both of its ends).
- * Text messages are a protocol violation and close the link. A WebSocket has no low-water event, so once the
- * socket is seen above the high water mark (after a send, or by a reader) its bufferedAmount is polled until
- * the Backpressure rule announces the drain; an uncongested link runs no timer at all.
+ * Text messages are a protocol violation and close the link. Once the socket is seen above the high-water
+ * mark (after a send, or by a reader), a drain is owed: `ws` tells when each message is written, and the
+ * Backpressure rule is checked then; the browser's WebSocket has no such event, so its bufferedAmount is
+ * polled until the drain, and an uncongested link runs no timer at all.
  */
 export class WebSocketLink extends Emitter<LinkEvents> implements Link {
   private isClosed = false;
@@ -96,7 +98,8 @@ export class WebSocketLink extends Emitter<LinkEvents> implements Link {
 
   send(message: Uint8Array): void {
     if (this.isClosed || this.socket.readyState !== OPEN) return;
-    this.socket.send(message);
+    if (this.tellsWhenWritten) this.socket.send(message, this.onWritten);
+    else this.socket.send(message);
     const buffered = this.socket.bufferedAmount;
     if (buffered > this.maxBufferedBytes) {
       if (this.socket.terminate) this.socket.terminate();
@@ -107,6 +110,15 @@ export class WebSocketLink extends Emitter<LinkEvents> implements Link {
     this.backpressure.note(buffered);
     if (this.backpressure.congested) this.pollForDrain();
   }
+
+  /** `ws` (Node, the companion's end) says when each message is written: the drain needs no polling there. */
+  private get tellsWhenWritten(): boolean {
+    return this.socket.terminate !== undefined;
+  }
+
+  private readonly onWritten = (): void => {
+    if (!this.isClosed) this.backpressure.check(this.socket.bufferedAmount);
+  };
 
   /** Closes with code 1000, or with `errorCloseCode` and the error's code as the reason. */
   close(error?: SessionError): void {
@@ -121,8 +133,9 @@ export class WebSocketLink extends Emitter<LinkEvents> implements Link {
     this.finish(error);
   }
 
+  /** The browser's WebSocket has no event for a falling buffer: read it while a drain is owed. */
   private pollForDrain(): void {
-    if (this.drainTimer !== undefined) return;
+    if (this.drainTimer !== undefined || this.tellsWhenWritten) return;
     this.drainTimer = this.clock.setTimeout(() => {
       this.drainTimer = undefined;
       if (this.isClosed) return;
