@@ -1,7 +1,8 @@
-import { type Clock } from '@underpass/shared/clock';
+import type { Clock } from '@underpass/shared/clock';
 import { encodeDataPortHello } from '@underpass/shared/data-port';
 import { withDeadline } from '@underpass/shared/deadline';
-import { errorMessage, toUnderpassError, UnderpassError } from '@underpass/shared/errors';
+import { errorMessage, UnderpassError } from '@underpass/shared/errors';
+import { toSwitchError, truncateReason, type SwitchError } from './switch-error';
 
 /**
  * The offscreen document's data connection to the companion: a WebSocket on 127.0.0.1 that carries the
@@ -11,8 +12,7 @@ import { errorMessage, toUnderpassError, UnderpassError } from '@underpass/share
 
 export const DEFAULT_COMPANION_SOCKET_TIMEOUT_MS = 5_000;
 
-export type CompanionSocketResult =
-  { ok: true; socket: WebSocket } | { ok: false; code: string; message: string };
+export type CompanionSocketResult = { ok: true; socket: WebSocket } | ({ ok: false } & SwitchError);
 
 export async function openCompanionSocket(options: {
   WebSocket: typeof WebSocket;
@@ -29,7 +29,7 @@ export async function openCompanionSocket(options: {
     return {
       ok: false,
       code: 'companion-unreachable',
-      message: `Cannot open the companion's data port: ${errorMessage(error)}`,
+      reason: truncateReason(`Cannot open the companion's data port: ${errorMessage(error)}`),
     };
   }
   socket.binaryType = 'arraybuffer';
@@ -60,8 +60,7 @@ export async function openCompanionSocket(options: {
     });
   } catch (error) {
     socket.close();
-    const { code, message } = toUnderpassError(error, 'companion-unreachable');
-    return { ok: false, code, message };
+    return { ok: false, ...toSwitchError(error, 'companion-unreachable') };
   } finally {
     // From here on the socket's events are its owner's (engine-host's close handler).
     socket.removeEventListener('open', onOpen);

@@ -2,7 +2,7 @@ import { Emitter } from '@underpass/shared/emitter';
 import { type PeerFactory } from '@underpass/shared/links';
 import { ProtectHost } from '../features/protect/protect-host';
 import { VolunteerHost } from '../features/volunteer/volunteer-host';
-import type { EngineEvent, EngineStatus, OffscreenCommand } from './messages';
+import type { EngineEvent, EngineStatus, OffscreenCommand, SwitchName } from './messages';
 
 /**
  * The engines' host: where WebRTC exists (the offscreen document in Chrome, the background page in Firefox).
@@ -15,15 +15,28 @@ export type EngineHostOptions = {
   WebSocket: typeof WebSocket;
 };
 
+/** One feature's part in the engines' host. */
+export interface FeatureHost<N extends SwitchName = SwitchName> {
+  readonly name: N;
+  readonly state: EngineStatus[N];
+  /** Acts on a command addressed to this feature; false when it is another's. */
+  handle(command: OffscreenCommand): boolean;
+  /** Stops the engine and says off. */
+  shutdown(): void;
+}
+
 export class EngineHost extends Emitter<{ event: [event: EngineEvent] }> {
   private readonly protect: ProtectHost;
   private readonly volunteer: VolunteerHost;
+  private readonly hosts: readonly FeatureHost[];
 
   constructor(options: EngineHostOptions) {
     super();
     const emit = (event: EngineEvent) => this.emit('event', event);
     this.protect = new ProtectHost({ ...options, emit });
     this.volunteer = new VolunteerHost({ ...options, emit });
+    // The one list of the features' hosts: a new feature adds its host here.
+    this.hosts = [this.protect, this.volunteer];
   }
 
   status(): EngineStatus {
@@ -31,25 +44,12 @@ export class EngineHost extends Emitter<{ event: [event: EngineEvent] }> {
   }
 
   handle(command: OffscreenCommand): EngineStatus {
-    switch (command.type) {
-      case 'protect-start':
-      case 'protect-companion':
-      case 'protect-stop':
-        this.protect.handle(command);
-        break;
-      case 'volunteer-start':
-      case 'volunteer-stop':
-        this.volunteer.handle(command);
-        break;
-      case 'status':
-        break;
-    }
+    this.hosts.some((host) => host.handle(command));
     return this.status();
   }
 
   /** Stops every engine, e.g. when the document unloads. */
   shutdown(): void {
-    this.protect.stop({ status: 'off' });
-    this.volunteer.stop({ status: 'off' });
+    for (const host of this.hosts) host.shutdown();
   }
 }

@@ -1,10 +1,20 @@
 import { Emitter } from '@underpass/shared/emitter';
 import type { EngineEvent, EngineStatus, SwitchName, SwitchState } from './messages';
 
+/** What a switch resumes from after a worker restart. */
+export type ResumeInput = {
+  /** Whether the user has the switch on. */
+  wanted: boolean;
+  /** The state the previous worker stored. */
+  stored: SwitchState;
+  /** What the engines' host still runs; undefined when there is no host. */
+  engines: EngineStatus | undefined;
+};
+
 /**
  * One feature's switch in the background (Protect, Volunteer, …): it owns the feature's state and every side
  * effect of turning it on and off. The SwitchRunner calls these methods one at a time, never two at once.
- * A new feature is a new class implementing this, plus one line where the background lists its switches.
+ * A new feature is a new class implementing this, listed with the others in entrypoints/background.ts.
  */
 export interface FeatureSwitch extends Emitter<{ change: [state: SwitchState] }> {
   readonly name: SwitchName;
@@ -19,7 +29,7 @@ export interface FeatureSwitch extends Emitter<{ change: [state: SwitchState] }>
    * (`engines` is undefined when there is no host). A switch that ended in an error stays there until the
    * user acts: no retry loop behind their back.
    */
-  resume(input: { wanted: boolean; stored: SwitchState; engines: EngineStatus | undefined }): Promise<void>;
+  resume(input: ResumeInput): Promise<void>;
   onEngineEvent(event: EngineEvent): Promise<void>;
 }
 

@@ -37,8 +37,6 @@ export const switchStateSchema = z.discriminatedUnion('status', [
 ]);
 export type SwitchState = z.infer<typeof switchStateSchema>;
 
-export const OFF: SwitchState = { status: 'off' };
-
 // ── background → engines' host ─────────────────────────────────────────────────────────────────────────
 
 export const offscreenCommandSchema = z.discriminatedUnion('type', [

@@ -11,7 +11,7 @@ import {
   type VolunteerStats,
 } from '../features/volunteer/volunteer-messages';
 import { volunteerUsageSchema, type VolunteerUsage } from '../features/volunteer/volunteer-usage';
-import { switchStateSchema, type SwitchName, type SwitchState } from './messages';
+import { SWITCH_NAMES, switchStateSchema, type SwitchName, type SwitchState } from './messages';
 import { parseSettings, SETTINGS_KEY, type Settings } from './settings';
 
 /**
@@ -26,8 +26,10 @@ const VOLUNTEER_STATS_KEY = 'stats:volunteer';
 const PROTECT_INFO_KEY = 'info:protect';
 const USAGE_KEY = 'usage:volunteer';
 
-const wantedSchema = z.object({ protect: z.boolean(), volunteer: z.boolean() });
-export type Wanted = z.infer<typeof wantedSchema>;
+/** Which switches the user turned on. A switch missing from what is stored (one added since) is off. */
+const wantedSchema = z.partialRecord(z.enum(SWITCH_NAMES), z.boolean());
+export type Wanted = Record<SwitchName, boolean>;
+const NOTHING_WANTED = Object.fromEntries(SWITCH_NAMES.map((name) => [name, false])) as Wanted;
 
 export async function loadSettings(): Promise<Settings> {
   const stored = await browser.storage.local.get(SETTINGS_KEY);
@@ -51,7 +53,7 @@ export async function updateSettings(change: (stored: Settings) => Settings): Pr
 export async function loadWanted(): Promise<Wanted> {
   const stored = await browser.storage.local.get(WANTED_KEY);
   const parsed = wantedSchema.safeParse(stored[WANTED_KEY]);
-  return parsed.success ? parsed.data : { protect: false, volunteer: false };
+  return { ...NOTHING_WANTED, ...(parsed.success ? parsed.data : {}) };
 }
 
 export async function saveWanted(name: SwitchName, on: boolean): Promise<void> {

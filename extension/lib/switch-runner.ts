@@ -70,6 +70,7 @@ export class SwitchRunner {
   /** Periodic check (an alarm): if the engines' host vanished (crash, killed), say so instead of showing "on". */
   checkHost(): Promise<void> {
     return this.serialized(async () => {
+      // Tasks run one at a time, so no switch is half-started here: running means its engine should be up.
       const running = this.options.switches.filter((feature) => feature.running);
       if (running.length === 0) return;
       const status = await this.options.channel.send(

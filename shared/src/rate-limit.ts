@@ -185,14 +185,17 @@ export class ThrottledStream extends Emitter<ByteStreamEvents> implements ByteSt
 export class ByteThrottle {
   private readonly bucket: TokenBucket;
   private readonly queue: { bytes: number; run: () => void }[] = [];
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timer: unknown;
 
-  constructor(bytesPerSec: number, now: () => number = Date.now) {
+  constructor(
+    bytesPerSec: number,
+    private readonly clock: Clock = systemClock,
+  ) {
     // A cell is at most a few tens of KiB; the bucket must hold at least one, or nothing would ever pass.
     this.bucket = new TokenBucket({
       ratePerSecond: bytesPerSec,
       burst: Math.max(64 * 1024, Math.floor(bytesPerSec / 4)),
-      clock: { now },
+      clock,
     });
   }
 
@@ -204,18 +207,18 @@ export class ByteThrottle {
 
   clear(): void {
     this.queue.length = 0;
-    clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }
 
   private pump(): void {
-    if (this.timer) return;
+    if (this.timer !== undefined) return;
     while (this.queue.length > 0) {
       const head = this.queue[0]!;
       const cost = Math.min(head.bytes, this.bucket.burst);
       if (!this.bucket.tryTake(cost)) {
         const missing = cost - this.bucket.available();
-        this.timer = setTimeout(
+        this.timer = this.clock.setTimeout(
           () => {
             this.timer = undefined;
             this.pump();

@@ -4,6 +4,7 @@ import { websocketLink, type PeerFactory } from '@underpass/shared/links';
 import { SignalingClient } from '@underpass/shared/signaling';
 import { openCompanionSocket } from '../../lib/companion-socket';
 import { safely } from '../../lib/safely';
+import type { FeatureHost } from '../../lib/engine-host';
 import type { EngineEvent, OffscreenCommand } from '../../lib/messages';
 import { switchError, toSwitchError, truncateReason, type SwitchError } from '../../lib/switch-error';
 import type { CompanionTarget, ProtectEngineState } from './protect-messages';
@@ -23,8 +24,6 @@ export const DEFAULT_RETRY_MAX_MS = 4_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 3_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 
-type ProtectCommand = Extract<OffscreenCommand, { type: `protect-${string}` }>;
-
 export type ProtectHostOptions = {
   createPeer: PeerFactory;
   WebSocket: typeof WebSocket;
@@ -39,7 +38,8 @@ type ProtectRun = {
   bridge?: { close(): void };
 };
 
-export class ProtectHost {
+export class ProtectHost implements FeatureHost<'protect'> {
+  readonly name = 'protect';
   private run: ProtectRun | undefined;
   /** What the run's engine says, or why the run ended (a failure of the host's own, e.g. the companion). */
   private current: ProtectEngineState = { status: 'off' };
@@ -50,20 +50,28 @@ export class ProtectHost {
     return this.current;
   }
 
-  handle(command: ProtectCommand): void {
+  handle(command: OffscreenCommand): boolean {
     switch (command.type) {
       case 'protect-start':
-        return this.start(command);
+        this.start(command);
+        return true;
       case 'protect-companion':
         if (this.run) void this.attachCompanion(this.run, command.companion);
-        return;
+        return true;
       case 'protect-stop':
-        return this.stop({ status: 'off' });
+        this.stop({ status: 'off' });
+        return true;
+      default:
+        return false;
     }
   }
 
+  shutdown(): void {
+    this.stop({ status: 'off' });
+  }
+
   /** Tears the current run down and reports `final` (nothing when a new run replaces it). */
-  stop(final: ProtectEngineState | undefined): void {
+  private stop(final: ProtectEngineState | undefined): void {
     const run = this.run;
     this.run = undefined;
     if (run) {
@@ -75,7 +83,7 @@ export class ProtectHost {
     if (final) this.setState(final);
   }
 
-  private start(command: Extract<ProtectCommand, { type: 'protect-start' }>): void {
+  private start(command: Extract<OffscreenCommand, { type: 'protect-start' }>): void {
     this.stop(undefined);
     const engine = new ProtectEngine({
       // A fresh client for every rebuild after the broker's socket dropped: a closed one cannot reconnect.
@@ -119,7 +127,7 @@ export class ProtectHost {
       if (companion.ok) companion.socket.close();
       return;
     }
-    if (!companion.ok) return this.fail(switchError(companion.code, companion.message));
+    if (!companion.ok) return this.fail(companion);
     run.socket = companion.socket;
     companion.socket.addEventListener('close', (event: CloseEvent) => {
       if (this.run !== run) return;
@@ -178,6 +186,6 @@ export function engineStateToWire(state: ProtectState): ProtectEngineState {
         },
       };
     case 'error':
-      return { status: 'error', ...switchError(state.code, state.message, 'protect-failed') };
+      return { status: 'error', ...switchError(state.code, state.reason, 'protect-failed') };
   }
 }

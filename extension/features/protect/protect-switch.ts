@@ -1,13 +1,7 @@
 import type { CompanionFailure, CompanionHandle, CompanionReady } from '../../lib/companion-port';
 import type { EngineChannel } from '../../lib/engine-channel';
-import { SwitchBase, type FeatureSwitch } from '../../lib/feature-switch';
-import type {
-  EngineEvent,
-  EngineStatus,
-  OffscreenCommand,
-  SwitchName,
-  SwitchState,
-} from '../../lib/messages';
+import { SwitchBase, type FeatureSwitch, type ResumeInput } from '../../lib/feature-switch';
+import type { EngineEvent, OffscreenCommand, SwitchName, SwitchState } from '../../lib/messages';
 import { explainPairedFailure, PairedCompanion } from '../../lib/paired-companion';
 import type { Pairing } from '@underpass/shared/data-port';
 import type { ProxyControl } from '../../lib/proxy-control';
@@ -145,15 +139,7 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
     );
   }
 
-  async resume({
-    wanted,
-    stored,
-    engines,
-  }: {
-    wanted: boolean;
-    stored: SwitchState;
-    engines: EngineStatus | undefined;
-  }): Promise<void> {
+  async resume({ wanted, stored, engines }: ResumeInput): Promise<void> {
     // The companion's native port died with the previous worker: a wanted Protect is rebuilt from scratch.
     if (engines && engines.protect.status !== 'off')
       await this.command({ target: 'offscreen', type: 'protect-stop' });

@@ -1,6 +1,7 @@
 import { VolunteerEngine } from '@underpass/shared/engines';
 import { type PeerFactory } from '@underpass/shared/links';
 import { SignalingClient } from '@underpass/shared/signaling';
+import type { FeatureHost } from '../../lib/engine-host';
 import type { EngineEvent, OffscreenCommand } from '../../lib/messages';
 import { toSwitchError, truncateReason } from '../../lib/switch-error';
 import { safely } from '../../lib/safely';
@@ -12,8 +13,6 @@ import type { VolunteerEngineState, VolunteerStats } from './volunteer-messages'
 
 /** Relay counters change on every cell; the popup needs a few updates a second at most. */
 export const VOLUNTEER_STATS_INTERVAL_MS = 500;
-
-type VolunteerCommand = Extract<OffscreenCommand, { type: `volunteer-${string}` }>;
 
 export type VolunteerHostOptions = {
   createPeer: PeerFactory;
@@ -27,7 +26,8 @@ type VolunteerRun = {
   lastSent?: VolunteerStats;
 };
 
-export class VolunteerHost {
+export class VolunteerHost implements FeatureHost<'volunteer'> {
+  readonly name = 'volunteer';
   private run: VolunteerRun | undefined;
   private current: VolunteerEngineState = { status: 'off' };
 
@@ -37,12 +37,24 @@ export class VolunteerHost {
     return this.current;
   }
 
-  handle(command: VolunteerCommand): void {
-    if (command.type === 'volunteer-start') void this.start(command);
-    else this.stop({ status: 'off' });
+  handle(command: OffscreenCommand): boolean {
+    switch (command.type) {
+      case 'volunteer-start':
+        void this.start(command);
+        return true;
+      case 'volunteer-stop':
+        this.stop({ status: 'off' });
+        return true;
+      default:
+        return false;
+    }
   }
 
-  stop(final: VolunteerEngineState | undefined): void {
+  shutdown(): void {
+    this.stop({ status: 'off' });
+  }
+
+  private stop(final: VolunteerEngineState | undefined): void {
     const run = this.run;
     this.run = undefined;
     if (run) {
@@ -52,7 +64,7 @@ export class VolunteerHost {
     if (final) this.setState(final);
   }
 
-  private async start(command: Extract<VolunteerCommand, { type: 'volunteer-start' }>): Promise<void> {
+  private async start(command: Extract<OffscreenCommand, { type: 'volunteer-start' }>): Promise<void> {
     this.stop(undefined);
     const signaling = new SignalingClient({
       url: command.signalingUrl,

@@ -1,6 +1,6 @@
 import type { EngineChannel } from '../../lib/engine-channel';
-import { SwitchBase, type FeatureSwitch } from '../../lib/feature-switch';
-import type { EngineEvent, EngineStatus, SwitchName, SwitchState } from '../../lib/messages';
+import { SwitchBase, type FeatureSwitch, type ResumeInput } from '../../lib/feature-switch';
+import type { EngineEvent, SwitchName, SwitchState } from '../../lib/messages';
 import type { Settings } from '../../lib/settings';
 import { type VolunteerEngineState, type VolunteerStats, ZERO_VOLUNTEER_STATS } from './volunteer-messages';
 import { capReached, relayedSince, usageThisMonth, type VolunteerUsage } from './volunteer-usage';
@@ -78,15 +78,7 @@ export class VolunteerSwitch extends SwitchBase implements FeatureSwitch {
     await this.setState(final);
   }
 
-  async resume({
-    wanted,
-    stored,
-    engines,
-  }: {
-    wanted: boolean;
-    stored: SwitchState;
-    engines: EngineStatus | undefined;
-  }): Promise<void> {
+  async resume({ wanted, stored, engines }: ResumeInput): Promise<void> {
     const engine = engines?.volunteer;
     const adoptable = engine?.status === 'on' || engine?.status === 'connecting';
     if (wanted && engine && adoptable) {

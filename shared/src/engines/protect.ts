@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock.js';
 import { Emitter } from '../emitter.js';
 import { StreamError, UnderpassError, toUnderpassError } from '../errors.js';
 import { fromBase64Url } from '../bytes.js';
@@ -39,7 +40,7 @@ export type ProtectState =
   | { status: 'connecting' }
   | { status: 'protected'; path: PathInfo }
   | { status: 'reconnecting'; reason: string; attempt: number }
-  | { status: 'error'; code: string; message: string };
+  | { status: 'error'; code: string; reason: string };
 
 export interface ProtectEngineOptions {
   /**
@@ -61,8 +62,8 @@ export interface ProtectEngineOptions {
   /** Delay before rebuilding a lost path: attempt n waits min(base·2ⁿ, max). */
   retryBaseMs?: number;
   retryMaxMs?: number;
-  /** Injected for tests. */
-  now?: () => number;
+  /** The path's round trip and the rebuild backoff read it; injected for tests. */
+  clock?: Clock;
 }
 
 export type ProtectEngineEvents = { state: [state: ProtectState] };
@@ -75,7 +76,7 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
   private current: ProtectState = { status: 'off' };
   private tunnel: TunnelClient | undefined;
   private connector: PeerConnector | undefined;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryTimer: unknown;
   private generation = 0;
   private totals = { bytesUp: 0, bytesDown: 0 };
   private blocked = 0;
@@ -83,8 +84,11 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
   private rttMs: number | undefined;
   private signaling: ProtectSignaling | undefined;
 
+  private readonly clock: Clock;
+
   constructor(private readonly options: ProtectEngineOptions) {
     super();
+    this.clock = options.clock ?? systemClock;
     if (!options.createSignaling && !options.signaling)
       throw new UnderpassError('bad-options', 'ProtectEngine needs createSignaling or signaling');
     this.signaling = options.signaling;
@@ -105,14 +109,14 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     } catch (error) {
       if (generation !== this.generation) return;
       const failure = toUnderpassError(error);
-      this.setState({ status: 'error', code: failure.code, message: failure.message });
+      this.setState({ status: 'error', code: failure.code, reason: failure.message });
       throw failure;
     }
   }
 
   stop(): void {
     this.generation += 1;
-    clearTimeout(this.retryTimer);
+    if (this.retryTimer !== undefined) this.clock.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.tunnel?.close();
     this.tunnel = undefined;
@@ -209,8 +213,7 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
         throw new UnderpassError('link-closed', 'the first hop closed as the path was made');
       return;
     }
-    const now = this.options.now ?? Date.now;
-    const handshakeStarted = now();
+    const handshakeStarted = this.clock.now();
     const tunnel = new TunnelClient({
       link,
       exitKey,
@@ -224,7 +227,7 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
       link.close();
       throw error;
     }
-    this.rttMs = Math.max(0, now() - handshakeStarted);
+    this.rttMs = Math.max(0, this.clock.now() - handshakeStarted);
     if (generation !== this.generation) {
       tunnel.close();
       return;
@@ -249,7 +252,7 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     this.setState({ status: 'reconnecting', reason, attempt });
     const base = this.options.retryBaseMs ?? 500;
     const delay = Math.min(base * 2 ** attempt, this.options.retryMaxMs ?? 10_000);
-    this.retryTimer = setTimeout(() => {
+    this.retryTimer = this.clock.setTimeout(() => {
       if (generation !== this.generation) return;
       this.buildPath(generation).catch((error: unknown) => {
         if (generation !== this.generation) return;

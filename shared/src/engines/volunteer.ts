@@ -39,7 +39,7 @@ export interface VolunteerEngineOptions {
   bandwidthBytesPerSec?: number;
   connectTimeoutMs?: number;
   /** Injected for tests: the bandwidth budget and the 24-hour count of clients helped read it. */
-  clock?: Pick<Clock, 'now'>;
+  clock?: Clock;
 }
 
 export type VolunteerStats = RelayStats & {
@@ -66,13 +66,13 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
   private readonly throttle: ByteThrottle | undefined;
   /** Links to exits by link id: when the broker says an exit left, its circuits end at once. */
   private readonly exitLinks = new Map<string, Link>();
-  private readonly clock: Pick<Clock, 'now'>;
+  private readonly clock: Clock;
 
   constructor(private readonly options: VolunteerEngineOptions) {
     super();
     this.clock = options.clock ?? systemClock;
     if (options.bandwidthBytesPerSec !== undefined && options.bandwidthBytesPerSec > 0)
-      this.throttle = new ByteThrottle(options.bandwidthBytesPerSec, () => this.clock.now());
+      this.throttle = new ByteThrottle(options.bandwidthBytesPerSec, this.clock);
     this.relay = new RelayEngine({
       connectExit: async (exitKey) => {
         const offer = await options.signaling.connectExit(toBase64Url(exitKey));

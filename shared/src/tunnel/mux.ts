@@ -10,8 +10,6 @@ import {
   type StreamRequest,
 } from './mux-frames.js';
 
-// Until companion/src/shared.ts imports it from mux-stream.js, where it lives.
-
 export interface MuxOptions {
   /** The initiator opens streams; the acceptor answers them. Only one side ever opens. */
   role: 'initiator' | 'acceptor';
