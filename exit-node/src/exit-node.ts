@@ -10,6 +10,7 @@ import { SignalingClient, type WebSocketConstructorLike } from '@underpass/share
 import { loadOrCreateStaticKey } from './keys.js';
 import { nodeAead } from './node-aead.js';
 import { nodePeerFactory, type IceServer } from './node-peer.js';
+import { StreamRouter, type TorrentDialer } from './stream-router.js';
 import { TcpDialer, type Lookup } from './tcp-dialer.js';
 
 export interface ExitNodeOptions {
@@ -35,6 +36,11 @@ export interface ExitNodeOptions {
   lookup?: Lookup;
   /** Where the exit's JSON lines go (pino in main.ts); every line carries an `event` field. */
   logger?: Logger;
+  /**
+   * The torrent service (exit-node/src/torrent/). Given, the exit serves torrent streams and says so in its
+   * announce (`torrents: true`), and close() closes it; absent, torrent streams fail with `torrents-off`.
+   */
+  torrents?: TorrentDialer;
 }
 
 /** Links (relays and direct clients) served at once, unless the operator says otherwise. */
@@ -63,11 +69,14 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     allowPorts: options.allowPorts ?? [],
     denyPorts: options.denyPorts ?? [],
   });
-  const dialer = new TcpDialer({
-    policy,
-    bindAddress: options.bindAddress,
-    connectTimeoutMs: options.connectTimeoutMs,
-    lookup: options.lookup,
+  const dialer = new StreamRouter({
+    tcp: new TcpDialer({
+      policy,
+      bindAddress: options.bindAddress,
+      connectTimeoutMs: options.connectTimeoutMs,
+      lookup: options.lookup,
+    }),
+    torrents: options.torrents,
   });
   const engine = new ExitEngine({
     staticKey,
@@ -88,7 +97,14 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
   const signaling = new SignalingClient({
     url: options.signalingUrl,
     WebSocket: WebSocket as unknown as WebSocketConstructorLike, // ws's typings differ only in overloads
-    hello: { role: 'exit', exitKey, capacity, policy: policy.summary() },
+    hello: {
+      role: 'exit',
+      exitKey,
+      capacity,
+      policy: policy.summary(),
+      // Absent rather than false when off: what a server that predates the field expects.
+      ...(dialer.servesTorrents ? { torrents: true } : {}),
+    },
     // The broker may ask the exit to prove it holds the key it announces; the proof is a MAC, never the key.
     exitSecretKey: staticKey.secretKey,
   });
@@ -127,7 +143,10 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     ),
   );
   const peerId = await signaling.connect();
-  logger.info({ event: 'announced', exitKey, policy: policy.summary() }, 'announced to the broker');
+  logger.info(
+    { event: 'announced', exitKey, policy: policy.summary(), torrents: dialer.servesTorrents },
+    'announced to the broker',
+  );
 
   return {
     exitKey,
@@ -136,6 +155,7 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     close: async () => {
       signaling.close();
       engine.close();
+      await options.torrents?.close();
     },
   };
 }

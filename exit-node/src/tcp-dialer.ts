@@ -2,9 +2,10 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP, connect, type Socket } from 'node:net';
 import { withDeadline } from '@underpass/shared/deadline';
 import { errorMessage, StreamError, type StreamErrorCode } from '@underpass/shared/errors';
-import { type Dialer, type ExitPolicy } from '@underpass/shared/exit';
+import { type ExitPolicy } from '@underpass/shared/exit';
 import { NodeSocketStream, type ByteStream } from '@underpass/shared/streams';
-import { type StreamRequest } from '@underpass/shared/tunnel';
+import type { TcpStreamDialer } from './stream-router.js';
+import { type TcpRequest } from '@underpass/shared/tunnel';
 
 /** Time for one TCP connect; the exit's dial timeout (DNS and every address tried) bounds the whole. */
 export const DEFAULT_TCP_CONNECT_TIMEOUT_MS = 10_000;
@@ -23,15 +24,16 @@ export interface TcpDialerOptions {
 /**
  * Opens the exit's outside TCP connections. DNS happens here, at the exit, and the policy is applied to the
  * address actually dialed — a name that resolves to a private address is refused (no DNS rebinding).
+ * `tcp` streams only: the StreamRouter sends it nothing else.
  */
-export class TcpDialer implements Dialer {
+export class TcpDialer implements TcpStreamDialer {
   private readonly lookup: Lookup;
 
   constructor(private readonly options: TcpDialerOptions) {
     this.lookup = options.lookup ?? ((host) => dnsLookup(host, { all: true, verbatim: true }));
   }
 
-  async dial(request: StreamRequest): Promise<ByteStream> {
+  async dial(request: TcpRequest): Promise<ByteStream> {
     const { policy } = this.options;
     const portDecision = policy.checkPort(request.port);
     if (!portDecision.allowed) throw new StreamError('policy-denied', portDecision.reason);

@@ -15,6 +15,13 @@ export const STREAM_ERROR_CODES = [
   'reset',
   'protocol',
   'session-closed',
+  // Appended, not inserted: a code's wire value is its index. Torrent streams (PROTOCOL.md §4, torrent):
+  /** The exit does not serve torrents. */
+  'torrents-off',
+  /** The exit could not get the torrent's metadata in time. */
+  'metadata-timeout',
+  /** The torrent (or the files asked for) is over the exit's size budget. */
+  'too-large',
 ] as const;
 export type StreamErrorCode = (typeof STREAM_ERROR_CODES)[number];
 

@@ -53,6 +53,8 @@ export function echoDialer(refuse: Record<string, StreamError['code']> = {}): Di
   return {
     dials,
     async dial(request) {
+      // An echo stands for a TCP destination only; an exit without a torrent service refuses the rest so.
+      if (request.kind !== 'tcp') throw new StreamError('torrents-off');
       dials.push(`${request.host}:${request.port}`);
       const code = refuse[request.host];
       if (code) throw new StreamError(code);

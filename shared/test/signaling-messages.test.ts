@@ -97,3 +97,51 @@ describe('codec', () => {
     expect(parseServerMessage(JSON.stringify({ type: 'welcome', v: 1, peerId: randomId() })).ok).toBe(true);
   });
 });
+
+describe('exits that serve torrents', () => {
+  const exitKey = newExitKey();
+  const peerId = 'AAAAAAAAAAAAAAAAAAAAAA';
+
+  it('an exit may say it serves torrents; no other role may say anything about it', () => {
+    for (const torrents of [true, false]) {
+      const hello = { type: 'hello', v: 1, role: 'exit', exitKey, torrents };
+      expect(parsePeerMessage(JSON.stringify(hello))).toEqual({ ok: true, msg: hello });
+    }
+    for (const hello of [
+      { type: 'hello', v: 1, role: 'client', torrents: false },
+      { type: 'hello', v: 1, role: 'relay', capacity: 2, torrents: true },
+      { type: 'hello', v: 1, role: 'exit', exitKey, torrents: 'yes' },
+    ]) {
+      expect(parsePeerMessage(JSON.stringify(hello))).toMatchObject({ ok: false, code: 'malformed' });
+    }
+  });
+
+  it('a path request may need torrents, and nothing else yet', () => {
+    const request = { type: 'path-request', requestId: 'r', mode: 'direct', needs: 'torrent' };
+    expect(parsePeerMessage(JSON.stringify(request))).toEqual({ ok: true, msg: request });
+    expect(parsePeerMessage(JSON.stringify({ ...request, needs: 'video' }))).toMatchObject({
+      ok: false,
+      code: 'malformed',
+      requestId: 'r',
+    });
+  });
+
+  it('a path names whether its exit serves torrents, and one without the field (an older server) parses', () => {
+    const path = {
+      type: 'path',
+      requestId: 'r',
+      linkId: peerId,
+      hop: { peerId, role: 'exit' },
+      exit: { peerId, exitKey, torrents: true },
+    };
+    expect(parseServerMessage(JSON.stringify(path))).toEqual({ ok: true, msg: path });
+    const older = { ...path, exit: { peerId, exitKey } };
+    expect(parseServerMessage(JSON.stringify(older))).toEqual({ ok: true, msg: older });
+    expect(
+      parseServerMessage(JSON.stringify({ ...path, exit: { ...path.exit, torrents: 1 } })),
+    ).toMatchObject({
+      ok: false,
+      code: 'malformed',
+    });
+  });
+});

@@ -72,7 +72,14 @@ export type JoinResult =
   | { ok: true }
   | { ok: false; code: SignalingErrorCode; message: string; reason: 'duplicate-peer' | 'duplicate-exit-key' };
 
-export type ExitSummary = { peerId: string; exitKey: string; policy: string; load: number };
+export type ExitSummary = {
+  peerId: string;
+  exitKey: string;
+  policy: string;
+  load: number;
+  /** Present (true) only for an exit that serves torrent streams. */
+  torrents?: true;
+};
 
 export class Broker {
   private readonly registry: Registry;
@@ -164,6 +171,7 @@ export class Broker {
       capacity: hello.capacity,
       exitKey: hello.exitKey,
       policy: hello.policy,
+      torrents: hello.torrents,
     });
     if (!result.ok) {
       const message =
@@ -263,6 +271,7 @@ export class Broker {
       exitKey: e.exitKey ?? '',
       policy: e.policy ?? '',
       load: e.load,
+      ...(e.torrents ? { torrents: true as const } : {}),
     }));
   }
 

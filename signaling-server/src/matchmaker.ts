@@ -14,7 +14,7 @@ import type {
   ServerMessage,
   SignalingErrorCode,
 } from '@underpass/shared/signaling';
-import type { LinkEntry, PeerEntry, Registry } from './registry.js';
+import { offers, type LinkEntry, type PeerEntry, type Registry } from './registry.js';
 
 /** What the matcher reports about its work; the server turns these into Prometheus metrics. */
 export interface MatchObserver {
@@ -75,11 +75,9 @@ export class Matchmaker {
   async pathRequest(clientId: string, msg: PathRequestMessage): Promise<void> {
     const { requestId } = msg;
     const started = this.clock.now();
-    const exit = await this.options.registry.pickExit(msg.exitKey);
+    const exit = await this.options.registry.pickExit(msg.exitKey, msg.needs);
     if (!exit || exit.exitKey === undefined) {
-      if (msg.exitKey !== undefined)
-        this.fail(clientId, 'unknown-exit', 'no connected exit has this exitKey', requestId);
-      else this.fail(clientId, 'no-exit-available', 'no exit is connected', requestId);
+      await this.failNoExit(clientId, msg);
       return;
     }
     const outcome = await this.tryMatch(clientId, msg, exit, started);
@@ -165,7 +163,9 @@ export class Matchmaker {
     const { registry } = this.options;
     // An exit that reconnected under the same key is the same exit: its new connection serves the request.
     let exit = waiter.exit.exitKey === undefined ? undefined : await registry.getExit(waiter.exit.exitKey);
-    if (!exit && msg.exitKey === undefined) exit = await registry.pickExit();
+    // It may have come back without the service the request needs.
+    if (exit && !offers(exit, msg.needs)) exit = undefined;
+    if (!exit && msg.exitKey === undefined) exit = await registry.pickExit(undefined, msg.needs);
     if (!exit || exit.exitKey === undefined) {
       if (msg.exitKey !== undefined)
         this.fail(
@@ -174,7 +174,7 @@ export class Matchmaker {
           'the exit left while the request waited for a relay',
           msg.requestId,
         );
-      else this.fail(client, 'no-exit-available', 'no exit is connected', msg.requestId);
+      else this.fail(client, 'no-exit-available', noExitMessage(msg), msg.requestId);
       return 'done';
     }
     waiter.exit = exit;
@@ -222,7 +222,7 @@ export class Matchmaker {
     }
     const hop = result.hop;
     const hopRole = hop.role === 'exit' ? 'exit' : 'relay';
-    const exitRef = { peerId: exit.peerId, exitKey };
+    const exitRef = exitRefOf(exit, exitKey);
     this.options.send(hop.peerId, {
       type: 'link',
       linkId,
@@ -275,7 +275,7 @@ export class Matchmaker {
         this.error(relay.peerId, 'unknown-exit', 'the exit left while the link was being made', requestId);
       return;
     }
-    const exitRef = { peerId: exit.peerId, exitKey: exit.exitKey };
+    const exitRef = exitRefOf(exit, exit.exitKey);
     this.options.send(exit.peerId, {
       type: 'link',
       linkId,
@@ -294,6 +294,27 @@ export class Matchmaker {
     this.logger.debug({ linkId, relay: relay.peerId, exit: exit.peerId }, 'exit link');
   }
 
+  /**
+   * No exit for a path request: a pinned key that no connected exit has is `unknown-exit`; a pinned exit
+   * without the service the request needs, or no exit (with it) at all, is `no-exit-available`.
+   */
+  private async failNoExit(clientId: string, msg: PathRequestMessage): Promise<void> {
+    const { requestId, exitKey } = msg;
+    if (exitKey === undefined) {
+      this.fail(clientId, 'no-exit-available', noExitMessage(msg), requestId);
+      return;
+    }
+    // Looked up again only on this error path, to say which of the two it was.
+    if (msg.needs !== undefined && (await this.options.registry.getExit(exitKey)))
+      this.fail(
+        clientId,
+        'no-exit-available',
+        `the exit with this exitKey does not serve ${msg.needs}s`,
+        requestId,
+      );
+    else this.fail(clientId, 'unknown-exit', 'no connected exit has this exitKey', requestId);
+  }
+
   /** An error answering a path request: counted as unmatched. */
   private fail(peerId: string, code: SignalingErrorCode, message: string, requestId: string): void {
     this.options.observer?.unmatched(code);
@@ -303,4 +324,13 @@ export class Matchmaker {
   private error(peerId: string, code: SignalingErrorCode, message: string, requestId: string): void {
     this.options.send(peerId, { type: 'error', code, message, requestId });
   }
+}
+
+/** How a path or link names its exit; `torrents` only when true (absent means no, as from older servers). */
+function exitRefOf(exit: PeerEntry, exitKey: string): { peerId: string; exitKey: string; torrents?: true } {
+  return { peerId: exit.peerId, exitKey, ...(exit.torrents ? { torrents: true } : {}) };
+}
+
+function noExitMessage(msg: PathRequestMessage): string {
+  return msg.needs === undefined ? 'no exit is connected' : `no connected exit serves ${msg.needs}s`;
 }

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { PeerRole } from '@underpass/shared/signaling';
+import type { ExitService, PeerRole } from '@underpass/shared/signaling';
 import type {
   AddPeerResult,
   CreateLinkRequest,
@@ -21,11 +21,16 @@ import type {
 
 const COMMON = `
 local p = ARGV[1]
-local FIELDS = {'role', 'cap', 'key', 'pol', 'load', 'asg', 'pend'}
+local FIELDS = {'role', 'cap', 'key', 'pol', 'load', 'asg', 'pend', 'tor'}
 local function fields(id)
   local f = redis.call('HMGET', p .. 'peer:' .. id, unpack(FIELDS))
   if not f[1] then return false end
-  return {id, f[1], f[2], f[3], f[4], f[5], f[6], f[7]}
+  -- 'tor' is missing (false) for peers an older instance registered: sent as '' (no torrents).
+  return {id, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8] or ''}
+end
+-- Whether exit id offers what a path needs ('' = nothing in particular).
+local function offers(id, needs)
+  return needs == '' or (needs == 'torrent' and redis.call('HGET', p .. 'peer:' .. id, 'tor') == '1')
 end
 local function forget(lid)
   local lk = p .. 'link:' .. lid
@@ -49,7 +54,7 @@ end
 `;
 
 const SCRIPTS = {
-  // ARGV: prefix, id, role, cap, key, policy, instance
+  // ARGV: prefix, id, role, cap, key, policy, instance, torrents ('1' or '')
   addPeer: `
 local id, role, cap, key = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local pk = p .. 'peer:' .. id
@@ -57,7 +62,7 @@ if redis.call('EXISTS', pk) == 1 then return 'duplicate-peer' end
 if key ~= '' and redis.call('HEXISTS', p .. 'exitkeys', key) == 1 then return 'duplicate-exit-key' end
 local seq = redis.call('INCR', p .. 'seq')
 redis.call('HSET', pk, 'role', role, 'cap', cap, 'key', key, 'pol', ARGV[6], 'load', 0, 'asg', 0,
-  'pend', 0, 'own', 0, 'inst', ARGV[7])
+  'pend', 0, 'own', 0, 'inst', ARGV[7], 'tor', ARGV[8])
 if role == 'relay' then redis.call('ZADD', p .. 'relays', tonumber(cap), id) end
 if role == 'exit' then
   redis.call('ZADD', p .. 'exits', seq, id)
@@ -100,16 +105,17 @@ for _, id in ipairs(redis.call('ZRANGE', p .. 'exits', 0, -1)) do
   if f then table.insert(out, f) end
 end
 return out`,
-  // ARGV: prefix, exitKey or ''
+  // ARGV: prefix, exitKey or '', needs ('torrent' or '')
   pickExit: `
 local id = false
 if ARGV[2] ~= '' then
   id = redis.call('HGET', p .. 'exitkeys', ARGV[2])
+  if id and not offers(id, ARGV[3]) then id = false end
 else
   local best = nil
   for _, e in ipairs(redis.call('ZRANGE', p .. 'exits', 0, -1)) do
     local f = redis.call('HMGET', p .. 'peer:' .. e, 'load', 'pend', 'cap')
-    if f[1] then
+    if f[1] and offers(e, ARGV[3]) then
       local score = (tonumber(f[1]) + tonumber(f[2])) / (tonumber(f[3]) or 1000)
       if best == nil or score < best then best = score; id = e end
     end
@@ -183,10 +189,11 @@ function text(value: unknown): string {
 }
 
 function toPeer(row: unknown): PeerEntry | undefined {
-  if (!Array.isArray(row) || row.length < 8) return undefined;
-  const [id, role, cap, key, pol, load, asg, pend] = row.map(text) as [
+  if (!Array.isArray(row) || row.length < 9) return undefined;
+  const [id, role, cap, key, pol, load, asg, pend, tor] = row.map(text) as [
     string,
     PeerRole,
+    string,
     string,
     string,
     string,
@@ -200,6 +207,7 @@ function toPeer(row: unknown): PeerEntry | undefined {
     capacity: cap === '' ? undefined : Number(cap),
     exitKey: key === '' ? undefined : key,
     policy: pol === '' ? undefined : pol,
+    torrents: tor === '1',
     load: Number(load),
     assigned: Number(asg),
     pending: Number(pend),
@@ -243,6 +251,7 @@ export class RedisRegistry implements Registry {
         peer.exitKey ?? '',
         peer.policy ?? '',
         this.instanceId,
+        peer.torrents === true ? '1' : '',
       ),
     );
     if (result === 'ok') return { ok: true };
@@ -269,8 +278,8 @@ export class RedisRegistry implements Registry {
     return Array.isArray(rows) ? rows.map(toPeer).filter((p): p is PeerEntry => p !== undefined) : [];
   }
 
-  async pickExit(exitKey?: string): Promise<PeerEntry | undefined> {
-    return toPeer(await this.run('pickExit', exitKey ?? ''));
+  async pickExit(exitKey?: string, needs?: ExitService): Promise<PeerEntry | undefined> {
+    return toPeer(await this.run('pickExit', exitKey ?? '', needs ?? ''));
   }
 
   async getExit(exitKey: string): Promise<PeerEntry | undefined> {

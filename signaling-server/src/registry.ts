@@ -4,7 +4,7 @@
  * one call), so a shared store such as Redis can implement it later without changing the broker.
  * `MemoryRegistry` is the single-process implementation.
  */
-import type { PeerRole } from '@underpass/shared/signaling';
+import type { ExitService, PeerRole } from '@underpass/shared/signaling';
 import { RelayHeap, type HeapRelay } from './relay-heap.js';
 
 export type NewPeer = {
@@ -13,6 +13,8 @@ export type NewPeer = {
   capacity?: number | undefined;
   exitKey?: string | undefined;
   policy?: string | undefined;
+  /** (Exits) serves torrent streams; absent: it does not. */
+  torrents?: boolean | undefined;
 };
 
 export type PeerEntry = {
@@ -21,6 +23,8 @@ export type PeerEntry = {
   readonly capacity: number | undefined;
   readonly exitKey: string | undefined;
   readonly policy: string | undefined;
+  /** (Exits) serves torrent streams; false for every other peer. */
+  readonly torrents: boolean;
   /** Clients served, as last reported by the peer itself. */
   readonly load: number;
   /** Links on which this peer is the hop (the serving side). */
@@ -61,8 +65,11 @@ export interface Registry {
   getPeer(peerId: string): Promise<PeerEntry | undefined>;
   reportLoad(peerId: string, load: number): Promise<void>;
   listExits(): Promise<PeerEntry[]>;
-  /** The exit with this key, or the least-loaded exit; counts a pending assignment on it (a path for a client). */
-  pickExit(exitKey?: string): Promise<PeerEntry | undefined>;
+  /**
+   * The exit with this key, or the least-loaded exit, among those that offer `needs` (when given); counts a
+   * pending assignment on it (a path for a client). A keyed exit that lacks `needs` is undefined, uncharged.
+   */
+  pickExit(exitKey?: string, needs?: ExitService): Promise<PeerEntry | undefined>;
   /**
    * The exit with this key, charging nothing: for a relay's link to an exit (which serves no client by itself
    * and must not skew the least-loaded choice) and for re-checking an exit a waiting request chose.
@@ -101,6 +108,7 @@ export class MemoryRegistry implements Registry {
       capacity: peer.capacity,
       exitKey: peer.exitKey,
       policy: peer.policy,
+      torrents: peer.torrents === true,
       load: 0,
       assigned: 0,
       pending: 0,
@@ -149,14 +157,16 @@ export class MemoryRegistry implements Registry {
     return [...this.exits].map((p) => snapshot(p)!);
   }
 
-  async pickExit(exitKey?: string): Promise<PeerEntry | undefined> {
+  async pickExit(exitKey?: string, needs?: ExitService): Promise<PeerEntry | undefined> {
     let exit: MutablePeer | undefined;
     if (exitKey !== undefined) {
       const id = this.exitsByKey.get(exitKey);
       exit = id === undefined ? undefined : this.peers.get(id);
+      if (exit && !offers(exit, needs)) exit = undefined;
     } else {
       let best = Infinity;
       for (const peer of this.exits) {
+        if (!offers(peer, needs)) continue;
         const score = (peer.load + peer.pending) / (peer.capacity ?? DEFAULT_EXIT_CAPACITY);
         // Strictly less: ties go to the longest-registered exit (Set order), keeping the choice deterministic.
         if (score < best) {
@@ -243,6 +253,16 @@ export class MemoryRegistry implements Registry {
       this.relayFree(hop);
     }
     return link;
+  }
+}
+
+/** Whether an exit offers the service a path needs (anything, when it needs none). */
+export function offers(exit: Pick<PeerEntry, 'torrents'>, needs: ExitService | undefined): boolean {
+  switch (needs) {
+    case undefined:
+      return true;
+    case 'torrent':
+      return exit.torrents;
   }
 }
 

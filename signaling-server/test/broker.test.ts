@@ -260,5 +260,156 @@ describe.each(registries)('Broker with the %s registry', (_name, makeRegistry) =
       expect(await broker.handle(id('ghost'), { type: 'load', load: 1 })).toBe('ok');
       expect(take(id('ghost'))).toEqual([]);
     });
+
+    it('sends a path that needs torrents only to an exit that serves them, and says so in the path and the directory', async () => {
+      const { broker, registry, take } = setup();
+      const plainKey = newExitKey();
+      const torrentKey = newExitKey();
+      await broker.join(id('plain'), { type: 'hello', v: 1, role: 'exit', exitKey: plainKey });
+      await broker.join(id('tor'), {
+        type: 'hello',
+        v: 1,
+        role: 'exit',
+        exitKey: torrentKey,
+        torrents: true,
+      });
+      await broker.join(id('c'), { type: 'hello', v: 1, role: 'client' });
+      for (const peer of ['c', 'plain', 'tor']) take(id(peer));
+      expect((await registry.getPeer(id('tor')))?.torrents).toBe(true);
+      expect((await registry.getPeer(id('plain')))?.torrents).toBe(false);
+
+      // Three torrent paths all go to the one torrent exit although it is then the most loaded; a path that
+      // needs nothing goes to the least-loaded exit, which serves none.
+      for (const r of ['t1', 't2'])
+        await broker.handle(id('c'), {
+          type: 'path-request',
+          requestId: r,
+          mode: 'direct',
+          needs: 'torrent',
+        });
+      await broker.handle(id('c'), { type: 'path-request', requestId: 'any', mode: 'direct' });
+      await broker.handle(id('c'), {
+        type: 'path-request',
+        requestId: 't3',
+        mode: 'direct',
+        needs: 'torrent',
+      });
+      const paths = take(id('c'));
+      const torrentExit = { peerId: id('tor'), exitKey: torrentKey, torrents: true };
+      expect(paths.map((m) => (m.type === 'path' ? [m.requestId, m.exit] : m))).toEqual([
+        ['t1', torrentExit],
+        ['t2', torrentExit],
+        ['any', { peerId: id('plain'), exitKey: plainKey }],
+        ['t3', torrentExit],
+      ]);
+      expect(take(id('tor'))).toMatchObject([{ type: 'link', exit: torrentExit }, {}, {}]);
+      expect(await broker.listExits()).toEqual([
+        { peerId: id('plain'), exitKey: plainKey, policy: '', load: 0 },
+        { peerId: id('tor'), exitKey: torrentKey, policy: '', load: 0, torrents: true },
+      ]);
+    });
+
+    it('refuses a torrent path when no exit serves torrents, or the pinned one does not, charging none', async () => {
+      const { broker, registry, take } = setup();
+      const plainKey = newExitKey();
+      await broker.join(id('plain'), {
+        type: 'hello',
+        v: 1,
+        role: 'exit',
+        exitKey: plainKey,
+        torrents: false,
+      });
+      await broker.join(id('c'), { type: 'hello', v: 1, role: 'client' });
+      take(id('c'));
+      take(id('plain'));
+      const ask = (requestId: string, exitKey?: string) =>
+        broker.handle(id('c'), {
+          type: 'path-request',
+          requestId,
+          mode: 'direct',
+          needs: 'torrent',
+          ...(exitKey ? { exitKey } : {}),
+        });
+      await ask('any');
+      await ask('pinned', plainKey);
+      await ask('unknown', newExitKey());
+      expect(take(id('c'))).toEqual([
+        {
+          type: 'error',
+          code: 'no-exit-available',
+          message: 'no connected exit serves torrents',
+          requestId: 'any',
+        },
+        {
+          type: 'error',
+          code: 'no-exit-available',
+          message: 'the exit with this exitKey does not serve torrents',
+          requestId: 'pinned',
+        },
+        {
+          type: 'error',
+          code: 'unknown-exit',
+          message: 'no connected exit has this exitKey',
+          requestId: 'unknown',
+        },
+      ]);
+      expect(take(id('plain'))).toEqual([]);
+      expect((await registry.getPeer(id('plain')))?.pending).toBe(0);
+    });
+
+    it('re-picks a torrent exit for a waiting torrent path whose exit left', async () => {
+      const { broker, take } = setup(8, 10_000);
+      try {
+        await broker.join(id('tor1'), {
+          type: 'hello',
+          v: 1,
+          role: 'exit',
+          exitKey: newExitKey(),
+          torrents: true,
+        });
+        await broker.join(id('c'), { type: 'hello', v: 1, role: 'client' });
+        take(id('c'));
+        await broker.handle(id('c'), {
+          type: 'path-request',
+          requestId: 'w',
+          mode: 'two-hop',
+          needs: 'torrent',
+        });
+        expect(broker.waitingRequests).toBe(1);
+        await broker.leave(id('tor1'));
+        // Registered first and unloaded, the plain exit would win if the need were forgotten.
+        await broker.join(id('plain'), { type: 'hello', v: 1, role: 'exit', exitKey: newExitKey() });
+        const tor2Key = newExitKey();
+        await broker.join(id('tor2'), {
+          type: 'hello',
+          v: 1,
+          role: 'exit',
+          exitKey: tor2Key,
+          torrents: true,
+        });
+        await broker.join(id('relay'), { type: 'hello', v: 1, role: 'relay', capacity: 1 });
+        expect(await until(take, id('c'))).toMatchObject([
+          { type: 'path', requestId: 'w', exit: { peerId: id('tor2'), exitKey: tor2Key, torrents: true } },
+        ]);
+      } finally {
+        broker.stop();
+      }
+    });
+  });
+});
+
+describe('RedisRegistry and exits registered before the torrents field', () => {
+  it('reads an exit whose record has no torrents field as serving none, and never picks it for torrents', async () => {
+    const prefix = `t${++prefixes}:`;
+    const registry = new RedisRegistry({ redis: redis!, instanceId: 'test', prefix });
+    const exitKey = newExitKey();
+    const peerId = 'old-exit'.padEnd(22, '0');
+    expect(await registry.addPeer({ peerId, role: 'exit', exitKey, torrents: true })).toEqual({ ok: true });
+    // What an instance that predates the field would have written: no 'tor'.
+    await redis!.hdel(`${prefix}peer:${peerId}`, 'tor');
+    expect(await registry.getPeer(peerId)).toMatchObject({ peerId, torrents: false });
+    expect(await registry.pickExit(undefined, 'torrent')).toBeUndefined();
+    expect(await registry.pickExit(exitKey, 'torrent')).toBeUndefined();
+    expect(await registry.pickExit(exitKey)).toMatchObject({ peerId, torrents: false });
   });
 });

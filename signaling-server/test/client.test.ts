@@ -74,6 +74,78 @@ describe('SignalingClient', () => {
     expect((await error).code).toBe('unknown-link');
   });
 
+  it('asks for an exit that serves torrents, and gets one although another is less loaded', async () => {
+    server = await startTestServer();
+    const plainKey = newExitKey();
+    const torrentKey = newExitKey();
+    const plainId = await client({ role: 'exit', exitKey: plainKey }).connect();
+    const torrentId = await client({ role: 'exit', exitKey: torrentKey, torrents: true }).connect();
+    const user = client({ role: 'client' });
+    await user.connect();
+    for (let i = 0; i < 2; i++) {
+      const path = await user.requestPath({ mode: 'direct', needs: 'torrent' });
+      expect(path.exit).toEqual({ peerId: torrentId, exitKey: torrentKey, torrents: true });
+      expect(path.hop).toEqual({ peerId: torrentId, role: 'exit' });
+    }
+    expect((await user.requestPath({ mode: 'direct' })).exit).toEqual({ peerId: plainId, exitKey: plainKey });
+    await expect(
+      user.requestPath({ mode: 'direct', needs: 'torrent', exitKey: plainKey }),
+    ).rejects.toMatchObject({
+      code: 'no-exit-available',
+    });
+    const response = await fetch(new URL('/v1/exits', server.url.replace(/^ws/, 'http')));
+    expect(await response.json()).toEqual({
+      exits: [
+        { peerId: plainId, exitKey: plainKey, policy: '', load: 0 },
+        { peerId: torrentId, exitKey: torrentKey, policy: '', load: 0, torrents: true },
+      ],
+    });
+  });
+
+  it('refuses, and closes, a path whose exit does not say it serves torrents (a server that ignores needs)', async () => {
+    const { WebSocketServer } = await import('ws');
+    const older = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => older.once('listening', r));
+    const linkId = 'LLLLLLLLLLLLLLLLLLLLLL';
+    const exit = { peerId: 'EEEEEEEEEEEEEEEEEEEEEE', exitKey: newExitKey() };
+    const received: { type: string; linkId?: string }[] = [];
+    const closedLink = new Promise<void>((resolve) =>
+      older.on('connection', (ws) =>
+        ws.on('message', (data: Buffer) => {
+          const msg = JSON.parse(data.toString()) as { type: string; requestId?: string; linkId?: string };
+          received.push(msg);
+          if (msg.type === 'hello')
+            ws.send(JSON.stringify({ type: 'welcome', v: 1, peerId: 'BBBBBBBBBBBBBBBBBBBBBB' }));
+          if (msg.type === 'path-request')
+            ws.send(
+              JSON.stringify({
+                type: 'path',
+                requestId: msg.requestId,
+                linkId,
+                hop: { peerId: exit.peerId, role: 'exit' },
+                exit,
+              }),
+            );
+          if (msg.type === 'link-closed') resolve();
+        }),
+      ),
+    );
+    const address = older.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const c = new SignalingClient({ url: `ws://127.0.0.1:${port}`, WebSocket, hello: { role: 'client' } });
+    clients.push(c);
+    await c.connect();
+    await expect(c.requestPath({ mode: 'direct', needs: 'torrent' })).rejects.toMatchObject({
+      code: 'no-exit-available',
+    });
+    await closedLink;
+    expect(received.map((m) => m.type)).toEqual(['hello', 'path-request', 'link-closed']);
+    expect(received[1]).toMatchObject({ needs: 'torrent' });
+    expect(received[2]?.linkId).toBe(linkId);
+    c.close();
+    await new Promise((r) => older.close(r));
+  });
+
   it('times out a request the server never answers', async () => {
     // A bare ws server that welcomes and then stays silent.
     const { WebSocketServer } = await import('ws');

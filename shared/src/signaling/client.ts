@@ -12,6 +12,7 @@ import {
   SIGNALING_PROTOCOL_VERSION,
   encodeMessage,
   parseServerMessage,
+  type ExitService,
   type HelloMessage,
   type LinkMessage,
   type PathMessage,
@@ -128,12 +129,29 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
     });
   }
 
-  /** Asks the broker for a path; the client is the WebRTC initiator on the returned link. */
-  requestPath(request: { mode: PathRequestMessage['mode']; exitKey?: string }): Promise<PathMessage> {
+  /**
+   * Asks the broker for a path; the client is the WebRTC initiator on the returned link. With `needs`, the
+   * exit must offer that service: the broker picks only such exits, and an answer whose exit does not say so
+   * (a server that predates `needs` ignores it) is refused here, its link closed, as `no-exit-available`.
+   */
+  async requestPath(request: {
+    mode: PathRequestMessage['mode'];
+    exitKey?: string;
+    needs?: ExitService;
+  }): Promise<PathMessage> {
     const requestId = randomId();
     const msg: PathRequestMessage = { type: 'path-request', requestId, mode: request.mode };
     if (request.exitKey !== undefined) msg.exitKey = request.exitKey;
-    return this.request('path', requestId, msg) as Promise<PathMessage>;
+    if (request.needs !== undefined) msg.needs = request.needs;
+    const path = (await this.request('path', requestId, msg)) as PathMessage;
+    if (request.needs === 'torrent' && path.exit.torrents !== true) {
+      this.linkClosed(path.linkId);
+      throw new UnderpassError(
+        'no-exit-available',
+        'the server offered an exit that does not serve torrents',
+      );
+    }
+    return path;
   }
 
   /** (Relays) asks the broker for a link to an exit; the relay is the WebRTC initiator on it. */

@@ -35,6 +35,13 @@ export type SignalingErrorCode = (typeof SIGNALING_ERROR_CODES)[number];
 export const PEER_ROLES = ['client', 'relay', 'exit'] as const;
 export type PeerRole = (typeof PEER_ROLES)[number];
 
+/**
+ * What a client's path may require of its exit beyond the ordinary `tcp` streams. `torrent`: the exit serves
+ * torrent streams (it said `torrents: true` in its hello).
+ */
+export const EXIT_SERVICES = ['torrent'] as const;
+export type ExitService = (typeof EXIT_SERVICES)[number];
+
 // --- building blocks -------------------------------------------------------------------------------------
 
 /** peerId and linkId: base64url of 16 random bytes is 22 characters; leave room for longer ids later. */
@@ -73,7 +80,12 @@ export const signalDataSchema = z
 export const bytes32Schema = z.string().refine(isExitKey, 'expected base64url (no padding) of 32 bytes');
 
 const peerRefSchema = z.object({ peerId: idSchema, role: z.enum(PEER_ROLES) });
-const exitRefSchema = z.object({ peerId: idSchema, exitKey: exitKeySchema });
+/** `torrents` is absent (false) from servers that predate it: a client that needs torrents checks it. */
+const exitRefSchema = z.object({
+  peerId: idSchema,
+  exitKey: exitKeySchema,
+  torrents: z.boolean().optional(),
+});
 
 // --- peer → server ---------------------------------------------------------------------------------------
 
@@ -85,6 +97,8 @@ export const helloMessageSchema = z
     capacity: z.int().min(1).max(MAX_CAPACITY).optional(),
     exitKey: exitKeySchema.optional(),
     policy: z.string().max(MAX_POLICY_LENGTH).optional(),
+    /** (Exits) the exit serves torrent streams; absent means it does not. */
+    torrents: z.boolean().optional(),
   })
   .superRefine((m, ctx) => {
     if (m.role === 'relay' && m.capacity === undefined)
@@ -97,6 +111,8 @@ export const helloMessageSchema = z
       ctx.addIssue({ code: 'custom', path: ['exitKey'], message: 'only exits have an exitKey' });
     if (m.role !== 'exit' && m.policy !== undefined)
       ctx.addIssue({ code: 'custom', path: ['policy'], message: 'only exits have a policy' });
+    if (m.role !== 'exit' && m.torrents !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['torrents'], message: 'only exits serve torrents' });
   });
 
 export const pathRequestMessageSchema = z.object({
@@ -104,6 +120,8 @@ export const pathRequestMessageSchema = z.object({
   requestId: requestIdSchema,
   mode: z.enum(['two-hop', 'direct']),
   exitKey: exitKeySchema.optional(),
+  /** A service the exit must offer; absent: any exit. */
+  needs: z.enum(EXIT_SERVICES).optional(),
 });
 
 export const connectExitMessageSchema = z.object({

@@ -25,9 +25,29 @@ export const MUX_HEADER_BYTES = 5;
 export const MAX_DATA_PAYLOAD = 60 * 1024;
 export const MAX_MUX_FRAME = MUX_HEADER_BYTES + MAX_DATA_PAYLOAD;
 export const MAX_HOST_LENGTH = 255;
+/** Trackers in one torrent request; a magnet with more is cut by the user's side before it asks. */
+export const MAX_TORRENT_TRACKERS = 32;
+/** UTF-8 bytes of one tracker URL. */
+export const MAX_TRACKER_URL_BYTES = 512;
+/** File indices in one torrent request. */
+export const MAX_TORRENT_FILE_INDICES = 10_000;
+/** Tracker URL schemes the exit's torrent service can use (BEP 3 HTTP, BEP 15 UDP, WebTorrent's WebSocket). */
+export const TRACKER_URL_SCHEMES: readonly string[] = ['http:', 'https:', 'udp:', 'ws:', 'wss:'];
 
-/** What a stream is opened for. Later issues add `torrent`. */
-export type StreamRequest = { kind: 'tcp'; host: string; port: number };
+/** A TCP connection from the exit to `host:port`. */
+export type TcpRequest = { kind: 'tcp'; host: string; port: number };
+/** A BitTorrent wire to the exit's torrent service, for one torrent. */
+export type TorrentRequest = {
+  kind: 'torrent';
+  /** The v1 infohash: 40 lowercase hex digits. */
+  infoHash: string;
+  /** The magnet's trackers (`tr=`), which the exit may use under its address policy. */
+  trackers: string[];
+  /** Indices of the files the user wants; empty: all of them. */
+  files: number[];
+};
+/** What a stream is opened for (PROTOCOL.md §4, OPEN requests). */
+export type StreamRequest = TcpRequest | TorrentRequest;
 
 export type MuxFrame =
   | { type: 'open'; streamId: number; request: StreamRequest }
@@ -41,6 +61,8 @@ export type MuxFrame =
 export type FrameDecodeResult<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 const REQUEST_KIND_TCP = 1;
+const REQUEST_KIND_TORRENT = 2;
+const INFO_HASH_BYTES = 20;
 
 export function encodeMuxFrame(frame: MuxFrame): Uint8Array {
   let payload: Uint8Array;
@@ -136,19 +158,81 @@ function typeCode(type: MuxFrame['type']): number {
   }
 }
 
-/** Validates a request before it is sent or acted on: host is a DNS name or an IP literal, port 1–65535. */
+/**
+ * Validates a request before it is sent or acted on; the decoder runs it on every OPEN it reads, so the exit
+ * only ever sees requests that pass. Returns why it is invalid, or undefined.
+ */
 export function validateRequest(request: StreamRequest): string | undefined {
-  if (request.kind !== 'tcp') return 'unknown request kind';
+  switch (request.kind) {
+    case 'tcp':
+      return validateTcpRequest(request);
+    case 'torrent':
+      return validateTorrentRequest(request);
+    default:
+      return 'unknown request kind';
+  }
+}
+
+/** host is a DNS name or an IP literal, port 1–65535. */
+function validateTcpRequest(request: TcpRequest): string | undefined {
   if (!Number.isInteger(request.port) || request.port < 1 || request.port > 65535) return 'bad port';
   const host = request.host;
-  if (host.length === 0 || utf8(host).length > MAX_HOST_LENGTH) return 'bad host length';
+  if (typeof host !== 'string' || host.length === 0 || utf8(host).length > MAX_HOST_LENGTH)
+    return 'bad host length';
   // Letters, digits, dot, hyphen, underscore (seen in the wild), and ':' for IPv6 literals. No spaces,
   // no control characters, nothing a resolver or a log line could misread.
   if (!/^[A-Za-z0-9._:-]+$/.test(host)) return 'bad host characters';
   return undefined;
 }
 
+/**
+ * A v1 infohash in lowercase hex (one spelling per torrent, so the exit's per-torrent bookkeeping cannot be
+ * split by case), at most MAX_TORRENT_TRACKERS tracker URLs the exit could use, and distinct file indices.
+ * The bounds keep the whole OPEN inside one frame: 24 + 32 × (2 + 512) + 10 000 × 4 = 56 472 bytes.
+ */
+function validateTorrentRequest(request: TorrentRequest): string | undefined {
+  if (typeof request.infoHash !== 'string' || !/^[0-9a-f]{40}$/.test(request.infoHash)) return 'bad infohash';
+  if (!Array.isArray(request.trackers) || request.trackers.length > MAX_TORRENT_TRACKERS)
+    return 'too many trackers';
+  for (const tracker of request.trackers) {
+    const invalid = validateTrackerUrl(tracker);
+    if (invalid) return invalid;
+  }
+  if (!Array.isArray(request.files) || request.files.length > MAX_TORRENT_FILE_INDICES)
+    return 'too many file indices';
+  const seen = new Set<number>();
+  for (const index of request.files) {
+    if (!Number.isInteger(index) || index < 0 || index > 0xffff_ffff) return 'bad file index';
+    if (seen.has(index)) return 'duplicate file index';
+    seen.add(index);
+  }
+  return undefined;
+}
+
+function validateTrackerUrl(tracker: unknown): string | undefined {
+  if (typeof tracker !== 'string' || tracker.length === 0) return 'bad tracker URL';
+  if (utf8(tracker).length > MAX_TRACKER_URL_BYTES) return 'tracker URL too long';
+  // The URL parser silently drops tabs and newlines and trims spaces: refuse them (and every other control
+  // character) first, so what the exit logs and dials is exactly what was sent.
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  if (/[\s\u0000-\u001f\u007f-\u009f]/.test(tracker)) return 'bad tracker URL characters';
+  let url: URL;
+  try {
+    url = new URL(tracker);
+  } catch {
+    return 'bad tracker URL';
+  }
+  if (!TRACKER_URL_SCHEMES.includes(url.protocol)) return 'tracker URL scheme not allowed';
+  if (url.hostname === '') return 'tracker URL has no host';
+  return undefined;
+}
+
 function encodeRequest(request: StreamRequest): Uint8Array {
+  return request.kind === 'tcp' ? encodeTcpRequest(request) : encodeTorrentRequest(request);
+}
+
+/** kind 1 | u16 port | u8 host length | host */
+function encodeTcpRequest(request: TcpRequest): Uint8Array {
   const host = utf8(request.host);
   const out = new Uint8Array(4 + host.length);
   const dv = view(out);
@@ -159,16 +243,94 @@ function encodeRequest(request: StreamRequest): Uint8Array {
   return out;
 }
 
+/** kind 2 | 20-byte infohash | u8 tracker count | (u16 length | URL)* | u16 file count | u32 index* */
+function encodeTorrentRequest(request: TorrentRequest): Uint8Array {
+  const trackers = request.trackers.map(utf8);
+  let length = 1 + INFO_HASH_BYTES + 1 + 2 + 4 * request.files.length;
+  for (const tracker of trackers) length += 2 + tracker.length;
+  const out = new Uint8Array(length);
+  const dv = view(out);
+  dv.setUint8(0, REQUEST_KIND_TORRENT);
+  for (let i = 0; i < INFO_HASH_BYTES; i++)
+    out[1 + i] = parseInt(request.infoHash.slice(2 * i, 2 * i + 2), 16);
+  let offset = 1 + INFO_HASH_BYTES;
+  dv.setUint8(offset++, trackers.length);
+  for (const tracker of trackers) {
+    dv.setUint16(offset, tracker.length);
+    out.set(tracker, offset + 2);
+    offset += 2 + tracker.length;
+  }
+  dv.setUint16(offset, request.files.length);
+  offset += 2;
+  for (const index of request.files) {
+    dv.setUint32(offset, index);
+    offset += 4;
+  }
+  return out;
+}
+
 function decodeRequest(payload: Uint8Array): FrameDecodeResult<StreamRequest> {
+  if (payload.length < 1) return { ok: false, reason: 'OPEN request truncated' };
+  let decoded: FrameDecodeResult<StreamRequest>;
+  switch (payload[0]) {
+    case REQUEST_KIND_TCP:
+      decoded = decodeTcpRequest(payload);
+      break;
+    case REQUEST_KIND_TORRENT:
+      decoded = decodeTorrentRequest(payload);
+      break;
+    default:
+      return { ok: false, reason: 'unknown request kind' };
+  }
+  if (!decoded.ok) return decoded;
+  const invalid = validateRequest(decoded.value);
+  return invalid ? { ok: false, reason: invalid } : decoded;
+}
+
+function decodeTcpRequest(payload: Uint8Array): FrameDecodeResult<TcpRequest> {
   if (payload.length < 4) return { ok: false, reason: 'OPEN request truncated' };
   const dv = view(payload);
-  if (dv.getUint8(0) !== REQUEST_KIND_TCP) return { ok: false, reason: 'unknown request kind' };
   const port = dv.getUint16(1);
   const hostLength = dv.getUint8(3);
   if (payload.length !== 4 + hostLength) return { ok: false, reason: 'OPEN host length mismatch' };
   const host = fromUtf8(payload.subarray(4));
   if (host === undefined) return { ok: false, reason: 'OPEN host is not UTF-8' };
-  const request: StreamRequest = { kind: 'tcp', host, port };
-  const invalid = validateRequest(request);
-  return invalid ? { ok: false, reason: invalid } : { ok: true, value: request };
+  return { ok: true, value: { kind: 'tcp', host, port } };
+}
+
+/** Reads the torrent layout strictly: every length must fit what is left, and nothing may follow the end. */
+function decodeTorrentRequest(payload: Uint8Array): FrameDecodeResult<TorrentRequest> {
+  const truncated = { ok: false, reason: 'OPEN torrent request truncated' } as const;
+  const dv = view(payload);
+  let offset = 1;
+  if (payload.length < offset + INFO_HASH_BYTES + 1) return truncated;
+  const infoHash = Array.from(payload.subarray(offset, offset + INFO_HASH_BYTES), (byte) =>
+    byte.toString(16).padStart(2, '0'),
+  ).join('');
+  offset += INFO_HASH_BYTES;
+  const trackerCount = dv.getUint8(offset++);
+  // Checked before reading: a count far past the bound must not cost a loop of that length.
+  if (trackerCount > MAX_TORRENT_TRACKERS) return { ok: false, reason: 'too many trackers' };
+  const trackers: string[] = [];
+  for (let i = 0; i < trackerCount; i++) {
+    if (payload.length < offset + 2) return truncated;
+    const length = dv.getUint16(offset);
+    offset += 2;
+    if (length > MAX_TRACKER_URL_BYTES) return { ok: false, reason: 'tracker URL too long' };
+    if (payload.length < offset + length) return truncated;
+    const tracker = fromUtf8(payload.subarray(offset, offset + length));
+    if (tracker === undefined) return { ok: false, reason: 'tracker URL is not UTF-8' };
+    trackers.push(tracker);
+    offset += length;
+  }
+  if (payload.length < offset + 2) return truncated;
+  const fileCount = dv.getUint16(offset);
+  offset += 2;
+  if (fileCount > MAX_TORRENT_FILE_INDICES) return { ok: false, reason: 'too many file indices' };
+  if (payload.length !== offset + 4 * fileCount) {
+    return { ok: false, reason: 'OPEN torrent file count mismatch' };
+  }
+  const files: number[] = [];
+  for (let i = 0; i < fileCount; i++) files.push(dv.getUint32(offset + 4 * i));
+  return { ok: true, value: { kind: 'torrent', infoHash, trackers, files } };
 }
