@@ -71,6 +71,10 @@ async function fakeExtension(
   opened.ws.on('message', (data: Buffer) => mux.receive(data));
   opened.ws.on('close', () => mux.close());
   mux.on('stream', (stream, request) => {
+    if (request.kind !== 'tcp') {
+      stream.reject('protocol');
+      return;
+    }
     const refusal = answer?.(request.host, request.port);
     if (refusal) {
       stream.reject(refusal);

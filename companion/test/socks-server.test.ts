@@ -20,6 +20,7 @@ const METHOD_OK = Buffer.from([5, 0]);
 /** The real dialer: a TCP connection to the requested host:port, as a ByteStream. */
 const dialTcp: OpenStream = (request) =>
   new Promise<ByteStream>((resolve, reject) => {
+    if (request.kind !== 'tcp') return reject(new StreamError('protocol'));
     const socket = connect({ host: request.host, port: request.port, allowHalfOpen: true });
     socket.once('connect', () => {
       socket.off('error', reject);

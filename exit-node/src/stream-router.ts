@@ -1,13 +1,7 @@
 import { StreamError } from '@underpass/shared/errors';
-import type { Dialer } from '@underpass/shared/exit';
+import type { Dialer, StreamContext } from '@underpass/shared/exit';
 import type { ByteStream } from '@underpass/shared/streams';
 import type { StreamRequest, TcpRequest, TorrentRequest } from '@underpass/shared/tunnel';
-
-/** Which client session a stream belongs to, for limits a service counts per session. */
-export interface StreamContext {
-  /** The same for every stream of one client session at this exit, never reused by another session. */
-  readonly sessionId: number;
-}
 
 /** Opens `tcp` streams: the exit's TcpDialer (DNS, address and port policy, TCP). */
 export interface TcpStreamDialer {
@@ -50,16 +44,13 @@ export interface StreamRouterOptions {
  * torrent service's, under the exit's address policy).
  */
 export class StreamRouter implements Dialer {
-  /** Stands in for session ids until the engine passes a context: then each stream counts as its own session. */
-  private nextLoneSessionId = -1;
-
   constructor(private readonly options: StreamRouterOptions) {}
 
   get servesTorrents(): boolean {
     return this.options.torrents !== undefined;
   }
 
-  dial(request: StreamRequest, context?: StreamContext): Promise<ByteStream> {
+  dial(request: StreamRequest, context: StreamContext): Promise<ByteStream> {
     switch (request.kind) {
       case 'tcp':
         return this.options.tcp.dial(request);
@@ -68,7 +59,7 @@ export class StreamRouter implements Dialer {
         if (!torrents) {
           return Promise.reject(new StreamError('torrents-off', 'this exit does not serve torrents'));
         }
-        return torrents.dial(request, context ?? { sessionId: this.nextLoneSessionId-- });
+        return torrents.dial(request, context);
       }
     }
   }

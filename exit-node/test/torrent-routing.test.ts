@@ -12,7 +12,8 @@ import type { TorrentRequest } from '@underpass/shared/tunnel';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/src/server.js';
 import { startExitNode, type ExitNode } from '../src/exit-node.js';
 import { nodePeerFactory } from '../src/node-peer.js';
-import type { StreamContext, TorrentDialer } from '../src/stream-router.js';
+import type { StreamContext } from '@underpass/shared/exit';
+import type { TorrentDialer } from '../src/stream-router.js';
 
 const WS = WebSocket as unknown as WebSocketConstructorLike;
 
@@ -165,6 +166,8 @@ describe('torrent streams at the exit, over a real path (WebRTC in Node)', () =>
 
       const held = await protect.open({ ...REQUEST, files: [] });
       expect(torrents.dials).toHaveLength(2);
+      // Both wires are one session's: the service counts its per-session limits by this id.
+      expect(torrents.dials[1]!.context.sessionId).toBe(torrents.dials[0]!.context.sessionId);
       const ended = closeError(held);
       held.resume();
       torrents.dials[1]!.stream.destroy(new StreamError('metadata-timeout', 'no metadata in time'));

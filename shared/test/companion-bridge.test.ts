@@ -72,6 +72,13 @@ describe('bridgeCompanion', () => {
     await expect(companion.open(REQUEST)).rejects.toMatchObject({ code: 'unreachable' });
   });
 
+  it('refuses a torrent stream from the companion without opening anything: it carries SOCKS connections only', async () => {
+    const { companion, requests } = setup(() => Promise.resolve(new EchoStream()));
+    const torrent: StreamRequest = { kind: 'torrent', infoHash: 'a'.repeat(40), trackers: [], files: [] };
+    await expect(companion.open(torrent)).rejects.toMatchObject({ code: 'protocol' });
+    expect(requests).toEqual([]);
+  });
+
   it('destroys a tunnel stream that arrives after the companion’s stream is gone', async () => {
     let resolveOpen: (stream: ByteStream) => void = () => {};
     const { companion, companionEnd, requests } = setup(

@@ -2,13 +2,13 @@ import { StreamError } from '../errors.js';
 import { pipeBoth, type ByteStream } from '../streams/byte-stream.js';
 import type { Link } from '../links/link.js';
 import { muxOverLink } from './mux-link.js';
-import type { StreamRequest } from '../tunnel/mux-frames.js';
+import type { TcpRequest } from '../tunnel/mux-frames.js';
 
 export interface CompanionBridgeOptions {
   /** The authenticated data-port WebSocket to the companion, as a Link. */
   link: Link;
   /** Opens a stream through the tunnel; rejects with a StreamError while no path is up (the kill switch). */
-  open(request: StreamRequest): Promise<ByteStream>;
+  open(request: TcpRequest): Promise<ByteStream>;
 }
 
 export interface CompanionBridge {
@@ -24,6 +24,12 @@ export interface CompanionBridge {
 export function bridgeCompanion(options: CompanionBridgeOptions): CompanionBridge {
   const mux = muxOverLink(options.link, 'acceptor');
   mux.on('stream', (stream, request) => {
+    // The companion carries the browser's SOCKS connections: TCP only. Downloads open their own torrent
+    // streams in the extension; a companion may not.
+    if (request.kind !== 'tcp') {
+      stream.reject('protocol');
+      return;
+    }
     options.open(request).then(
       (tunnelStream) => {
         if (stream.closed) {

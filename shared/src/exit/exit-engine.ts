@@ -24,8 +24,14 @@ import {
  * Opens the outside connection for a stream. The host implements it (Node: DNS, exit policy on the resolved
  * address, TCP). It rejects with a StreamError whose code the client sees.
  */
+/** Which client session a stream belongs to, for limits a service counts per session (torrents). */
+export interface StreamContext {
+  /** The same for every stream of one client session at this exit, never reused by another session. */
+  readonly sessionId: number;
+}
+
 export interface Dialer {
-  dial(request: StreamRequest): Promise<ByteStream>;
+  dial(request: StreamRequest, context: StreamContext): Promise<ByteStream>;
 }
 
 export interface ExitEngineOptions {
@@ -135,6 +141,7 @@ export class ExitEngine extends Emitter<ExitEngineEvents> {
     });
     this.sessions += 1;
     this.sessionsTotal += 1;
+    const context: StreamContext = { sessionId: this.sessionsTotal };
     const guard = new SessionGuard(session, limits, clock);
     session.once('close', (error) => {
       this.sessions -= 1;
@@ -144,7 +151,7 @@ export class ExitEngine extends Emitter<ExitEngineEvents> {
     session.mux.on('stream', (stream, request) => {
       this.streamsTotal += 1;
       if (!guard.admitOpen(stream)) return;
-      this.dial(request).then(
+      this.dial(request, context).then(
         (outside) => {
           if (stream.closed) {
             outside.destroy();
@@ -167,8 +174,8 @@ export class ExitEngine extends Emitter<ExitEngineEvents> {
   }
 
   /** The dialer, bounded in time: a resolver that never answers must not hold a stream forever. */
-  private dial(request: StreamRequest): Promise<ByteStream> {
-    return withDeadline(this.options.dialer.dial(request), {
+  private dial(request: StreamRequest, context: StreamContext): Promise<ByteStream> {
+    return withDeadline(this.options.dialer.dial(request, context), {
       ms: this.limits.dialTimeoutMs,
       onTimeout: () => new StreamError('timeout', 'the destination did not answer in time'),
       disposeLate: (outside) => outside.destroy(),
