@@ -209,7 +209,8 @@ function validateTorrentRequest(request: TorrentRequest): string | undefined {
   return undefined;
 }
 
-function validateTrackerUrl(tracker: unknown): string | undefined {
+/** Why a tracker URL cannot go in a torrent request, or undefined when it can. */
+export function validateTrackerUrl(tracker: unknown): string | undefined {
   if (typeof tracker !== 'string' || tracker.length === 0) return 'bad tracker URL';
   if (utf8(tracker).length > MAX_TRACKER_URL_BYTES) return 'tracker URL too long';
   // The URL parser silently drops tabs and newlines and trims spaces: refuse them (and every other control
