@@ -2,3 +2,4 @@
 // brings): the stream as WebTorrent's one peer, and magnet links read so that only the exit contacts the swarm.
 export * from './peer-duplex.js';
 export * from './magnet.js';
+export * from './exit-peer.js';
