@@ -97,6 +97,8 @@ declare module 'webtorrent' {
     constructor(options?: ClientOptions);
     readonly torrents: Torrent[];
     readonly listening: boolean;
+    /** 40 hex. */
+    readonly peerId: string;
     /** Peers whose host `contains` answers true for are never added (checked in Torrent#addPeer). */
     blocked: { contains(host: string): boolean } | undefined;
     address(): { address: string; family: string; port: number } | null;

@@ -90,13 +90,13 @@ describe('torrent service under a hostile swarm', () => {
     ]) {
       await hostile.plant(infoHash, peer);
     }
+    hostileContacts.clear(); // the planting itself
 
     // The operator allowed the swarm, the hostile tracker, and (wrongly) the exit's own address: its own
     // addresses stay refused whatever the ranges say.
     const exit = await startService(
       [...swarm.allowDestinations, `${HOSTILE_ADDRESS}/32`, `${EXIT_ADDRESS}/32`],
       {
-        udpTrackers: true,
         dht: {
           bootstrap: [
             `${DECOY_ADDRESS}:${dhtDecoy}`,
@@ -110,6 +110,7 @@ describe('torrent service under a hostile swarm', () => {
     closers.push(exit.stop);
     const trackers = [
       hostile.httpUrl,
+      hostile.udpUrl,
       `http://${DECOY_ADDRESS}:${trackerDecoy}/announce`,
       `http://localhost:${localhostDecoy}/announce`,
       `http://${EXIT_ADDRESS}:${ownTrackerDecoy}/announce`,
@@ -127,7 +128,11 @@ describe('torrent service under a hostile swarm', () => {
     expect(await userClient.hashes(torrent)).toEqual(
       Object.fromEntries(swarm.content.files.map((f) => [f.path, f.sha256])),
     );
-    expect(hostileContacts.all().map((c) => c.part)).toContain('hostile-http');
+    await waitFor(() => hostileContacts.all().some((c) => c.part === 'hostile-udp'), 5_000, 'a UDP announce');
+    expect(new Set(hostileContacts.all().map((c) => c.part))).toEqual(
+      new Set(['hostile-http', 'hostile-udp']),
+    );
+    expect(new Set(hostileContacts.all().map((c) => c.from))).toEqual(new Set([EXIT_ADDRESS]));
     // Every kind of destination was offered and refused; wait until the DHT and the redirect were tried too.
     await waitFor(
       () => {

@@ -101,7 +101,7 @@ export class TorrentPolicy {
    * The first allowed address a name (or literal) resolves to, else a rejection: the policy judges what the
    * resolver returned, and the caller dials only that address (no second lookup, no DNS rebinding).
    */
-  async resolve(layer: PolicyLayer, host: string, port: number, family?: 4 | 6): Promise<string> {
+  async resolve(layer: PolicyLayer, host: string, port: number | undefined, family?: 4 | 6): Promise<string> {
     const bare = unbracket(host);
     const candidates = isIP(bare) ? [bare] : (await this.lookup(bare)).map((entry) => entry.address);
     let reason = 'no address';
@@ -117,10 +117,9 @@ export class TorrentPolicy {
 
   /**
    * A magnet's tracker list as the exit will use it: http(s) kept (the HTTP agent checks every connection,
-   * redirects included), udp resolved and checked now and rewritten to the address (the UDP tracker client
-   * takes no lookup hook), WebSocket trackers dropped (they introduce WebRTC peers, which the exit does not
-   * speak), anything else dropped. A protocol the service cannot keep under the policy is dropped too
-   * (`http`: a checking agent exists; `udp`: UDP announces may leave unbound, see the service's options).
+   * redirects included), udp resolved and checked now and rewritten to the address (announced to by
+   * UdpAnnouncer, whose socket vets every send again), WebSocket trackers dropped (they introduce WebRTC peers, which the exit does not
+   * speak), anything else dropped, as is a protocol the caller does not use (`allow`).
    */
   async filterTrackers(
     urls: readonly string[],
@@ -152,19 +151,20 @@ export class TorrentPolicy {
   }
 
   /**
-   * A UDP socket for the DHT whose every send is judged: Node calls a custom `lookup` for each send, IP
-   * literals included, so a refused node fails that one send. Bound to the exit's address whatever port the
-   * DHT asks for (bittorrent-dht binds with no address).
+   * A UDP socket (for the DHT, for UDP trackers) whose every send is judged: Node calls a custom `lookup` for
+   * each send, IP literals included, so a refused destination fails that one send. Bound to the exit's
+   * address whatever the caller asks for (bittorrent-dht binds with no address).
    */
-  dhtSocket(): dgram.Socket {
+  udpSocket(layer: 'dht' | 'udp-tracker'): dgram.Socket {
     const bindAddress = this.options.bindAddress;
     let binding = false; // dgram also asks `lookup` for the bind address, synchronously inside bind()
     const socket = dgram.createSocket({
       type: 'udp4',
       lookup: (hostname, _options, callback) => {
         if (binding && hostname === bindAddress) return callback(null, hostname, 4);
-        // A DHT node's port is not passed to lookup; the address rule is what guards the exit's network.
-        this.resolve('dht', hostname, 6881, 4).then(
+        // The destination port is not passed to lookup: the address rule is what guards the exit's network
+        // here (a UDP tracker's port was judged when its URL was).
+        this.resolve(layer, hostname, undefined, 4).then(
           (address) => callback(null, address, 4),
           (error: Error) => callback(error, '', 4),
         );

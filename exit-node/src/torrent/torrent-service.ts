@@ -15,6 +15,7 @@ import { DiskBudget } from './disk-budget.js';
 import { policyHttpAgent } from './policy-http-agent.js';
 import { byteStreamPair } from './stream-pair.js';
 import { SwarmDialer } from './swarm-dialer.js';
+import { UdpAnnouncer } from './udp-announcer.js';
 import {
   DEFAULT_TORRENT_LIMITS,
   DEFAULT_TORRENT_LISTEN_PORT,
@@ -59,11 +60,7 @@ export interface TorrentServiceOptions {
   listenPort?: number;
   /** The DHT (on by default, with its public bootstrap nodes), or false. */
   dht?: boolean | { bootstrap: string[] };
-  /**
-   * UDP trackers. bittorrent-tracker's UDP client binds no local address, so its announces leave from the
-   * system's choice of source. Default: on only when no bind address is set (then that is the exit's
-   * address anyway); an operator whose bind address is the default route's source may turn them on.
-   */
+  /** UDP trackers (on by default; announced to from the bind address by UdpAnnouncer). */
   udpTrackers?: boolean;
   deniedPorts?: readonly PortRange[];
   limits?: Partial<TorrentLimits>;
@@ -102,6 +99,7 @@ interface Download {
   readonly infoHash: string;
   torrent: Torrent | undefined;
   dialer: SwarmDialer | undefined;
+  announcer: UdpAnnouncer | undefined;
   readonly users: Set<User>;
   readonly userWires: WeakSet<Wire>;
   readonly swarmWires: Set<Wire>;
@@ -192,7 +190,7 @@ export class TorrentService implements TorrentDialer {
       dht:
         dht === false
           ? false
-          : { socket: policy.dhtSocket(), ...(dht === true ? {} : { bootstrap: dht.bootstrap }) },
+          : { socket: policy.udpSocket('dht'), ...(dht === true ? {} : { bootstrap: dht.bootstrap }) },
     });
     // Backstop: WebTorrent checks this for every peer added by address (our addPeer gate comes first).
     this.client.blocked = { contains: (host) => !policy.allows('peer', host) };
@@ -272,6 +270,7 @@ export class TorrentService implements TorrentDialer {
     for (const download of [...this.downloads.values()]) {
       this.clearTimers(download);
       download.dialer?.close();
+      download.announcer?.stop();
       for (const user of download.users)
         user.end.destroy(new TorrentRefusal('unreachable', 'the exit is closing'));
     }
@@ -285,6 +284,7 @@ export class TorrentService implements TorrentDialer {
       infoHash,
       torrent: undefined,
       dialer: undefined,
+      announcer: undefined,
       users: new Set(),
       userWires: new WeakSet(),
       swarmWires: new Set(),
@@ -305,11 +305,11 @@ export class TorrentService implements TorrentDialer {
 
   private async addToSwarm(download: Download, trackers: readonly string[]): Promise<void> {
     const { infoHash } = download;
-    const udp = this.options.udpTrackers ?? this.options.bindAddress === undefined;
     const { kept, dropped } = await this.policy.filterTrackers(trackers, {
       http: this.trackerAgent !== undefined,
-      udp,
+      udp: this.options.udpTrackers ?? true,
     });
+    const udpTrackers = kept.filter((url) => url.startsWith('udp:'));
     await this.removals.get(infoHash);
     if (this.downloads.get(infoHash) !== download || this.closed) return;
     this.logger.info(
@@ -318,7 +318,7 @@ export class TorrentService implements TorrentDialer {
     );
     // A bare magnet: no x.pe, xs, as or ws reaches WebTorrent, whatever the user's magnet had.
     const torrent = this.client.add(`magnet:?xt=urn:btih:${infoHash}`, {
-      announce: kept,
+      announce: kept.filter((url) => !url.startsWith('udp:')),
       path: join(this.options.dataDir, infoHash),
       deselect: true,
     });
@@ -337,6 +337,18 @@ export class TorrentService implements TorrentDialer {
     // WebTorrent's own unbound dial; objects (users' streams, dialed sockets) go straight in.
     torrent.addPeer = (peer: string | object, source?: string) =>
       typeof peer === 'string' ? (dialer.offer(peer), false) : addPeer(peer, source);
+    if (udpTrackers.length > 0) {
+      download.announcer = new UdpAnnouncer({
+        trackers: udpTrackers,
+        infoHash,
+        peerId: this.client.peerId,
+        port: this.client.address()?.port ?? 0,
+        left: () => (torrent.ready ? torrent.length - torrent.downloaded : 1),
+        socket: () => this.policy.udpSocket('udp-tracker'),
+        onPeers: (peers) => peers.forEach((peer) => torrent.addPeer(peer, 'tracker')),
+        clock: this.clock,
+      });
+    }
     torrent.on('wire', (wire) => this.onWire(download, wire));
     torrent.on('metadata', () => this.onMetadata(download));
     torrent.on('ready', () => this.onReady(download));
@@ -485,6 +497,7 @@ export class TorrentService implements TorrentDialer {
     this.downloads.delete(download.infoHash);
     this.clearTimers(download);
     download.dialer?.close();
+    download.announcer?.stop();
     this.logger.info(
       { event: 'torrent-dropped', infoHash: download.infoHash, why },
       'torrent left the swarm',
@@ -506,6 +519,7 @@ export class TorrentService implements TorrentDialer {
       this.downloads.delete(infoHash);
       this.clearTimers(download);
       download.dialer?.close();
+      download.announcer?.stop();
     }
     this.removeData(infoHash, download?.torrent);
   }
