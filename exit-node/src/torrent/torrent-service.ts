@@ -1,21 +1,25 @@
-// The exit's torrent service: one cohesive thing (a download per infohash, its users, its limits and its
-// lifecycle), hence a little over the usual file length. Policy, dialing, disk accounting and the stream pair
-// live in their own files beside it.
+// One cohesive thing, hence a little over the usual length: the lifecycle of downloads and their users
+// (dial → held until metadata → attached → detached → idle → dropped or evicted) and the limits on each step.
+// The swarm side (SwarmTorrent), the policy, dialing, disk accounting and the types live beside it.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Socket } from 'node:net';
-import WebTorrent, { type Torrent, type Wire } from 'webtorrent';
+import WebTorrent, { type Torrent } from 'webtorrent';
 import { systemClock, type Clock } from '@underpass/shared/clock';
 import { errorMessage } from '@underpass/shared/errors';
-import type { ExitPolicy, PortRange } from '@underpass/shared/exit';
 import { silentLogger, type Logger } from '@underpass/shared/logger';
 import type { ByteStream } from '@underpass/shared/streams';
-import { PeerDuplex } from '@underpass/shared/torrent';
 import { DiskBudget } from './disk-budget.js';
 import { policyHttpAgent } from './policy-http-agent.js';
 import { byteStreamPair } from './stream-pair.js';
-import { SwarmDialer } from './swarm-dialer.js';
-import { UdpAnnouncer } from './udp-announcer.js';
+import { createSwarmClient } from './swarm-client.js';
+import { SwarmTorrent } from './swarm-torrent.js';
+import type {
+  TorrentDialContext,
+  TorrentDialer,
+  TorrentOpen,
+  TorrentServiceOptions,
+  TorrentServiceStats,
+} from './torrent-dialer.js';
 import {
   DEFAULT_TORRENT_LIMITS,
   DEFAULT_TORRENT_LISTEN_PORT,
@@ -24,67 +28,7 @@ import {
   type TorrentLimits,
   type TorrentRefusalCode,
 } from './torrent-limits.js';
-import { TorrentPolicy, type Lookup, type PolicyLayer } from './torrent-policy.js';
-
-/** What a user asks of the torrent service when it opens a `torrent` stream (the OPEN request's fields). */
-export type TorrentOpen = {
-  infoHash: string /* 40 lowercase hex */;
-  trackers: string[];
-  files: number[]; /* empty: all */
-};
-
-/** Who is asking: the per-session limit counts torrents by session. */
-export interface TorrentDialContext {
-  sessionId: string;
-}
-
-/**
- * The exit's torrent service, as the stream router calls it: resolves at once with the stream end that the
- * service joins to its WebTorrent (it holds the user's wire until it has the metadata); rejects, or later
- * destroys the stream, with a TorrentRefusal.
- */
-export interface TorrentDialer {
-  dial(request: TorrentOpen, context?: TorrentDialContext): Promise<ByteStream>;
-  close(): Promise<void>;
-}
-
-export interface TorrentServiceOptions {
-  /** The exit's address policy (`--allow-destination` included); its port list is for `tcp` streams only. */
-  policy: ExitPolicy;
-  /** Torrent data lives under DATA_DIR/<infohash>/ (WebTorrent's file store, not memory). */
-  dataDir: string;
-  /** The exit's address: the listener and every outgoing socket use it, and it is never a destination. */
-  bindAddress?: string;
-  ownAddresses?: readonly string[];
-  /** Incoming swarm connections; 0 picks a free port. */
-  listenPort?: number;
-  /** The DHT (on by default, with its public bootstrap nodes), or false. */
-  dht?: boolean | { bootstrap: string[] };
-  /** UDP trackers (on by default; announced to from the bind address by UdpAnnouncer). */
-  udpTrackers?: boolean;
-  deniedPorts?: readonly PortRange[];
-  limits?: Partial<TorrentLimits>;
-  lookup?: Lookup;
-  logger?: Logger;
-  clock?: Clock;
-}
-
-export interface TorrentServiceStats {
-  /** Torrents in the swarm (fetching metadata, serving users, or idle before the timeout). */
-  torrents: number;
-  /** Users attached to a torrent, and users waiting for its metadata. */
-  users: number;
-  waitingUsers: number;
-  swarmPeers: number;
-  bytesFromSwarm: number;
-  bytesToSwarm: number;
-  bytesToUsers: number;
-  diskBytes: number;
-  evictions: number;
-  refusals: Record<TorrentRefusalCode, number>;
-  /** Destinations the policy refused, by where they came from. */
-  policyDenials: Record<PolicyLayer, number>;
-}
+import { TorrentPolicy, type PolicyLayer } from './torrent-policy.js';
 
 interface User {
   readonly id: string;
@@ -97,12 +41,9 @@ interface User {
 
 interface Download {
   readonly infoHash: string;
-  torrent: Torrent | undefined;
-  dialer: SwarmDialer | undefined;
-  announcer: UdpAnnouncer | undefined;
+  /** Set once the trackers are judged and the torrent is added. */
+  swarm: SwarmTorrent | undefined;
   readonly users: Set<User>;
-  readonly userWires: WeakSet<Wire>;
-  readonly swarmWires: Set<Wire>;
   ready: boolean;
   metadataTimer: unknown;
   idleTimer: unknown;
@@ -163,37 +104,15 @@ export class TorrentService implements TorrentDialer {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.disk = new DiskBudget(this.limits.diskBudgetBytes);
-    const { bindAddress } = options;
-    const dht = options.dht ?? true;
-    this.client = new WebTorrent({
-      torrentPort: {
-        port: options.listenPort ?? DEFAULT_TORRENT_LISTEN_PORT,
-        ...(bindAddress ? { host: bindAddress } : {}),
-      },
-      // uTP stays off: utp-native's listener binds 0.0.0.0 whatever WebTorrent asks and answers from the
-      // primary address, so the swarm would see another address than the bind address.
-      utp: false,
-      lsd: false,
-      natUpnp: false,
-      natPmp: false,
-      webSeeds: false,
-      // Users' wires count against WebTorrent's own cap; the swarm's are capped by SwarmDialer and onWire.
+    this.client = createSwarmClient({
+      policy,
+      trackerAgent,
+      bindAddress: options.bindAddress,
+      listenPort: options.listenPort ?? DEFAULT_TORRENT_LISTEN_PORT,
+      dht: options.dht ?? true,
+      // Users' wires count against WebTorrent's own cap; the swarm's are capped by SwarmTorrent.
       maxConns: this.limits.maxSwarmConns + this.limits.maxUsersPerTorrent,
-      tracker: {
-        wrtc: false,
-        // `socksProxy: {}` is a no-op that keeps bittorrent-tracker's UDP client from crashing on a
-        // proxyOpts without it (it clones socksProxy through JSON).
-        proxyOpts: trackerAgent
-          ? { httpAgent: trackerAgent, httpsAgent: trackerAgent, socksProxy: {} }
-          : { socksProxy: {} },
-      },
-      dht:
-        dht === false
-          ? false
-          : { socket: policy.udpSocket('dht'), ...(dht === true ? {} : { bootstrap: dht.bootstrap }) },
     });
-    // Backstop: WebTorrent checks this for every peer added by address (our addPeer gate comes first).
-    this.client.blocked = { contains: (host) => !policy.allows('peer', host) };
     this.client.on('error', (error) =>
       this.logger.error(
         { event: 'torrent-client-error', error: errorMessage(error) },
@@ -250,7 +169,7 @@ export class TorrentService implements TorrentDialer {
         if (user.attached) users += 1;
         else waitingUsers += 1;
       }
-      swarmPeers += download.swarmWires.size;
+      swarmPeers += download.swarm?.swarmPeers ?? 0;
     }
     return {
       torrents: this.downloads.size,
@@ -269,8 +188,7 @@ export class TorrentService implements TorrentDialer {
     this.closed = true;
     for (const download of [...this.downloads.values()]) {
       this.clearTimers(download);
-      download.dialer?.close();
-      download.announcer?.stop();
+      download.swarm?.close();
       for (const user of download.users)
         user.end.destroy(new TorrentRefusal('unreachable', 'the exit is closing'));
     }
@@ -282,12 +200,8 @@ export class TorrentService implements TorrentDialer {
   private startDownload(infoHash: string, trackers: readonly string[]): Download {
     const download: Download = {
       infoHash,
-      torrent: undefined,
-      dialer: undefined,
-      announcer: undefined,
+      swarm: undefined,
       users: new Set(),
-      userWires: new WeakSet(),
-      swarmWires: new Set(),
       ready: false,
       metadataTimer: undefined,
       idleTimer: undefined,
@@ -309,62 +223,34 @@ export class TorrentService implements TorrentDialer {
       http: this.trackerAgent !== undefined,
       udp: this.options.udpTrackers ?? true,
     });
-    const udpTrackers = kept.filter((url) => url.startsWith('udp:'));
     await this.removals.get(infoHash);
     if (this.downloads.get(infoHash) !== download || this.closed) return;
     this.logger.info(
       { event: 'torrent-added', infoHash, trackers: kept.length, trackersDropped: dropped.length },
       'torrent added',
     );
-    // A bare magnet: no x.pe, xs, as or ws reaches WebTorrent, whatever the user's magnet had.
-    const torrent = this.client.add(`magnet:?xt=urn:btih:${infoHash}`, {
-      announce: kept.filter((url) => !url.startsWith('udp:')),
-      path: join(this.options.dataDir, infoHash),
-      deselect: true,
-    });
-    download.torrent = torrent;
-    const addPeer = torrent.addPeer.bind(torrent);
-    const dialer = new SwarmDialer({
+    download.swarm = new SwarmTorrent({
+      client: this.client,
       policy: this.policy,
+      infoHash,
+      trackers: kept,
+      dataDir: this.options.dataDir,
       bindAddress: this.options.bindAddress,
-      maxConns: this.limits.maxSwarmConns,
-      connectTimeoutMs: this.limits.peerConnectTimeoutMs,
-      deliver: (socket: Socket, id: string) =>
-        !torrent.destroyed && addPeer(Object.assign(socket, { id, connected: true })),
+      limits: this.limits,
+      clock: this.clock,
+      counters: this.counters,
+      onMetadata: () => this.onMetadata(download),
+      onReady: () => this.onReady(download),
+      onError: (message) => this.fail(download, 'unreachable', message),
+      onWarning: (warning) =>
+        this.logger.debug({ event: 'torrent-warning', infoHash, warning }, 'torrent warning'),
     });
-    download.dialer = dialer;
-    // Every peer learnt by address (tracker, DHT, PEX) goes to the policy and our dialer, never to
-    // WebTorrent's own unbound dial; objects (users' streams, dialed sockets) go straight in.
-    torrent.addPeer = (peer: string | object, source?: string) =>
-      typeof peer === 'string' ? (dialer.offer(peer), false) : addPeer(peer, source);
-    if (udpTrackers.length > 0) {
-      download.announcer = new UdpAnnouncer({
-        trackers: udpTrackers,
-        infoHash,
-        peerId: this.client.peerId,
-        port: this.client.address()?.port ?? 0,
-        left: () => (torrent.ready ? torrent.length - torrent.downloaded : 1),
-        socket: () => this.policy.udpSocket('udp-tracker'),
-        onPeers: (peers) => peers.forEach((peer) => torrent.addPeer(peer, 'tracker')),
-        clock: this.clock,
-      });
-    }
-    torrent.on('wire', (wire) => this.onWire(download, wire));
-    torrent.on('metadata', () => this.onMetadata(download));
-    torrent.on('ready', () => this.onReady(download));
-    torrent.on('error', (error) => this.fail(download, 'unreachable', errorMessage(error)));
-    torrent.on('warning', (warning) =>
-      this.logger.debug(
-        { event: 'torrent-warning', infoHash, warning: errorMessage(warning) },
-        'torrent warning',
-      ),
-    );
   }
 
   /** Users whose own selection is already over the size limit are refused before the pieces are checked. */
   private onMetadata(download: Download): void {
     for (const user of download.users) {
-      const bytes = this.selectedBytes(download, [user]);
+      const bytes = download.swarm?.bytesOf(selectedFiles(download.swarm.files.length, [user])) ?? 0;
       if (bytes > this.limits.maxTorrentBytes) this.refuseUser(user, 'too-large', `${bytes} bytes selected`);
     }
   }
@@ -376,48 +262,27 @@ export class TorrentService implements TorrentDialer {
     for (const user of [...download.users]) this.attach(download, user);
   }
 
-  private onWire(download: Download, wire: Wire): void {
-    if (download.userWires.has(wire)) return;
-    download.swarmWires.add(wire);
-    wire.on('close', () => download.swarmWires.delete(wire));
-    wire.on('download', (bytes) => (this.counters.bytesFromSwarm += bytes));
-    wire.on('upload', (bytes) => (this.counters.bytesToSwarm += bytes));
-    // Incoming connections are never refused by WebTorrent: cap them here.
-    if (download.swarmWires.size > this.limits.maxSwarmConns) return wire.destroy();
-    if (!this.limits.uploadToSwarm) {
-      wire.choke();
-      Object.assign(wire, { unchoke: () => {} });
-    }
-  }
-
   /** Joins a user's stream to the torrent once the service has the metadata, within the limits. */
   private attach(download: Download, user: User): void {
-    const torrent = download.torrent;
-    if (user.attached || !torrent || user.end.closed) return;
-    const count = torrent.files.length;
+    const swarm = download.swarm;
+    if (user.attached || !swarm || user.end.closed) return;
+    const count = swarm.files.length;
     if (user.files.some((index) => !Number.isInteger(index) || index < 0 || index >= count)) {
       return this.refuseUser(user, 'policy-denied', `the torrent has ${count} files`);
     }
     const attached = [...download.users].filter((other) => other.attached);
-    const bytes = this.selectedBytes(download, [...attached, user]);
-    if (bytes > this.limits.maxTorrentBytes)
+    const bytes = swarm.bytesOf(selectedFiles(count, [...attached, user]));
+    if (bytes > this.limits.maxTorrentBytes) {
       return this.refuseUser(user, 'too-large', `${bytes} bytes selected`);
+    }
     const evict = this.disk.plan(download.infoHash, bytes);
     if (!evict) return this.refuseUser(user, 'limit', "the exit's disk budget is full");
     for (const infoHash of evict) this.evict(infoHash);
-    this.disk.reserve(download.infoHash, Math.max(bytes, 0), this.clock.now());
+    this.disk.reserve(download.infoHash, bytes, this.clock.now());
     user.attached = true;
     this.select(download);
-    const peer = new PeerDuplex(user.end, user.id);
-    if (!torrent.addPeer(peer))
+    if (!swarm.addUser(user.end, user.id)) {
       return this.refuseUser(user, 'unreachable', 'the torrent would not take the stream');
-    // A peer added as a connected object has its wire at once: mark it as a user's before its handshake.
-    const wire = torrent._peers?.get(user.id)?.wire;
-    if (wire) {
-      download.userWires.add(wire);
-      wire.on('upload', (sent) => (this.counters.bytesToUsers += sent));
-      // Users are never choked: they are what the exit is for.
-      Object.assign(wire, { choke: () => {} });
     }
     this.logger.info(
       { event: 'torrent-user-attached', infoHash: download.infoHash, users: attached.length + 1 },
@@ -425,26 +290,12 @@ export class TorrentService implements TorrentDialer {
     );
   }
 
-  /** Bytes of the files `users` selected together (an empty selection is the whole torrent). */
-  private selectedBytes(download: Download, users: readonly User[]): number {
-    const files = download.torrent?.files ?? [];
-    return this.selectedFiles(download, users).reduce((sum, index) => sum + (files[index]?.length ?? 0), 0);
-  }
-
-  private selectedFiles(download: Download, users: readonly User[]): number[] {
-    const count = download.torrent?.files.length ?? 0;
-    if (users.some((user) => user.files.length === 0)) return [...Array(count).keys()];
-    return [...new Set(users.flatMap((user) => user.files))].filter((index) => index >= 0 && index < count);
-  }
-
-  /** Fetch exactly the union of the attached users' files: deselect everything first, then select (a file's
-   * deselect would drop a boundary piece a selected neighbour shares). */
+  /** Fetch exactly the union of the attached users' files. */
   private select(download: Download): void {
-    const torrent = download.torrent;
-    if (!torrent || torrent.destroyed || torrent.pieces.length === 0) return;
-    torrent.deselect(0, torrent.pieces.length - 1);
+    const swarm = download.swarm;
+    if (!swarm) return;
     const users = [...download.users].filter((user) => user.attached);
-    for (const index of this.selectedFiles(download, users)) torrent.files[index]?.select();
+    swarm.select(selectedFiles(swarm.files.length, users));
   }
 
   private addUser(download: Download, user: User): void {
@@ -496,17 +347,17 @@ export class TorrentService implements TorrentDialer {
     if (this.downloads.get(download.infoHash) !== download) return;
     this.downloads.delete(download.infoHash);
     this.clearTimers(download);
-    download.dialer?.close();
-    download.announcer?.stop();
+    download.swarm?.close();
     this.logger.info(
       { event: 'torrent-dropped', infoHash: download.infoHash, why },
       'torrent left the swarm',
     );
-    if (!this.disk.has(download.infoHash)) this.removeData(download.infoHash, download.torrent);
+    if (!this.disk.has(download.infoHash)) this.removeData(download.infoHash, download.swarm?.torrent);
     else {
       this.disk.setInUse(download.infoHash, false, this.clock.now());
-      if (download.torrent)
-        void this.client.remove(download.torrent, { destroyStore: false }).catch(() => {});
+      if (download.swarm) {
+        void this.client.remove(download.swarm.torrent, { destroyStore: false }).catch(() => {});
+      }
     }
   }
 
@@ -518,10 +369,9 @@ export class TorrentService implements TorrentDialer {
     if (download) {
       this.downloads.delete(infoHash);
       this.clearTimers(download);
-      download.dialer?.close();
-      download.announcer?.stop();
+      download.swarm?.close();
     }
-    this.removeData(infoHash, download?.torrent);
+    this.removeData(infoHash, download?.swarm?.torrent);
   }
 
   private removeData(infoHash: string, torrent: Torrent | undefined): void {
@@ -549,4 +399,10 @@ export class TorrentService implements TorrentDialer {
     this.clock.clearTimeout(download.metadataTimer);
     this.clock.clearTimeout(download.idleTimer);
   }
+}
+
+/** The files `users` selected together, as indices (an empty selection is the whole torrent). */
+function selectedFiles(fileCount: number, users: readonly Pick<User, 'files'>[]): number[] {
+  if (users.some((user) => user.files.length === 0)) return [...Array(fileCount).keys()];
+  return [...new Set(users.flatMap((user) => user.files))].filter((index) => index >= 0 && index < fileCount);
 }
