@@ -30,6 +30,7 @@ describe('torrent service', () => {
   it('downloads the selected files of a magnet through the exit; the swarm sees only the exit', async () => {
     const exit = await startService(swarm.allowDestinations);
     cleanup.push(exit.stop);
+    expect(exit.service.address()?.address).toBe(EXIT_ADDRESS); // the listener too
     const { content } = swarm;
     const userClient = await user();
     const wanted = ['video/movie.bin', 'video/subtitles.bin'];

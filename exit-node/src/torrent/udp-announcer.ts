@@ -46,7 +46,7 @@ export class UdpAnnouncer {
   stop(): void {
     this.stopped = true;
     for (const timer of this.timers) this.options.clock.clearTimeout(timer);
-    for (const socket of this.sockets) socket.close();
+    for (const socket of this.sockets) closeQuietly(socket);
     this.timers.clear();
     this.sockets.clear();
   }
@@ -65,10 +65,13 @@ export class UdpAnnouncer {
     const port = Number(url.port) || 80;
     const socket = this.options.socket();
     this.sockets.add(socket);
+    let finished = false;
     const done = (nextMs: number) => {
+      if (finished) return; // one round ends once: a late error after the answer schedules nothing more
+      finished = true;
       this.options.clock.clearTimeout(timeout);
       this.sockets.delete(socket);
-      socket.close();
+      closeQuietly(socket);
       if (!this.stopped) this.later(nextMs, () => this.announce(tracker, 0));
     };
     const timeout = this.options.clock.setTimeout(() => done(RETRY_MS), REQUEST_TIMEOUT_MS);
@@ -115,5 +118,14 @@ export class UdpAnnouncer {
     request.writeInt32BE(-1, 92); // as many peers as the tracker gives
     request.writeUInt16BE(this.options.port, 96);
     return request;
+  }
+}
+
+/** Closing a socket that failed to bind throws; there is nothing left to close then. */
+function closeQuietly(socket: dgram.Socket): void {
+  try {
+    socket.close();
+  } catch {
+    // already closed
   }
 }
