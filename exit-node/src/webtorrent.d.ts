@@ -25,6 +25,8 @@ declare module 'webtorrent' {
     choke(): void;
     unchoke(): void;
     destroy(): void;
+    /** Sends a BEP 10 extension message by name (the peer must have announced the extension). */
+    extended(extension: string, message: object): void;
     on(event: 'download' | 'upload', listener: (bytes: number) => void): this;
     on(event: 'close', listener: () => void): this;
   }

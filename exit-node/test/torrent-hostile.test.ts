@@ -149,4 +149,46 @@ describe('torrent service under a hostile swarm', () => {
     expect(decoyHits.all()).toEqual([]);
     expect(new Set((await swarm.contacts()).map((c) => c.from))).toEqual(new Set([EXIT_ADDRESS]));
   });
+
+  it('never dials what a user sends it as PEX peers', async () => {
+    const peerDecoy = await tcpDecoy(DECOY_ADDRESS, 'pex-peer-on-loopback');
+    const ownDecoy = await tcpDecoy(EXIT_ADDRESS, 'pex-peer-on-exit-address');
+    const exit = await startService([...swarm.allowDestinations, `${EXIT_ADDRESS}/32`]);
+    closers.push(exit.stop);
+    const userClient = await UserClient.create();
+    closers.push(() => userClient.stop());
+    const paths = swarm.content.files.map((f) => f.path).sort();
+    const request = { infoHash: swarm.content.infoHash, trackers: [swarm.tracker.httpUrl] };
+    const stream = await exit.service.dial({ ...request, files: [paths.indexOf('video/subtitles.bin')] });
+    // One file only: the exit's torrent is not complete, so it still takes PEX peers (WebTorrent ignores
+    // PEX once a torrent is done).
+    const torrent = await userClient.download(swarm.magnet(), stream, ['video/subtitles.bin']);
+    const before = exit.service.stats().policyDenials.peer;
+    const added = compact([
+      ['10.0.0.1', 6881],
+      ['192.168.7.7', 6881],
+      [DECOY_ADDRESS, peerDecoy],
+      [EXIT_ADDRESS, ownDecoy],
+      [swarm.seeders[0]!.address, 22],
+    ]);
+    torrent.wires[0]!.extended('ut_pex', { added });
+
+    await waitFor(
+      () => exit.service.stats().policyDenials.peer >= before + 5,
+      5_000,
+      'the PEX peers refused',
+    );
+    expect(decoyHits.all()).toEqual([]);
+  });
 });
+
+/** BEP 11's compact peer list: 4 bytes of address and 2 of port per peer. */
+function compact(peers: [string, number][]): Uint8Array {
+  const bytes = new Uint8Array(peers.length * 6);
+  peers.forEach(([address, port], index) => {
+    bytes.set(address.split('.').map(Number), index * 6);
+    bytes[index * 6 + 4] = port >> 8;
+    bytes[index * 6 + 5] = port & 0xff;
+  });
+  return bytes;
+}
