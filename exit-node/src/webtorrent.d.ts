@@ -26,7 +26,11 @@ declare module 'webtorrent' {
     unchoke(): void;
     destroy(): void;
     /** Sends a BEP 10 extension message by name (the peer must have announced the extension). */
-    extended(extension: string, message: object): void;
+    extended(extension: string, message: object | Uint8Array): void;
+    /** The BEP 10 extensions the far end announced (name → id). */
+    readonly peerExtendedMapping: Record<string, number>;
+    /** Registers a BEP 10 extension (a class with `name` on its prototype) before the extended handshake. */
+    use(extension: new (wire: Wire) => object): void;
     on(event: 'download' | 'upload', listener: (bytes: number) => void): this;
     on(event: 'close', listener: () => void): this;
   }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContactLog, startSwarm, startTracker, type LocalSwarm } from '../../test/swarm/swarm.js';
 import { UserClient } from '../../test/swarm/user-client.js';
+import { sendSelection } from '@underpass/shared/torrent';
 import { TorrentRefusal } from '../src/torrent/index.js';
 import { closeCode, startService, waitFor } from './torrent-helpers.js';
 
@@ -57,6 +58,12 @@ describe('torrent service limits', () => {
       swarm.content.files.find((f) => f.path === 'video/subtitles.bin')!.sha256,
     );
     expect(exit.stats().refusals['too-large']).toBe(1);
+
+    // A new selection over the limit on the open stream: refused the same way.
+    const closed = closeCode(small);
+    sendSelection(torrent.wires[0]!, []);
+    expect(await closed).toBe('too-large');
+    expect(exit.stats().refusals['too-large']).toBe(2);
   });
 
   it('refuses torrents beyond the limits in all, per session and users per torrent (limit)', async () => {

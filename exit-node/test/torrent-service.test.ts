@@ -120,4 +120,25 @@ describe('torrent service', () => {
     expect(stats.bytesFromSwarm).toBeLessThan(swarm.content.length * 1.2);
     expect(stats.bytesToUsers).toBeGreaterThanOrEqual(2 * swarm.content.length);
   });
+
+  it('changes what it fetches when a user changes its selection on the open stream', async () => {
+    const exit = await startService(swarm.allowDestinations);
+    cleanup.push(exit.stop);
+    const userClient = await user();
+    const paths = swarm.content.files.map((f) => f.path).sort();
+    const request = { infoHash: swarm.content.infoHash, trackers: [swarm.tracker.httpUrl] };
+    const stream = await exit.service.dial({ ...request, files: [paths.indexOf('video/subtitles.bin')] });
+    const torrent = await userClient.download(swarm.magnet(), stream, ['video/subtitles.bin']);
+    const first = exit.service.stats().bytesFromSwarm;
+    expect(first).toBeLessThan(300_000); // the subtitles and their boundary pieces only
+
+    await userClient.reselect(torrent, ['video/subtitles.bin', 'readme.bin']);
+
+    const hashes = await userClient.hashes(torrent);
+    for (const path of ['video/subtitles.bin', 'readme.bin']) {
+      expect(hashes[path]).toBe(swarm.content.files.find((f) => f.path === path)!.sha256);
+    }
+    expect(exit.service.stats().bytesFromSwarm).toBeGreaterThanOrEqual(first + 500_000 - 2 * 64 * 1024);
+    expect(exit.service.stats().bytesFromSwarm).toBeLessThan(swarm.content.length - 500_000);
+  });
 });

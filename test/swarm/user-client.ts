@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebTorrent, { type Torrent } from 'webtorrent';
 import type { ByteStream } from '@underpass/shared/streams';
-import { PeerDuplex } from '@underpass/shared/torrent';
+import { PeerDuplex, sendSelection } from '@underpass/shared/torrent';
 import { sha256 } from './content.js';
 
 /**
@@ -48,19 +48,33 @@ export class UserClient {
     );
     if (!torrent.ready)
       await Promise.race([new Promise<void>((resolve) => torrent.once('ready', () => resolve())), ended]);
+    await Promise.race([this.fetch(torrent, files), ended]);
+    return torrent;
+  }
+
+  /**
+   * Changes the selection on the open stream (the selection extension tells the exit) to `files` and
+   * resolves when each is done.
+   */
+  async reselect(torrent: Torrent, files: string[]): Promise<void> {
+    const indices = torrent.files.flatMap((file, index) =>
+      files.includes(relative(file.path)) ? [index] : [],
+    );
+    if (!sendSelection(torrent.wires[0]!, indices)) throw new Error('the exit does not take selections');
+    await this.fetch(torrent, files);
+  }
+
+  /** Selects `files` (all when omitted) and resolves when each is done. */
+  private async fetch(torrent: Torrent, files: string[] | undefined): Promise<void> {
     const wanted = torrent.files.filter((file) => !files || files.includes(relative(file.path)));
     // Deselect everything, then select: a file's deselect would drop a boundary piece a neighbour shares.
     torrent.deselect(0, torrent.pieces.length - 1);
     for (const file of wanted) file.select();
-    await Promise.race([
-      Promise.all(
-        wanted.map((file) =>
-          file.done ? undefined : new Promise<void>((resolve) => file.on('done', resolve)),
-        ),
+    await Promise.all(
+      wanted.map((file) =>
+        file.done ? undefined : new Promise<void>((resolve) => file.on('done', resolve)),
       ),
-      ended,
-    ]);
-    return torrent;
+    );
   }
 
   /** Each file of `torrent` that is complete, by its path inside the torrent, with its content's sha256. */

@@ -14,6 +14,11 @@ export class DiskBudget {
     return total;
   }
 
+  /** A torrent's reservation (0 if it has none). */
+  bytesOf(infoHash: string): number {
+    return this.entries.get(infoHash)?.bytes ?? 0;
+  }
+
   has(infoHash: string): boolean {
     return this.entries.has(infoHash);
   }

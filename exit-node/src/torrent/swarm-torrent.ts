@@ -5,7 +5,7 @@ import type { Torrent, TorrentFile, Wire } from 'webtorrent';
 import type { Clock } from '@underpass/shared/clock';
 import { errorMessage } from '@underpass/shared/errors';
 import type { ByteStream } from '@underpass/shared/streams';
-import { PeerDuplex } from '@underpass/shared/torrent';
+import { PeerDuplex, selectionExtension } from '@underpass/shared/torrent';
 import { SwarmDialer } from './swarm-dialer.js';
 import type { TorrentLimits } from './torrent-limits.js';
 import type { TorrentPolicy } from './torrent-policy.js';
@@ -32,6 +32,8 @@ export interface SwarmTorrentOptions {
   onMetadata: () => void;
   onReady: () => void;
   onError: (message: string) => void;
+  /** A user sent a new file selection on its wire (the selection extension). */
+  onUserSelection: (userId: string, files: number[]) => void;
   onWarning: (message: string) => void;
 }
 
@@ -44,7 +46,8 @@ export class SwarmTorrent {
   readonly torrent: Torrent;
   private readonly dialer: SwarmDialer;
   private readonly announcer: UdpAnnouncer | undefined;
-  private readonly userWires = new WeakSet<Wire>();
+  /** Users' wires, with the user's id. */
+  private readonly userWires = new WeakMap<Wire, string>();
   private readonly swarmWires = new Set<Wire>();
   private readonly addPeer: (peer: object, source?: string) => boolean;
 
@@ -122,7 +125,7 @@ export class SwarmTorrent {
     // A peer added as a connected object has its wire at once: mark it as a user's before its handshake.
     const wire = this.torrent._peers?.get(id)?.wire;
     if (wire) {
-      this.userWires.add(wire);
+      this.userWires.set(wire, id);
       wire.on('upload', (sent) => (this.options.counters.bytesToUsers += sent));
       // Users are never choked: they are what the exit is for.
       Object.assign(wire, { choke: () => {} });
@@ -137,7 +140,12 @@ export class SwarmTorrent {
   }
 
   private onWire(wire: Wire, counters: SwarmCounters): void {
-    if (this.userWires.has(wire)) return;
+    const userId = this.userWires.get(wire);
+    if (userId !== undefined) {
+      // Registered in the 'wire' event, before the extended handshake that announces it goes out.
+      wire.use(selectionExtension((files) => this.options.onUserSelection(userId, files)));
+      return;
+    }
     this.swarmWires.add(wire);
     wire.on('close', () => this.swarmWires.delete(wire));
     wire.on('download', (bytes) => (counters.bytesFromSwarm += bytes));

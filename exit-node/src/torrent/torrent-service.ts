@@ -33,7 +33,8 @@ import { TorrentPolicy, type PolicyLayer } from './torrent-policy.js';
 interface User {
   readonly id: string;
   readonly sessionId: string;
-  readonly files: readonly number[];
+  /** What the user selected: from OPEN, then from the selection extension. */
+  files: readonly number[];
   /** The service's end of the user's stream pair. */
   readonly end: ByteStream;
   attached: boolean;
@@ -242,6 +243,7 @@ export class TorrentService implements TorrentDialer {
       onMetadata: () => this.onMetadata(download),
       onReady: () => this.onReady(download),
       onError: (message) => this.fail(download, 'unreachable', message),
+      onUserSelection: (userId, files) => this.reselect(download, userId, files),
       onWarning: (warning) =>
         this.logger.debug({ event: 'torrent-warning', infoHash, warning }, 'torrent warning'),
     });
@@ -275,10 +277,12 @@ export class TorrentService implements TorrentDialer {
     if (bytes > this.limits.maxTorrentBytes) {
       return this.refuseUser(user, 'too-large', `${bytes} bytes selected`);
     }
-    const evict = this.disk.plan(download.infoHash, bytes);
+    // The reservation never shrinks: what was fetched before stays on disk.
+    const reserved = Math.max(bytes, this.disk.bytesOf(download.infoHash));
+    const evict = this.disk.plan(download.infoHash, reserved);
     if (!evict) return this.refuseUser(user, 'limit', "the exit's disk budget is full");
     for (const infoHash of evict) this.evict(infoHash);
-    this.disk.reserve(download.infoHash, bytes, this.clock.now());
+    this.disk.reserve(download.infoHash, reserved, this.clock.now());
     user.attached = true;
     this.select(download);
     if (!swarm.addUser(user.end, user.id)) {
@@ -288,6 +292,29 @@ export class TorrentService implements TorrentDialer {
       { event: 'torrent-user-attached', infoHash: download.infoHash, users: attached.length + 1 },
       'user attached',
     );
+  }
+
+  /** A user changed its selection on the open stream: within the same limits as at attach. */
+  private reselect(download: Download, userId: string, files: number[]): void {
+    const user = [...download.users].find((candidate) => candidate.id === userId);
+    const swarm = download.swarm;
+    if (!user?.attached || !swarm) return;
+    const count = swarm.files.length;
+    if (files.some((index) => index >= count)) {
+      return this.refuseUser(user, 'policy-denied', `the torrent has ${count} files`);
+    }
+    const others = [...download.users].filter((other) => other.attached && other !== user);
+    const bytes = swarm.bytesOf(selectedFiles(count, [...others, { files }]));
+    if (bytes > this.limits.maxTorrentBytes) {
+      return this.refuseUser(user, 'too-large', `${bytes} bytes selected`);
+    }
+    const reserved = Math.max(bytes, this.disk.bytesOf(download.infoHash));
+    const evict = this.disk.plan(download.infoHash, reserved);
+    if (!evict) return this.refuseUser(user, 'limit', "the exit's disk budget is full");
+    for (const infoHash of evict) this.evict(infoHash);
+    this.disk.reserve(download.infoHash, reserved, this.clock.now());
+    user.files = files;
+    this.select(download);
   }
 
   /** Fetch exactly the union of the attached users' files. */
