@@ -41,7 +41,9 @@ export async function policyHttpAgent(
     connect: (options, callback) => {
       const https = options.protocol === 'https:';
       const port = Number(options.port) || (https ? 443 : 80);
-      policy.resolve('http-tracker', options.hostname, port).then(
+      // Of the bind address's family, when there is one: a socket bound to IPv4 cannot reach IPv6.
+      const family = bindAddress ? (isIP(bindAddress) as 4 | 6) : undefined;
+      policy.resolve('http-tracker', options.hostname, port, family).then(
         (address) => dial(address),
         (error: Error) => callback(error, null),
       );
