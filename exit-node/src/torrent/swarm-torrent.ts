@@ -1,0 +1,160 @@
+import type { Socket } from 'node:net';
+import { join } from 'node:path';
+import type WebTorrent from 'webtorrent';
+import type { Torrent, TorrentFile, Wire } from 'webtorrent';
+import type { Clock } from '@underpass/shared/clock';
+import { errorMessage } from '@underpass/shared/errors';
+import type { ByteStream } from '@underpass/shared/streams';
+import { PeerDuplex, selectionExtension } from '@underpass/shared/torrent';
+import { SwarmDialer } from './swarm-dialer.js';
+import type { TorrentLimits } from './torrent-limits.js';
+import type { TorrentPolicy } from './torrent-policy.js';
+import { UdpAnnouncer } from './udp-announcer.js';
+
+/** Byte counters the service's stats read; every torrent adds to the same ones. */
+export interface SwarmCounters {
+  bytesFromSwarm: number;
+  bytesToSwarm: number;
+  bytesToUsers: number;
+}
+
+export interface SwarmTorrentOptions {
+  client: WebTorrent;
+  policy: TorrentPolicy;
+  infoHash: string;
+  /** Judged already: http(s) for WebTorrent's tracker client, udp (rewritten to addresses) for ours. */
+  trackers: readonly string[];
+  dataDir: string;
+  bindAddress: string | undefined;
+  limits: Pick<TorrentLimits, 'maxSwarmConns' | 'peerConnectTimeoutMs' | 'uploadToSwarm'>;
+  clock: Clock;
+  counters: SwarmCounters;
+  onMetadata: () => void;
+  onReady: () => void;
+  onError: (message: string) => void;
+  /** A user sent a new file selection on its wire (the selection extension). */
+  onUserSelection: (userId: string, files: number[]) => void;
+  onWarning: (message: string) => void;
+}
+
+/**
+ * One infohash in the swarm: the WebTorrent torrent, with every peer it learns by address sent through the
+ * policy to our dialer (bound to the exit's address), UDP trackers announced to by our bound client, swarm
+ * wires kept choked unless the exit uploads to the swarm, and users' streams joined as peers.
+ */
+export class SwarmTorrent {
+  readonly torrent: Torrent;
+  private readonly dialer: SwarmDialer;
+  private readonly announcer: UdpAnnouncer | undefined;
+  /** Users' wires, with the user's id. */
+  private readonly userWires = new WeakMap<Wire, string>();
+  private readonly swarmWires = new Set<Wire>();
+  private readonly addPeer: (peer: object, source?: string) => boolean;
+
+  constructor(private readonly options: SwarmTorrentOptions) {
+    const { client, infoHash, counters } = options;
+    const udpTrackers = options.trackers.filter((url) => url.startsWith('udp:'));
+    // A bare magnet: no x.pe, xs, as or ws reaches WebTorrent, whatever the user's magnet had.
+    const torrent = client.add(`magnet:?xt=urn:btih:${infoHash}`, {
+      announce: options.trackers.filter((url) => !url.startsWith('udp:')),
+      path: join(options.dataDir, infoHash),
+      deselect: true,
+    });
+    this.torrent = torrent;
+    const addPeer = torrent.addPeer.bind(torrent);
+    this.addPeer = addPeer;
+    const dialer = new SwarmDialer({
+      policy: options.policy,
+      bindAddress: options.bindAddress,
+      maxConns: options.limits.maxSwarmConns,
+      connectTimeoutMs: options.limits.peerConnectTimeoutMs,
+      deliver: (socket: Socket, id: string) =>
+        !torrent.destroyed && addPeer(Object.assign(socket, { id, connected: true })),
+    });
+    this.dialer = dialer;
+    // Every peer learnt by address (tracker, DHT, PEX) goes to the policy and our dialer, never to
+    // WebTorrent's own unbound dial; objects (users' streams, dialed sockets) go straight in.
+    torrent.addPeer = (peer: string | object, source?: string) =>
+      typeof peer === 'string' ? (dialer.offer(peer), false) : addPeer(peer, source);
+    if (udpTrackers.length > 0) {
+      this.announcer = new UdpAnnouncer({
+        trackers: udpTrackers,
+        infoHash,
+        peerId: client.peerId,
+        port: client.address()?.port ?? 0,
+        left: () => (torrent.ready ? torrent.length - torrent.downloaded : 1),
+        socket: () => options.policy.udpSocket('udp-tracker'),
+        onPeers: (peers) => peers.forEach((peer) => torrent.addPeer(peer, 'tracker')),
+        clock: options.clock,
+      });
+    }
+    torrent.on('wire', (wire) => this.onWire(wire, counters));
+    torrent.on('metadata', options.onMetadata);
+    torrent.on('ready', options.onReady);
+    torrent.on('error', (error) => options.onError(errorMessage(error)));
+    torrent.on('warning', (warning) => options.onWarning(errorMessage(warning)));
+  }
+
+  get files(): readonly TorrentFile[] {
+    return this.torrent.files;
+  }
+
+  get swarmPeers(): number {
+    return this.swarmWires.size;
+  }
+
+  /** Bytes of these files together. */
+  bytesOf(files: readonly number[]): number {
+    return files.reduce((sum, index) => sum + (this.torrent.files[index]?.length ?? 0), 0);
+  }
+
+  /**
+   * Fetch exactly these files: deselect everything first, then select (a file's own deselect would drop
+   * a boundary piece that a selected neighbour shares).
+   */
+  select(files: readonly number[]): void {
+    const { torrent } = this;
+    if (torrent.destroyed || torrent.pieces.length === 0) return;
+    torrent.deselect(0, torrent.pieces.length - 1);
+    for (const index of files) torrent.files[index]?.select();
+  }
+
+  /** Joins a user's stream as a peer; false if WebTorrent would not take it. */
+  addUser(stream: ByteStream, id: string): boolean {
+    if (!this.addPeer(new PeerDuplex(stream, id))) return false;
+    // A peer added as a connected object has its wire at once: mark it as a user's before its handshake.
+    const wire = this.torrent._peers?.get(id)?.wire;
+    if (wire) {
+      this.userWires.set(wire, id);
+      wire.on('upload', (sent) => (this.options.counters.bytesToUsers += sent));
+      // Users are never choked: they are what the exit is for.
+      Object.assign(wire, { choke: () => {} });
+    }
+    return true;
+  }
+
+  /** Stops finding and dialing peers (the torrent itself is removed by the caller, with or without data). */
+  close(): void {
+    this.dialer.close();
+    this.announcer?.stop();
+  }
+
+  private onWire(wire: Wire, counters: SwarmCounters): void {
+    const userId = this.userWires.get(wire);
+    if (userId !== undefined) {
+      // Registered in the 'wire' event, before the extended handshake that announces it goes out.
+      wire.use(selectionExtension((files) => this.options.onUserSelection(userId, files)));
+      return;
+    }
+    this.swarmWires.add(wire);
+    wire.on('close', () => this.swarmWires.delete(wire));
+    wire.on('download', (bytes) => (counters.bytesFromSwarm += bytes));
+    wire.on('upload', (bytes) => (counters.bytesToSwarm += bytes));
+    // Incoming connections are never refused by WebTorrent: cap them here.
+    if (this.swarmWires.size > this.options.limits.maxSwarmConns) return wire.destroy();
+    if (!this.options.limits.uploadToSwarm) {
+      wire.choke();
+      Object.assign(wire, { unchoke: () => {} });
+    }
+  }
+}

@@ -1,0 +1,69 @@
+import type { Clock } from '@underpass/shared/clock';
+import type { ExitPolicy, PortRange } from '@underpass/shared/exit';
+import type { Logger } from '@underpass/shared/logger';
+import type { ByteStream } from '@underpass/shared/streams';
+import type { TorrentLimits, TorrentRefusalCode } from './torrent-limits.js';
+import type { Lookup, PolicyLayer } from './torrent-policy.js';
+
+// The torrent service's surface: what the stream router calls, what the operator configures, what the
+// metrics endpoint reads.
+
+/** What a user asks of the torrent service when it opens a `torrent` stream (the OPEN request's fields). */
+export type TorrentOpen = {
+  infoHash: string /* 40 lowercase hex */;
+  trackers: string[];
+  files: number[]; /* empty: all */
+};
+
+/** Who is asking: the per-session limit counts torrents by session. */
+export interface TorrentDialContext {
+  sessionId: string;
+}
+
+/**
+ * The exit's torrent service, as the stream router calls it: resolves at once with the stream end that the
+ * service joins to its WebTorrent (it holds the user's wire until it has the metadata); rejects, or later
+ * destroys the stream, with a TorrentRefusal.
+ */
+export interface TorrentDialer {
+  dial(request: TorrentOpen, context?: TorrentDialContext): Promise<ByteStream>;
+  close(): Promise<void>;
+}
+
+export interface TorrentServiceOptions {
+  /** The exit's address policy (`--allow-destination` included); its port list is for `tcp` streams only. */
+  policy: ExitPolicy;
+  /** Torrent data lives under DATA_DIR/<infohash>/ (WebTorrent's file store, not memory). */
+  dataDir: string;
+  /** The exit's address: the listener and every outgoing socket use it, and it is never a destination. */
+  bindAddress?: string;
+  ownAddresses?: readonly string[];
+  /** Incoming swarm connections; 0 picks a free port. */
+  listenPort?: number;
+  /** The DHT (on by default, with its public bootstrap nodes), or false. */
+  dht?: boolean | { bootstrap: string[] };
+  /** UDP trackers (on by default; announced to from the bind address by UdpAnnouncer). */
+  udpTrackers?: boolean;
+  deniedPorts?: readonly PortRange[];
+  limits?: Partial<TorrentLimits>;
+  lookup?: Lookup;
+  logger?: Logger;
+  clock?: Clock;
+}
+
+export interface TorrentServiceStats {
+  /** Torrents in the swarm (fetching metadata, serving users, or idle before the timeout). */
+  torrents: number;
+  /** Users attached to a torrent, and users waiting for its metadata. */
+  users: number;
+  waitingUsers: number;
+  swarmPeers: number;
+  bytesFromSwarm: number;
+  bytesToSwarm: number;
+  bytesToUsers: number;
+  diskBytes: number;
+  evictions: number;
+  refusals: Record<TorrentRefusalCode, number>;
+  /** Destinations the policy refused, by where they came from. */
+  policyDenials: Record<PolicyLayer, number>;
+}
