@@ -4,7 +4,7 @@ import type { UnderpassError } from '@underpass/shared/errors';
 import type { ByteStream, ByteStreamEvents } from '@underpass/shared/streams';
 import { startSwarm, type LocalSwarm } from '../../test/swarm/swarm.js';
 import { UserClient } from '../../test/swarm/user-client.js';
-import { startService } from './torrent-helpers.js';
+import { startService, torrentRequest } from './torrent-helpers.js';
 
 /**
  * An exit that corrupts a piece on its way to the user cannot slip bad data in: the user's client checks
@@ -115,11 +115,14 @@ describe('a tampering exit', () => {
     cleanup.push(exit.stop);
     const userClient = await UserClient.create();
     cleanup.push(() => userClient.stop());
-    const stream = await exit.service.dial({
-      infoHash: swarm.content.infoHash,
-      trackers: [swarm.tracker.httpUrl],
-      files: [],
-    });
+    const stream = await exit.service.dial(
+      torrentRequest({
+        infoHash: swarm.content.infoHash,
+        trackers: [swarm.tracker.httpUrl],
+        files: [],
+      }),
+      { sessionId: 1 },
+    );
     const tamperer = new PieceTamperer(stream, 1);
 
     const torrent = await userClient.download(swarm.magnet(), tamperer);

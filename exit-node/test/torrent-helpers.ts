@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExitPolicy } from '@underpass/shared/exit';
 import type { ByteStream } from '@underpass/shared/streams';
+import type { TorrentRequest } from '@underpass/shared/tunnel';
 import { TorrentService, type TorrentServiceOptions } from '../src/torrent/index.js';
 
 /** The exit's own loopback address in torrent tests: its listener and every outgoing socket use it. */
@@ -51,4 +52,9 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+/** A torrent stream's request from its fields, as the stream router hands it to the service. */
+export function torrentRequest(fields: Omit<TorrentRequest, 'kind'>): TorrentRequest {
+  return { kind: 'torrent', ...fields };
 }

@@ -4,7 +4,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContactLog, startSwarm, startTracker, type LocalSwarm } from '../../test/swarm/swarm.js';
 import { UserClient } from '../../test/swarm/user-client.js';
-import { EXIT_ADDRESS, startService, waitFor } from './torrent-helpers.js';
+import { EXIT_ADDRESS, startService, waitFor, torrentRequest } from './torrent-helpers.js';
 
 /**
  * A hostile tracker (on an address the exit may reach) answers with private, loopback, link-local, CGNAT and
@@ -121,7 +121,9 @@ describe('torrent service under a hostile swarm', () => {
     ];
     const userClient = await UserClient.create();
     closers.push(() => userClient.stop());
-    const stream = await exit.service.dial({ infoHash, trackers, files: [] });
+    const stream = await exit.service.dial(torrentRequest({ infoHash, trackers, files: [] }), {
+      sessionId: 1,
+    });
 
     const torrent = await userClient.download(swarm.magnet([]), stream);
 
@@ -159,7 +161,10 @@ describe('torrent service under a hostile swarm', () => {
     closers.push(() => userClient.stop());
     const paths = swarm.content.files.map((f) => f.path).sort();
     const request = { infoHash: swarm.content.infoHash, trackers: [swarm.tracker.httpUrl] };
-    const stream = await exit.service.dial({ ...request, files: [paths.indexOf('video/subtitles.bin')] });
+    const stream = await exit.service.dial(
+      torrentRequest({ ...request, files: [paths.indexOf('video/subtitles.bin')] }),
+      { sessionId: 1 },
+    );
     // One file only: the exit's torrent is not complete, so it still takes PEX peers (WebTorrent ignores
     // PEX once a torrent is done).
     const torrent = await userClient.download(swarm.magnet(), stream, ['video/subtitles.bin']);

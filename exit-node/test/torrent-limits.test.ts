@@ -6,7 +6,7 @@ import { ContactLog, startSwarm, startTracker, type LocalSwarm } from '../../tes
 import { UserClient } from '../../test/swarm/user-client.js';
 import { sendSelection } from '@underpass/shared/torrent';
 import { TorrentRefusal } from '../src/torrent/index.js';
-import { closeCode, startService, waitFor } from './torrent-helpers.js';
+import { closeCode, startService, waitFor, torrentRequest } from './torrent-helpers.js';
 
 /** The torrent service's limits against a real local swarm: each breach is a typed refusal. */
 
@@ -47,11 +47,14 @@ describe('torrent service limits', () => {
   it('refuses a selection over the size limit (too-large) and serves a smaller one of the same torrent', async () => {
     const { service: exit } = await service({ limits: { maxTorrentBytes: 600_000 } });
     const request = { infoHash: swarm.content.infoHash, trackers: [swarm.tracker.httpUrl] };
-    const everything = await exit.dial({ ...request, files: [] });
+    const everything = await exit.dial(torrentRequest({ ...request, files: [] }), { sessionId: 1 });
     expect(await closeCode(everything)).toBe('too-large');
 
     const paths = swarm.content.files.map((f) => f.path).sort();
-    const small = await exit.dial({ ...request, files: [paths.indexOf('video/subtitles.bin')] });
+    const small = await exit.dial(
+      torrentRequest({ ...request, files: [paths.indexOf('video/subtitles.bin')] }),
+      { sessionId: 1 },
+    );
     const userClient = await user();
     const torrent = await userClient.download(swarm.magnet(), small, ['video/subtitles.bin']);
     expect((await userClient.hashes(torrent))['video/subtitles.bin']).toBe(
@@ -72,12 +75,14 @@ describe('torrent service limits', () => {
     });
     const known = { infoHash: swarm.content.infoHash, trackers: [swarm.tracker.httpUrl], files: [] };
     const unknown = () => ({ infoHash: randomInfoHash(), trackers: [], files: [] });
-    await exit.dial(known, { sessionId: 'a' });
-    expect(await refusalCode(exit.dial(unknown(), { sessionId: 'a' }))).toBe('limit'); // per session
-    expect(await refusalCode(exit.dial(known, { sessionId: 'b' }))).toBe('limit'); // users per torrent
-    expect(await refusalCode(exit.dial(unknown(), { sessionId: 'b' }))).toBe('accepted');
-    expect(await refusalCode(exit.dial(unknown(), { sessionId: 'c' }))).toBe('limit'); // torrents in all
-    expect(await refusalCode(exit.dial({ ...unknown(), infoHash: 'not-hex' }))).toBe('policy-denied');
+    await exit.dial(torrentRequest(known), { sessionId: 1 });
+    expect(await refusalCode(exit.dial(torrentRequest(unknown()), { sessionId: 1 }))).toBe('limit'); // per session
+    expect(await refusalCode(exit.dial(torrentRequest(known), { sessionId: 2 }))).toBe('limit'); // users per torrent
+    expect(await refusalCode(exit.dial(torrentRequest(unknown()), { sessionId: 2 }))).toBe('accepted');
+    expect(await refusalCode(exit.dial(torrentRequest(unknown()), { sessionId: 3 }))).toBe('limit'); // torrents in all
+    expect(
+      await refusalCode(exit.dial(torrentRequest({ ...unknown(), infoHash: 'not-hex' }), { sessionId: 1 })),
+    ).toBe('policy-denied');
     expect(exit.stats().refusals.limit).toBe(3);
     expect(exit.stats().torrents).toBe(2);
   });
@@ -86,7 +91,10 @@ describe('torrent service limits', () => {
     const empty = await startTracker('127.0.0.21', new ContactLog());
     cleanup.push(() => empty.close());
     const { service: exit } = await service({ limits: { metadataTimeoutMs: 800 } });
-    const stream = await exit.dial({ infoHash: randomInfoHash(), trackers: [empty.httpUrl], files: [] });
+    const stream = await exit.dial(
+      torrentRequest({ infoHash: randomInfoHash(), trackers: [empty.httpUrl], files: [] }),
+      { sessionId: 1 },
+    );
     expect(await closeCode(stream)).toBe('metadata-timeout');
     expect(exit.stats()).toMatchObject({ torrents: 0, waitingUsers: 0 });
     expect(exit.stats().refusals['metadata-timeout']).toBe(1);
@@ -98,14 +106,14 @@ describe('torrent service limits', () => {
     });
     const first = { infoHash: swarm.content.infoHash, trackers: [swarm.tracker.httpUrl], files: [] };
     const second = { infoHash: other.content.infoHash, trackers: [other.tracker.httpUrl], files: [] };
-    const stream = await exit.service.dial(first);
+    const stream = await exit.service.dial(torrentRequest(first), { sessionId: 1 });
     await (await user()).download(swarm.magnet(), stream);
     stream.destroy();
     await waitFor(() => exit.service.stats().torrents === 0, 5_000, 'the idle torrent to leave the swarm');
     expect(existsSync(join(exit.dataDir, first.infoHash))).toBe(true);
     expect(exit.service.stats().diskBytes).toBe(swarm.content.length);
 
-    const otherStream = await exit.service.dial(second);
+    const otherStream = await exit.service.dial(torrentRequest(second), { sessionId: 1 });
     const torrent = await (await user()).download(other.magnet(), otherStream);
     expect(torrent.done).toBe(true);
     expect(exit.service.stats().evictions).toBe(1);
@@ -117,7 +125,7 @@ describe('torrent service limits', () => {
     expect(exit.service.stats().diskBytes).toBe(other.content.length);
 
     // The second torrent is in use: it cannot be evicted, so the first no longer fits.
-    const again = await exit.service.dial(first);
+    const again = await exit.service.dial(torrentRequest(first), { sessionId: 1 });
     expect(await closeCode(again)).toBe('limit');
   });
 });

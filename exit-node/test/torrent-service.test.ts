@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSwarm, type LocalSwarm } from '../../test/swarm/swarm.js';
 import { UserClient } from '../../test/swarm/user-client.js';
-import { EXIT_ADDRESS, startService, waitFor } from './torrent-helpers.js';
+import { EXIT_ADDRESS, startService, waitFor, torrentRequest } from './torrent-helpers.js';
 
 /**
  * The exit's torrent service against a real local swarm (a tracker, a WebTorrent seeder and an aria2 seeder on
@@ -40,7 +40,9 @@ describe('torrent service', () => {
     const trackers = parsed.searchParams.getAll('tr');
     const torrentFiles = content.files.map((f) => f.path).sort(); // create-torrent orders files by path
     const files = wanted.map((path) => torrentFiles.indexOf(path));
-    const stream = await exit.service.dial({ infoHash: content.infoHash, trackers, files });
+    const stream = await exit.service.dial(torrentRequest({ infoHash: content.infoHash, trackers, files }), {
+      sessionId: 1,
+    });
 
     const torrent = await userClient.download(magnet, stream, wanted);
 
@@ -83,11 +85,14 @@ describe('torrent service', () => {
     const exit = await startService(swarm.allowDestinations);
     cleanup.push(exit.stop);
     const userClient = await user();
-    const stream = await exit.service.dial({
-      infoHash: swarm.content.infoHash,
-      trackers: [swarm.tracker.httpUrl],
-      files: [],
-    });
+    const stream = await exit.service.dial(
+      torrentRequest({
+        infoHash: swarm.content.infoHash,
+        trackers: [swarm.tracker.httpUrl],
+        files: [],
+      }),
+      { sessionId: 1 },
+    );
 
     const torrent = await userClient.download(swarm.content.torrentFile, stream);
 
@@ -101,7 +106,10 @@ describe('torrent service', () => {
     cleanup.push(exit.stop);
     const [first, second] = [await user(), await user()];
     const request = { infoHash: swarm.content.infoHash, trackers: [swarm.tracker.httpUrl], files: [] };
-    const [a, b] = [await exit.service.dial(request), await exit.service.dial(request)];
+    const [a, b] = [
+      await exit.service.dial(torrentRequest(request), { sessionId: 1 }),
+      await exit.service.dial(torrentRequest(request), { sessionId: 1 }),
+    ];
     expect(exit.service.stats().waitingUsers + exit.service.stats().users).toBe(2);
 
     const [torrentA, torrentB] = await Promise.all([
@@ -127,7 +135,10 @@ describe('torrent service', () => {
     const userClient = await user();
     const paths = swarm.content.files.map((f) => f.path).sort();
     const request = { infoHash: swarm.content.infoHash, trackers: [swarm.tracker.httpUrl] };
-    const stream = await exit.service.dial({ ...request, files: [paths.indexOf('video/subtitles.bin')] });
+    const stream = await exit.service.dial(
+      torrentRequest({ ...request, files: [paths.indexOf('video/subtitles.bin')] }),
+      { sessionId: 1 },
+    );
     const torrent = await userClient.download(swarm.magnet(), stream, ['video/subtitles.bin']);
     const first = exit.service.stats().bytesFromSwarm;
     expect(first).toBeLessThan(300_000); // the subtitles and their boundary pieces only

@@ -1,8 +1,8 @@
-import { UnderpassError } from '@underpass/shared/errors';
+import { StreamError } from '@underpass/shared/errors';
 
 /**
- * Why the torrent service refused or dropped a user's torrent stream. These become shared StreamError codes
- * (the wire table) when the `torrent` stream kind lands; until then they are the service's own.
+ * Why the torrent service refused or dropped a user's torrent stream: the stream error codes (PROTOCOL.md's
+ * wire table) that the user sees in OPEN_FAILED or RESET.
  */
 export const TORRENT_REFUSAL_CODES = [
   'metadata-timeout',
@@ -13,7 +13,7 @@ export const TORRENT_REFUSAL_CODES = [
 ] as const;
 export type TorrentRefusalCode = (typeof TORRENT_REFUSAL_CODES)[number];
 
-export class TorrentRefusal extends UnderpassError {
+export class TorrentRefusal extends StreamError {
   constructor(
     override readonly code: TorrentRefusalCode,
     message: string = code,

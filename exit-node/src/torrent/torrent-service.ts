@@ -13,13 +13,10 @@ import { policyHttpAgent } from './policy-http-agent.js';
 import { byteStreamPair } from './stream-pair.js';
 import { createSwarmClient } from './swarm-client.js';
 import { SwarmTorrent } from './swarm-torrent.js';
-import type {
-  TorrentDialContext,
-  TorrentDialer,
-  TorrentOpen,
-  TorrentServiceOptions,
-  TorrentServiceStats,
-} from './torrent-dialer.js';
+import type { StreamContext } from '@underpass/shared/exit';
+import type { TorrentRequest } from '@underpass/shared/tunnel';
+import type { TorrentDialer } from '../stream-router.js';
+import type { TorrentServiceOptions, TorrentServiceStats } from './torrent-options.js';
 import {
   DEFAULT_TORRENT_LIMITS,
   DEFAULT_TORRENT_LISTEN_PORT,
@@ -32,7 +29,7 @@ import { TorrentPolicy, type PolicyLayer } from './torrent-policy.js';
 
 interface User {
   readonly id: string;
-  readonly sessionId: string;
+  readonly sessionId: number;
   /** What the user selected: from OPEN, then from the selection extension. */
   files: readonly number[];
   /** The service's end of the user's stream pair. */
@@ -57,7 +54,7 @@ export class TorrentService implements TorrentDialer {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly downloads = new Map<string, Download>();
-  private readonly sessions = new Map<string, Map<string, number>>();
+  private readonly sessions = new Map<number, Map<string, number>>();
   private readonly disk: DiskBudget;
   /** Directory removals in progress: a torrent is not added again before its old data is gone. */
   private readonly removals = new Map<string, Promise<void>>();
@@ -129,11 +126,11 @@ export class TorrentService implements TorrentDialer {
     return address ? { address: address.address, port: address.port } : undefined;
   }
 
-  async dial(request: TorrentOpen, context?: TorrentDialContext): Promise<ByteStream> {
+  async dial(request: TorrentRequest, context: StreamContext): Promise<ByteStream> {
     if (this.closed) throw this.refuse('unreachable', 'the torrent service is closed');
     const { infoHash } = request;
     if (!INFOHASH.test(infoHash)) throw this.refuse('policy-denied', 'not an infohash');
-    const sessionId = context?.sessionId ?? `anonymous-${this.nextUserId}`;
+    const { sessionId } = context;
     let download = this.downloads.get(infoHash);
     if (!download && this.downloads.size >= this.limits.maxTorrents) {
       throw this.refuse('limit', `the exit holds ${this.limits.maxTorrents} torrents already`);

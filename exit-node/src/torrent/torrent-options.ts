@@ -1,34 +1,11 @@
 import type { Clock } from '@underpass/shared/clock';
 import type { ExitPolicy, PortRange } from '@underpass/shared/exit';
 import type { Logger } from '@underpass/shared/logger';
-import type { ByteStream } from '@underpass/shared/streams';
 import type { TorrentLimits, TorrentRefusalCode } from './torrent-limits.js';
 import type { Lookup, PolicyLayer } from './torrent-policy.js';
 
-// The torrent service's surface: what the stream router calls, what the operator configures, what the
-// metrics endpoint reads.
-
-/** What a user asks of the torrent service when it opens a `torrent` stream (the OPEN request's fields). */
-export type TorrentOpen = {
-  infoHash: string /* 40 lowercase hex */;
-  trackers: string[];
-  files: number[]; /* empty: all */
-};
-
-/** Who is asking: the per-session limit counts torrents by session. */
-export interface TorrentDialContext {
-  sessionId: string;
-}
-
-/**
- * The exit's torrent service, as the stream router calls it: resolves at once with the stream end that the
- * service joins to its WebTorrent (it holds the user's wire until it has the metadata); rejects, or later
- * destroys the stream, with a TorrentRefusal.
- */
-export interface TorrentDialer {
-  dial(request: TorrentOpen, context?: TorrentDialContext): Promise<ByteStream>;
-  close(): Promise<void>;
-}
+// The torrent service's options (what the operator configures) and its stats (what the metrics endpoint
+// reads). What the stream router calls is TorrentDialer, in ../stream-router.ts.
 
 export interface TorrentServiceOptions {
   /** The exit's address policy (`--allow-destination` included); its port list is for `tcp` streams only. */
