@@ -11,6 +11,7 @@ import { loadOrCreateStaticKey } from './keys.js';
 import { nodeAead } from './node-aead.js';
 import { nodePeerFactory, type IceServer } from './node-peer.js';
 import { StreamRouter, type TorrentDialer } from './stream-router.js';
+import { TorrentService, type TorrentServiceOptions } from './torrent/index.js';
 import { TcpDialer, type Lookup } from './tcp-dialer.js';
 
 export interface ExitNodeOptions {
@@ -37,9 +38,12 @@ export interface ExitNodeOptions {
   /** Where the exit's JSON lines go (pino in main.ts); every line carries an `event` field. */
   logger?: Logger;
   /**
-   * The torrent service (exit-node/src/torrent/). Given, the exit serves torrent streams and says so in its
-   * announce (`torrents: true`), and close() closes it; absent, torrent streams fail with `torrents-off`.
+   * Serve torrents: the exit starts its torrent service (exit-node/src/torrent/) under its own address policy,
+   * bind address, DNS and logger, says so in its announce (`torrents: true`), and closes it on close(). Absent
+   * (and no `torrents`), torrent streams fail with `torrents-off`.
    */
+  torrentService?: Omit<TorrentServiceOptions, 'policy' | 'bindAddress' | 'lookup' | 'logger'>;
+  /** A ready torrent service instead (tests use a stand-in); it is closed on close() too. */
   torrents?: TorrentDialer;
 }
 
@@ -76,7 +80,17 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
       connectTimeoutMs: options.connectTimeoutMs,
       lookup: options.lookup,
     }),
-    torrents: options.torrents,
+    torrents:
+      options.torrents ??
+      (options.torrentService
+        ? await TorrentService.start({
+            ...options.torrentService,
+            policy,
+            ...(options.bindAddress ? { bindAddress: options.bindAddress } : {}),
+            ...(options.lookup ? { lookup: options.lookup } : {}),
+            logger,
+          })
+        : undefined),
   });
   const engine = new ExitEngine({
     staticKey,
@@ -155,7 +169,7 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     close: async () => {
       signaling.close();
       engine.close();
-      await options.torrents?.close();
+      await dialer.close();
     },
   };
 }

@@ -1,11 +1,16 @@
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_LIMITS } from '@underpass/shared/exit';
 import { DEFAULT_MAX_STREAMS } from '@underpass/shared/tunnel';
 import { DEFAULT_EXIT_CAPACITY, defaultDataDir, startExitNode } from './exit-node.js';
 import { DEFAULT_TCP_CONNECT_TIMEOUT_MS } from './tcp-dialer.js';
+import { DEFAULT_TORRENT_LIMITS, DEFAULT_TORRENT_LISTEN_PORT, type TorrentLimits } from './torrent/index.js';
 
 const inSeconds = (ms: number) => ms / 1000;
+const MiB = 1024 * 1024;
+const inMiB = (bytes: number) => bytes / MiB;
+const TORRENT = DEFAULT_TORRENT_LIMITS;
 
 const USAGE = `underpass-exit — the Underpass exit node
 
@@ -25,6 +30,21 @@ const USAGE = `underpass-exit — the Underpass exit node
   --dial-timeout SECONDS       DNS and connect together (default ${inSeconds(DEFAULT_SESSION_LIMITS.dialTimeoutMs)})
   --idle-timeout SECONDS       reset a stream idle this long (default ${inSeconds(DEFAULT_SESSION_LIMITS.streamIdleTimeoutMs)})
   --ice-server URL             STUN/TURN server for peers behind NAT (repeatable; default none)
+
+Torrents (off unless --torrents; read exit-node/README.md, "Torrent service", before turning them on):
+  --torrents                   serve torrent streams: this exit joins BitTorrent swarms for its users
+  --torrent-dir DIR            where torrent data is kept (default DATA_DIR/torrents)
+  --torrent-port PORT          TCP port for incoming swarm peers (default ${DEFAULT_TORRENT_LISTEN_PORT})
+  --torrent-max-size MIB       most a torrent may fetch, selected files together (default ${inMiB(TORRENT.maxTorrentBytes)})
+  --torrent-disk MIB           disk budget for all torrents; idle ones are evicted, oldest use first (default ${inMiB(TORRENT.diskBudgetBytes)})
+  --torrent-max N              torrents at once (default ${TORRENT.maxTorrents})
+  --torrent-max-per-session N  torrents one client session may hold (default ${TORRENT.maxTorrentsPerSession})
+  --torrent-max-users N        users of one torrent at once (default ${TORRENT.maxUsersPerTorrent})
+  --torrent-metadata-timeout SECONDS  time to get a torrent's metadata (default ${inSeconds(TORRENT.metadataTimeoutMs)})
+  --torrent-idle-timeout SECONDS      a torrent no user uses leaves the swarm after this (default ${inSeconds(TORRENT.idleTimeoutMs)})
+  --torrent-max-conns N        swarm connections per torrent (default ${TORRENT.maxSwarmConns})
+  --torrent-upload             also upload to the swarm (default: only to this exit's own users, never seed)
+  --torrent-no-dht             find peers through trackers only
   --help`;
 
 function wholeNumber(flag: string, text: string | undefined, min: number, max: number): number | undefined {
@@ -54,6 +74,19 @@ async function main(): Promise<void> {
       'dial-timeout': { type: 'string' },
       'idle-timeout': { type: 'string' },
       'ice-server': { type: 'string', multiple: true },
+      torrents: { type: 'boolean' },
+      'torrent-dir': { type: 'string' },
+      'torrent-port': { type: 'string' },
+      'torrent-max-size': { type: 'string' },
+      'torrent-disk': { type: 'string' },
+      'torrent-max': { type: 'string' },
+      'torrent-max-per-session': { type: 'string' },
+      'torrent-max-users': { type: 'string' },
+      'torrent-metadata-timeout': { type: 'string' },
+      'torrent-idle-timeout': { type: 'string' },
+      'torrent-max-conns': { type: 'string' },
+      'torrent-upload': { type: 'boolean' },
+      'torrent-no-dht': { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
@@ -69,9 +102,28 @@ async function main(): Promise<void> {
   const dialTimeoutMs = seconds('dial-timeout', values['dial-timeout']);
   const streamIdleTimeoutMs = seconds('idle-timeout', values['idle-timeout']);
   const bytesPerSecond = wholeNumber('session-rate', values['session-rate'], 0, 10 ** 10);
+  const dataDir = values['data-dir'] ?? defaultDataDir();
+  const torrentFlag = Object.keys(values).find((flag) => flag.startsWith('torrent-'));
+  if (torrentFlag && !values.torrents) throw new Error(`--${torrentFlag} needs --torrents`);
+  const mebibytes = (flag: string, text: string | undefined) => {
+    const value = wholeNumber(flag, text, 1, 100_000_000);
+    return value === undefined ? undefined : value * MiB;
+  };
+  const torrentLimits: Partial<TorrentLimits> = definedOnly({
+    maxTorrentBytes: mebibytes('torrent-max-size', values['torrent-max-size']),
+    diskBudgetBytes: mebibytes('torrent-disk', values['torrent-disk']),
+    maxTorrents: wholeNumber('torrent-max', values['torrent-max'], 1, 10_000),
+    maxTorrentsPerSession: wholeNumber('torrent-max-per-session', values['torrent-max-per-session'], 1, 1000),
+    maxUsersPerTorrent: wholeNumber('torrent-max-users', values['torrent-max-users'], 1, 10_000),
+    metadataTimeoutMs: seconds('torrent-metadata-timeout', values['torrent-metadata-timeout']),
+    idleTimeoutMs: seconds('torrent-idle-timeout', values['torrent-idle-timeout']),
+    maxSwarmConns: wholeNumber('torrent-max-conns', values['torrent-max-conns'], 1, 1000),
+    uploadToSwarm: values['torrent-upload'] ? true : undefined,
+  });
+  const torrentPort = wholeNumber('torrent-port', values['torrent-port'], 1, 65535);
   const exit = await startExitNode({
     signalingUrl: values.signaling ?? process.env.UNDERPASS_SIGNALING_URL ?? 'ws://127.0.0.1:8600',
-    dataDir: values['data-dir'] ?? defaultDataDir(),
+    dataDir,
     keyFile: values['key-file'],
     allowDestinations: values['allow-destination'] ?? [],
     allowPorts: values['allow-port'] ?? [],
@@ -88,6 +140,16 @@ async function main(): Promise<void> {
     },
     iceServers: (values['ice-server'] ?? []).map((urls) => ({ urls })),
     logger,
+    ...(values.torrents
+      ? {
+          torrentService: {
+            dataDir: values['torrent-dir'] ?? join(dataDir, 'torrents'),
+            listenPort: torrentPort ?? DEFAULT_TORRENT_LISTEN_PORT,
+            dht: !values['torrent-no-dht'],
+            limits: torrentLimits,
+          },
+        }
+      : {}),
   });
   logger.info({ event: 'ready', exitKey: exit.exitKey, peerId: exit.peerId }, 'the exit is ready');
   const shutdown = () => {
@@ -96,6 +158,11 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
+}
+
+/** The fields that were given, so that defaults apply to the rest. */
+function definedOnly<T extends object>(fields: { [K in keyof T]: T[K] | undefined }): Partial<T> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 main().catch((error: Error) => {

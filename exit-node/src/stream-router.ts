@@ -50,6 +50,11 @@ export class StreamRouter implements Dialer {
     return this.options.torrents !== undefined;
   }
 
+  /** Stops what the router owns beyond single streams: the torrent service. */
+  async close(): Promise<void> {
+    await this.options.torrents?.close();
+  }
+
   dial(request: StreamRequest, context: StreamContext): Promise<ByteStream> {
     switch (request.kind) {
       case 'tcp':

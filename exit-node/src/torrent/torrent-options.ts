@@ -2,7 +2,8 @@ import type { Clock } from '@underpass/shared/clock';
 import type { ExitPolicy, PortRange } from '@underpass/shared/exit';
 import type { Logger } from '@underpass/shared/logger';
 import type { TorrentLimits, TorrentRefusalCode } from './torrent-limits.js';
-import type { Lookup, PolicyLayer } from './torrent-policy.js';
+import type { Lookup } from '../tcp-dialer.js';
+import type { PolicyLayer } from './torrent-policy.js';
 
 // The torrent service's options (what the operator configures) and its stats (what the metrics endpoint
 // reads). What the stream router calls is TorrentDialer, in ../stream-router.ts.

@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import { lookup as dnsLookup } from 'node:dns/promises';
+import type { Lookup } from '../tcp-dialer.js';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import {
@@ -23,8 +24,6 @@ export const DEFAULT_TORRENT_DENIED_PORTS: readonly PortRange[] = [
   [81, 442],
   [444, 1023],
 ];
-
-export type Lookup = (host: string) => Promise<{ address: string; family: number }[]>;
 
 /** Where a refused connection came from: counted per layer in the service's metrics. */
 export type PolicyLayer = 'peer' | 'http-tracker' | 'udp-tracker' | 'tracker-url' | 'dht';
