@@ -3,6 +3,7 @@ import { Emitter } from '../emitter.js';
 import { StreamError, UnderpassError, toUnderpassError } from '../errors.js';
 import { fromBase64Url } from '../bytes.js';
 import type { ByteStream } from '../streams/byte-stream.js';
+import type { ExitService } from '../signaling/messages.js';
 import type { PeerFactory } from '../links/peer-link.js';
 import type { StreamRequest } from '../tunnel/mux-frames.js';
 import { PeerConnector, type SignalingChannel } from '../links/peer-connector.js';
@@ -20,7 +21,11 @@ export interface PathInfo {
 /** What ProtectEngine needs of the signaling client (SignalingClient provides it). */
 export interface ProtectSignaling extends SignalingChannel {
   connect(): Promise<string>;
-  requestPath(request: { mode: PathMode; exitKey?: string }): Promise<Omit<PathInfo, 'mode'>>;
+  requestPath(request: {
+    mode: PathMode;
+    exitKey?: string;
+    needs?: ExitService;
+  }): Promise<Omit<PathInfo, 'mode'>>;
   /** False once the socket to the broker is gone; a client cannot reconnect, so a new one is made. */
   readonly connected?: boolean;
   close?(): void;
@@ -54,6 +59,8 @@ export interface ProtectEngineOptions {
   mode?: PathMode;
   /** Pin an exit by key; otherwise the broker picks the least-loaded one. */
   exitKey?: string;
+  /** Only an exit that offers this (a downloads path needs `torrent`). */
+  needs?: ExitService;
   connectTimeoutMs?: number;
   /** How long the encrypted handshake with the exit may take on a new path. */
   handshakeTimeoutMs?: number;
@@ -200,9 +207,12 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     const mode = this.options.mode ?? 'two-hop';
     const { signaling, connector } = await this.ensureSignaling();
     if (generation !== this.generation) return;
-    const path = await signaling.requestPath(
-      this.options.exitKey ? { mode, exitKey: this.options.exitKey } : { mode },
-    );
+    const { exitKey: pinned, needs } = this.options;
+    const path = await signaling.requestPath({
+      mode,
+      ...(pinned ? { exitKey: pinned } : {}),
+      ...(needs ? { needs } : {}),
+    });
     const exitKey = fromBase64Url(path.exit.exitKey);
     if (!exitKey || exitKey.length !== 32)
       throw new UnderpassError('bad-exit-key', 'the broker sent a bad exit key');
