@@ -11,7 +11,7 @@ import { loadOrCreateStaticKey } from './keys.js';
 import { nodeAead } from './node-aead.js';
 import { nodePeerFactory, type IceServer } from './node-peer.js';
 import { StreamRouter, type TorrentDialer } from './stream-router.js';
-import { TorrentService, type TorrentServiceOptions } from './torrent/index.js';
+import { TorrentService, type TorrentServiceOptions, type TorrentServiceStats } from './torrent/index.js';
 import { TcpDialer, type Lookup } from './tcp-dialer.js';
 
 export interface ExitNodeOptions {
@@ -55,6 +55,8 @@ export interface ExitNode {
   readonly exitKey: string;
   readonly peerId: string;
   stats(): ExitStats;
+  /** The torrent service's figures, when this exit started one (`torrentService`). */
+  torrentStats(): TorrentServiceStats | undefined;
   close(): Promise<void>;
 }
 
@@ -73,6 +75,15 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     allowPorts: options.allowPorts ?? [],
     denyPorts: options.denyPorts ?? [],
   });
+  const torrentService = options.torrentService
+    ? await TorrentService.start({
+        ...options.torrentService,
+        policy,
+        ...(options.bindAddress ? { bindAddress: options.bindAddress } : {}),
+        ...(options.lookup ? { lookup: options.lookup } : {}),
+        logger,
+      })
+    : undefined;
   const dialer = new StreamRouter({
     tcp: new TcpDialer({
       policy,
@@ -80,17 +91,7 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
       connectTimeoutMs: options.connectTimeoutMs,
       lookup: options.lookup,
     }),
-    torrents:
-      options.torrents ??
-      (options.torrentService
-        ? await TorrentService.start({
-            ...options.torrentService,
-            policy,
-            ...(options.bindAddress ? { bindAddress: options.bindAddress } : {}),
-            ...(options.lookup ? { lookup: options.lookup } : {}),
-            logger,
-          })
-        : undefined),
+    torrents: options.torrents ?? torrentService,
   });
   const engine = new ExitEngine({
     staticKey,
@@ -166,6 +167,7 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     exitKey,
     peerId,
     stats: () => engine.stats(),
+    torrentStats: () => torrentService?.stats(),
     close: async () => {
       signaling.close();
       engine.close();

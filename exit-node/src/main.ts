@@ -11,6 +11,8 @@ const inSeconds = (ms: number) => ms / 1000;
 const MiB = 1024 * 1024;
 const inMiB = (bytes: number) => bytes / MiB;
 const TORRENT = DEFAULT_TORRENT_LIMITS;
+/** How often the exit logs its figures (sessions, streams, bytes; torrents). */
+const STATS_LOG_INTERVAL_MS = 60_000;
 
 const USAGE = `underpass-exit — the Underpass exit node
 
@@ -152,8 +154,15 @@ async function main(): Promise<void> {
       : {}),
   });
   logger.info({ event: 'ready', exitKey: exit.exitKey, peerId: exit.peerId }, 'the exit is ready');
+  // The exit has no HTTP endpoint: its figures go to the log, a line a minute (torrents' too, when served).
+  const figures = setInterval(() => {
+    const torrents = exit.torrentStats();
+    logger.info({ event: 'stats', ...exit.stats(), ...(torrents ? { torrents } : {}) }, 'figures');
+  }, STATS_LOG_INTERVAL_MS);
+  figures.unref();
   const shutdown = () => {
     logger.info({ event: 'shutdown' }, 'shutting down');
+    clearInterval(figures);
     void exit.close().finally(() => process.exit(0));
   };
   process.once('SIGTERM', shutdown);
