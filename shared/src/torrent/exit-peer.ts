@@ -83,10 +83,13 @@ export class ExitPeer extends Emitter<{ state: [state: ExitPeerState] }> {
     this.options.open(this.options.request).then(
       (stream) => {
         if (this.stopped) return stream.destroy();
-        if (stream.closed) return this.lost(new StreamError('reset', 'the exit ended the wire at once'), attempt);
+        if (stream.closed)
+          return this.lost(new StreamError('reset', 'the exit ended the wire at once'), attempt);
         this.stream = stream;
         this.wires += 1;
-        stream.once('close', (error) => this.lost(error ?? new StreamError('reset', 'the exit ended the wire'), 0));
+        stream.once('close', (error) =>
+          this.lost(error ?? new StreamError('reset', 'the exit ended the wire'), 0),
+        );
         this.options.torrent.addPeer(new PeerDuplex(stream, `underpass-exit-${this.wires}`));
         this.setState({ status: 'connected' });
       },
