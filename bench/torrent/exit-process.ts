@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startExitNode, type ExitNode } from '../../exit-node/src/exit-node.js';
-import { serve, usage } from './rpc.js';
+import { serve } from './rpc.js';
 
 let exit: ExitNode | undefined;
 let dataDir: string | undefined;
@@ -24,7 +24,6 @@ serve({
     });
     return exit.exitKey;
   },
-  usage,
   async stop() {
     await exit?.close();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });

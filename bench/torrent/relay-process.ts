@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { VolunteerEngine } from '@underpass/shared/engines';
 import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
-import { serve, usage } from './rpc.js';
+import { serve } from './rpc.js';
 
 let stopRelay: (() => void) | undefined;
 
@@ -21,7 +21,6 @@ serve({
       signaling.close();
     };
   },
-  usage,
   stop() {
     stopRelay?.();
     setTimeout(() => process.exit(0), 50);

@@ -57,10 +57,39 @@ export class Child {
   }
 }
 
-/** The child's side: answers each request with the handler of its method. */
+/** CPU seconds (all threads) of a process so far, and its peak resident memory since the previous reading. */
+export type Usage = { cpuSeconds: number; peakRssMiB: number };
+
+/**
+ * Samples this process's resident memory often enough to catch the peak of each step between two readings
+ * (the kernel's maxRSS is a peak over the whole life, which the first large step would set for all later ones).
+ */
+class UsageMeter {
+  private peakRss = process.memoryUsage.rss();
+
+  constructor() {
+    setInterval(() => this.sample(), 20).unref();
+  }
+
+  read(): Usage {
+    this.sample();
+    const cpu = process.cpuUsage();
+    const usage = { cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssMiB: this.peakRss / 2 ** 20 };
+    this.peakRss = process.memoryUsage.rss();
+    return usage;
+  }
+
+  private sample(): void {
+    this.peakRss = Math.max(this.peakRss, process.memoryUsage.rss());
+  }
+}
+
+/** The child's side: answers each request with the handler of its method; every child answers `usage`. */
 export function serve(handlers: Record<string, (...args: never[]) => unknown>): void {
+  const meter = new UsageMeter();
+  const all: Record<string, (...args: never[]) => unknown> = { usage: () => meter.read(), ...handlers };
   process.on('message', (request: Request) => {
-    const handler = handlers[request.method];
+    const handler = all[request.method];
     const reply = (message: Omit<Reply, 'id'>) => process.send?.({ id: request.id, ...message });
     if (!handler) return reply({ error: `no method ${request.method}` });
     Promise.resolve()
@@ -71,13 +100,4 @@ export function serve(handlers: Record<string, (...args: never[]) => unknown>): 
           reply({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
       );
   });
-}
-
-/** CPU seconds (all threads) and peak resident memory (MB) of this process so far. */
-export function usage(): { cpuSeconds: number; peakRssMb: number } {
-  const cpu = process.cpuUsage();
-  return {
-    cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    peakRssMb: process.resourceUsage().maxRSS / 1024,
-  };
 }

@@ -13,7 +13,8 @@ import { startSignalingServer } from '../../signaling-server/src/server.js';
 import { startSwarm, type LocalSwarm } from '../../test/swarm/swarm.js';
 import { startTestSite } from '../../test/http-site.js';
 import { median, report, type BenchResult } from '../lib/report.js';
-import { Child } from './rpc.js';
+import { processCpuSeconds } from '../lib/process-cpu.js';
+import { Child, type Usage } from './rpc.js';
 import type { DownloadTiming } from './user-process.js';
 
 const MB = 1_000_000;
@@ -28,7 +29,9 @@ const DIRECT_ADDRESS = '127.0.0.26';
 /** No single step of a run may take longer: a stalled download fails the benchmark instead of hanging it. */
 const STEP_TIMEOUT_MS = 15 * 60_000;
 
-type Usage = { cpuSeconds: number; peakRssMb: number };
+type Step = 'tcp' | 'cold' | 'warm';
+const PARTIES = ['exit', 'relay', 'user', 'source'] as const;
+type Party = (typeof PARTIES)[number];
 
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 const mbps = (timing: DownloadTiming) => (timing.bytes * 8) / (timing.totalMs / 1000) / 1e6;
@@ -48,9 +51,10 @@ type RunFigures = {
   cold: DownloadTiming;
   warm: DownloadTiming;
   direct: DownloadTiming;
-  /** The exit's CPU seconds over each download, and its peak RSS after the tcp one and at the end. */
-  exitCpu: { tcp: number; cold: number; warm: number };
-  exitPeakRssMb: { afterTcp: number; end: number };
+  /** CPU seconds of each process over each download (`source`: this process, with the seeder and the website). */
+  cpu: Record<Step, Record<Party, number>>;
+  /** The exit's peak resident memory (MiB) during each download. */
+  exitPeakRss: Record<Step, number>;
   /** Every address that contacted the swarm during the tunnelled downloads (it should be the exit's alone). */
   swarmSaw: string[];
 };
@@ -78,23 +82,33 @@ async function oneRun(
     );
     if (state.status !== 'protected' || state.path?.hop?.role !== 'relay')
       throw new Error(`no two-hop path: ${JSON.stringify(state)}`);
-    const exitUsage = () => exit.call<Usage>('usage');
+    // Read once at each step's boundaries: a child's peak memory is the peak since its previous reading.
+    const usageNow = async (): Promise<Record<Party, Usage>> => {
+      const [e, r, u] = await Promise.all([exit, relay, user].map((child) => child.call<Usage>('usage')));
+      return { exit: e!, relay: r!, user: u!, source: { cpuSeconds: processCpuSeconds(), peakRssMiB: 0 } };
+    };
+    const spent = (from: Record<Party, Usage>, to: Record<Party, Usage>) =>
+      Object.fromEntries(
+        PARTIES.map((party) => [party, to[party].cpuSeconds - from[party].cpuSeconds]),
+      ) as Record<Party, number>;
 
-    const u0 = await exitUsage();
-    const tcp = await within(user.call<DownloadTiming>('tcpGet', SITE_HOST, sitePort, '/file.bin'), 'tcp');
-    if (tcp.bytes < SIZE) throw new Error(`tcp download short: ${tcp.bytes} bytes`);
-    progress(`run ${run}: tcp through two hops ${mbps(tcp).toFixed(0)} Mbit/s`);
-    const u1 = await exitUsage();
+    // The torrent first, on an exit that has never seen it, so that its memory peak is its own: RSS seldom
+    // shrinks, and the tcp download would otherwise set the floor.
+    const c0 = await usageNow();
     const cold = await within(user.call<DownloadTiming>('torrent', magnet, hashes), 'cold torrent');
     progress(
       `run ${run}: torrent, cold exit ${mbps(cold).toFixed(0)} Mbit/s, first byte ${cold.firstByteMs.toFixed(0)} ms`,
     );
-    const u2 = await exitUsage();
+    const c1 = await usageNow();
     const warm = await within(user.call<DownloadTiming>('torrent', magnet, hashes), 'warm torrent');
     progress(
       `run ${run}: torrent, warm exit ${mbps(warm).toFixed(0)} Mbit/s, first byte ${warm.firstByteMs.toFixed(0)} ms`,
     );
-    const u3 = await exitUsage();
+    const c2 = await usageNow();
+    const tcp = await within(user.call<DownloadTiming>('tcpGet', SITE_HOST, sitePort, '/file.bin'), 'tcp');
+    if (tcp.bytes < SIZE) throw new Error(`tcp download short: ${tcp.bytes} bytes`);
+    progress(`run ${run}: tcp through two hops ${mbps(tcp).toFixed(0)} Mbit/s`);
+    const c3 = await usageNow();
     await Promise.all([user.stop(), relay.stop(), exit.stop()]);
     const swarmSaw = [...new Set((await swarm.contacts()).slice(contactsBefore).map((c) => c.from))].sort();
     if (swarmSaw.some((address) => address !== EXIT_ADDRESS))
@@ -112,12 +126,8 @@ async function oneRun(
       cold,
       warm,
       direct,
-      exitCpu: {
-        tcp: u1.cpuSeconds - u0.cpuSeconds,
-        cold: u2.cpuSeconds - u1.cpuSeconds,
-        warm: u3.cpuSeconds - u2.cpuSeconds,
-      },
-      exitPeakRssMb: { afterTcp: u1.peakRssMb, end: u3.peakRssMb },
+      cpu: { cold: spent(c0, c1), warm: spent(c1, c2), tcp: spent(c2, c3) },
+      exitPeakRss: { cold: c1.exit.peakRssMiB, warm: c2.exit.peakRssMiB, tcp: c3.exit.peakRssMiB },
       swarmSaw,
     };
   } finally {
@@ -153,11 +163,13 @@ async function main(): Promise<void> {
   const tunnel = med((r) => mbps(r.tcp));
   const torrent = med((r) => mbps(r.cold));
   const direct = med((r) => mbps(r.direct));
-  const exitTcpCpu = med((r) => per100MB(r.exitCpu.tcp, r.tcp.bytes));
-  const exitColdCpu = med((r) => per100MB(r.exitCpu.cold, r.cold.bytes));
-  const exitWarmCpu = med((r) => per100MB(r.exitCpu.warm, r.warm.bytes));
-  const rssTcp = med((r) => r.exitPeakRssMb.afterTcp);
-  const rssEnd = med((r) => r.exitPeakRssMb.end);
+  const cpu = (party: Party, download: Step) =>
+    med((r) => per100MB(r.cpu[download][party], r[download].bytes));
+  const exitTcpCpu = cpu('exit', 'tcp');
+  const exitColdCpu = cpu('exit', 'cold');
+  const exitWarmCpu = cpu('exit', 'warm');
+  const rss = (step: Step) => med((r) => r.exitPeakRss[step]);
+  const hundreds = SIZE / (100 * MB);
   const tunnelRef = { metric: 'tunnel_two_hop_mbps', value: round(tunnel, 1) };
   const directFirstByte = med((r) => r.direct.firstByteMs);
   const results: BenchResult[] = [
@@ -232,20 +244,37 @@ async function main(): Promise<void> {
       baseline: { metric: 'exit_tcp_cpu_s_per_100mb', value: round(exitTcpCpu, 3) },
       ratio: round(exitWarmCpu / exitTcpCpu, 3),
     },
+    // Where the rest of the CPU goes: each other process over each download, beside its share of the tcp one.
+    ...(['relay', 'user', 'source'] as const).flatMap((party) =>
+      (['cold', 'warm'] as const).map((download) => ({
+        metric: `${party}_${download === 'cold' ? '' : 'warm_'}cpu_s_per_100mb`,
+        value: round(cpu(party, download), 3),
+        unit: 's',
+        runs: RUNS,
+        baseline: { metric: `${party}_tcp_cpu_s_per_100mb`, value: round(cpu(party, 'tcp'), 3) },
+      })),
+    ),
     {
-      metric: 'exit_peak_rss_mb',
-      value: round(rssEnd, 1),
-      unit: 'MB',
+      metric: 'exit_peak_rss_mib',
+      value: round(rss('cold'), 1),
+      unit: 'MiB',
       runs: RUNS,
-      baseline: { metric: 'exit_tcp_peak_rss_mb', value: round(rssTcp, 1) },
-      ratio: round(rssEnd / rssTcp, 3),
+      baseline: { metric: 'exit_tcp_peak_rss_mib', value: round(rss('tcp'), 1) },
+      ratio: round(rss('cold') / rss('tcp'), 3),
     },
     {
-      metric: 'exit_peak_rss_mb_per_100mb',
-      value: round(rssEnd / (SIZE / (100 * MB)), 1),
-      unit: 'MB',
+      metric: 'exit_warm_peak_rss_mib',
+      value: round(rss('warm'), 1),
+      unit: 'MiB',
       runs: RUNS,
-      baseline: { metric: 'exit_tcp_peak_rss_mb_per_100mb', value: round(rssTcp / (SIZE / (100 * MB)), 1) },
+      baseline: { metric: 'exit_tcp_peak_rss_mib', value: round(rss('tcp'), 1) },
+    },
+    {
+      metric: 'exit_peak_rss_mib_per_100mb',
+      value: round(rss('cold') / hundreds, 1),
+      unit: 'MiB',
+      runs: RUNS,
+      baseline: { metric: 'exit_tcp_peak_rss_mib_per_100mb', value: round(rss('tcp') / hundreds, 1) },
     },
   ];
   await report('torrent', results, {

@@ -15,7 +15,7 @@ import { readMagnet } from '@underpass/shared/torrent';
 import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
 import { UserClient } from '../../test/swarm/user-client.js';
 import { timedGet } from '../tunnel/http-timing.js';
-import { serve, usage } from './rpc.js';
+import { serve } from './rpc.js';
 
 /** One download: from adding the magnet (or sending the GET) to its first verified byte and to its end. */
 export type DownloadTiming = { firstByteMs: number; totalMs: number; bytes: number };
@@ -119,8 +119,6 @@ serve({
       await rm(dir, { recursive: true, force: true });
     }
   },
-
-  usage,
 
   stop() {
     engine?.stop();
