@@ -15,6 +15,7 @@ import { startTestSite } from '../../test/http-site.js';
 import { median, report, type BenchResult } from '../lib/report.js';
 import { processCpuSeconds } from '../lib/process-cpu.js';
 import { Child, type Usage } from './rpc.js';
+import type { Sent } from './relay-process.js';
 import type { DownloadTiming } from './user-process.js';
 
 const MB = 1_000_000;
@@ -53,6 +54,8 @@ type RunFigures = {
   direct: DownloadTiming;
   /** CPU seconds of each process over each download (`source`: this process, with the seeder and the website). */
   cpu: Record<Step, Record<Party, number>>;
+  /** Mean size of the DataChannel messages (cells) the relay sent during each download, in bytes. */
+  relayBytesPerMessage: Record<Step, number>;
   /** The exit's peak resident memory (MiB) during each download. */
   exitPeakRss: Record<Step, number>;
   /** Every address that contacted the swarm during the tunnelled downloads (it should be the exit's alone). */
@@ -83,10 +86,18 @@ async function oneRun(
     if (state.status !== 'protected' || state.path?.hop?.role !== 'relay')
       throw new Error(`no two-hop path: ${JSON.stringify(state)}`);
     // Read once at each step's boundaries: a child's peak memory is the peak since its previous reading.
-    const usageNow = async (): Promise<Record<Party, Usage>> => {
+    const usageNow = async (): Promise<Record<Party, Usage> & { relaySent: Sent }> => {
       const [e, r, u] = await Promise.all([exit, relay, user].map((child) => child.call<Usage>('usage')));
-      return { exit: e!, relay: r!, user: u!, source: { cpuSeconds: processCpuSeconds(), peakRssMiB: 0 } };
+      return {
+        exit: e!,
+        relay: r!,
+        user: u!,
+        source: { cpuSeconds: processCpuSeconds(), peakRssMiB: 0 },
+        relaySent: await relay.call<Sent>('sent'),
+      };
     };
+    const perMessage = (from: { relaySent: Sent }, to: { relaySent: Sent }) =>
+      (to.relaySent.bytes - from.relaySent.bytes) / (to.relaySent.messages - from.relaySent.messages);
     const spent = (from: Record<Party, Usage>, to: Record<Party, Usage>) =>
       Object.fromEntries(
         PARTIES.map((party) => [party, to[party].cpuSeconds - from[party].cpuSeconds]),
@@ -127,6 +138,7 @@ async function oneRun(
       warm,
       direct,
       cpu: { cold: spent(c0, c1), warm: spent(c1, c2), tcp: spent(c2, c3) },
+      relayBytesPerMessage: { cold: perMessage(c0, c1), warm: perMessage(c1, c2), tcp: perMessage(c2, c3) },
       exitPeakRss: { cold: c1.exit.peakRssMiB, warm: c2.exit.peakRssMiB, tcp: c3.exit.peakRssMiB },
       swarmSaw,
     };
@@ -254,6 +266,16 @@ async function main(): Promise<void> {
         baseline: { metric: `${party}_tcp_cpu_s_per_100mb`, value: round(cpu(party, 'tcp'), 3) },
       })),
     ),
+    ...(['cold', 'warm'] as const).map((download) => ({
+      metric: `relay_${download === 'cold' ? '' : 'warm_'}bytes_per_message`,
+      value: Math.round(med((r) => r.relayBytesPerMessage[download])),
+      unit: 'B',
+      runs: RUNS,
+      baseline: {
+        metric: 'relay_tcp_bytes_per_message',
+        value: Math.round(med((r) => r.relayBytesPerMessage.tcp)),
+      },
+    })),
     {
       metric: 'exit_peak_rss_mib',
       value: round(rss('cold'), 1),
