@@ -1,0 +1,103 @@
+/**
+ * Request/reply over a forked child's IPC channel: the parent of bench:torrent drives each party (exit, relay,
+ * user) in its own process, as on its own machine, so that each one's CPU time and memory are its own.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+type Request = { id: number; method: string; args: unknown[] };
+type Reply = { id: number; value?: unknown; error?: string };
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+
+/** The parent's handle on a child process that answers `call`s; a child that dies fails every pending call. */
+export class Child {
+  private readonly process: ChildProcess;
+  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  private nextId = 1;
+  private readonly exited: Promise<void>;
+
+  constructor(file: string) {
+    this.process = fork(join(here, file), [], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.process.on('message', (reply: Reply) => {
+      const waiter = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
+      if (reply.error !== undefined) waiter?.reject(new Error(`${file}: ${reply.error}`));
+      else waiter?.resolve(reply.value);
+    });
+    this.exited = new Promise((resolve) =>
+      this.process.on('exit', (code) => {
+        for (const waiter of this.pending.values()) waiter.reject(new Error(`${file} exited (code ${code})`));
+        this.pending.clear();
+        resolve();
+      }),
+    );
+  }
+
+  call<T>(method: string, ...args: unknown[]): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.process.send({ id, method, args } satisfies Request);
+    });
+  }
+
+  /** Asks the child to `stop` (if it has such a method), then waits for it to exit; kills it after 5 s. */
+  async stop(): Promise<void> {
+    if (this.process.exitCode !== null || this.process.signalCode !== null) return;
+    const killer = setTimeout(() => this.process.kill('SIGKILL'), 5_000);
+    await this.call('stop').catch(() => undefined);
+    this.process.kill('SIGTERM');
+    await this.exited;
+    clearTimeout(killer);
+  }
+}
+
+/** CPU seconds (all threads) of a process so far, and its peak resident memory since the previous reading. */
+export type Usage = { cpuSeconds: number; peakRssMiB: number };
+
+/**
+ * Samples this process's resident memory often enough to catch the peak of each step between two readings
+ * (the kernel's maxRSS is a peak over the whole life, which the first large step would set for all later ones).
+ */
+class UsageMeter {
+  private peakRss = process.memoryUsage.rss();
+
+  constructor() {
+    setInterval(() => this.sample(), 20).unref();
+  }
+
+  read(): Usage {
+    this.sample();
+    const cpu = process.cpuUsage();
+    const usage = { cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssMiB: this.peakRss / 2 ** 20 };
+    this.peakRss = process.memoryUsage.rss();
+    return usage;
+  }
+
+  private sample(): void {
+    this.peakRss = Math.max(this.peakRss, process.memoryUsage.rss());
+  }
+}
+
+/** The child's side: answers each request with the handler of its method; every child answers `usage`. */
+export function serve(handlers: Record<string, (...args: never[]) => unknown>): void {
+  const meter = new UsageMeter();
+  const all: Record<string, (...args: never[]) => unknown> = { usage: () => meter.read(), ...handlers };
+  process.on('message', (request: Request) => {
+    const handler = all[request.method];
+    const reply = (message: Omit<Reply, 'id'>) => process.send?.({ id: request.id, ...message });
+    if (!handler) return reply({ error: `no method ${request.method}` });
+    Promise.resolve()
+      .then(() => (handler as (...args: unknown[]) => unknown)(...request.args))
+      .then(
+        (value) => reply({ value }),
+        (error: unknown) =>
+          reply({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+      );
+  });
+}
