@@ -173,6 +173,16 @@ export function Popup() {
           }}
         >
           {t('settingsLink')}
+        </a>{' '}
+        <a
+          href="#"
+          data-testid="open-downloads"
+          onClick={(event) => {
+            event.preventDefault();
+            void browser.tabs.create({ url: browser.runtime.getURL('/downloads.html') });
+          }}
+        >
+          {t('downloadsLink')}
         </a>
       </footer>
     </main>
