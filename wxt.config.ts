@@ -44,6 +44,8 @@ export default defineConfig({
       'storage',
       'nativeMessaging',
       'alarms',
+      // Downloads saves finished files with the browser's own downloads.
+      'downloads',
       ...(browser === 'firefox' ? [] : ['offscreen']),
     ],
     host_permissions: ['<all_urls>'],

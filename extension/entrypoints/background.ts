@@ -1,5 +1,6 @@
 import browser, { type Runtime } from 'webextension-polyfill';
 import { defineBackground } from 'wxt/utils/define-background';
+import { DownloadsSwitch } from '../features/downloads/downloads-switch';
 import { ProtectSwitch } from '../features/protect/protect-switch';
 import { VolunteerSwitch } from '../features/volunteer/volunteer-switch';
 import { badgeFor, type BadgeInput } from '../lib/badge';
@@ -36,7 +37,8 @@ export default defineBackground({
         queue,
       });
       const volunteer = new VolunteerSwitch({ channel, store });
-      const switches = [protect, volunteer];
+      const downloads = new DownloadsSwitch({ channel, store });
+      const switches = [protect, volunteer, downloads];
       const redrawBadge = () =>
         showBadge({ protect: protect.state, volunteer: volunteer.state, clientsNow: volunteer.clientsNow });
       for (const feature of switches) feature.on('change', redrawBadge);

@@ -1,5 +1,6 @@
 import { Emitter } from '@underpass/shared/emitter';
 import { type PeerFactory } from '@underpass/shared/links';
+import { DownloadsHost } from '../features/downloads/downloads-host';
 import { ProtectHost } from '../features/protect/protect-host';
 import { VolunteerHost } from '../features/volunteer/volunteer-host';
 import type { EngineEvent, EngineStatus, OffscreenCommand, SwitchName } from './messages';
@@ -28,6 +29,7 @@ export interface FeatureHost<N extends SwitchName = SwitchName> {
 export class EngineHost extends Emitter<{ event: [event: EngineEvent] }> {
   private readonly protect: ProtectHost;
   private readonly volunteer: VolunteerHost;
+  private readonly downloads: DownloadsHost;
   private readonly hosts: readonly FeatureHost[];
 
   constructor(options: EngineHostOptions) {
@@ -35,12 +37,17 @@ export class EngineHost extends Emitter<{ event: [event: EngineEvent] }> {
     const emit = (event: EngineEvent) => this.emit('event', event);
     this.protect = new ProtectHost({ ...options, emit });
     this.volunteer = new VolunteerHost({ ...options, emit });
+    this.downloads = new DownloadsHost({ ...options, emit });
     // The one list of the features' hosts: a new feature adds its host here.
-    this.hosts = [this.protect, this.volunteer];
+    this.hosts = [this.protect, this.volunteer, this.downloads];
   }
 
   status(): EngineStatus {
-    return { protect: this.protect.state, volunteer: this.volunteer.state };
+    return {
+      protect: this.protect.state,
+      volunteer: this.volunteer.state,
+      downloads: this.downloads.state,
+    };
   }
 
   handle(command: OffscreenCommand): EngineStatus {

@@ -9,6 +9,11 @@ import {
   VOLUNTEER_EVENTS,
   volunteerEngineStateSchema,
 } from '../features/volunteer/volunteer-messages';
+import {
+  DOWNLOADS_COMMANDS,
+  DOWNLOADS_EVENTS,
+  downloadsEngineStateSchema,
+} from '../features/downloads/downloads-messages';
 import { reasonSchema, switchErrorSchema, switchErrorCodeSchema } from './switch-error';
 
 /**
@@ -19,7 +24,7 @@ import { reasonSchema, switchErrorSchema, switchErrorCodeSchema } from './switch
  * bug, must produce a typed error and not a crash. Failures travel in one shape, `SwitchError`.
  */
 
-export const SWITCH_NAMES = ['protect', 'volunteer'] as const;
+export const SWITCH_NAMES = ['protect', 'volunteer', 'downloads'] as const;
 export type SwitchName = (typeof SWITCH_NAMES)[number];
 
 /**
@@ -42,6 +47,7 @@ export type SwitchState = z.infer<typeof switchStateSchema>;
 export const offscreenCommandSchema = z.discriminatedUnion('type', [
   ...PROTECT_COMMANDS,
   ...VOLUNTEER_COMMANDS,
+  ...DOWNLOADS_COMMANDS,
   /** Asked by a restarted service worker to learn what the (surviving) offscreen document is running. */
   z.object({ target: z.literal('offscreen'), type: z.literal('status') }),
 ]);
@@ -51,6 +57,7 @@ export type OffscreenCommand = z.infer<typeof offscreenCommandSchema>;
 export const engineStatusSchema = z.object({
   protect: protectEngineStateSchema,
   volunteer: volunteerEngineStateSchema,
+  downloads: downloadsEngineStateSchema,
 });
 export type EngineStatus = z.infer<typeof engineStatusSchema>;
 
@@ -70,6 +77,7 @@ export const engineEventSchema = z.discriminatedUnion('type', [
   z.object({ target: z.literal('background'), type: z.literal('offscreen-ready') }),
   ...PROTECT_EVENTS,
   ...VOLUNTEER_EVENTS,
+  ...DOWNLOADS_EVENTS,
 ]);
 export type EngineEvent = z.infer<typeof engineEventSchema>;
 

@@ -39,6 +39,9 @@ const EXTENSION_ERROR_CODES = [
   'monthly-cap',
   'protect-failed',
   'volunteer-failed',
+  /** Downloads: no exit in the directory serves torrents. */
+  'no-torrent-exit',
+  'downloads-failed',
   'internal',
 ] as const;
 

@@ -74,6 +74,7 @@ describe('EngineHost', () => {
     expect(engineHost.handle({ target: 'offscreen', type: 'status' })).toEqual({
       protect: { status: 'off' },
       volunteer: { status: 'off' },
+      downloads: { status: 'off' },
     });
   });
 
@@ -175,6 +176,10 @@ describe('EngineHost', () => {
     engineHost.shutdown();
     await next(protectState('off'));
     await next(volunteerState('off'));
-    expect(engineHost.status()).toEqual({ protect: { status: 'off' }, volunteer: { status: 'off' } });
+    expect(engineHost.status()).toEqual({
+      protect: { status: 'off' },
+      volunteer: { status: 'off' },
+      downloads: { status: 'off' },
+    });
   });
 });

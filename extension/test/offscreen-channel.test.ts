@@ -7,7 +7,10 @@ import { offscreenChannel } from '../lib/offscreen-channel';
  * document at most (as Chrome enforces), messages that fail while the new document has no listener yet.
  */
 
-const OK_REPLY = { ok: true, status: { protect: { status: 'off' }, volunteer: { status: 'off' } } };
+const OK_REPLY = {
+  ok: true,
+  status: { protect: { status: 'off' }, volunteer: { status: 'off' }, downloads: { status: 'off' } },
+};
 
 function fakeChrome() {
   const state = {

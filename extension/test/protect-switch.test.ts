@@ -104,8 +104,12 @@ describe('ProtectSwitch', () => {
 
   it('rebuilds a wanted Protect from scratch on resume, stopping what the old worker left running', async () => {
     const h = switchHarness({
-      wanted: { protect: true, volunteer: false },
-      engines: { protect: { status: 'reconnecting', reason: 'worker gone' }, volunteer: { status: 'off' } },
+      wanted: { protect: true, volunteer: false, downloads: false },
+      engines: {
+        protect: { status: 'reconnecting', reason: 'worker gone' },
+        volunteer: { status: 'off' },
+        downloads: { status: 'off' },
+      },
     });
     await h.runner.resume();
     expect(h.sent()).toEqual(['status', 'protect-stop', 'protect-start', 'protect-companion']);

@@ -49,7 +49,7 @@ beforeEach(() => {
 describe('store', () => {
   it('gives defaults when nothing is stored', async () => {
     expect(await store.loadSettings()).toEqual(DEFAULT_SETTINGS);
-    expect(await store.loadWanted()).toEqual({ protect: false, volunteer: false });
+    expect(await store.loadWanted()).toEqual({ protect: false, volunteer: false, downloads: false });
     expect(await store.loadSwitchState('protect')).toEqual({ status: 'off' });
     expect(await store.loadUsage()).toBeUndefined();
   });
@@ -58,7 +58,7 @@ describe('store', () => {
     await store.saveWanted('protect', true);
     await store.saveWanted('volunteer', true);
     await store.saveWanted('protect', false);
-    expect(await store.loadWanted()).toEqual({ protect: false, volunteer: true });
+    expect(await store.loadWanted()).toEqual({ protect: false, volunteer: true, downloads: false });
   });
 
   it('keeps each switch state apart, in session storage', async () => {
@@ -73,7 +73,7 @@ describe('store', () => {
     await storage.session.set({ 'state:protect': { status: 'on', detail: 42 } });
     await storage.local.set({ wanted: 'yes', 'usage:volunteer': { month: 'soon', bytes: -1 } });
     expect(await store.loadSwitchState('protect')).toEqual({ status: 'off' });
-    expect(await store.loadWanted()).toEqual({ protect: false, volunteer: false });
+    expect(await store.loadWanted()).toEqual({ protect: false, volunteer: false, downloads: false });
     expect(await store.loadUsage()).toBeUndefined();
   });
 

@@ -21,7 +21,11 @@ import { SwitchRunner } from '../lib/switch-runner';
  */
 
 const READY = { type: 'ready', version: 1, socksPort: 1080, dataPort: 4000, secret: 's'.repeat(32) };
-const NOTHING_RUNNING: EngineStatus = { protect: { status: 'off' }, volunteer: { status: 'off' } };
+const NOTHING_RUNNING: EngineStatus = {
+  protect: { status: 'off' },
+  volunteer: { status: 'off' },
+  downloads: { status: 'off' },
+};
 
 export type HarnessOptions = {
   companion?: 'ready' | 'missing';
@@ -62,8 +66,8 @@ export function switchHarness(options: HarnessOptions = {}) {
       proxyCalls.push('clear');
     },
   };
-  const states: Record<SwitchName, SwitchState[]> = { protect: [], volunteer: [] };
-  let wanted: Wanted = options.wanted ?? { protect: false, volunteer: false };
+  const states: Record<SwitchName, SwitchState[]> = { protect: [], volunteer: [], downloads: [] };
+  let wanted: Wanted = options.wanted ?? { protect: false, volunteer: false, downloads: false };
   let stats: VolunteerStats | undefined;
   let usage: VolunteerUsage | undefined;
   const infos: ProtectInfo[] = [];

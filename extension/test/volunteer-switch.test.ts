@@ -44,8 +44,8 @@ describe('VolunteerSwitch', () => {
 
   it('adopts a relay that outlived the worker, so its clients keep their circuits', async () => {
     const h = switchHarness({
-      wanted: { protect: false, volunteer: true },
-      engines: { protect: { status: 'off' }, volunteer: { status: 'on' } },
+      wanted: { protect: false, volunteer: true, downloads: false },
+      engines: { protect: { status: 'off' }, volunteer: { status: 'on' }, downloads: { status: 'off' } },
     });
     await h.runner.resume();
     expect(h.sent()).toEqual(['status']);
@@ -55,7 +55,13 @@ describe('VolunteerSwitch', () => {
   });
 
   it('stops a relay the user no longer wants when the worker restarts', async () => {
-    const h = switchHarness({ engines: { protect: { status: 'off' }, volunteer: { status: 'connecting' } } });
+    const h = switchHarness({
+      engines: {
+        protect: { status: 'off' },
+        volunteer: { status: 'connecting' },
+        downloads: { status: 'off' },
+      },
+    });
     await h.runner.resume();
     expect(h.sent()).toEqual(['status', 'volunteer-stop']);
     expect(h.volunteer.state).toEqual({ status: 'off' });

@@ -24,7 +24,11 @@ const INSTALL_COMMAND = `npx underpass-companion install --browser ${import.meta
 
 export function Popup() {
   const [snapshot, setSnapshot] = useState<StoreSnapshot>(INITIAL);
-  const [busy, setBusy] = useState<Record<SwitchName, boolean>>({ protect: false, volunteer: false });
+  const [busy, setBusy] = useState<Record<SwitchName, boolean>>({
+    protect: false,
+    volunteer: false,
+    downloads: false,
+  });
   const [failure, setFailure] = useState<string | undefined>();
   /** Set the moment the user turns Protect off, so a recheck already scheduled cannot turn it back on. */
   const protectOffByUser = useRef(false);
@@ -169,6 +173,16 @@ export function Popup() {
           }}
         >
           {t('settingsLink')}
+        </a>{' '}
+        <a
+          href="#"
+          data-testid="open-downloads"
+          onClick={(event) => {
+            event.preventDefault();
+            void browser.tabs.create({ url: browser.runtime.getURL('/downloads.html') });
+          }}
+        >
+          {t('downloadsLink')}
         </a>
       </footer>
     </main>

@@ -1,0 +1,119 @@
+import { MAX_MAGNET_LENGTH } from '@underpass/shared/torrent';
+import { z } from 'zod';
+import { reasonSchema, switchErrorCodeSchema } from '../../lib/switch-error';
+import { count, wsUrl } from '../../lib/wire-types';
+
+/**
+ * Downloads' messages: the background's start/stop, the Downloads page's commands (it talks to the engines'
+ * host directly, as every extension page hears every message), and what the host reports of each torrent.
+ */
+
+/** More rows than anyone manages by hand; the host refuses to add past it. */
+export const MAX_DOWNLOADS = 100;
+/** Files listed per torrent (a torrent with more shows the first ones; all are still downloaded). */
+export const MAX_LISTED_FILES = 1_000;
+
+export const infoHashSchema = z.string().regex(/^[0-9a-f]{40}$/, 'expected a v1 infohash (40 hex digits)');
+const nameSchema = z.string().max(1024);
+
+/** A torrent's state in the words the page shows. */
+export const downloadStateSchema = z.discriminatedUnion('status', [
+  /** No wire to an exit that serves torrents yet (or it was lost): `reason` says why when known. */
+  z.object({ status: z.literal('waiting'), reason: reasonSchema.optional() }),
+  /** The exit's wire is attached; the torrent's metadata (names, sizes) is on its way. */
+  z.object({ status: z.literal('metadata') }),
+  z.object({ status: z.literal('downloading') }),
+  z.object({ status: z.literal('done') }),
+  /** The exit refused the torrent itself (metadata not found, too large, …): trying again would not help. */
+  z.object({ status: z.literal('failed'), code: switchErrorCodeSchema, reason: reasonSchema }),
+]);
+export type DownloadState = z.infer<typeof downloadStateSchema>;
+
+export const fileProgressSchema = z.object({
+  index: count,
+  /** The file's path inside the torrent, as WebTorrent gives it (the torrent's name first). */
+  path: nameSchema,
+  length: count,
+  downloaded: count,
+  done: z.boolean(),
+});
+export type FileProgress = z.infer<typeof fileProgressSchema>;
+
+export const torrentProgressSchema = z.object({
+  infoHash: infoHashSchema,
+  /** The magnet's name until the metadata names it. */
+  name: nameSchema,
+  /** 0 until the metadata is in. */
+  length: count,
+  downloaded: count,
+  /** Bytes per second, WebTorrent's running estimate. */
+  downloadSpeed: count,
+  /** Wires this torrent has: the exit's, or none (the user's client never has any other peer). */
+  peers: count,
+  state: downloadStateSchema,
+  files: z.array(fileProgressSchema).max(MAX_LISTED_FILES),
+});
+export type TorrentProgress = z.infer<typeof torrentProgressSchema>;
+
+/** The downloads path (its own ProtectEngine, to an exit that serves torrents). */
+export const downloadsPathSchema = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('connecting') }),
+  z.object({ status: z.literal('ready'), exitPeerId: z.string().max(128) }),
+  z.object({ status: z.literal('reconnecting'), reason: reasonSchema }),
+  /** Building it failed (e.g. no exit serves torrents); the host tries again after a pause. */
+  z.object({ status: z.literal('failed'), code: switchErrorCodeSchema, reason: reasonSchema }),
+]);
+export type DownloadsPath = z.infer<typeof downloadsPathSchema>;
+
+export const downloadsEngineStateSchema = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('off') }),
+  z.object({
+    status: z.literal('on'),
+    path: downloadsPathSchema,
+    torrents: z.array(torrentProgressSchema).max(MAX_DOWNLOADS),
+  }),
+]);
+export type DownloadsEngineState = z.infer<typeof downloadsEngineStateSchema>;
+
+/** background (start, stop) and the Downloads page (the rest) → engines' host. */
+export const DOWNLOADS_COMMANDS = [
+  z.object({
+    target: z.literal('offscreen'),
+    type: z.literal('downloads-start'),
+    signalingUrl: wsUrl,
+    mode: z.enum(['two-hop', 'direct']),
+  }),
+  z.object({ target: z.literal('offscreen'), type: z.literal('downloads-stop') }),
+  z.object({
+    target: z.literal('offscreen'),
+    type: z.literal('downloads-add'),
+    magnet: z.string().max(MAX_MAGNET_LENGTH),
+  }),
+  z.object({ target: z.literal('offscreen'), type: z.literal('downloads-remove'), infoHash: infoHashSchema }),
+  /** Makes a finished file's blob URL; it comes back as `downloads-file-ready` for the page to save. */
+  z.object({
+    target: z.literal('offscreen'),
+    type: z.literal('downloads-save'),
+    infoHash: infoHashSchema,
+    fileIndex: count,
+  }),
+] as const;
+
+/** engines' host → background and the Downloads page. */
+export const DOWNLOADS_EVENTS = [
+  z.object({
+    target: z.literal('background'),
+    type: z.literal('downloads-state'),
+    state: downloadsEngineStateSchema,
+  }),
+  z.object({
+    target: z.literal('background'),
+    type: z.literal('downloads-file-ready'),
+    infoHash: infoHashSchema,
+    fileIndex: count,
+    /** The file's own name, for the browser's downloads. */
+    name: nameSchema,
+    /** A blob: URL of the engines' host (same extension origin, so chrome.downloads can fetch it). */
+    url: z.string().max(2048).startsWith('blob:'),
+  }),
+] as const;

@@ -1,0 +1,47 @@
+// eslint-disable-next-line @typescript-eslint/triple-slash-reference -- ambient declarations, not a module to import
+/// <reference path="../../../shared/src/torrent/magnet-uri.d.ts" />
+// (The reference: the extension program reads shared/src/torrent/magnet.ts, whose magnet-uri types live there.)
+// webtorrent 3 ships no type definitions; this is the part of its browser build (an ES module that needs no
+// Node shims under Vite) that the user's side of Downloads calls.
+declare module 'webtorrent/dist/webtorrent.min.js' {
+  export interface TorrentFile {
+    readonly name: string;
+    readonly path: string;
+    readonly length: number;
+    readonly downloaded: number;
+    readonly done: boolean;
+    blob(): Promise<Blob>;
+  }
+
+  export interface Torrent {
+    readonly infoHash: string | undefined;
+    readonly name: string | undefined;
+    readonly length: number | undefined;
+    readonly files: TorrentFile[];
+    readonly downloaded: number;
+    readonly downloadSpeed: number;
+    readonly numPeers: number;
+    readonly ready: boolean;
+    readonly destroyed: boolean;
+    addPeer(peer: object): boolean;
+    destroy(options?: { destroyStore?: boolean }, callback?: (error?: Error) => void): void;
+    on(event: 'infoHash' | 'metadata' | 'ready' | 'done', listener: () => void): this;
+    on(event: 'error' | 'warning', listener: (error: Error | string) => void): this;
+    once(event: 'infoHash', listener: () => void): this;
+  }
+
+  export interface ClientOptions {
+    dht?: boolean;
+    tracker?: boolean;
+    lsd?: boolean;
+    utPex?: boolean;
+    webSeeds?: boolean;
+  }
+
+  export default class WebTorrent {
+    constructor(options?: ClientOptions);
+    add(torrentId: string, options?: { announce?: string[] }): Torrent;
+    on(event: 'error', listener: (error: Error | string) => void): this;
+    destroy(callback?: (error?: Error) => void): void;
+  }
+}

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { DownloadsSwitch } from '../features/downloads/downloads-switch';
+import type { DownloadsEngineState } from '../features/downloads/downloads-messages';
+import type { EngineChannel } from '../lib/engine-channel';
+import type { EngineStatus, OffscreenCommand, SwitchName, SwitchState } from '../lib/messages';
+import { SerialQueue } from '../lib/serial-queue';
+import { DEFAULT_SETTINGS } from '../lib/settings';
+import { SwitchRunner } from '../lib/switch-runner';
+
+/**
+ * The Downloads switch through the runner, around a recording engines' host: it exists so the runner keeps
+ * the engines' host (the offscreen document) while torrents are listed, and lets it go when they are not.
+ */
+
+function harness(options: { downloads?: DownloadsEngineState; wanted?: boolean } = {}) {
+  const commands: OffscreenCommand[] = [];
+  let releases = 0;
+  const status: EngineStatus = {
+    protect: { status: 'off' },
+    volunteer: { status: 'off' },
+    downloads: options.downloads ?? { status: 'off' },
+  };
+  const channel: EngineChannel = {
+    async send(command) {
+      commands.push(command);
+      return { ok: true, status };
+    },
+    async release() {
+      releases += 1;
+    },
+    onEvent() {},
+  };
+  const states: SwitchState[] = [];
+  const store = {
+    loadSettings: async () => ({
+      ...DEFAULT_SETTINGS,
+      signalingUrl: 'ws://127.0.0.1:9/',
+      mode: 'direct' as const,
+    }),
+    saveSwitchState: async (_name: SwitchName, state: SwitchState) => {
+      states.push(state);
+    },
+    loadWanted: async () => ({ protect: false, volunteer: false, downloads: options.wanted ?? false }),
+    saveWanted: async () => {},
+    loadSwitchState: async () => states.at(-1) ?? ({ status: 'off' } as const),
+  };
+  const downloads = new DownloadsSwitch({ channel, store });
+  const runner = new SwitchRunner({ switches: [downloads], channel, store, queue: new SerialQueue() });
+  return { runner, downloads, commands, states, releases: () => releases };
+}
+
+describe('DownloadsSwitch', () => {
+  it("starts the engines' host with the settings' signaling server and mode, and keeps it while on", async () => {
+    const h = harness();
+    expect(await h.runner.setSwitch('downloads', true)).toEqual({ ok: true });
+    expect(h.commands).toEqual([
+      { target: 'offscreen', type: 'downloads-start', signalingUrl: 'ws://127.0.0.1:9/', mode: 'direct' },
+    ]);
+    expect(h.downloads.state).toEqual({ status: 'on' });
+    expect(h.downloads.running).toBe(true);
+    expect(h.releases()).toBe(0);
+  });
+
+  it("stops the downloads and lets the engines' host go when turned off", async () => {
+    const h = harness();
+    await h.runner.setSwitch('downloads', true);
+    await h.runner.setSwitch('downloads', false);
+    expect(h.commands.map((c) => c.type)).toEqual(['downloads-start', 'downloads-stop']);
+    expect(h.downloads.state).toEqual({ status: 'off' });
+    expect(h.releases()).toBe(1);
+  });
+
+  it("adopts downloads that outlived the worker in the engines' host", async () => {
+    const h = harness({
+      wanted: true,
+      downloads: { status: 'on', path: { status: 'connecting' }, torrents: [] },
+    });
+    await h.runner.resume();
+    expect(h.commands.map((c) => c.type)).toEqual(['status']);
+    expect(h.downloads.running).toBe(true);
+    expect(h.releases()).toBe(0);
+  });
+
+  it("comes back off when the engines' host is gone (downloads do not survive it yet)", async () => {
+    const h = harness({ wanted: true });
+    await h.runner.resume();
+    expect(h.commands.map((c) => c.type)).toEqual(['status']);
+    expect(h.downloads.state).toEqual({ status: 'off' });
+    expect(h.downloads.running).toBe(false);
+    expect(h.releases()).toBe(1);
+  });
+});
