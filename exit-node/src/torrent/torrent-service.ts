@@ -265,28 +265,14 @@ export class TorrentService implements TorrentDialer {
   private attach(download: Download, user: User): void {
     const swarm = download.swarm;
     if (user.attached || !swarm || user.end.closed) return;
-    const count = swarm.files.length;
-    if (user.files.some((index) => !Number.isInteger(index) || index < 0 || index >= count)) {
-      return this.refuseUser(user, 'policy-denied', `the torrent has ${count} files`);
-    }
-    const attached = [...download.users].filter((other) => other.attached);
-    const bytes = swarm.bytesOf(selectedFiles(count, [...attached, user]));
-    if (bytes > this.limits.maxTorrentBytes) {
-      return this.refuseUser(user, 'too-large', `${bytes} bytes selected`);
-    }
-    // The reservation never shrinks: what was fetched before stays on disk.
-    const reserved = Math.max(bytes, this.disk.bytesOf(download.infoHash));
-    const evict = this.disk.plan(download.infoHash, reserved);
-    if (!evict) return this.refuseUser(user, 'limit', "the exit's disk budget is full");
-    for (const infoHash of evict) this.evict(infoHash);
-    this.disk.reserve(download.infoHash, reserved, this.clock.now());
+    if (!this.admitSelection(download, swarm, user, user.files)) return;
     user.attached = true;
     this.select(download);
     if (!swarm.addUser(user.end, user.id)) {
       return this.refuseUser(user, 'unreachable', 'the torrent would not take the stream');
     }
     this.logger.info(
-      { event: 'torrent-user-attached', infoHash: download.infoHash, users: attached.length + 1 },
+      { event: 'torrent-user-attached', infoHash: download.infoHash, users: attachedUsers(download).length },
       'user attached',
     );
   }
@@ -296,22 +282,43 @@ export class TorrentService implements TorrentDialer {
     const user = [...download.users].find((candidate) => candidate.id === userId);
     const swarm = download.swarm;
     if (!user?.attached || !swarm) return;
+    if (!this.admitSelection(download, swarm, user, files)) return;
+    user.files = files;
+    this.select(download);
+  }
+
+  /**
+   * Whether `user` may have `files` of this torrent: real file indices, the union with the other attached
+   * users' selections within the size limit, and room on disk (evicting idle torrents to make it, and
+   * reserving it). Refuses the user, with its code, when not. The reservation never shrinks: what was fetched
+   * before stays on disk.
+   */
+  private admitSelection(
+    download: Download,
+    swarm: SwarmTorrent,
+    user: User,
+    files: readonly number[],
+  ): boolean {
     const count = swarm.files.length;
-    if (files.some((index) => index >= count)) {
-      return this.refuseUser(user, 'policy-denied', `the torrent has ${count} files`);
+    if (files.some((index) => !Number.isInteger(index) || index < 0 || index >= count)) {
+      this.refuseUser(user, 'policy-denied', `the torrent has ${count} files`);
+      return false;
     }
-    const others = [...download.users].filter((other) => other.attached && other !== user);
+    const others = attachedUsers(download).filter((other) => other !== user);
     const bytes = swarm.bytesOf(selectedFiles(count, [...others, { files }]));
     if (bytes > this.limits.maxTorrentBytes) {
-      return this.refuseUser(user, 'too-large', `${bytes} bytes selected`);
+      this.refuseUser(user, 'too-large', `${bytes} bytes selected`);
+      return false;
     }
     const reserved = Math.max(bytes, this.disk.bytesOf(download.infoHash));
     const evict = this.disk.plan(download.infoHash, reserved);
-    if (!evict) return this.refuseUser(user, 'limit', "the exit's disk budget is full");
+    if (!evict) {
+      this.refuseUser(user, 'limit', "the exit's disk budget is full");
+      return false;
+    }
     for (const infoHash of evict) this.evict(infoHash);
     this.disk.reserve(download.infoHash, reserved, this.clock.now());
-    user.files = files;
-    this.select(download);
+    return true;
   }
 
   /** Fetch exactly the union of the attached users' files. */
@@ -429,4 +436,8 @@ export class TorrentService implements TorrentDialer {
 function selectedFiles(fileCount: number, users: readonly Pick<User, 'files'>[]): number[] {
   if (users.some((user) => user.files.length === 0)) return [...Array(fileCount).keys()];
   return [...new Set(users.flatMap((user) => user.files))].filter((index) => index >= 0 && index < fileCount);
+}
+
+function attachedUsers(download: Download): User[] {
+  return [...download.users].filter((user) => user.attached);
 }
