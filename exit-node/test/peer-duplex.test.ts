@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebTorrent, { type Torrent } from 'webtorrent';
 import { muxOverLink } from '@underpass/shared/data-port';
 import { memoryLinkPair } from '@underpass/shared/links';
-import { PeerDuplex } from '@underpass/shared/torrent';
+import { ISOLATED_CLIENT_OPTIONS, PeerDuplex } from '@underpass/shared/torrent';
 
 /**
  * Two real WebTorrent clients whose only connection is one mux stream (over an in-memory link): the wire
@@ -22,13 +22,7 @@ afterEach(async () => {
 /** A client that finds no one by itself: its only peers are the ones a test adds. */
 function isolatedClient(): WebTorrent {
   const client = new WebTorrent({
-    dht: false,
-    tracker: false,
-    lsd: false,
-    utPex: false,
-    webSeeds: false,
-    natUpnp: false,
-    natPmp: false,
+    ...ISOLATED_CLIENT_OPTIONS,
     torrentPort: 0,
   });
   cleanup.push(() => new Promise<void>((resolve) => client.destroy(() => resolve())));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebTorrent, { type Torrent } from 'webtorrent';
 import type { ByteStream } from '@underpass/shared/streams';
-import { PeerDuplex, sendSelection } from '@underpass/shared/torrent';
+import { ISOLATED_CLIENT_OPTIONS, PeerDuplex, sendSelection } from '@underpass/shared/torrent';
 import { sha256 } from './content.js';
 
 /**
@@ -12,14 +12,7 @@ import { sha256 } from './content.js';
  */
 export class UserClient {
   readonly client = new WebTorrent({
-    dht: false,
-    tracker: false,
-    lsd: false,
-    utPex: false,
-    webSeeds: false,
-    natUpnp: false,
-    natPmp: false,
-    utp: false,
+    ...ISOLATED_CLIENT_OPTIONS,
     torrentPort: { port: 0, host: '127.0.0.1' },
   });
   /** Every 'warning' the user's torrents raised (a piece that failed verification shows here). */

@@ -1,5 +1,6 @@
 import type { Server } from 'node:net';
 import WebTorrent from 'webtorrent';
+import { ISOLATED_CLIENT_OPTIONS } from '@underpass/shared/torrent';
 import type { ContactLog } from './contacts.js';
 import type { SwarmContent } from './content.js';
 import type { Seeder } from './seeder.js';
@@ -13,17 +14,7 @@ export async function startWebTorrentSeeder(
   address: string,
   contacts: ContactLog,
 ): Promise<Seeder> {
-  const client = new WebTorrent({
-    dht: false,
-    tracker: false,
-    lsd: false,
-    utPex: false,
-    webSeeds: false,
-    natUpnp: false,
-    natPmp: false,
-    utp: false,
-    torrentPort: { port: 0, host: address },
-  });
+  const client = new WebTorrent({ ...ISOLATED_CLIENT_OPTIONS, torrentPort: { port: 0, host: address } });
   client.on('error', () => {});
   await new Promise<void>((resolve) => client.once('listening', () => resolve()));
   // WebTorrent's listener is internal; its connection event is the only place every contact shows.

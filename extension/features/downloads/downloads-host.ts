@@ -1,7 +1,7 @@
 import { ProtectEngine, type ProtectState } from '@underpass/shared/engines';
 import type { PeerFactory } from '@underpass/shared/links';
 import { SignalingClient } from '@underpass/shared/signaling';
-import { ExitPeer, readMagnet, type ExitPeerState } from '@underpass/shared/torrent';
+import { ExitPeer, ISOLATED_CLIENT_OPTIONS, readMagnet, type ExitPeerState } from '@underpass/shared/torrent';
 import type WebTorrent from 'webtorrent/dist/webtorrent.min.js';
 import type { Torrent } from 'webtorrent/dist/webtorrent.min.js';
 import type { FeatureHost } from '../../lib/engine-host';
@@ -68,7 +68,7 @@ type DownloadsRun = {
 /** WebTorrent with nothing of its own to contact: the exit is the only peer it will ever have. */
 export async function createIsolatedClient(): Promise<WebTorrentClient> {
   const { default: WebTorrentClass } = await import('webtorrent/dist/webtorrent.min.js');
-  return new WebTorrentClass({ dht: false, tracker: false, lsd: false, utPex: false, webSeeds: false });
+  return new WebTorrentClass(ISOLATED_CLIENT_OPTIONS);
 }
 
 export class DownloadsHost implements FeatureHost<'downloads'> {

@@ -5,3 +5,4 @@ export * from './peer-duplex.js';
 export * from './selection-extension.js';
 export * from './magnet.js';
 export * from './exit-peer.js';
+export * from './isolated-client.js';
