@@ -1,10 +1,10 @@
-import { ProtectEngine, type ProtectState } from '@underpass/shared/engines';
+import type { ProtectEngine, ProtectState } from '@underpass/shared/engines';
 import type { PeerFactory } from '@underpass/shared/links';
-import { SignalingClient } from '@underpass/shared/signaling';
 import { ExitPeer, ISOLATED_CLIENT_OPTIONS, readMagnet, type ExitPeerState } from '@underpass/shared/torrent';
 import type WebTorrent from 'webtorrent/dist/webtorrent.min.js';
 import type { Torrent } from 'webtorrent/dist/webtorrent.min.js';
 import type { FeatureHost } from '../../lib/engine-host';
+import { createPathEngine } from '../../lib/path-engine';
 import type { EngineEvent, OffscreenCommand } from '../../lib/messages';
 import { safely } from '../../lib/safely';
 import { switchError, toSwitchError, truncateReason, type SwitchError } from '../../lib/switch-error';
@@ -31,8 +31,6 @@ export const DOWNLOADS_PATH_RETRY_MS = 5_000;
 /** The exit's wire is reopened sooner than ExitPeer's default: a lost path usually comes back in seconds. */
 const EXIT_PEER_RETRY_BASE_MS = 500;
 const EXIT_PEER_RETRY_MAX_MS = 4_000;
-const HANDSHAKE_TIMEOUT_MS = 3_000;
-const CONNECT_TIMEOUT_MS = 15_000;
 
 export type WebTorrentClient = Pick<WebTorrent, 'add' | 'destroy' | 'on'>;
 
@@ -111,18 +109,12 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
   }
 
   private start(command: Extract<OffscreenCommand, { type: 'downloads-start' }>): void {
-    const engine = new ProtectEngine({
-      createSignaling: () =>
-        new SignalingClient({
-          url: command.signalingUrl,
-          WebSocket: this.options.WebSocket,
-          hello: { role: 'client' },
-        }),
-      createPeer: this.options.createPeer,
+    const engine = createPathEngine({
+      signalingUrl: command.signalingUrl,
       mode: command.mode,
       needs: 'torrent',
-      handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
-      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      WebSocket: this.options.WebSocket,
+      createPeer: this.options.createPeer,
     });
     const run: DownloadsRun = {
       engine,

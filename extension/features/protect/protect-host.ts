@@ -1,8 +1,8 @@
 import { bridgeCompanion, DataPortCloseCode } from '@underpass/shared/data-port';
-import { ProtectEngine, type ProtectState } from '@underpass/shared/engines';
+import type { ProtectEngine, ProtectState } from '@underpass/shared/engines';
 import { websocketLink, type PeerFactory } from '@underpass/shared/links';
-import { SignalingClient } from '@underpass/shared/signaling';
 import { openCompanionSocket } from '../../lib/companion-socket';
+import { createPathEngine } from '../../lib/path-engine';
 import { safely } from '../../lib/safely';
 import type { FeatureHost } from '../../lib/engine-host';
 import type { EngineEvent, OffscreenCommand } from '../../lib/messages';
@@ -17,12 +17,6 @@ import type { CompanionTarget, ProtectEngineState } from './protect-messages';
  */
 
 export const PROTECT_STATS_INTERVAL_MS = 2_000;
-/** Not sooner: when a hop dies, the broker may not have heard yet and could name the dead exit again. */
-export const DEFAULT_RETRY_BASE_MS = 600;
-export const DEFAULT_RETRY_MAX_MS = 4_000;
-/** A path whose handshake stalls is better replaced than waited for: it normally takes well under 1 s. */
-export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 3_000;
-export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 
 export type ProtectHostOptions = {
   createPeer: PeerFactory;
@@ -85,20 +79,11 @@ export class ProtectHost implements FeatureHost<'protect'> {
 
   private start(command: Extract<OffscreenCommand, { type: 'protect-start' }>): void {
     this.stop(undefined);
-    const engine = new ProtectEngine({
-      // A fresh client for every rebuild after the broker's socket dropped: a closed one cannot reconnect.
-      createSignaling: () =>
-        new SignalingClient({
-          url: command.signalingUrl,
-          WebSocket: this.options.WebSocket,
-          hello: { role: 'client' },
-        }),
-      createPeer: this.options.createPeer,
+    const engine = createPathEngine({
+      signalingUrl: command.signalingUrl,
       mode: command.mode,
-      retryBaseMs: DEFAULT_RETRY_BASE_MS,
-      retryMaxMs: DEFAULT_RETRY_MAX_MS,
-      handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
-      connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+      WebSocket: this.options.WebSocket,
+      createPeer: this.options.createPeer,
     });
     const run: ProtectRun = {
       engine,
