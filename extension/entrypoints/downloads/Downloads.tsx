@@ -213,6 +213,8 @@ function stateWords(state: DownloadState): string {
       return t('downloadsMetadata');
     case 'downloading':
       return t('downloadsDownloading');
+    case 'paused':
+      return t('downloadsPaused');
     case 'done':
       return t('downloadsDone');
     case 'failed':

@@ -266,8 +266,10 @@ function progressOf(entry: Entry, path: DownloadsPath): TorrentProgress {
     name: (torrent?.name ?? entry.name).slice(0, 1024),
     length: torrent?.length ?? 0,
     downloaded: Math.max(0, Math.floor(torrent?.downloaded ?? 0)),
+    remaining: files.reduce((sum, file) => sum + Math.max(0, file.length - Math.floor(file.downloaded)), 0),
     downloadSpeed: Math.max(0, Math.floor(torrent?.downloadSpeed ?? 0)),
     peers: torrent?.numPeers ?? 0,
+    ...(entry.peer?.swarmPeers !== undefined ? { swarmPeers: entry.peer.swarmPeers } : {}),
     state: stateOf(entry, path),
     files: files.slice(0, MAX_LISTED_FILES).map((file, index) => ({
       index,
@@ -275,6 +277,7 @@ function progressOf(entry: Entry, path: DownloadsPath): TorrentProgress {
       length: file.length,
       downloaded: Math.min(file.length, Math.max(0, Math.floor(file.downloaded))),
       done: file.done,
+      selected: true,
     })),
   };
 }

@@ -1,4 +1,4 @@
-import { MAX_MAGNET_LENGTH } from '@underpass/shared/torrent';
+import { MAX_MAGNET_LENGTH, MAX_SELECTION_LENGTH } from '@underpass/shared/torrent';
 import { z } from 'zod';
 import { reasonSchema, switchErrorCodeSchema } from '../../lib/switch-error';
 import { count, wsUrl } from '../../lib/wire-types';
@@ -16,6 +16,14 @@ export const MAX_LISTED_FILES = 1_000;
 export const infoHashSchema = z.string().regex(/^[0-9a-f]{40}$/, 'expected a v1 infohash (40 hex digits)');
 const nameSchema = z.string().max(1024);
 
+/** Room for any real .torrent: 100 GB in 256 KiB pieces is 8 MB of piece hashes. */
+export const MAX_TORRENT_FILE_BYTES = 8 * 1024 * 1024;
+/** A .torrent file's bytes in base64 (runtime messages are JSON): 4 characters per 3 bytes. */
+const torrentFileBase64 = z
+  .string()
+  .max(Math.ceil(MAX_TORRENT_FILE_BYTES / 3) * 4)
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64');
+
 /** A torrent's state in the words the page shows. */
 export const downloadStateSchema = z.discriminatedUnion('status', [
   /** No wire to an exit that serves torrents yet (or it was lost): `reason` says why when known. */
@@ -23,6 +31,8 @@ export const downloadStateSchema = z.discriminatedUnion('status', [
   /** The exit's wire is attached; the torrent's metadata (names, sizes) is on its way. */
   z.object({ status: z.literal('metadata') }),
   z.object({ status: z.literal('downloading') }),
+  /** The user paused it: no wire to the exit, pieces kept. */
+  z.object({ status: z.literal('paused') }),
   z.object({ status: z.literal('done') }),
   /** The exit refused the torrent itself (metadata not found, too large, …): trying again would not help. */
   z.object({ status: z.literal('failed'), code: switchErrorCodeSchema, reason: reasonSchema }),
@@ -36,6 +46,8 @@ export const fileProgressSchema = z.object({
   length: count,
   downloaded: count,
   done: z.boolean(),
+  /** The user wants it (every file is selected until the user chooses). */
+  selected: z.boolean(),
 });
 export type FileProgress = z.infer<typeof fileProgressSchema>;
 
@@ -46,10 +58,14 @@ export const torrentProgressSchema = z.object({
   /** 0 until the metadata is in. */
   length: count,
   downloaded: count,
+  /** Bytes of the selected files not verified yet (0 before the metadata): the page's ETA is this ÷ speed. */
+  remaining: count,
   /** Bytes per second, WebTorrent's running estimate. */
   downloadSpeed: count,
   /** Wires this torrent has: the exit's, or none (the user's client never has any other peer). */
   peers: count,
+  /** Peers the exit's torrent service has in the swarm for this torrent, as the exit last said; absent until it says. */
+  swarmPeers: count.optional(),
   state: downloadStateSchema,
   files: z.array(fileProgressSchema).max(MAX_LISTED_FILES),
 });
@@ -89,7 +105,24 @@ export const DOWNLOADS_COMMANDS = [
     type: z.literal('downloads-add'),
     magnet: z.string().max(MAX_MAGNET_LENGTH),
   }),
+  /** A .torrent file the user dropped or picked (or the background fetched from a link on a page). */
+  z.object({
+    target: z.literal('offscreen'),
+    type: z.literal('downloads-add-torrent-file'),
+    /** The file's own name, for messages only. */
+    name: nameSchema,
+    base64: torrentFileBase64,
+  }),
   z.object({ target: z.literal('offscreen'), type: z.literal('downloads-remove'), infoHash: infoHashSchema }),
+  z.object({ target: z.literal('offscreen'), type: z.literal('downloads-pause'), infoHash: infoHashSchema }),
+  z.object({ target: z.literal('offscreen'), type: z.literal('downloads-resume'), infoHash: infoHashSchema }),
+  /** The files the user wants, by index; an empty list means every file. */
+  z.object({
+    target: z.literal('offscreen'),
+    type: z.literal('downloads-select'),
+    infoHash: infoHashSchema,
+    files: z.array(count).max(MAX_SELECTION_LENGTH),
+  }),
   /** Makes a finished file's blob URL; it comes back as `downloads-file-ready` for the page to save. */
   z.object({
     target: z.literal('offscreen'),

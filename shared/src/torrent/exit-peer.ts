@@ -24,6 +24,7 @@ export interface ExitPeerOptions {
   /** Opens a `torrent` stream through the user's path (ProtectEngine.open, or a downloads path). */
   open(request: TorrentRequest): Promise<ByteStream>;
   torrent: PeerTorrent;
+  /** The first request; `select` changes its files. */
   request: TorrentRequest;
   clock?: Clock;
   /** Pause before trying again: attempt n waits min(base·2ⁿ, max). */
@@ -63,6 +64,19 @@ export class ExitPeer extends Emitter<{ state: [state: ExitPeerState] }> {
 
   get state(): ExitPeerState {
     return this.current;
+  }
+
+  /**
+   * Peers the exit's torrent service has in the swarm for this torrent, as the exit last said on the wire;
+   * undefined until it has said.
+   */
+  get swarmPeers(): number | undefined {
+    return undefined;
+  }
+
+  /** The files the user wants now (empty: every file): told to the exit on the open wire and on every later one. */
+  select(files: readonly number[]): void {
+    this.options.request = { ...this.options.request, files: [...files] };
   }
 
   start(): void {
