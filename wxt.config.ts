@@ -46,6 +46,8 @@ export default defineConfig({
       'alarms',
       // Downloads saves finished files with the browser's own downloads.
       'downloads',
+      // "Download with Underpass" on magnet and .torrent links (no content script in pages for it).
+      'contextMenus',
       ...(browser === 'firefox' ? [] : ['offscreen']),
     ],
     host_permissions: ['<all_urls>'],

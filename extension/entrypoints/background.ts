@@ -1,9 +1,12 @@
 import browser, { type Runtime } from 'webextension-polyfill';
 import { defineBackground } from 'wxt/utils/define-background';
+import { openDownloadsPage } from '../features/downloads/downloads-page-channel';
 import { DownloadsSwitch } from '../features/downloads/downloads-switch';
+import { TORRENT_LINK_PATTERNS } from '../features/downloads/torrent-link';
 import { ProtectSwitch } from '../features/protect/protect-switch';
 import { VolunteerSwitch } from '../features/volunteer/volunteer-switch';
 import { badgeFor, type BadgeInput } from '../lib/badge';
+import { t } from '../lib/i18n';
 import { CompanionPort, type NativePortLike } from '../lib/companion-port';
 import { uiRequestSchema, type UiReply } from '../lib/messages';
 import { offscreenChannel } from '../lib/offscreen-channel';
@@ -13,6 +16,7 @@ import * as store from '../lib/store';
 import { SwitchRunner } from '../lib/switch-runner';
 
 const WATCHDOG_ALARM = 'underpass-watchdog';
+const DOWNLOAD_LINK_MENU = 'underpass-download-link';
 
 export default defineBackground({
   // Firefox (MV2) keeps a persistent background page, which is where its WebRTC engines live.
@@ -40,7 +44,12 @@ export default defineBackground({
       const downloads = new DownloadsSwitch({ channel, store });
       const switches = [protect, volunteer, downloads];
       const redrawBadge = () =>
-        showBadge({ protect: protect.state, volunteer: volunteer.state, clientsNow: volunteer.clientsNow });
+        showBadge({
+          protect: protect.state,
+          volunteer: volunteer.state,
+          clientsNow: volunteer.clientsNow,
+          downloadsActive: downloads.activeDownloads,
+        });
       for (const feature of switches) feature.on('change', redrawBadge);
       const runner = new SwitchRunner({ switches, channel, store, queue });
       await runner.resume();
@@ -56,6 +65,27 @@ export default defineBackground({
       },
     );
 
+    // "Download with Underpass" on magnet and .torrent links: the browser's own menu finds the links, so no
+    // script runs in anyone's pages. Menus outlive the worker; they are made again on install and update.
+    browser.runtime.onInstalled.addListener(() => {
+      void browser.contextMenus.removeAll().then(() =>
+        browser.contextMenus.create({
+          id: DOWNLOAD_LINK_MENU,
+          title: t('contextMenuDownload'),
+          contexts: ['link'],
+          targetUrlPatterns: TORRENT_LINK_PATTERNS,
+        }),
+      );
+    });
+    browser.contextMenus.onClicked.addListener((info, tab) => {
+      if (info.menuItemId !== DOWNLOAD_LINK_MENU || !info.linkUrl) return;
+      // The page reads the link again (hostile until checked) and says in words what is wrong with it.
+      void openDownloadsPage(
+        info.linkUrl,
+        tab?.index !== undefined ? { id: tab.id, index: tab.index } : undefined,
+      );
+    });
+
     void browser.alarms.create(WATCHDOG_ALARM, { periodInMinutes: 1 });
     browser.alarms.onAlarm.addListener((alarm) => {
       if (alarm.name === WATCHDOG_ALARM) void ready.then((runner) => runner.checkHost());
@@ -65,7 +95,10 @@ export default defineBackground({
   },
 });
 
-/** The toolbar badge: Protect's state first; while Protect is off, how many people this browser relays for. */
+/**
+ * The toolbar badge: Protect's state first; while Protect is off, how many people this browser relays for, else
+ * how many downloads are under way.
+ */
 function showBadge(input: BadgeInput): void {
   const action = browser.action ?? browser.browserAction;
   const badge = badgeFor(input);

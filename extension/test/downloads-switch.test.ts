@@ -89,4 +89,36 @@ describe('DownloadsSwitch', () => {
     expect(h.downloads.running).toBe(false);
     expect(h.releases()).toBe(1);
   });
+
+  it('counts the torrents still working for the badge, announces changes, and counts none once off', async () => {
+    const h = harness();
+    await h.runner.setSwitch('downloads', true);
+    let changes = 0;
+    h.downloads.on('change', () => (changes += 1));
+    const row = (infoHash: string, status: 'downloading' | 'paused' | 'metadata') => ({
+      infoHash: infoHash.repeat(40),
+      name: infoHash,
+      length: 0,
+      downloaded: 0,
+      remaining: 0,
+      downloadSpeed: 0,
+      peers: 0,
+      state: { status },
+      files: [],
+    });
+    const event = (torrents: ReturnType<typeof row>[]) => ({
+      target: 'background' as const,
+      type: 'downloads-state' as const,
+      state: { status: 'on' as const, path: { status: 'connecting' as const }, torrents },
+    });
+    await h.downloads.onEngineEvent(
+      event([row('a', 'downloading'), row('b', 'metadata'), row('c', 'paused')]),
+    );
+    expect(h.downloads.activeDownloads).toBe(2);
+    expect(changes).toBe(1);
+    await h.downloads.onEngineEvent(event([row('a', 'downloading'), row('b', 'downloading')]));
+    expect(changes).toBe(1); // still two: nothing to redraw
+    await h.runner.setSwitch('downloads', false);
+    expect(h.downloads.activeDownloads).toBe(0);
+  });
 });

@@ -2,6 +2,8 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import browser from 'webextension-polyfill';
 import { formatBytes } from '../../components/format';
 import { SwitchRow } from '../../components/SwitchRow';
+import { openDownloadsPage } from '../../features/downloads/downloads-page-channel';
+import { DownloadsLine } from './DownloadsLine';
 import { t } from '../../lib/i18n';
 import { EMPTY_PROTECT_INFO, type ProtectInfo } from '../../features/protect/protect-messages';
 import { ZERO_VOLUNTEER_STATS } from '../../features/volunteer/volunteer-messages';
@@ -158,6 +160,7 @@ export function Popup() {
           </p>
         )}
       </SwitchRow>
+      <DownloadsLine />
       {failure && (
         <p class="failure" role="alert" data-testid="popup-failure">
           {failure}
@@ -179,7 +182,7 @@ export function Popup() {
           data-testid="open-downloads"
           onClick={(event) => {
             event.preventDefault();
-            void browser.tabs.create({ url: browser.runtime.getURL('/downloads.html') });
+            void openDownloadsPage();
           }}
         >
           {t('downloadsLink')}

@@ -2,6 +2,7 @@ import type { EngineChannel } from '../../lib/engine-channel';
 import { SwitchBase, type FeatureSwitch, type ResumeInput } from '../../lib/feature-switch';
 import type { EngineEvent, SwitchName, SwitchState } from '../../lib/messages';
 import type { Settings } from '../../lib/settings';
+import { summarizeDownloads } from './downloads-summary';
 
 /**
  * Downloads, as the background runs it: on while the Downloads page has torrents listed (the page turns it
@@ -23,6 +24,7 @@ export type DownloadsSwitchOptions = {
 export class DownloadsSwitch extends SwitchBase implements FeatureSwitch {
   readonly name = 'downloads';
   private active = false;
+  private activeCount = 0;
 
   constructor(private readonly options: DownloadsSwitchOptions) {
     super((name, state) => options.store.saveSwitchState(name, state));
@@ -71,7 +73,18 @@ export class DownloadsSwitch extends SwitchBase implements FeatureSwitch {
     await this.setState({ status: 'off' });
   }
 
-  async onEngineEvent(_event: EngineEvent): Promise<void> {
-    // Progress is the page's business; the host keeps retrying its path on its own, so nothing to do here.
+  /** Torrents still working, for the toolbar badge. */
+  get activeDownloads(): number {
+    return this.active ? this.activeCount : 0;
+  }
+
+  async onEngineEvent(event: EngineEvent): Promise<void> {
+    // Progress is the page's business (the host keeps retrying its path on its own); only the badge's count
+    // is kept here, and announced when it changes.
+    if (event.type !== 'downloads-state') return;
+    const active = summarizeDownloads(event.state).active;
+    if (active === this.activeCount) return;
+    this.activeCount = active;
+    this.emit('change', this.state);
   }
 }
