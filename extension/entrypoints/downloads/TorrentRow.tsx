@@ -1,3 +1,4 @@
+import { useEffect, useState } from 'preact/hooks';
 import { etaSeconds, formatBytes, formatDuration } from '../../components/format';
 import type { FileProgress, TorrentProgress } from '../../features/downloads/downloads-messages';
 import type { DownloadsCommand } from '../../features/downloads/downloads-page-channel';
@@ -6,6 +7,9 @@ import { canChooseFiles, selectionCommandFiles, toggled } from '../../features/d
 import { mediaKindOf } from '../../features/downloads/media';
 import { t } from '../../lib/i18n';
 import { stateWords } from './words';
+
+/** How long the user's file choice is shown before the host's state has it. */
+const PENDING_CHOICE_MS = 5_000;
 
 /**
  * One torrent: name and state in words, a progress bar over the files the user wants, size, speed, time left,
@@ -28,10 +32,26 @@ export function TorrentRow(props: {
   const canPause =
     state.status === 'waiting' || state.status === 'metadata' || state.status === 'downloading';
   const choosable = canChooseFiles(torrent.files.length) && state.status !== 'failed';
-  const selected = new Set(torrent.files.filter((file) => file.selected).map((file) => file.index));
+  const hostSelected = torrent.files.filter((file) => file.selected).map((file) => file.index);
+  // The user's last choice, shown until the host's state says the same (or for PENDING_CHOICE_MS at most, after
+  // which the host's word stands): the boxes do not flicker back while the command is on its way.
+  const [pending, setPending] = useState<ReadonlySet<number>>();
+  const hostKey = hostSelected.join(',');
+  useEffect(() => {
+    if (pending && [...pending].sort((a, b) => a - b).join(',') === hostKey) setPending(undefined);
+  }, [hostKey, pending]);
+  useEffect(() => {
+    if (!pending) return undefined;
+    const timer = setTimeout(() => setPending(undefined), PENDING_CHOICE_MS);
+    return () => clearTimeout(timer);
+  }, [pending]);
+  const selected = pending ?? new Set(hostSelected);
   const select = (index: number, on: boolean) => {
-    const files = selectionCommandFiles(toggled(selected, index, on), torrent.files.length);
-    if (files) onCommand({ target: 'offscreen', type: 'downloads-select', infoHash, files });
+    const next = toggled(selected, index, on);
+    const files = selectionCommandFiles(next, torrent.files.length);
+    if (!files) return;
+    setPending(next);
+    onCommand({ target: 'offscreen', type: 'downloads-select', infoHash, files });
   };
   const nameId = `torrent-${infoHash}`;
   return (
@@ -113,7 +133,8 @@ export function TorrentRow(props: {
               infoHash={infoHash}
               file={file}
               choosable={choosable}
-              onlyOneLeft={file.selected && selected.size === 1}
+              chosen={selected.has(file.index)}
+              onlyOneLeft={selected.has(file.index) && selected.size === 1}
               onSelect={(on) => select(file.index, on)}
               onSave={() =>
                 onCommand({ target: 'offscreen', type: 'downloads-save', infoHash, fileIndex: file.index })
@@ -133,6 +154,8 @@ function FileRow(props: {
   infoHash: string;
   file: FileProgress;
   choosable: boolean;
+  /** Ticked: the host's selection, or the user's choice on its way to the host. */
+  chosen: boolean;
   onlyOneLeft: boolean;
   onSelect: (on: boolean) => void;
   onSave: () => void;
@@ -154,7 +177,7 @@ function FileRow(props: {
           <input
             type="checkbox"
             data-testid="file-select"
-            checked={file.selected}
+            checked={props.chosen}
             disabled={props.onlyOneLeft}
             title={props.onlyOneLeft ? t('downloadsLastFile') : undefined}
             aria-label={t('downloadsFileSelectLabel', file.path)}
