@@ -46,6 +46,16 @@ async function openDownloads(profile: Profile): Promise<Page> {
   return page;
 }
 
+/** Directories at the root of the extension's origin private file system (where the pieces are). */
+async function opfsDirectories(page: Page): Promise<string[]> {
+  return page.evaluate(async () => {
+    const root = (await navigator.storage.getDirectory()) as unknown as { keys(): AsyncIterable<string> };
+    const names: string[] = [];
+    for await (const name of root.keys()) names.push(name);
+    return names;
+  });
+}
+
 /** Saves one file through the page's Save button; resolves to the sha256 of what the browser wrote. */
 async function saveAndHash(page: Page, filePath: string): Promise<string> {
   const known = await page.evaluate(async () => (await chrome.downloads.search({})).map((item) => item.id));
@@ -135,6 +145,14 @@ test('a download interrupted by closing the browser resumes after a restart with
     // The swarm still saw no one but the exit.
     const contacts = await swarm.contacts();
     expect(new Set(contacts.map((contact) => contact.from))).toEqual(new Set([EXIT_ADDRESS]));
+
+    // Removing the torrent deletes its pieces from the browser's storage.
+    expect(await opfsDirectories(again)).toContain(`underpass-${swarm.content.infoHash}`);
+    await row.getByTestId('torrent-remove').click();
+    await expect(again.getByTestId('downloads-empty')).toBeVisible();
+    await expect
+      .poll(async () => (await opfsDirectories(again)).filter((name) => name.startsWith('underpass-')))
+      .toEqual([]);
   } finally {
     await cleanup.run();
   }
