@@ -12,7 +12,15 @@ import { SwitchRunner } from '../lib/switch-runner';
  * the engines' host (the offscreen document) while torrents are listed, and lets it go when they are not.
  */
 
-function harness(options: { downloads?: DownloadsEngineState; wanted?: boolean } = {}) {
+function harness(
+  options: {
+    downloads?: DownloadsEngineState;
+    wanted?: boolean;
+    /** Downloads in the saved list (what survives a browser restart). */
+    saved?: number;
+    stored?: SwitchState;
+  } = {},
+) {
   const commands: OffscreenCommand[] = [];
   let releases = 0;
   const status: EngineStatus = {
@@ -42,9 +50,9 @@ function harness(options: { downloads?: DownloadsEngineState; wanted?: boolean }
     },
     loadWanted: async () => ({ protect: false, volunteer: false, downloads: options.wanted ?? false }),
     saveWanted: async () => {},
-    loadSwitchState: async () => states.at(-1) ?? ({ status: 'off' } as const),
+    loadSwitchState: async () => states.at(-1) ?? options.stored ?? ({ status: 'off' } as const),
   };
-  const downloads = new DownloadsSwitch({ channel, store });
+  const downloads = new DownloadsSwitch({ channel, store, saved: { count: async () => options.saved ?? 0 } });
   const runner = new SwitchRunner({ switches: [downloads], channel, store, queue: new SerialQueue() });
   return { runner, downloads, commands, states, releases: () => releases };
 }
@@ -81,8 +89,8 @@ describe('DownloadsSwitch', () => {
     expect(h.releases()).toBe(0);
   });
 
-  it("comes back off when the engines' host is gone (downloads do not survive it yet)", async () => {
-    const h = harness({ wanted: true });
+  it("comes back off when the engines' host is gone and nothing is saved", async () => {
+    const h = harness({ wanted: true, saved: 0 });
     await h.runner.resume();
     expect(h.commands.map((c) => c.type)).toEqual(['status']);
     expect(h.downloads.state).toEqual({ status: 'off' });
@@ -120,5 +128,37 @@ describe('DownloadsSwitch', () => {
     expect(changes).toBe(1); // still two: nothing to redraw
     await h.runner.setSwitch('downloads', false);
     expect(h.downloads.activeDownloads).toBe(0);
+  });
+
+  it('brings Downloads back after a browser restart when the saved list is not empty', async () => {
+    const h = harness({ wanted: true, saved: 2 });
+    await h.runner.resume();
+    expect(h.commands).toEqual([
+      { target: 'offscreen', type: 'status' },
+      { target: 'offscreen', type: 'downloads-start', signalingUrl: 'ws://127.0.0.1:9/', mode: 'direct' },
+    ]);
+    expect(h.downloads.state).toEqual({ status: 'on' });
+    expect(h.downloads.running).toBe(true);
+    expect(h.releases()).toBe(0);
+  });
+
+  it('stays off when the user had turned it off, saved downloads or not', async () => {
+    const h = harness({ wanted: false, saved: 2 });
+    await h.runner.resume();
+    expect(h.commands.map((c) => c.type)).toEqual(['status']);
+    expect(h.downloads.running).toBe(false);
+  });
+
+  it('keeps an error until the user acts (no retry behind their back)', async () => {
+    const stored = {
+      status: 'error',
+      code: 'engine-host-lost',
+      reason: 'The WebRTC engines stopped.',
+    } as const;
+    const h = harness({ wanted: true, saved: 1, stored });
+    await h.runner.resume();
+    expect(h.commands.map((c) => c.type)).toEqual(['status']);
+    expect(h.downloads.state).toEqual(stored);
+    expect(h.downloads.running).toBe(false);
   });
 });

@@ -14,7 +14,7 @@ import {
   type DownloadsCommand,
 } from '../../features/downloads/downloads-page-channel';
 import { selectionCommandFiles } from '../../features/downloads/file-selection';
-import { bytesToBase64, readTorrentFile, type TorrentPreview } from '../../features/downloads/torrent-file';
+import { bytesToBase64, readTorrentFile, type TorrentFile } from '../../features/downloads/torrent-file';
 import { fetchTorrentFile, linkFromFragment, readLink } from '../../features/downloads/torrent-link';
 import { t } from '../../lib/i18n';
 import { PreviewCard } from './PreviewCard';
@@ -32,7 +32,7 @@ import { fetchProblemWords, pathWords, safeFileName, torrentFileProblemWords } f
 const POLL_MS = 1_000;
 
 /** A .torrent the user is choosing files of, before it is added. */
-type Pending = { preview: TorrentPreview; fileName: string; bytes: Uint8Array };
+type Pending = { preview: TorrentFile; fileName: string; bytes: Uint8Array };
 
 export function Downloads() {
   const [engine, setEngine] = useState<DownloadsEngineState>({ status: 'off' });
@@ -87,8 +87,8 @@ export function Downloads() {
   /** A .torrent's bytes, from a file or a link: read, then shown with its files to choose from. */
   const offerTorrent = async (fileName: string, bytes: Uint8Array) => {
     const read = await readTorrentFile(bytes);
-    if (!read.ok) return problem(torrentFileProblemWords(read.problem, fileName, read.detail));
-    const { preview } = read;
+    if (!read.ok) return problem(torrentFileProblemWords(read.problem, fileName, read.reason));
+    const { torrent: preview } = read;
     if (listed(preview.infoHash)) return problem(t('downloadsAlreadyListed', preview.name));
     setPending((list) =>
       list.some((item) => item.preview.infoHash === preview.infoHash)

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { formatBytes } from '../../components/format';
 import { canChooseFiles, toggled } from '../../features/downloads/file-selection';
-import type { TorrentPreview } from '../../features/downloads/torrent-file';
+import type { TorrentFile } from '../../features/downloads/torrent-file';
 import { t } from '../../lib/i18n';
 
 /**
@@ -9,7 +9,7 @@ import { t } from '../../lib/i18n';
  * do not want and starts it (as desktop clients' "add torrent" dialog does), or cancels.
  */
 export function PreviewCard(props: {
-  preview: TorrentPreview;
+  preview: TorrentFile;
   onStart: (selected: ReadonlySet<number>) => void;
   onCancel: () => void;
 }) {

@@ -63,6 +63,8 @@ export function torrentFileProblemWords(problem: TorrentFileProblem, name: strin
       return t('downloadsFileTooLarge', name, formatBytes(MAX_TORRENT_FILE_BYTES));
     case 'not-a-torrent':
       return t('downloadsNotATorrent', name, detail);
+    case 'unsupported':
+      return t('downloadsTorrentUnsupported', name);
   }
 }
 

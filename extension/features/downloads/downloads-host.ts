@@ -1,38 +1,50 @@
+import type { Clock } from '@underpass/shared/clock';
 import type { ProtectEngine, ProtectState } from '@underpass/shared/engines';
 import type { PeerFactory } from '@underpass/shared/links';
-import { ExitPeer, ISOLATED_CLIENT_OPTIONS, readMagnet, type ExitPeerState } from '@underpass/shared/torrent';
+import { ISOLATED_CLIENT_OPTIONS, readMagnet } from '@underpass/shared/torrent';
 import type WebTorrent from 'webtorrent/dist/webtorrent.min.js';
-import type { Torrent } from 'webtorrent/dist/webtorrent.min.js';
+import type { ChunkStoreClass, Torrent } from 'webtorrent/dist/webtorrent.min.js';
 import type { FeatureHost } from '../../lib/engine-host';
-import { createPathEngine } from '../../lib/path-engine';
+import { createPathEngine, type PathEngineOptions } from '../../lib/path-engine';
 import type { EngineEvent, OffscreenCommand } from '../../lib/messages';
 import { safely } from '../../lib/safely';
-import { switchError, toSwitchError, truncateReason, type SwitchError } from '../../lib/switch-error';
+import { switchError, toSwitchError, truncateReason } from '../../lib/switch-error';
+import { MAX_DOWNLOADS, type DownloadsEngineState, type DownloadsPath } from './downloads-messages';
+import type { PieceStorage } from './piece-store';
 import {
-  MAX_DOWNLOADS,
-  MAX_LISTED_FILES,
-  type DownloadState,
-  type DownloadsEngineState,
-  type DownloadsPath,
-  type TorrentProgress,
-} from './downloads-messages';
+  indexedDbSavedDownloads,
+  MAX_SAVED_METADATA_BYTES,
+  type SavedDownload,
+  type SavedDownloads,
+  type SavedEntry,
+} from './saved-downloads';
+import { TorrentEntry } from './torrent-entry';
+import { fromBase64, readTorrentFile } from './torrent-file';
 
 /**
  * Downloads in the engines' host: the user's own WebTorrent, which finds no one by itself (no tracker, DHT,
- * LSD, PEX or web seeds, and magnets stripped of everything it could contact), and whose one peer per torrent
- * is an exit's torrent service reached through this feature's own path (a ProtectEngine that asks the broker
- * for an exit serving torrents). The swarm sees only the exit; the user's client still verifies every piece.
- * Progress goes out as `downloads-state` events once a second while anything is listed.
+ * LSD, PEX or web seeds; magnets stripped of everything it could contact; .torrent files cut down to their
+ * info), and whose one peer per torrent is an exit's torrent service reached through this feature's own path
+ * (a ProtectEngine that asks the broker for an exit serving torrents). The swarm sees only the exit; the
+ * user's client still verifies every piece.
+ *
+ * The list survives a browser restart: each torrent's record (trackers for the exit, files chosen, paused) and
+ * its metadata are saved (saved-downloads.ts), its verified pieces are in OPFS (piece-store.ts), and `start`
+ * adds every saved torrent again, so WebTorrent re-verifies the stored pieces and asks the exit only for the
+ * rest. Progress goes out as `downloads-state` events once a second while anything is listed.
  */
 
 export const DOWNLOADS_PROGRESS_INTERVAL_MS = 1_000;
 /** After the broker found no exit serving torrents (or the path failed thrice), ask again this much later. */
 export const DOWNLOADS_PATH_RETRY_MS = 5_000;
-/** The exit's wire is reopened sooner than ExitPeer's default: a lost path usually comes back in seconds. */
-const EXIT_PEER_RETRY_BASE_MS = 500;
-const EXIT_PEER_RETRY_MAX_MS = 4_000;
 
 export type WebTorrentClient = Pick<WebTorrent, 'add' | 'destroy' | 'on'>;
+
+/** The part of a path the downloads use (ProtectEngine with `needs: 'torrent'`). */
+export type DownloadsPathEngine = Pick<ProtectEngine, 'start' | 'stop' | 'open' | 'on'>;
+
+/** Where pieces go: the store class WebTorrent is given, and removal outside WebTorrent. */
+export type PieceStorageKit = { Store: ChunkStoreClass; pieces: PieceStorage };
 
 export type DownloadsHostOptions = {
   createPeer: PeerFactory;
@@ -40,25 +52,28 @@ export type DownloadsHostOptions = {
   emit: (event: EngineEvent) => void;
   /** The user's WebTorrent, loaded on first use (a separate chunk: Protect and Volunteer never load it). */
   createClient?: () => Promise<WebTorrentClient>;
-};
-
-type Entry = {
-  infoHash: string;
-  name: string;
-  trackers: string[];
-  torrent?: Torrent;
-  peer?: ExitPeer;
-  failure?: SwitchError;
-  /** Blob URLs made for saving, revoked when the torrent is removed. */
-  urls: string[];
+  /** Pieces in OPFS by default (loaded with the client). */
+  loadStorage?: () => Promise<PieceStorageKit>;
+  /** The list that survives a restart; IndexedDB by default. */
+  saved?: SavedDownloads;
+  /** Downloads' path; createPathEngine by default. */
+  createPath?: (options: PathEngineOptions) => DownloadsPathEngine;
+  clock?: Clock;
 };
 
 /** One run of Downloads, from start to stop: callbacks check it is still the current one. */
 type DownloadsRun = {
-  engine: ProtectEngine;
+  engine: DownloadsPathEngine;
   client: Promise<WebTorrentClient>;
+  storage: Promise<PieceStorageKit>;
   path: DownloadsPath;
-  entries: Map<string, Entry>;
+  entries: Map<string, TorrentEntry>;
+  /** Bytes of metadata saved for all torrents (bounded by MAX_SAVED_METADATA_BYTES). */
+  metadataBytes: Map<string, number>;
+  /** Removed while the saved list was still loading: not to be brought back by it. */
+  removedWhileLoading: Set<string>;
+  loading: boolean;
+  lastAddedAt: number;
   ticker: ReturnType<typeof setInterval>;
   retryTimer?: ReturnType<typeof setTimeout>;
 };
@@ -69,35 +84,56 @@ export async function createIsolatedClient(): Promise<WebTorrentClient> {
   return new WebTorrentClass(ISOLATED_CLIENT_OPTIONS);
 }
 
+async function loadOpfsStorage(): Promise<PieceStorageKit> {
+  const { InfoHashPieceStore, opfsPieceStorage } = await import('./piece-store');
+  return { Store: InfoHashPieceStore, pieces: opfsPieceStorage() };
+}
+
 export class DownloadsHost implements FeatureHost<'downloads'> {
   readonly name = 'downloads';
   private run: DownloadsRun | undefined;
+  private readonly saved: SavedDownloads;
 
-  constructor(private readonly options: DownloadsHostOptions) {}
+  constructor(private readonly options: DownloadsHostOptions) {
+    this.saved = options.saved ?? indexedDbSavedDownloads();
+  }
 
   get state(): DownloadsEngineState {
     const run = this.run;
     if (!run) return { status: 'off' };
-    const torrents = [...run.entries.values()].map((entry) => progressOf(entry, run.path));
+    const torrents = [...run.entries.values()].map((entry) => entry.progress(run.path));
     return { status: 'on', path: run.path, torrents };
   }
 
   handle(command: OffscreenCommand): boolean {
+    const run = this.run;
     switch (command.type) {
       case 'downloads-start':
-        if (!this.run) this.start(command);
+        if (!run) this.start(command);
         return true;
       case 'downloads-stop':
         this.stop();
         return true;
       case 'downloads-add':
-        if (this.run) void this.add(this.run, command.magnet);
+        if (run) this.addMagnet(run, command.magnet);
+        return true;
+      case 'downloads-add-torrent-file':
+        if (run) void this.addTorrentFile(run, command.base64);
         return true;
       case 'downloads-remove':
-        if (this.run) this.remove(this.run, command.infoHash);
+        if (run) this.remove(run, command.infoHash);
+        return true;
+      case 'downloads-pause':
+        if (run) run.entries.get(command.infoHash)?.pause();
+        return true;
+      case 'downloads-resume':
+        if (run) run.entries.get(command.infoHash)?.resume();
+        return true;
+      case 'downloads-select':
+        if (run) run.entries.get(command.infoHash)?.select(command.files);
         return true;
       case 'downloads-save':
-        if (this.run) void this.save(this.run, command.infoHash, command.fileIndex);
+        if (run) void this.save(run, command.infoHash, command.fileIndex);
         return true;
       default:
         return false;
@@ -109,7 +145,7 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
   }
 
   private start(command: Extract<OffscreenCommand, { type: 'downloads-start' }>): void {
-    const engine = createPathEngine({
+    const engine = (this.options.createPath ?? createPathEngine)({
       signalingUrl: command.signalingUrl,
       mode: command.mode,
       needs: 'torrent',
@@ -119,15 +155,20 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
     const run: DownloadsRun = {
       engine,
       client: (this.options.createClient ?? createIsolatedClient)(),
+      storage: (this.options.loadStorage ?? loadOpfsStorage)(),
       path: { status: 'connecting' },
       entries: new Map(),
+      metadataBytes: new Map(),
+      removedWhileLoading: new Set(),
+      loading: true,
+      lastAddedAt: 0,
       ticker: setInterval(() => {
         if (this.run === run && run.entries.size > 0) this.report();
       }, DOWNLOADS_PROGRESS_INTERVAL_MS),
     };
     this.run = run;
-    run.client.then(
-      (client) => client.on('error', (error) => console.warn('underpass downloads:', String(error))),
+    Promise.all([run.client, run.storage]).then(
+      ([client]) => client.on('error', (error) => console.warn('underpass downloads:', String(error))),
       (error: unknown) => {
         if (this.run !== run) return;
         run.path = { status: 'failed', ...toSwitchError(error, 'downloads-failed') };
@@ -140,6 +181,7 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
       if (path) run.path = path;
       this.report();
     });
+    void this.restore(run);
     this.buildPath(run);
   }
 
@@ -153,13 +195,14 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
     });
   }
 
+  /** Ends the run: wires closed, torrents let go, pieces and the saved list kept for the next start. */
   private stop(): void {
     const run = this.run;
     this.run = undefined;
     if (run) {
       clearInterval(run.ticker);
       if (run.retryTimer !== undefined) clearTimeout(run.retryTimer);
-      for (const entry of run.entries.values()) release(entry);
+      for (const entry of run.entries.values()) entry.release(false);
       safely(() => run.engine.stop());
       void run.client.then(
         (client) => safely(() => client.destroy()),
@@ -169,60 +212,134 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
     this.report();
   }
 
-  private async add(run: DownloadsRun, input: string): Promise<void> {
-    const read = readMagnet(input);
-    if (!read.ok || run.entries.has(read.magnet.infoHash) || run.entries.size >= MAX_DOWNLOADS) return;
-    const { infoHash, name, trackers, userMagnet } = read.magnet;
-    const entry: Entry = { infoHash, name: name ?? infoHash, trackers, urls: [] };
-    run.entries.set(infoHash, entry);
-    this.report();
-    let client: WebTorrentClient;
+  /** Adds every saved torrent again (pieces on disk are re-verified), then deletes pieces nobody owns. */
+  private async restore(run: DownloadsRun): Promise<void> {
+    let saved: SavedEntry[];
     try {
-      client = await run.client;
-    } catch {
-      return; // the run's path already says why
+      saved = await this.saved.load();
+    } catch (error) {
+      console.warn('underpass downloads: the saved list cannot be read:', String(error));
+      saved = [];
     }
-    if (this.run !== run || run.entries.get(infoHash) !== entry) return;
-    // The user's client gets the magnet with nothing it could contact, and no trackers of its own.
-    const torrent = client.add(userMagnet, { announce: [] });
-    entry.torrent = torrent;
-    torrent.on('error', (error) => {
-      entry.failure = { code: 'downloads-failed', reason: truncateReason(String(error)) };
-      entry.peer?.stop();
-      this.report();
-    });
-    torrent.on('done', () => {
-      // Every file is verified: the exit's wire is no longer needed, let the exit forget us.
-      entry.peer?.stop();
-      this.report();
-    });
-    // WebTorrent 3 parses ids asynchronously: a peer may only be added once it knows the infohash.
-    const attach = () => {
-      if (this.run !== run || entry.peer || entry.failure) return;
-      const peer = new ExitPeer({
-        open: (request) => run.engine.open(request),
-        torrent,
-        request: { kind: 'torrent', infoHash, trackers, files: [] },
-        retryBaseMs: EXIT_PEER_RETRY_BASE_MS,
-        retryMaxMs: EXIT_PEER_RETRY_MAX_MS,
-      });
-      entry.peer = peer;
-      peer.on('state', (state: ExitPeerState) => {
-        if (state.status === 'failed')
-          entry.failure = switchError(state.code, state.reason, 'downloads-failed');
-        if (this.run === run) this.report();
-      });
-      peer.start();
-    };
-    if (torrent.infoHash) attach();
-    else torrent.once('infoHash', attach);
+    if (this.run !== run) return;
+    run.loading = false;
+    for (const { download, torrent } of saved) {
+      run.lastAddedAt = Math.max(run.lastAddedAt, download.addedAt);
+      if (run.removedWhileLoading.has(download.infoHash) || run.entries.has(download.infoHash)) continue;
+      if (run.entries.size >= MAX_DOWNLOADS) break;
+      const userTorrent = torrent ? await this.checkSavedTorrent(download.infoHash, torrent) : undefined;
+      if (this.run !== run) return;
+      if (run.removedWhileLoading.has(download.infoHash) || run.entries.has(download.infoHash)) continue;
+      if (userTorrent) run.metadataBytes.set(download.infoHash, userTorrent.length);
+      this.addEntry(run, download, userTorrent ?? magnetFor(download));
+    }
+    run.removedWhileLoading.clear();
+    this.report();
+    try {
+      const { pieces } = await run.storage;
+      const swept = await pieces.sweep(new Set(run.entries.keys()));
+      if (swept > 0)
+        console.info(`underpass downloads: removed the pieces of ${swept} torrents no longer listed`);
+    } catch (error) {
+      console.warn('underpass downloads: pieces not swept:', String(error));
+    }
   }
 
+  /** Saved metadata is read like a dropped .torrent (storage is not trusted): undefined unless it is sound. */
+  private async checkSavedTorrent(infoHash: string, bytes: Uint8Array): Promise<Uint8Array | undefined> {
+    const read = await readTorrentFile(bytes).catch(() => undefined);
+    return read?.ok && read.torrent.infoHash === infoHash ? read.torrent.userTorrent : undefined;
+  }
+
+  private addMagnet(run: DownloadsRun, input: string): void {
+    const read = readMagnet(input);
+    if (!read.ok) return;
+    const { infoHash, name, trackers, userMagnet } = read.magnet;
+    const download = newRecord(run, infoHash, name ?? infoHash, trackers);
+    if (this.addEntry(run, download, userMagnet)) this.persist(download);
+  }
+
+  /** A .torrent: the exit gets its infohash and trackers, the user's client only its info dictionary. */
+  private async addTorrentFile(run: DownloadsRun, base64: string): Promise<void> {
+    const bytes = fromBase64(base64);
+    if (!bytes) return;
+    const read = await readTorrentFile(bytes);
+    if (!read.ok || this.run !== run) return;
+    const { infoHash, name, trackers, userTorrent } = read.torrent;
+    const download = newRecord(run, infoHash, name, trackers);
+    if (!this.addEntry(run, download, userTorrent)) return;
+    this.persist(download);
+    this.persistTorrent(run, infoHash, userTorrent);
+  }
+
+  /** Lists a torrent and hands it to the user's WebTorrent; false when it is listed already or the list is full. */
+  private addEntry(run: DownloadsRun, download: SavedDownload, torrentId: string | Uint8Array): boolean {
+    if (run.entries.has(download.infoHash) || run.entries.size >= MAX_DOWNLOADS) return false;
+    run.removedWhileLoading.delete(download.infoHash);
+    const entry = new TorrentEntry({
+      record: download,
+      hasMetadata: typeof torrentId !== 'string',
+      open: (request) => run.engine.open(request),
+      save: (record) => this.persist(record),
+      onMetadata: (torrent) => void this.keepMetadata(run, entry, torrent),
+      onChange: () => {
+        if (this.run === run && run.entries.get(download.infoHash) === entry) this.report();
+      },
+      ...(this.options.clock ? { clock: this.options.clock } : {}),
+    });
+    run.entries.set(download.infoHash, entry);
+    this.report();
+    Promise.all([run.client, run.storage]).then(
+      ([client, { Store }]) => {
+        if (this.run !== run || run.entries.get(download.infoHash) !== entry) return;
+        // No trackers of its own, pieces under the infohash in OPFS.
+        entry.attach(client.add(torrentId, { announce: [], store: Store }));
+      },
+      () => {}, // the run's path already says why
+    );
+    return true;
+  }
+
+  /** A magnet's metadata, once the exit sent it: saved (info only) so a restart needs no exit for it. */
+  private async keepMetadata(run: DownloadsRun, entry: TorrentEntry, torrent: Torrent): Promise<void> {
+    const file = torrent.torrentFile;
+    if (!file) return;
+    const read = await readTorrentFile(file);
+    if (!read.ok || read.torrent.infoHash !== entry.infoHash) return;
+    if (this.run !== run || run.entries.get(entry.infoHash) !== entry) return;
+    this.persistTorrent(run, entry.infoHash, read.torrent.userTorrent);
+  }
+
+  private persist(download: SavedDownload): void {
+    this.saved
+      .save(download)
+      .catch((error: unknown) => console.warn('underpass downloads: not saved:', String(error)));
+  }
+
+  /** Saves a torrent's metadata unless all saved metadata would pass its budget (then the exit sends it again). */
+  private persistTorrent(run: DownloadsRun, infoHash: string, bytes: Uint8Array): void {
+    let used = 0;
+    for (const [key, size] of run.metadataBytes) if (key !== infoHash) used += size;
+    if (used + bytes.length > MAX_SAVED_METADATA_BYTES) return;
+    run.metadataBytes.set(infoHash, bytes.length);
+    this.saved
+      .saveTorrent(infoHash, bytes)
+      .catch((error: unknown) => console.warn('underpass downloads: metadata not saved:', String(error)));
+  }
+
+  /** Forgets a torrent for good: its wire, its pieces on disk, its saved record. */
   private remove(run: DownloadsRun, infoHash: string): void {
     const entry = run.entries.get(infoHash);
-    if (!entry) return;
+    if (!entry && !run.loading) return;
+    if (run.loading) run.removedWhileLoading.add(infoHash);
     run.entries.delete(infoHash);
-    release(entry);
+    run.metadataBytes.delete(infoHash);
+    this.saved
+      .remove(infoHash)
+      .catch((error: unknown) => console.warn('underpass downloads: not removed:', String(error)));
+    const dropPieces = () => void run.storage.then(({ pieces }) => pieces.remove(infoHash)).catch(() => {});
+    if (entry) entry.release(true, dropPieces);
+    else dropPieces();
     this.report();
   }
 
@@ -249,52 +366,23 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
   }
 }
 
-/** Stops an entry's wire, drops its pieces and the URLs made for saving. */
-function release(entry: Entry): void {
-  safely(() => entry.peer?.stop());
-  const torrent = entry.torrent;
-  if (torrent && !torrent.destroyed) safely(() => torrent.destroy({ destroyStore: true }));
-  for (const url of entry.urls) URL.revokeObjectURL(url);
-  entry.urls = [];
-}
-
-function progressOf(entry: Entry, path: DownloadsPath): TorrentProgress {
-  const torrent = entry.torrent;
-  const files = torrent?.ready ? torrent.files : [];
+function newRecord(run: DownloadsRun, infoHash: string, name: string, trackers: string[]): SavedDownload {
+  // Strictly increasing, so the saved list comes back in the order the user added to it.
+  run.lastAddedAt = Math.max(Date.now(), run.lastAddedAt + 1);
   return {
-    infoHash: entry.infoHash,
-    name: (torrent?.name ?? entry.name).slice(0, 1024),
-    length: torrent?.length ?? 0,
-    downloaded: Math.max(0, Math.floor(torrent?.downloaded ?? 0)),
-    remaining: files.reduce((sum, file) => sum + Math.max(0, file.length - Math.floor(file.downloaded)), 0),
-    downloadSpeed: Math.max(0, Math.floor(torrent?.downloadSpeed ?? 0)),
-    peers: torrent?.numPeers ?? 0,
-    ...(entry.peer?.swarmPeers !== undefined ? { swarmPeers: entry.peer.swarmPeers } : {}),
-    state: stateOf(entry, path),
-    files: files.slice(0, MAX_LISTED_FILES).map((file, index) => ({
-      index,
-      path: file.path.slice(0, 1024),
-      length: file.length,
-      downloaded: Math.min(file.length, Math.max(0, Math.floor(file.downloaded))),
-      done: file.done,
-      selected: true,
-    })),
+    infoHash,
+    name: name.slice(0, 1024),
+    trackers,
+    files: [],
+    paused: false,
+    addedAt: run.lastAddedAt,
   };
 }
 
-function stateOf(entry: Entry, path: DownloadsPath): DownloadState {
-  if (entry.failure) return { status: 'failed', ...entry.failure };
-  const torrent = entry.torrent;
-  if (torrent?.ready && torrent.files.length > 0 && torrent.files.every((file) => file.done))
-    return { status: 'done' };
-  const peer = entry.peer?.state;
-  if (peer?.status === 'connected')
-    return torrent?.ready ? { status: 'downloading' } : { status: 'metadata' };
-  if (path.status === 'failed' || path.status === 'reconnecting')
-    return { status: 'waiting', reason: path.reason };
-  if (peer?.status === 'waiting' && path.status === 'ready')
-    return { status: 'waiting', reason: truncateReason(peer.reason) };
-  return { status: 'waiting' };
+/** A saved torrent without its metadata comes back as the magnet the user's client had: infohash and name. */
+function magnetFor(download: SavedDownload): string {
+  const read = readMagnet(`magnet:?xt=urn:btih:${download.infoHash}&dn=${encodeURIComponent(download.name)}`);
+  return read.ok ? read.magnet.userMagnet : `magnet:?xt=urn:btih:${download.infoHash}`;
 }
 
 /** The path as the page shows it; undefined for `off` (the run's own stop says that). */

@@ -3,12 +3,15 @@ import { SwitchBase, type FeatureSwitch, type ResumeInput } from '../../lib/feat
 import type { EngineEvent, SwitchName, SwitchState } from '../../lib/messages';
 import type { Settings } from '../../lib/settings';
 import { summarizeDownloads } from './downloads-summary';
+import { indexedDbSavedDownloads, type SavedDownloads } from './saved-downloads';
 
 /**
  * Downloads, as the background runs it: on while the Downloads page has torrents listed (the page turns it
  * on before its first magnet and off when its list is empty). Its one job here is the engines' host's
  * lifetime: the runner closes the offscreen document when no switch runs, which would drop every download.
- * The downloads themselves live in the engines' host, and the page talks to it directly.
+ * The downloads themselves live in the engines' host, and the page talks to it directly. At browser start
+ * it brings Downloads back when the user had it on and the saved list (saved-downloads.ts, which the
+ * background reads from the same IndexedDB) is not empty; the host then adds every saved torrent again.
  */
 
 export type DownloadsStore = {
@@ -19,12 +22,15 @@ export type DownloadsStore = {
 export type DownloadsSwitchOptions = {
   channel: EngineChannel;
   store: DownloadsStore;
+  /** The saved downloads list (IndexedDB by default); only its size is read here. */
+  saved?: Pick<SavedDownloads, 'count'>;
 };
 
 export class DownloadsSwitch extends SwitchBase implements FeatureSwitch {
   readonly name = 'downloads';
   private active = false;
   private activeCount = 0;
+  private defaultSaved: Pick<SavedDownloads, 'count'> | undefined;
 
   constructor(private readonly options: DownloadsSwitchOptions) {
     super((name, state) => options.store.saveSwitchState(name, state));
@@ -59,7 +65,7 @@ export class DownloadsSwitch extends SwitchBase implements FeatureSwitch {
     await this.setState(final);
   }
 
-  async resume({ wanted, engines }: ResumeInput): Promise<void> {
+  async resume({ wanted, stored, engines }: ResumeInput): Promise<void> {
     const running = engines?.downloads.status === 'on';
     if (wanted && running) {
       // The downloads outlived the worker in the engines' host (an MV3 worker sleeps when idle): keep them.
@@ -67,10 +73,23 @@ export class DownloadsSwitch extends SwitchBase implements FeatureSwitch {
       await this.setState({ status: 'on' });
       return;
     }
-    // Downloads do not survive the engines' host yet (a browser restart): nothing to come back to.
     if (running)
       await this.options.channel.send({ target: 'offscreen', type: 'downloads-stop' }, { create: false });
+    // An error stays until the user acts (no retry loop behind their back).
+    if (wanted && stored.status === 'error') return this.showStored(stored);
+    // The engines' host is gone (a browser restart, a crash): the saved list brings the downloads back.
+    if (wanted && (await this.savedCount()) > 0) return this.start();
     await this.setState({ status: 'off' });
+  }
+
+  /** How many downloads are saved; 0 when the list cannot be read (nothing to bring back then). */
+  private async savedCount(): Promise<number> {
+    try {
+      return await (this.options.saved ?? (this.defaultSaved ??= indexedDbSavedDownloads())).count();
+    } catch (error) {
+      console.warn('underpass downloads: the saved list cannot be read:', String(error));
+      return 0;
+    }
   }
 
   /** Torrents still working, for the toolbar badge. */

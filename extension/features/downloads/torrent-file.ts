@@ -1,14 +1,17 @@
+import { MAX_TORRENT_TRACKERS, validateTrackerUrl } from '@underpass/shared/tunnel';
+import { BencodeDict, BencodeError, readBencode, type BencodeValue } from './bencode-reader';
 import { MAX_LISTED_FILES, MAX_TORRENT_FILE_BYTES } from './downloads-messages';
 
 /**
- * A `.torrent` file the user picked, dropped or linked, read in the Downloads page before it goes to the
- * engines' host: the page shows its name, size and files (so the user chooses files before anything is
- * fetched, as desktop clients do) and knows its infohash (so it can send the selection right after the add).
- * The bytes are hostile: the reader is bounded in size and nesting, and never trusts a length it has not
- * checked against the bytes left. The host parses the file again with WebTorrent; this is for the page.
+ * A .torrent read for Underpass, like a magnet link (shared/src/torrent/magnet.ts): what the exit needs (the
+ * infohash and the announce list, validated like a magnet's trackers) apart from what the user's own
+ * WebTorrent gets: a torrent of the `info` dictionary alone, byte for byte, so it has the names, sizes and
+ * piece hashes and nothing it could contact (no announce, announce-list, url-list, httpseeds or anything
+ * else outside `info`). The same reader serves the Downloads page (which shows a dropped file's name, size and
+ * files before anything is fetched, so the user chooses files first) and checks metadata read back from storage.
  */
 
-export type TorrentPreviewFile = {
+export type TorrentFileEntry = {
   /** The file's index in the torrent (WebTorrent numbers files in the order the torrent lists them). */
   index: number;
   /** The torrent's name first, then the file's path inside it, `/`-separated (as the host reports files). */
@@ -16,167 +19,172 @@ export type TorrentPreviewFile = {
   length: number;
 };
 
-export type TorrentPreview = {
+export type TorrentFile = {
+  /** The v1 infohash (SHA-1 of the `info` dictionary's bytes), 40 lowercase hex digits. */
   infoHash: string;
   name: string;
+  /** Total bytes of the torrent's files. */
   length: number;
-  /** The first MAX_LISTED_FILES files. */
-  files: TorrentPreviewFile[];
-  /** How many files the torrent has (more than `files` holds when it has more than MAX_LISTED_FILES). */
   fileCount: number;
+  /** The first MAX_LISTED_FILES files (`fileCount` says how many there are). */
+  files: TorrentFileEntry[];
+  /** The announce list's usable trackers (the first MAX_TORRENT_TRACKERS), for the exit only. */
+  trackers: string[];
+  droppedTrackers: number;
+  /** `d4:info…e`: what the user's WebTorrent is given and what is stored for a restart. */
+  userTorrent: Uint8Array;
 };
 
-export type TorrentFileProblem = 'empty' | 'too-large' | 'not-a-torrent';
+export type TorrentFileProblem = 'empty' | 'too-large' | 'not-a-torrent' | 'unsupported';
 
+/** `reason` is a short clause for the page's sentence ("it has no info dictionary"). */
 export type TorrentFileCheck =
-  { ok: true; preview: TorrentPreview } | { ok: false; problem: TorrentFileProblem; detail: string };
+  { ok: true; torrent: TorrentFile } | { ok: false; problem: TorrentFileProblem; reason: string };
 
-/** Deeper than any real .torrent nests (root → info → files → file → path → name is 5). */
-const MAX_DEPTH = 32;
+/** Files in one torrent; past it, not a torrent this client takes (the page lists the first 1,000). */
+export const MAX_TORRENT_FILES = 100_000;
+/** BitTorrent clients use 16 KiB – 16 MiB pieces; anything past this is not a real torrent. */
+export const MAX_PIECE_LENGTH = 64 * 1024 * 1024;
 
-type BValue = number | Uint8Array | BValue[] | BDict;
-type BDict = { entries: Map<string, BValue>; spans: Map<string, [start: number, end: number]> };
+const text = new TextDecoder('utf-8', { fatal: false });
 
-class BencodeError extends Error {}
-
-/** A minimal bencode reader: integers, byte strings, lists, dictionaries (with each value's byte span). */
-class BencodeReader {
-  private position = 0;
-
-  constructor(private readonly bytes: Uint8Array) {}
-
-  readAll(): BValue {
-    const value = this.read(0);
-    if (this.position !== this.bytes.length) throw new BencodeError('bytes after the end of the torrent');
-    return value;
-  }
-
-  private read(depth: number): BValue {
-    if (depth > MAX_DEPTH) throw new BencodeError('nested too deeply');
-    const lead = this.peek();
-    if (lead === 0x69 /* i */) return this.readInteger();
-    if (lead === 0x6c /* l */) {
-      this.position += 1;
-      const list: BValue[] = [];
-      while (this.peek() !== 0x65 /* e */) list.push(this.read(depth + 1));
-      this.position += 1;
-      return list;
-    }
-    if (lead === 0x64 /* d */) {
-      this.position += 1;
-      const dict: BDict = { entries: new Map(), spans: new Map() };
-      while (this.peek() !== 0x65) {
-        const key = new TextDecoder().decode(this.readString());
-        const start = this.position;
-        dict.entries.set(key, this.read(depth + 1));
-        dict.spans.set(key, [start, this.position]);
-      }
-      this.position += 1;
-      return dict;
-    }
-    if (lead >= 0x30 && lead <= 0x39) return this.readString();
-    throw new BencodeError(`unexpected byte ${lead} at ${this.position}`);
-  }
-
-  private peek(): number {
-    const byte = this.bytes[this.position];
-    if (byte === undefined) throw new BencodeError('the torrent ends too early');
-    return byte;
-  }
-
-  private readInteger(): number {
-    const end = this.bytes.indexOf(0x65, this.position);
-    if (end < 0) throw new BencodeError('an integer never ends');
-    const text = new TextDecoder().decode(this.bytes.subarray(this.position + 1, end));
-    if (!/^(0|-?[1-9][0-9]{0,15})$/.test(text)) throw new BencodeError(`bad integer "${text.slice(0, 20)}"`);
-    const value = Number(text);
-    if (!Number.isSafeInteger(value)) throw new BencodeError('an integer too large');
-    this.position = end + 1;
-    return value;
-  }
-
-  private readString(): Uint8Array {
-    const colon = this.bytes.indexOf(0x3a /* : */, this.position);
-    if (colon < 0 || colon - this.position > 10) throw new BencodeError('a string length never ends');
-    const text = new TextDecoder().decode(this.bytes.subarray(this.position, colon));
-    if (!/^(0|[1-9][0-9]*)$/.test(text)) throw new BencodeError(`bad string length "${text}"`);
-    const length = Number(text);
-    const start = colon + 1;
-    if (length > this.bytes.length - start) throw new BencodeError('a string runs past the end');
-    this.position = start + length;
-    return this.bytes.subarray(start, start + length);
-  }
-}
-
-function isDict(value: BValue | undefined): value is BDict {
-  return typeof value === 'object' && value !== null && 'entries' in value;
-}
-
-const isBytes = (value: BValue | undefined): value is Uint8Array => value instanceof Uint8Array;
-
-function text(value: BValue | undefined): string | undefined {
-  return isBytes(value) ? new TextDecoder().decode(value) : undefined;
-}
-
-function hex(bytes: ArrayBuffer): string {
-  return [...new Uint8Array(bytes)].map((byte) => byte.toString(16).padStart(2, '0')).join('');
-}
-
-/** Reads a .torrent file's bytes into what the page shows; a problem in words' terms otherwise. */
 export async function readTorrentFile(bytes: Uint8Array): Promise<TorrentFileCheck> {
-  if (bytes.length === 0) return { ok: false, problem: 'empty', detail: 'the file is empty' };
+  if (bytes.length === 0) return { ok: false, problem: 'empty', reason: 'the file is empty' };
   if (bytes.length > MAX_TORRENT_FILE_BYTES)
-    return { ok: false, problem: 'too-large', detail: `${bytes.length} bytes` };
-  let root: BValue;
+    return { ok: false, problem: 'too-large', reason: `${bytes.length} bytes` };
+  let root: BencodeValue;
   try {
-    root = new BencodeReader(bytes).readAll();
+    root = readBencode(bytes);
   } catch (error) {
-    const detail = error instanceof BencodeError ? error.message : 'unreadable';
-    return { ok: false, problem: 'not-a-torrent', detail };
+    if (error instanceof BencodeError) return notATorrent(`it cannot be read (${error.message})`);
+    throw error;
   }
-  const notATorrent = (detail: string): TorrentFileCheck => ({ ok: false, problem: 'not-a-torrent', detail });
-  if (!isDict(root)) return notATorrent('not a dictionary');
-  const info = root.entries.get('info');
-  const span = root.spans.get('info');
-  if (!isDict(info) || !span) return notATorrent('no info dictionary');
-  const name = text(info.entries.get('name.utf-8')) ?? text(info.entries.get('name'));
-  if (!name) return notATorrent('no name');
-  if (!isBytes(info.entries.get('pieces'))) return notATorrent('no piece hashes (a v2-only torrent?)');
+  if (!(root instanceof BencodeDict)) return notATorrent('it is not a dictionary');
+  const info = root.get('info');
+  if (!(info instanceof BencodeDict)) return notATorrent('it has no info dictionary');
+  const checked = checkInfo(info);
+  if (typeof checked === 'string')
+    return checked.startsWith('v2')
+      ? { ok: false, problem: 'unsupported', reason: 'a BitTorrent v2-only torrent' }
+      : notATorrent(checked);
 
-  const listed = info.entries.get('files');
-  const entries: { path: string[]; length: number }[] = [];
-  if (listed === undefined) {
-    const length = info.entries.get('length');
-    if (typeof length !== 'number' || length < 0) return notATorrent('no length');
-    entries.push({ path: [], length });
-  } else {
-    if (!Array.isArray(listed) || listed.length === 0) return notATorrent('an empty file list');
-    for (const file of listed) {
-      if (!isDict(file)) return notATorrent('a file that is not a dictionary');
-      const length = file.entries.get('length');
-      const path = file.entries.get('path.utf-8') ?? file.entries.get('path');
-      if (typeof length !== 'number' || length < 0) return notATorrent('a file without a length');
-      if (!Array.isArray(path) || !path.every(isBytes)) return notATorrent('a file without a path');
-      entries.push({ path: path.map((part) => new TextDecoder().decode(part)), length });
-    }
-  }
-  const length = entries.reduce((sum, file) => sum + file.length, 0);
-  if (!Number.isSafeInteger(length)) return notATorrent('a total size too large');
-  const digest = await crypto.subtle.digest('SHA-1', bytes.slice(span[0], span[1]));
+  // A copy: the digest wants bytes of its own (not a view of a buffer that might be shared).
+  const infoBytes = bytes.slice(info.start, info.end);
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-1', infoBytes));
+  const infoHash = [...digest].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+  const announced = announceList(root);
+  const trackers = announced
+    .filter((url) => validateTrackerUrl(url) === undefined)
+    .slice(0, MAX_TORRENT_TRACKERS);
   return {
     ok: true,
-    preview: {
-      infoHash: hex(digest),
-      name: name.slice(0, 1024),
-      length,
-      fileCount: entries.length,
-      files: entries.slice(0, MAX_LISTED_FILES).map((file, index) => ({
-        index,
-        path: [name, ...file.path].join('/').slice(0, 1024),
-        length: file.length,
-      })),
+    torrent: {
+      infoHash,
+      name: checked.name,
+      length: checked.length,
+      fileCount: checked.fileCount,
+      files: checked.files,
+      trackers,
+      droppedTrackers: announced.length - trackers.length,
+      userTorrent: infoOnly(infoBytes),
     },
   };
+}
+
+function notATorrent(why: string): TorrentFileCheck {
+  return { ok: false, problem: 'not-a-torrent', reason: why };
+}
+
+/** The info dictionary as WebTorrent will need it; a string says what is wrong (starting "v2" for v2-only). */
+function checkInfo(
+  info: BencodeDict,
+): { name: string; length: number; fileCount: number; files: TorrentFileEntry[] } | string {
+  const pieceLength = info.get('piece length');
+  const pieces = info.get('pieces');
+  if (pieces === undefined && info.get('meta version') === 2) return 'v2-only';
+  if (!isWhole(pieceLength) || pieceLength === 0 || pieceLength > MAX_PIECE_LENGTH) return 'bad piece length';
+  if (!(pieces instanceof Uint8Array) || pieces.length === 0 || pieces.length % 20 !== 0)
+    return 'bad piece hashes';
+  const rawName = info.get('name.utf-8') ?? info.get('name');
+  if (!(rawName instanceof Uint8Array)) return 'no name';
+  const name = text.decode(rawName).slice(0, 1024);
+
+  let length = 0;
+  let fileCount = 0;
+  const listed: TorrentFileEntry[] = [];
+  const files = info.get('files');
+  if (files === undefined) {
+    const single = info.get('length');
+    if (!isWhole(single)) return 'no length';
+    length = single;
+    fileCount = 1;
+    listed.push({ index: 0, path: name, length });
+  } else {
+    if (!Array.isArray(files) || files.length === 0) return 'bad file list';
+    if (files.length > MAX_TORRENT_FILES) return `more than ${MAX_TORRENT_FILES} files`;
+    for (const file of files) {
+      if (!(file instanceof BencodeDict)) return 'bad file entry';
+      const fileLength = file.get('length');
+      const path = file.get('path.utf-8') ?? file.get('path');
+      if (!isWhole(fileLength)) return 'bad file length';
+      if (
+        !Array.isArray(path) ||
+        path.length === 0 ||
+        !path.every((part): part is Uint8Array => part instanceof Uint8Array)
+      )
+        return 'bad file path';
+      length += fileLength;
+      if (length > Number.MAX_SAFE_INTEGER) return 'too large';
+      if (listed.length < MAX_LISTED_FILES)
+        listed.push({
+          index: listed.length,
+          path: [name, ...path.map((part) => text.decode(part))].join('/').slice(0, 1024),
+          length: fileLength,
+        });
+    }
+    fileCount = files.length;
+  }
+  if (length === 0) return 'no content';
+  if (Math.ceil(length / pieceLength) !== pieces.length / 20) return 'piece count does not match the length';
+  return { name, length, fileCount, files: listed };
+}
+
+function isWhole(value: BencodeValue | undefined): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/** `announce` and every tier of `announce-list`, as strings, without repeats (bounded by the file's size). */
+function announceList(root: BencodeDict): string[] {
+  const urls: string[] = [];
+  const add = (value: BencodeValue | undefined) => {
+    if (value instanceof Uint8Array) urls.push(text.decode(value));
+  };
+  add(root.get('announce'));
+  const tiers = root.get('announce-list');
+  if (Array.isArray(tiers)) for (const tier of tiers) if (Array.isArray(tier)) tier.forEach(add);
+  return [...new Set(urls)];
+}
+
+/** `d4:info<the info dictionary's own bytes>e`: a torrent with nothing but its info. */
+function infoOnly(infoBytes: Uint8Array): Uint8Array {
+  const head = new TextEncoder().encode('d4:info');
+  const out = new Uint8Array(head.length + infoBytes.length + 1);
+  out.set(head);
+  out.set(infoBytes, head.length);
+  out[out.length - 1] = 0x65; // e
+  return out;
+}
+
+/** A runtime message's base64 as bytes; undefined when it is not base64 (the schema bounded its length). */
+export function fromBase64(base64: string): Uint8Array | undefined {
+  try {
+    const binary = atob(base64);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    return bytes;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Bytes as base64 (runtime messages are JSON), in slices so a large file never overflows the call stack. */

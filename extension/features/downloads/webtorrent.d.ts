@@ -11,6 +11,18 @@ declare module 'webtorrent/dist/webtorrent.min.js' {
     readonly downloaded: number;
     readonly done: boolean;
     blob(): Promise<Blob>;
+    /** Asks for this file's pieces (a selection over its piece range; a boundary piece may be shared). */
+    select(priority?: number): void;
+    deselect(): void;
+    on(event: 'done', listener: () => void): this;
+  }
+
+  /** What WebTorrent calls `new store(pieceLength, options)` on; see piece-store.ts. */
+  export type ChunkStoreClass = new (chunkLength: number, options?: never) => object;
+
+  export interface AddOptions {
+    announce?: string[];
+    store?: ChunkStoreClass;
   }
 
   export interface Torrent {
@@ -23,11 +35,17 @@ declare module 'webtorrent/dist/webtorrent.min.js' {
     readonly numPeers: number;
     readonly ready: boolean;
     readonly destroyed: boolean;
+    /** The torrent re-encoded by WebTorrent once the metadata is in (torrent-file.ts keeps only its info). */
+    readonly torrentFile: Uint8Array | undefined;
+    /** One slot per piece once the metadata is in. */
+    readonly pieces: readonly unknown[];
+    select(start: number, end: number, priority?: number): void;
+    deselect(start: number, end: number): void;
     addPeer(peer: object): boolean;
     destroy(options?: { destroyStore?: boolean }, callback?: (error?: Error) => void): void;
     on(event: 'infoHash' | 'metadata' | 'ready' | 'done', listener: () => void): this;
     on(event: 'error' | 'warning', listener: (error: Error | string) => void): this;
-    once(event: 'infoHash', listener: () => void): this;
+    once(event: 'infoHash' | 'metadata' | 'ready', listener: () => void): this;
   }
 
   export interface ClientOptions {
@@ -40,7 +58,7 @@ declare module 'webtorrent/dist/webtorrent.min.js' {
 
   export default class WebTorrent {
     constructor(options?: ClientOptions);
-    add(torrentId: string, options?: { announce?: string[] }): Torrent;
+    add(torrentId: string | Uint8Array, options?: AddOptions): Torrent;
     on(event: 'error', listener: (error: Error | string) => void): this;
     destroy(callback?: (error?: Error) => void): void;
   }

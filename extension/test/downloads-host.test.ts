@@ -1,0 +1,494 @@
+import { createHash } from 'node:crypto';
+import { Emitter } from '@underpass/shared/emitter';
+import type { UnderpassError } from '@underpass/shared/errors';
+import type { ByteStreamEvents, ByteStream } from '@underpass/shared/streams';
+import type { TorrentRequest } from '@underpass/shared/tunnel';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  DownloadsHost,
+  type DownloadsPathEngine,
+  type WebTorrentClient,
+} from '../features/downloads/downloads-host';
+import { MAX_DOWNLOADS, type DownloadsEngineState } from '../features/downloads/downloads-messages';
+import { memorySavedDownloads, type SavedDownload } from '../features/downloads/saved-downloads';
+import type { EngineEvent, OffscreenCommand } from '../lib/messages';
+
+/**
+ * DownloadsHost's logic around stand-ins for what only a browser has (WebTorrent's browser build, OPFS,
+ * WebRTC): what the user's client is given, what the exit is asked, what is saved for a restart and what a
+ * restart brings back, pause, file choice and removal. The real parts run in e2e/downloads*.spec.ts.
+ */
+
+// --- a bencode writer, for .torrent files made by hand -------------------------------------------------------
+
+type B = number | string | Uint8Array | B[] | { [key: string]: B };
+const utf8 = (text: string) => new TextEncoder().encode(text);
+function bencode(value: B): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const walk = (v: B): void => {
+    if (typeof v === 'number') parts.push(utf8(`i${v}e`));
+    else if (typeof v === 'string') walk(utf8(v));
+    else if (v instanceof Uint8Array) parts.push(utf8(`${v.length}:`), v);
+    else if (Array.isArray(v)) {
+      parts.push(utf8('l'));
+      v.forEach(walk);
+      parts.push(utf8('e'));
+    } else {
+      parts.push(utf8('d'));
+      for (const key of Object.keys(v).sort()) {
+        walk(key);
+        walk(v[key]!);
+      }
+      parts.push(utf8('e'));
+    }
+  };
+  walk(value);
+  return Buffer.concat(parts);
+}
+
+const INFO = {
+  name: 'album',
+  'piece length': 16384,
+  pieces: new Uint8Array(3 * 20).fill(7),
+  files: [
+    { length: 20000, path: ['one.mp3'] },
+    { length: 10000, path: ['two.mp3'] },
+    { length: 5000, path: ['cover.jpg'] },
+  ],
+};
+const INFO_BYTES = bencode(INFO);
+const INFO_HASH = createHash('sha1').update(INFO_BYTES).digest('hex');
+const TORRENT_FILE = bencode({
+  announce: 'http://tracker.example/announce',
+  'announce-list': [['udp://tracker.example:6969'], ['javascript:alert(1)']],
+  'url-list': ['http://seed.example/album/'],
+  info: INFO,
+});
+const USER_TORRENT = Buffer.concat([utf8('d4:info'), INFO_BYTES, utf8('e')]);
+const MAGNET_HASH = 'c'.repeat(40);
+const MAGNET = `magnet:?xt=urn:btih:${MAGNET_HASH}&dn=film&tr=${encodeURIComponent('http://t.example/a')}&xs=${encodeURIComponent('http://x.example/f.torrent')}&ws=${encodeURIComponent('http://w.example/')}`;
+
+// --- stand-ins ----------------------------------------------------------------------------------------------
+
+class FakeStream extends Emitter<ByteStreamEvents> implements ByteStream {
+  closed = false;
+  write(): boolean {
+    return true;
+  }
+  end(): void {}
+  destroy(error?: UnderpassError): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.emit('close', error);
+  }
+  pause(): void {}
+  resume(): void {}
+}
+
+class FakeFile extends Emitter<{ done: [] }> {
+  downloaded = 0;
+  done = false;
+  selections = 0;
+  constructor(
+    readonly path: string,
+    readonly length: number,
+    private readonly log: string[],
+    private readonly index: number,
+  ) {
+    super();
+  }
+  get name() {
+    return this.path.split('/').at(-1)!;
+  }
+  select() {
+    this.log.push(`select file ${this.index}`);
+  }
+  deselect() {
+    this.log.push(`deselect file ${this.index}`);
+  }
+  finish() {
+    this.downloaded = this.length;
+    this.done = true;
+    this.emit('done');
+  }
+  async blob() {
+    return new Blob([new Uint8Array(this.length)]);
+  }
+}
+
+class FakeTorrent extends Emitter<Record<string, unknown[]>> {
+  infoHash: string | undefined;
+  name: string | undefined;
+  length: number | undefined;
+  files: FakeFile[] = [];
+  pieces: unknown[] = [];
+  downloaded = 0;
+  downloadSpeed = 0;
+  numPeers = 0;
+  ready = false;
+  destroyed = false;
+  torrentFile: Uint8Array | undefined;
+  peers: object[] = [];
+  log: string[] = [];
+  destroyedWith: { destroyStore?: boolean } | undefined;
+
+  constructor(
+    readonly id: string | Uint8Array,
+    readonly addOptions: unknown,
+  ) {
+    super();
+  }
+  addPeer(peer: object) {
+    this.peers.push(peer);
+    return true;
+  }
+  select(start: number, end: number) {
+    this.log.push(`select ${start}-${end}`);
+  }
+  deselect(start: number, end: number) {
+    this.log.push(`deselect ${start}-${end}`);
+  }
+  destroy(options?: { destroyStore?: boolean }, callback?: () => void) {
+    this.destroyed = true;
+    this.destroyedWith = options;
+    callback?.();
+  }
+  /** What WebTorrent does once the metadata is in (from a .torrent, or from the exit). */
+  giveMetadata(withTorrentFile = TORRENT_FILE) {
+    this.infoHash ??= INFO_HASH;
+    this.name = INFO.name;
+    this.length = 35000;
+    this.pieces = [null, null, null];
+    this.files = INFO.files.map((f, i) => new FakeFile(`album/${f.path[0]}`, f.length, this.log, i));
+    this.torrentFile = withTorrentFile;
+    this.emit('metadata');
+  }
+  learnInfoHash(infoHash: string | undefined) {
+    this.infoHash = infoHash;
+    this.emit('infoHash');
+  }
+  /** The stored pieces were checked. */
+  becomeReady() {
+    this.ready = true;
+    this.emit('ready');
+  }
+}
+
+class FakeClient {
+  torrents: FakeTorrent[] = [];
+  destroyed = false;
+  add(id: string | Uint8Array, options: unknown) {
+    const torrent = new FakeTorrent(id, options);
+    // WebTorrent 3 parses ids asynchronously: the infohash is known a tick later.
+    if (typeof id === 'string')
+      queueMicrotask(() => {
+        torrent.learnInfoHash(/btih:([0-9a-f]{40})/.exec(id)?.[1]);
+      });
+    else torrent.infoHash = INFO_HASH;
+    this.torrents.push(torrent);
+    return torrent;
+  }
+  on() {
+    return this;
+  }
+  destroy() {
+    this.destroyed = true;
+  }
+}
+
+class FakePath extends Emitter<{ state: [unknown] }> {
+  opened: { request: TorrentRequest; stream: FakeStream }[] = [];
+  stopped = false;
+  async start() {}
+  stop() {
+    this.stopped = true;
+  }
+  async open(request: TorrentRequest) {
+    const stream = new FakeStream();
+    this.opened.push({ request: structuredClone(request), stream });
+    return stream;
+  }
+}
+
+class PieceStore {}
+
+function harness(saved = memorySavedDownloads()) {
+  const events: EngineEvent[] = [];
+  const client = new FakeClient();
+  const path = new FakePath();
+  const pieces = { removed: [] as string[], swept: [] as string[][] };
+  const host = new DownloadsHost({
+    createPeer: () => {
+      throw new Error('no WebRTC here');
+    },
+    WebSocket: globalThis.WebSocket,
+    emit: (event) => events.push(event),
+    createClient: async () => client as unknown as WebTorrentClient, // the part of WebTorrent the host calls
+    loadStorage: async () => ({
+      Store: PieceStore,
+      pieces: {
+        remove: async (infoHash: string) => void pieces.removed.push(infoHash),
+        sweep: async (keep: ReadonlySet<string>) => (pieces.swept.push([...keep]), 0),
+      },
+    }),
+    saved,
+    createPath: () => path as unknown as DownloadsPathEngine, // start, stop, open and its state events
+  });
+  const send = (command: OffscreenCommand) => host.handle(command);
+  send({ target: 'offscreen', type: 'downloads-start', signalingUrl: 'ws://127.0.0.1:9/', mode: 'direct' });
+  const torrents = () => {
+    const state: DownloadsEngineState = host.state;
+    return state.status === 'on' ? state.torrents : [];
+  };
+  return { host, send, client, path, saved, pieces, events, torrents };
+}
+
+const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
+
+describe('DownloadsHost', () => {
+  it('a magnet: the user client gets only its infohash and name, the exit its trackers; the record is saved', async () => {
+    const h = harness();
+    h.send({ target: 'offscreen', type: 'downloads-add', magnet: MAGNET });
+    expect(h.torrents().map((t) => [t.infoHash, t.name, t.state.status])).toEqual([
+      [MAGNET_HASH, 'film', 'waiting'],
+    ]);
+    await vi.waitFor(() => expect(h.path.opened).toHaveLength(1));
+    const [torrent] = h.client.torrents;
+    expect(torrent!.id).toBe(`magnet:?xt=urn:btih:${MAGNET_HASH}&dn=film`);
+    expect(torrent!.addOptions).toEqual({ announce: [], store: PieceStore });
+    expect(h.path.opened[0]!.request).toEqual({
+      kind: 'torrent',
+      infoHash: MAGNET_HASH,
+      trackers: ['http://t.example/a'],
+      files: [],
+    });
+    expect(torrent!.peers).toHaveLength(1);
+    expect(h.torrents()[0]!.state).toEqual({ status: 'metadata' });
+    await vi.waitFor(() =>
+      expect(h.saved.records.get(MAGNET_HASH)).toMatchObject({
+        name: 'film',
+        trackers: ['http://t.example/a'],
+        files: [],
+        paused: false,
+      }),
+    );
+  });
+
+  it("saves a magnet's metadata (its info only) and a restart adds it again from there, asking the exit only after the stored pieces are checked", async () => {
+    const saved = memorySavedDownloads();
+    const first = harness(saved);
+    const infoMagnet = `magnet:?xt=urn:btih:${INFO_HASH}&dn=album&tr=${encodeURIComponent('udp://t.example:1')}`;
+    first.send({ target: 'offscreen', type: 'downloads-add', magnet: infoMagnet });
+    await vi.waitFor(() => expect(first.client.torrents).toHaveLength(1));
+    first.client.torrents[0]!.giveMetadata();
+    await vi.waitFor(() => expect(saved.torrents.get(INFO_HASH)).toEqual(new Uint8Array(USER_TORRENT)));
+    first.send({ target: 'offscreen', type: 'downloads-stop' });
+    expect(first.client.torrents[0]!.destroyedWith).toEqual({ destroyStore: false });
+    await vi.waitFor(() => expect(first.client.destroyed).toBe(true));
+
+    // The browser restarts: a new host over the same saved list.
+    const second = harness(saved);
+    await vi.waitFor(() => expect(second.client.torrents).toHaveLength(1));
+    const again = second.client.torrents[0]!;
+    expect(again.id).toEqual(new Uint8Array(USER_TORRENT));
+    expect(again.addOptions).toEqual({ announce: [], store: PieceStore });
+    expect(second.torrents().map((t) => t.infoHash)).toEqual([INFO_HASH]);
+    again.giveMetadata(USER_TORRENT);
+    expect(second.path.opened).toHaveLength(0); // the pieces on disk are being checked
+    again.becomeReady();
+    await vi.waitFor(() => expect(second.path.opened).toHaveLength(1));
+    expect(second.path.opened[0]!.request).toEqual({
+      kind: 'torrent',
+      infoHash: INFO_HASH,
+      trackers: ['udp://t.example:1'],
+      files: [],
+    });
+    await vi.waitFor(() => expect(second.pieces.swept).toEqual([[INFO_HASH]]));
+  });
+
+  it('a restart with every file already verified never contacts the exit', async () => {
+    const saved = memorySavedDownloads();
+    await saved.save(record(INFO_HASH));
+    await saved.saveTorrent(INFO_HASH, USER_TORRENT);
+    const h = harness(saved);
+    await vi.waitFor(() => expect(h.client.torrents).toHaveLength(1));
+    const torrent = h.client.torrents[0]!;
+    torrent.giveMetadata(USER_TORRENT);
+    for (const file of torrent.files) file.finish();
+    torrent.becomeReady();
+    expect(h.torrents()[0]!.state).toEqual({ status: 'done' });
+    expect(h.path.opened).toHaveLength(0);
+  });
+
+  it('a .torrent file: the user client gets its info dictionary alone, the exit its infohash and valid trackers', async () => {
+    const h = harness();
+    h.send({
+      target: 'offscreen',
+      type: 'downloads-add-torrent-file',
+      name: 'album.torrent',
+      base64: base64(TORRENT_FILE),
+    });
+    await vi.waitFor(() => expect(h.client.torrents).toHaveLength(1));
+    const torrent = h.client.torrents[0]!;
+    expect(torrent.id).toEqual(new Uint8Array(USER_TORRENT));
+    expect(h.torrents()[0]).toMatchObject({ infoHash: INFO_HASH, name: 'album' });
+    torrent.giveMetadata(USER_TORRENT);
+    torrent.becomeReady();
+    await vi.waitFor(() => expect(h.path.opened).toHaveLength(1));
+    expect(h.path.opened[0]!.request).toEqual({
+      kind: 'torrent',
+      infoHash: INFO_HASH,
+      trackers: ['http://tracker.example/announce', 'udp://tracker.example:6969'],
+      files: [],
+    });
+    await vi.waitFor(() => expect(h.saved.torrents.get(INFO_HASH)).toEqual(new Uint8Array(USER_TORRENT)));
+  });
+
+  it('pause closes the exit wire and keeps the torrent and its pieces; resume opens a new wire; both are saved', async () => {
+    const h = await readyTorrent();
+    const first = h.path.opened[0]!.stream;
+    h.send({ target: 'offscreen', type: 'downloads-pause', infoHash: INFO_HASH });
+    expect(first.closed).toBe(true);
+    expect(h.torrents()[0]!.state).toEqual({ status: 'paused' });
+    expect(h.client.torrents[0]!.destroyed).toBe(false);
+    await vi.waitFor(() => expect(h.saved.records.get(INFO_HASH)?.paused).toBe(true));
+
+    h.send({ target: 'offscreen', type: 'downloads-resume', infoHash: INFO_HASH });
+    await vi.waitFor(() => expect(h.path.opened).toHaveLength(2));
+    expect(h.torrents()[0]!.state).toEqual({ status: 'downloading' });
+    await vi.waitFor(() => expect(h.saved.records.get(INFO_HASH)?.paused).toBe(false));
+  });
+
+  it('a paused torrent stays paused after a restart and contacts no exit', async () => {
+    const saved = memorySavedDownloads();
+    await saved.save({ ...record(INFO_HASH), paused: true });
+    await saved.saveTorrent(INFO_HASH, USER_TORRENT);
+    const h = harness(saved);
+    await vi.waitFor(() => expect(h.client.torrents).toHaveLength(1));
+    h.client.torrents[0]!.giveMetadata(USER_TORRENT);
+    h.client.torrents[0]!.becomeReady();
+    expect(h.torrents()[0]!.state).toEqual({ status: 'paused' });
+    expect(h.path.opened).toHaveLength(0);
+  });
+
+  it('choosing files deselects everything first, then selects them, tells the exit, saves; the chosen files done closes the wire', async () => {
+    const h = await readyTorrent();
+    const torrent = h.client.torrents[0]!;
+    torrent.log.length = 0;
+    h.send({ target: 'offscreen', type: 'downloads-select', infoHash: INFO_HASH, files: [2, 0, 2] });
+    expect(torrent.log).toEqual(['deselect 0-2', 'select file 0', 'select file 2']);
+    expect(h.torrents()[0]!.files.map((f) => f.selected)).toEqual([true, false, true]);
+    expect(h.torrents()[0]!.remaining).toBe(25000);
+    await vi.waitFor(() => expect(h.saved.records.get(INFO_HASH)?.files).toEqual([0, 2]));
+
+    // The exit's next wire asks for the chosen files (pause and resume make one at once).
+    h.send({ target: 'offscreen', type: 'downloads-pause', infoHash: INFO_HASH });
+    h.send({ target: 'offscreen', type: 'downloads-resume', infoHash: INFO_HASH });
+    await vi.waitFor(() => expect(h.path.opened).toHaveLength(2));
+    expect(h.path.opened[1]!.request.files).toEqual([0, 2]);
+
+    torrent.files[0]!.finish();
+    expect(h.path.opened[1]!.stream.closed).toBe(false);
+    torrent.files[2]!.finish();
+    expect(h.path.opened[1]!.stream.closed).toBe(true);
+    expect(h.torrents()[0]!.state).toEqual({ status: 'done' });
+
+    // Wanting the rest opens a wire again; every file chosen is saved as "all".
+    h.send({ target: 'offscreen', type: 'downloads-select', infoHash: INFO_HASH, files: [0, 1, 2] });
+    await vi.waitFor(() => expect(h.path.opened).toHaveLength(3));
+    expect(torrent.log.slice(-2)).toEqual(['deselect 0-2', 'select 0-2']);
+    await vi.waitFor(() => expect(h.saved.records.get(INFO_HASH)?.files).toEqual([]));
+  });
+
+  it('refuses a selection before the metadata or past the last file', async () => {
+    const h = await readyTorrent();
+    const torrent = h.client.torrents[0]!;
+    torrent.log.length = 0;
+    h.send({ target: 'offscreen', type: 'downloads-select', infoHash: INFO_HASH, files: [0, 3] });
+    expect(torrent.log).toEqual([]);
+    expect(h.torrents()[0]!.files.every((f) => f.selected)).toBe(true);
+
+    h.send({ target: 'offscreen', type: 'downloads-add', magnet: MAGNET });
+    await vi.waitFor(() => expect(h.client.torrents).toHaveLength(2));
+    const magnet = h.client.torrents[1]!;
+    h.send({ target: 'offscreen', type: 'downloads-select', infoHash: MAGNET_HASH, files: [0] });
+    magnet.giveMetadata();
+    magnet.becomeReady();
+    // Only WebTorrent's own whole-torrent selection, re-applied at the metadata: the early choice was dropped.
+    expect(magnet.log).toEqual(['deselect 0-2', 'select 0-2']);
+    expect(h.torrents()[1]!.files.every((f) => f.selected)).toBe(true);
+  });
+
+  it('remove closes the wire, destroys the torrent with its pieces and forgets the saved record', async () => {
+    const h = await readyTorrent();
+    h.send({ target: 'offscreen', type: 'downloads-remove', infoHash: INFO_HASH });
+    expect(h.path.opened[0]!.stream.closed).toBe(true);
+    expect(h.client.torrents[0]!.destroyedWith).toEqual({ destroyStore: true });
+    expect(h.torrents()).toEqual([]);
+    await vi.waitFor(() => expect(h.pieces.removed).toEqual([INFO_HASH]));
+    expect(h.saved.records.size).toBe(0);
+    expect(h.saved.torrents.size).toBe(0);
+  });
+
+  it('hostile input adds nothing and throws nothing', async () => {
+    const saved = memorySavedDownloads();
+    // A record stored under one infohash whose metadata is another torrent's: it comes back as a magnet.
+    await saved.save(record('d'.repeat(40)));
+    await saved.saveTorrent('d'.repeat(40), USER_TORRENT);
+    const h = harness(saved);
+    await vi.waitFor(() => expect(h.client.torrents).toHaveLength(1));
+    expect(h.client.torrents[0]!.id).toBe(`magnet:?xt=urn:btih:${'d'.repeat(40)}&dn=album`);
+
+    for (const bytes of [
+      utf8('not bencode'),
+      utf8('d4:infoi1ee'),
+      utf8('l-5:abcde'),
+      bencode({ info: { ...INFO, pieces: new Uint8Array(19) } }),
+    ])
+      h.send({
+        target: 'offscreen',
+        type: 'downloads-add-torrent-file',
+        name: 'x.torrent',
+        base64: base64(bytes),
+      });
+    h.send({ target: 'offscreen', type: 'downloads-add-torrent-file', name: 'x.torrent', base64: '@@@@' });
+    h.send({ target: 'offscreen', type: 'downloads-add', magnet: 'magnet:?xt=urn:btih:nothex' });
+    h.send({ target: 'offscreen', type: 'downloads-pause', infoHash: 'e'.repeat(40) });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(h.torrents().map((t) => t.infoHash)).toEqual(['d'.repeat(40)]);
+  });
+
+  it(`lists at most ${MAX_DOWNLOADS} torrents`, async () => {
+    const h = harness();
+    for (let i = 0; i <= MAX_DOWNLOADS; i++)
+      h.send({
+        target: 'offscreen',
+        type: 'downloads-add',
+        magnet: `magnet:?xt=urn:btih:${i.toString(16).padStart(40, '0')}`,
+      });
+    expect(h.torrents()).toHaveLength(MAX_DOWNLOADS);
+    await vi.waitFor(() => expect(h.saved.records.size).toBe(MAX_DOWNLOADS));
+  });
+});
+
+function record(infoHash: string): SavedDownload {
+  return { infoHash, name: 'album', trackers: ['udp://t.example:1'], files: [], paused: false, addedAt: 1 };
+}
+
+/** A host with the hand-made torrent added, its metadata in, ready, and its exit wire open. */
+async function readyTorrent() {
+  const h = harness();
+  h.send({
+    target: 'offscreen',
+    type: 'downloads-add-torrent-file',
+    name: 'album.torrent',
+    base64: base64(TORRENT_FILE),
+  });
+  await vi.waitFor(() => expect(h.client.torrents).toHaveLength(1));
+  const torrent = h.client.torrents[0]!;
+  torrent.giveMetadata(USER_TORRENT);
+  torrent.becomeReady();
+  await vi.waitFor(() => expect(h.path.opened).toHaveLength(1));
+  await vi.waitFor(() => expect(h.torrents()[0]!.state).toEqual({ status: 'downloading' }));
+  return h;
+}
