@@ -189,8 +189,7 @@ export class ReconnectingSignaling extends Emitter<ReconnectingSignalingEvents> 
 
   private live(): SignalingClient {
     const client = this.client;
-    if (!client || !this.connected)
-      throw new UnderpassError('not-connected', this.describeOutage());
+    if (!client || !this.connected) throw new UnderpassError('not-connected', this.describeOutage());
     return client;
   }
 
