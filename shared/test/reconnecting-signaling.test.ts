@@ -222,6 +222,16 @@ describe('ReconnectingSignaling', () => {
     await expect(waiting).resolves.toBe(PEER_A);
   });
 
+  it('counts a socket welcomed and closed in the same turn as connected, then reconnects', async () => {
+    const { signaling, socket } = setup();
+    const first = signaling.connect();
+    socket(0).accept();
+    socket(0).welcome(PEER_A);
+    socket(0).drop(1001, 'shutting down');
+    await expect(first).resolves.toBe(PEER_A);
+    expect(signaling.state).toMatchObject({ status: 'reconnecting', attempt: 1 });
+  });
+
   it('stops for good on a version refusal, and on close()', async () => {
     const { clock, signaling, socket } = setup({ retryFirstConnect: true });
     const first = signaling.connect();

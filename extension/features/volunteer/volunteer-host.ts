@@ -24,6 +24,8 @@ export type VolunteerHostOptions = {
 
 type VolunteerRun = {
   engine: VolunteerEngine;
+  /** engine.start() resolved: from now on the signaling connection's state is the run's. */
+  started?: boolean;
   statsTimer?: ReturnType<typeof setInterval>;
   lastSent?: VolunteerStats;
 };
@@ -85,8 +87,8 @@ export class VolunteerHost implements FeatureHost<'volunteer'> {
     // One client's link failing is that client's problem; the relay keeps serving the others.
     engine.on('error', (error) => console.warn('underpass: a client link failed', error.code, error.message));
     signaling.on('state', (state) => {
-      // Until the first welcome, engine.start() owns the outcome (a wrong address is an error at once).
-      if (this.run !== run || this.current.status === 'connecting') return;
+      // Until start() is done, it owns the outcome (a wrong address is an error at once).
+      if (this.run !== run || !run.started) return;
       this.onSignalingState(state);
     });
     // Polled rather than pushed: the relay counts bytes on every cell but announces only links coming and going.
@@ -99,7 +101,12 @@ export class VolunteerHost implements FeatureHost<'volunteer'> {
     }, VOLUNTEER_STATS_INTERVAL_MS);
     try {
       await engine.start();
-      if (this.run === run) this.setState({ status: 'on' });
+      if (this.run !== run) return;
+      run.started = true;
+      // Usually 'connected'; it may already have been lost again (then shown as reconnecting).
+      const now = signaling.state;
+      if (now.status === 'connected' || now.status === 'connecting') this.setState({ status: 'on' });
+      else this.onSignalingState(now);
     } catch (error) {
       if (this.run === run) this.stop({ status: 'error', ...toSwitchError(error, 'volunteer-failed') });
     }

@@ -208,9 +208,21 @@ export class ReconnectingSignaling extends Emitter<ReconnectingSignalingEvents> 
     this.client = client;
     this.setState({ status: 'connecting', attempt: this.attempt });
     let lost = false;
+    const onWelcome = (peerId: string) => {
+      if (this.client !== client || this.connectedAt !== undefined) return;
+      this.everConnected = true;
+      this.connectedAt = this.clock.now();
+      this.attempt = 0;
+      this.setState({ status: 'connected', peerId });
+      // The announce beyond hello: a relay's or exit's load, as the broker knew it before the loss.
+      if (this.lastLoad !== undefined) client.reportLoad(this.lastLoad);
+      this.settle(undefined, peerId);
+    };
     const onLost = (error: UnderpassError | undefined) => {
       if (lost || this.client !== client) return;
       lost = true;
+      // Welcomed, then closed in the same turn (a server restarting just then): it was connected, briefly.
+      if (client.peerId !== undefined) onWelcome(client.peerId);
       this.lost(error ?? new UnderpassError('signaling-closed', 'signaling connection closed'));
     };
     client.on('link', (msg) => {
@@ -232,14 +244,7 @@ export class ReconnectingSignaling extends Emitter<ReconnectingSignalingEvents> 
     client.on('close', (error) => onLost(error));
     client.connect().then(
       (peerId) => {
-        if (this.client !== client || !client.connected) return;
-        this.everConnected = true;
-        this.connectedAt = this.clock.now();
-        this.attempt = 0;
-        this.setState({ status: 'connected', peerId });
-        // The announce beyond hello: a relay's or exit's load, as the broker knew it before the loss.
-        if (this.lastLoad !== undefined) client.reportLoad(this.lastLoad);
-        this.settle(undefined, peerId);
+        if (client.connected) onWelcome(peerId);
       },
       (error: unknown) => onLost(toUnderpassError(error, 'signaling-closed')),
     );
