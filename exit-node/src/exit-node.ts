@@ -6,7 +6,11 @@ import { errorMessage } from '@underpass/shared/errors';
 import { ExitEngine, ExitPolicy, type ExitStats, type SessionLimits } from '@underpass/shared/exit';
 import { PeerConnector } from '@underpass/shared/links';
 import { silentLogger, type Logger } from '@underpass/shared/logger';
-import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
+import {
+  ReconnectingSignaling,
+  type SignalingConnectionState,
+  type WebSocketConstructorLike,
+} from '@underpass/shared/signaling';
 import { loadOrCreateStaticKey } from './keys.js';
 import { nodeAead } from './node-aead.js';
 import { nodePeerFactory, type IceServer } from './node-peer.js';
@@ -45,6 +49,8 @@ export interface ExitNodeOptions {
   torrentService?: Omit<TorrentServiceOptions, 'policy' | 'bindAddress' | 'lookup' | 'logger'>;
   /** A ready torrent service instead (tests use a stand-in); it is closed on close() too. */
   torrents?: TorrentDialer;
+  /** Reconnect timing after the signaling server is lost (default 250 ms doubling to 8 s, full jitter). */
+  reconnectBackoff?: { baseMs?: number; maxMs?: number };
 }
 
 /** Links (relays and direct clients) served at once, unless the operator says otherwise. */
@@ -53,7 +59,10 @@ export const DEFAULT_EXIT_CAPACITY = 100;
 export interface ExitNode {
   /** The key clients pin, base64url. */
   readonly exitKey: string;
+  /** The broker's id for this exit: it changes with every reconnect; '' while not connected. */
   readonly peerId: string;
+  /** The connection to the signaling server: connected, or reconnecting (sessions carry on meanwhile). */
+  signalingState(): SignalingConnectionState;
   stats(): ExitStats;
   /** The torrent service's figures, when this exit started one (`torrentService`). */
   torrentStats(): TorrentServiceStats | undefined;
@@ -64,7 +73,11 @@ export function defaultDataDir(): string {
   return process.env.UNDERPASS_EXIT_DATA_DIR ?? join(homedir(), '.local', 'share', 'underpass-exit');
 }
 
-/** Starts an exit: loads its key, announces it to the broker, and serves every link the broker sends. */
+/**
+ * Starts an exit: loads its key, announces it to the broker, and serves every link the broker sends. Resolves
+ * once announced; while the broker cannot be reached it keeps trying (with backoff, logged), at start and
+ * whenever the broker goes away later. Sessions and links that are up never depend on the broker.
+ */
 export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode> {
   const logger = options.logger ?? silentLogger;
   const keyFile = options.keyFile ?? join(options.dataDir ?? defaultDataDir(), 'exit-key.json');
@@ -109,8 +122,11 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
   );
 
   const capacity = options.capacity ?? DEFAULT_EXIT_CAPACITY;
-  const signaling = new SignalingClient({
+  const signaling = new ReconnectingSignaling({
     url: options.signalingUrl,
+    // An exit started before its server (or during a redeploy) waits for it rather than exiting.
+    retryFirstConnect: true,
+    ...(options.reconnectBackoff ? { backoff: options.reconnectBackoff } : {}),
     WebSocket: WebSocket as unknown as WebSocketConstructorLike, // ws's typings differ only in overloads
     hello: {
       role: 'exit',
@@ -157,15 +173,53 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
       'the signaling server reported an error',
     ),
   );
-  const peerId = await signaling.connect();
-  logger.info(
-    { event: 'announced', exitKey, policy: policy.summary(), torrents: dialer.servesTorrents },
-    'announced to the broker',
-  );
+  signaling.on('state', (state) => {
+    switch (state.status) {
+      case 'connected':
+        logger.info(
+          { event: 'announced', exitKey, policy: policy.summary(), torrents: dialer.servesTorrents },
+          'announced to the broker',
+        );
+        return;
+      case 'reconnecting':
+        logger.warn(
+          {
+            event: 'signaling-reconnecting',
+            attempt: state.attempt,
+            nextInMs: state.nextInMs,
+            code: state.code,
+            reason: state.reason,
+            links: engine.stats().links,
+          },
+          'lost the signaling server; serving the links that are up and reconnecting',
+        );
+        return;
+      case 'stopped':
+        if (state.code !== undefined)
+          logger.error(
+            { event: 'signaling-stopped', code: state.code, reason: state.reason },
+            'the signaling server refused this exit for good',
+          );
+        return;
+      case 'connecting':
+        return;
+    }
+  });
+  try {
+    await signaling.connect();
+  } catch (error) {
+    signaling.close();
+    engine.close();
+    await dialer.close();
+    throw error;
+  }
 
   return {
     exitKey,
-    peerId,
+    get peerId() {
+      return signaling.peerId ?? '';
+    },
+    signalingState: () => signaling.state,
     stats: () => engine.stats(),
     torrentStats: () => torrentService?.stats(),
     close: async () => {

@@ -1,6 +1,6 @@
 import { ProtectEngine, type PathMode } from '@underpass/shared/engines';
 import type { PeerFactory } from '@underpass/shared/links';
-import { SignalingClient, type ExitService } from '@underpass/shared/signaling';
+import { ReconnectingSignaling, type ExitService } from '@underpass/shared/signaling';
 
 /** Not sooner: when a hop dies, the broker may not have heard yet and could name the dead exit again. */
 export const DEFAULT_RETRY_BASE_MS = 600;
@@ -20,13 +20,13 @@ export type PathEngineOptions = {
 
 /**
  * A path as the extension's features build one (Protect's, Downloads' own): the client engine with the
- * extension's timing, and a fresh signaling client for every rebuild after the broker's socket dropped, since a
- * closed one cannot reconnect.
+ * extension's timing, and a signaling client that reconnects by itself when the broker goes away (the path
+ * that is up carries on; only a rebuild waits for the broker).
  */
 export function createPathEngine(options: PathEngineOptions): ProtectEngine {
   return new ProtectEngine({
     createSignaling: () =>
-      new SignalingClient({
+      new ReconnectingSignaling({
         url: options.signalingUrl,
         WebSocket: options.WebSocket,
         hello: { role: 'client' },

@@ -161,6 +161,34 @@ describe('EngineHost', () => {
     expect(failed.state).toMatchObject({ status: 'error', code: 'signaling-closed' });
   });
 
+  it('keeps a Volunteer on through a lost broker: reconnecting, then on again when it answers', async () => {
+    const { engineHost, next } = host();
+    let connections = 0;
+    const broker = await wsServer((socket) => {
+      const n = ++connections;
+      socket.once('message', () => {
+        socket.send(JSON.stringify({ type: 'welcome', v: 1, peerId: `peer${n}`.padEnd(22, 'x') }));
+        // The first broker goes away right after welcoming the relay, as a restarting server would.
+        if (n === 1) setImmediate(() => socket.close(1001, 'shutting down'));
+      });
+    });
+    engineHost.handle({
+      target: 'offscreen',
+      type: 'volunteer-start',
+      signalingUrl: `ws://127.0.0.1:${broker}`,
+      capacity: 2,
+      bandwidthBytesPerSec: 0,
+    });
+    const reconnecting = await next(volunteerState('reconnecting'));
+    expect(reconnecting.state).toMatchObject({ status: 'reconnecting', attempt: 1 });
+    await next(
+      (event): event is StateEvent<'volunteer-state'> =>
+        event.type === 'volunteer-state' && event.state.status === 'on' && connections === 2,
+    );
+    expect(engineHost.status().volunteer).toEqual({ status: 'on' });
+    engineHost.shutdown();
+  });
+
   it('stops both engines on shutdown', async () => {
     const { engineHost, next } = host();
     const broker = await wsServer();

@@ -67,6 +67,42 @@ describe('VolunteerSwitch', () => {
     expect(h.volunteer.state).toEqual({ status: 'off' });
   });
 
+  it('shows a lost signaling server as reconnecting, keeps relaying, and is on again when it is back', async () => {
+    const h = switchHarness();
+    await h.runner.setSwitch('volunteer', true);
+    await h.emit({ target: 'background', type: 'volunteer-state', state: { status: 'on' } });
+    await h.emit({ target: 'background', type: 'volunteer-stats', stats: STATS });
+    await h.emit({
+      target: 'background',
+      type: 'volunteer-state',
+      state: { status: 'reconnecting', attempt: 2, nextInMs: 1_400, reason: 'the server is shutting down' },
+    });
+    expect(h.volunteer.state).toEqual({
+      status: 'reconnecting',
+      detail: 'attempt 2, next in 2 s (the server is shutting down)',
+    });
+    expect(h.volunteer.running).toBe(true);
+    expect(h.volunteer.clientsNow).toBe(1);
+    expect(h.sent()).toEqual(['volunteer-start']);
+    await h.emit({ target: 'background', type: 'volunteer-state', state: { status: 'on' } });
+    expect(h.volunteer.state.status).toBe('on');
+  });
+
+  it('adopts a relay that is reconnecting when the worker restarts', async () => {
+    const h = switchHarness({
+      wanted: { protect: false, volunteer: true, downloads: false },
+      engines: {
+        protect: { status: 'off' },
+        volunteer: { status: 'reconnecting', attempt: 1, nextInMs: 100, reason: 'gone' },
+        downloads: { status: 'off' },
+      },
+    });
+    await h.runner.resume();
+    expect(h.sent()).toEqual(['status']);
+    expect(h.volunteer.state).toMatchObject({ status: 'reconnecting' });
+    expect(h.volunteer.running).toBe(true);
+  });
+
   it('shows an engine failure and lets the engines go', async () => {
     const h = switchHarness();
     await h.runner.setSwitch('volunteer', true);

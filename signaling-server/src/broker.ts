@@ -99,6 +99,7 @@ export class Broker {
    * dropped it (and ignores them) instead of earning `unknown-link` — never a peer outside the link.
    */
   private readonly linkCache = new Map<string, LinkEntry>();
+  private stopping = false;
 
   constructor(private readonly options: BrokerOptions) {
     this.registry = options.registry;
@@ -189,14 +190,21 @@ export class Broker {
     return { ok: true };
   }
 
-  /** Forgets a peer and closes its links, telling the other member of each. */
-  async leave(peerId: string): Promise<void> {
+  /**
+   * Forgets a peer and closes its links, telling the other member of each: a peer whose socket closed while
+   * this server runs is taken as gone. Not so when the server itself is what goes away (shutdown, or another
+   * instance reaping a dead one, `tellLinkMembers: false`): that says nothing of the peers, whose WebRTC links
+   * do not need the server, and a `link-closed` would make the other member tear a working link down.
+   */
+  async leave(peerId: string, options: { tellLinkMembers?: boolean } = {}): Promise<void> {
     this.members.delete(peerId);
     this.matchmaker.forget(peerId);
     const links = await this.registry.removePeer(peerId);
     if (!links) return;
+    const tell = options.tellLinkMembers !== false && !this.stopping;
     for (const link of links) {
       this.linkCache.delete(link.linkId);
+      if (!tell) continue;
       const other = link.initiator === peerId ? link.hop : link.initiator;
       this.send(other, { type: 'link-closed', linkId: link.linkId });
     }
@@ -217,8 +225,12 @@ export class Broker {
     this.matchmaker.capacityFreed();
   }
 
-  /** Drops the waiting requests without answering them: on shutdown their sockets are closing anyway. */
+  /**
+   * Drops the waiting requests without answering them: on shutdown their sockets are closing anyway. From now
+   * on peers leave without their links' other members being told (see leave()).
+   */
   stop(): void {
+    this.stopping = true;
     this.matchmaker.stop();
   }
 

@@ -32,6 +32,13 @@ end
 local function offers(id, needs)
   return needs == '' or (needs == 'torrent' and redis.call('HGET', p .. 'peer:' .. id, 'tor') == '1')
 end
+-- A relay's score in the relays set: capacity less the larger of its assigned links and its reported load
+-- (relayFreeOf in registry.ts).
+local function rescore(id)
+  local f = redis.call('HMGET', p .. 'peer:' .. id, 'role', 'cap', 'asg', 'load')
+  if f[1] ~= 'relay' then return end
+  redis.call('ZADD', p .. 'relays', tonumber(f[2]) - math.max(tonumber(f[3]), tonumber(f[4])), id)
+end
 local function forget(lid)
   local lk = p .. 'link:' .. lid
   local l = redis.call('HMGET', lk, 'i', 'h')
@@ -42,10 +49,8 @@ local function forget(lid)
   local hk = p .. 'peer:' .. l[2]
   if redis.call('EXISTS', hk) == 1 then
     local asg = redis.call('HINCRBY', hk, 'asg', -1)
-    if asg < 0 then asg = 0; redis.call('HSET', hk, 'asg', 0) end
-    if redis.call('HGET', hk, 'role') == 'relay' then
-      redis.call('ZADD', p .. 'relays', tonumber(redis.call('HGET', hk, 'cap')) - asg, l[2])
-    end
+    if asg < 0 then redis.call('HSET', hk, 'asg', 0) end
+    rescore(l[2])
   end
   local ik = p .. 'peer:' .. l[1]
   if redis.call('EXISTS', ik) == 1 then redis.call('HINCRBY', ik, 'own', -1) end
@@ -95,7 +100,10 @@ return {'ok', out}`,
   // ARGV: prefix, id, load
   reportLoad: `
 local pk = p .. 'peer:' .. ARGV[2]
-if redis.call('EXISTS', pk) == 1 then redis.call('HSET', pk, 'load', ARGV[3], 'pend', 0) end
+if redis.call('EXISTS', pk) == 1 then
+  redis.call('HSET', pk, 'load', ARGV[3], 'pend', 0)
+  rescore(ARGV[2])
+end
 return 'ok'`,
   // ARGV: prefix
   listExits: `
@@ -148,7 +156,7 @@ elseif redis.call('EXISTS', p .. 'peer:' .. hop) == 0 then
 end
 local hk = p .. 'peer:' .. hop
 redis.call('HINCRBY', hk, 'asg', 1)
-if redis.call('HGET', hk, 'role') == 'relay' then redis.call('ZINCRBY', p .. 'relays', -1, hop) end
+rescore(hop)
 redis.call('HINCRBY', ik, 'own', 1)
 redis.call('HSET', p .. 'link:' .. lid, 'i', init, 'h', hop)
 redis.call('SADD', p .. 'links:' .. init, lid)

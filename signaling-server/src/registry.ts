@@ -151,6 +151,7 @@ export class MemoryRegistry implements Registry {
     if (!peer) return;
     peer.load = load;
     peer.pending = 0;
+    this.relayFree(peer);
   }
 
   async listExits(): Promise<PeerEntry[]> {
@@ -224,11 +225,11 @@ export class MemoryRegistry implements Registry {
     return node && this.peers.get(node.peerId);
   }
 
-  /** Keeps a relay's place in the heap in step with its assigned count. */
+  /** Keeps a relay's place in the heap in step with its assigned count and its own load (relayFreeOf). */
   private relayFree(peer: MutablePeer): void {
     const node = this.relayNodes.get(peer.peerId);
     if (!node) return;
-    node.free = (peer.capacity ?? 0) - peer.assigned;
+    node.free = relayFreeOf(peer);
     this.relayHeap.update(node);
   }
 
@@ -254,6 +255,15 @@ export class MemoryRegistry implements Registry {
     }
     return link;
   }
+}
+
+/**
+ * A relay's free capacity: its capacity less the clients it serves, counted as the larger of the links the
+ * broker made to it and the load it reports. They differ after a signaling restart: the relay comes back with
+ * clients whose links an earlier server (or socket) made, and its first `load` says so.
+ */
+export function relayFreeOf(peer: Pick<PeerEntry, 'capacity' | 'assigned' | 'load'>): number {
+  return (peer.capacity ?? 0) - Math.max(peer.assigned, peer.load);
 }
 
 /** Whether an exit offers the service a path needs (anything, when it needs none). */

@@ -100,7 +100,8 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
   await cluster?.start({
     deliver,
     capacity: () => broker.capacityFreed(),
-    reap: (peerId) => broker.leave(peerId),
+    // A dead instance's peers most likely lost only their signaling socket: their links stay up.
+    reap: (peerId) => broker.leave(peerId, { tellLinkMembers: false }),
     lost: () => {
       for (const conn of connections.values()) conn.registrationLost();
     },

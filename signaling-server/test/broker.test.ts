@@ -139,6 +139,55 @@ describe.each(registries)('Broker with the %s registry', (_name, makeRegistry) =
       expect((await registry.getPeer(id('big')))?.assigned).toBe(3);
     });
 
+    it('counts a relay that comes back with clients (its load) against its capacity, not only its links', async () => {
+      const { broker, registry, take } = setup(100);
+      await broker.join(id('e'), { type: 'hello', v: 1, role: 'exit', exitKey: newExitKey() });
+      // A relay re-announced after a signaling restart: 2 clients whose links an earlier server made.
+      await broker.join(id('back'), { type: 'hello', v: 1, role: 'relay', capacity: 3 });
+      await broker.handle(id('back'), { type: 'load', load: 2 });
+      await broker.join(id('c'), { type: 'hello', v: 1, role: 'client' });
+      take(id('c'));
+      await broker.handle(id('c'), { type: 'path-request', requestId: '1', mode: 'two-hop' });
+      expect(take(id('c')).map((m) => m.type)).toEqual(['path']);
+      expect((await registry.getPeer(id('back')))?.assigned).toBe(1);
+      // That client's link came up: 3 of 3.
+      await broker.handle(id('back'), { type: 'load', load: 3 });
+      await broker.handle(id('c'), { type: 'path-request', requestId: '2', mode: 'two-hop' });
+      expect(take(id('c')).map((m) => m.type)).toEqual(['error']);
+      // One of the old clients left: room for one more.
+      await broker.handle(id('back'), { type: 'load', load: 2 });
+      await broker.handle(id('c'), { type: 'path-request', requestId: '3', mode: 'two-hop' });
+      expect(take(id('c')).map((m) => m.type)).toEqual(['path']);
+    });
+
+    it('tells no link member when the server, not the peer, goes away (reaping, shutdown)', async () => {
+      const { broker, take } = setup();
+      await broker.join(id('e'), { type: 'hello', v: 1, role: 'exit', exitKey: newExitKey() });
+      await broker.join(id('relay'), { type: 'hello', v: 1, role: 'relay', capacity: 4 });
+      await broker.join(id('c1'), { type: 'hello', v: 1, role: 'client' });
+      await broker.join(id('c2'), { type: 'hello', v: 1, role: 'client' });
+      await broker.handle(id('c1'), { type: 'path-request', requestId: 'a', mode: 'two-hop' });
+      await broker.handle(id('c2'), { type: 'path-request', requestId: 'b', mode: 'two-hop' });
+      take(id('relay'));
+      await broker.leave(id('c1'), { tellLinkMembers: false });
+      expect(take(id('relay'))).toEqual([]);
+      broker.stop();
+      await broker.leave(id('c2'));
+      expect(take(id('relay'))).toEqual([]);
+    });
+
+    it('takes a re-announced exit back under its key once its old registration is gone, listed once', async () => {
+      const { broker, registry } = setup();
+      const exitKey = newExitKey();
+      const hello = { type: 'hello', v: 1, role: 'exit', exitKey, policy: 'web' } as const;
+      expect(await broker.join(id('old'), hello)).toEqual({ ok: true });
+      // The same exit on a new socket while its old one is not yet known to be gone: refused, it retries.
+      expect(await broker.join(id('new'), hello)).toMatchObject({ ok: false, reason: 'duplicate-exit-key' });
+      await broker.leave(id('old'), { tellLinkMembers: false });
+      expect(await broker.join(id('new'), hello)).toEqual({ ok: true });
+      expect((await registry.listExits()).map((e) => e.peerId)).toEqual([id('new')]);
+    });
+
     it('keeps an exit key for the first exit, and frees it when that exit leaves', async () => {
       const { broker, registry } = setup();
       const exitKey = newExitKey();

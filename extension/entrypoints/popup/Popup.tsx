@@ -245,6 +245,8 @@ function volunteerHeadline(state: SwitchState): string {
       return t('stateVolunteering');
     case 'error':
       return t('stateVolunteerError');
+    case 'reconnecting':
+      return t('stateVolunteerReconnecting');
     default:
       return protectHeadline(state);
   }

@@ -1,14 +1,16 @@
 import { VolunteerEngine } from '@underpass/shared/engines';
 import { type PeerFactory } from '@underpass/shared/links';
-import { SignalingClient } from '@underpass/shared/signaling';
+import { ReconnectingSignaling, type SignalingConnectionState } from '@underpass/shared/signaling';
 import type { FeatureHost } from '../../lib/engine-host';
 import type { EngineEvent, OffscreenCommand } from '../../lib/messages';
-import { toSwitchError, truncateReason } from '../../lib/switch-error';
+import { switchError, toSwitchError, truncateReason } from '../../lib/switch-error';
 import { safely } from '../../lib/safely';
 import type { VolunteerEngineState, VolunteerStats } from './volunteer-messages';
 
 /**
  * Volunteer in the engines' host: runs the relay engine and reports its state and counters to the background.
+ * A signaling server lost after the relay was on is not the end of it: the relay keeps its clients' circuits
+ * (their WebRTC links do not need the server) and reconnects by itself, shown as `reconnecting`.
  */
 
 /** Relay counters change on every cell; the popup needs a few updates a second at most. */
@@ -22,6 +24,8 @@ export type VolunteerHostOptions = {
 
 type VolunteerRun = {
   engine: VolunteerEngine;
+  /** engine.start() resolved: from now on the signaling connection's state is the run's. */
+  started?: boolean;
   statsTimer?: ReturnType<typeof setInterval>;
   lastSent?: VolunteerStats;
 };
@@ -66,7 +70,7 @@ export class VolunteerHost implements FeatureHost<'volunteer'> {
 
   private async start(command: Extract<OffscreenCommand, { type: 'volunteer-start' }>): Promise<void> {
     this.stop(undefined);
-    const signaling = new SignalingClient({
+    const signaling = new ReconnectingSignaling({
       url: command.signalingUrl,
       WebSocket: this.options.WebSocket,
       hello: { role: 'relay', capacity: command.capacity },
@@ -82,11 +86,10 @@ export class VolunteerHost implements FeatureHost<'volunteer'> {
     this.setState({ status: 'connecting' });
     // One client's link failing is that client's problem; the relay keeps serving the others.
     engine.on('error', (error) => console.warn('underpass: a client link failed', error.code, error.message));
-    signaling.on('close', (error) => {
-      if (this.run !== run) return;
-      const code = error ? toSwitchError(error, 'signaling-closed').code : 'signaling-closed';
-      const why = error?.message ?? 'the connection closed';
-      this.stop({ status: 'error', code, reason: truncateReason(`Lost the signaling server: ${why}`) });
+    signaling.on('state', (state) => {
+      // Until start() is done, it owns the outcome (a wrong address is an error at once).
+      if (this.run !== run || !run.started) return;
+      this.onSignalingState(state);
     });
     // Polled rather than pushed: the relay counts bytes on every cell but announces only links coming and going.
     run.statsTimer = setInterval(() => {
@@ -98,9 +101,44 @@ export class VolunteerHost implements FeatureHost<'volunteer'> {
     }, VOLUNTEER_STATS_INTERVAL_MS);
     try {
       await engine.start();
-      if (this.run === run) this.setState({ status: 'on' });
+      if (this.run !== run) return;
+      run.started = true;
+      // Usually 'connected'; it may already have been lost again (then shown as reconnecting).
+      const now = signaling.state;
+      if (now.status === 'connected' || now.status === 'connecting') this.setState({ status: 'on' });
+      else this.onSignalingState(now);
     } catch (error) {
       if (this.run === run) this.stop({ status: 'error', ...toSwitchError(error, 'volunteer-failed') });
+    }
+  }
+
+  private onSignalingState(state: SignalingConnectionState): void {
+    switch (state.status) {
+      case 'connected':
+        this.setState({ status: 'on' });
+        return;
+      case 'reconnecting':
+        this.setState({
+          status: 'reconnecting',
+          attempt: Math.min(state.attempt, 1_000_000),
+          nextInMs: Math.min(Math.round(state.nextInMs), 3_600_000),
+          reason: truncateReason(state.reason),
+        });
+        return;
+      case 'stopped':
+        // Only a refusal that retrying cannot fix (or our own close, which has no code) stops the loop.
+        if (state.code === undefined) return;
+        this.stop({
+          status: 'error',
+          ...switchError(
+            state.code,
+            `The signaling server refused the relay: ${state.reason ?? state.code}`,
+            'signaling-closed',
+          ),
+        });
+        return;
+      case 'connecting':
+        return;
     }
   }
 

@@ -8,6 +8,16 @@ export const volunteerEngineStateSchema = z.discriminatedUnion('status', [
   z.object({ status: z.literal('off') }),
   z.object({ status: z.literal('connecting') }),
   z.object({ status: z.literal('on') }),
+  /**
+   * The signaling server was lost after the relay was on: the relay goes on serving the clients it has and
+   * reconnects (attempt n in `nextInMs`); it takes no new clients until the server is back.
+   */
+  z.object({
+    status: z.literal('reconnecting'),
+    attempt: z.number().int().min(1).max(1_000_000),
+    nextInMs: z.number().int().min(0).max(3_600_000),
+    reason: reasonSchema,
+  }),
   z.object({ status: z.literal('error'), code: switchErrorCodeSchema, reason: reasonSchema }),
 ]);
 export type VolunteerEngineState = z.infer<typeof volunteerEngineStateSchema>;

@@ -2,6 +2,7 @@ import type { EngineChannel } from '../../lib/engine-channel';
 import { SwitchBase, type FeatureSwitch, type ResumeInput } from '../../lib/feature-switch';
 import type { EngineEvent, SwitchName, SwitchState } from '../../lib/messages';
 import type { Settings } from '../../lib/settings';
+import { truncateReason } from '../../lib/switch-error';
 import { type VolunteerEngineState, type VolunteerStats, ZERO_VOLUNTEER_STATS } from './volunteer-messages';
 import { capReached, relayedSince, usageThisMonth, type VolunteerUsage } from './volunteer-usage';
 
@@ -80,7 +81,8 @@ export class VolunteerSwitch extends SwitchBase implements FeatureSwitch {
 
   async resume({ wanted, stored, engines }: ResumeInput): Promise<void> {
     const engine = engines?.volunteer;
-    const adoptable = engine?.status === 'on' || engine?.status === 'connecting';
+    const adoptable =
+      engine?.status === 'on' || engine?.status === 'connecting' || engine?.status === 'reconnecting';
     if (wanted && engine && adoptable) {
       // The relay outlived the worker in the engines' host: adopt it, its clients keep their circuits.
       this.relaying = true;
@@ -105,7 +107,7 @@ export class VolunteerSwitch extends SwitchBase implements FeatureSwitch {
   private async onEngineState(state: VolunteerEngineState): Promise<void> {
     if (!this.relaying) {
       // A relay running without the user's say (e.g. left over from a previous worker) must not keep going.
-      if (state.status === 'on' || state.status === 'connecting')
+      if (state.status === 'on' || state.status === 'connecting' || state.status === 'reconnecting')
         await this.options.channel.send({ target: 'offscreen', type: 'volunteer-stop' }, { create: false });
       return;
     }
@@ -153,6 +155,14 @@ function toSwitchState(state: VolunteerEngineState): SwitchState {
       return { status: 'connecting', detail: 'Announcing to the signaling server' };
     case 'on':
       return { status: 'on', detail: 'Relaying for others' };
+    case 'reconnecting':
+      // The relay still carries the circuits it has; only new clients wait for the server.
+      return {
+        status: 'reconnecting',
+        detail: truncateReason(
+          `attempt ${state.attempt}, next in ${Math.ceil(state.nextInMs / 1000)} s (${state.reason})`,
+        ),
+      };
     case 'error':
       return state;
   }

@@ -8,6 +8,10 @@ import type { PeerFactory } from '../links/peer-link.js';
 import type { StreamRequest } from '../tunnel/mux-frames.js';
 import { PeerConnector, type SignalingChannel } from '../links/peer-connector.js';
 import { TunnelClient, type TunnelStats } from './client.js';
+import { withDeadline } from '../deadline.js';
+
+/** How long a rebuild waits for a reconnecting signaling client before that attempt counts as failed. */
+export const DEFAULT_SIGNALING_WAIT_MS = 10_000;
 
 export type PathMode = 'two-hop' | 'direct';
 
@@ -28,6 +32,11 @@ export interface ProtectSignaling extends SignalingChannel {
   }): Promise<Omit<PathInfo, 'mode'>>;
   /** False once the socket to the broker is gone; a client cannot reconnect, so a new one is made. */
   readonly connected?: boolean;
+  /**
+   * (A client that reconnects by itself, ReconnectingSignaling) resolves once connected again. Such a client is
+   * kept for the engine's whole run: a lost broker only delays the next path, it never touches the current one.
+   */
+  whenConnected?(): Promise<string>;
   close?(): void;
 }
 
@@ -49,8 +58,9 @@ export type ProtectState =
 
 export interface ProtectEngineOptions {
   /**
-   * Makes a fresh signaling client. Needed for a long-lived Protect: a client whose socket dropped cannot
-   * reconnect, and a path can only be rebuilt through the broker. Either this or `signaling` is required.
+   * Makes the signaling client, closed on stop(). A ReconnectingSignaling is made once per run and reconnects
+   * by itself; a plain SignalingClient cannot reconnect, so a fresh one is made after its socket dropped.
+   * Either this or `signaling` is required.
    */
   createSignaling?: () => ProtectSignaling;
   /** One client for the engine's whole life (tests); once its socket drops, rebuilds fail until stop(). */
@@ -69,6 +79,11 @@ export interface ProtectEngineOptions {
   /** Delay before rebuilding a lost path: attempt n waits min(base·2ⁿ, max). */
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /**
+   * How long a rebuild waits for a reconnecting signaling client to be back before that attempt fails (and
+   * the rebuild backoff goes on). Default 10 s.
+   */
+  signalingWaitMs?: number;
   /** The path's round trip and the rebuild backoff read it; injected for tests. */
   clock?: Clock;
 }
@@ -160,6 +175,18 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
 
   /** A connected signaling client and its connector: the old ones while they live, new ones after a drop. */
   private async ensureSignaling(): Promise<{ signaling: ProtectSignaling; connector: PeerConnector }> {
+    const lasting = this.signaling?.whenConnected ? this.signaling : undefined;
+    if (lasting?.whenConnected) {
+      // It reconnects by itself (and re-announces); its connector, and the links it made, live on.
+      await withDeadline(lasting.whenConnected(), {
+        ms: this.options.signalingWaitMs ?? DEFAULT_SIGNALING_WAIT_MS,
+        onTimeout: () =>
+          new UnderpassError('signaling-unavailable', 'the signaling server is unreachable; still trying'),
+        clock: this.clock,
+      });
+      this.connector ??= this.newConnector(lasting);
+      return { signaling: lasting, connector: this.connector };
+    }
     const reusable =
       this.signaling && this.connector && this.signaling.connected !== false ? this.signaling : undefined;
     if (reusable && this.connector) return { signaling: reusable, connector: this.connector };
@@ -182,13 +209,17 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
       }
       throw error;
     }
-    const connector = new PeerConnector({
+    const connector = this.newConnector(signaling);
+    this.connector = connector;
+    return { signaling, connector };
+  }
+
+  private newConnector(signaling: ProtectSignaling): PeerConnector {
+    return new PeerConnector({
       signaling,
       createPeer: this.options.createPeer,
       connectTimeoutMs: this.options.connectTimeoutMs,
     });
-    this.connector = connector;
-    return { signaling, connector };
   }
 
   private async buildFirstPath(generation: number): Promise<void> {

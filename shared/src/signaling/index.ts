@@ -3,3 +3,5 @@ export * from './messages.js';
 export * from './ids.js';
 export * from './exit-proof.js';
 export * from './client.js';
+export * from './backoff.js';
+export * from './reconnecting-client.js';

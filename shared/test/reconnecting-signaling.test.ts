@@ -1,0 +1,282 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_RECONNECT_BACKOFF,
+  ReconnectingSignaling,
+  fullJitterDelay,
+  type SignalingConnectionState,
+  type WebSocketLike,
+} from '@underpass/shared/signaling';
+import { ManualClock } from '../../test/manual-clock.js';
+
+/**
+ * The reconnect loop's logic (pure timing and state) against scripted sockets: a real SignalingClient runs on
+ * each, and the test plays the server. The real broker restarts are in exit-node/test/signaling-restart.test.ts.
+ */
+
+type Listener = (event: never) => void;
+
+/** A socket the test drives: it records what the client sent and plays the server's side. */
+class ScriptedSocket implements WebSocketLike {
+  static made: ScriptedSocket[] = [];
+  readyState = 0;
+  readonly sent: Record<string, unknown>[] = [];
+  private readonly listeners = new Map<string, Listener[]>();
+
+  constructor(readonly url: string) {
+    ScriptedSocket.made.push(this);
+  }
+
+  send(data: string): void {
+    this.sent.push(JSON.parse(data) as Record<string, unknown>);
+  }
+  close(): void {
+    this.drop(1000, 'bye');
+  }
+  addEventListener(type: string, listener: Listener): void {
+    this.listeners.set(type, [...(this.listeners.get(type) ?? []), listener]);
+  }
+
+  accept(): void {
+    this.readyState = 1;
+    this.fire('open', undefined);
+  }
+  say(msg: Record<string, unknown>): void {
+    this.fire('message', { data: JSON.stringify(msg) });
+  }
+  welcome(peerId: string): void {
+    this.say({ type: 'welcome', v: 1, peerId, heartbeatMs: 60_000 });
+  }
+  drop(code = 1006, reason = ''): void {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    this.fire('close', { code, reason });
+  }
+  private fire(type: string, event: unknown): void {
+    for (const listener of this.listeners.get(type) ?? []) (listener as (e: unknown) => void)(event);
+  }
+}
+
+const PEER_A = 'AAAAAAAAAAAAAAAAAAAAAA';
+const PEER_B = 'BBBBBBBBBBBBBBBBBBBBBB';
+const LINK = 'LLLLLLLLLLLLLLLLLLLLLL';
+
+function setup(options: { retryFirstConnect?: boolean; random?: () => number } = {}) {
+  ScriptedSocket.made = [];
+  const clock = new ManualClock();
+  const states: SignalingConnectionState[] = [];
+  const signaling = new ReconnectingSignaling({
+    url: 'ws://broker.invalid/',
+    WebSocket: ScriptedSocket,
+    hello: { role: 'relay', capacity: 3 },
+    clock,
+    random: options.random ?? (() => 0.5),
+    ...(options.retryFirstConnect ? { retryFirstConnect: true } : {}),
+  });
+  signaling.on('state', (state) => states.push(state));
+  const socket = (i: number): ScriptedSocket => {
+    const made = ScriptedSocket.made[i];
+    if (!made) throw new Error(`socket ${i} was not opened`);
+    return made;
+  };
+  return { clock, states, signaling, socket };
+}
+
+/** Lets the client's promise callbacks run. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('fullJitterDelay', () => {
+  const backoff = { baseMs: 100, maxMs: 1_000 };
+
+  it('waits uniformly below base·2ⁿ, never above the cap', () => {
+    expect(fullJitterDelay(0, backoff, () => 0.999)).toBe(99);
+    expect(fullJitterDelay(3, backoff, () => 0.5)).toBe(400);
+    expect(fullJitterDelay(4, backoff, () => 0.5)).toBe(500);
+    expect(fullJitterDelay(50, backoff, () => 0.999)).toBe(999);
+    expect(fullJitterDelay(2, backoff, () => 0)).toBe(0);
+  });
+
+  it('stays in bounds whatever the random source returns', () => {
+    for (const r of [-1, 1, 7, Number.NaN, Infinity]) {
+      const delay = fullJitterDelay(10, backoff, () => r);
+      expect(delay).toBeGreaterThanOrEqual(0);
+      expect(delay).toBeLessThan(1_000);
+    }
+  });
+
+  it('defaults: a first retry within 250 ms, none later than 8 s after the server is back', () => {
+    expect(DEFAULT_RECONNECT_BACKOFF).toEqual({ baseMs: 250, maxMs: 8_000 });
+  });
+});
+
+describe('ReconnectingSignaling', () => {
+  it('says hello on every new socket, repeats the last load, and shows each step', async () => {
+    const { clock, states, signaling, socket } = setup();
+    const first = signaling.connect();
+    socket(0).accept();
+    expect(socket(0).sent[0]).toMatchObject({ type: 'hello', role: 'relay', capacity: 3 });
+    socket(0).welcome(PEER_A);
+    await expect(first).resolves.toBe(PEER_A);
+    expect(signaling.reportLoad(2)).toBe(true);
+
+    socket(0).say({ type: 'error', code: 'shutting-down', message: 'the server is shutting down' });
+    socket(0).drop(1001, 'shutting down');
+    await settle();
+    // random() = 0.5 and no failure yet: half of the 250 ms base.
+    expect(signaling.state).toEqual({
+      status: 'reconnecting',
+      attempt: 1,
+      nextInMs: 125,
+      code: 'shutting-down',
+      reason: 'the server is shutting down',
+    });
+    expect(signaling.connected).toBe(false);
+    expect(signaling.reportLoad(3)).toBe(false);
+
+    clock.advance(124);
+    expect(ScriptedSocket.made).toHaveLength(1);
+    clock.advance(1);
+    expect(ScriptedSocket.made).toHaveLength(2);
+    socket(1).accept();
+    expect(socket(1).sent[0]).toMatchObject({ type: 'hello', role: 'relay', capacity: 3 });
+    socket(1).welcome(PEER_B);
+    await settle();
+    expect(signaling.peerId).toBe(PEER_B);
+    // The announce: the load last reported, though it was reported while no socket was up.
+    expect(socket(1).sent[1]).toEqual({ type: 'load', load: 3 });
+    expect(states.map((s) => s.status)).toEqual([
+      'connecting',
+      'connected',
+      'reconnecting',
+      'connecting',
+      'connected',
+    ]);
+  });
+
+  it('backs off exponentially while the server stays away, up to the cap', async () => {
+    const { clock, signaling, socket } = setup({ random: () => 0.999 });
+    const first = signaling.connect();
+    socket(0).accept();
+    socket(0).welcome(PEER_A);
+    await first;
+    socket(0).drop();
+    await settle();
+    const waits: number[] = [];
+    for (let i = 1; i <= 8; i++) {
+      const state = signaling.state;
+      if (state.status !== 'reconnecting') throw new Error(`expected reconnecting, got ${state.status}`);
+      expect(state.attempt).toBe(i);
+      waits.push(state.nextInMs);
+      clock.advance(state.nextInMs);
+      socket(i).drop(1006, 'refused');
+      await settle();
+    }
+    expect(waits).toEqual([249, 499, 999, 1998, 3996, 7992, 7992, 7992]);
+  });
+
+  it('starts the backoff afresh after a connection that stayed up, not after one dropped at once', async () => {
+    const { clock, signaling, socket } = setup({ random: () => 0.999 });
+    const first = signaling.connect();
+    socket(0).accept();
+    socket(0).welcome(PEER_A);
+    await first;
+    socket(0).drop();
+    await settle();
+    clock.advance(249);
+    socket(1).drop();
+    await settle();
+    clock.advance(499);
+    // Welcomed, then dropped after a second: a flapping server keeps the wait growing.
+    socket(2).accept();
+    socket(2).welcome(PEER_B);
+    await settle();
+    clock.advance(1_000);
+    socket(2).drop();
+    await settle();
+    expect(signaling.state).toMatchObject({ status: 'reconnecting', nextInMs: 999 });
+    clock.advance(999);
+    socket(3).accept();
+    socket(3).welcome(PEER_A);
+    await settle();
+    clock.advance(10_000);
+    socket(3).drop();
+    await settle();
+    expect(signaling.state).toMatchObject({ status: 'reconnecting', nextInMs: 249 });
+  });
+
+  it('reports a first connection that fails, unless told to keep trying', async () => {
+    const once = setup();
+    const first = once.signaling.connect();
+    once.socket(0).drop(1006, '');
+    await expect(first).rejects.toMatchObject({ code: 'signaling-closed' });
+    expect(once.signaling.state).toMatchObject({ status: 'stopped', code: 'signaling-closed' });
+    expect(once.clock.pending).toBe(0);
+
+    const patient = setup({ retryFirstConnect: true });
+    const waiting = patient.signaling.connect();
+    patient.socket(0).drop(1006, '');
+    await settle();
+    expect(patient.signaling.state).toMatchObject({ status: 'reconnecting', attempt: 2 });
+    patient.clock.advance(125);
+    patient.socket(1).accept();
+    patient.socket(1).welcome(PEER_A);
+    await expect(waiting).resolves.toBe(PEER_A);
+  });
+
+  it('counts a socket welcomed and closed in the same turn as connected, then reconnects', async () => {
+    const { signaling, socket } = setup();
+    const first = signaling.connect();
+    socket(0).accept();
+    socket(0).welcome(PEER_A);
+    socket(0).drop(1001, 'shutting down');
+    await expect(first).resolves.toBe(PEER_A);
+    expect(signaling.state).toMatchObject({ status: 'reconnecting', attempt: 1 });
+  });
+
+  it('stops for good on a version refusal, and on close()', async () => {
+    const { clock, signaling, socket } = setup({ retryFirstConnect: true });
+    const first = signaling.connect();
+    socket(0).accept();
+    socket(0).say({ type: 'error', code: 'unsupported-version', message: 'v1 only' });
+    await expect(first).rejects.toMatchObject({ code: 'unsupported-version' });
+    expect(signaling.state).toMatchObject({ status: 'stopped', code: 'unsupported-version' });
+    expect(clock.pending).toBe(0);
+
+    const again = signaling.connect();
+    socket(1).accept();
+    socket(1).welcome(PEER_A);
+    await again;
+    socket(1).drop();
+    await settle();
+    expect(clock.pending).toBe(1);
+    signaling.close();
+    expect(clock.pending).toBe(0);
+    expect(signaling.state).toEqual({ status: 'stopped' });
+    await expect(signaling.connect()).rejects.toMatchObject({ code: 'closed' });
+    clock.advance(60_000);
+    expect(ScriptedSocket.made).toHaveLength(2);
+  });
+
+  it('signals and closes only links the current socket made; requests fail fast while away', async () => {
+    const { signaling, socket } = setup();
+    const links: string[] = [];
+    signaling.on('link', (msg) => links.push(msg.linkId));
+    const first = signaling.connect();
+    socket(0).accept();
+    socket(0).welcome(PEER_A);
+    await first;
+    socket(0).say({
+      type: 'link',
+      linkId: LINK,
+      initiator: false,
+      peer: { peerId: PEER_B, role: 'client' },
+    });
+    expect(links).toEqual([LINK]);
+    expect(signaling.signal(LINK, { type: 'answer', sdp: 'x' })).toBe(true);
+    expect(signaling.signal('ZZZZZZZZZZZZZZZZZZZZZZ', { type: 'answer' })).toBe(false);
+
+    socket(0).drop();
+    await settle();
+    await expect(signaling.connectExit('k')).rejects.toMatchObject({ code: 'not-connected' });
+    expect(signaling.linkClosed(LINK)).toBe(false);
+  });
+});
