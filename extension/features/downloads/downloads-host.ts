@@ -16,6 +16,7 @@ import {
   type DownloadsPath,
   type TorrentProgress,
 } from './downloads-messages';
+import { startMediaServer, type MediaServer } from './media-server';
 
 /**
  * Downloads in the engines' host: the user's own WebTorrent, which finds no one by itself (no tracker, DHT,
@@ -61,6 +62,8 @@ type DownloadsRun = {
   entries: Map<string, Entry>;
   ticker: ReturnType<typeof setInterval>;
   retryTimer?: ReturnType<typeof setTimeout>;
+  /** Serves the listed torrents' audio and video files to the player while they download. */
+  media: MediaServer;
 };
 
 /** WebTorrent with nothing of its own to contact: the exit is the only peer it will ever have. */
@@ -124,6 +127,7 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
       ticker: setInterval(() => {
         if (this.run === run && run.entries.size > 0) this.report();
       }, DOWNLOADS_PROGRESS_INTERVAL_MS),
+      media: startMediaServer({ torrentOf: (infoHash) => run.entries.get(infoHash)?.torrent }),
     };
     this.run = run;
     run.client.then(
@@ -158,6 +162,7 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
     this.run = undefined;
     if (run) {
       clearInterval(run.ticker);
+      run.media.stop();
       if (run.retryTimer !== undefined) clearTimeout(run.retryTimer);
       for (const entry of run.entries.values()) release(entry);
       safely(() => run.engine.stop());
