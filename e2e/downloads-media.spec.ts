@@ -179,6 +179,29 @@ test('a video plays while it downloads through a volunteer and an exit, and seek
     await expect(player.getByTestId('player-error')).toHaveCount(0);
     await player.screenshot({ path: join(ARTIFACTS_DIR, 'player-after-seek.png') });
 
+    // ── Who may read the file: only a media element of the extension's own pages ──
+    const mediaUrl = `chrome-extension://${client.extensionId}/media/${infoHash}/${fileIndex}`;
+    expect(
+      await player.evaluate(async (url) => {
+        const response = await fetch(url);
+        return [response.status, response.headers.get('x-underpass-error')];
+      }, mediaUrl),
+    ).toEqual([403, 'forbidden']);
+    const website = await client.context.newPage();
+    await website.route('http://localhost/some-page', (route) =>
+      route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>a website</title>' }),
+    );
+    await website.goto('http://localhost/some-page');
+    const fromWebsite = await website.evaluate(async (url) => {
+      try {
+        return `answered ${(await fetch(url)).status}`;
+      } catch {
+        return 'refused';
+      }
+    }, mediaUrl);
+    expect(fromWebsite).toBe('refused');
+    await website.close();
+
     // ── The download completes; removing it stops the player with a reason ──
     await expect(row).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
     console.log(`media e2e: download done ${Date.now() - added} ms after the magnet`);
