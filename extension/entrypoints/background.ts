@@ -3,6 +3,7 @@ import { defineBackground } from 'wxt/utils/define-background';
 import { openDownloadsPage } from '../features/downloads/downloads-page-channel';
 import { DownloadsSwitch } from '../features/downloads/downloads-switch';
 import { TORRENT_LINK_PATTERNS } from '../features/downloads/torrent-link';
+import { listenForMediaRequests } from '../features/downloads/media-worker';
 import { ProtectSwitch } from '../features/protect/protect-switch';
 import { VolunteerSwitch } from '../features/volunteer/volunteer-switch';
 import { badgeFor, type BadgeInput } from '../lib/badge';
@@ -23,6 +24,8 @@ export default defineBackground({
   persistent: { firefox: true },
   main() {
     // Listeners are registered synchronously: an MV3 worker woken by a message must find them in place.
+    // The player's media requests (Chrome: Firefox's background page sees no fetches, and has no player yet).
+    if (!import.meta.env.FIREFOX) listenForMediaRequests();
     const ready = (async () => {
       const channel = import.meta.env.FIREFOX
         ? (await import('../lib/in-page-channel')).inPageChannel()

@@ -24,20 +24,23 @@ export interface SwarmContent {
 
 export const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
-/** Random files of the given sizes under `root/name/`, and a torrent of them (no trackers inside). */
+/** A file to seed: random bytes of `length`, or the given `data` (e.g. a playable video). */
+export type ContentSpec = { path: string; length: number } | { path: string; data: Uint8Array };
+
+/** Files under `root/name/` (random or given), and a torrent of them (no trackers inside). */
 export async function makeContent(
   root: string,
   name: string,
-  files: { path: string; length: number }[],
+  files: ContentSpec[],
   pieceLength = 64 * 1024,
 ): Promise<SwarmContent> {
   const made: ContentFile[] = [];
   for (const file of files) {
-    const data = randomBytes(file.length);
+    const data = 'data' in file ? file.data : randomBytes(file.length);
     const path = join(root, name, file.path);
     await mkdir(dirname(path), { recursive: true });
     await writeFile(path, data);
-    made.push({ path: file.path, length: file.length, sha256: sha256(data) });
+    made.push({ path: file.path, length: data.length, sha256: sha256(data) });
   }
   const torrentFile = await new Promise<Uint8Array>((resolve, reject) =>
     createTorrent(
@@ -54,7 +57,7 @@ export async function makeContent(
     files: made,
     torrentFile,
     infoHash,
-    length: files.reduce((sum, f) => sum + f.length, 0),
+    length: made.reduce((sum, f) => sum + f.length, 0),
   };
 }
 

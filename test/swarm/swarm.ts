@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aria2Missing, startAria2Seeder } from './aria2-seeder.js';
 import { ContactLog, type Contact } from './contacts.js';
-import { makeContent, magnetOf, type SwarmContent } from './content.js';
+import { makeContent, magnetOf, type ContentSpec, type SwarmContent } from './content.js';
 import { startTracker, type RecordingTracker } from './recording-tracker.js';
 import type { Seeder } from './seeder.js';
 import { startWebTorrentSeeder } from './webtorrent-seeder.js';
 
-export { magnetOf, sha256, type SwarmContent } from './content.js';
+export { magnetOf, sha256, type ContentSpec, type SwarmContent } from './content.js';
 export { ContactLog, type Contact } from './contacts.js';
 export { startTracker, type RecordingTracker } from './recording-tracker.js';
 
@@ -20,8 +20,8 @@ export const SWARM_ADDRESSES = {
 } as const;
 
 export interface LocalSwarmOptions {
-  /** Files of the torrent (random content); default: three files over two directories, ~1.3 MB. */
-  files?: { path: string; length: number }[];
+  /** Files of the torrent (random content unless given); default: three files over two directories, ~1.3 MB. */
+  files?: ContentSpec[];
   pieceLength?: number;
   /** Start the aria2 seeder too (skipped, with a printed reason, only if aria2c is not installed). */
   aria2?: boolean;

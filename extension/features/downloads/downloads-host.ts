@@ -20,6 +20,7 @@ import {
 } from './saved-downloads';
 import { TorrentEntry } from './torrent-entry';
 import { fromBase64, readTorrentFile } from './torrent-file';
+import { startMediaServer, type MediaServer } from './media-server';
 
 /**
  * Downloads in the engines' host: the user's own WebTorrent, which finds no one by itself (no tracker, DHT,
@@ -76,6 +77,8 @@ type DownloadsRun = {
   lastAddedAt: number;
   ticker: ReturnType<typeof setInterval>;
   retryTimer?: ReturnType<typeof setTimeout>;
+  /** Serves the listed torrents' audio and video files to the player while they download. */
+  media: MediaServer;
 };
 
 /** WebTorrent with nothing of its own to contact: the exit is the only peer it will ever have. */
@@ -165,6 +168,7 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
       ticker: setInterval(() => {
         if (this.run === run && run.entries.size > 0) this.report();
       }, DOWNLOADS_PROGRESS_INTERVAL_MS),
+      media: startMediaServer({ torrentOf: (infoHash) => run.entries.get(infoHash)?.torrent }),
     };
     this.run = run;
     Promise.all([run.client, run.storage]).then(
@@ -201,6 +205,7 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
     this.run = undefined;
     if (run) {
       clearInterval(run.ticker);
+      run.media.stop();
       if (run.retryTimer !== undefined) clearTimeout(run.retryTimer);
       for (const entry of run.entries.values()) entry.release(false);
       safely(() => run.engine.stop());

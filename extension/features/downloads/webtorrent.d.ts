@@ -11,6 +11,8 @@ declare module 'webtorrent/dist/webtorrent.min.js' {
     readonly downloaded: number;
     readonly done: boolean;
     blob(): Promise<Blob>;
+    /** Bytes `start`…`end` (inclusive), their pieces fetched first and waited for (the media server reads this). */
+    [Symbol.asyncIterator](range: { start: number; end: number }): AsyncIterator<Uint8Array>;
     /** Asks for this file's pieces (a selection over its piece range; a boundary piece may be shared). */
     select(priority?: number): void;
     deselect(): void;
@@ -45,7 +47,8 @@ declare module 'webtorrent/dist/webtorrent.min.js' {
     destroy(options?: { destroyStore?: boolean }, callback?: (error?: Error) => void): void;
     on(event: 'infoHash' | 'metadata' | 'ready' | 'done', listener: () => void): this;
     on(event: 'error' | 'warning', listener: (error: Error | string) => void): this;
-    once(event: 'infoHash' | 'metadata' | 'ready', listener: () => void): this;
+    once(event: 'infoHash' | 'metadata' | 'ready' | 'close', listener: () => void): this;
+    removeListener(event: 'close', listener: () => void): this;
   }
 
   export interface ClientOptions {
