@@ -1,9 +1,9 @@
 /// <reference types="chrome" />
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import type { TorrentProgress } from '../extension/features/downloads/downloads-messages';
-import { startSwarm, sha256 } from '../test/swarm/swarm';
+import { startSwarm } from '../test/swarm/swarm';
+import { opfsDirectories, saveAndHash } from './fixtures/downloads';
 import { Cleanup, startSignaling, startTestExit } from './fixtures/network';
 import { ARTIFACTS_DIR } from './fixtures/paths';
 import { launchProfile, type Profile } from './fixtures/profile';
@@ -44,36 +44,6 @@ async function openDownloads(profile: Profile): Promise<Page> {
   await page.setViewportSize({ width: 900, height: 700 });
   await page.goto(`chrome-extension://${profile.extensionId}/downloads.html`);
   return page;
-}
-
-/** Directories at the root of the extension's origin private file system (where the pieces are). */
-async function opfsDirectories(page: Page): Promise<string[]> {
-  return page.evaluate(async () => {
-    const root = (await navigator.storage.getDirectory()) as unknown as { keys(): AsyncIterable<string> };
-    const names: string[] = [];
-    for await (const name of root.keys()) names.push(name);
-    return names;
-  });
-}
-
-/** Saves one file through the page's Save button; resolves to the sha256 of what the browser wrote. */
-async function saveAndHash(page: Page, filePath: string): Promise<string> {
-  const known = await page.evaluate(async () => (await chrome.downloads.search({})).map((item) => item.id));
-  const row = page.getByTestId('torrent-file').and(page.locator(`[data-path="${filePath}"]`));
-  await row.getByTestId('file-save').click();
-  let saved = '';
-  await expect
-    .poll(
-      async () =>
-        (saved = await page.evaluate(async (before) => {
-          const items = await chrome.downloads.search({ state: 'complete' });
-          const fresh = items.filter((item) => !before.includes(item.id));
-          return fresh.length === 1 && fresh[0]!.url.startsWith('blob:') ? fresh[0]!.filename : '';
-        }, known)),
-      { timeout: 30_000 },
-    )
-    .not.toBe('');
-  return sha256(new Uint8Array(await readFile(saved)));
 }
 
 test('a download interrupted by closing the browser resumes after a restart without fetching verified pieces again', async () => {

@@ -1,10 +1,10 @@
 /// <reference types="chrome" />
-import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { expect, test, type Page } from '@playwright/test';
-import { startSwarm, sha256, type SwarmContent } from '../test/swarm/swarm';
+import { expect, test } from '@playwright/test';
+import { startSwarm, type SwarmContent } from '../test/swarm/swarm';
+import { fileRow, opfsDirectories, saveAndHash } from './fixtures/downloads';
 import { Cleanup, startSignaling, startTestExit } from './fixtures/network';
 import { ARTIFACTS_DIR } from './fixtures/paths';
 import { launchClient, launchVolunteer } from './fixtures/roles';
@@ -22,33 +22,6 @@ const EXIT_ADDRESS = '127.0.0.25';
 /** The file left out each time: the default content's middle file, with a piece of its own (no boundary). */
 const SKIPPED = 'video/subtitles.bin';
 
-/**
- * Saves one file through the page's Save button and resolves to the sha256 of the bytes the browser wrote.
- * The save is found as the browser's one new download (Playwright names saved files by GUID, not by the
- * file's name), complete and on disk.
- */
-async function saveAndHash(page: Page, filePath: string): Promise<string> {
-  const known = await page.evaluate(async () => (await chrome.downloads.search({})).map((item) => item.id));
-  await fileRow(page, filePath).getByTestId('file-save').click();
-  let saved = '';
-  await expect
-    .poll(
-      async () =>
-        (saved = await page.evaluate(async (before) => {
-          const items = await chrome.downloads.search({ state: 'complete' });
-          const fresh = items.filter((item) => !before.includes(item.id));
-          return fresh.length === 1 && fresh[0]!.url.startsWith('blob:') ? fresh[0]!.filename : '';
-        }, known)),
-      { timeout: 30_000 },
-    )
-    .not.toBe('');
-  return sha256(new Uint8Array(await readFile(saved)));
-}
-
-const fileRow = (page: Page, filePath: string) =>
-  page.getByTestId('torrent-file').and(page.locator(`[data-path="${filePath}"]`));
-
-/** The content's .torrent with the swarm's tracker in it (the generated one names none), same infohash. */
 function torrentWithTrackers(content: SwarmContent, trackers: string[]): Buffer {
   const bytes = Buffer.from(content.torrentFile);
   // Bencoded keys are sorted: "announce" and "announce-list" come before the file's "creation date".
@@ -117,6 +90,10 @@ test('a multi-file torrent by magnet and by .torrent, one file left out, through
 
     await row.getByTestId('torrent-remove').click();
     await expect(page.getByTestId('downloads-empty')).toBeVisible();
+    // Its pieces went with it: the same torrent added again below starts from nothing.
+    await expect
+      .poll(() => opfsDirectories(page), { timeout: 10_000 })
+      .not.toContain(`underpass-${content.infoHash}`);
 
     // ── By a link, as "Download with Underpass" hands one over: the .torrent is fetched and shown first ──
     const torrentFile = torrentWithTrackers(content, [swarm.tracker.httpUrl, swarm.tracker.udpUrl]);

@@ -148,10 +148,17 @@ class FakeTorrent extends Emitter<Record<string, unknown[]>> {
   deselect(start: number, end: number) {
     this.log.push(`deselect ${start}-${end}`);
   }
+  /** Set to hold destroy's callback (WebTorrent deletes pieces asynchronously) until `finishDestroy`. */
+  holdDestroy = false;
+  private destroyDone: (() => void) | undefined;
   destroy(options?: { destroyStore?: boolean }, callback?: () => void) {
     this.destroyed = true;
     this.destroyedWith = options;
-    callback?.();
+    if (this.holdDestroy) this.destroyDone = callback;
+    else callback?.();
+  }
+  finishDestroy() {
+    this.destroyDone?.();
   }
   /** What WebTorrent does once the metadata is in (from a .torrent, or from the exit). */
   giveMetadata(withTorrentFile = TORRENT_FILE) {
@@ -255,7 +262,7 @@ describe('DownloadsHost', () => {
     await vi.waitFor(() => expect(h.path.opened).toHaveLength(1));
     const [torrent] = h.client.torrents;
     expect(torrent!.id).toBe(`magnet:?xt=urn:btih:${MAGNET_HASH}&dn=film`);
-    expect(torrent!.addOptions).toEqual({ announce: [], store: PieceStore });
+    expect(torrent!.addOptions).toEqual({ announce: [], store: PieceStore, deselect: true });
     expect(h.path.opened[0]!.request).toEqual({
       kind: 'torrent',
       infoHash: MAGNET_HASH,
@@ -291,7 +298,7 @@ describe('DownloadsHost', () => {
     await vi.waitFor(() => expect(second.client.torrents).toHaveLength(1));
     const again = second.client.torrents[0]!;
     expect(again.id).toEqual(new Uint8Array(USER_TORRENT));
-    expect(again.addOptions).toEqual({ announce: [], store: PieceStore });
+    expect(again.addOptions).toEqual({ announce: [], store: PieceStore, deselect: true });
     expect(second.torrents().map((t) => t.infoHash)).toEqual([INFO_HASH]);
     again.giveMetadata(USER_TORRENT);
     expect(second.path.opened).toHaveLength(0); // the pieces on disk are being checked
@@ -320,13 +327,14 @@ describe('DownloadsHost', () => {
     expect(h.path.opened).toHaveLength(0);
   });
 
-  it('a .torrent file: the user client gets its info dictionary alone, the exit its infohash and valid trackers', async () => {
+  it('a .torrent file: the user client gets its info dictionary alone, the exit its infohash, valid trackers and the files chosen in the add', async () => {
     const h = harness();
     h.send({
       target: 'offscreen',
       type: 'downloads-add-torrent-file',
       name: 'album.torrent',
       base64: base64(TORRENT_FILE),
+      files: [1],
     });
     await vi.waitFor(() => expect(h.client.torrents).toHaveLength(1));
     const torrent = h.client.torrents[0]!;
@@ -339,8 +347,9 @@ describe('DownloadsHost', () => {
       kind: 'torrent',
       infoHash: INFO_HASH,
       trackers: ['http://tracker.example/announce', 'udp://tracker.example:6969'],
-      files: [],
+      files: [1],
     });
+    expect(h.torrents()[0]!.files.map((file) => file.selected)).toEqual([false, true, false]);
     await vi.waitFor(() => expect(h.saved.torrents.get(INFO_HASH)).toEqual(new Uint8Array(USER_TORRENT)));
   });
 
@@ -430,6 +439,25 @@ describe('DownloadsHost', () => {
     expect(h.saved.torrents.size).toBe(0);
   });
 
+  it('the same torrent added again right after its removal waits until its old pieces are gone', async () => {
+    const h = await readyTorrent();
+    const old = h.client.torrents[0]!;
+    old.holdDestroy = true;
+    h.send({ target: 'offscreen', type: 'downloads-remove', infoHash: INFO_HASH });
+    h.send({
+      target: 'offscreen',
+      type: 'downloads-add-torrent-file',
+      name: 'album.torrent',
+      base64: base64(TORRENT_FILE),
+      files: [],
+    });
+    await vi.waitFor(() => expect(h.torrents()).toHaveLength(1));
+    expect(h.client.torrents).toHaveLength(1); // the new one is listed, not handed to WebTorrent yet
+    old.finishDestroy();
+    await vi.waitFor(() => expect(h.client.torrents).toHaveLength(2));
+    expect(h.pieces.removed).toEqual([INFO_HASH]);
+  });
+
   it('hostile input adds nothing and throws nothing', async () => {
     const saved = memorySavedDownloads();
     // A record stored under one infohash whose metadata is another torrent's: it comes back as a magnet.
@@ -450,8 +478,15 @@ describe('DownloadsHost', () => {
         type: 'downloads-add-torrent-file',
         name: 'x.torrent',
         base64: base64(bytes),
+        files: [],
       });
-    h.send({ target: 'offscreen', type: 'downloads-add-torrent-file', name: 'x.torrent', base64: '@@@@' });
+    h.send({
+      target: 'offscreen',
+      type: 'downloads-add-torrent-file',
+      name: 'x.torrent',
+      base64: '@@@@',
+      files: [],
+    });
     h.send({ target: 'offscreen', type: 'downloads-add', magnet: 'magnet:?xt=urn:btih:nothex' });
     h.send({ target: 'offscreen', type: 'downloads-pause', infoHash: 'e'.repeat(40) });
     await new Promise((resolve) => setImmediate(resolve));
@@ -483,6 +518,7 @@ async function readyTorrent() {
     type: 'downloads-add-torrent-file',
     name: 'album.torrent',
     base64: base64(TORRENT_FILE),
+    files: [],
   });
   await vi.waitFor(() => expect(h.client.torrents).toHaveLength(1));
   const torrent = h.client.torrents[0]!;

@@ -128,22 +128,13 @@ export function Downloads() {
     if (!files) return problem(t('downloadsNothingSelected'));
     if (full()) return problem(t('downloadsListFull', String(MAX_DOWNLOADS)));
     setPending((list) => list.filter((other) => other !== item));
-    const added = await sendAdding({
+    await sendAdding({
       target: 'offscreen',
       type: 'downloads-add-torrent-file',
       name: item.fileName.slice(0, 1024),
       base64: bytesToBase64(item.bytes),
+      files,
     });
-    // Right behind the add, before the exit's wire can ask for anything: the files the user chose.
-    if (added && files.length > 0)
-      show(
-        await toDownloadsHost({
-          target: 'offscreen',
-          type: 'downloads-select',
-          infoHash: item.preview.infoHash,
-          files,
-        }),
-      );
   };
 
   useEffect(() => {

@@ -73,6 +73,11 @@ type DownloadsRun = {
   metadataBytes: Map<string, number>;
   /** Removed while the saved list was still loading: not to be brought back by it. */
   removedWhileLoading: Set<string>;
+  /**
+   * Removals whose torrent and pieces are still being destroyed: the same infohash added again waits for
+   * its removal, else the new torrent would read (or lose mid-read) the pieces being deleted.
+   */
+  removals: Map<string, Promise<void>>;
   loading: boolean;
   lastAddedAt: number;
   ticker: ReturnType<typeof setInterval>;
@@ -121,7 +126,7 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
         if (run) this.addMagnet(run, command.magnet);
         return true;
       case 'downloads-add-torrent-file':
-        if (run) void this.addTorrentFile(run, command.base64);
+        if (run) void this.addTorrentFile(run, command.base64, command.files);
         return true;
       case 'downloads-remove':
         if (run) this.remove(run, command.infoHash);
@@ -163,6 +168,7 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
       entries: new Map(),
       metadataBytes: new Map(),
       removedWhileLoading: new Set(),
+      removals: new Map(),
       loading: true,
       lastAddedAt: 0,
       ticker: setInterval(() => {
@@ -265,13 +271,14 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
   }
 
   /** A .torrent: the exit gets its infohash and trackers, the user's client only its info dictionary. */
-  private async addTorrentFile(run: DownloadsRun, base64: string): Promise<void> {
+  private async addTorrentFile(run: DownloadsRun, base64: string, files: readonly number[]): Promise<void> {
     const bytes = fromBase64(base64);
     if (!bytes) return;
     const read = await readTorrentFile(bytes);
     if (!read.ok || this.run !== run) return;
-    const { infoHash, name, trackers, userTorrent } = read.torrent;
-    const download = newRecord(run, infoHash, name, trackers);
+    const { infoHash, name, trackers, userTorrent, fileCount } = read.torrent;
+    const chosen = files.every((index) => index < fileCount) ? [...new Set(files)] : [];
+    const download = { ...newRecord(run, infoHash, name, trackers), files: chosen };
     if (!this.addEntry(run, download, userTorrent)) return;
     this.persist(download);
     this.persistTorrent(run, infoHash, userTorrent);
@@ -294,11 +301,13 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
     });
     run.entries.set(download.infoHash, entry);
     this.report();
-    Promise.all([run.client, run.storage]).then(
+    Promise.all([run.client, run.storage, run.removals.get(download.infoHash)]).then(
       ([client, { Store }]) => {
         if (this.run !== run || run.entries.get(download.infoHash) !== entry) return;
         // No trackers of its own, pieces under the infohash in OPFS.
-        entry.attach(client.add(torrentId, { announce: [], store: Store }));
+        // `deselect`: WebTorrent would otherwise select every piece it finds missing when it checks the stored
+        // ones, after the entry applied the user's choice, and fetch the files left out.
+        entry.attach(client.add(torrentId, { announce: [], store: Store, deselect: true }));
       },
       () => {}, // the run's path already says why
     );
@@ -342,9 +351,19 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
     this.saved
       .remove(infoHash)
       .catch((error: unknown) => console.warn('underpass downloads: not removed:', String(error)));
-    const dropPieces = () => void run.storage.then(({ pieces }) => pieces.remove(infoHash)).catch(() => {});
-    if (entry) entry.release(true, dropPieces);
-    else dropPieces();
+    const removal = new Promise<void>((resolve) => {
+      const dropPieces = () =>
+        void run.storage
+          .then(({ pieces }) => pieces.remove(infoHash))
+          .catch(() => {})
+          .finally(resolve);
+      if (entry) entry.release(true, dropPieces);
+      else dropPieces();
+    });
+    run.removals.set(infoHash, removal);
+    void removal.then(() => {
+      if (run.removals.get(infoHash) === removal) run.removals.delete(infoHash);
+    });
     this.report();
   }
 

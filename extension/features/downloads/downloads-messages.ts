@@ -112,6 +112,11 @@ export const DOWNLOADS_COMMANDS = [
     /** The file's own name, for messages only. */
     name: nameSchema,
     base64: torrentFileBase64,
+    /**
+     * The files the user chose before adding it (empty: every file). In the add itself, not a select behind
+     * it: the host reads the file asynchronously, and a select arriving first would find no torrent to apply to.
+     */
+    files: z.array(count).max(MAX_SELECTION_LENGTH),
   }),
   z.object({ target: z.literal('offscreen'), type: z.literal('downloads-remove'), infoHash: infoHashSchema }),
   z.object({ target: z.literal('offscreen'), type: z.literal('downloads-pause'), infoHash: infoHashSchema }),

@@ -25,6 +25,8 @@ declare module 'webtorrent/dist/webtorrent.min.js' {
   export interface AddOptions {
     announce?: string[];
     store?: ChunkStoreClass;
+    /** Start with nothing selected, and never select by itself (see TorrentEntry.applySelection). */
+    deselect?: boolean;
   }
 
   export interface Torrent {
