@@ -6,3 +6,4 @@ export * from './selection-extension.js';
 export * from './magnet.js';
 export * from './exit-peer.js';
 export * from './isolated-client.js';
+export * from './write-coalescer.js';
