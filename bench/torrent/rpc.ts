@@ -10,6 +10,8 @@ type Request = { id: number; method: string; args: unknown[] };
 type Reply = { id: number; value?: unknown; error?: string };
 
 const here = fileURLToPath(new URL('.', import.meta.url));
+/** BENCH_TORRENT_CPU_PROF=DIR: every party writes a V8 CPU profile (.cpuprofile) into DIR when it exits. */
+const profileDir = process.env.BENCH_TORRENT_CPU_PROF;
 
 /** The parent's handle on a child process that answers `call`s; a child that dies fails every pending call. */
 export class Child {
@@ -20,7 +22,8 @@ export class Child {
 
   constructor(file: string) {
     this.process = fork(join(here, file), [], {
-      execArgv: ['--import', 'tsx'],
+      // Profiles are named by Node (CPU.<date>.<pid>.<thread>…): tsx's loader thread writes one too.
+      execArgv: ['--import', 'tsx', ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.process.on('message', (reply: Reply) => {
@@ -49,9 +52,10 @@ export class Child {
   /** Asks the child to `stop` (if it has such a method), then waits for it to exit; kills it after 5 s. */
   async stop(): Promise<void> {
     if (this.process.exitCode !== null || this.process.signalCode !== null) return;
-    const killer = setTimeout(() => this.process.kill('SIGKILL'), 5_000);
+    const killer = setTimeout(() => this.process.kill('SIGKILL'), profileDir ? 60_000 : 5_000);
     await this.call('stop').catch(() => undefined);
-    this.process.kill('SIGTERM');
+    // A profiling child writes its profile as it exits by itself (a signal would lose it).
+    if (!profileDir) this.process.kill('SIGTERM');
     await this.exited;
     clearTimeout(killer);
   }
