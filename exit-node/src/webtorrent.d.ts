@@ -33,6 +33,8 @@ declare module 'webtorrent' {
     use(extension: new (wire: Wire) => object): void;
     on(event: 'download' | 'upload', listener: (bytes: number) => void): this;
     on(event: 'close', listener: () => void): this;
+    /** Every BEP 10 message; `extension` is 'handshake' for the far end's extended handshake. */
+    on(event: 'extended', listener: (extension: string | number, message: unknown) => void): this;
   }
 
   export interface Torrent extends EventEmitter {

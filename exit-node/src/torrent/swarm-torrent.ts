@@ -5,7 +5,12 @@ import type { Torrent, TorrentFile, Wire } from 'webtorrent';
 import type { Clock } from '@underpass/shared/clock';
 import { errorMessage } from '@underpass/shared/errors';
 import type { ByteStream } from '@underpass/shared/streams';
-import { PeerDuplex, selectionExtension } from '@underpass/shared/torrent';
+import {
+  PeerDuplex,
+  SWARM_PEERS_MIN_INTERVAL_MS,
+  selectionExtension,
+  sendSwarmPeers,
+} from '@underpass/shared/torrent';
 import { SwarmDialer } from './swarm-dialer.js';
 import type { TorrentLimits } from './torrent-limits.js';
 import type { TorrentPolicy } from './torrent-policy.js';
@@ -48,6 +53,10 @@ export class SwarmTorrent {
   private readonly announcer: UdpAnnouncer | undefined;
   /** Users' wires, with the user's id. */
   private readonly userWires = new WeakMap<Wire, string>();
+  /** Users' wires that announced the swarm-peers extension, with the count each was last told. */
+  private readonly told = new Map<Wire, number | undefined>();
+  private lastTold = Number.NEGATIVE_INFINITY;
+  private tellTimer: unknown;
   private readonly swarmWires = new Set<Wire>();
   private readonly addPeer: (peer: object, source?: string) => boolean;
 
@@ -137,6 +146,36 @@ export class SwarmTorrent {
   close(): void {
     this.dialer.close();
     this.announcer?.stop();
+    if (this.tellTimer !== undefined) this.options.clock.clearTimeout(this.tellTimer);
+    this.tellTimer = undefined;
+    this.told.clear();
+  }
+
+  /**
+   * The swarm's connections changed: users are told the new count, at most once every
+   * SWARM_PEERS_MIN_INTERVAL_MS (a swarm's connections come and go in bursts).
+   */
+  private swarmChanged(): void {
+    if (this.tellTimer !== undefined || this.told.size === 0) return;
+    const { clock } = this.options;
+    const wait = this.lastTold + SWARM_PEERS_MIN_INTERVAL_MS - clock.now();
+    if (wait <= 0) return this.tellUsers();
+    this.tellTimer = clock.setTimeout(() => {
+      this.tellTimer = undefined;
+      this.tellUsers();
+    }, wait);
+  }
+
+  private tellUsers(): void {
+    this.lastTold = this.options.clock.now();
+    for (const wire of this.told.keys()) this.tell(wire);
+  }
+
+  /** Tells one user's wire the count, unless it has it already. */
+  private tell(wire: Wire): void {
+    if (wire.destroyed) return void this.told.delete(wire);
+    const peers = this.swarmPeers;
+    if (this.told.get(wire) !== peers && sendSwarmPeers(wire, peers)) this.told.set(wire, peers);
   }
 
   private onWire(wire: Wire, counters: SwarmCounters): void {
@@ -144,10 +183,21 @@ export class SwarmTorrent {
     if (userId !== undefined) {
       // Registered in the 'wire' event, before the extended handshake that announces it goes out.
       wire.use(selectionExtension((files) => this.options.onUserSelection(userId, files)));
+      // The user's extended handshake says whether it hears swarm peers: if so, it is told at once.
+      wire.on('extended', (extension) => {
+        if (extension !== 'handshake' || this.told.has(wire) || !sendSwarmPeers(wire, this.swarmPeers))
+          return;
+        this.told.set(wire, this.swarmPeers);
+      });
+      wire.on('close', () => this.told.delete(wire));
       return;
     }
     this.swarmWires.add(wire);
-    wire.on('close', () => this.swarmWires.delete(wire));
+    this.swarmChanged();
+    wire.on('close', () => {
+      this.swarmWires.delete(wire);
+      this.swarmChanged();
+    });
     wire.on('download', (bytes) => (counters.bytesFromSwarm += bytes));
     wire.on('upload', (bytes) => (counters.bytesToSwarm += bytes));
     // Incoming connections are never refused by WebTorrent: cap them here.
