@@ -114,6 +114,10 @@ class FakeWire {
   readonly extensions = new Map<string, { onMessage(message: Uint8Array): void }>();
   private readonly listeners: ((extension: string | number) => void)[] = [];
   downloadSpeed = (_bytes?: number) => 0;
+  readonly haves: number[] = [];
+  have(index: number): void {
+    this.haves.push(index);
+  }
 
   use(Extension: new (wire: FakeWire) => { onMessage(message: Uint8Array): void }): void {
     const name = (Extension.prototype as { name: string }).name;
@@ -219,10 +223,12 @@ describe('ExitPeer on the wire', () => {
     expect(exitPeer.swarmPeers).toBeUndefined();
   });
 
-  it("keeps the exit wire's request pipeline at least two stream windows deep", async () => {
+  it("keeps the exit wire's request pipeline at least two stream windows deep, and sends the exit no haves", async () => {
     const { exitPeer, wires, settle } = setupWithWires([new EchoStream()]);
     exitPeer.start();
     await settle();
     expect(wires[0]!.downloadSpeed()).toBe(EXIT_WIRE_MIN_SPEED);
+    wires[0]!.have(3);
+    expect(wires[0]!.haves).toEqual([]);
   });
 });

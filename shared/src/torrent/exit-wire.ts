@@ -7,6 +7,8 @@ export interface ExitWire extends ExtensionWire {
   use(extension: WireExtension): void;
   /** The wire's download speed meter: records `bytes` when given, and returns bytes per second. */
   downloadSpeed(bytes?: number): number;
+  /** Tells the far end a piece was verified (BitTorrent's `have`). */
+  have(index: number): void;
   /** 'extended' is emitted for every extension message; its first argument is 'handshake' for the handshake. */
   on(event: 'extended', listener: (extension: string | number) => void): unknown;
   readonly destroyed: boolean;
@@ -36,17 +38,22 @@ export function exitWireOf(peers: PeersById | null | undefined, peerId: string):
 
 /**
  * Readies the user's end of a new exit wire, right after `torrent.addPeer` (before the exit's handshake can
- * arrive): announces the swarm-peers extension, whose counts go to `onSwarmPeers`, and puts the floor under the
- * wire's request pipeline.
+ * arrive): announces the swarm-peers extension, whose counts go to `onSwarmPeers`; puts the floor under the
+ * wire's request pipeline; and sends the exit no `have` messages. WebTorrent sends one for each piece it
+ * verifies, each on its own turn of the event loop, so each became a cell of its own (a third of the user's
+ * DataChannel messages during a download, as many as all its flow-control messages) and cost the exit's
+ * WebTorrent an update of the whole torrent; and the exit uses nothing they say: it fetches from the swarm,
+ * never from its users. The exit still learns the pieces the user had when the wire started (its bitfield).
  */
 export function prepareExitWire(wire: ExitWire, options: { onSwarmPeers(peers: number): void }): void {
   wire.use(swarmPeersExtension(options.onSwarmPeers));
   const measure = wire.downloadSpeed;
   wire.downloadSpeed = (bytes?: number) => Math.max(measure(bytes), EXIT_WIRE_MIN_SPEED);
+  wire.have = () => {};
 }
 
 function isExitWire(value: unknown): value is ExitWire {
   if (typeof value !== 'object' || value === null) return false;
   const wire = value as Record<string, unknown>;
-  return ['use', 'extended', 'downloadSpeed', 'on'].every((name) => typeof wire[name] === 'function');
+  return ['use', 'extended', 'downloadSpeed', 'have', 'on'].every((name) => typeof wire[name] === 'function');
 }
