@@ -11,10 +11,15 @@ import {
   selectionExtension,
   sendSwarmPeers,
 } from '@underpass/shared/torrent';
+import { HttpAnnouncer } from './http-announcer.js';
+import { swarmTrackerOptions } from './swarm-client.js';
 import { SwarmDialer } from './swarm-dialer.js';
 import type { TorrentLimits } from './torrent-limits.js';
 import type { TorrentPolicy } from './torrent-policy.js';
 import { UdpAnnouncer } from './udp-announcer.js';
+
+/** Trackers one torrent announces to, its first user's and later users' together (the OPEN carries ≤ 32). */
+export const MAX_TRACKERS_PER_TORRENT = 64;
 
 /** Byte counters the service's stats read; every torrent adds to the same ones. */
 export interface SwarmCounters {
@@ -29,6 +34,8 @@ export interface SwarmTorrentOptions {
   infoHash: string;
   /** Judged already: http(s) for WebTorrent's tracker client, udp (rewritten to addresses) for ours. */
   trackers: readonly string[];
+  /** The policy's fetch dispatcher for HTTP(S) trackers (for those a later user brings). */
+  trackerAgent: object | undefined;
   dataDir: string;
   bindAddress: string | undefined;
   limits: Pick<TorrentLimits, 'maxSwarmConns' | 'peerConnectTimeoutMs' | 'uploadToSwarm'>;
@@ -50,7 +57,10 @@ export interface SwarmTorrentOptions {
 export class SwarmTorrent {
   readonly torrent: Torrent;
   private readonly dialer: SwarmDialer;
-  private readonly announcer: UdpAnnouncer | undefined;
+  private announcer: UdpAnnouncer | undefined;
+  /** Every tracker this torrent announces to (first user's and later ones'), at most MAX_TRACKERS_PER_TORRENT. */
+  private readonly trackers = new Set<string>();
+  private readonly httpAnnouncers: HttpAnnouncer[] = [];
   /** Users' wires, with the user's id. */
   private readonly userWires = new WeakMap<Wire, string>();
   /** Users' wires that announced the swarm-peers extension, with the count each was last told. */
@@ -85,18 +95,8 @@ export class SwarmTorrent {
     // WebTorrent's own unbound dial; objects (users' streams, dialed sockets) go straight in.
     torrent.addPeer = (peer: string | object, source?: string) =>
       typeof peer === 'string' ? (dialer.offer(peer), false) : addPeer(peer, source);
-    if (udpTrackers.length > 0) {
-      this.announcer = new UdpAnnouncer({
-        trackers: udpTrackers,
-        infoHash,
-        peerId: client.peerId,
-        port: client.address()?.port ?? 0,
-        left: () => (torrent.ready ? torrent.length - torrent.downloaded : 1),
-        socket: () => options.policy.udpSocket('udp-tracker'),
-        onPeers: (peers) => peers.forEach((peer) => torrent.addPeer(peer, 'tracker')),
-        clock: options.clock,
-      });
-    }
+    for (const url of options.trackers.slice(0, MAX_TRACKERS_PER_TORRENT)) this.trackers.add(url);
+    if (udpTrackers.length > 0) this.announcer = this.udpAnnouncer(udpTrackers);
     torrent.on('wire', (wire) => this.onWire(wire, counters));
     torrent.on('metadata', options.onMetadata);
     torrent.on('ready', options.onReady);
@@ -142,13 +142,72 @@ export class SwarmTorrent {
     return true;
   }
 
+  /**
+   * Trackers a later user of this torrent brought (judged already, like the first user's): announced to as
+   * well, new ones only, up to MAX_TRACKERS_PER_TORRENT in all. Returns how many were added.
+   */
+  addTrackers(urls: readonly string[]): number {
+    const fresh = urls
+      .filter((url) => !this.trackers.has(url))
+      .slice(0, Math.max(0, MAX_TRACKERS_PER_TORRENT - this.trackers.size));
+    if (fresh.length === 0 || this.torrent.destroyed) return 0;
+    for (const url of fresh) this.trackers.add(url);
+    const udp = fresh.filter((url) => url.startsWith('udp:'));
+    const http = fresh.filter((url) => !url.startsWith('udp:'));
+    if (udp.length > 0) {
+      if (this.announcer) udp.forEach((url) => this.announcer!.add(url));
+      else this.announcer = this.udpAnnouncer(udp);
+    }
+    if (http.length > 0) {
+      const { torrent } = this;
+      this.httpAnnouncers.push(
+        new HttpAnnouncer({
+          trackers: http,
+          infoHash: this.options.infoHash,
+          peerId: this.options.client.peerId,
+          port: this.options.client.address()?.port ?? 0,
+          trackerOptions: swarmTrackerOptions(this.options.trackerAgent),
+          announceState: () => ({
+            uploaded: torrent.uploaded,
+            downloaded: torrent.downloaded,
+            left: this.left(),
+          }),
+          onPeer: (peer) => torrent.addPeer(peer, 'tracker'),
+          onWarning: this.options.onWarning,
+        }),
+      );
+    }
+    return fresh.length;
+  }
+
   /** Stops finding and dialing peers (the torrent itself is removed by the caller, with or without data). */
   close(): void {
     this.dialer.close();
     this.announcer?.stop();
+    for (const announcer of this.httpAnnouncers.splice(0)) announcer.stop();
     if (this.tellTimer !== undefined) this.options.clock.clearTimeout(this.tellTimer);
     this.tellTimer = undefined;
     this.told.clear();
+  }
+
+  private udpAnnouncer(trackers: readonly string[]): UdpAnnouncer {
+    const { torrent, options } = this;
+    return new UdpAnnouncer({
+      trackers,
+      infoHash: options.infoHash,
+      peerId: options.client.peerId,
+      port: options.client.address()?.port ?? 0,
+      left: () => this.left(),
+      socket: () => options.policy.udpSocket('udp-tracker'),
+      onPeers: (peers) => peers.forEach((peer) => torrent.addPeer(peer, 'tracker')),
+      clock: options.clock,
+    });
+  }
+
+  /** Bytes still wanted, as announces say it (1 before the metadata: not a seeder). */
+  private left(): number {
+    const { torrent } = this;
+    return torrent.ready ? Math.max(0, torrent.length - torrent.downloaded) : 1;
   }
 
   /**

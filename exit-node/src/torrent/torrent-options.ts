@@ -41,6 +41,8 @@ export interface TorrentServiceStats {
   bytesToUsers: number;
   diskBytes: number;
   evictions: number;
+  /** Trackers later users of a torrent brought, announced to beside its first user's. */
+  trackersAdded: number;
   refusals: Record<TorrentRefusalCode, number>;
   /** Destinations the policy refused, by where they came from. */
   policyDenials: Record<PolicyLayer, number>;
