@@ -22,6 +22,9 @@ declare module 'webtorrent' {
     /** 'webrtc' for a peer added as an object (a user's stream, a socket the exit dialed), else tcp/utp. */
     readonly type: string | null;
     readonly destroyed: boolean;
+    /** We want pieces the far end has / the far end refuses to upload to us. */
+    readonly amInterested: boolean;
+    readonly peerChoking: boolean;
     choke(): void;
     unchoke(): void;
     destroy(): void;

@@ -26,6 +26,8 @@ export interface SwarmCounters {
   bytesFromSwarm: number;
   bytesToSwarm: number;
   bytesToUsers: number;
+  /** Times a torrent reached its upload cap (ratio) and choked the swarm. */
+  uploadCapHits: number;
 }
 
 export interface SwarmTorrentOptions {
@@ -38,7 +40,10 @@ export interface SwarmTorrentOptions {
   trackerAgent: object | undefined;
   dataDir: string;
   bindAddress: string | undefined;
-  limits: Pick<TorrentLimits, 'maxSwarmConns' | 'peerConnectTimeoutMs' | 'uploadToSwarm'>;
+  limits: Pick<
+    TorrentLimits,
+    'maxSwarmConns' | 'peerConnectTimeoutMs' | 'uploadToSwarm' | 'uploadRatio' | 'uploadGraceBytes'
+  >;
   clock: Clock;
   counters: SwarmCounters;
   onMetadata: () => void;
@@ -68,6 +73,10 @@ export class SwarmTorrent {
   private lastTold = Number.NEGATIVE_INFINITY;
   private tellTimer: unknown;
   private readonly swarmWires = new Set<Wire>();
+  /** This torrent's bytes to and from the swarm, for its upload cap. */
+  private uploaded = 0;
+  private downloaded = 0;
+  private uploadCapped = false;
   private readonly addPeer: (peer: object, source?: string) => boolean;
 
   constructor(private readonly options: SwarmTorrentOptions) {
@@ -257,13 +266,38 @@ export class SwarmTorrent {
       this.swarmWires.delete(wire);
       this.swarmChanged();
     });
-    wire.on('download', (bytes) => (counters.bytesFromSwarm += bytes));
-    wire.on('upload', (bytes) => (counters.bytesToSwarm += bytes));
+    wire.on('download', (bytes) => {
+      counters.bytesFromSwarm += bytes;
+      this.downloaded += bytes;
+      this.checkUploadCap();
+    });
+    wire.on('upload', (bytes) => {
+      counters.bytesToSwarm += bytes;
+      this.uploaded += bytes;
+      this.checkUploadCap();
+    });
     // Incoming connections are never refused by WebTorrent: cap them here.
     if (this.swarmWires.size > this.options.limits.maxSwarmConns) return wire.destroy();
     if (!this.options.limits.uploadToSwarm) {
       wire.choke();
       Object.assign(wire, { unchoke: () => {} });
+      return;
     }
+    // Uploading, within the ratio: WebTorrent unchokes as it sees fit, except while the torrent is capped.
+    const unchoke = wire.unchoke.bind(wire);
+    Object.assign(wire, { unchoke: () => (this.uploadCapped ? undefined : unchoke()) });
+    if (this.uploadCapped) wire.choke();
+  }
+
+  /** Chokes every swarm peer once the torrent uploaded its share; lets WebTorrent unchoke them again below it. */
+  private checkUploadCap(): void {
+    const { uploadToSwarm, uploadRatio, uploadGraceBytes } = this.options.limits;
+    if (!uploadToSwarm) return;
+    const over = this.uploaded >= uploadRatio * this.downloaded + uploadGraceBytes;
+    if (over === this.uploadCapped) return;
+    this.uploadCapped = over;
+    if (!over) return; // WebTorrent's rechoke (every 10 s) unchokes whom it chooses
+    this.options.counters.uploadCapHits += 1;
+    for (const wire of this.swarmWires) wire.choke();
   }
 }

@@ -66,6 +66,7 @@ export class TorrentService implements TorrentDialer {
     bytesToUsers: 0,
     evictions: 0,
     trackersAdded: 0,
+    uploadCapHits: 0,
   };
   private readonly refusals = Object.fromEntries(TORRENT_REFUSAL_CODES.map((code) => [code, 0])) as Record<
     TorrentRefusalCode,
