@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Emitter } from '../src/emitter.js';
 import type { ByteStream, ByteStreamEvents } from '../src/streams/byte-stream.js';
-import { WriteCoalescer, endOfTurn } from '../src/torrent/write-coalescer.js';
+import { WriteCoalescer, endOfTurn, endOfTurnIn, type DeferScope } from '../src/torrent/write-coalescer.js';
 
 /** A stream that records each write and says no once `room` bytes are waiting, until `drain()`. */
 class RecordingStream extends Emitter<ByteStreamEvents> implements ByteStream {
@@ -134,16 +134,24 @@ describe('WriteCoalescer', () => {
     expect(discarded.pendingLength).toBe(0);
   });
 
-  it('runs deferred tasks after the current code and its microtasks', async () => {
+  it.each([
+    ['this scope (Node: setImmediate)', undefined],
+    ["a browser's (MessageChannel)", { MessageChannel } as DeferScope],
+    ['a bare one (setTimeout)', {} as DeferScope],
+  ])('runs deferred tasks after the current code and its microtasks, in order: %s', async (_name, scope) => {
+    const defer = scope ? endOfTurnIn(scope) : endOfTurn;
     const order: string[] = [];
     await new Promise<void>((resolve) => {
-      endOfTurn(() => {
-        order.push('end of turn');
+      defer(() => order.push('first'));
+      defer(() => {
+        order.push('second');
         resolve();
       });
       queueMicrotask(() => order.push('microtask'));
       order.push('now');
     });
-    expect(order).toEqual(['now', 'microtask', 'end of turn']);
+    expect(order).toEqual(['now', 'microtask', 'first', 'second']);
+    // Later turns work too (a browser's channel is reused, not spent).
+    await new Promise<void>((resolve) => defer(resolve));
   });
 });

@@ -4,7 +4,8 @@ import { MAX_DATA_PAYLOAD } from '../tunnel/mux-frames.js';
 /** Runs a task later, after the code that is running now and everything it queued as microtasks. */
 export type Defer = (task: () => void) => void;
 
-interface DeferScope {
+/** What `endOfTurnIn` looks for in a global scope. */
+export interface DeferScope {
   setImmediate?: (task: () => void) => unknown;
   MessageChannel?: new () => {
     port1: { onmessage: (() => void) | null };
@@ -17,11 +18,11 @@ interface DeferScope {
  * blocks of several disk reads that complete together share a write), a MessageChannel message in the browser
  * (a task, but without the 4 ms clamp that nested `setTimeout(0)` gets), `setTimeout(0)` elsewhere.
  */
-export const endOfTurn: Defer = (task) => (endOfTurnHere ??= makeEndOfTurn())(task);
+export const endOfTurn: Defer = (task) => (endOfTurnHere ??= endOfTurnIn(globalThis as DeferScope))(task);
 let endOfTurnHere: Defer | undefined;
 
-function makeEndOfTurn(): Defer {
-  const scope = globalThis as DeferScope;
+/** The end of the turn as `scope` offers it (endOfTurn uses the global scope; tests pass others). */
+export function endOfTurnIn(scope: DeferScope): Defer {
   const immediate = scope.setImmediate;
   if (immediate) return (task) => void immediate(task);
   const Channel = scope.MessageChannel;
