@@ -12,21 +12,24 @@ import { serve } from './rpc.js';
 let exit: ExitNode | undefined;
 let dataDir: string | undefined;
 
-serve({
-  async start(signalingUrl: string, allowDestinations: string[], bindAddress: string) {
-    dataDir = await mkdtemp(join(tmpdir(), 'underpass-bench-exit-'));
-    exit = await startExitNode({
-      signalingUrl,
-      dataDir,
-      allowDestinations,
-      bindAddress,
-      torrentService: { dataDir: join(dataDir, 'torrents'), listenPort: 0, dht: false },
-    });
-    return exit.exitKey;
+serve(
+  {
+    async start(signalingUrl: string, allowDestinations: string[], bindAddress: string) {
+      dataDir = await mkdtemp(join(tmpdir(), 'underpass-bench-exit-'));
+      exit = await startExitNode({
+        signalingUrl,
+        dataDir,
+        allowDestinations,
+        bindAddress,
+        torrentService: { dataDir: join(dataDir, 'torrents'), listenPort: 0, dht: false },
+      });
+      return exit.exitKey;
+    },
+    async stop() {
+      await exit?.close();
+      if (dataDir) await rm(dataDir, { recursive: true, force: true });
+      setTimeout(() => process.exit(0), 50);
+    },
   },
-  async stop() {
-    await exit?.close();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-    setTimeout(() => process.exit(0), 50);
-  },
-});
+  { sampleMemory: true },
+);

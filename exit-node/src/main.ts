@@ -46,6 +46,8 @@ Torrents (off unless --torrents; read exit-node/README.md, "Torrent service", be
   --torrent-idle-timeout SECONDS      a torrent no user uses leaves the swarm after this (default ${inSeconds(TORRENT.idleTimeoutMs)})
   --torrent-max-conns N        swarm connections per torrent (default ${TORRENT.maxSwarmConns})
   --torrent-upload             also upload to the swarm (default: only to this exit's own users, never seed)
+  --torrent-upload-ratio R     with --torrent-upload: per torrent, upload at most R times what it downloaded
+                               from the swarm (plus ${inMiB(TORRENT.uploadGraceBytes)} MiB to start); 0.1 to 100 (default ${TORRENT.uploadRatio})
   --torrent-no-dht             find peers through trackers only
   --help`;
 
@@ -54,6 +56,15 @@ function wholeNumber(flag: string, text: string | undefined, min: number, max: n
   const value = Number(text);
   if (!/^[0-9]+$/.test(text) || value < min || value > max) {
     throw new Error(`--${flag} must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function ratio(flag: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(text) || value < min || value > max) {
+    throw new Error(`--${flag} must be a number from ${min} to ${max}`);
   }
   return value;
 }
@@ -88,6 +99,7 @@ async function main(): Promise<void> {
       'torrent-idle-timeout': { type: 'string' },
       'torrent-max-conns': { type: 'string' },
       'torrent-upload': { type: 'boolean' },
+      'torrent-upload-ratio': { type: 'string' },
       'torrent-no-dht': { type: 'boolean' },
       help: { type: 'boolean' },
     },
@@ -111,6 +123,9 @@ async function main(): Promise<void> {
     const value = wholeNumber(flag, text, 1, 100_000_000);
     return value === undefined ? undefined : value * MiB;
   };
+  if (values['torrent-upload-ratio'] !== undefined && !values['torrent-upload']) {
+    throw new Error('--torrent-upload-ratio needs --torrent-upload');
+  }
   const torrentLimits: Partial<TorrentLimits> = definedOnly({
     maxTorrentBytes: mebibytes('torrent-max-size', values['torrent-max-size']),
     diskBudgetBytes: mebibytes('torrent-disk', values['torrent-disk']),
@@ -121,6 +136,7 @@ async function main(): Promise<void> {
     idleTimeoutMs: seconds('torrent-idle-timeout', values['torrent-idle-timeout']),
     maxSwarmConns: wholeNumber('torrent-max-conns', values['torrent-max-conns'], 1, 1000),
     uploadToSwarm: values['torrent-upload'] ? true : undefined,
+    uploadRatio: ratio('torrent-upload-ratio', values['torrent-upload-ratio'], 0.1, 100),
   });
   const torrentPort = wholeNumber('torrent-port', values['torrent-port'], 1, 65535);
   const exit = await startExitNode({

@@ -22,6 +22,9 @@ declare module 'webtorrent' {
     /** 'webrtc' for a peer added as an object (a user's stream, a socket the exit dialed), else tcp/utp. */
     readonly type: string | null;
     readonly destroyed: boolean;
+    /** We want pieces the far end has / the far end refuses to upload to us. */
+    readonly amInterested: boolean;
+    readonly peerChoking: boolean;
     choke(): void;
     unchoke(): void;
     destroy(): void;
@@ -33,6 +36,8 @@ declare module 'webtorrent' {
     use(extension: new (wire: Wire) => object): void;
     on(event: 'download' | 'upload', listener: (bytes: number) => void): this;
     on(event: 'close', listener: () => void): this;
+    /** Every BEP 10 message; `extension` is 'handshake' for the far end's extended handshake. */
+    on(event: 'extended', listener: (extension: string | number, message: unknown) => void): this;
   }
 
   export interface Torrent extends EventEmitter {

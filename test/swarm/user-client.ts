@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebTorrent, { type Torrent } from 'webtorrent';
 import type { ByteStream } from '@underpass/shared/streams';
-import { ISOLATED_CLIENT_OPTIONS, PeerDuplex, sendSelection } from '@underpass/shared/torrent';
+import {
+  ISOLATED_CLIENT_OPTIONS,
+  PeerDuplex,
+  exitWireOf,
+  prepareExitWire,
+  sendSelection,
+} from '@underpass/shared/torrent';
 import { sha256 } from './content.js';
 
 /**
@@ -17,6 +23,8 @@ export class UserClient {
   });
   /** Every 'warning' the user's torrents raised (a piece that failed verification shows here). */
   readonly warnings: string[] = [];
+  /** What the exit last said of its swarm peers (the `underpass_peers` extension), by infohash. */
+  readonly swarmPeers = new Map<string, number>();
 
   private constructor(private readonly dir: string) {
     this.client.on('error', (error) => this.warnings.push(String(error)));
@@ -36,6 +44,10 @@ export class UserClient {
     if (!torrent.infoHash) await new Promise<void>((resolve) => torrent.once('infoHash', () => resolve()));
     const peer = new PeerDuplex(stream, 'exit');
     torrent.addPeer(peer);
+    // As the extension's ExitPeer does: the exit's swarm peers heard, the request pipeline's floor set.
+    const wire = exitWireOf(torrent._peers, 'exit');
+    const infoHash = torrent.infoHash;
+    if (wire) prepareExitWire(wire, { onSwarmPeers: (peers) => this.swarmPeers.set(infoHash, peers) });
     const ended = new Promise<never>((_resolve, reject) =>
       peer.once('close', () => reject(peer.failure ?? new Error('the exit closed the stream'))),
     );

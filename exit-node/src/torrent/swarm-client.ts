@@ -12,6 +12,21 @@ export interface SwarmClientOptions {
 }
 
 /**
+ * Options of every bittorrent-tracker client the exit runs (WebTorrent's own, and HttpAnnouncer's for trackers
+ * added later): HTTP(S) through the policy's dispatcher, no WebRTC (so WebSocket trackers introduce no peers).
+ */
+export function swarmTrackerOptions(trackerAgent: object | undefined): { wrtc: false; proxyOpts: object } {
+  return {
+    wrtc: false,
+    // `socksProxy: {}` is a no-op that keeps bittorrent-tracker's UDP client from crashing on a proxyOpts
+    // without it (it clones socksProxy through JSON).
+    proxyOpts: trackerAgent
+      ? { httpAgent: trackerAgent, httpsAgent: trackerAgent, socksProxy: {} }
+      : { socksProxy: {} },
+  };
+}
+
+/**
  * The exit's one WebTorrent client, with everything that would reach out on its own either off or under the
  * policy: the listener on the bind address, the DHT on a policy-vetted socket, HTTP trackers through the
  * policy's dispatcher, and no uTP, LSD, UPnP, NAT-PMP, web seeds or WebRTC.
@@ -28,14 +43,7 @@ export function createSwarmClient(options: SwarmClientOptions): WebTorrent {
     natPmp: false,
     webSeeds: false,
     maxConns: options.maxConns,
-    tracker: {
-      wrtc: false,
-      // `socksProxy: {}` is a no-op that keeps bittorrent-tracker's UDP client from crashing on a proxyOpts
-      // without it (it clones socksProxy through JSON).
-      proxyOpts: trackerAgent
-        ? { httpAgent: trackerAgent, httpsAgent: trackerAgent, socksProxy: {} }
-        : { socksProxy: {} },
-    },
+    tracker: swarmTrackerOptions(trackerAgent),
     dht:
       dht === false
         ? false

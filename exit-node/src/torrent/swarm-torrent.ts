@@ -5,17 +5,29 @@ import type { Torrent, TorrentFile, Wire } from 'webtorrent';
 import type { Clock } from '@underpass/shared/clock';
 import { errorMessage } from '@underpass/shared/errors';
 import type { ByteStream } from '@underpass/shared/streams';
-import { PeerDuplex, selectionExtension } from '@underpass/shared/torrent';
+import {
+  PeerDuplex,
+  SWARM_PEERS_MIN_INTERVAL_MS,
+  selectionExtension,
+  sendSwarmPeers,
+} from '@underpass/shared/torrent';
+import { HttpAnnouncer } from './http-announcer.js';
+import { swarmTrackerOptions } from './swarm-client.js';
 import { SwarmDialer } from './swarm-dialer.js';
 import type { TorrentLimits } from './torrent-limits.js';
 import type { TorrentPolicy } from './torrent-policy.js';
 import { UdpAnnouncer } from './udp-announcer.js';
+
+/** Trackers one torrent announces to, its first user's and later users' together (the OPEN carries ≤ 32). */
+export const MAX_TRACKERS_PER_TORRENT = 64;
 
 /** Byte counters the service's stats read; every torrent adds to the same ones. */
 export interface SwarmCounters {
   bytesFromSwarm: number;
   bytesToSwarm: number;
   bytesToUsers: number;
+  /** Times a torrent reached its upload cap (ratio) and choked the swarm. */
+  uploadCapHits: number;
 }
 
 export interface SwarmTorrentOptions {
@@ -24,9 +36,14 @@ export interface SwarmTorrentOptions {
   infoHash: string;
   /** Judged already: http(s) for WebTorrent's tracker client, udp (rewritten to addresses) for ours. */
   trackers: readonly string[];
+  /** The policy's fetch dispatcher for HTTP(S) trackers (for those a later user brings). */
+  trackerAgent: object | undefined;
   dataDir: string;
   bindAddress: string | undefined;
-  limits: Pick<TorrentLimits, 'maxSwarmConns' | 'peerConnectTimeoutMs' | 'uploadToSwarm'>;
+  limits: Pick<
+    TorrentLimits,
+    'maxSwarmConns' | 'peerConnectTimeoutMs' | 'uploadToSwarm' | 'uploadRatio' | 'uploadGraceBytes'
+  >;
   clock: Clock;
   counters: SwarmCounters;
   onMetadata: () => void;
@@ -45,10 +62,21 @@ export interface SwarmTorrentOptions {
 export class SwarmTorrent {
   readonly torrent: Torrent;
   private readonly dialer: SwarmDialer;
-  private readonly announcer: UdpAnnouncer | undefined;
+  private announcer: UdpAnnouncer | undefined;
+  /** Every tracker this torrent announces to (first user's and later ones'), at most MAX_TRACKERS_PER_TORRENT. */
+  private readonly trackers = new Set<string>();
+  private readonly httpAnnouncers: HttpAnnouncer[] = [];
   /** Users' wires, with the user's id. */
   private readonly userWires = new WeakMap<Wire, string>();
+  /** Users' wires that announced the swarm-peers extension, with the count each was last told. */
+  private readonly told = new Map<Wire, number | undefined>();
+  private lastTold = Number.NEGATIVE_INFINITY;
+  private tellTimer: unknown;
   private readonly swarmWires = new Set<Wire>();
+  /** This torrent's bytes to and from the swarm, for its upload cap. */
+  private uploaded = 0;
+  private downloaded = 0;
+  private uploadCapped = false;
   private readonly addPeer: (peer: object, source?: string) => boolean;
 
   constructor(private readonly options: SwarmTorrentOptions) {
@@ -76,18 +104,8 @@ export class SwarmTorrent {
     // WebTorrent's own unbound dial; objects (users' streams, dialed sockets) go straight in.
     torrent.addPeer = (peer: string | object, source?: string) =>
       typeof peer === 'string' ? (dialer.offer(peer), false) : addPeer(peer, source);
-    if (udpTrackers.length > 0) {
-      this.announcer = new UdpAnnouncer({
-        trackers: udpTrackers,
-        infoHash,
-        peerId: client.peerId,
-        port: client.address()?.port ?? 0,
-        left: () => (torrent.ready ? torrent.length - torrent.downloaded : 1),
-        socket: () => options.policy.udpSocket('udp-tracker'),
-        onPeers: (peers) => peers.forEach((peer) => torrent.addPeer(peer, 'tracker')),
-        clock: options.clock,
-      });
-    }
+    for (const url of options.trackers.slice(0, MAX_TRACKERS_PER_TORRENT)) this.trackers.add(url);
+    if (udpTrackers.length > 0) this.announcer = this.udpAnnouncer(udpTrackers);
     torrent.on('wire', (wire) => this.onWire(wire, counters));
     torrent.on('metadata', options.onMetadata);
     torrent.on('ready', options.onReady);
@@ -133,10 +151,99 @@ export class SwarmTorrent {
     return true;
   }
 
+  /**
+   * Trackers a later user of this torrent brought (judged already, like the first user's): announced to as
+   * well, new ones only, up to MAX_TRACKERS_PER_TORRENT in all. Returns how many were added.
+   */
+  addTrackers(urls: readonly string[]): number {
+    const fresh = urls
+      .filter((url) => !this.trackers.has(url))
+      .slice(0, Math.max(0, MAX_TRACKERS_PER_TORRENT - this.trackers.size));
+    if (fresh.length === 0 || this.torrent.destroyed) return 0;
+    for (const url of fresh) this.trackers.add(url);
+    const udp = fresh.filter((url) => url.startsWith('udp:'));
+    const http = fresh.filter((url) => !url.startsWith('udp:'));
+    if (udp.length > 0) {
+      if (this.announcer) udp.forEach((url) => this.announcer!.add(url));
+      else this.announcer = this.udpAnnouncer(udp);
+    }
+    if (http.length > 0) {
+      const { torrent } = this;
+      this.httpAnnouncers.push(
+        new HttpAnnouncer({
+          trackers: http,
+          infoHash: this.options.infoHash,
+          peerId: this.options.client.peerId,
+          port: this.options.client.address()?.port ?? 0,
+          trackerOptions: swarmTrackerOptions(this.options.trackerAgent),
+          announceState: () => ({
+            uploaded: torrent.uploaded,
+            downloaded: torrent.downloaded,
+            left: this.left(),
+          }),
+          onPeer: (peer) => torrent.addPeer(peer, 'tracker'),
+          onWarning: this.options.onWarning,
+        }),
+      );
+    }
+    return fresh.length;
+  }
+
   /** Stops finding and dialing peers (the torrent itself is removed by the caller, with or without data). */
   close(): void {
     this.dialer.close();
     this.announcer?.stop();
+    for (const announcer of this.httpAnnouncers.splice(0)) announcer.stop();
+    if (this.tellTimer !== undefined) this.options.clock.clearTimeout(this.tellTimer);
+    this.tellTimer = undefined;
+    this.told.clear();
+  }
+
+  private udpAnnouncer(trackers: readonly string[]): UdpAnnouncer {
+    const { torrent, options } = this;
+    return new UdpAnnouncer({
+      trackers,
+      infoHash: options.infoHash,
+      peerId: options.client.peerId,
+      port: options.client.address()?.port ?? 0,
+      left: () => this.left(),
+      socket: () => options.policy.udpSocket('udp-tracker'),
+      onPeers: (peers) => peers.forEach((peer) => torrent.addPeer(peer, 'tracker')),
+      clock: options.clock,
+    });
+  }
+
+  /** Bytes still wanted, as announces say it (1 before the metadata: not a seeder). */
+  private left(): number {
+    const { torrent } = this;
+    return torrent.ready ? Math.max(0, torrent.length - torrent.downloaded) : 1;
+  }
+
+  /**
+   * The swarm's connections changed: users are told the new count, at most once every
+   * SWARM_PEERS_MIN_INTERVAL_MS (a swarm's connections come and go in bursts).
+   */
+  private swarmChanged(): void {
+    if (this.tellTimer !== undefined || this.told.size === 0) return;
+    const { clock } = this.options;
+    const wait = this.lastTold + SWARM_PEERS_MIN_INTERVAL_MS - clock.now();
+    if (wait <= 0) return this.tellUsers();
+    this.tellTimer = clock.setTimeout(() => {
+      this.tellTimer = undefined;
+      this.tellUsers();
+    }, wait);
+  }
+
+  private tellUsers(): void {
+    this.lastTold = this.options.clock.now();
+    for (const wire of this.told.keys()) this.tell(wire);
+  }
+
+  /** Tells one user's wire the count, unless it has it already. */
+  private tell(wire: Wire): void {
+    if (wire.destroyed) return void this.told.delete(wire);
+    const peers = this.swarmPeers;
+    if (this.told.get(wire) !== peers && sendSwarmPeers(wire, peers)) this.told.set(wire, peers);
   }
 
   private onWire(wire: Wire, counters: SwarmCounters): void {
@@ -144,17 +251,53 @@ export class SwarmTorrent {
     if (userId !== undefined) {
       // Registered in the 'wire' event, before the extended handshake that announces it goes out.
       wire.use(selectionExtension((files) => this.options.onUserSelection(userId, files)));
+      // The user's extended handshake says whether it hears swarm peers: if so, it is told at once.
+      wire.on('extended', (extension) => {
+        if (extension !== 'handshake' || this.told.has(wire) || !sendSwarmPeers(wire, this.swarmPeers))
+          return;
+        this.told.set(wire, this.swarmPeers);
+      });
+      wire.on('close', () => this.told.delete(wire));
       return;
     }
     this.swarmWires.add(wire);
-    wire.on('close', () => this.swarmWires.delete(wire));
-    wire.on('download', (bytes) => (counters.bytesFromSwarm += bytes));
-    wire.on('upload', (bytes) => (counters.bytesToSwarm += bytes));
+    this.swarmChanged();
+    wire.on('close', () => {
+      this.swarmWires.delete(wire);
+      this.swarmChanged();
+    });
+    wire.on('download', (bytes) => {
+      counters.bytesFromSwarm += bytes;
+      this.downloaded += bytes;
+      this.checkUploadCap();
+    });
+    wire.on('upload', (bytes) => {
+      counters.bytesToSwarm += bytes;
+      this.uploaded += bytes;
+      this.checkUploadCap();
+    });
     // Incoming connections are never refused by WebTorrent: cap them here.
     if (this.swarmWires.size > this.options.limits.maxSwarmConns) return wire.destroy();
     if (!this.options.limits.uploadToSwarm) {
       wire.choke();
       Object.assign(wire, { unchoke: () => {} });
+      return;
     }
+    // Uploading, within the ratio: WebTorrent unchokes as it sees fit, except while the torrent is capped.
+    const unchoke = wire.unchoke.bind(wire);
+    Object.assign(wire, { unchoke: () => (this.uploadCapped ? undefined : unchoke()) });
+    if (this.uploadCapped) wire.choke();
+  }
+
+  /** Chokes every swarm peer once the torrent uploaded its share; lets WebTorrent unchoke them again below it. */
+  private checkUploadCap(): void {
+    const { uploadToSwarm, uploadRatio, uploadGraceBytes } = this.options.limits;
+    if (!uploadToSwarm) return;
+    const over = this.uploaded >= uploadRatio * this.downloaded + uploadGraceBytes;
+    if (over === this.uploadCapped) return;
+    this.uploadCapped = over;
+    if (!over) return; // WebTorrent's rechoke (every 10 s) unchokes whom it chooses
+    this.options.counters.uploadCapHits += 1;
+    for (const wire of this.swarmWires) wire.choke();
   }
 }

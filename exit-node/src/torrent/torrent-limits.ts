@@ -54,6 +54,16 @@ export const DEFAULT_PEER_CONNECT_TIMEOUT_MS = 5_000;
  * swarm peers while a torrent is in the swarm (WebTorrent's own choking then applies).
  */
 export const DEFAULT_UPLOAD_TO_SWARM = false;
+/**
+ * With uploading to the swarm on: per torrent, the bytes the exit uploads to swarm peers stay within this many
+ * times the bytes it downloaded from them (plus DEFAULT_UPLOAD_GRACE_BYTES). 1: it gives the swarm back what it
+ * took, as a fair client does, and an exit's uplink never becomes a free seedbox for a popular torrent. While
+ * over, every swarm peer of that torrent is choked; they are unchoked again (at WebTorrent's next rechoke)
+ * once the exit has downloaded enough.
+ */
+export const DEFAULT_UPLOAD_RATIO = 1;
+/** Uploaded before any download counts against the ratio: BitTorrent's tit-for-tat needs a start. */
+export const DEFAULT_UPLOAD_GRACE_BYTES = 4 * MiB;
 
 export interface TorrentLimits {
   maxTorrentBytes: number;
@@ -66,6 +76,8 @@ export interface TorrentLimits {
   maxSwarmConns: number;
   peerConnectTimeoutMs: number;
   uploadToSwarm: boolean;
+  uploadRatio: number;
+  uploadGraceBytes: number;
 }
 
 export const DEFAULT_TORRENT_LIMITS: TorrentLimits = {
@@ -79,4 +91,6 @@ export const DEFAULT_TORRENT_LIMITS: TorrentLimits = {
   maxSwarmConns: DEFAULT_MAX_SWARM_CONNS,
   peerConnectTimeoutMs: DEFAULT_PEER_CONNECT_TIMEOUT_MS,
   uploadToSwarm: DEFAULT_UPLOAD_TO_SWARM,
+  uploadRatio: DEFAULT_UPLOAD_RATIO,
+  uploadGraceBytes: DEFAULT_UPLOAD_GRACE_BYTES,
 };

@@ -37,10 +37,15 @@ export interface TorrentServiceStats {
   waitingUsers: number;
   swarmPeers: number;
   bytesFromSwarm: number;
+  /** Bytes uploaded to swarm peers (0 unless --torrent-upload), within the upload ratio per torrent. */
   bytesToSwarm: number;
   bytesToUsers: number;
   diskBytes: number;
   evictions: number;
+  /** Trackers later users of a torrent brought, announced to beside its first user's. */
+  trackersAdded: number;
+  /** Times a torrent reached its upload cap (uploadRatio × downloaded + grace) and choked its swarm peers. */
+  uploadCapHits: number;
   refusals: Record<TorrentRefusalCode, number>;
   /** Destinations the policy refused, by where they came from. */
   policyDenials: Record<PolicyLayer, number>;

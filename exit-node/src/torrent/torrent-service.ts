@@ -45,6 +45,8 @@ interface Download {
   ready: boolean;
   metadataTimer: unknown;
   idleTimer: unknown;
+  /** Judging and adding trackers, in order: the first user's (adding the torrent), then later users'. */
+  trackerWork: Promise<void>;
 }
 
 const INFOHASH = /^[0-9a-f]{40}$/;
@@ -58,7 +60,14 @@ export class TorrentService implements TorrentDialer {
   private readonly disk: DiskBudget;
   /** Directory removals in progress: a torrent is not added again before its old data is gone. */
   private readonly removals = new Map<string, Promise<void>>();
-  private readonly counters = { bytesFromSwarm: 0, bytesToSwarm: 0, bytesToUsers: 0, evictions: 0 };
+  private readonly counters = {
+    bytesFromSwarm: 0,
+    bytesToSwarm: 0,
+    bytesToUsers: 0,
+    evictions: 0,
+    trackersAdded: 0,
+    uploadCapHits: 0,
+  };
   private readonly refusals = Object.fromEntries(TORRENT_REFUSAL_CODES.map((code) => [code, 0])) as Record<
     TorrentRefusalCode,
     number
@@ -142,7 +151,8 @@ export class TorrentService implements TorrentDialer {
     if (download && download.users.size >= this.limits.maxUsersPerTorrent) {
       throw this.refuse('limit', `${this.limits.maxUsersPerTorrent} users per torrent`);
     }
-    download ??= this.startDownload(infoHash, request.trackers);
+    if (download) this.addTrackers(download, request.trackers);
+    else download = this.startDownload(infoHash, request.trackers);
     const [userEnd, serviceEnd] = byteStreamPair();
     const user: User = {
       id: `user-${this.nextUserId++}`,
@@ -203,16 +213,48 @@ export class TorrentService implements TorrentDialer {
       ready: false,
       metadataTimer: undefined,
       idleTimer: undefined,
+      trackerWork: Promise.resolve(),
     };
     this.downloads.set(infoHash, download);
     download.metadataTimer = this.clock.setTimeout(
       () => this.fail(download, 'metadata-timeout', `no metadata within ${this.limits.metadataTimeoutMs} ms`),
       this.limits.metadataTimeoutMs,
     );
-    void this.addToSwarm(download, trackers).catch((error: unknown) =>
+    download.trackerWork = this.addToSwarm(download, trackers).catch((error: unknown) =>
       this.fail(download, 'unreachable', errorMessage(error)),
     );
     return download;
+  }
+
+  /**
+   * A later user of a torrent the exit has brought trackers of its own: the new ones are judged by the same
+   * policy as the first user's and announced to as well (within MAX_TRACKERS_PER_TORRENT), so that a magnet
+   * with better trackers helps a download that another magnet started.
+   */
+  private addTrackers(download: Download, trackers: readonly string[]): void {
+    if (trackers.length === 0) return;
+    download.trackerWork = download.trackerWork
+      .then(async () => {
+        const { kept } = await this.policy.filterTrackers(trackers, {
+          http: this.trackerAgent !== undefined,
+          udp: this.options.udpTrackers ?? true,
+        });
+        if (this.downloads.get(download.infoHash) !== download || this.closed || !download.swarm) return;
+        const added = download.swarm.addTrackers(kept);
+        this.counters.trackersAdded += added;
+        if (added > 0) {
+          this.logger.info(
+            { event: 'torrent-trackers-added', infoHash: download.infoHash, trackers: added },
+            'trackers added',
+          );
+        }
+      })
+      .catch((error: unknown) =>
+        this.logger.warn(
+          { event: 'torrent-trackers-failed', infoHash: download.infoHash, error: errorMessage(error) },
+          'trackers not added',
+        ),
+      );
   }
 
   private async addToSwarm(download: Download, trackers: readonly string[]): Promise<void> {
@@ -232,6 +274,7 @@ export class TorrentService implements TorrentDialer {
       policy: this.policy,
       infoHash,
       trackers: kept,
+      trackerAgent: this.trackerAgent,
       dataDir: this.options.dataDir,
       bindAddress: this.options.bindAddress,
       limits: this.limits,

@@ -43,6 +43,11 @@ export class UdpAnnouncer {
     for (const tracker of options.trackers) this.announce(tracker, EVENT_STARTED);
   }
 
+  /** Starts announcing to one more tracker (a later user's), judged by the policy like the first ones. */
+  add(tracker: string): void {
+    if (!this.stopped) this.announce(tracker, EVENT_STARTED);
+  }
+
   stop(): void {
     this.stopped = true;
     for (const timer of this.timers) this.options.clock.clearTimeout(timer);

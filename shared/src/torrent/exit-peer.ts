@@ -3,11 +3,19 @@ import { Emitter } from '../emitter.js';
 import { StreamError, type StreamErrorCode, toUnderpassError } from '../errors.js';
 import type { ByteStream } from '../streams/byte-stream.js';
 import type { TorrentRequest } from '../tunnel/mux-frames.js';
+import { exitWireOf, prepareExitWire, type ExitWire, type PeersById } from './exit-wire.js';
 import { PeerDuplex } from './peer-duplex.js';
+import { sendSelection } from './selection-extension.js';
 
-/** The part of a WebTorrent torrent the user's side needs: room for one peer. */
+/** The part of a WebTorrent torrent the user's side needs: room for one peer, and that peer's wire. */
 export interface PeerTorrent {
   addPeer(peer: object): boolean;
+  /**
+   * WebTorrent's peers by id (internal, not in its typings): the exit's wire is read there, to tell the exit a
+   * new selection and hear its swarm peers. Without it (not a WebTorrent torrent) the stream still carries the
+   * download, but `select` reaches only later wires and `swarmPeers` stays undefined.
+   */
+  readonly _peers?: PeersById | null;
 }
 
 export type ExitPeerState =
@@ -54,6 +62,11 @@ export class ExitPeer extends Emitter<{ state: [state: ExitPeerState] }> {
   private readonly clock: Clock;
   private retryTimer: unknown;
   private stream: ByteStream | undefined;
+  /** The current stream's wire, once WebTorrent made it. */
+  private wire: ExitWire | undefined;
+  /** The selection the current wire's exit has: the OPEN's, then each one sent on the wire. */
+  private wireFiles: readonly number[] = [];
+  private peers: number | undefined;
   private wires = 0;
   private stopped = false;
 
@@ -67,16 +80,23 @@ export class ExitPeer extends Emitter<{ state: [state: ExitPeerState] }> {
   }
 
   /**
-   * Peers the exit's torrent service has in the swarm for this torrent, as the exit last said on the wire;
-   * undefined until it has said.
+   * Peers the exit's torrent service has in the swarm for this torrent, as the exit last said on the current
+   * wire (the `underpass_peers` extension); undefined until it has said, and again while no wire is attached.
+   * A change is announced by emitting `state` again (with the same state).
    */
   get swarmPeers(): number | undefined {
-    return undefined;
+    return this.peers;
   }
 
-  /** The files the user wants now (empty: every file): told to the exit on the open wire and on every later one. */
+  /**
+   * The files the user wants now (indices; empty: every file): told to the exit at once on the open wire (the
+   * `underpass_select` extension; if the exit has not yet sent its extended handshake, as soon as it has), and
+   * in the OPEN of every later wire. The exit refuses a selection over its limits by ending the wire
+   * (`too-large`, `limit`): the state becomes `failed`.
+   */
   select(files: readonly number[]): void {
     this.options.request = { ...this.options.request, files: [...files] };
+    this.tellSelection();
   }
 
   start(): void {
@@ -94,26 +114,57 @@ export class ExitPeer extends Emitter<{ state: [state: ExitPeerState] }> {
   private attach(attempt: number): void {
     if (this.stopped) return;
     this.setState({ status: 'connecting' });
-    this.options.open(this.options.request).then(
+    const { request } = this.options;
+    this.options.open(request).then(
       (stream) => {
         if (this.stopped) return stream.destroy();
         if (stream.closed)
           return this.lost(new StreamError('reset', 'the exit ended the wire at once'), attempt);
         this.stream = stream;
         this.wires += 1;
+        this.wireFiles = request.files;
         stream.once('close', (error) =>
           this.lost(error ?? new StreamError('reset', 'the exit ended the wire'), 0),
         );
-        this.options.torrent.addPeer(new PeerDuplex(stream, `underpass-exit-${this.wires}`));
+        const id = `underpass-exit-${this.wires}`;
+        const { torrent } = this.options;
+        torrent.addPeer(new PeerDuplex(stream, id));
+        this.adopt(stream, exitWireOf(torrent._peers, id));
         this.setState({ status: 'connected' });
       },
       (error: unknown) => this.lost(error, attempt),
     );
   }
 
+  /** Listens on the new wire: the exit's swarm peers, and its extended handshake (a selection may wait for it). */
+  private adopt(stream: ByteStream, wire: ExitWire | undefined): void {
+    this.wire = wire;
+    if (!wire) return;
+    prepareExitWire(wire, {
+      onSwarmPeers: (peers) => {
+        if (this.stream !== stream || peers === this.peers) return;
+        this.peers = peers;
+        this.emit('state', this.current);
+      },
+    });
+    wire.on('extended', (extension) => {
+      if (extension === 'handshake' && this.wire === wire) this.tellSelection();
+    });
+  }
+
+  /** Sends the selection on the current wire if its exit does not have it yet. */
+  private tellSelection(): void {
+    const wire = this.wire;
+    const { files } = this.options.request;
+    if (!wire || wire.destroyed || sameFiles(files, this.wireFiles)) return;
+    if (sendSelection(wire, files)) this.wireFiles = files;
+  }
+
   private lost(error: unknown, attempt: number): void {
     if (this.stopped) return;
     this.stream = undefined;
+    this.wire = undefined;
+    this.peers = undefined;
     const failure =
       error instanceof StreamError ? error : new StreamError('unreachable', toUnderpassError(error).message);
     if (FINAL_CODES.has(failure.code)) {
@@ -133,4 +184,8 @@ export class ExitPeer extends Emitter<{ state: [state: ExitPeerState] }> {
     this.current = state;
     this.emit('state', state);
   }
+}
+
+function sameFiles(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((index, i) => index === b[i]);
 }

@@ -1,12 +1,19 @@
 import { Duplex } from 'streamx';
 import type { ByteStream } from '../streams/byte-stream.js';
 import { StreamError, type UnderpassError } from '../errors.js';
+import { WriteCoalescer, type Defer } from './write-coalescer.js';
+
+export interface PeerDuplexOptions {
+  /** When gathered writes go out (default: the end of the event-loop turn; tests may drive it). */
+  defer?: Defer;
+}
 
 /**
  * A byte stream (a `torrent` stream of the tunnel, on either end) as the one peer WebTorrent gets:
  * `torrent.addPeer(duplex)` takes any streamx duplex that has a unique `id` and says it is `connected` (else
  * it waits 25 s for a `connect` event). Backpressure holds both ways: WebTorrent's writes wait for the
- * stream's drain, and the stream is paused while WebTorrent reads no more.
+ * stream's drain, and the stream is paused while WebTorrent reads no more. WebTorrent's writes are gathered into
+ * cell-sized ones (WriteCoalescer): one message per write would cost a DataChannel message each.
  */
 export class PeerDuplex extends Duplex {
   readonly connected = true;
@@ -16,22 +23,21 @@ export class PeerDuplex extends Duplex {
   constructor(
     private readonly stream: ByteStream,
     readonly id: string,
+    options: PeerDuplexOptions = {},
   ) {
+    const writes = new WriteCoalescer({ stream, ...(options.defer ? { defer: options.defer } : {}) });
     super({
       write: (data: Uint8Array, callback: (error: Error | null) => void) => {
         if (stream.closed) return callback(new StreamError('session-closed', 'the stream is closed'));
-        if (stream.write(data)) callback(null);
-        else stream.once('drain', () => callback(null));
+        writes.write(data, () => callback(null));
       },
-      final: (callback: (error: Error | null) => void) => {
-        if (!stream.closed) stream.end();
-        callback(null);
-      },
+      final: (callback: (error: Error | null) => void) => writes.end(() => callback(null)),
       read: (callback: (error: Error | null) => void) => {
         stream.resume();
         callback(null);
       },
       destroy: (callback: (error: Error | null) => void) => {
+        writes.discard();
         if (!stream.closed) stream.destroy(this.failure);
         callback(null);
       },
