@@ -181,10 +181,11 @@ test('the companion killed mid-download: nothing goes direct, and Protect is bac
     expect(companionStopped, JSON.stringify(states)).toBeTruthy();
     expect(states.map((s) => s.state.status)).not.toContain('error');
     expect(states.map((s) => s.state.status)).not.toContain('off');
+    const timeline = states.map((s) => `+${s.at - killedAt} ms ${s.state.status}`).join(', ');
     console.log(
-      `companion killed: reconnecting shown after ${(companionStopped?.at ?? killedAt) - killedAt} ms, ` +
+      `companion killed: states ${timeline}; ` +
         `on again after ${onAgainMs} ms, a page loaded after ${pageAgainMs} ms; ` +
-        `requests right after the kill: ${JSON.stringify(duringOutage)}`,
+        `requests right after the kill: ${duringOutage.map((r) => (typeof r === 'number' ? r : 'failed')).join(', ')}`,
     );
     await popupScreenshot(popup, 'popup-protect-companion-restarted');
 
