@@ -166,8 +166,23 @@ test('the companion killed mid-download: nothing goes direct, and Protect is bac
     const onAgainMs = Date.now() - killedAt;
     const secondCompanion = await theCompanion(client);
     expect(secondCompanion).not.toBe(firstCompanion);
-    await tab.goto(`${website.url}/?after-restart`);
-    await expect(tab.locator('#greeting')).toHaveText('Hello through the tunnel');
+    // Chromium takes the new proxy setting asynchronously: a load right after "on" has been seen to fail with
+    // ERR_PROXY_CONNECTION_FAILED (the dead companion's port). Wait (bounded) for the first page that loads, and
+    // count the loads that failed after "on" was shown: the report gives the figure.
+    let failedAfterOn = 0;
+    await expect
+      .poll(
+        async () => {
+          const loaded = await tab
+            .goto(`${website.url}/?after-restart=${failedAfterOn}`, { timeout: 5_000 })
+            .then(() => tab.locator('#greeting').textContent())
+            .catch(() => undefined);
+          if (loaded === undefined) failedAfterOn += 1;
+          return loaded;
+        },
+        { timeout: 10_000 },
+      )
+      .toBe('Hello through the tunnel');
     const pageAgainMs = Date.now() - killedAt;
 
     // The whole file again, whole, through the new companion.
@@ -184,7 +199,8 @@ test('the companion killed mid-download: nothing goes direct, and Protect is bac
     const timeline = states.map((s) => `+${s.at - killedAt} ms ${s.state.status}`).join(', ');
     console.log(
       `companion killed: states ${timeline}; ` +
-        `on again after ${onAgainMs} ms, a page loaded after ${pageAgainMs} ms; ` +
+        `on again after ${onAgainMs} ms, a page loaded after ${pageAgainMs} ms ` +
+        `(${failedAfterOn} loads failed after on); ` +
         `requests right after the kill: ${duringOutage.map((r) => (typeof r === 'number' ? r : 'failed')).join(', ')}`,
     );
     await popupScreenshot(popup, 'popup-protect-companion-restarted');
@@ -219,18 +235,23 @@ test('the companion killed mid-download: nothing goes direct, and Protect is bac
       );
     }
 
-    // Installed again, Protect off and on: protected again.
+    // Through it all, while Protect was on, the website saw the exit and nobody else.
+    expect(website.remoteAddresses.length).toBeGreaterThan(0);
+    expect([...new Set(website.remoteAddresses)]).toEqual([EXIT_ADDRESS]);
+
+    // Installed again, Protect off and on: protected again. The tab leaves its error page first: Chromium
+    // reloads a network error page by itself when the proxy setting changes, and with Protect off that load
+    // goes direct, as the user asked (seen at the witness when the tab stayed).
+    await tab.goto('about:blank');
     await installCompanionHost(client.userDataDir, EXTENSION_ID);
     await switchControl(popup, 'protect').click();
     await expectSwitchStatus(popup, 'protect', 'off');
     await switchControl(popup, 'protect').click();
     await expectSwitchStatus(popup, 'protect', 'on', 60_000);
+    const seenBefore = website.remoteAddresses.length;
     await tab.goto(`${website.url}/?reinstalled`);
     await expect(tab.locator('#greeting')).toHaveText('Hello through the tunnel');
-
-    // Through it all, the website saw the exit and nobody else.
-    expect(website.remoteAddresses.length).toBeGreaterThan(0);
-    expect([...new Set(website.remoteAddresses)]).toEqual([EXIT_ADDRESS]);
+    expect([...new Set(website.remoteAddresses.slice(seenBefore))]).toEqual([EXIT_ADDRESS]);
   } finally {
     await cleanup.run();
   }
