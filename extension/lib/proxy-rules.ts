@@ -27,15 +27,17 @@ export function signalingHostPort(signalingUrl: string): string {
 /**
  * In Chrome's bypass list a later rule overrides an earlier one, and `<-loopback>` matches every loopback host:
  * a user's bypass sites come after it, or a loopback one would be proxied (measured: `127.0.0.2` listed before
- * it was). The signaling server and the data port stay before it, where they have always been: moving them
- * after it made e2e/volunteer.spec fail 3 times in 4 (a relay kept counting a client that had gone), which is
- * not understood yet. With routeLoopback (tests only) they are therefore not exempt when on loopback.
+ * it was). So does the companion's data port: a companion started again after a crash listens on a new one,
+ * which the offscreen document dials while the proxy is set; before `<-loopback>` that dial went through the
+ * proxy and was refused (e2e/companion-crash.spec). The signaling server stays before it, where it has always
+ * been: moving it after made e2e/volunteer.spec fail 3 times in 4 (a relay kept counting a client that had
+ * gone), which is not understood yet. With routeLoopback (tests only) it is therefore not exempt on loopback.
  */
 export function bypassList(input: Omit<ProxyRuleInput, 'socksPort'>): string[] {
   return [
     signalingHostPort(input.signalingUrl),
-    `127.0.0.1:${input.dataPort}`,
     ...(input.routeLoopback ? ['<-loopback>'] : []),
+    `127.0.0.1:${input.dataPort}`,
     ...input.bypassSites,
   ];
 }

@@ -109,31 +109,68 @@ describe('EngineHost', () => {
 
   /** Starts Protect against a broker that never answers, then joins the companion on `dataPort`. */
   async function protectWithCompanion(dataPort: number) {
-    const { engineHost, next } = host();
+    const h = host();
     const broker = await wsServer();
-    engineHost.handle({
+    h.engineHost.handle({
       target: 'offscreen',
       type: 'protect-start',
       signalingUrl: `ws://127.0.0.1:${broker}`,
       mode: 'two-hop',
     });
-    engineHost.handle({
+    h.engineHost.handle({
       target: 'offscreen',
       type: 'protect-companion',
       companion: { dataPort, secret: 's'.repeat(32) },
     });
-    return (await next(protectState('error'))).state;
+    return h;
   }
+  /** The host's word about the companion's data socket. */
+  const companionLink =
+    (status: 'joined' | 'lost', dataPort: number) =>
+    (event: EngineEvent): event is StateEvent<'protect-companion-link'> =>
+      event.type === 'protect-companion-link' &&
+      event.link.status === status &&
+      event.link.dataPort === dataPort;
 
-  it('ends Protect with companion-unreachable when the data port does not answer', async () => {
-    expect(await protectWithCompanion(await closedPort())).toMatchObject({ code: 'companion-unreachable' });
+  it('reports companion-unreachable when the data port does not answer, and keeps the path going', async () => {
+    const port = await closedPort();
+    const { engineHost, next } = await protectWithCompanion(port);
+    expect((await next(companionLink('lost', port))).link).toMatchObject({ code: 'companion-unreachable' });
+    expect(engineHost.status().protect).toEqual({ status: 'connecting' });
+    engineHost.handle({ target: 'offscreen', type: 'protect-stop' });
   });
 
-  it('ends Protect with companion-unauthorized when the companion refuses the secret', async () => {
+  it('reports companion-unauthorized when the companion refuses the secret', async () => {
     const refusing = await wsServer((socket) =>
       socket.once('message', () => socket.close(4401, 'bad secret')),
     );
-    expect(await protectWithCompanion(refusing)).toMatchObject({ code: 'companion-unauthorized' });
+    const { engineHost, next } = await protectWithCompanion(refusing);
+    expect((await next(companionLink('lost', refusing))).link).toMatchObject({
+      code: 'companion-unauthorized',
+    });
+    engineHost.handle({ target: 'offscreen', type: 'protect-stop' });
+  });
+
+  it('says when the companion joined and when it went away, then joins the next one on the same path', async () => {
+    const sockets: NodeWebSocket[] = [];
+    const first = await wsServer((socket) => sockets.push(socket));
+    const { engineHost, next, events } = await protectWithCompanion(first);
+    await next(companionLink('joined', first));
+    sockets[0]?.terminate();
+    expect((await next(companionLink('lost', first))).link).toMatchObject({ code: 'companion-closed' });
+    expect(engineHost.status().protect).toEqual({ status: 'connecting' });
+
+    const second = await wsServer();
+    engineHost.handle({
+      target: 'offscreen',
+      type: 'protect-companion',
+      companion: { dataPort: second, secret: 't'.repeat(32) },
+    });
+    await next(companionLink('joined', second));
+    // One run all along: the engine never reported an error or off.
+    const states = events.filter((e) => e.type === 'protect-state').map((e) => e.state.status);
+    expect(new Set(states)).toEqual(new Set(['connecting']));
+    engineHost.handle({ target: 'offscreen', type: 'protect-stop' });
   });
 
   it('ignores a companion for a Protect that is not running', async () => {

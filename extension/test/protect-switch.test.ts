@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { EngineEvent } from '../lib/messages';
 import type { Pairing } from '@underpass/shared/data-port';
 import { DEFAULT_SETTINGS } from '../lib/settings';
-import { PROTECTED, switchHarness } from './switch-harness';
+import { ManualClock } from '../../test/manual-clock';
+import { dataSocketLost, joined, PROTECTED, switchHarness } from './switch-harness';
 
 const PROXY_TO_COMPANION = {
   socksPort: 1080,
@@ -13,7 +14,7 @@ const PROXY_TO_COMPANION = {
 };
 
 describe('ProtectSwitch', () => {
-  it('starts the path and the companion together, sets the proxy only once the path is up, and clears it when turned off', async () => {
+  it('starts the path and the companion together, sets the proxy only once both are up, and clears it when turned off', async () => {
     const h = switchHarness();
     expect(await h.runner.setSwitch('protect', true)).toEqual({ ok: true });
     expect(h.sent()).toEqual(['protect-start', 'protect-companion']);
@@ -22,6 +23,10 @@ describe('ProtectSwitch', () => {
     expect(h.protect.state).toEqual({ status: 'connecting', detail: 'Finding a path' });
 
     await h.emit(PROTECTED);
+    // The path alone is not enough: the companion's data socket has not joined it yet.
+    expect(h.proxyCalls).toEqual([]);
+    expect(h.protect.state.status).toBe('connecting');
+    await h.emit(joined());
     expect(h.proxyCalls).toEqual([PROXY_TO_COMPANION]);
     expect(h.protect.state).toMatchObject({ status: 'on' });
 
@@ -43,6 +48,7 @@ describe('ProtectSwitch', () => {
   it('keeps the proxy (fails closed) when the engine gives up after protecting', async () => {
     const h = switchHarness();
     await h.runner.setSwitch('protect', true);
+    await h.emit(joined());
     await h.emit(PROTECTED);
     await h.emit({
       target: 'background',
@@ -55,20 +61,10 @@ describe('ProtectSwitch', () => {
     expect(state.status === 'error' && state.reason).toContain('blocked until you turn Protect off');
   });
 
-  it('keeps the proxy (fails closed) when the companion goes away after protecting', async () => {
-    const h = switchHarness();
-    await h.runner.setSwitch('protect', true);
-    await h.emit(PROTECTED);
-    h.ports[0]?.closeFromHost();
-    await h.settled();
-    expect(h.protect.state).toMatchObject({ status: 'error' });
-    expect(h.proxyCalls.filter((c) => c === 'clear')).toEqual([]);
-    expect(h.sent().at(-1)).toBe('protect-stop');
-  });
-
   it('keeps the proxy while a lost path is rebuilt, says so, and shows the blocked count', async () => {
     const h = switchHarness();
     await h.runner.setSwitch('protect', true);
+    await h.emit(joined());
     await h.emit(PROTECTED);
     expect(h.infos.at(-1)?.path).toMatchObject({ relayPeerId: 'relay1', exitPeerId: 'exit1' });
     await h.emit({
@@ -127,12 +123,18 @@ describe('ProtectSwitch', () => {
 
 describe('ProtectSwitch with a paired companion', () => {
   const PAIRING: Pairing = { socksPort: 1090, dataPort: 4100, secret: 'p'.repeat(43) };
-  const engineError = (
-    code: 'companion-unreachable' | 'companion-unauthorized' | 'no-exit-available',
-  ): EngineEvent => ({
+  const engineError = (code: 'no-exit-available'): EngineEvent => ({
     target: 'background',
     type: 'protect-state',
     state: { status: 'error', code, reason: 'raw' },
+  });
+  /** The engines' host could not join (or lost) the paired companion's data socket. */
+  const dataSocket = (
+    code: 'companion-unreachable' | 'companion-unauthorized' | 'companion-closed',
+  ): EngineEvent => ({
+    target: 'background',
+    type: 'protect-companion-link',
+    link: { status: 'lost', dataPort: PAIRING.dataPort, code, reason: 'raw' },
   });
 
   it('uses the pairing instead of native messaging, and the same data path and proxy', async () => {
@@ -142,6 +144,11 @@ describe('ProtectSwitch with a paired companion', () => {
     expect(h.commands[1]).toMatchObject({
       type: 'protect-companion',
       companion: { dataPort: 4100, secret: PAIRING.secret },
+    });
+    await h.emit({
+      target: 'background',
+      type: 'protect-companion-link',
+      link: { status: 'joined', dataPort: 4100 },
     });
     await h.emit(PROTECTED);
     expect(h.proxyCalls).toEqual([{ ...PROXY_TO_COMPANION, socksPort: 1090, dataPort: 4100 }]);
@@ -153,7 +160,7 @@ describe('ProtectSwitch with a paired companion', () => {
   it('says the paired companion is not running when its data port does not answer', async () => {
     const h = switchHarness({ pairing: PAIRING });
     await h.runner.setSwitch('protect', true);
-    await h.emit(engineError('companion-unreachable'));
+    await h.emit(dataSocket('companion-unreachable'));
     const state = h.protect.state;
     expect(state).toMatchObject({ status: 'error', code: 'paired-companion-not-running' });
     expect(state.status === 'error' && state.reason).toContain(
@@ -166,7 +173,7 @@ describe('ProtectSwitch with a paired companion', () => {
   it('says a refused secret means a code from an earlier run', async () => {
     const h = switchHarness({ pairing: PAIRING });
     await h.runner.setSwitch('protect', true);
-    await h.emit(engineError('companion-unauthorized'));
+    await h.emit(dataSocket('companion-unauthorized'));
     expect(h.protect.state).toMatchObject({ code: 'paired-companion-refused' });
   });
 
@@ -175,5 +182,165 @@ describe('ProtectSwitch with a paired companion', () => {
     await h.runner.setSwitch('protect', true);
     await h.emit(engineError('no-exit-available'));
     expect(h.protect.state).toEqual({ status: 'error', code: 'no-exit-available', reason: 'raw' });
+  });
+});
+
+describe('ProtectSwitch when the companion dies while Protect is on', () => {
+  /** Protect on through the first companion (socks 1080, data 4000). */
+  async function protectedHarness(options: Parameters<typeof switchHarness>[0] = {}) {
+    const clock = new ManualClock();
+    const h = switchHarness({ ...options, clock });
+    await h.runner.setSwitch('protect', true);
+    await h.emit(joined(0));
+    await h.emit(PROTECTED);
+    expect(h.protect.state.status).toBe('on');
+    return { h, clock };
+  }
+  const clears = (h: ReturnType<typeof switchHarness>) => h.proxyCalls.filter((c) => c === 'clear');
+
+  it('keeps the proxy on the dead companion, starts a new one, points the proxy at it, and is on again once it joined', async () => {
+    const { h, clock } = await protectedHarness();
+    h.ports[0]?.closeFromHost();
+    await h.settled();
+    expect(h.protect.state.status).toBe('reconnecting');
+    expect(h.protect.state.status === 'reconnecting' && h.protect.state.detail).toContain(
+      'the companion stopped',
+    );
+    expect(h.proxyCalls).toEqual([PROXY_TO_COMPANION]);
+
+    clock.advance(0);
+    await h.settled();
+    expect(h.ports.length).toBe(2);
+    // Pointed at the new companion (one set, no clear) before its data socket is dialled.
+    expect(h.proxyCalls).toEqual([
+      PROXY_TO_COMPANION,
+      { ...PROXY_TO_COMPANION, socksPort: 1081, dataPort: 4001 },
+    ]);
+    expect(h.commands.at(-1)).toMatchObject({ type: 'protect-companion', companion: { dataPort: 4001 } });
+    expect(h.protect.state.status).toBe('reconnecting');
+
+    await h.emit(joined(1));
+    expect(h.protect.state).toMatchObject({ status: 'on' });
+    // The path was never torn down: one start, no stop.
+    expect(h.sent().filter((type) => type === 'protect-start' || type === 'protect-stop')).toEqual([
+      'protect-start',
+    ]);
+    expect(clears(h)).toEqual([]);
+  });
+
+  it('starts it again when only its data socket closed, letting the old one go', async () => {
+    const { h, clock } = await protectedHarness();
+    await h.emit(dataSocketLost(0));
+    expect(h.ports[0]?.disconnected).toBe(true);
+    expect(h.protect.state.status).toBe('reconnecting');
+    clock.advance(0);
+    await h.settled();
+    await h.emit(joined(1));
+    expect(h.protect.state.status).toBe('on');
+  });
+
+  it('starts one companion when both its port and its data socket report the loss', async () => {
+    const { h, clock } = await protectedHarness();
+    h.ports[0]?.closeFromHost();
+    await h.emit(dataSocketLost(0));
+    clock.advance(0);
+    await h.settled();
+    expect(h.ports.length).toBe(2);
+    // Late word about the first companion changes nothing once the second is up.
+    await h.emit(joined(1));
+    await h.emit(dataSocketLost(0));
+    expect(h.protect.state.status).toBe('on');
+    expect(h.ports.length).toBe(2);
+  });
+
+  it('ends in an error in words, proxy still set, when the companion was uninstalled', async () => {
+    const { h, clock } = await protectedHarness();
+    h.setCompanion('missing');
+    h.ports[0]?.closeFromHost();
+    await h.settled();
+    clock.advance(0);
+    await h.settled();
+    const state = h.protect.state;
+    expect(state).toMatchObject({ status: 'error', code: 'companion-missing' });
+    expect(state.status === 'error' && state.reason).toContain('not installed');
+    expect(state.status === 'error' && state.reason).toContain('blocked until you turn Protect off');
+    expect(clears(h)).toEqual([]);
+    expect(h.protect.running).toBe(false);
+    await h.runner.setSwitch('protect', false);
+    expect(clears(h)).toEqual(['clear']);
+  });
+
+  it('backs off between attempts and gives up after 5 starts in a minute, the proxy still set', async () => {
+    const { h, clock } = await protectedHarness();
+    h.setCompanion('exits');
+    h.ports[0]?.closeFromHost();
+    await h.settled();
+    const waits = [0, 500, 1_000, 2_000, 4_000];
+    for (const [i, wait] of waits.entries()) {
+      expect(h.protect.state.status).toBe('reconnecting');
+      if (wait > 0) {
+        clock.advance(wait - 1);
+        await h.settled();
+        expect(h.ports.length).toBe(1 + i);
+      }
+      clock.advance(wait > 0 ? 1 : 0);
+      await h.settled();
+      expect(h.ports.length).toBe(2 + i);
+    }
+    const state = h.protect.state;
+    expect(state).toMatchObject({ status: 'error', code: 'companion-exited' });
+    expect(state.status === 'error' && state.reason).toContain('stopped 6 times within 60 s');
+    expect(clears(h)).toEqual([]);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('starts from the shortest wait again after the companion came back', async () => {
+    const { h, clock } = await protectedHarness();
+    h.ports[0]?.closeFromHost();
+    await h.settled();
+    clock.advance(0);
+    await h.settled();
+    await h.emit(joined(1));
+    h.ports[1]?.closeFromHost();
+    await h.settled();
+    clock.advance(0);
+    await h.settled();
+    expect(h.ports.length).toBe(3);
+  });
+
+  it('turning Protect off while it waits to start the companion cancels the start and clears the proxy', async () => {
+    const { h, clock } = await protectedHarness();
+    h.setCompanion('exits');
+    h.ports[0]?.closeFromHost();
+    await h.settled();
+    clock.advance(0);
+    await h.settled();
+    expect(clock.pending).toBe(1);
+    await h.runner.setSwitch('protect', false);
+    expect(clock.pending).toBe(0);
+    expect(h.protect.state).toEqual({ status: 'off' });
+    expect(h.proxyCalls.at(-1)).toBe('clear');
+    clock.advance(10_000);
+    await h.settled();
+    expect(h.ports.length).toBe(2);
+  });
+
+  it('says so in words when a paired companion stops: it is the user to start it again', async () => {
+    const PAIRING: Pairing = { socksPort: 1090, dataPort: 4100, secret: 'p'.repeat(43) };
+    const h = switchHarness({ pairing: PAIRING });
+    await h.runner.setSwitch('protect', true);
+    await h.emit({
+      target: 'background',
+      type: 'protect-companion-link',
+      link: { status: 'joined', dataPort: 4100 },
+    });
+    await h.emit(PROTECTED);
+    await h.emit({
+      target: 'background',
+      type: 'protect-companion-link',
+      link: { status: 'lost', dataPort: 4100, code: 'companion-closed', reason: 'closed' },
+    });
+    expect(h.protect.state).toMatchObject({ status: 'error', code: 'paired-companion-stopped' });
+    expect(h.proxyCalls.filter((c) => c === 'clear')).toEqual([]);
   });
 });

@@ -18,14 +18,16 @@ describe('proxy rules', () => {
   it('bypasses the signaling server and the companion data port, and loopback only when asked', () => {
     const base = { signalingUrl: 'ws://127.0.0.1:8600', dataPort: 4000, bypassSites: [] };
     expect(bypassList({ ...base, routeLoopback: false })).toEqual(['127.0.0.1:8600', '127.0.0.1:4000']);
+    // The data port after `<-loopback>` (later rules win): a restarted companion's is dialled with the proxy set.
     expect(bypassList({ ...base, routeLoopback: true })).toEqual([
       '127.0.0.1:8600',
-      '127.0.0.1:4000',
       '<-loopback>',
+      '127.0.0.1:4000',
     ]);
     // Later rules win in Chrome: a user's bypass sites come after `<-loopback>`, which would override them.
-    expect(bypassList({ ...base, routeLoopback: true, bypassSites: ['127.0.0.2'] }).slice(-2)).toEqual([
+    expect(bypassList({ ...base, routeLoopback: true, bypassSites: ['127.0.0.2'] }).slice(-3)).toEqual([
       '<-loopback>',
+      '127.0.0.1:4000',
       '127.0.0.2',
     ]);
   });

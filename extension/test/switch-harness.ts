@@ -13,6 +13,7 @@ import { SerialQueue } from '../lib/serial-queue';
 import { DEFAULT_SETTINGS, type Settings } from '../lib/settings';
 import type { Wanted } from '../lib/store';
 import { SwitchRunner } from '../lib/switch-runner';
+import type { ManualClock } from '../../test/manual-clock';
 
 /**
  * The background's switches wired as background.ts wires them, around fakes of what they drive: an engines'
@@ -27,8 +28,13 @@ const NOTHING_RUNNING: EngineStatus = {
   downloads: { status: 'off' },
 };
 
+/** How a companion started through native messaging answers: ready, not installed, or dying before ready. */
+export type CompanionBehaviour = 'ready' | 'missing' | 'exits';
+
 export type HarnessOptions = {
-  companion?: 'ready' | 'missing';
+  companion?: CompanionBehaviour;
+  /** Drives the companion's restart timers; without it the system clock. */
+  clock?: ManualClock;
   pairing?: Pairing;
   settings?: Partial<Settings>;
   /** What the engines' host answers to `status` (a surviving offscreen document after a worker restart). */
@@ -40,7 +46,7 @@ export type HarnessOptions = {
 };
 
 export function switchHarness(options: HarnessOptions = {}) {
-  const companionSays = options.companion ?? 'ready';
+  let companionSays: CompanionBehaviour = options.companion ?? 'ready';
   const commands: OffscreenCommand[] = [];
   let emit: (event: EngineEvent) => void = () => {};
   let releases = 0;
@@ -100,6 +106,10 @@ export function switchHarness(options: HarnessOptions = {}) {
   };
   const ports: { disconnected: boolean; closeFromHost: () => void }[] = [];
   const createCompanion = () => {
+    const behaviour = companionSays;
+    // Each companion listens on ports of its own, as a real one started again does.
+    const n = ports.length;
+    const ready = { ...READY, socksPort: READY.socksPort + n, dataPort: READY.dataPort + n };
     const listeners: { message: ((m: unknown) => void)[]; disconnect: (() => void)[] } = {
       message: [],
       disconnect: [],
@@ -119,7 +129,7 @@ export function switchHarness(options: HarnessOptions = {}) {
     };
     // The host answers once the port's listeners are in place, as a real one does a process start later.
     const answer = () => {
-      if (companionSays === 'ready') for (const l of listeners.message) l(READY);
+      if (behaviour === 'ready') for (const l of listeners.message) l(ready);
       else for (const l of listeners.disconnect) l();
     };
     return new CompanionPort({
@@ -128,12 +138,23 @@ export function switchHarness(options: HarnessOptions = {}) {
         return port;
       },
       lastError: () =>
-        companionSays === 'missing' ? 'Specified native messaging host not found.' : undefined,
+        behaviour === 'missing'
+          ? 'Specified native messaging host not found.'
+          : behaviour === 'exits'
+            ? 'Native host has exited.'
+            : undefined,
       extensionId: 'x'.repeat(32),
     });
   };
   const queue = new SerialQueue();
-  const protect = new ProtectSwitch({ channel, proxy, createCompanion, store, queue });
+  const protect = new ProtectSwitch({
+    channel,
+    proxy,
+    createCompanion,
+    store,
+    queue,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   const volunteer = new VolunteerSwitch({ channel, store, ...(options.now ? { now: options.now } : {}) });
   const runner = new SwitchRunner({ switches: [protect, volunteer], channel, store, queue });
   return {
@@ -146,6 +167,10 @@ export function switchHarness(options: HarnessOptions = {}) {
     proxyCalls,
     states,
     ports,
+    /** How the next companions started answer (uninstalled, say). */
+    setCompanion: (behaviour: CompanionBehaviour) => {
+      companionSays = behaviour;
+    },
     infos,
     releases: () => releases,
     stats: () => stats,
@@ -157,6 +182,29 @@ export function switchHarness(options: HarnessOptions = {}) {
     },
     /** Waits until everything queued so far (e.g. a companion's close) has been handled. */
     settled: () => queue.run(async () => {}),
+  };
+}
+
+/** The engines' host joined the `n`th companion's data socket (0: the first one started). */
+export function joined(n = 0): EngineEvent {
+  return {
+    target: 'background',
+    type: 'protect-companion-link',
+    link: { status: 'joined', dataPort: READY.dataPort + n },
+  };
+}
+
+/** The engines' host lost the `n`th companion's data socket. */
+export function dataSocketLost(n = 0): EngineEvent {
+  return {
+    target: 'background',
+    type: 'protect-companion-link',
+    link: {
+      status: 'lost',
+      dataPort: READY.dataPort + n,
+      code: 'companion-closed',
+      reason: 'The connection to the companion closed.',
+    },
   };
 }
 

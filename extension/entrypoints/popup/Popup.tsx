@@ -107,6 +107,11 @@ export function Popup() {
           </div>
         )}
         {snapshot.protect.status === 'on' && <PathDetails info={snapshot.protectInfo} />}
+        {snapshot.protect.status === 'reconnecting' && snapshot.protect.detail && (
+          <p class="help" data-testid="protect-detail">
+            {snapshot.protect.detail}
+          </p>
+        )}
         {(snapshot.protect.status === 'reconnecting' ||
           snapshot.protectInfo.stats.blockedWhileReconnecting > 0) &&
           snapshot.protect.status !== 'off' && (

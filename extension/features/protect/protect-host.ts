@@ -7,12 +7,13 @@ import { safely } from '../../lib/safely';
 import type { FeatureHost } from '../../lib/engine-host';
 import type { EngineEvent, OffscreenCommand } from '../../lib/messages';
 import { switchError, toSwitchError, truncateReason, type SwitchError } from '../../lib/switch-error';
-import type { CompanionTarget, ProtectEngineState } from './protect-messages';
+import type { CompanionLink, CompanionTarget, ProtectEngineState } from './protect-messages';
 
 /**
  * Protect in the engines' host (the offscreen document in Chrome, the background page in Firefox): runs the
  * client engine, joins the companion's data socket to it, and reports the engine's state and counters to the
- * background. It never waits for a path: commands return at once and progress goes out as events, so a slow
+ * background, and whether the companion is joined: a companion that goes away does not end the path (the
+ * background starts it again and sends the new one). It never waits for a path: commands return at once and progress goes out as events, so a slow
  * signaling server cannot stall the worker.
  */
 
@@ -24,12 +25,18 @@ export type ProtectHostOptions = {
   emit: (event: EngineEvent) => void;
 };
 
+/** The companion the run is joined to (one at a time): callbacks check it is still the current one. */
+type CompanionAttachment = {
+  target: CompanionTarget;
+  socket?: WebSocket;
+  bridge?: { close(): void };
+};
+
 /** One run of Protect, from start to stop: callbacks check it is still the current one. */
 type ProtectRun = {
   engine: ProtectEngine;
   statsTimer: ReturnType<typeof setInterval>;
-  socket?: WebSocket;
-  bridge?: { close(): void };
+  companion?: CompanionAttachment;
 };
 
 export class ProtectHost implements FeatureHost<'protect'> {
@@ -70,9 +77,8 @@ export class ProtectHost implements FeatureHost<'protect'> {
     this.run = undefined;
     if (run) {
       clearInterval(run.statsTimer);
-      safely(() => run.bridge?.close());
+      this.detachCompanion(run);
       safely(() => run.engine.stop());
-      safely(() => run.socket?.close());
     }
     if (final) this.setState(final);
   }
@@ -103,39 +109,68 @@ export class ProtectHost implements FeatureHost<'protect'> {
     });
   }
 
-  /** Joins the companion's data socket to the tunnel: each browser connection becomes a tunnel stream. */
+  /**
+   * Joins the companion's data socket to the tunnel: each browser connection becomes a tunnel stream. A later
+   * companion (one started again after a crash) replaces the one before; the path itself is not touched.
+   */
   private async attachCompanion(run: ProtectRun, target: CompanionTarget): Promise<void> {
-    if (run.socket) return;
+    const current = run.companion;
+    if (current && current.target.dataPort === target.dataPort && current.target.secret === target.secret)
+      return;
+    if (current) this.detachCompanion(run);
+    const attachment: CompanionAttachment = { target };
+    run.companion = attachment;
     const { engine } = run;
-    const companion = await openCompanionSocket({ WebSocket: this.options.WebSocket, ...target });
-    if (this.run !== run || run.socket) {
-      if (companion.ok) companion.socket.close();
+    const opened = await openCompanionSocket({ WebSocket: this.options.WebSocket, ...target });
+    if (this.run !== run || run.companion !== attachment) {
+      if (opened.ok) opened.socket.close();
       return;
     }
-    if (!companion.ok) return this.fail(companion);
-    run.socket = companion.socket;
-    companion.socket.addEventListener('close', (event: CloseEvent) => {
-      if (this.run !== run) return;
-      this.fail(
+    if (!opened.ok) {
+      run.companion = undefined;
+      return this.companionLost(target, opened);
+    }
+    const socket = opened.socket;
+    attachment.socket = socket;
+    socket.addEventListener('close', (event: CloseEvent) => {
+      if (this.run !== run || run.companion !== attachment) return;
+      this.detachCompanion(run);
+      this.companionLost(
+        target,
         event.code === DataPortCloseCode.unauthorized
           ? { code: 'companion-unauthorized', reason: 'The companion refused our secret.' }
-          : {
-              code: 'companion-closed',
-              reason: 'The connection to the companion closed. Turn Protect off and on to restart it.',
-            },
+          : { code: 'companion-closed', reason: 'The connection to the companion closed.' },
       );
     });
-    run.bridge = bridgeCompanion({
-      link: websocketLink(companion.socket),
+    attachment.bridge = bridgeCompanion({
+      link: websocketLink(socket),
       open: (request) => {
-        const opened = engine.open(request);
+        const stream = engine.open(request);
         // A refusal is the kill switch at work: the popup shows the count at once, not at the next tick.
-        opened.catch(() => {
+        stream.catch(() => {
           if (this.run === run && engine.state.status !== 'protected') this.sendStats(engine);
         });
-        return opened;
+        return stream;
       },
     });
+    this.emitLink({ status: 'joined', dataPort: target.dataPort });
+  }
+
+  /** Lets the companion go: its browser connections end; the path stays up for the next one. */
+  private detachCompanion(run: ProtectRun): void {
+    const attachment = run.companion;
+    run.companion = undefined;
+    if (!attachment) return;
+    safely(() => attachment.bridge?.close());
+    safely(() => attachment.socket?.close());
+  }
+
+  private companionLost(target: CompanionTarget, error: SwitchError): void {
+    this.emitLink({ status: 'lost', dataPort: target.dataPort, ...error });
+  }
+
+  private emitLink(link: CompanionLink): void {
+    this.options.emit({ target: 'background', type: 'protect-companion-link', link });
   }
 
   private fail(error: SwitchError): void {

@@ -59,7 +59,26 @@ const companionTargetSchema = z.object({
 });
 export type CompanionTarget = z.infer<typeof companionTargetSchema>;
 
-/** background → engines' host. The path is built at once; the companion's data port joins when it is up. */
+/**
+ * The companion's data socket as the engines' host sees it. `lost` does not end the path: the background
+ * decides (start the companion again, or give up in words) and the path waits for the next `protect-companion`.
+ * `dataPort` says which companion, so word about one that was already replaced is ignored.
+ */
+export const companionLinkSchema = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('joined'), dataPort: companionTargetSchema.shape.dataPort }),
+  z.object({
+    status: z.literal('lost'),
+    dataPort: companionTargetSchema.shape.dataPort,
+    code: switchErrorCodeSchema,
+    reason: reasonSchema,
+  }),
+]);
+export type CompanionLink = z.infer<typeof companionLinkSchema>;
+
+/**
+ * background → engines' host. The path is built at once; the companion's data port joins when it is up, and a
+ * later `protect-companion` (a restarted companion) replaces the one before.
+ */
 export const PROTECT_COMMANDS = [
   z.object({
     target: z.literal('offscreen'),
@@ -83,4 +102,9 @@ export const PROTECT_EVENTS = [
     state: protectEngineStateSchema,
   }),
   z.object({ target: z.literal('background'), type: z.literal('protect-stats'), stats: protectStatsSchema }),
+  z.object({
+    target: z.literal('background'),
+    type: z.literal('protect-companion-link'),
+    link: companionLinkSchema,
+  }),
 ] as const;

@@ -1,4 +1,6 @@
+import { systemClock, type Clock } from '@underpass/shared/clock';
 import type { CompanionFailure, CompanionHandle, CompanionReady } from '../../lib/companion-port';
+import { CompanionRestarts, type CompanionRestartsOptions } from '../../lib/companion-restarts';
 import type { EngineChannel } from '../../lib/engine-channel';
 import { SwitchBase, type FeatureSwitch, type ResumeInput } from '../../lib/feature-switch';
 import type { EngineEvent, OffscreenCommand, SwitchName, SwitchState } from '../../lib/messages';
@@ -7,8 +9,9 @@ import type { Pairing } from '@underpass/shared/data-port';
 import type { ProxyControl } from '../../lib/proxy-control';
 import type { SerialQueue } from '../../lib/serial-queue';
 import type { Settings } from '../../lib/settings';
-import { switchError, truncateReason } from '../../lib/switch-error';
+import { MAX_REASON_LENGTH, switchError } from '../../lib/switch-error';
 import {
+  type CompanionLink,
   EMPTY_PROTECT_INFO,
   type ProtectEngineState,
   type ProtectInfo,
@@ -22,9 +25,18 @@ import {
  *
  * Turning it on starts two things at once, since each takes about as long: the companion (native messaging,
  * or the ports and secret of a hand-started companion the user paired) and the path, in the engines' host.
- * Once the companion is up its data socket joins the path; once the path is up the proxy points at the
+ * Once the companion is up its data socket joins the path; once both are up the proxy points at the
  * companion. From then on the proxy stays set until the user turns Protect off, even if the path or the
  * companion breaks: pages fail rather than leak (the kill switch).
+ *
+ * A companion started through native messaging that dies (its port disconnects, or its data socket closes) is
+ * started again with backoff (CompanionRestarts: a bounded number of starts a minute) while the path stays up.
+ * Meanwhile the proxy keeps pointing at the dead companion's SOCKS port, which refuses every connection:
+ * Chromium fails the request (a single fixed proxy has no direct fallback). The new companion listens on new
+ * ports, so the proxy is pointed at it (one `set`, never a clear) before its data socket joins, and Protect is
+ * back on by itself once it has joined. A companion that cannot be started (uninstalled, or dying in a loop)
+ * ends in an error in words, with the proxy still set until the user turns Protect off. A companion the user
+ * started by hand (paired) cannot be started again from here: losing it is an error that says what to do.
  */
 
 export type ProtectStore = {
@@ -40,28 +52,52 @@ export type ProtectSwitchOptions = {
   createCompanion: () => CompanionHandle;
   store: ProtectStore;
   queue: SerialQueue;
+  /** Timers for the companion's restarts; the system clock by default. */
+  clock?: Clock;
+  /** The restart policy's limits (defaults in companion-restarts.ts). */
+  restarts?: Omit<CompanionRestartsOptions, 'clock'>;
 };
+
+/** A companion being started again: which attempt, and the timer that starts it. */
+type Restart = { attempt: number; left: number; delayMs: number; timer?: unknown };
 
 /** One run of Protect, from on to off. */
 type ProtectSession = {
+  /** The current companion (after a restart, the new one). */
   companion: CompanionHandle;
   /** Set when the companion was started by hand and paired: its failures are explained differently. */
   pairing?: Pairing;
   settings: Settings;
+  /** The current companion's ports and secret, once it said ready; cleared when it is lost. */
   ready?: CompanionReady;
-  proxySet: boolean;
+  /** The engines' host joined the current companion's data socket to the path. */
+  joined: boolean;
+  restart?: Restart;
+  restarts: CompanionRestarts;
+  /** The ports the proxy points at, once set: it stays set (the kill switch) until Protect is turned off. */
+  proxied?: { socksPort: number; dataPort: number };
+  /** The engine is rebuilding a lost path. */
+  pathLost: boolean;
   path?: ProtectPath;
   stats: ProtectStats;
 };
 
 const FINDING_A_PATH: SwitchState = { status: 'connecting', detail: 'Finding a path' };
+/** Failures a new attempt cannot cure: the user has to act (install, reinstall). */
+const PERMANENT_COMPANION_FAILURES: ReadonlySet<string> = new Set([
+  'companion-missing',
+  'companion-forbidden',
+]);
 
 export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
   readonly name = 'protect';
   private session: ProtectSession | undefined;
 
+  private readonly clock: Clock;
+
   constructor(private readonly options: ProtectSwitchOptions) {
     super((name, state) => options.store.saveSwitchState(name, state));
+    this.clock = options.clock ?? systemClock;
   }
 
   get running(): boolean {
@@ -81,7 +117,9 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
     const session: ProtectSession = {
       companion,
       settings,
-      proxySet: false,
+      joined: false,
+      restarts: new CompanionRestarts({ ...this.options.restarts, clock: this.clock }),
+      pathLost: false,
       stats: ZERO_PROTECT_STATS,
       ...(pairing ? { pairing } : {}),
     };
@@ -102,40 +140,112 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
     ]);
     if (!opened.ok) return this.stop(this.failed(session, opened.failure));
     if (!started.ok) return this.stop(this.failed(session, started));
-    session.ready = opened.ready;
+    await this.companionUp(session, companion, opened.ready);
+  }
+
+  /** A companion said ready: point the proxy at it if it was set (a restart), and join its data socket. */
+  private async companionUp(
+    session: ProtectSession,
+    companion: CompanionHandle,
+    ready: CompanionReady,
+  ): Promise<void> {
+    session.companion = companion;
+    session.ready = ready;
+    session.joined = false;
     companion.on('closed', (failure) => {
-      void this.options.queue.run(async () => {
-        if (this.session === session) await this.stop(this.failed(session, failure));
-      });
+      void this.options.queue.run(() => this.companionLost(session, companion, failure));
     });
-    await this.setState(FINDING_A_PATH);
-    const joined = await channel.send(
+    // The new data port must be in the proxy's bypass list before the offscreen document dials it.
+    if (session.proxied && !(await this.pointProxy(session, ready))) return;
+    await this.show(session);
+    const joined = await this.options.channel.send(
       {
         target: 'offscreen',
         type: 'protect-companion',
-        companion: { dataPort: opened.ready.dataPort, secret: opened.ready.secret },
+        companion: { dataPort: ready.dataPort, secret: ready.secret },
       },
       { create: false },
     );
-    if (!joined.ok) await this.stop(this.failed(session, joined));
+    if (!joined.ok && this.session === session) await this.stop(this.failed(session, joined));
+  }
+
+  /** Word that a companion went away, from its native port or from the engines' host (its data socket). */
+  private async companionLost(
+    session: ProtectSession,
+    companion: CompanionHandle,
+    failure: CompanionFailure,
+  ): Promise<void> {
+    if (this.session !== session || session.companion !== companion || session.restart) return;
+    // A companion started by hand is the user's to start again: say how.
+    if (session.pairing) return this.stop(this.failed(session, failure));
+    session.ready = undefined;
+    session.joined = false;
+    // If it still runs (only its data socket died), closing its port makes it exit: the new one replaces it.
+    companion.close();
+    await this.scheduleRestart(session, failure);
+  }
+
+  private async scheduleRestart(session: ProtectSession, failure: CompanionFailure): Promise<void> {
+    const decision = session.restarts.next();
+    if (!decision.ok) {
+      return this.stop({
+        status: 'error',
+        ...switchError(
+          'companion-exited',
+          `The companion stopped ${decision.startsInWindow + 1} times within ${Math.round(decision.windowMs / 1000)} s, so Underpass stopped starting it again (last: ${failure.reason}). Turn Protect off and on to try again.`,
+        ),
+      });
+    }
+    const restart: Restart = { attempt: decision.attempt, left: decision.left, delayMs: decision.delayMs };
+    session.restart = restart;
+    restart.timer = this.clock.setTimeout(() => {
+      void this.options.queue.run(() => this.restartCompanion(session, restart));
+    }, decision.delayMs);
+    await this.show(session);
+  }
+
+  private async restartCompanion(session: ProtectSession, restart: Restart): Promise<void> {
+    if (this.session !== session || session.restart !== restart) return;
+    const companion = this.options.createCompanion();
+    session.companion = companion;
+    const opened = await companion.open();
+    if (this.session !== session) {
+      companion.close();
+      return;
+    }
+    session.restart = undefined;
+    if (!opened.ok) {
+      if (PERMANENT_COMPANION_FAILURES.has(opened.failure.code))
+        return this.stop(this.failed(session, opened.failure));
+      return this.scheduleRestart(session, opened.failure);
+    }
+    await this.companionUp(session, companion, opened.ready);
+  }
+
+  private async onCompanionLink(link: CompanionLink): Promise<void> {
+    const session = this.session;
+    // Word about a companion that was already replaced (or a run that ended) changes nothing.
+    if (!session?.ready || session.ready.dataPort !== link.dataPort) return;
+    if (link.status === 'joined') {
+      session.joined = true;
+      session.restarts.succeeded();
+      return this.show(session);
+    }
+    await this.companionLost(session, session.companion, { code: link.code, reason: link.reason });
   }
 
   /** An error keeps the proxy if it was set (nothing goes out directly until the user turns Protect off). */
   async stop(final: SwitchState): Promise<void> {
     const session = this.session;
     this.session = undefined;
+    if (session?.restart?.timer !== undefined) this.clock.clearTimeout(session.restart.timer);
     await this.command({ target: 'offscreen', type: 'protect-stop' });
-    const keepProxy = final.status === 'error' && session?.proxySet === true;
+    const keepProxy = final.status === 'error' && session?.proxied !== undefined;
     if (!keepProxy) await this.options.proxy.clear();
     session?.companion.close();
     if (final.status === 'off') await this.options.store.saveProtectInfo(EMPTY_PROTECT_INFO);
     await this.setState(
-      keepProxy && final.status === 'error'
-        ? {
-            ...final,
-            reason: truncateReason(`${final.reason} Traffic stays blocked until you turn Protect off.`),
-          }
-        : final,
+      keepProxy && final.status === 'error' ? { ...final, reason: withKillSwitchNote(final.reason) } : final,
     );
   }
 
@@ -155,6 +265,7 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
 
   async onEngineEvent(event: EngineEvent): Promise<void> {
     if (event.type === 'protect-state') await this.onEngineState(event.state);
+    else if (event.type === 'protect-companion-link') await this.onCompanionLink(event.link);
     else if (event.type === 'protect-stats' && this.session) {
       this.session.stats = event.stats;
       await this.saveInfo(this.session);
@@ -163,7 +274,7 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
 
   private async onEngineState(state: ProtectEngineState): Promise<void> {
     const session = this.session;
-    if (!session?.ready) {
+    if (!session) {
       // An engine running without a session (e.g. left over from a previous worker) must not keep going.
       if (state.status !== 'off' && state.status !== 'error')
         await this.command({ target: 'offscreen', type: 'protect-stop' });
@@ -173,49 +284,75 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
       case 'off':
         return;
       case 'connecting':
-        return this.setState(FINDING_A_PATH);
+        session.pathLost = false;
+        return this.show(session);
       case 'reconnecting':
         session.path = undefined;
+        session.pathLost = true;
         await this.saveInfo(session);
-        // Before the first path the proxy is not set yet, so nothing is being blocked: still connecting.
-        return this.setState(
-          session.proxySet
-            ? {
-                status: 'reconnecting',
-                detail: 'The path was lost. Rebuilding it; nothing goes out directly meanwhile.',
-              }
-            : FINDING_A_PATH,
-        );
+        return this.show(session);
       case 'protected':
-        return this.onProtected(session, session.ready, state.path);
+        session.path = state.path;
+        session.pathLost = false;
+        await this.saveInfo(session);
+        return this.show(session);
       case 'error':
         return this.stop(this.failed(session, state));
     }
   }
 
-  private async onProtected(
-    session: ProtectSession,
-    ready: CompanionReady,
-    path: ProtectPath,
-  ): Promise<void> {
-    if (!session.proxySet) {
-      const applied = await this.options.proxy.apply({
-        socksPort: ready.socksPort,
-        dataPort: ready.dataPort,
-        signalingUrl: session.settings.signalingUrl,
-        routeLoopback: session.settings.routeLoopback,
-        bypassSites: session.settings.bypassSites,
-      });
-      if (!applied.ok) return this.stop(this.failed(session, applied));
-      session.proxySet = true;
+  /**
+   * Shows where the session is, from what is up: Protect is on only when the path and the companion are both up
+   * and the proxy points at that companion. The companion's restart says more than the path's state: the
+   * path may be fine and still carry nothing.
+   */
+  private async show(session: ProtectSession): Promise<void> {
+    if (this.session !== session) return;
+    const blocking = session.proxied !== undefined;
+    if (session.restart) {
+      const { attempt, left, delayMs } = session.restart;
+      const when = delayMs > 0 ? ` in ${formatSeconds(delayMs)}` : '';
+      const detail = `the companion stopped. Starting it again${when} (attempt ${attempt}, ${left} more allowed this minute)${blocking ? '; nothing goes out directly meanwhile' : ''}.`;
+      return this.setState(blocking ? { status: 'reconnecting', detail } : { status: 'connecting', detail });
     }
-    session.path = path;
-    await this.saveInfo(session);
-    const detail =
-      path.mode === 'two-hop' && path.relayPeerId
-        ? `Through relay ${shortId(path.relayPeerId)} to exit ${shortId(path.exitPeerId)}`
-        : `Direct to exit ${shortId(path.exitPeerId)}`;
-    await this.setState({ status: 'on', detail });
+    const { ready, path } = session;
+    if (ready && path && session.joined) {
+      if (!session.proxied && !(await this.pointProxy(session, ready))) return;
+      const detail =
+        path.mode === 'two-hop' && path.relayPeerId
+          ? `Through relay ${shortId(path.relayPeerId)} to exit ${shortId(path.exitPeerId)}`
+          : `Direct to exit ${shortId(path.exitPeerId)}`;
+      return this.setState({ status: 'on', detail });
+    }
+    if (!blocking) return this.setState(FINDING_A_PATH);
+    // Once the proxy is set, anything short of "on" blocks pages: reconnecting, with why.
+    if (!ready) return this.setState({ status: 'reconnecting', detail: 'Starting the companion again.' });
+    if (session.pathLost || !path)
+      return this.setState({
+        status: 'reconnecting',
+        detail: 'The path was lost. Rebuilding it; nothing goes out directly meanwhile.',
+      });
+    return this.setState({
+      status: 'reconnecting',
+      detail: 'The companion is back; joining it to the path. Nothing goes out directly meanwhile.',
+    });
+  }
+
+  /** Points the proxy at the companion that said `ready` (a single set: never cleared in between). */
+  private async pointProxy(session: ProtectSession, ready: CompanionReady): Promise<boolean> {
+    const applied = await this.options.proxy.apply({
+      socksPort: ready.socksPort,
+      dataPort: ready.dataPort,
+      signalingUrl: session.settings.signalingUrl,
+      routeLoopback: session.settings.routeLoopback,
+      bypassSites: session.settings.bypassSites,
+    });
+    if (!applied.ok) {
+      await this.stop(this.failed(session, applied));
+      return false;
+    }
+    session.proxied = { socksPort: ready.socksPort, dataPort: ready.dataPort };
+    return true;
   }
 
   /** The error state for a failure, in the words that fit how this session's companion was started. */
@@ -235,6 +372,18 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
   private async command(command: OffscreenCommand): Promise<void> {
     await this.options.channel.send(command, { create: false });
   }
+}
+
+const KILL_SWITCH_NOTE = ' Traffic stays blocked until you turn Protect off.';
+
+/** The reason, then the note: the reason is shortened if need be, never the note (it says what still holds). */
+function withKillSwitchNote(reason: string): string {
+  const room = MAX_REASON_LENGTH - KILL_SWITCH_NOTE.length;
+  return `${reason.length <= room ? reason : `${reason.slice(0, room - 1)}…`}${KILL_SWITCH_NOTE}`;
+}
+
+function formatSeconds(ms: number): string {
+  return ms < 1_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
 
 function shortId(id: string): string {
