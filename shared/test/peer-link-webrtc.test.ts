@@ -16,16 +16,37 @@ type PeerConstructor = new (options: { initiator: boolean; trickle: boolean }) =
 const SIMPLE_PEER_LITE: string = '@thaunknown/simple-peer/lite.js';
 const { default: Peer } = (await import(SIMPLE_PEER_LITE)) as { default: PeerConstructor };
 
-/** Hands each side's signals straight to the other, as the broker would. */
+/**
+ * Hands each side's signals to the other, as the broker would. Candidates wait until the answer is through:
+ * node-datachannel rejects a trickled candidate that races ahead of the description (exit-node/src/node-peer.ts).
+ */
 class LoopbackSignaling
   extends Emitter<{ signal: [string, unknown]; 'link-closed': [string] }>
   implements SignalingChannel
 {
   other: LoopbackSignaling | undefined;
   readonly closedLinks: string[] = [];
-  signal(linkId: string, data: unknown): void {
-    queueMicrotask(() => this.other?.emit('signal', linkId, data));
+  private readonly shared: { answered: boolean; held: (() => void)[] };
+
+  constructor(shared?: LoopbackSignaling) {
+    super();
+    this.shared = shared?.shared ?? { answered: false, held: [] };
   }
+
+  signal(linkId: string, data: unknown): void {
+    const deliver = () => this.other?.emit('signal', linkId, data);
+    const kind = (data as { type?: string; candidate?: unknown }).type;
+    if (kind === 'candidate' && !this.shared.answered) {
+      this.shared.held.push(deliver);
+      return;
+    }
+    queueMicrotask(deliver);
+    if (kind === 'answer') {
+      this.shared.answered = true;
+      setTimeout(() => this.shared.held.splice(0).forEach((held) => held()), 0);
+    }
+  }
+
   linkClosed(linkId: string): void {
     this.closedLinks.push(linkId);
   }
@@ -39,12 +60,11 @@ afterEach(() => {
 describe('PeerLink over real WebRTC', () => {
   it('closes, and tells the broker, when the far end closes its DataChannel cleanly', async () => {
     const near = new LoopbackSignaling();
-    const far = new LoopbackSignaling();
+    const far = new LoopbackSignaling(near);
     near.other = far;
     far.other = near;
-    // node-datachannel rejects trickled candidates that race the description (exit-node/src/node-peer.ts).
     const create = ({ initiator }: { initiator: boolean }) => {
-      const peer = new Peer({ initiator, trickle: false });
+      const peer = new Peer({ initiator, trickle: true });
       peers.push(peer);
       return peer;
     };
@@ -63,5 +83,5 @@ describe('PeerLink over real WebRTC', () => {
     expect(nearLink.closed).toBe(true);
     expect(near.closedLinks).toEqual(['link-1']);
     farLink.close();
-  }, 20_000);
+  });
 });
