@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
 import { Cleanup, startTestNetwork } from './fixtures/network';
 import { launchClient, launchVolunteer } from './fixtures/roles';
@@ -28,13 +28,21 @@ const FREED_WITHIN_MS: Record<Leave, number> = {
 
 type Leave = 'protect-off' | 'browser-closed' | 'network-gone' | 'host-crashed';
 
-/** The processes of one test browser: its main process and every descendant. */
+/** The processes of one test browser: its main process and every descendant (read from /proc, Linux only). */
 function browserProcesses(userDataDir: string): { pid: number; args: string }[] {
-  const rows = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' })
-    .split('\n')
-    .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3]! }));
+  const rows: { pid: number; ppid: number; args: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ');
+      // The command name in stat may hold spaces and parentheses: the parent pid follows the last ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      rows.push({ pid: Number(entry), ppid, args });
+    } catch {
+      // It exited while we looked.
+    }
+  }
   const main = rows.find(
     (r) => r.args.includes(`--user-data-dir=${userDataDir}`) && !r.args.includes('--type='),
   );
