@@ -18,7 +18,11 @@ declare module '@thaunknown/simple-peer/lite.js' {
     send(data: ArrayBufferView | ArrayBuffer | string): void;
     destroy(error?: Error): void;
     on(event: 'signal', listener: (data: SignalData) => void): this;
-    on(event: 'connect' | 'close', listener: () => void): this;
+    on(event: 'connect' | 'close' | 'end' | 'disconnect', listener: () => void): this;
+    on(
+      event: 'iceStateChange',
+      listener: (iceConnectionState: string, iceGatheringState: string) => void,
+    ): this;
     on(event: 'data', listener: (data: Uint8Array) => void): this;
     on(event: 'error', listener: (error: Error & { code?: string }) => void): this;
     on(event: string, listener: (...args: unknown[]) => void): this;

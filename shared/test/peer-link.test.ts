@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Emitter } from '../src/emitter.js';
 import { FakePeer } from './helpers.js';
 import { PeerLink, type SimplePeerLike } from '../src/links/peer-link.js';
 
@@ -55,5 +56,82 @@ describe('PeerLink', () => {
     expect(link.closed).toBe(true);
     expect(closeCode).toBe('malformed-frame');
     expect(peer.destroyed).toBe(true);
+  });
+});
+
+/** A simple-peer as the browser's version behaves when the far end closes its DataChannel cleanly. */
+class BrowserPeer extends Emitter<{
+  data: [Uint8Array];
+  close: [];
+  error: [Error];
+  end: [];
+  disconnect: [];
+  iceStateChange: [iceConnectionState: string];
+}> {
+  readonly bufferSize = 0;
+  destroyCalls = 0;
+  signal(): void {}
+  send(): void {}
+  fire(event: 'end' | 'disconnect'): void {
+    this.emit(event);
+  }
+  ice(state: string): void {
+    this.emit('iceStateChange', state);
+  }
+  destroy(): void {
+    // simple-peer 10 ignores destroy() once it tore itself down: no close, no error.
+    this.destroyCalls += 1;
+  }
+}
+
+describe('PeerLink: a far end that left', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('closes when simple-peer says only disconnect (a clean DataChannel close from the far end)', () => {
+    const peer = new BrowserPeer();
+    const link = new PeerLink(peer as unknown as SimplePeerLike);
+    let closeCode: string | undefined;
+    link.on('close', (error) => (closeCode = error?.code));
+    peer.fire('disconnect');
+    expect(link.closed).toBe(true);
+    expect(closeCode).toBe('link-closed');
+  });
+
+  it('closes when the stream ends, even before disconnect', () => {
+    const peer = new BrowserPeer();
+    const link = new PeerLink(peer as unknown as SimplePeerLike);
+    peer.fire('end');
+    expect(link.closed).toBe(true);
+  });
+
+  it('closes after ICE stays disconnected past the grace, and not before', () => {
+    vi.useFakeTimers();
+    const peer = new BrowserPeer();
+    const link = new PeerLink(peer as unknown as SimplePeerLike, { iceDisconnectedGraceMs: 2_000 });
+    let reason: string | undefined;
+    link.on('close', (error) => (reason = error?.message));
+    peer.ice('disconnected');
+    vi.advanceTimersByTime(1_999);
+    expect(link.closed).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(link.closed).toBe(true);
+    expect(reason).toMatch(/ICE disconnected/);
+    expect(peer.destroyCalls).toBeGreaterThan(0);
+  });
+
+  it('keeps a link whose ICE comes back within the grace', () => {
+    vi.useFakeTimers();
+    const peer = new BrowserPeer();
+    const link = new PeerLink(peer as unknown as SimplePeerLike, { iceDisconnectedGraceMs: 2_000 });
+    peer.ice('disconnected');
+    vi.advanceTimersByTime(1_500);
+    peer.ice('connected');
+    vi.advanceTimersByTime(10_000);
+    expect(link.closed).toBe(false);
+    peer.ice('disconnected');
+    vi.advanceTimersByTime(2_000);
+    expect(link.closed).toBe(true);
   });
 });

@@ -1,6 +1,6 @@
 import { SessionError, toUnderpassError } from '../errors.js';
 import { withDeadline } from '../deadline.js';
-import { PeerLink, type PeerFactory, type SimplePeerLike } from './peer-link.js';
+import { onPeerGone, PeerLink, type PeerFactory, type SimplePeerLike } from './peer-link.js';
 
 /** The slice of the signaling client that link setup needs. */
 export interface SignalingChannel {
@@ -63,7 +63,7 @@ export class PeerConnector {
     const link = new Promise<PeerLink>((resolve, reject) => {
       const fail = (message: string) => reject(new SessionError('link-closed', message));
       peer.on('error', (error) => fail(`WebRTC failed: ${error.message}`));
-      peer.on('close', () => {
+      onPeerGone(peer, () => {
         if (!connected) {
           fail('the peer closed before connecting');
           return;

@@ -1,4 +1,5 @@
 import { Emitter } from '../emitter.js';
+import { systemClock, type Clock } from '../clock.js';
 import { errorMessage, SessionError } from '../errors.js';
 import type { Link, LinkEvents } from './link.js';
 import { Backpressure } from './backpressure.js';
@@ -16,6 +17,12 @@ export interface SimplePeerLike {
   on(event: 'data', listener: (data: Uint8Array) => void): unknown;
   on(event: 'close', listener: () => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
+  /**
+   * simple-peer 10 (the browser's) emits these, and neither `close` nor `error`, when the far end closed the
+   * DataChannel cleanly; its later `destroy()` is then a no-op. See `onPeerGone`.
+   */
+  on(event: 'disconnect' | 'end', listener: () => void): unknown;
+  on(event: 'iceStateChange', listener: (iceConnectionState: string) => void): unknown;
   readonly bufferSize: number;
   /** simple-peer's DataChannel, once connected: PeerLink reads it directly (see `DataChannelLike`). */
   readonly _channel?: DataChannelLike | null;
@@ -36,6 +43,39 @@ const MAX_UNHEARD_MESSAGES = 256;
 export type PeerFactory = (options: { initiator: boolean }) => SimplePeerLike;
 
 /**
+ * How long ICE may stay `disconnected` before the link counts as gone. Chromium reports `disconnected` once it
+ * has heard nothing from the far end for a few seconds (measured here: 7.5 s after the far browser froze) and
+ * `failed` only ~10 s after that; a working path that blips comes back well within this grace.
+ */
+export const DEFAULT_ICE_DISCONNECTED_GRACE_MS = 2_000;
+
+export interface PeerLinkOptions {
+  /** See DEFAULT_ICE_DISCONNECTED_GRACE_MS. */
+  iceDisconnectedGraceMs?: number;
+  clock?: Clock;
+}
+
+/**
+ * Calls `gone` once, however the peer ended. simple-peer 9 (Node) emits `close`; simple-peer 10 (the browser's)
+ * emits `close` only when destroyed from our side: when the far end closes its DataChannel without an SCTP
+ * abort (Chromium's `pc.close()` races its own stream reset against the abort, and the reset sometimes wins),
+ * it tears itself down and emits only `finish`, `end` and `disconnect`, and a later `destroy()` does nothing.
+ * Listening to `close` alone left such a link open for good: a relay kept counting its departed client.
+ */
+export function onPeerGone(peer: SimplePeerLike, gone: (reason: string) => void): void {
+  let done = false;
+  const once = (reason: string) => {
+    if (done) return;
+    done = true;
+    gone(reason);
+  };
+  peer.on('close', () => once('the peer connection closed'));
+  peer.on('error', (error) => once(`peer connection failed: ${error.message}`));
+  peer.on('end', () => once('the far end closed the link'));
+  peer.on('disconnect', () => once('the far end closed the link'));
+}
+
+/**
  * Adapts a connected simple-peer to the Link interface. Each DataChannel message is one cell; the channel is
  * ordered and reliable, which the session's implicit nonces rely on.
  */
@@ -51,14 +91,37 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
    */
   private readonly unheard: Uint8Array[] = [];
 
-  constructor(private readonly peer: SimplePeerLike) {
+  private iceTimer: unknown;
+  private readonly clock: Clock;
+
+  constructor(
+    private readonly peer: SimplePeerLike,
+    options: PeerLinkOptions = {},
+  ) {
     super();
+    this.clock = options.clock ?? systemClock;
     // Messages simple-peer already queued in its stream (before we took the channel over) still come this way.
     peer.on('data', (data) => this.onData(data));
-    peer.on('close', () => this.finish(new SessionError('link-closed', 'the peer connection closed')));
-    peer.on('error', (error) =>
-      this.finish(new SessionError('link-closed', `peer connection failed: ${error.message}`)),
-    );
+    onPeerGone(peer, (reason) => {
+      // Already torn down in the usual case; if not (a half-closed stream), the connection goes too.
+      peer.destroy();
+      this.finish(new SessionError('link-closed', reason));
+    });
+    // A far end that vanished without a word (its network, a frozen or killed browser) answers no ICE checks:
+    // a `disconnected` that lasts past the grace ends the link, rather than the ~10 s more `failed` takes.
+    const graceMs = options.iceDisconnectedGraceMs ?? DEFAULT_ICE_DISCONNECTED_GRACE_MS;
+    peer.on('iceStateChange', (state) => {
+      if (this.isClosed) return;
+      if (state === 'disconnected') {
+        if (this.iceTimer !== undefined) return;
+        this.iceTimer = this.clock.setTimeout(() => {
+          this.iceTimer = undefined;
+          this.close(new SessionError('link-closed', `ICE disconnected for ${graceMs} ms`));
+        }, graceMs);
+      } else {
+        this.clearIceTimer();
+      }
+    });
     const channel = peer._channel;
     if (channel) {
       // Every later message straight from the channel: simple-peer would push each one through its stream
@@ -118,9 +181,16 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
     else this.close(new SessionError('link-closed', 'messages arrived with no one listening'));
   }
 
+  private clearIceTimer(): void {
+    if (this.iceTimer === undefined) return;
+    this.clock.clearTimeout(this.iceTimer);
+    this.iceTimer = undefined;
+  }
+
   private finish(error?: SessionError): void {
     if (this.isClosed) return;
     this.isClosed = true;
+    this.clearIceTimer();
     this.emit('close', error);
     this.removeAllListeners();
   }
