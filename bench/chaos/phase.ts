@@ -288,9 +288,12 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       );
       if (fault.recoveredAt === undefined) {
         // What a user would do: turn Protect off and on. Counted, so that a run that needed it says so.
+        // The load pauses meanwhile: with Protect off, pages rightly go direct, and that is no leak.
         fault.userRepair = true;
+        await running.pause();
         await repair(network, log);
         const repairedFrom = Date.now();
+        running.resume();
         if (!(await waitUntil(() => running.firstSuccessSince(repairedFrom) !== undefined, RECOVERY_CAP_MS))) {
           throw new Error(`the client did not come back after ${kind}, even with Protect turned off and on`);
         }

@@ -143,6 +143,14 @@ async function main(): Promise<void> {
     user_repairs: zero,
   };
   await report('chaos', results, goals);
+  const leaks = phases.flatMap((p) => p.witnessed.filter((address) => !p.exitAddresses.includes(address)));
+  if (leaks.length > 0) console.log(`\nleaked connections came from: ${[...new Set(leaks)].join(', ')}`);
+  const details = new Map<string, number>();
+  for (const r of requests) {
+    if (!r.ok) details.set(`${r.code}: ${r.detail ?? ''}`, (details.get(`${r.code}: ${r.detail ?? ''}`) ?? 0) + 1);
+  }
+  const top = [...details.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8);
+  if (top.length > 0) console.log(`\nfailures, most frequent first:\n${top.map(([d, n]) => `  ${n} × ${d}`).join('\n')}`);
   console.log(`\nseed ${seed} (replay the faults' order with --seed ${seed}); servers' logs in ${logDir}`);
   if (values.check && (leaked > 0 || corrupted > 0)) {
     console.error(`chaos: ${leaked} direct connection(s) leaked, ${corrupted} byte(s) corrupted`);
