@@ -91,7 +91,10 @@ export type ClientBrowser = {
  * The protected client, launched through `chromiumPath` (the client's network namespace) with the companion
  * installed as its native host, Protect switched on and up.
  */
-export async function launchProtectedClient(chromiumPath: string, signalingUrl: string): Promise<ClientBrowser> {
+export async function launchProtectedClient(
+  chromiumPath: string,
+  signalingUrl: string,
+): Promise<ClientBrowser> {
   // The fixture reads CHROMIUM_PATH when it launches; set it for this one launch only.
   const previous = process.env['CHROMIUM_PATH'];
   process.env['CHROMIUM_PATH'] = chromiumPath;

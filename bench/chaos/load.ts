@@ -138,11 +138,13 @@ export class UserLoad {
         waitUntil: 'load',
       });
       if (!response) return { ok: false, code: 'no-response', corruptedBytes: 0 };
-      if (response.status() !== 200) return { ok: false, code: `http-${response.status()}`, corruptedBytes: 0 };
+      if (response.status() !== 200)
+        return { ok: false, code: `http-${response.status()}`, corruptedBytes: 0 };
       const body = await response.body();
       const corruptedBytes = differingBytes(body, this.options.pageBody);
       if (corruptedBytes > 0) return { ok: false, code: 'corrupted', corruptedBytes };
-      if (body.length !== this.options.pageBody.length) return { ok: false, code: 'truncated', corruptedBytes: 0 };
+      if (body.length !== this.options.pageBody.length)
+        return { ok: false, code: 'truncated', corruptedBytes: 0 };
       return { ok: true, corruptedBytes: 0 };
     } catch (error) {
       return { ok: false, code: navigationErrorCode(error), detail: shortMessage(error), corruptedBytes: 0 };
@@ -175,7 +177,8 @@ export class UserLoad {
           const timer = setTimeout(() => abort.abort(), deadline);
           try {
             const response = await fetch(url, { cache: 'no-store', signal: abort.signal });
-            if (response.status !== 200) return { ok: false as const, code: `http-${response.status}`, corrupted: 0 };
+            if (response.status !== 200)
+              return { ok: false as const, code: `http-${response.status}`, corrupted: 0 };
             const bytes = new Uint8Array(await response.arrayBuffer());
             let corrupted = 0;
             const length = Math.min(bytes.length, size);

@@ -55,7 +55,8 @@ const repo = (path: string) => fileURLToPath(new URL(`../../${path}`, import.met
 const SIGNALING_BIN = repo('signaling-server/bin/underpass-signaling.js');
 const EXIT_BIN = repo('exit-node/bin/underpass-exit.js');
 
-const between = (random: () => number, [low, high]: [number, number]) => Math.round(low + random() * (high - low));
+const between = (random: () => number, [low, high]: [number, number]) =>
+  Math.round(low + random() * (high - low));
 
 function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -125,9 +126,12 @@ class Network {
         name: `signaling-${mode}-${i + 1}`,
         script: SIGNALING_BIN,
         args: [
-          '--port', String(port),
-          '--host', SERVICE_ADDRESS,
-          '--log-level', 'info',
+          '--port',
+          String(port),
+          '--host',
+          SERVICE_ADDRESS,
+          '--log-level',
+          'info',
           ...(this.redis ? ['--redis', this.redis.url, '--redis-prefix', 'chaos:'] : []),
         ],
         ready: /"msg":"ready"/,
@@ -137,7 +141,9 @@ class Network {
       this.cleanup.push(() => server.close());
       this.signaling.push({ server, url: `ws://${SERVICE_ADDRESS}:${port}`, port });
     }
-    log(`signaling: ${this.signaling.map((s) => s.url).join(', ')}${this.redis ? ` on ${this.redis.url}` : ' (in memory)'}`);
+    log(
+      `signaling: ${this.signaling.map((s) => s.url).join(', ')}${this.redis ? ` on ${this.redis.url}` : ' (in memory)'}`,
+    );
 
     for (const [i, address] of EXIT_ADDRESSES.entries()) {
       const dataDir = join(workDir, `exit-${i + 1}`);
@@ -145,10 +151,14 @@ class Network {
         name: `exit-${i + 1}`,
         script: EXIT_BIN,
         args: [
-          '--signaling', this.signalingFor(i),
-          '--data-dir', dataDir,
-          '--allow-destination', `${SERVICE_ADDRESS}/32`,
-          '--bind-address', address,
+          '--signaling',
+          this.signalingFor(i),
+          '--data-dir',
+          dataDir,
+          '--allow-destination',
+          `${SERVICE_ADDRESS}/32`,
+          '--bind-address',
+          address,
         ],
         ready: /"event":"ready"/,
         logFile: join(logDir, `${mode}-exit-${i + 1}.log`),
@@ -187,7 +197,8 @@ async function inject(
   switch (kind) {
     case 'relay_loss': {
       const carrying: Volunteer[] = [];
-      for (const volunteer of network.volunteers) if ((await volunteer.clients()) > 0) carrying.push(volunteer);
+      for (const volunteer of network.volunteers)
+        if ((await volunteer.clients()) > 0) carrying.push(volunteer);
       const pool = carrying.length > 0 ? carrying : network.volunteers.filter((v) => v.up);
       const volunteer = pool[Math.floor(random() * pool.length)]!;
       await volunteer.kill();
@@ -270,7 +281,9 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       if (bag.length === 0) bag = [...FAULT_KINDS].sort(() => random() - 0.5);
       const kind = bag.pop()!;
       const at = Date.now();
-      const { target, restore } = await inject(network, kind, random, () => site.remoteAddresses.slice(witnessFrom));
+      const { target, restore } = await inject(network, kind, random, () =>
+        site.remoteAddresses.slice(witnessFrom),
+      );
       const fault: FaultRecord = { kind, at, target };
       faults.push(fault);
       if (restore) {
@@ -294,9 +307,14 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
         await repair(network, log);
         const repairedFrom = Date.now();
         running.resume();
-        if (!(await waitUntil(() => running.firstSuccessSince(repairedFrom) !== undefined, RECOVERY_CAP_MS))) {
+        if (
+          !(await waitUntil(() => running.firstSuccessSince(repairedFrom) !== undefined, RECOVERY_CAP_MS))
+        ) {
           throw new Error(`the client did not come back after ${kind}, even with Protect turned off and on`);
         }
+        fault.settledAt = running.firstSuccessSince(repairedFrom);
+      } else {
+        fault.settledAt = Math.max(fault.recoveredAt, fault.restoredAt ?? at);
       }
       await new Promise((resolve) => setTimeout(resolve, between(random, PAUSE_MS)));
     }

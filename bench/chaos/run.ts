@@ -61,24 +61,36 @@ async function main(): Promise<void> {
   }
   const durationMs = parseDuration(values.duration ?? process.env['CHAOS_DURATION'] ?? '10m');
   const modeText = values.mode ?? 'both';
-  if (!['both', 'memory', 'redis'].includes(modeText)) throw new Error('--mode must be both, memory or redis');
+  if (!['both', 'memory', 'redis'].includes(modeText))
+    throw new Error('--mode must be both, memory or redis');
   const modes: SignalingMode[] = modeText === 'both' ? ['memory', 'redis'] : [modeText as SignalingMode];
   const volunteers = Number(values.volunteers ?? '2');
-  if (!Number.isInteger(volunteers) || volunteers < 1 || volunteers > 4) throw new Error('--volunteers: 1 to 4');
+  if (!Number.isInteger(volunteers) || volunteers < 1 || volunteers > 4)
+    throw new Error('--volunteers: 1 to 4');
   const seed = values.seed === undefined ? Date.now() % 2 ** 31 : Number(values.seed);
   if (!Number.isInteger(seed)) throw new Error('--seed must be a whole number');
   const random = seeded(seed);
   const logDir = fileURLToPath(new URL('../results/chaos-logs/', import.meta.url));
   await mkdir(logDir, { recursive: true });
   const began = Date.now();
-  const log = (line: string) => console.log(`[${((Date.now() - began) / 1000).toFixed(1).padStart(6)} s] ${line}`);
-  log(`seed ${seed}, ${durationMs / 1000} s under faults, phases: ${modes.join(', ')}, volunteers: ${volunteers}`);
+  const log = (line: string) =>
+    console.log(`[${((Date.now() - began) / 1000).toFixed(1).padStart(6)} s] ${line}`);
+  log(
+    `seed ${seed}, ${durationMs / 1000} s under faults, phases: ${modes.join(', ')}, volunteers: ${volunteers}`,
+  );
 
   const phases: PhaseResult[] = [];
   for (const mode of modes) {
     log(`── phase: signaling ${mode} ──`);
     phases.push(
-      await runPhase({ mode, durationMs: durationMs / modes.length, volunteers, random, logDir: join(logDir), log }),
+      await runPhase({
+        mode,
+        durationMs: durationMs / modes.length,
+        volunteers,
+        random,
+        logDir: join(logDir),
+        log,
+      }),
     );
   }
 
@@ -93,9 +105,16 @@ async function main(): Promise<void> {
     metric('requests_attempted', requests.length, 'requests', 1),
     metric('requests_succeeded', succeeded, 'requests', 1),
     metric('page_loads_succeeded', requests.filter((r) => r.ok && r.kind === 'page').length, 'requests', 1),
-    metric('downloads_succeeded', requests.filter((r) => r.ok && r.kind === 'download').length, 'requests', 1),
+    metric(
+      'downloads_succeeded',
+      requests.filter((r) => r.ok && r.kind === 'download').length,
+      'requests',
+      1,
+    ),
     metric('requests_failed', requests.length - succeeded, 'requests', 1),
-    ...failuresByCode(requests).map(([code, count]) => metric(`requests_failed_${code}`, count, 'requests', 1)),
+    ...failuresByCode(requests).map(([code, count]) =>
+      metric(`requests_failed_${code}`, count, 'requests', 1),
+    ),
     metric('connections_witnessed', witnessed, 'connections', 1),
     metric('direct_connections_leaked', leaked, 'connections', 1),
     metric('bytes_corrupted', corrupted, 'bytes', 1),
@@ -107,18 +126,34 @@ async function main(): Promise<void> {
       if (summary.kind !== 'signaling_restart') continue;
       const runs = summary.unrecovered + (summary.recovery?.count ?? 0);
       if (summary.recovery) {
-        results.push(metric(`${phase.mode}_signaling_restart_recovery_p95_ms`, summary.recovery.p95, 'ms', runs));
+        results.push(
+          metric(`${phase.mode}_signaling_restart_recovery_p95_ms`, summary.recovery.p95, 'ms', runs),
+        );
       }
-      results.push(metric(`${phase.mode}_signaling_restart_failed_requests`, summary.failedRequests, 'requests', runs));
+      results.push(
+        metric(`${phase.mode}_signaling_restart_failed_requests`, summary.failedRequests, 'requests', runs),
+      );
     }
   }
   for (const summary of summarizeFaults(faults, requests)) {
     const runs = summary.unrecovered + (summary.recovery?.count ?? 0);
     if (runs === 0) continue;
     if (summary.recovery) {
-      results.push(metric(`${summary.kind}_recovery_p50_ms`, summary.recovery.p50, 'ms', summary.recovery.count));
-      results.push(metric(`${summary.kind}_recovery_p95_ms`, summary.recovery.p95, 'ms', summary.recovery.count));
-      results.push(metric(`${summary.kind}_recovery_max_ms`, summary.recovery.max, 'ms', summary.recovery.count));
+      results.push(
+        metric(`${summary.kind}_recovery_p50_ms`, summary.recovery.p50, 'ms', summary.recovery.count),
+      );
+      results.push(
+        metric(`${summary.kind}_recovery_p95_ms`, summary.recovery.p95, 'ms', summary.recovery.count),
+      );
+      results.push(
+        metric(`${summary.kind}_recovery_max_ms`, summary.recovery.max, 'ms', summary.recovery.count),
+      );
+    }
+    if (summary.kind === 'network_drop' && summary.afterRestore) {
+      // A drop lasts as long as the harness chooses; what the code costs is the time after the network is back.
+      const after = summary.afterRestore;
+      results.push(metric('network_drop_recovery_after_restore_p50_ms', after.p50, 'ms', after.count));
+      results.push(metric('network_drop_recovery_after_restore_p95_ms', after.p95, 'ms', after.count));
     }
     results.push(metric(`${summary.kind}_unrecovered`, summary.unrecovered, 'faults', runs));
     results.push(metric(`${summary.kind}_failed_requests`, summary.failedRequests, 'requests', runs));
@@ -147,10 +182,12 @@ async function main(): Promise<void> {
   if (leaks.length > 0) console.log(`\nleaked connections came from: ${[...new Set(leaks)].join(', ')}`);
   const details = new Map<string, number>();
   for (const r of requests) {
-    if (!r.ok) details.set(`${r.code}: ${r.detail ?? ''}`, (details.get(`${r.code}: ${r.detail ?? ''}`) ?? 0) + 1);
+    if (!r.ok)
+      details.set(`${r.code}: ${r.detail ?? ''}`, (details.get(`${r.code}: ${r.detail ?? ''}`) ?? 0) + 1);
   }
   const top = [...details.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8);
-  if (top.length > 0) console.log(`\nfailures, most frequent first:\n${top.map(([d, n]) => `  ${n} × ${d}`).join('\n')}`);
+  if (top.length > 0)
+    console.log(`\nfailures, most frequent first:\n${top.map(([d, n]) => `  ${n} × ${d}`).join('\n')}`);
   console.log(`\nseed ${seed} (replay the faults' order with --seed ${seed}); servers' logs in ${logDir}`);
   if (values.check && (leaked > 0 || corrupted > 0)) {
     console.error(`chaos: ${leaked} direct connection(s) leaked, ${corrupted} byte(s) corrupted`);

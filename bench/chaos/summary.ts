@@ -4,7 +4,13 @@
  */
 import type { RequestRecord } from './load';
 
-export const FAULT_KINDS = ['relay_loss', 'exit_loss', 'signaling_restart', 'companion_loss', 'network_drop'] as const;
+export const FAULT_KINDS = [
+  'relay_loss',
+  'exit_loss',
+  'signaling_restart',
+  'companion_loss',
+  'network_drop',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export type FaultRecord = {
@@ -19,6 +25,11 @@ export type FaultRecord = {
   recoveredAt?: number;
   /** The harness had to turn Protect off and on (as a user would) because nothing recovered by itself. */
   userRepair?: boolean;
+  /**
+   * End of the fault's window: the later of its recovery and its restore, or, when it did not recover by
+   * itself, when the user's repair brought the requests back. Absent: open to the end of the run.
+   */
+  settledAt?: number;
 };
 
 export type Spread = { p50: number; p95: number; max: number; count: number };
@@ -39,16 +50,21 @@ export function leakedConnections(addresses: readonly string[], exitAddresses: r
 export type FaultSummary = {
   kind: FaultKind;
   recovery?: Spread;
+  /** For faults that last (a part down, the network cut): from the part's return to the next success. */
+  afterRestore?: Spread;
   unrecovered: number;
-  /** Requests that ended in failure inside this kind's windows (fault to recovery or restore, whichever is later). */
+  /** Requests that ended in failure inside this kind's windows (from the fault to `settledAt`). */
   failedRequests: number;
 };
 
 function windowEnd(fault: FaultRecord): number {
-  return Math.max(fault.recoveredAt ?? Number.POSITIVE_INFINITY, fault.restoredAt ?? fault.at);
+  return fault.settledAt ?? Number.POSITIVE_INFINITY;
 }
 
-export function summarizeFaults(faults: readonly FaultRecord[], requests: readonly RequestRecord[]): FaultSummary[] {
+export function summarizeFaults(
+  faults: readonly FaultRecord[],
+  requests: readonly RequestRecord[],
+): FaultSummary[] {
   return FAULT_KINDS.map((kind) => {
     const ofKind = faults.filter((fault) => fault.kind === kind);
     const recovered = ofKind.filter((fault) => fault.recoveredAt !== undefined);
@@ -56,13 +72,25 @@ export function summarizeFaults(faults: readonly FaultRecord[], requests: readon
       (r) => !r.ok && ofKind.some((fault) => r.endedAt >= fault.at && r.endedAt <= windowEnd(fault)),
     ).length;
     const recovery = spread(recovered.map((fault) => fault.recoveredAt! - fault.at));
-    return { kind, ...(recovery ? { recovery } : {}), unrecovered: ofKind.length - recovered.length, failedRequests };
+    const afterRestore = spread(
+      recovered
+        .filter((fault) => fault.restoredAt !== undefined)
+        .map((fault) => Math.max(0, fault.recoveredAt! - fault.restoredAt!)),
+    );
+    return {
+      kind,
+      ...(recovery ? { recovery } : {}),
+      ...(afterRestore ? { afterRestore } : {}),
+      unrecovered: ofKind.length - recovered.length,
+      failedRequests,
+    };
   });
 }
 
 /** Failures counted by code, most frequent first. */
 export function failuresByCode(requests: readonly RequestRecord[]): [string, number][] {
   const counts = new Map<string, number>();
-  for (const r of requests) if (!r.ok) counts.set(r.code ?? 'unknown', (counts.get(r.code ?? 'unknown') ?? 0) + 1);
+  for (const r of requests)
+    if (!r.ok) counts.set(r.code ?? 'unknown', (counts.get(r.code ?? 'unknown') ?? 0) + 1);
   return [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
 }
