@@ -50,6 +50,8 @@ const ENGINE_ERROR_CODES = [
   'connect-failed',
   'not-connected',
   'signaling-closed',
+  /** ProtectEngine: a path to rebuild while the signaling server is still unreachable (it keeps trying). */
+  'signaling-unavailable',
   'bad-exit-key',
   'bad-options',
 ] as const;
