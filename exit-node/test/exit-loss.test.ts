@@ -1,0 +1,229 @@
+/**
+ * The loss of an exit, as a SIGKILL makes it: the exit is a real process (its own CLI), killed outright, so its
+ * WebRTC links get no goodbye and only its signaling socket tells anyone it is gone. Client and relay are the
+ * real engines over real WebRTC in Node; a second exit stays up throughout. The client must be back on a
+ * working path within the recovery goal (issue 11: p95 ≤ 5 s), also when the killed exit comes back under the
+ * same key while the relay may still hold its dead link.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { ProtectEngine, VolunteerEngine, type ProtectState } from '@underpass/shared/engines';
+import type { ByteStream } from '@underpass/shared/streams';
+import { ReconnectingSignaling, type WebSocketConstructorLike } from '@underpass/shared/signaling';
+import { startSignalingServer, type SignalingServer } from '../../signaling-server/src/server.js';
+import { startExitNode } from '../src/exit-node.js';
+import { nodePeerFactory } from '../src/node-peer.js';
+import { startTestSite, type TestSite } from '../../test/http-site.js';
+import { httpGet } from './http-get.js';
+
+const WS = WebSocket as unknown as WebSocketConstructorLike;
+const exitBin = fileURLToPath(new URL('../bin/underpass-exit.js', import.meta.url));
+/** Issue 11's goal for the recovery from an exit's loss. */
+const RECOVERY_GOAL_MS = 5_000;
+
+/** Polls `check` until it holds; a condition, not a sleep: it returns as soon as it is true. */
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** An exit in its own process, from its CLI: ready once it printed its `announced` line. */
+async function spawnExit(
+  signalingUrl: string,
+  dataDir: string,
+): Promise<{ child: ChildProcessWithoutNullStreams; exitKey: string }> {
+  const child = spawn(
+    process.execPath,
+    [exitBin, '--signaling', signalingUrl, '--data-dir', dataDir, '--allow-destination', '127.0.0.1/32'],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  const exitKey = await new Promise<string>((resolve, reject) => {
+    let seen = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      seen = (seen + chunk.toString()).slice(-8192);
+      const match = /"event":"announced","exitKey":"([^"]+)"/.exec(seen);
+      if (match) resolve(match[1] ?? '');
+    });
+    child.once('exit', (code, signal) =>
+      reject(new Error(`the exit process ended early (${code ?? signal ?? 'unknown'})`)),
+    );
+  });
+  return { child, exitKey };
+}
+
+function kill(child: ChildProcessWithoutNullStreams): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
+describe('the loss of an exit (SIGKILL), a second exit up', { timeout: 120_000 }, () => {
+  let signaling: SignalingServer;
+  let site: TestSite;
+  let dirB: string;
+  const children: ChildProcessWithoutNullStreams[] = [];
+  const dirs: string[] = [];
+
+  beforeAll(async () => {
+    dirB = await mkdtemp(join(tmpdir(), 'underpass-exit-b-'));
+    dirs.push(dirB);
+    signaling = await startSignalingServer({ port: 0 });
+    site = await startTestSite({ fileSize: 64 * 1024 });
+  });
+
+  afterAll(async () => {
+    for (const child of children) await kill(child);
+    await signaling?.close();
+    await site?.close();
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * One GET through Protect; true if the page came back within a second (a local page takes milliseconds; a
+   * request over a dead path would hang until the path is torn down, hiding when a working one came up).
+   */
+  async function works(protect: ProtectEngine): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    let stream: ByteStream | undefined;
+    const timedOut = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), 1_000);
+    });
+    const attempt = (async () => {
+      stream = await protect.open({ kind: 'tcp', host: '127.0.0.1', port: site.port });
+      const result = await httpGet(stream, '127.0.0.1', '/');
+      return result.status.startsWith('HTTP/1.1 200');
+    })().catch(() => false);
+    const ok = await Promise.race([attempt, timedOut]);
+    clearTimeout(timer);
+    if (!ok) stream?.destroy();
+    return ok;
+  }
+
+  /**
+   * Client → relay → exit A, exit B up; SIGKILL A, start it again 2 s later (same key, as the chaos run does)
+   * and time from the kill to the first request that works again.
+   */
+  async function exitLoss(restartSignaling: boolean): Promise<{ recoveryMs: number; timeline: string[] }> {
+    const dirA = await mkdtemp(join(tmpdir(), 'underpass-exit-a-'));
+    dirs.push(dirA);
+    // Exit A first, so the client's path goes through it; B joins after.
+    let a = await spawnExit(signaling.url, dirA);
+    children.push(a.child);
+
+    const relaySignaling = new ReconnectingSignaling({
+      url: signaling.url,
+      WebSocket: WS,
+      hello: { role: 'relay', capacity: 4 },
+    });
+    const volunteer = new VolunteerEngine({
+      signaling: relaySignaling,
+      createPeer: nodePeerFactory(),
+      capacity: 4,
+    });
+    await volunteer.start();
+
+    // As the extension makes it: a signaling client that reconnects by itself, kept for the whole run.
+    const protect = new ProtectEngine({
+      createSignaling: () =>
+        new ReconnectingSignaling({ url: signaling.url, WebSocket: WS, hello: { role: 'client' } }),
+      createPeer: nodePeerFactory(),
+    });
+    const timeline: string[] = [];
+    const note = timeline.push.bind(timeline);
+    timeline.push = (...lines: string[]) => {
+      if (process.env.EXIT_LOSS_TRACE) for (const line of lines) console.log(line);
+      return note(...lines);
+    };
+    const t0 = Date.now();
+    let closeB: (() => Promise<void>) | undefined;
+    try {
+      protect.on('state', (state: ProtectState) => {
+        const detail =
+          state.status === 'protected'
+            ? state.path.exit.exitKey === a.exitKey
+              ? 'exit A'
+              : 'exit B'
+            : state.status === 'reconnecting'
+              ? `${state.attempt}: ${state.reason}`
+              : '';
+        timeline.push(`${Date.now() - t0} ms ${state.status} ${detail}`);
+      });
+      await protect.start();
+      expect(protect.state).toMatchObject({ status: 'protected', path: { exit: { exitKey: a.exitKey } } });
+      expect(await works(protect)).toBe(true);
+
+      const exitB = await startExitNode({
+        signalingUrl: signaling.url,
+        dataDir: dirB,
+        allowDestinations: ['127.0.0.1/32'],
+        bindAddress: '127.0.0.4',
+      });
+      closeB = () => exitB.close();
+      const bKey = exitB.exitKey;
+      if (restartSignaling) {
+        // Everyone reconnects to a fresh broker; the WebRTC links, and the path, live on without it.
+        const port = Number(new URL(signaling.url).port);
+        await signaling.close();
+        signaling = await startSignalingServer({ port });
+        timeline.push(`${Date.now() - t0} ms signaling restarted`);
+        await until('everyone back at the broker', async () => {
+          if (relaySignaling.state.status !== 'connected') return false;
+          const answer = await fetch(`http://127.0.0.1:${port}/v1/exits`);
+          const { exits } = (await answer.json()) as { exits: { exitKey: string }[] };
+          return exits.some((e) => e.exitKey === bKey) && exits.some((e) => e.exitKey === a.exitKey);
+        });
+        expect(await works(protect)).toBe(true);
+      }
+
+      const killedAt = Date.now();
+      timeline.push(`${killedAt - t0} ms SIGKILL A`);
+      await kill(a.child);
+      // The chaos run starts the killed exit again 2–6 s later, same key.
+      const restart = (async () => {
+        await until('2 s after the kill', () => Date.now() - killedAt >= 2_000);
+        a = await spawnExit(signaling.url, dirA);
+        children.push(a.child);
+        timeline.push(`${Date.now() - t0} ms A announced again`);
+      })();
+      await until('a working path again', () => works(protect), 60_000);
+      const recoveryMs = Date.now() - killedAt;
+      timeline.push(`${Date.now() - t0} ms works again (recovery ${recoveryMs} ms)`);
+      await restart;
+      return { recoveryMs, timeline };
+    } finally {
+      protect.stop();
+      volunteer.stop();
+      await kill(a.child);
+      await closeB?.();
+    }
+  }
+
+  it('with the broker knowing every link: its link-closed ends the circuits at once', async () => {
+    const { recoveryMs, timeline } = await exitLoss(false);
+    console.log(timeline.join('\n'));
+    expect(recoveryMs).toBeLessThanOrEqual(RECOVERY_GOAL_MS);
+  });
+
+  /**
+   * Open (issue 11): after a signaling restart the broker knows none of the links made before it
+   * (ReconnectingSignaling: "a link made through an earlier socket is unknown to the broker now"), so when the
+   * exit dies nobody tells the relay; its link to the exit ends only when WebRTC notices, ICE `disconnected`
+   * (~8 s of silence here) plus PeerLink's 2 s grace. Measured 10.2 s: over the 5 s goal. This bounds what
+   * the WebRTC detection gives today; the goal needs the broker (or a liveness probe on the link) to say so.
+   */
+  it('after a signaling restart: only WebRTC notices the dead exit, ~10 s (goal 5 s not met)', async () => {
+    const { recoveryMs, timeline } = await exitLoss(true);
+    console.log(timeline.join('\n'));
+    expect(recoveryMs).toBeLessThanOrEqual(15_000);
+  });
+});
