@@ -20,20 +20,12 @@ import { startExitNode } from '../src/exit-node.js';
 import { nodePeerFactory } from '../src/node-peer.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
 import { httpGet } from './http-get.js';
+import { until } from './until.js';
 
 const WS = WebSocket as unknown as WebSocketConstructorLike;
 const exitBin = fileURLToPath(new URL('../bin/underpass-exit.js', import.meta.url));
 /** Issue 11's goal for the recovery from an exit's loss. */
 const RECOVERY_GOAL_MS = 5_000;
-
-/** Polls `check` until it holds; a condition, not a sleep: it returns as soon as it is true. */
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** An exit in its own process, from its CLI: ready once it printed its `announced` line. */
 async function spawnExit(
@@ -176,12 +168,16 @@ describe('the loss of an exit (SIGKILL), a second exit up', { timeout: 120_000 }
         await signaling.close();
         signaling = await startSignalingServer({ port });
         timeline.push(`${Date.now() - t0} ms signaling restarted`);
-        await until('everyone back at the broker', async () => {
-          if (relaySignaling.state.status !== 'connected') return false;
-          const answer = await fetch(`http://127.0.0.1:${port}/v1/exits`);
-          const { exits } = (await answer.json()) as { exits: { exitKey: string }[] };
-          return exits.some((e) => e.exitKey === bKey) && exits.some((e) => e.exitKey === a.exitKey);
-        });
+        await until(
+          'everyone back at the broker',
+          async () => {
+            if (relaySignaling.state.status !== 'connected') return false;
+            const answer = await fetch(`http://127.0.0.1:${port}/v1/exits`);
+            const { exits } = (await answer.json()) as { exits: { exitKey: string }[] };
+            return exits.some((e) => e.exitKey === bKey) && exits.some((e) => e.exitKey === a.exitKey);
+          },
+          30_000,
+        );
         expect(await works(protect)).toBe(true);
       }
 
@@ -190,7 +186,7 @@ describe('the loss of an exit (SIGKILL), a second exit up', { timeout: 120_000 }
       await kill(a.child);
       // The chaos run starts the killed exit again 2–6 s later, same key.
       const restart = (async () => {
-        await until('2 s after the kill', () => Date.now() - killedAt >= 2_000);
+        await until('2 s after the kill', () => Date.now() - killedAt >= 2_000, 30_000);
         a = await spawnExit(signaling.url, dirA);
         children.push(a.child);
         timeline.push(`${Date.now() - t0} ms A announced again`);

@@ -24,6 +24,7 @@ import { deterministicBytes } from '../../test/http-site.js';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/src/server.js';
 import { startExitNode, type ExitNode } from '../src/exit-node.js';
 import { nodePeerFactory } from '../src/node-peer.js';
+import { until } from './until.js';
 
 const WS = WebSocket as unknown as WebSocketConstructorLike;
 const signalingBin = fileURLToPath(
@@ -54,15 +55,6 @@ async function spawnInstance(
   return { child, url, port: Number(new URL(url).port) };
 }
 const CHUNK = 16 * 1024;
-
-/** Polls `check` until it holds; a condition, not a sleep: it returns as soon as it is true. */
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** A TCP echo server on 127.0.0.1: what the exit dials for the client. */
 async function startEcho(): Promise<{ port: number; close(): Promise<void> }> {

@@ -5,6 +5,7 @@ import { ExitPolicy } from '@underpass/shared/exit';
 import type { ByteStream } from '@underpass/shared/streams';
 import type { TorrentRequest } from '@underpass/shared/tunnel';
 import { TorrentService, type TorrentServiceOptions } from '../src/torrent/index.js';
+import { until } from './until.js';
 
 /** The exit's own loopback address in torrent tests: its listener and every outgoing socket use it. */
 export const EXIT_ADDRESS = '127.0.0.25';
@@ -42,16 +43,12 @@ export function closeCode(stream: ByteStream): Promise<string | undefined> {
 }
 
 /** Resolves once `condition` holds, polling; rejects after `ms`. */
-export async function waitFor(
+export function waitFor(
   condition: () => boolean | Promise<boolean>,
   ms = 10_000,
   what = 'condition',
 ): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+  return until(what, condition, ms);
 }
 
 /** A torrent stream's request from its fields, as the stream router hands it to the service. */
