@@ -16,14 +16,14 @@ const EXIT_ADDRESS = '127.0.0.7';
 /**
  * The documented bounds (README, "A client that leaves a volunteer"), each with the popup's half-second stats
  * interval on top: a client whose browser still runs its network stack, or whose socket to the broker closes,
- * is gone at once; one that vanishes without a word is found by ICE (Chromium: `disconnected` ~7.5 s after the
- * last packet) plus the link's grace.
+ * is gone at once; one that vanishes without a word is found by the link's keepalive (PROTOCOL.md §2: nothing
+ * heard for 3 s, found within 3.5 s).
  */
 const FREED_WITHIN_MS: Record<Leave, number> = {
   'protect-off': 3_000,
   'browser-closed': 3_000,
   'host-crashed': 3_000,
-  'network-gone': 11_000,
+  'network-gone': 5_000,
 };
 
 type Leave = 'protect-off' | 'browser-closed' | 'network-gone' | 'host-crashed';

@@ -2,6 +2,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Emitter } from '../src/emitter.js';
 import { FakePeer } from './helpers.js';
 import { PeerLink, type SimplePeerLike } from '../src/links/peer-link.js';
+import { LINK_KEEPALIVE_MESSAGE } from '../src/links/link-keepalive.js';
+import { decodeCell } from '../src/tunnel/cells.js';
 
 /** A connected simple-peer with its DataChannel, which PeerLink reads directly. */
 class FakeChannelPeer extends FakePeer {
@@ -109,7 +111,10 @@ describe('PeerLink: a far end that left', () => {
   it('closes after ICE stays disconnected past the grace, and not before', () => {
     vi.useFakeTimers();
     const peer = new BrowserPeer();
-    const link = new PeerLink(peer as unknown as SimplePeerLike, { iceDisconnectedGraceMs: 2_000 });
+    const link = new PeerLink(peer as unknown as SimplePeerLike, {
+      iceDisconnectedGraceMs: 2_000,
+      keepaliveMs: 0,
+    });
     let reason: string | undefined;
     link.on('close', (error) => (reason = error?.message));
     peer.ice('disconnected');
@@ -124,7 +129,10 @@ describe('PeerLink: a far end that left', () => {
   it('keeps a link whose ICE comes back within the grace', () => {
     vi.useFakeTimers();
     const peer = new BrowserPeer();
-    const link = new PeerLink(peer as unknown as SimplePeerLike, { iceDisconnectedGraceMs: 2_000 });
+    const link = new PeerLink(peer as unknown as SimplePeerLike, {
+      iceDisconnectedGraceMs: 2_000,
+      keepaliveMs: 0,
+    });
     peer.ice('disconnected');
     vi.advanceTimersByTime(1_500);
     peer.ice('connected');
@@ -133,5 +141,92 @@ describe('PeerLink: a far end that left', () => {
     peer.ice('disconnected');
     vi.advanceTimersByTime(2_000);
     expect(link.closed).toBe(true);
+  });
+});
+
+describe('PeerLink: keepalive', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const keepalivesIn = (peer: FakePeer) =>
+    peer.sent.filter((message) => message.length === 5 && message[0] === 4).length;
+
+  it('sends a keepalive on each half second it sent nothing else, and none while it is sending', () => {
+    vi.useFakeTimers();
+    const peer = new FakePeer();
+    const link = new PeerLink(peer as unknown as SimplePeerLike);
+    link.on('message', () => undefined);
+    for (let tick = 0; tick < 6; tick++) {
+      link.send(Uint8Array.of(2, 0, 0, 0, 1, 9));
+      peer.receive(Uint8Array.of(2, 0, 0, 0, 1, 9));
+      vi.advanceTimersByTime(500);
+    }
+    expect(keepalivesIn(peer)).toBe(0);
+    peer.receive(Uint8Array.of(2, 0, 0, 0, 1, 9));
+    vi.advanceTimersByTime(500);
+    expect(keepalivesIn(peer)).toBe(1);
+    expect(peer.sent.at(-1)).toEqual(LINK_KEEPALIVE_MESSAGE);
+    expect(link.closed).toBe(false);
+  });
+
+  it('consumes the far end’s keepalives: no listener ever sees one', () => {
+    vi.useFakeTimers();
+    const peer = new FakePeer();
+    const link = new PeerLink(peer as unknown as SimplePeerLike);
+    const heard: Uint8Array[] = [];
+    link.on('message', (message) => heard.push(message));
+    for (let second = 0; second < 10; second++) {
+      peer.receive(LINK_KEEPALIVE_MESSAGE.slice());
+      vi.advanceTimersByTime(1_000);
+    }
+    expect(heard).toEqual([]);
+    expect(link.closed).toBe(false);
+    // Not a cell any engine would accept, should one ever get through: circuit id 0 is reserved.
+    expect(decodeCell(LINK_KEEPALIVE_MESSAGE).ok).toBe(false);
+  });
+
+  it('ends the link once nothing was heard for 3 s, and not before', () => {
+    vi.useFakeTimers();
+    const peer = new FakePeer();
+    const link = new PeerLink(peer as unknown as SimplePeerLike);
+    let closed: { code?: string; message?: string } | undefined;
+    link.on('close', (error) => (closed = { code: error?.code, message: error?.message }));
+    vi.advanceTimersByTime(250);
+    peer.receive(LINK_KEEPALIVE_MESSAGE.slice()); // the last word, 250 ms before a tick
+    vi.advanceTimersByTime(250 + 2_500);
+    expect(link.closed).toBe(false);
+    vi.advanceTimersByTime(500); // 3.25 s after the last word: six whole silent periods
+    expect(link.closed).toBe(true);
+    expect(closed).toEqual({ code: 'link-closed', message: 'nothing heard from the far end for 3000 ms' });
+    expect(peer.destroyed).toBe(true);
+  });
+
+  it('keeps a link whose far end is heard only every 2 s (a peer whose timers run late)', () => {
+    vi.useFakeTimers();
+    const peer = new FakePeer();
+    const link = new PeerLink(peer as unknown as SimplePeerLike);
+    for (let tick = 0; tick < 60; tick++) {
+      if (tick % 4 === 0) peer.receive(LINK_KEEPALIVE_MESSAGE.slice());
+      vi.advanceTimersByTime(500);
+    }
+    expect(link.closed).toBe(false);
+  });
+
+  it('with keepaliveMs 0 sends nothing and never takes silence for death', () => {
+    vi.useFakeTimers();
+    const peer = new FakePeer();
+    const link = new PeerLink(peer as unknown as SimplePeerLike, { keepaliveMs: 0 });
+    vi.advanceTimersByTime(60_000);
+    expect(peer.sent).toEqual([]);
+    expect(link.closed).toBe(false);
+  });
+
+  it('stops its timer when the link closes', () => {
+    vi.useFakeTimers();
+    const peer = new FakePeer();
+    const link = new PeerLink(peer as unknown as SimplePeerLike);
+    link.close();
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

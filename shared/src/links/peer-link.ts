@@ -3,6 +3,13 @@ import { systemClock, type Clock } from '../clock.js';
 import { errorMessage, SessionError } from '../errors.js';
 import type { Link, LinkEvents } from './link.js';
 import { Backpressure } from './backpressure.js';
+import {
+  DEFAULT_LINK_KEEPALIVE_MS,
+  DEFAULT_LINK_SILENCE_LIMIT_MS,
+  LINK_KEEPALIVE_MESSAGE,
+  LinkKeepalive,
+  isLinkKeepalive,
+} from './link-keepalive.js';
 
 /**
  * The part of a simple-peer instance we use. Declared structurally so that shared/ does not import simple-peer
@@ -52,6 +59,10 @@ export const DEFAULT_ICE_DISCONNECTED_GRACE_MS = 2_000;
 export interface PeerLinkOptions {
   /** See DEFAULT_ICE_DISCONNECTED_GRACE_MS. */
   iceDisconnectedGraceMs?: number;
+  /** See DEFAULT_LINK_KEEPALIVE_MS; 0 sends no keepalives and never takes silence for death. */
+  keepaliveMs?: number;
+  /** See DEFAULT_LINK_SILENCE_LIMIT_MS. */
+  silenceLimitMs?: number;
   clock?: Clock;
 }
 
@@ -77,7 +88,8 @@ export function onPeerGone(peer: SimplePeerLike, gone: (reason: string) => void)
 
 /**
  * Adapts a connected simple-peer to the Link interface. Each DataChannel message is one cell; the channel is
- * ordered and reliable, which the session's implicit nonces rely on.
+ * ordered and reliable, which the session's implicit nonces rely on. The link keeps itself alive (LinkKeepalive):
+ * its keepalive messages are consumed here, and a far end silent past the limit ends it.
  */
 export class PeerLink extends Emitter<LinkEvents> implements Link {
   private isClosed = false;
@@ -93,6 +105,7 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
 
   private iceTimer: unknown;
   private readonly clock: Clock;
+  private readonly keepalive: LinkKeepalive;
 
   constructor(
     private readonly peer: SimplePeerLike,
@@ -100,6 +113,14 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
   ) {
     super();
     this.clock = options.clock ?? systemClock;
+    this.keepalive = new LinkKeepalive({
+      intervalMs: options.keepaliveMs ?? DEFAULT_LINK_KEEPALIVE_MS,
+      silenceLimitMs: options.silenceLimitMs ?? DEFAULT_LINK_SILENCE_LIMIT_MS,
+      clock: this.clock,
+      send: () => this.send(LINK_KEEPALIVE_MESSAGE),
+      silent: (ms) =>
+        this.close(new SessionError('link-closed', `nothing heard from the far end for ${ms} ms`)),
+    });
     // Messages simple-peer already queued in its stream (before we took the channel over) still come this way.
     peer.on('data', (data) => this.onData(data));
     onPeerGone(peer, (reason) => {
@@ -160,6 +181,7 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
     if (this.isClosed) return;
     try {
       this.peer.send(message);
+      this.keepalive.sent();
     } catch (error) {
       // A DataChannel throws when its send buffer overflows or it is closing: the link is unusable either way.
       this.close(new SessionError('link-closed', `send failed: ${errorMessage(error)}`));
@@ -176,6 +198,8 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
 
   private onData(data: Uint8Array): void {
     if (this.isClosed) return;
+    this.keepalive.heard();
+    if (isLinkKeepalive(data)) return;
     if (this.listenerCount('message') > 0) this.emit('message', data);
     else if (this.unheard.length < MAX_UNHEARD_MESSAGES) this.unheard.push(data);
     else this.close(new SessionError('link-closed', 'messages arrived with no one listening'));
@@ -191,6 +215,7 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
     if (this.isClosed) return;
     this.isClosed = true;
     this.clearIceTimer();
+    this.keepalive.stop();
     this.emit('close', error);
     this.removeAllListeners();
   }
