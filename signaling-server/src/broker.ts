@@ -395,7 +395,8 @@ export class Broker {
   private resumed(link: LinkEntry): void {
     this.remember(link);
     for (const id of [link.initiator, link.hop]) this.pendingClaims.delete(`${id} ${link.linkId}`);
-    this.logger.info({ linkId: link.linkId, initiator: link.initiator, hop: link.hop }, 'link resumed');
+    // Not the link id: it is the capability to claim the link (PROTOCOL.md §1, Reconnecting).
+    this.logger.info({ initiator: link.initiator, hop: link.hop }, 'link resumed');
   }
 
   /** Unpaired claims made here that have not expired (those that did are dropped, oldest first). */
