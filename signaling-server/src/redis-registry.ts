@@ -82,7 +82,7 @@ local function attach(lid, a, b, maxc)
   if s == 'b' then init, hop, ri = b, a, rb end
   local max = tonumber(maxc)
   if ri[1] ~= 'client' then max = tonumber(ri[2]) or 1 end
-  if tonumber(ri[3]) >= max then return false end
+  if (tonumber(ri[3]) or 0) >= max then return false end
   redis.call('HINCRBY', p .. 'peer:' .. hop, 'asg', 1)
   rescore(hop)
   redis.call('HINCRBY', p .. 'peer:' .. init, 'own', 1)
