@@ -125,6 +125,8 @@ export class Broker {
   private readonly claimsMade = new Map<string, number>();
   /** Unpaired claims made here ("peerId linkId" → when they expire), oldest first: the per-instance bound. */
   private readonly pendingClaims = new Map<string, number>();
+  /** The keys of pendingClaims by peer, so a peer's claims stop counting as soon as it leaves. */
+  private readonly pendingByPeer = new Map<string, Set<string>>();
 
   constructor(private readonly options: BrokerOptions) {
     this.registry = options.registry;
@@ -227,6 +229,8 @@ export class Broker {
   async leave(peerId: string, options: { tellLinkMembers?: boolean } = {}): Promise<void> {
     this.members.delete(peerId);
     this.claimsMade.delete(peerId);
+    for (const key of this.pendingByPeer.get(peerId) ?? []) this.pendingClaims.delete(key);
+    this.pendingByPeer.delete(peerId);
     this.matchmaker.forget(peerId);
     const tell = options.tellLinkMembers !== false && !this.stopping;
     // Its pending claims: a peer gone while the server runs holds no link any more; one whose server went
@@ -317,7 +321,7 @@ export class Broker {
           closed: true,
           ttlMs: this.claimTtlMs,
         });
-        this.pendingClaims.delete(`${peerId} ${msg.linkId}`);
+        this.unpend(peerId, msg.linkId);
         for (const notice of dropped.tell)
           this.send(notice.peerId, { type: 'link-closed', linkId: notice.linkId });
         if (!dropped.had && other === undefined) return this.unknownLink(peerId, msg.linkId);
@@ -367,8 +371,7 @@ export class Broker {
           this.resumed(result.link);
           break;
         case 'pending':
-          this.pendingClaims.delete(`${peerId} ${linkId}`);
-          this.pendingClaims.set(`${peerId} ${linkId}`, this.clock.now() + this.claimTtlMs);
+          this.pend(peerId, linkId);
           break;
         case 'member':
           break;
@@ -394,9 +397,27 @@ export class Broker {
   /** A link registered again from its members' claims: signals on it need no lookup now. */
   private resumed(link: LinkEntry): void {
     this.remember(link);
-    for (const id of [link.initiator, link.hop]) this.pendingClaims.delete(`${id} ${link.linkId}`);
+    for (const id of [link.initiator, link.hop]) this.unpend(id, link.linkId);
     // Not the link id: it is the capability to claim the link (PROTOCOL.md §1, Reconnecting).
     this.logger.info({ initiator: link.initiator, hop: link.hop }, 'link resumed');
+  }
+
+  private pend(peerId: string, linkId: string): void {
+    const key = `${peerId} ${linkId}`;
+    this.pendingClaims.delete(key);
+    this.pendingClaims.set(key, this.clock.now() + this.claimTtlMs);
+    let mine = this.pendingByPeer.get(peerId);
+    if (!mine) {
+      mine = new Set();
+      this.pendingByPeer.set(peerId, mine);
+    }
+    mine.add(key);
+  }
+
+  private unpend(peerId: string, linkId: string): void {
+    const key = `${peerId} ${linkId}`;
+    this.pendingClaims.delete(key);
+    this.pendingByPeer.get(peerId)?.delete(key);
   }
 
   /** Unpaired claims made here that have not expired (those that did are dropped, oldest first). */
@@ -405,6 +426,7 @@ export class Broker {
     for (const [key, expiresAt] of this.pendingClaims) {
       if (expiresAt > now) break;
       this.pendingClaims.delete(key);
+      this.pendingByPeer.get(key.slice(0, key.indexOf(' ')))?.delete(key);
     }
     return this.pendingClaims.size;
   }

@@ -275,11 +275,16 @@ describe.each(registries)('link-resume with the %s registry', (name, makeRegistr
   });
 
   it('bounds the claims per connection and per instance', async () => {
-    const { take, join, claim } = setup({ maxPendingClaims: 2 });
+    const { broker, take, join, claim } = setup({ maxPendingClaims: 2 });
     const relay = await join('relay2', { role: 'relay', capacity: 4 });
     const ids = Array.from({ length: 3 }, (_, i) => `pending${i}`.padEnd(22, 'x'));
     await claim(relay, ...ids);
     expect(take(relay)).toMatchObject([{ type: 'error', code: 'rate-limited' }]);
+    // A peer's claims stop counting when it leaves: another can claim as many again.
+    await broker.leave(relay);
+    const exit2 = await join('exit2', { role: 'exit', exitKey: newExitKey() });
+    await claim(exit2, ...Array.from({ length: 2 }, (_, i) => `other${i}`.padEnd(22, 'x')));
+    expect(take(exit2)).toEqual([]);
 
     const { take: take2, join: join2, claim: claim2 } = setup();
     const exit = await join2('exit3', { role: 'exit', exitKey: newExitKey() });
