@@ -150,6 +150,8 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     // The broker balances by the load we report; this is the backstop when it sends more anyway.
     if (engine.stats().links + linksComing >= capacity) {
       logger.warn({ event: 'link-refused', reason: 'at capacity', capacity }, 'link refused: at capacity');
+      // Said, not only dropped: the other member learns it at once, and the id is not claimed after a reconnect.
+      signaling.linkClosed(offer.linkId);
       return;
     }
     linksComing += 1;

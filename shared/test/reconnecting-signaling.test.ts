@@ -256,7 +256,7 @@ describe('ReconnectingSignaling', () => {
     expect(ScriptedSocket.made).toHaveLength(2);
   });
 
-  it('signals and closes only links the current socket made; requests fail fast while away', async () => {
+  it('signals and closes only links it holds; requests fail fast while away', async () => {
     const { signaling, socket } = setup();
     const links: string[] = [];
     signaling.on('link', (msg) => links.push(msg.linkId));
@@ -278,5 +278,79 @@ describe('ReconnectingSignaling', () => {
     await settle();
     await expect(signaling.connectExit('k')).rejects.toMatchObject({ code: 'not-connected' });
     expect(signaling.linkClosed(LINK)).toBe(false);
+  });
+
+  it('claims the links it still holds on every new socket, after the load; forgets closed ones', async () => {
+    const { clock, signaling, socket } = setup();
+    const first = signaling.connect();
+    socket(0).accept();
+    socket(0).welcome(PEER_A);
+    await first;
+    signaling.reportLoad(1);
+    const offer = (linkId: string) =>
+      socket(0).say({ type: 'link', linkId, initiator: false, peer: { peerId: PEER_B, role: 'client' } });
+    const other = 'MMMMMMMMMMMMMMMMMMMMMM';
+    const closedByBroker = 'NNNNNNNNNNNNNNNNNNNNNN';
+    offer(LINK);
+    offer(other);
+    offer(closedByBroker);
+    socket(0).say({ type: 'link-closed', linkId: closedByBroker });
+    // The first socket made these links: nothing to claim on it.
+    expect(socket(0).sent.filter((m) => m['type'] === 'link-resume')).toEqual([]);
+
+    socket(0).drop();
+    await settle();
+    // Closed while away: not claimed, and the broker (away) is not told.
+    expect(signaling.linkClosed(other)).toBe(false);
+    expect(signaling.heldLinkIds).toEqual([LINK]);
+    clock.advance(125);
+    socket(1).accept();
+    socket(1).welcome(PEER_B);
+    await settle();
+    expect(socket(1).sent.slice(1)).toEqual([
+      { type: 'load', load: 1 },
+      { type: 'link-resume', linkIds: [LINK] },
+    ]);
+    // A held link made through the earlier socket is signalled and closed through this one.
+    expect(signaling.signal(LINK, { type: 'candidate' })).toBe(true);
+    expect(signaling.linkClosed(LINK)).toBe(true);
+    expect(socket(1).sent.slice(3)).toEqual([
+      { type: 'signal', linkId: LINK, data: { type: 'candidate' } },
+      { type: 'link-closed', linkId: LINK },
+    ]);
+    expect(signaling.heldLinkIds).toEqual([]);
+
+    // Nothing held: a third socket claims nothing.
+    socket(1).drop();
+    await settle();
+    clock.advance(60_000);
+    socket(2).accept();
+    socket(2).welcome(PEER_A);
+    await settle();
+    expect(socket(2).sent.filter((m) => m['type'] === 'link-resume')).toEqual([]);
+    signaling.close();
+  });
+
+  it('claims many links in messages of at most 256 ids', async () => {
+    const { clock, signaling, socket } = setup();
+    const first = signaling.connect();
+    socket(0).accept();
+    socket(0).welcome(PEER_A);
+    await first;
+    const ids = Array.from({ length: 300 }, (_, i) => `link${String(i).padStart(18, '0')}`);
+    for (const linkId of ids)
+      socket(0).say({ type: 'link', linkId, initiator: false, peer: { peerId: PEER_B, role: 'client' } });
+    socket(0).drop();
+    await settle();
+    clock.advance(125);
+    socket(1).accept();
+    socket(1).welcome(PEER_B);
+    await settle();
+    const claims = socket(1).sent.filter((m) => m['type'] === 'link-resume');
+    expect(claims).toEqual([
+      { type: 'link-resume', linkIds: ids.slice(0, 256) },
+      { type: 'link-resume', linkIds: ids.slice(256) },
+    ]);
+    signaling.close();
   });
 });

@@ -116,6 +116,27 @@ describe('exits that serve torrents', () => {
     }
   });
 
+  it('link-resume claims 1 to 256 valid link ids', () => {
+    const id = randomId();
+    const claim = { type: 'link-resume', linkIds: [id] };
+    expect(parsePeerMessage(JSON.stringify(claim))).toEqual({ ok: true, msg: claim });
+    const full = { type: 'link-resume', linkIds: Array.from({ length: 256 }, () => randomId()) };
+    expect(parsePeerMessage(JSON.stringify(full))).toEqual({ ok: true, msg: full });
+    for (const linkIds of [
+      [],
+      Array.from({ length: 257 }, () => randomId()),
+      ['short'],
+      [id, 'not/base64url/at/all!'],
+      [42],
+      id,
+      null,
+    ])
+      expect(parsePeerMessage(JSON.stringify({ type: 'link-resume', linkIds }))).toMatchObject({
+        ok: false,
+        code: 'malformed',
+      });
+  });
+
   it('a path request may need torrents, and nothing else yet', () => {
     const request = { type: 'path-request', requestId: 'r', mode: 'direct', needs: 'torrent' };
     expect(parsePeerMessage(JSON.stringify(request))).toEqual({ ok: true, msg: request });

@@ -9,8 +9,10 @@ import { silentLogger, type LogFields, type Logger } from '@underpass/shared/log
 import { issueExitKeyChallenge, verifyExitKeyProof, type IssuedChallenge } from '@underpass/shared/signaling';
 import { decodeExitKey, randomId } from '@underpass/shared/signaling';
 import {
+  MAX_RESUME_IDS_PER_CONNECTION,
   SIGNALING_PROTOCOL_VERSION,
   type HelloMessage,
+  type LinkResumeMessage,
   type PeerMessage,
   type ServerMessage,
   type SignalingErrorCode,
@@ -20,6 +22,13 @@ import type { LinkEntry, Registry } from './registry.js';
 
 /** Link memberships remembered locally; beyond this many, the oldest are forgotten (it is only a cache). */
 const LINK_CACHE_SIZE = 50_000;
+/**
+ * How long a claim (`link-resume`) waits for the other member, and how long a closed link's id is kept for a
+ * late claimant. Long enough for a peer's reconnect backoff (at most 8 s a step) after a redeploy.
+ */
+export const DEFAULT_CLAIM_TTL_MS = 60_000;
+/** Claims made through this instance and not yet paired; beyond, `rate-limited` (see handleResume). */
+export const DEFAULT_MAX_PENDING_CLAIMS = 50_000;
 
 export type BrokerOptions = {
   registry: Registry;
@@ -39,7 +48,16 @@ export type BrokerOptions = {
   onCapacityFreed?: () => void;
   /** `now` for match latencies, timers for requests waiting for a relay. Default: the system clock. */
   clock?: Clock;
+  /** How long an unpaired claim of a link lives. Default DEFAULT_CLAIM_TTL_MS. */
+  claimTtlMs?: number;
+  /** Unpaired claims made through this instance at once. Default DEFAULT_MAX_PENDING_CLAIMS. */
+  maxPendingClaims?: number;
+  /** Told how each claimed link id fared, for the metrics. */
+  onClaim?: (outcome: ClaimOutcome) => void;
 };
+
+/** What became of one claimed link id. */
+export type ClaimOutcome = 'paired' | 'pending' | 'member' | 'closed' | 'refused';
 
 /**
  * Where a connection stands in its handshake. The connection holds it; only `admit` moves it on.
@@ -100,12 +118,24 @@ export class Broker {
    */
   private readonly linkCache = new Map<string, LinkEntry>();
   private stopping = false;
+  private readonly clock: Clock;
+  private readonly claimTtlMs: number;
+  private readonly maxPendingClaims: number;
+  /** Link ids each joined peer of this instance claimed so far (bounded per connection). */
+  private readonly claimsMade = new Map<string, number>();
+  /** Unpaired claims made here ("peerId linkId" → when they expire), oldest first: the per-instance bound. */
+  private readonly pendingClaims = new Map<string, number>();
+  /** The keys of pendingClaims by peer, so a peer's claims stop counting as soon as it leaves. */
+  private readonly pendingByPeer = new Map<string, Set<string>>();
 
   constructor(private readonly options: BrokerOptions) {
     this.registry = options.registry;
     this.send = options.send;
     this.newId = options.newId ?? randomId;
     this.logger = options.logger ?? silentLogger;
+    this.clock = options.clock ?? systemClock;
+    this.claimTtlMs = options.claimTtlMs ?? DEFAULT_CLAIM_TTL_MS;
+    this.maxPendingClaims = options.maxPendingClaims ?? DEFAULT_MAX_PENDING_CLAIMS;
     this.matchmaker = new Matchmaker({
       registry: options.registry,
       send: options.send,
@@ -198,15 +228,34 @@ export class Broker {
    */
   async leave(peerId: string, options: { tellLinkMembers?: boolean } = {}): Promise<void> {
     this.members.delete(peerId);
+    this.claimsMade.delete(peerId);
+    for (const key of this.pendingByPeer.get(peerId) ?? []) this.pendingClaims.delete(key);
+    this.pendingByPeer.delete(peerId);
     this.matchmaker.forget(peerId);
+    const tell = options.tellLinkMembers !== false && !this.stopping;
+    // Its pending claims: a peer gone while the server runs holds no link any more; one whose server went
+    // away says nothing.
+    const dropped = await this.registry.dropClaims(peerId, { closed: tell, ttlMs: this.claimTtlMs });
+    for (const notice of dropped.tell)
+      this.send(notice.peerId, { type: 'link-closed', linkId: notice.linkId });
     const links = await this.registry.removePeer(peerId);
     if (!links) return;
-    const tell = options.tellLinkMembers !== false && !this.stopping;
     for (const link of links) {
       this.linkCache.delete(link.linkId);
-      if (!tell) continue;
       const other = link.initiator === peerId ? link.hop : link.initiator;
-      this.send(other, { type: 'link-closed', linkId: link.linkId });
+      if (tell) {
+        this.send(other, { type: 'link-closed', linkId: link.linkId });
+        await this.closedForClaimants(link.linkId);
+      } else {
+        // A member of a dead (or stopping) instance: the link passes to the claims its members made from new
+        // sockets, to other instances (with Redis; a lone server's registry goes away with it).
+        const gone = await this.registry.linkGone(link.linkId, {
+          closed: false,
+          survivor: other,
+          maxClientLinks: this.options.maxLinksPerClient,
+        });
+        if (gone.link) this.resumed(gone.link);
+      }
     }
     this.logger.info({ peerId, links: links.length }, 'peer left');
     if (links.length > 0) this.capacityChanged();
@@ -256,15 +305,31 @@ export class Broker {
       }
       case 'link-closed': {
         const other = await this.otherMember(peerId, msg.linkId);
-        if (other === undefined) return this.unknownLink(peerId, msg.linkId);
-        // Another close may have won the race between the lookup and here; only the winner forwards.
-        this.linkCache.delete(msg.linkId);
-        if (await this.registry.closeLink(msg.linkId)) {
-          this.send(other, { type: 'link-closed', linkId: msg.linkId });
-          this.capacityChanged();
+        if (other !== undefined) {
+          // Another close may have won the race between the lookup and here; only the winner forwards.
+          this.linkCache.delete(msg.linkId);
+          if (await this.registry.closeLink(msg.linkId)) {
+            this.send(other, { type: 'link-closed', linkId: msg.linkId });
+            await this.closedForClaimants(msg.linkId);
+            this.capacityChanged();
+            return 'ok';
+          }
         }
+        // A link this peer only claimed (link-resume) and gave up before the other member claimed it.
+        const dropped = await this.registry.dropClaims(peerId, {
+          linkId: msg.linkId,
+          closed: true,
+          ttlMs: this.claimTtlMs,
+        });
+        this.unpend(peerId, msg.linkId);
+        for (const notice of dropped.tell)
+          this.send(notice.peerId, { type: 'link-closed', linkId: notice.linkId });
+        if (!dropped.had && other === undefined) return this.unknownLink(peerId, msg.linkId);
         return 'ok';
       }
+      case 'link-resume':
+        await this.resume(peer, msg);
+        return 'ok';
       case 'heartbeat':
       case 'prove':
         // Heartbeats only reset the idle timer (the server did that); a late prove is harmless.
@@ -274,6 +339,102 @@ export class Broker {
         await this.registry.reportLoad(peerId, msg.load);
         return 'ok';
     }
+  }
+
+  /**
+   * A peer's claims of links made through its earlier sockets (PROTOCOL.md §1, Reconnecting). Each id is
+   * paired with the other member's claim in the registry, atomically; refused ids get one error frame per
+   * kind (not counted: a claim is a well-formed request, and the other member may have closed the link).
+   */
+  private async resume(peer: Member, msg: LinkResumeMessage): Promise<void> {
+    const { peerId } = peer;
+    const ids = [...new Set(msg.linkIds)];
+    const made = this.claimsMade.get(peerId) ?? 0;
+    const allowed = Math.max(0, Math.min(ids.length, MAX_RESUME_IDS_PER_CONNECTION - made));
+    this.claimsMade.set(peerId, made + allowed);
+    const refused: string[] = [];
+    const limited: string[] = ids.slice(allowed);
+    for (const linkId of ids.slice(0, allowed)) {
+      if (this.pendingCount() >= this.maxPendingClaims) {
+        limited.push(linkId);
+        continue;
+      }
+      const result = await this.registry.claimLink({
+        linkId,
+        peerId,
+        ttlMs: this.claimTtlMs,
+        maxClientLinks: this.options.maxLinksPerClient,
+      });
+      this.options.onClaim?.(result.status);
+      switch (result.status) {
+        case 'paired':
+          this.resumed(result.link);
+          break;
+        case 'pending':
+          this.pend(peerId, linkId);
+          break;
+        case 'member':
+          break;
+        case 'closed':
+          this.send(peerId, { type: 'link-closed', linkId });
+          break;
+        case 'refused':
+          if (result.reason === 'limit') limited.push(linkId);
+          else if (result.reason === 'mismatch') refused.push(linkId);
+          break;
+      }
+    }
+    if (refused.length > 0)
+      this.error(peerId, 'unknown-link', `cannot resume ${describeIds(refused)}: not a link of yours`);
+    if (limited.length > 0)
+      this.error(
+        peerId,
+        'rate-limited',
+        `cannot resume ${describeIds(limited)}: too many links or claims (at most ${MAX_RESUME_IDS_PER_CONNECTION} claims per connection)`,
+      );
+  }
+
+  /** A link registered again from its members' claims: signals on it need no lookup now. */
+  private resumed(link: LinkEntry): void {
+    this.remember(link);
+    for (const id of [link.initiator, link.hop]) this.unpend(id, link.linkId);
+    // Not the link id: it is the capability to claim the link (PROTOCOL.md §1, Reconnecting).
+    this.logger.info({ initiator: link.initiator, hop: link.hop }, 'link resumed');
+  }
+
+  private pend(peerId: string, linkId: string): void {
+    const key = `${peerId} ${linkId}`;
+    this.pendingClaims.delete(key);
+    this.pendingClaims.set(key, this.clock.now() + this.claimTtlMs);
+    let mine = this.pendingByPeer.get(peerId);
+    if (!mine) {
+      mine = new Set();
+      this.pendingByPeer.set(peerId, mine);
+    }
+    mine.add(key);
+  }
+
+  private unpend(peerId: string, linkId: string): void {
+    const key = `${peerId} ${linkId}`;
+    this.pendingClaims.delete(key);
+    this.pendingByPeer.get(peerId)?.delete(key);
+  }
+
+  /** Unpaired claims made here that have not expired (those that did are dropped, oldest first). */
+  private pendingCount(): number {
+    const now = this.clock.now();
+    for (const [key, expiresAt] of this.pendingClaims) {
+      if (expiresAt > now) break;
+      this.pendingClaims.delete(key);
+      this.pendingByPeer.get(key.slice(0, key.indexOf(' ')))?.delete(key);
+    }
+    return this.pendingClaims.size;
+  }
+
+  /** A link was closed: whoever claimed it from a new socket is told too. */
+  private async closedForClaimants(linkId: string): Promise<void> {
+    const gone = await this.registry.linkGone(linkId, { closed: true, ttlMs: this.claimTtlMs });
+    for (const claimant of gone.tell) this.send(claimant, { type: 'link-closed', linkId });
   }
 
   async listExits(): Promise<ExitSummary[]> {
@@ -323,4 +484,10 @@ export class Broker {
     if (requestId !== undefined) msg.requestId = requestId;
     this.send(peerId, msg);
   }
+}
+
+/** The first few ids of a list and how many there are, for an error message (at most 1024 characters). */
+function describeIds(ids: readonly string[]): string {
+  const shown = ids.slice(0, 3).join(', ');
+  return ids.length <= 3 ? `link ${shown}` : `${ids.length} links (${shown}, …)`;
 }

@@ -4,6 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PeerRole, SignalingErrorCode } from '@underpass/shared/signaling';
+import type { ClaimOutcome } from './broker.js';
 import type { MatchObserver } from './matchmaker.js';
 
 /** Why the server refused a connection or a message; one label value each. */
@@ -33,6 +34,7 @@ export class SignalingMetrics implements MatchObserver {
   private readonly unmatchedRequests: Counter<'code'>;
   private readonly rejections: Counter<'reason'>;
   private readonly matchLatency: Histogram;
+  private readonly claims: Counter<'outcome'>;
 
   constructor(sources: { connections: () => number; waitingRequests: () => number }) {
     const registers = [this.registry];
@@ -84,6 +86,16 @@ export class SignalingMetrics implements MatchObserver {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
+    this.claims = new Counter({
+      name: 'underpass_signaling_link_claims_total',
+      help: 'Link ids claimed with link-resume, by outcome (paired: the link is known again)',
+      labelNames: ['outcome'],
+      registers,
+    });
+  }
+
+  linkClaimed(outcome: ClaimOutcome): void {
+    this.claims.inc({ outcome });
   }
 
   peerJoined(role: PeerRole): void {

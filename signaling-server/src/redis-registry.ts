@@ -11,6 +11,10 @@ import type { Redis } from 'ioredis';
 import type { ExitService, PeerRole } from '@underpass/shared/signaling';
 import type {
   AddPeerResult,
+  ClaimRequest,
+  ClaimResult,
+  LinkGone,
+  LinkNotice,
   CreateLinkRequest,
   CreateLinkResult,
   LinkEntry,
@@ -55,6 +59,49 @@ local function forget(lid)
   local ik = p .. 'peer:' .. l[1]
   if redis.call('EXISTS', ik) == 1 then redis.call('HINCRBY', ik, 'own', -1) end
   return {lid, l[1], l[2]}
+end
+-- Which of roles a and b initiated a link between them (linkSides in link-claims.ts): 'a', 'b' or false.
+local function sides(a, b)
+  if a == 'client' and (b == 'relay' or b == 'exit') then return 'a' end
+  if b == 'client' and (a == 'relay' or a == 'exit') then return 'b' end
+  if a == 'relay' and b == 'exit' then return 'a' end
+  if a == 'exit' and b == 'relay' then return 'b' end
+  return false
+end
+-- Registers resumed link lid between peers a and b as createLink would (MemoryRegistry.attach): false when
+-- one is gone, the roles make no link, or the initiator is at its link limit (maxc for a client, its
+-- capacity for a relay). The hop's capacity is not checked: it already serves the link.
+local function attach(lid, a, b, maxc)
+  if redis.call('EXISTS', p .. 'link:' .. lid) == 1 then return false end
+  local ra = redis.call('HMGET', p .. 'peer:' .. a, 'role', 'cap', 'own')
+  local rb = redis.call('HMGET', p .. 'peer:' .. b, 'role', 'cap', 'own')
+  if not ra[1] or not rb[1] then return false end
+  local s = sides(ra[1], rb[1])
+  if not s then return false end
+  local init, hop, ri = a, b, ra
+  if s == 'b' then init, hop, ri = b, a, rb end
+  local max = tonumber(maxc)
+  if ri[1] ~= 'client' then max = tonumber(ri[2]) or 1 end
+  if (tonumber(ri[3]) or 0) >= max then return false end
+  redis.call('HINCRBY', p .. 'peer:' .. hop, 'asg', 1)
+  rescore(hop)
+  redis.call('HINCRBY', p .. 'peer:' .. init, 'own', 1)
+  redis.call('HSET', p .. 'link:' .. lid, 'i', init, 'h', hop)
+  redis.call('SADD', p .. 'links:' .. init, lid)
+  redis.call('SADD', p .. 'links:' .. hop, lid)
+  return {lid, init, hop}
+end
+-- The claims of link lid: a hash claimant -> role (expiring), each also in its claimant's set claims:<id>.
+local function unclaim(lid, id)
+  redis.call('HDEL', p .. 'claim:' .. lid, id)
+  redis.call('SREM', p .. 'claims:' .. id, lid)
+end
+-- Forgets every claim of lid; returns the claimants.
+local function unclaimAll(lid)
+  local ids = redis.call('HKEYS', p .. 'claim:' .. lid)
+  for _, id in ipairs(ids) do redis.call('SREM', p .. 'claims:' .. id, lid) end
+  redis.call('DEL', p .. 'claim:' .. lid)
+  return ids
 end
 `;
 
@@ -169,6 +216,76 @@ if not l[1] then return false end
 return {ARGV[2], l[1], l[2]}`,
   // ARGV: prefix, linkId
   closeLink: `return forget(ARGV[2])`,
+  // ARGV: prefix, linkId, peerId, ttlMs, maxClientLinks
+  claimLink: `
+local lid, id, ttl = ARGV[2], ARGV[3], ARGV[4]
+local role = redis.call('HGET', p .. 'peer:' .. id, 'role')
+if not role then return {'gone'} end
+local l = redis.call('HMGET', p .. 'link:' .. lid, 'i', 'h')
+if l[1] == id or l[2] == id then return {'member'} end
+if redis.call('DEL', p .. 'closed:' .. lid) == 1 then return {'closed'} end
+local ck = p .. 'claim:' .. lid
+local waiting = redis.call('HGETALL', ck)
+for i = 1, #waiting, 2 do
+  if waiting[i] == id then return {'pending'} end
+end
+if #waiting >= 4 or (#waiting == 2 and not sides(waiting[2], role)) then return {'mismatch'} end
+if #waiting == 0 or l[1] then
+  redis.call('HSET', ck, id, role)
+  redis.call('PEXPIRE', ck, ttl)
+  redis.call('SADD', p .. 'claims:' .. id, lid)
+  redis.call('PEXPIRE', p .. 'claims:' .. id, ttl)
+  return {'pending'}
+end
+local link = attach(lid, waiting[1], id, ARGV[5])
+if not link then return {'limit'} end
+unclaimAll(lid)
+return {'paired', link}`,
+  // ARGV: prefix, peerId, linkId ('' = all of the peer's claims), closed ('1' or ''), ttlMs
+  dropClaims: `
+local id, ttl = ARGV[2], ARGV[5]
+local lids = {ARGV[3]}
+if ARGV[3] == '' then lids = redis.call('SMEMBERS', p .. 'claims:' .. id) end
+local had, tell = 0, {}
+for _, lid in ipairs(lids) do
+  if redis.call('HEXISTS', p .. 'claim:' .. lid, id) == 1 then
+    had = 1
+    unclaim(lid, id)
+    if ARGV[4] == '1' then
+      for _, other in ipairs(unclaimAll(lid)) do table.insert(tell, {other, lid}) end
+      redis.call('SET', p .. 'closed:' .. lid, '1', 'PX', ttl)
+    end
+  end
+end
+if ARGV[3] == '' then redis.call('DEL', p .. 'claims:' .. id) end
+return {had, tell}`,
+  // ARGV: prefix, linkId, closed ('1' or ''), ttlMs, survivor ('' = none), maxClientLinks
+  linkGone: `
+local lid = ARGV[2]
+if redis.call('EXISTS', p .. 'link:' .. lid) == 1 then return {'none'} end
+if ARGV[3] == '1' then
+  local tell = unclaimAll(lid)
+  if #tell > 0 then redis.call('SET', p .. 'closed:' .. lid, '1', 'PX', ARGV[4]) end
+  return {'closed', tell}
+end
+local candidates = {}
+if ARGV[5] ~= '' and redis.call('EXISTS', p .. 'peer:' .. ARGV[5]) == 1 then
+  table.insert(candidates, ARGV[5])
+end
+for _, id in ipairs(redis.call('HKEYS', p .. 'claim:' .. lid)) do
+  if id ~= ARGV[5] then table.insert(candidates, id) end
+end
+for i = 1, #candidates do
+  for j = i + 1, #candidates do
+    local link = attach(lid, candidates[i], candidates[j], ARGV[6])
+    if link then
+      unclaim(lid, candidates[i])
+      unclaim(lid, candidates[j])
+      return {'paired', link}
+    end
+  end
+end
+return {'none'}`,
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -323,6 +440,65 @@ export class RedisRegistry implements Registry {
 
   async closeLink(linkId: string): Promise<LinkEntry | undefined> {
     return toLink(await this.run('closeLink', linkId));
+  }
+
+  async claimLink(request: ClaimRequest): Promise<ClaimResult> {
+    const { linkId, peerId, ttlMs, maxClientLinks } = request;
+    const result = await this.run('claimLink', linkId, peerId, ttlMs, maxClientLinks);
+    if (!Array.isArray(result)) throw new Error('unexpected reply from claimLink');
+    const status = text(result[0]);
+    switch (status) {
+      case 'paired': {
+        const link = toLink(result[1]);
+        if (!link) throw new Error('unexpected reply from claimLink');
+        return { status, link };
+      }
+      case 'pending':
+      case 'member':
+      case 'closed':
+        return { status };
+      case 'mismatch':
+      case 'limit':
+      case 'gone':
+        return { status: 'refused', reason: status };
+      default:
+        throw new Error(`unexpected reply from claimLink: ${status}`);
+    }
+  }
+
+  async dropClaims(
+    peerId: string,
+    options: { linkId?: string; closed: boolean; ttlMs: number },
+  ): Promise<{ had: boolean; tell: LinkNotice[] }> {
+    const result = await this.run(
+      'dropClaims',
+      peerId,
+      options.linkId ?? '',
+      options.closed ? '1' : '',
+      options.ttlMs,
+    );
+    if (!Array.isArray(result)) throw new Error('unexpected reply from dropClaims');
+    const rows: unknown = result[1];
+    const tell: LinkNotice[] = [];
+    if (Array.isArray(rows))
+      for (const row of rows)
+        if (Array.isArray(row) && row.length >= 2) tell.push({ peerId: text(row[0]), linkId: text(row[1]) });
+    return { had: Number(result[0]) === 1, tell };
+  }
+
+  async linkGone(linkId: string, how: LinkGone): Promise<{ tell: string[]; link?: LinkEntry }> {
+    const result = how.closed
+      ? await this.run('linkGone', linkId, '1', how.ttlMs, '', 0)
+      : await this.run('linkGone', linkId, '', 0, how.survivor ?? '', how.maxClientLinks);
+    if (!Array.isArray(result)) throw new Error('unexpected reply from linkGone');
+    const status = text(result[0]);
+    const rows: unknown = result[1];
+    if (status === 'closed') return { tell: Array.isArray(rows) ? rows.map(text) : [] };
+    if (status === 'paired') {
+      const link = toLink(rows);
+      return link ? { tell: [], link } : { tell: [] };
+    }
+    return { tell: [] };
   }
 
   /** Puts peer ids taken with takeInstancePeers back, when their removal failed. */

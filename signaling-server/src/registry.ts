@@ -5,6 +5,7 @@
  * `MemoryRegistry` is the single-process implementation.
  */
 import type { ExitService, PeerRole } from '@underpass/shared/signaling';
+import { LinkClaims, linkSides } from './link-claims.js';
 import { RelayHeap, type HeapRelay } from './relay-heap.js';
 
 export type NewPeer = {
@@ -55,6 +56,43 @@ export type CreateLinkResult =
   | { ok: true; link: LinkEntry; hop: PeerEntry }
   | { ok: false; reason: 'initiator-gone' | 'hop-gone' | 'no-relay' | 'limit' };
 
+/** A peer's claim of a link made through an earlier socket (`link-resume`). */
+export type ClaimRequest = {
+  linkId: string;
+  peerId: string;
+  /** How long an unpaired claim is kept, and how long a closed link's id is remembered for a late claimant. */
+  ttlMs: number;
+  /** Links a client may hold as initiator; a relay's exit links are bounded by its capacity, as when made. */
+  maxClientLinks: number;
+};
+
+export type ClaimResult =
+  /** Both members claimed it: the link is registered with their current peer ids. */
+  | { status: 'paired'; link: LinkEntry }
+  /** Kept until the other member claims it too (or its registered link is released, see linkGone). */
+  | { status: 'pending' }
+  /** The claimant is already a member of the registered link: nothing to do. */
+  | { status: 'member' }
+  /** The other member closed the link or left meanwhile: tell the claimant `link-closed`. */
+  | { status: 'closed' }
+  /**
+   * mismatch: the claim cannot pair with the one waiting (same peer, roles that make no link, a third
+   * claimant); limit: pairing would exceed the initiator's link limit; gone: the claimant is not registered.
+   */
+  | { status: 'refused'; reason: 'mismatch' | 'limit' | 'gone' };
+
+/** A peer to be sent `link-closed` for a link id. */
+export type LinkNotice = { peerId: string; linkId: string };
+
+export type LinkGone =
+  /** Closed by a member or by a member leaving: the link's claimants hear link-closed, and late ones too. */
+  | { closed: true; ttlMs: number }
+  /**
+   * Forgotten without a word (its member's instance died, or the server stops): the link passes to its
+   * claimants, the surviving member (still registered) standing for its side.
+   */
+  | { closed: false; survivor?: string | undefined; maxClientLinks: number };
+
 export interface Registry {
   addPeer(peer: NewPeer): Promise<AddPeerResult>;
   /**
@@ -80,6 +118,22 @@ export interface Registry {
   getLink(linkId: string): Promise<LinkEntry | undefined>;
   /** Forgets the link and decrements its hop's assigned count; undefined when there was no such link. */
   closeLink(linkId: string): Promise<LinkEntry | undefined>;
+  /**
+   * One member's claim of a link made through an earlier socket, paired atomically with the other's. A link
+   * id registered with other members is never taken from them: the claim waits until they release it.
+   */
+  claimLink(request: ClaimRequest): Promise<ClaimResult>;
+  /**
+   * Withdraws a peer's claim of `linkId` (or all its claims). `closed`: the link is over (the peer said
+   * link-closed, or left while the server runs): its other claimant is returned, to be told link-closed, and
+   * the id is remembered for a late one. `had`: the peer had a claim of `linkId`.
+   */
+  dropClaims(
+    peerId: string,
+    options: { linkId?: string; closed: boolean; ttlMs: number },
+  ): Promise<{ had: boolean; tell: LinkNotice[] }>;
+  /** After closeLink or removePeer forgot a link: settles its claims (see LinkGone). */
+  linkGone(linkId: string, how: LinkGone): Promise<{ tell: string[]; link?: LinkEntry }>;
 }
 
 type MutablePeer = { -readonly [K in keyof PeerEntry]: PeerEntry[K] };
@@ -97,6 +151,12 @@ export class MemoryRegistry implements Registry {
   private readonly relayHeap = new RelayHeap<HeapRelay>();
   private readonly relayNodes = new Map<string, HeapRelay>();
   private seq = 0;
+  private readonly claims: LinkClaims;
+
+  /** `now`: the clock of claims' expiry; injected for tests. */
+  constructor(options: { now?: () => number } = {}) {
+    this.claims = new LinkClaims(options.now ?? Date.now);
+  }
 
   async addPeer(peer: NewPeer): Promise<AddPeerResult> {
     if (this.peers.has(peer.peerId)) return { ok: false, reason: 'duplicate-peer' };
@@ -134,6 +194,7 @@ export class MemoryRegistry implements Registry {
     }
     this.linksByPeer.delete(peerId);
     this.peers.delete(peerId);
+    this.claims.forgetPeer(peerId);
     this.exits.delete(peer);
     this.relayNodes.delete(peerId);
     this.relayHeap.remove(peerId);
@@ -218,6 +279,100 @@ export class MemoryRegistry implements Registry {
 
   async closeLink(linkId: string): Promise<LinkEntry | undefined> {
     return this.forgetLink(linkId);
+  }
+
+  async claimLink(request: ClaimRequest): Promise<ClaimResult> {
+    const { linkId, peerId } = request;
+    const peer = this.peers.get(peerId);
+    if (!peer) return { status: 'refused', reason: 'gone' };
+    const held = this.links.get(linkId);
+    if (held && (held.initiator === peerId || held.hop === peerId)) return { status: 'member' };
+    if (this.claims.takeClosed(linkId)) return { status: 'closed' };
+    const waiting = this.claims.claimants(linkId);
+    if (waiting.some((c) => c.peerId === peerId)) return { status: 'pending' };
+    const other = waiting[0];
+    if (waiting.length >= 2 || (other && !linkSides(other.role, peer.role)))
+      return { status: 'refused', reason: 'mismatch' };
+    if (!other || held) {
+      this.claims.add(linkId, { peerId, role: peer.role }, request.ttlMs);
+      return { status: 'pending' };
+    }
+    const link = this.attach(linkId, other.peerId, peerId, request.maxClientLinks);
+    if (!link) return { status: 'refused', reason: 'limit' };
+    this.claims.remove(linkId);
+    return { status: 'paired', link };
+  }
+
+  async dropClaims(
+    peerId: string,
+    options: { linkId?: string; closed: boolean; ttlMs: number },
+  ): Promise<{ had: boolean; tell: LinkNotice[] }> {
+    const ids = options.linkId === undefined ? this.claims.claimedBy(peerId) : [options.linkId];
+    let had = false;
+    const tell: LinkNotice[] = [];
+    for (const linkId of ids) {
+      if (!this.claims.withdraw(linkId, peerId)) continue;
+      had = true;
+      if (!options.closed) continue;
+      for (const c of this.claims.remove(linkId)) tell.push({ peerId: c.peerId, linkId });
+      this.claims.markClosed(linkId, options.ttlMs);
+    }
+    return { had, tell };
+  }
+
+  async linkGone(linkId: string, how: LinkGone): Promise<{ tell: string[]; link?: LinkEntry }> {
+    if (this.links.has(linkId)) return { tell: [] };
+    if (how.closed) {
+      const tell = this.claims.remove(linkId).map((c) => c.peerId);
+      if (tell.length > 0) this.claims.markClosed(linkId, how.ttlMs);
+      return { tell };
+    }
+    const waiting = this.claims.claimants(linkId);
+    const survivor = how.survivor === undefined ? undefined : this.peers.get(how.survivor);
+    const candidates: { peerId: string; role: PeerRole }[] = survivor ? [survivor] : [];
+    candidates.push(...waiting.filter((c) => c.peerId !== how.survivor));
+    // The survivor first: it still stands for its side; else the two claimants pair with each other.
+    for (let i = 0; i < candidates.length; i++) {
+      for (let j = i + 1; j < candidates.length; j++) {
+        const a = candidates[i]!;
+        const b = candidates[j]!;
+        if (!linkSides(a.role, b.role)) continue;
+        const link = this.attach(linkId, a.peerId, b.peerId, how.maxClientLinks);
+        if (!link) continue;
+        this.claims.withdraw(linkId, a.peerId);
+        this.claims.withdraw(linkId, b.peerId);
+        return { tell: [], link };
+      }
+    }
+    return { tell: [] };
+  }
+
+  /**
+   * Registers a resumed link between `a` and `b` (their roles decide who initiated), as createLink would:
+   * the hop's assigned count and the initiator's link count grow, bounded as when links are made. The hop's
+   * capacity is not checked: it serves the link already, and its reported load counts it (relayFreeOf takes
+   * the larger of the two, so it is not counted twice).
+   */
+  private attach(linkId: string, a: string, b: string, maxClientLinks: number): LinkEntry | undefined {
+    const peerA = this.peers.get(a);
+    const peerB = this.peers.get(b);
+    if (!peerA || !peerB || this.links.has(linkId)) return undefined;
+    const sides = linkSides(peerA.role, peerB.role);
+    if (!sides) return undefined;
+    const [initiator, hop] = sides.initiator === 'a' ? [peerA, peerB] : [peerB, peerA];
+    const max = initiator.role === 'client' ? maxClientLinks : (initiator.capacity ?? 1);
+    let owned = 0;
+    for (const id of this.linksByPeer.get(initiator.peerId) ?? []) {
+      if (this.links.get(id)?.initiator === initiator.peerId) owned++;
+    }
+    if (owned >= max) return undefined;
+    const link: LinkEntry = { linkId, initiator: initiator.peerId, hop: hop.peerId };
+    this.links.set(linkId, link);
+    this.index(link.initiator, linkId);
+    this.index(link.hop, linkId);
+    hop.assigned++;
+    this.relayFree(hop);
+    return link;
   }
 
   private bestRelay(exclude: string): MutablePeer | undefined {

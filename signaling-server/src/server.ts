@@ -95,6 +95,7 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
     logger,
     observer: metrics,
     onCapacityFreed: cluster ? () => cluster.announceCapacity() : undefined,
+    onClaim: (outcome) => metrics.linkClaimed(outcome),
     clock,
   });
   await cluster?.start({

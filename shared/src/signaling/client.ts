@@ -8,9 +8,11 @@ import { UnderpassError, errorMessage } from '../errors.js';
 import { proveExitKey, type ExitKeyChallenge } from './exit-proof.js';
 import { randomId } from './ids.js';
 import {
+  MAX_RESUME_IDS_PER_MESSAGE,
   MAX_SIGNAL_DATA_BYTES,
   SIGNALING_PROTOCOL_VERSION,
   encodeMessage,
+  idSchema,
   parseServerMessage,
   type ExitService,
   type HelloMessage,
@@ -179,6 +181,18 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
 
   linkClosed(linkId: string): boolean {
     return this.write({ type: 'link-closed', linkId });
+  }
+
+  /**
+   * Claims links made through an earlier socket, so this broker knows them again (PROTOCOL.md §1,
+   * Reconnecting). At most MAX_RESUME_IDS_PER_MESSAGE ids, each a valid link id.
+   */
+  resumeLinks(linkIds: readonly string[]): boolean {
+    if (linkIds.length === 0 || linkIds.length > MAX_RESUME_IDS_PER_MESSAGE)
+      throw new UnderpassError('malformed', `claim 1 to ${MAX_RESUME_IDS_PER_MESSAGE} links per message`);
+    if (!linkIds.every((id) => idSchema.safeParse(id).success))
+      throw new UnderpassError('malformed', 'not a link id');
+    return this.write({ type: 'link-resume', linkIds: [...linkIds] });
   }
 
   /** (Relays and exits) reports how many clients this peer serves now; doubles as a heartbeat. */

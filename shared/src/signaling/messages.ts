@@ -15,6 +15,10 @@ export const MAX_REQUEST_ID_LENGTH = 64;
 export const MAX_POLICY_LENGTH = 512;
 export const MAX_CAPACITY = 1000;
 const MAX_ERROR_MESSAGE_LENGTH = 1024;
+/** Link ids one `link-resume` may claim (see PROTOCOL.md §1, Reconnecting). */
+export const MAX_RESUME_IDS_PER_MESSAGE = 256;
+/** Link ids one connection may claim over its life: the server refuses more with `rate-limited`. */
+export const MAX_RESUME_IDS_PER_CONNECTION = 4096;
 
 export const SIGNALING_ERROR_CODES = [
   'malformed',
@@ -146,6 +150,15 @@ export const loadMessageSchema = z.object({
   load: z.int().min(0),
 });
 
+/**
+ * After a reconnect: the links this peer still holds, made through an earlier socket (perhaps by an earlier
+ * server). The broker registers a link again once both its members claimed it from their new sockets.
+ */
+export const linkResumeMessageSchema = z.object({
+  type: z.literal('link-resume'),
+  linkIds: z.array(idSchema).min(1).max(MAX_RESUME_IDS_PER_MESSAGE),
+});
+
 /** (Exits) the answer to the server's `challenge`: see exit-proof.ts. */
 export const proveMessageSchema = z.object({
   type: z.literal('prove'),
@@ -164,6 +177,7 @@ export const peerMessageSchema = z.discriminatedUnion('type', [
   signalMessageSchema,
   linkClosedMessageSchema,
   loadMessageSchema,
+  linkResumeMessageSchema,
 ]);
 
 // --- server → peer ---------------------------------------------------------------------------------------
@@ -229,6 +243,7 @@ export type ConnectExitMessage = z.infer<typeof connectExitMessageSchema>;
 export type SignalMessage = z.infer<typeof signalMessageSchema>;
 export type LinkClosedMessage = z.infer<typeof linkClosedMessageSchema>;
 export type LoadMessage = z.infer<typeof loadMessageSchema>;
+export type LinkResumeMessage = z.infer<typeof linkResumeMessageSchema>;
 export type ProveMessage = z.infer<typeof proveMessageSchema>;
 export type HeartbeatMessage = z.infer<typeof heartbeatMessageSchema>;
 export type PeerMessage = z.infer<typeof peerMessageSchema>;

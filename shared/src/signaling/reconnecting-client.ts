@@ -1,16 +1,24 @@
 /**
  * A role's lasting connection to the signaling broker: one SignalingClient per socket (the broker's peer ids
  * and link ids are per socket), and a new one after each loss, with exponential backoff and full jitter up to
- * a cap. Each new socket says the role's hello again (an exit proves its key again) and repeats the last load
- * reported, so the broker sees the peer as it is now. Nothing here touches links: WebRTC links that are up do
- * not need the broker, and a loss of the broker must not take them down.
+ * a cap. Each new socket says the role's hello again (an exit proves its key again), repeats the last load
+ * reported and claims the links this peer still holds (`link-resume`), so the broker sees the peer as it is now
+ * and can again tell one member of a link that the other left. Nothing here closes links: WebRTC links that
+ * are up do not need the broker, and a loss of the broker must not take them down.
  */
 import { systemClock, type Clock } from '../clock.js';
 import { Emitter } from '../emitter.js';
 import { UnderpassError, toUnderpassError } from '../errors.js';
 import { DEFAULT_RECONNECT_BACKOFF, fullJitterDelay, type BackoffOptions } from './backoff.js';
 import { SignalingClient, type SignalingClientOptions } from './client.js';
-import type { ExitService, LinkMessage, PathMessage, PathRequestMessage } from './messages.js';
+import {
+  MAX_RESUME_IDS_PER_CONNECTION,
+  MAX_RESUME_IDS_PER_MESSAGE,
+  type ExitService,
+  type LinkMessage,
+  type PathMessage,
+  type PathRequestMessage,
+} from './messages.js';
 
 /** What a user or operator is shown of the connection to the broker. */
 export type SignalingConnectionState =
@@ -50,8 +58,11 @@ export type ReconnectingSignalingEvents = {
 };
 
 export const DEFAULT_STABLE_CONNECTION_MS = 10_000;
-/** Link ids the current socket knows of; beyond this the oldest are forgotten (they then get no link-closed). */
-const MAX_KNOWN_LINKS = 4096;
+/**
+ * Links held at once (made or offered, not closed), across sockets; beyond this the oldest are forgotten (they
+ * then get no link-closed and are not claimed again). The server takes as many claims per connection.
+ */
+const MAX_HELD_LINKS = MAX_RESUME_IDS_PER_CONNECTION;
 /** Codes after which trying again cannot help: this server does not speak our protocol. */
 const PERMANENT_CODES = new Set<string>(['unsupported-version']);
 
@@ -77,8 +88,11 @@ export class ReconnectingSignaling extends Emitter<ReconnectingSignalingEvents> 
   private closed = false;
   private lastLoad: number | undefined;
   private welcome: Welcome | undefined;
-  /** Links made through the current socket: only those may be signalled or closed on it. */
-  private readonly knownLinks = new Set<string>();
+  /**
+   * Links this peer holds, whichever socket made them: the owner calls linkClosed() when one ends (PeerConnector
+   * does, for every link it set up), the broker says link-closed. Claimed again on every new socket.
+   */
+  private readonly heldLinks = new Set<string>();
 
   constructor(private readonly options: ReconnectingSignalingOptions) {
     super();
@@ -152,18 +166,27 @@ export class ReconnectingSignaling extends Emitter<ReconnectingSignalingEvents> 
   }
 
   /**
-   * Signal data for a link made through the current socket; false (dropped) otherwise: a link made through
-   * an earlier socket is unknown to the broker now, and one being set up when the socket fell is lost anyway.
+   * Signal data for a link this peer holds; false (dropped) for any other, or while disconnected. On a link
+   * made through an earlier socket it reaches the other member once the broker paired both claims (before
+   * that the broker answers `unknown-link`, an error event and nothing more).
    */
   signal(linkId: string, data: unknown): boolean {
-    if (!this.knownLinks.has(linkId)) return false;
-    return this.client?.signal(linkId, data) ?? false;
+    if (!this.heldLinks.has(linkId)) return false;
+    return this.connected ? (this.client?.signal(linkId, data) ?? false) : false;
   }
 
-  /** Tells the broker a link closed, if the current socket is the one that made it. */
+  /**
+   * The owner is done with a link: it is no longer claimed after a reconnect, and the broker is told now if
+   * connected (it then tells the other member, or drops this peer's pending claim of it).
+   */
   linkClosed(linkId: string): boolean {
-    if (!this.knownLinks.delete(linkId)) return false;
-    return this.client?.linkClosed(linkId) ?? false;
+    if (!this.heldLinks.delete(linkId)) return false;
+    return this.connected ? (this.client?.linkClosed(linkId) ?? false) : false;
+  }
+
+  /** Ids of the links held now (claimed again after each reconnect). */
+  get heldLinkIds(): readonly string[] {
+    return [...this.heldLinks];
   }
 
   /** Reports the load now, and again on every new socket until it changes. */
@@ -182,7 +205,7 @@ export class ReconnectingSignaling extends Emitter<ReconnectingSignalingEvents> 
     const client = this.client;
     this.client = undefined;
     client?.close();
-    this.knownLinks.clear();
+    this.heldLinks.clear();
     this.settle(new UnderpassError('closed', 'the signaling client is closed'));
     this.setState({ status: 'stopped' });
   }
@@ -203,7 +226,6 @@ export class ReconnectingSignaling extends Emitter<ReconnectingSignalingEvents> 
   /** Opens one socket and announces the role on it. */
   private open(): void {
     this.attempt += 1;
-    this.knownLinks.clear();
     const client = new SignalingClient(this.options);
     this.client = client;
     this.setState({ status: 'connecting', attempt: this.attempt });
@@ -216,6 +238,7 @@ export class ReconnectingSignaling extends Emitter<ReconnectingSignalingEvents> 
       this.setState({ status: 'connected', peerId });
       // The announce beyond hello: a relay's or exit's load, as the broker knew it before the loss.
       if (this.lastLoad !== undefined) client.reportLoad(this.lastLoad);
+      this.resume(client);
       this.settle(undefined, peerId);
     };
     const onLost = (error: UnderpassError | undefined) => {
@@ -235,7 +258,7 @@ export class ReconnectingSignaling extends Emitter<ReconnectingSignalingEvents> 
     });
     client.on('link-closed', (linkId) => {
       if (this.client !== client) return;
-      this.knownLinks.delete(linkId);
+      this.heldLinks.delete(linkId);
       this.emit('link-closed', linkId);
     });
     client.on('error', (error) => {
@@ -256,7 +279,6 @@ export class ReconnectingSignaling extends Emitter<ReconnectingSignalingEvents> 
     if (wasConnected && this.clock.now() - this.connectedAt! >= this.stableMs) this.failures = 0;
     this.connectedAt = undefined;
     this.client = undefined;
-    this.knownLinks.clear();
     const permanent = PERMANENT_CODES.has(error.code);
     if (permanent || (!this.everConnected && !this.options.retryFirstConnect)) {
       this.attempt = 0;
@@ -279,12 +301,22 @@ export class ReconnectingSignaling extends Emitter<ReconnectingSignalingEvents> 
     }, nextInMs);
   }
 
+  /**
+   * Claims the links held from earlier sockets, so that this broker can again tell one member when the other
+   * leaves. Sent right after the load: before any request of the new socket, whose links it need not claim.
+   */
+  private resume(client: SignalingClient): void {
+    const ids = [...this.heldLinks];
+    for (let i = 0; i < ids.length; i += MAX_RESUME_IDS_PER_MESSAGE)
+      client.resumeLinks(ids.slice(i, i + MAX_RESUME_IDS_PER_MESSAGE));
+  }
+
   private know(linkId: string): void {
-    this.knownLinks.delete(linkId);
-    this.knownLinks.add(linkId);
-    if (this.knownLinks.size > MAX_KNOWN_LINKS) {
-      const oldest = this.knownLinks.values().next();
-      if (!oldest.done) this.knownLinks.delete(oldest.value);
+    this.heldLinks.delete(linkId);
+    this.heldLinks.add(linkId);
+    if (this.heldLinks.size > MAX_HELD_LINKS) {
+      const oldest = this.heldLinks.values().next();
+      if (!oldest.done) this.heldLinks.delete(oldest.value);
     }
   }
 
