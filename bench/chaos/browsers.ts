@@ -48,10 +48,18 @@ export class Volunteer {
     if (fresh) await configure(profile, { signalingUrl: this.signalingUrl, routeLoopback: false });
     const popup = await profile.popup();
     this.popupPage = popup;
-    // After a relaunch the switch may come back on by itself; a user would click it if not.
-    const status = await switchStateText(popup, 'volunteer').getAttribute('data-status');
-    if (status === 'off' || status === 'error') await switchControl(popup, 'volunteer').click();
-    await expectSwitchStatus(popup, 'volunteer', 'on', PATH_UP_TIMEOUT_MS);
+    // After a relaunch the switch may come back on by itself, a moment after the popup first shows it off. The
+    // popup's switch sends the opposite of what it shows, so a click that crossed the switch's own return turned
+    // it off again (seen once in a 10-minute run). So, as a user would: whenever it shows off, turn it on, until
+    // it is on.
+    const deadline = Date.now() + PATH_UP_TIMEOUT_MS;
+    for (;;) {
+      const status = await switchStateText(popup, 'volunteer').getAttribute('data-status');
+      if (status === 'on') break;
+      if (Date.now() > deadline) throw new Error(`the volunteer did not come on (it shows ${status})`);
+      if (status === 'off' || status === 'error') await switchControl(popup, 'volunteer').click();
+      await popup.waitForTimeout(500);
+    }
   }
 
   /** How many clients it relays now, as its popup says (0 when it is down or cannot tell). */
