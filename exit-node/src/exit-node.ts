@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { toBase64Url } from '@underpass/shared/bytes';
 import { errorMessage } from '@underpass/shared/errors';
 import { ExitEngine, ExitPolicy, type ExitStats, type SessionLimits } from '@underpass/shared/exit';
+import { LoadReporter } from '@underpass/shared/engines';
 import { PeerConnector } from '@underpass/shared/links';
 import { silentLogger, type Logger } from '@underpass/shared/logger';
 import {
@@ -144,6 +145,8 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     createPeer: nodePeerFactory(options.iceServers),
     connectTimeoutMs: options.connectTimeoutMs,
   });
+  // Links come and go as clients choose (direct mode): the broker hears the count at most once a second.
+  const load = new LoadReporter({ report: (links) => signaling.reportLoad(links) });
   let linksComing = 0;
   signaling.on('link', (offer) => {
     if (offer.initiator) return;
@@ -158,8 +161,8 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
         linksComing -= 1;
         engine.addLink(link);
         logger.info({ event: 'link-up', role: offer.peer.role }, 'link up');
-        signaling.reportLoad(engine.stats().links);
-        link.on('close', () => signaling.reportLoad(engine.stats().links));
+        load.set(engine.stats().links);
+        link.on('close', () => load.set(engine.stats().links));
       },
       (error: unknown) => {
         linksComing -= 1;
@@ -208,6 +211,7 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
   try {
     await signaling.connect();
   } catch (error) {
+    load.close();
     signaling.close();
     engine.close();
     await dialer.close();
@@ -223,6 +227,7 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     stats: () => engine.stats(),
     torrentStats: () => torrentService?.stats(),
     close: async () => {
+      load.close();
       signaling.close();
       engine.close();
       await dialer.close();
