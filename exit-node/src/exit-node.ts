@@ -13,6 +13,7 @@ import {
   type WebSocketConstructorLike,
 } from '@underpass/shared/signaling';
 import { loadOrCreateStaticKey } from './keys.js';
+import { OwnAddresses } from './own-addresses.js';
 import { nodeAead } from './node-aead.js';
 import { nodePeerFactory, type IceServer } from './node-peer.js';
 import { StreamRouter, type TorrentDialer } from './stream-router.js';
@@ -31,6 +32,11 @@ export interface ExitNodeOptions {
   denyPorts?: string[];
   /** Local address for outgoing TCP. */
   bindAddress?: string;
+  /**
+   * Addresses of this exit that no interface shows (a public address behind NAT): denied as destinations like
+   * every interface address and the bind address.
+   */
+  ownAddresses?: string[];
   /** Links (relays and direct clients) served at once; announced to the broker. */
   capacity?: number;
   iceServers?: IceServer[];
@@ -88,6 +94,10 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     allowDestinations: options.allowDestinations ?? [],
     allowPorts: options.allowPorts ?? [],
     denyPorts: options.denyPorts ?? [],
+    // Its own interfaces (re-read every 2 s), bind address and declared addresses are never destinations.
+    ownAddresses: new OwnAddresses({
+      extra: [...(options.bindAddress ? [options.bindAddress] : []), ...(options.ownAddresses ?? [])],
+    }).addresses,
   });
   const torrentService = options.torrentService
     ? await TorrentService.start({

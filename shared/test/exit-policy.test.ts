@@ -195,3 +195,50 @@ describe('ExitPolicy allowDestinations', () => {
     expect(() => new ExitPolicy({ allowDestinations: ['127.0.0.1/'] })).toThrow(/not a CIDR/);
   });
 });
+
+describe("ExitPolicy: the exit host's own addresses", () => {
+  const own = ['203.0.113.7', '2001:db8::7', 'fe80::1%eth0'];
+  const ownPolicy = (allowDestinations: string[] = [], list: () => readonly string[] = () => own) =>
+    new ExitPolicy({ allowDestinations, ownAddresses: list });
+
+  it.each([
+    '203.0.113.7',
+    '::ffff:203.0.113.7',
+    '::ffff:cb00:7107',
+    '2001:db8::7',
+    '2001:DB8:0::7',
+    'fe80::1',
+  ])('denies %s, an address of the exit itself however spelled', (address) => {
+    expect(ownPolicy().checkAddress(address)).toEqual({ allowed: false, reason: "the exit's own address" });
+  });
+
+  it('allows its neighbours', () => {
+    expect(ownPolicy().checkAddress('203.0.113.8')).toEqual({ allowed: true });
+    expect(ownPolicy().checkAddress('2001:db8::8')).toEqual({ allowed: true });
+  });
+
+  it("an operator's range that contains one does not re-open it; the exact address does", () => {
+    const ranged = ownPolicy(['203.0.113.0/24', '2001:db8::/32']);
+    expect(ranged.checkAddress('203.0.113.7').allowed).toBe(false);
+    expect(ranged.checkAddress('2001:db8::7').allowed).toBe(false);
+    expect(ranged.checkAddress('203.0.113.9').allowed).toBe(true);
+    const exact = ownPolicy(['203.0.113.7/32', '2001:db8::7/128']);
+    expect(exact.checkAddress('203.0.113.7')).toEqual({ allowed: true });
+    expect(exact.checkAddress('2001:db8::7')).toEqual({ allowed: true });
+  });
+
+  it('follows the list as it changes, and parses it again only when it does', () => {
+    let list: readonly string[] = ['198.51.100.1'];
+    let asked = 0;
+    const policy = ownPolicy([], () => {
+      asked += 1;
+      return list;
+    });
+    expect(policy.checkAddress('198.51.100.1').allowed).toBe(false);
+    expect(policy.checkAddress('198.51.100.2').allowed).toBe(true);
+    list = ['198.51.100.2'];
+    expect(policy.checkAddress('198.51.100.1').allowed).toBe(true);
+    expect(policy.checkAddress('198.51.100.2').allowed).toBe(false);
+    expect(asked).toBe(4);
+  });
+});

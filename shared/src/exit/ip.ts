@@ -101,6 +101,11 @@ export class Cidr {
     return cidr;
   }
 
+  /** A single address (/32, /128): naming one host on purpose, not a range that happens to hold it. */
+  get isHost(): boolean {
+    return this.prefix === (this.family === 4 ? 32 : 128);
+  }
+
   contains(address: IpAddress): boolean {
     if (address.family !== this.family) return false;
     const shift = BigInt((this.family === 4 ? 32 : 128) - this.prefix);
