@@ -1,4 +1,4 @@
-import { Cidr, parseIp, unmapIPv4, type IpAddress } from './ip.js';
+import { Cidr, embeddedIPv4, formatIPv4, parseIp, unmapIPv4, type IpAddress } from './ip.js';
 
 /**
  * What an exit will connect to (DESIGN.md "Rules of the house"). Default-deny for every address that reaches
@@ -18,7 +18,16 @@ export const DENIED_RANGES: readonly { cidr: Cidr; why: string }[] = [
   ['240.0.0.0/4', 'reserved and broadcast'],
   ['::/128', 'unspecified'],
   ['::1/128', 'loopback'],
+  // IPv6 forms that carry an IPv4 address (see embeddedIPv4). Denied whole: no website is reached through
+  // them (they are deprecated or only mean something inside a translator), and where a route for them exists
+  // it leads into IPv4 — possibly the exit's own network. The embedded address is checked as well, so an
+  // operator who allows one of these ranges still reaches only what the IPv4 policy allows.
+  ['::/96', 'IPv4-compatible (deprecated; embeds IPv4)'],
+  ['::ffff:0:0:0/96', 'SIIT IPv4-translated (embeds IPv4)'],
   ['64:ff9b::/96', 'NAT64 (reaches IPv4 behind the exit)'],
+  ['64:ff9b:1::/48', 'local-use NAT64 (reaches IPv4 behind the exit)'],
+  ['2001::/32', 'Teredo (embeds IPv4)'],
+  ['2002::/16', '6to4 (embeds IPv4)'],
   ['fc00::/7', 'unique-local'],
   ['fe80::/10', 'link-local'],
   ['ff00::/8', 'multicast'],
@@ -136,6 +145,17 @@ export class ExitPolicy {
     const parsed = parseIp(addressText);
     if (!parsed) return { allowed: false, reason: 'not an IP address' };
     const address = unmapIPv4(parsed);
+    // An IPv4 address inside an IPv6 one is judged as itself first, whatever the operator allowed of IPv6.
+    for (const inner of embeddedIPv4(address)) {
+      const decision = this.check({ family: 4, value: inner }, { family: 4, value: inner });
+      if (!decision.allowed)
+        return { allowed: false, reason: `embeds ${formatIPv4(inner)}: ${decision.reason}` };
+    }
+    return this.check(address, parsed);
+  }
+
+  /** `address` unmapped, `parsed` as written (an operator may have allowed the IPv4-mapped form itself). */
+  private check(address: IpAddress, parsed: IpAddress): PolicyDecision {
     if (this.isOwn(address) && !this.allow.some((cidr) => cidr.isHost && cidr.contains(address)))
       return { allowed: false, reason: "the exit's own address" };
     if (this.allow.some((cidr) => cidr.contains(address) || cidr.contains(parsed))) return { allowed: true };
