@@ -169,7 +169,8 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     connector.connect(offer.linkId, false).then(
       (link) => {
         linksComing -= 1;
-        engine.addLink(link);
+        // Links from one peer (a relay that asked for more than one) share one circuit cap.
+        engine.addLink(link, { peerId: offer.peer.peerId });
         logger.info({ event: 'link-up', role: offer.peer.role }, 'link up');
         load.set(engine.stats().links);
         link.on('close', () => load.set(engine.stats().links));
