@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { timingSafeEqual } from 'node:crypto';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { NoTunnelError } from './socks-server.js';
+import { UnauthenticatedConnections } from './unauthenticated-connections.js';
 import { systemClock, type Clock } from '@underpass/shared/clock';
 import {
   DATA_PORT_MAX_MESSAGE_BYTES,
@@ -31,8 +32,9 @@ import { type Mux, type StreamRequest } from '@underpass/shared/tunnel';
  * hello is read.
  */
 
+/** From TCP accept to the WebSocket upgrade, and again from the upgrade to the hello; late ones are closed. */
 export const DEFAULT_HELLO_TIMEOUT_MS = 5_000;
-/** Connections waiting for their hello; more are refused with HTTP 503. */
+/** Connections not yet authenticated at once; one more makes the oldest give way (never the newest). */
 export const DEFAULT_MAX_PENDING = 16;
 /** A half-sent HTTP request is dropped after this. */
 export const DEFAULT_HTTP_TIMEOUT_MS = 5_000;
@@ -83,6 +85,7 @@ export class DataPort extends Emitter<DataPortEvents> {
   private readonly createMux: CreateMux | undefined;
   private readonly clock: Clock;
   private readonly pending = new Set<WebSocket>();
+  private readonly unauthenticatedSockets: UnauthenticatedConnections;
   private active: Tunnel | undefined;
   private listening = false;
 
@@ -106,7 +109,14 @@ export class DataPort extends Emitter<DataPortEvents> {
     });
     this.http.headersTimeout = DEFAULT_HTTP_TIMEOUT_MS;
     this.http.requestTimeout = DEFAULT_HTTP_TIMEOUT_MS;
-    this.http.maxConnections = this.maxPending + 8;
+    // No connection cap: it would refuse the newest connection, which is the extension's when idle local
+    // sockets hold the cap. Unauthenticated connections are bounded by making the oldest give way instead.
+    this.unauthenticatedSockets = new UnauthenticatedConnections({
+      max: this.maxPending,
+      deadlineMs: this.helloTimeoutMs,
+      clock: this.clock,
+    });
+    this.http.on('connection', (socket: Socket) => this.unauthenticatedSockets.add(socket));
     this.http.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.upgrade(request, socket, head),
     );
@@ -130,6 +140,11 @@ export class DataPort extends Emitter<DataPortEvents> {
     return (this.http.address() as AddressInfo | null)?.port ?? 0;
   }
 
+  /** Connections that have not (yet) authenticated: at most `maxPending`. */
+  get unauthenticated(): number {
+    return this.unauthenticatedSockets.size;
+  }
+
   get tunnelUp(): boolean {
     return this.active !== undefined;
   }
@@ -143,6 +158,7 @@ export class DataPort extends Emitter<DataPortEvents> {
   close(): Promise<void> {
     for (const ws of this.pending) ws.terminate();
     this.pending.clear();
+    this.unauthenticatedSockets.closeAll();
     const active = this.active;
     active?.link.closeWith(DataPortCloseCode.goingAway, 'companion closing');
     active?.ws.terminate();
@@ -161,11 +177,8 @@ export class DataPort extends Emitter<DataPortEvents> {
       refuse(socket, 403, 'Forbidden');
       return;
     }
-    if (this.pending.size >= this.maxPending) {
-      refuse(socket, 503, 'Service Unavailable');
-      return;
-    }
-    this.wss.handleUpgrade(request, socket, head, (ws) => this.authenticate(ws));
+    this.unauthenticatedSockets.upgraded(socket as Socket);
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.authenticate(ws, socket as Socket));
   }
 
   /** Against DNS rebinding: a page that got its own name to resolve to 127.0.0.1 still sends its own Host. */
@@ -184,7 +197,7 @@ export class DataPort extends Emitter<DataPortEvents> {
    * The hello is judged the moment it arrives, synchronously, so that any frame right behind it reaches the
    * link; withDeadline bounds the wait for it (and ends with the connection, whichever comes first).
    */
-  private authenticate(ws: WebSocket): void {
+  private authenticate(ws: WebSocket, socket: Socket): void {
     this.pending.add(ws);
     ws.on('error', () => {}); // e.g. an oversized message; the close that follows is handled below
     const settled = new Promise<void>((resolve) => {
@@ -193,7 +206,9 @@ export class DataPort extends Emitter<DataPortEvents> {
         resolve();
       });
       ws.once('message', (data: RawData, isBinary: boolean) => {
-        this.admit(ws, !isBinary && this.secretValid(data));
+        const valid = !isBinary && this.secretValid(data);
+        if (valid) this.unauthenticatedSockets.authenticated(socket);
+        this.admit(ws, valid);
         resolve();
       });
     });

@@ -11,6 +11,7 @@ import { Emitter } from '@underpass/shared/emitter';
 import { StreamError, toUnderpassError, UnderpassError } from '@underpass/shared/errors';
 import { NodeSocketStream, pipeBoth, type ByteStream } from '@underpass/shared/streams';
 import { type StreamRequest } from '@underpass/shared/tunnel';
+import { procPeerUid, type PeerUidLookup } from './peer-uid.js';
 
 /**
  * What `openStream` rejects with when no tunnel is up. The SOCKS client gets "network unreachable" and the
@@ -37,6 +38,13 @@ export interface SocksServerOptions {
   /** From the CONNECT request to the stream being open; a hung `openStream` is answered with "TTL expired". */
   openTimeoutMs?: number;
   maxConnections?: number;
+  /**
+   * Only connections owned by this user are served (Linux, where the kernel says who owns a local socket):
+   * others are reset. Default: the companion's own uid on Linux; `null` accepts any local user.
+   */
+  allowedUid?: number | null;
+  /** Who owns the client end of a connection; default /proc/net/tcp{,6} on Linux. */
+  peerUid?: PeerUidLookup;
 }
 
 export interface SocksStats {
@@ -50,6 +58,8 @@ export interface SocksStats {
   failed: number;
   /** Connections refused at accept because `maxConnections` were open. */
   overLimit: number;
+  /** Connections refused because another local user (or an owner the kernel did not tell) made them. */
+  otherUser: number;
 }
 
 export type SocksServerEvents = {
@@ -69,10 +79,18 @@ export const EARLY_DATA_LIMIT = 64 * 1024;
 export class SocksServer extends Emitter<SocksServerEvents> {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
-  private readonly counters: SocksStats = { connections: 0, total: 0, blocked: 0, failed: 0, overLimit: 0 };
+  private readonly counters: SocksStats = {
+    connections: 0,
+    total: 0,
+    blocked: 0,
+    failed: 0,
+    overLimit: 0,
+    otherUser: 0,
+  };
   private readonly handshakeTimeoutMs: number;
   private readonly openTimeoutMs: number;
   private readonly maxConnections: number;
+  private readonly allowedUid: number | undefined;
   private listening = false;
 
   constructor(private readonly options: SocksServerOptions) {
@@ -80,6 +98,8 @@ export class SocksServer extends Emitter<SocksServerEvents> {
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     this.openTimeoutMs = options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
     this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    const ownUid = process.platform === 'linux' ? process.getuid?.() : undefined;
+    this.allowedUid = options.allowedUid === null ? undefined : (options.allowedUid ?? ownUid);
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) =>
       this.accept(socket),
     );
@@ -132,6 +152,27 @@ export class SocksServer extends Emitter<SocksServerEvents> {
       this.counters.connections -= 1;
       this.changed();
     });
+    if (this.allowedUid === undefined) {
+      this.serve(socket);
+      return;
+    }
+    // The socket is paused (pauseOnConnect): nothing is read until its owner is known to be ours.
+    const lookup = this.options.peerUid ?? procPeerUid;
+    const allowed = this.allowedUid;
+    lookup(socket.remotePort ?? 0, socket.localPort ?? 0).then(
+      (uid) => {
+        if (uid === allowed) return this.serve(socket);
+        this.counters.otherUser += 1;
+        socket.on('error', () => {});
+        socket.resetAndDestroy();
+        this.changed();
+      },
+      () => socket.resetAndDestroy(),
+    );
+  }
+
+  private serve(socket: Socket): void {
+    if (socket.destroyed) return;
     new SocksConnection(socket, this.options.openStream, {
       handshakeTimeoutMs: this.handshakeTimeoutMs,
       openTimeoutMs: this.openTimeoutMs,

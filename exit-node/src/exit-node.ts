@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { toBase64Url } from '@underpass/shared/bytes';
 import { errorMessage } from '@underpass/shared/errors';
 import { ExitEngine, ExitPolicy, type ExitStats, type SessionLimits } from '@underpass/shared/exit';
+import { LoadReporter } from '@underpass/shared/engines';
 import { PeerConnector } from '@underpass/shared/links';
 import { silentLogger, type Logger } from '@underpass/shared/logger';
 import {
@@ -12,6 +13,7 @@ import {
   type WebSocketConstructorLike,
 } from '@underpass/shared/signaling';
 import { loadOrCreateStaticKey } from './keys.js';
+import { OwnAddresses } from './own-addresses.js';
 import { nodeAead } from './node-aead.js';
 import { nodePeerFactory, type IceServer } from './node-peer.js';
 import { StreamRouter, type TorrentDialer } from './stream-router.js';
@@ -30,6 +32,11 @@ export interface ExitNodeOptions {
   denyPorts?: string[];
   /** Local address for outgoing TCP. */
   bindAddress?: string;
+  /**
+   * Addresses of this exit that no interface shows (a public address behind NAT): denied as destinations like
+   * every interface address and the bind address.
+   */
+  ownAddresses?: string[];
   /** Links (relays and direct clients) served at once; announced to the broker. */
   capacity?: number;
   iceServers?: IceServer[];
@@ -87,6 +94,10 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     allowDestinations: options.allowDestinations ?? [],
     allowPorts: options.allowPorts ?? [],
     denyPorts: options.denyPorts ?? [],
+    // Its own interfaces (re-read every 2 s), bind address and declared addresses are never destinations.
+    ownAddresses: new OwnAddresses({
+      extra: [...(options.bindAddress ? [options.bindAddress] : []), ...(options.ownAddresses ?? [])],
+    }).addresses,
   });
   const torrentService = options.torrentService
     ? await TorrentService.start({
@@ -144,6 +155,8 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     createPeer: nodePeerFactory(options.iceServers),
     connectTimeoutMs: options.connectTimeoutMs,
   });
+  // Links come and go as clients choose (direct mode): the broker hears the count at most once a second.
+  const load = new LoadReporter({ report: (links) => signaling.reportLoad(links) });
   let linksComing = 0;
   signaling.on('link', (offer) => {
     if (offer.initiator) return;
@@ -158,10 +171,11 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     connector.connect(offer.linkId, false).then(
       (link) => {
         linksComing -= 1;
-        engine.addLink(link);
+        // Links from one peer (a relay that asked for more than one) share one circuit cap.
+        engine.addLink(link, { peerId: offer.peer.peerId });
         logger.info({ event: 'link-up', role: offer.peer.role }, 'link up');
-        signaling.reportLoad(engine.stats().links);
-        link.on('close', () => signaling.reportLoad(engine.stats().links));
+        load.set(engine.stats().links);
+        link.on('close', () => load.set(engine.stats().links));
       },
       (error: unknown) => {
         linksComing -= 1;
@@ -210,6 +224,7 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
   try {
     await signaling.connect();
   } catch (error) {
+    load.close();
     signaling.close();
     engine.close();
     await dialer.close();
@@ -225,6 +240,7 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     stats: () => engine.stats(),
     torrentStats: () => torrentService?.stats(),
     close: async () => {
+      load.close();
       signaling.close();
       engine.close();
       await dialer.close();

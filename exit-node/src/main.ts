@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_LIMITS } from '@underpass/shared/exit';
@@ -24,6 +25,8 @@ const USAGE = `underpass-exit — the Underpass exit node
   --allow-port PORT[-PORT]     allow a port the default port policy denies (repeatable; never 25)
   --deny-port PORT[-PORT]      deny a further port or range (repeatable)
   --bind-address ADDR          local address for outgoing connections
+  --own-address ADDR           an address of this exit no interface shows, e.g. its public address behind NAT
+                               (repeatable; interface addresses and the bind address are always denied)
   --capacity N                 links (relays and direct clients) served at once (default ${DEFAULT_EXIT_CAPACITY})
   --max-sessions N             client sessions at once, across all links (default ${DEFAULT_MAX_SESSIONS})
   --max-streams N              streams open at once in one session (default ${DEFAULT_MAX_STREAMS})
@@ -79,6 +82,7 @@ async function main(): Promise<void> {
       'allow-port': { type: 'string', multiple: true },
       'deny-port': { type: 'string', multiple: true },
       'bind-address': { type: 'string' },
+      'own-address': { type: 'string', multiple: true },
       capacity: { type: 'string' },
       'max-sessions': { type: 'string' },
       'max-streams': { type: 'string' },
@@ -147,6 +151,10 @@ async function main(): Promise<void> {
     allowPorts: values['allow-port'] ?? [],
     denyPorts: values['deny-port'] ?? [],
     bindAddress: values['bind-address'],
+    ownAddresses: (values['own-address'] ?? []).map((address) => {
+      if (!isIP(address)) throw new Error(`--own-address: "${address}" is not an IP address`);
+      return address;
+    }),
     capacity: wholeNumber('capacity', values.capacity, 1, 1000),
     maxSessions: wholeNumber('max-sessions', values['max-sessions'], 1, 100_000),
     maxStreamsPerSession: wholeNumber('max-streams', values['max-streams'], 1, 4096),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ALWAYS_DENIED_PORTS, DENIED_RANGES, ExitPolicy } from '../src/exit/exit-policy.js';
+import { embeddedIPv4, formatIPv4, parseIp } from '../src/exit/ip.js';
 
 /** For every default-denied range: its first, a middle and its last address. */
 const DENIED_SAMPLES: Record<string, string[]> = {
@@ -16,7 +17,13 @@ const DENIED_SAMPLES: Record<string, string[]> = {
   '240.0.0.0/4': ['240.0.0.0', '250.1.2.3', '255.255.255.255'],
   '::/128': ['::', '0:0:0:0:0:0:0:0'],
   '::1/128': ['::1', '0:0:0:0:0:0:0:1'],
-  '64:ff9b::/96': ['64:ff9b::', '64:ff9b::a00:1', '64:ff9b::7f00:1', '64:ff9b::ffff:ffff'],
+  // The forms that embed IPv4, sampled with public embedded addresses: the range itself denies them.
+  '::/96': ['::8.8.8.8', '::101:101', '::1.2.3.4'],
+  '::ffff:0:0:0/96': ['::ffff:0:8.8.8.8', '::ffff:0:101:101'],
+  '64:ff9b::/96': ['64:ff9b::808:808', '64:ff9b::1.1.1.1', '64:ff9b::5db8:d822'],
+  '64:ff9b:1::/48': ['64:ff9b:1:808:808:808:808:808', '64:ff9b:1:101:101:101:101:101'],
+  '2001::/32': ['2001:0:808:808::f7f7:f7f7', '2001:0:101:101:8000:0:fefe:fefe'],
+  '2002::/16': ['2002:808:808::', '2002:101:101:ffff::1'],
   'fc00::/7': ['fc00::', 'fd12:3456:789a::1', 'fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'],
   'fe80::/10': ['fe80::', 'fe80::1%eth0', 'febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff'],
   'ff00::/8': ['ff00::', 'ff02::1', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'],
@@ -194,4 +201,127 @@ describe('ExitPolicy allowDestinations', () => {
   it('throws on a CIDR with an empty prefix instead of allowing everything', () => {
     expect(() => new ExitPolicy({ allowDestinations: ['127.0.0.1/'] })).toThrow(/not a CIDR/);
   });
+});
+
+describe("ExitPolicy: the exit host's own addresses", () => {
+  const own = ['203.0.113.7', '2001:db8::7', 'fe80::1%eth0'];
+  const ownPolicy = (allowDestinations: string[] = [], list: () => readonly string[] = () => own) =>
+    new ExitPolicy({ allowDestinations, ownAddresses: list });
+
+  it.each([
+    '203.0.113.7',
+    '::ffff:203.0.113.7',
+    '::ffff:cb00:7107',
+    '2001:db8::7',
+    '2001:DB8:0::7',
+    'fe80::1',
+  ])('denies %s, an address of the exit itself however spelled', (address) => {
+    expect(ownPolicy().checkAddress(address)).toEqual({ allowed: false, reason: "the exit's own address" });
+  });
+
+  it('allows its neighbours', () => {
+    expect(ownPolicy().checkAddress('203.0.113.8')).toEqual({ allowed: true });
+    expect(ownPolicy().checkAddress('2001:db8::8')).toEqual({ allowed: true });
+  });
+
+  it("an operator's range that contains one does not re-open it; the exact address does", () => {
+    const ranged = ownPolicy(['203.0.113.0/24', '2001:db8::/32']);
+    expect(ranged.checkAddress('203.0.113.7').allowed).toBe(false);
+    expect(ranged.checkAddress('2001:db8::7').allowed).toBe(false);
+    expect(ranged.checkAddress('203.0.113.9').allowed).toBe(true);
+    const exact = ownPolicy(['203.0.113.7/32', '2001:db8::7/128']);
+    expect(exact.checkAddress('203.0.113.7')).toEqual({ allowed: true });
+    expect(exact.checkAddress('2001:db8::7')).toEqual({ allowed: true });
+  });
+
+  it('follows the list as it changes, and parses it again only when it does', () => {
+    let list: readonly string[] = ['198.51.100.1'];
+    let asked = 0;
+    const policy = ownPolicy([], () => {
+      asked += 1;
+      return list;
+    });
+    expect(policy.checkAddress('198.51.100.1').allowed).toBe(false);
+    expect(policy.checkAddress('198.51.100.2').allowed).toBe(true);
+    list = ['198.51.100.2'];
+    expect(policy.checkAddress('198.51.100.1').allowed).toBe(true);
+    expect(policy.checkAddress('198.51.100.2').allowed).toBe(false);
+    expect(asked).toBe(4);
+  });
+});
+
+/** The probe's forms (issue 12): IPv6 addresses that carry a forbidden IPv4 one, and what it carries. */
+const EMBEDDING: [form: string, address: string, embeds: string][] = [
+  ['IPv4-compatible', '::127.0.0.1', '127.0.0.1'],
+  ['IPv4-compatible', '::a00:1', '10.0.0.1'],
+  ['SIIT', '::ffff:0:127.0.0.1', '127.0.0.1'],
+  ['SIIT', '::ffff:0:a9fe:a9fe', '169.254.169.254'],
+  ['well-known NAT64', '64:ff9b::10.0.0.1', '10.0.0.1'],
+  ['well-known NAT64', '64:ff9b::7f00:1', '127.0.0.1'],
+  ['local-use NAT64 /96', '64:ff9b:1::10.0.0.1', '10.0.0.1'],
+  ['local-use NAT64 /48', '64:ff9b:1:c0a8:1:100::', '192.168.1.1'],
+  ['local-use NAT64 /64', '64:ff9b:1:0:7f:0:100::', '127.0.0.1'],
+  ['6to4', '2002:7f00:1::', '127.0.0.1'],
+  ['6to4', '2002:a00:1:1::1', '10.0.0.1'],
+  ['Teredo server', '2001:0:7f00:1::1', '127.0.0.1'],
+  ['Teredo client (inverted)', '2001:0:808:808::f5ff:fffe', '10.0.0.1'],
+  ['Teredo client (inverted)', '2001:0:808:808:8000:0:80ff:fffe', '127.0.0.1'],
+];
+
+/** Every range of these forms, allowed by an operator (an IPv6-only host behind NAT64, say). */
+const EMBEDDING_RANGES = [
+  '::/96',
+  '::ffff:0:0:0/96',
+  '64:ff9b::/96',
+  '64:ff9b:1::/48',
+  '2001::/32',
+  '2002::/16',
+];
+
+describe('ExitPolicy: IPv6 forms that embed an IPv4 address', () => {
+  it.each(EMBEDDING)('denies %s %s (carries %s) by default', (_form, address) => {
+    expect(new ExitPolicy().checkAddress(address).allowed).toBe(false);
+  });
+
+  it.each(EMBEDDING)(
+    'denies %s %s even where the operator allowed the IPv6 range: it carries %s',
+    (_form, address, embeds) => {
+      expect(embeddedIPv4(parseIp(address)!).map(formatIPv4)).toContain(embeds);
+      const decision = new ExitPolicy({ allowDestinations: EMBEDDING_RANGES }).checkAddress(address);
+      // Local-use NAT64 is read in every RFC 6052 layout, so the first denied reading may be another one.
+      expect(decision).toEqual({ allowed: false, reason: expect.stringMatching(/^embeds [0-9.]+: /) });
+    },
+  );
+
+  it('denies one that carries an address of the exit itself', () => {
+    const policy = new ExitPolicy({
+      allowDestinations: EMBEDDING_RANGES,
+      ownAddresses: () => ['203.0.113.7'],
+    });
+    expect(policy.checkAddress('64:ff9b::203.0.113.7')).toEqual({
+      allowed: false,
+      reason: "embeds 203.0.113.7: the exit's own address",
+    });
+    expect(policy.checkAddress('2002:cb00:7107::1').allowed).toBe(false);
+  });
+
+  it.each([
+    '::8.8.8.8',
+    '::ffff:0:8.8.8.8',
+    '64:ff9b::93.184.216.34',
+    '64:ff9b:1:808:808:808:808:808',
+    '2001:0:808:808::f7f7:f7f7',
+    '2002:808:808::1',
+  ])('allows %s, which carries a public address, once the operator allowed its range', (address) => {
+    expect(new ExitPolicy({ allowDestinations: EMBEDDING_RANGES }).checkAddress(address)).toEqual({
+      allowed: true,
+    });
+  });
+
+  it.each(['2001:1::1', '2001:4860:4860::8888', '2003::1', '64:ff9b:2::1', '2001:db9::1'])(
+    'allows %s, a neighbour of those ranges that carries nothing',
+    (address) => {
+      expect(new ExitPolicy().checkAddress(address)).toEqual({ allowed: true });
+    },
+  );
 });

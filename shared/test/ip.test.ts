@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Cidr, parseIp, parseIPv4, parseIPv6, unmapIPv4 } from '../src/exit/ip.js';
+import { Cidr, embeddedIPv4, formatIPv4, parseIp, parseIPv4, parseIPv6, unmapIPv4 } from '../src/exit/ip.js';
 
 /** IPv6 groups as a bigint, so expectations read like the address. */
 function v6(...groups: number[]): bigint {
@@ -224,4 +224,39 @@ describe('Cidr', () => {
       expect(Cidr.parse(text)).toBeUndefined();
     },
   );
+});
+
+describe('embeddedIPv4', () => {
+  const embedded = (text: string) => embeddedIPv4(parseIp(text)!).map(formatIPv4);
+
+  it.each([
+    ['::1.2.3.4', ['1.2.3.4']],
+    ['::2', ['0.0.0.2']],
+    ['::ffff:0:1.2.3.4', ['1.2.3.4']],
+    ['64:ff9b::1.2.3.4', ['1.2.3.4']],
+    // Local-use NAT64: the RFC 6052 positions for a /48, /56, /64 and /96 prefix, in that order.
+    ['64:ff9b:1:102:3:400::', ['1.2.3.4', '2.3.4.0', '3.4.0.0', '0.0.0.0']],
+    ['64:ff9b:1:1:2:304::', ['0.1.2.3', '1.2.3.4', '2.3.4.0', '0.0.0.0']],
+    ['64:ff9b:1:0:1:203:400:0', ['0.0.1.2', '0.1.2.3', '1.2.3.4', '4.0.0.0']],
+    ['64:ff9b:1::1.2.3.4', ['0.0.0.0', '0.0.0.0', '0.0.0.1', '1.2.3.4']],
+    ['2002:102:304::1', ['1.2.3.4']],
+    ['2002:102:304:ffff:ffff:ffff:ffff:ffff', ['1.2.3.4']],
+    // Teredo: server, then the client, whose bits are sent inverted.
+    ['2001:0:102:304:8000:f227:fefd:fcfb', ['1.2.3.4', '1.2.3.4']],
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', ['65.54.227.120', '192.0.2.45']], // RFC 4380's own example
+  ])('%s carries %j', (text, expected) => {
+    expect(embedded(text)).toEqual(expected);
+  });
+
+  it.each([
+    '1.2.3.4',
+    '::ffff:1.2.3.4',
+    '2001:db8::1.2.3.4',
+    '2001:1::1',
+    '2003::1',
+    '64:ff9b:2::1',
+    'fe80::1',
+  ])('%s carries nothing (IPv4-mapped is unmapped, not embedded)', (text) => {
+    expect(embedded(text)).toEqual([]);
+  });
 });

@@ -4,3 +4,4 @@ export * from './protect.js';
 export * from './relay.js';
 export * from './relay-outbox.js';
 export * from './volunteer.js';
+export * from './load-reporter.js';

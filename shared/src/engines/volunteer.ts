@@ -8,6 +8,7 @@ import { PeerConnector, type SignalingChannel } from '../links/peer-connector.js
 import { RelayEngine, type RelayStats } from './relay.js';
 import { ByteThrottle } from '../rate-limit.js';
 import { ThrottledLink } from '../links/throttled-link.js';
+import { LoadReporter } from './load-reporter.js';
 
 /** A `link` message from the broker: someone wants a WebRTC link with us. */
 export interface LinkOffer {
@@ -38,8 +39,10 @@ export interface VolunteerEngineOptions {
   /** Bytes per second across all clients, both directions together; unset means no cap. */
   bandwidthBytesPerSec?: number;
   connectTimeoutMs?: number;
-  /** Injected for tests: the bandwidth budget and the 24-hour count of clients helped read it. */
+  /** Injected for tests: the bandwidth budget, the load updates and the 24-hour count of clients helped read it. */
   clock?: Clock;
+  /** Least time between two load updates to the broker (default 1 s): clients must not be able to flood it. */
+  loadReportIntervalMs?: number;
 }
 
 export type VolunteerStats = RelayStats & {
@@ -67,12 +70,19 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
   /** Links to exits by link id: when the broker says an exit left, its circuits end at once. */
   private readonly exitLinks = new Map<string, Link>();
   private readonly clock: Clock;
+  private readonly load: LoadReporter;
 
   constructor(private readonly options: VolunteerEngineOptions) {
     super();
     this.clock = options.clock ?? systemClock;
     if (options.bandwidthBytesPerSec !== undefined && options.bandwidthBytesPerSec > 0)
       this.throttle = new ByteThrottle(options.bandwidthBytesPerSec, this.clock);
+    // Stats change with every circuit a client opens or closes; the broker hears the client count, coalesced.
+    this.load = new LoadReporter({
+      report: (load) => options.signaling.reportLoad(load),
+      clock: this.clock,
+      ...(options.loadReportIntervalMs !== undefined ? { intervalMs: options.loadReportIntervalMs } : {}),
+    });
     this.relay = new RelayEngine({
       connectExit: async (exitKey) => {
         const offer = await options.signaling.connectExit(toBase64Url(exitKey));
@@ -83,7 +93,7 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
       },
     });
     this.relay.on('stats', (stats) => {
-      if (this.running) options.signaling.reportLoad(stats.clientsNow);
+      if (this.running) this.load.set(stats.clientsNow);
       this.emit('stats', { ...stats, capacity: options.capacity, helped24h: this.helped24h() });
     });
   }
@@ -129,6 +139,7 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
 
   stop(): void {
     this.running = false;
+    this.load.close();
     this.relay.close();
     this.throttle?.clear();
     this.options.signaling.close();

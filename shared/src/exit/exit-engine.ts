@@ -41,6 +41,8 @@ export interface ExitEngineOptions {
   maxSessions?: number;
   /** Circuits one link (one relay, or one direct client) may hold. */
   maxCircuitsPerLink?: number;
+  /** Circuits all links from one peer (as `addLink` names it: the broker's id for a relay) may hold together. */
+  maxCircuitsPerPeer?: number;
   /** Streams open at once in one session; further opens fail with `limit`. */
   maxStreamsPerSession?: number;
   handshakeTimeoutMs?: number;
@@ -54,8 +56,20 @@ export interface ExitEngineOptions {
 
 /** Sessions the exit serves at once, across all links. */
 export const DEFAULT_MAX_SESSIONS = 10_000;
-/** Circuits one link (one relay, or one direct client) may hold at the exit. */
-export const DEFAULT_MAX_CIRCUITS_PER_LINK = 1024;
+/**
+ * Circuits one link (one relay, or one direct client) may hold at the exit: what a relay at the most capacity
+ * a volunteer can set (64 clients) opens with every client at its relay limit (8 circuits), and no more. So no
+ * one link takes more than 1/19 of the sessions: filling the exit takes 20 links (it took 10 at 1024).
+ */
+export const DEFAULT_MAX_CIRCUITS_PER_LINK = 512;
+/** Circuits the links of one peer may hold together: a relay that asks for a second link gets no more room. */
+export const DEFAULT_MAX_CIRCUITS_PER_PEER = 512;
+
+/** Who is at the far end of a link, when the host knows (the broker's `link` offer says). */
+export interface LinkOrigin {
+  /** The same for every link from one peer: links from one peer share `maxCircuitsPerPeer`. */
+  peerId: string;
+}
 
 export type ExitEngineEvents = {
   'session-closed': [error?: SessionError];
@@ -86,6 +100,8 @@ export class ExitEngine extends Emitter<ExitEngineEvents> {
   private sessionsCutOff = 0;
   private readonly limits: SessionLimits;
   private readonly clock: Clock;
+  /** Circuits held per peer id, over all of that peer's links; an entry goes when its count is 0. */
+  private readonly peerCircuits = new Map<string, number>();
 
   constructor(private readonly options: ExitEngineOptions) {
     super();
@@ -93,8 +109,8 @@ export class ExitEngine extends Emitter<ExitEngineEvents> {
     this.clock = options.clock ?? systemClock;
   }
 
-  addLink(link: Link): void {
-    const state = new IncomingLink(link, this);
+  addLink(link: Link, origin?: LinkOrigin): void {
+    const state = new IncomingLink(link, this, origin?.peerId);
     this.links.add(state);
     link.on('close', () => {
       state.closeAll(new SessionError('link-closed', 'the link to the exit closed'));
@@ -183,9 +199,27 @@ export class ExitEngine extends Emitter<ExitEngineEvents> {
     });
   }
 
+  /**
+   * @internal A circuit may open on this link if neither the link nor its peer holds its share already; when it
+   * may, it is counted against the peer until `releaseCircuit`.
+   */
+  admitCircuit(circuitsOnLink: number, peerId: string | undefined): SessionError | undefined {
+    if (circuitsOnLink >= (this.options.maxCircuitsPerLink ?? DEFAULT_MAX_CIRCUITS_PER_LINK))
+      return new SessionError('closed', 'too many circuits on this link');
+    if (peerId === undefined) return undefined;
+    const held = this.peerCircuits.get(peerId) ?? 0;
+    if (held >= (this.options.maxCircuitsPerPeer ?? DEFAULT_MAX_CIRCUITS_PER_PEER))
+      return new SessionError('closed', 'too many circuits from this peer');
+    this.peerCircuits.set(peerId, held + 1);
+    return undefined;
+  }
+
   /** @internal */
-  maxCircuitsPerLink(): number {
-    return this.options.maxCircuitsPerLink ?? DEFAULT_MAX_CIRCUITS_PER_LINK;
+  releaseCircuit(peerId: string | undefined): void {
+    if (peerId === undefined) return;
+    const held = (this.peerCircuits.get(peerId) ?? 1) - 1;
+    if (held > 0) this.peerCircuits.set(peerId, held);
+    else this.peerCircuits.delete(peerId);
   }
 }
 
@@ -199,6 +233,7 @@ class IncomingLink {
   constructor(
     readonly link: Link,
     private readonly engine: ExitEngine,
+    private readonly peerId: string | undefined,
   ) {
     link.on('message', (bytes) => this.onMessage(bytes));
     link.on('drain', () => {
@@ -207,8 +242,12 @@ class IncomingLink {
   }
 
   closeAll(error: SessionError): void {
-    for (const circuit of [...this.circuits.values()]) circuit.session.close(error);
+    const circuits = [...this.circuits.values()];
     this.circuits.clear();
+    for (const circuit of circuits) {
+      this.engine.releaseCircuit(this.peerId);
+      circuit.session.close(error);
+    }
   }
 
   private onMessage(bytes: Uint8Array): void {
@@ -225,12 +264,14 @@ class IncomingLink {
           this.link.close(new SessionError('malformed-frame', `circuit ${cell.circuitId} opened twice`));
           return;
         }
-        if (this.circuits.size >= this.engine.maxCircuitsPerLink()) {
-          this.sendClose(cell.circuitId, new SessionError('closed', 'too many circuits on this link'));
+        const refused = this.engine.admitCircuit(this.circuits.size, this.peerId);
+        if (refused) {
+          this.sendClose(cell.circuitId, refused);
           return;
         }
         const circuit = this.engine.createSession(this.link, cell.circuitId, cell.exitKey);
         if (circuit instanceof SessionError) {
+          this.engine.releaseCircuit(this.peerId);
           this.sendClose(cell.circuitId, circuit);
           return;
         }
@@ -239,6 +280,7 @@ class IncomingLink {
           // Absent already when the far side closed it: then there is no one to tell.
           if (this.circuits.get(cell.circuitId) !== circuit) return;
           this.circuits.delete(cell.circuitId);
+          this.engine.releaseCircuit(this.peerId);
           this.sendClose(cell.circuitId, error ?? new SessionError('closed'));
         });
         return;
@@ -250,6 +292,7 @@ class IncomingLink {
       case 'close':
         if (existing) {
           this.circuits.delete(cell.circuitId);
+          this.engine.releaseCircuit(this.peerId);
           existing.session.close(new SessionError(cell.code, `the client side closed: ${cell.code}`));
         }
         return;

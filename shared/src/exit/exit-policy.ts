@@ -1,4 +1,4 @@
-import { Cidr, parseIp, unmapIPv4 } from './ip.js';
+import { Cidr, embeddedIPv4, formatIPv4, parseIp, unmapIPv4, type IpAddress } from './ip.js';
 
 /**
  * What an exit will connect to (DESIGN.md "Rules of the house"). Default-deny for every address that reaches
@@ -18,7 +18,16 @@ export const DENIED_RANGES: readonly { cidr: Cidr; why: string }[] = [
   ['240.0.0.0/4', 'reserved and broadcast'],
   ['::/128', 'unspecified'],
   ['::1/128', 'loopback'],
+  // IPv6 forms that carry an IPv4 address (see embeddedIPv4). Denied whole: no website is reached through
+  // them (they are deprecated or only mean something inside a translator), and where a route for them exists
+  // it leads into IPv4 — possibly the exit's own network. The embedded address is checked as well, so an
+  // operator who allows one of these ranges still reaches only what the IPv4 policy allows.
+  ['::/96', 'IPv4-compatible (deprecated; embeds IPv4)'],
+  ['::ffff:0:0:0/96', 'SIIT IPv4-translated (embeds IPv4)'],
   ['64:ff9b::/96', 'NAT64 (reaches IPv4 behind the exit)'],
+  ['64:ff9b:1::/48', 'local-use NAT64 (reaches IPv4 behind the exit)'],
+  ['2001::/32', 'Teredo (embeds IPv4)'],
+  ['2002::/16', '6to4 (embeds IPv4)'],
   ['fc00::/7', 'unique-local'],
   ['fe80::/10', 'link-local'],
   ['ff00::/8', 'multicast'],
@@ -71,6 +80,15 @@ export interface ExitPolicyOptions {
   allowPorts?: readonly string[];
   /** Further ports or ranges to deny. */
   denyPorts?: readonly string[];
+  /**
+   * The exit host's own addresses (every interface's, the bind address, a public address behind NAT), asked
+   * on every check: the host (exit-node/src/own-addresses.ts) re-reads its interfaces at most every few
+   * seconds and returns the same array while nothing changed, so the parsed set is kept until it does. All
+   * are denied, whatever their range; an `allowDestinations` range that contains one does not re-open it,
+   * only an entry naming exactly that address (/32, /128) does (an operator reaching a service of the exit
+   * host on purpose; tests reaching a website on 127.0.0.1).
+   */
+  ownAddresses?: () => readonly string[];
 }
 
 export type PolicyDecision = { allowed: true } | { allowed: false; reason: string };
@@ -79,8 +97,13 @@ export class ExitPolicy {
   private readonly allow: Cidr[];
   /** Denied ports as a sorted list of disjoint ranges. */
   private readonly deniedPorts: PortRange[];
+  private readonly ownAddresses: (() => readonly string[]) | undefined;
+  /** The last list `ownAddresses` returned, and its addresses as keys (see addressKey). */
+  private ownList: readonly string[] | undefined;
+  private ownKeys = new Set<string>();
 
   constructor(options: ExitPolicyOptions = {}) {
+    this.ownAddresses = options.ownAddresses;
     this.allow = (options.allowDestinations ?? []).map((text) => {
       const cidr = Cidr.parse(text);
       if (!cidr) throw new Error(`--allow-destination: "${text}" is not a CIDR such as 127.0.0.1/32`);
@@ -122,9 +145,36 @@ export class ExitPolicy {
     const parsed = parseIp(addressText);
     if (!parsed) return { allowed: false, reason: 'not an IP address' };
     const address = unmapIPv4(parsed);
+    // An IPv4 address inside an IPv6 one is judged as itself first, whatever the operator allowed of IPv6.
+    for (const inner of embeddedIPv4(address)) {
+      const decision = this.check({ family: 4, value: inner }, { family: 4, value: inner });
+      if (!decision.allowed)
+        return { allowed: false, reason: `embeds ${formatIPv4(inner)}: ${decision.reason}` };
+    }
+    return this.check(address, parsed);
+  }
+
+  /** `address` unmapped, `parsed` as written (an operator may have allowed the IPv4-mapped form itself). */
+  private check(address: IpAddress, parsed: IpAddress): PolicyDecision {
+    if (this.isOwn(address) && !this.allow.some((cidr) => cidr.isHost && cidr.contains(address)))
+      return { allowed: false, reason: "the exit's own address" };
     if (this.allow.some((cidr) => cidr.contains(address) || cidr.contains(parsed))) return { allowed: true };
     const denied = DENIED_RANGES.find(({ cidr }) => cidr.contains(address));
     return denied ? { allowed: false, reason: `${denied.why} (${denied.cidr.text})` } : { allowed: true };
+  }
+
+  private isOwn(address: IpAddress): boolean {
+    if (!this.ownAddresses) return false;
+    const list = this.ownAddresses();
+    if (list !== this.ownList) {
+      this.ownList = list;
+      this.ownKeys = new Set();
+      for (const text of list) {
+        const own = parseIp(text);
+        if (own) this.ownKeys.add(addressKey(unmapIPv4(own)));
+      }
+    }
+    return this.ownKeys.has(addressKey(address));
   }
 
   /** One line for the exit's announcement and the directory (at most a few hundred characters). */
@@ -136,6 +186,8 @@ export class ExitPolicy {
     return `${base.slice(0, 440)}${base.length > 440 ? '…' : ''}; operator allows ${this.allow.length} ranges`;
   }
 }
+
+const addressKey = (address: IpAddress): string => `${address.family}:${address.value.toString(16)}`;
 
 function toRanges(sorted: number[]): PortRange[] {
   const ranges: [number, number][] = [];

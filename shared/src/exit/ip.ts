@@ -101,9 +101,50 @@ export class Cidr {
     return cidr;
   }
 
+  /** A single address (/32, /128): naming one host on purpose, not a range that happens to hold it. */
+  get isHost(): boolean {
+    return this.prefix === (this.family === 4 ? 32 : 128);
+  }
+
   contains(address: IpAddress): boolean {
     if (address.family !== this.family) return false;
     const shift = BigInt((this.family === 4 ? 32 : 128) - this.prefix);
     return (address.value >> shift) << shift === this.network;
   }
+}
+
+const V4_MASK = 0xffffffffn;
+const v6Prefix = (address: IpAddress, bits: number): bigint => address.value >> BigInt(128 - bits);
+/** 32 bits of an IPv6 address starting at bit `from` (0 = the most significant). */
+const bitsAt = (value: bigint, from: number): bigint => (value >> BigInt(96 - from)) & V4_MASK;
+
+/**
+ * The IPv4 addresses an IPv6 address carries inside it, by the transition forms that reach IPv4 through it:
+ * IPv4-compatible `::a.b.c.d` (::/96, deprecated), SIIT `::ffff:0:a.b.c.d` (::ffff:0:0:0/96), NAT64's
+ * well-known `64:ff9b::/96` and local-use `64:ff9b:1::/48` (RFC 8215; every RFC 6052 position, since the
+ * operator's prefix length is not known), 6to4 `2002:AABB:CCDD::/48` (bits 16–47) and Teredo `2001:0::/32`
+ * (the server in bits 32–63, the client in the last 32 bits, inverted). IPv4-mapped `::ffff:a.b.c.d` is not
+ * here: `unmapIPv4` makes it the IPv4 address itself. Empty for anything else (and for IPv4).
+ */
+export function embeddedIPv4(address: IpAddress): bigint[] {
+  if (address.family !== 6) return [];
+  const { value } = address;
+  const top96 = v6Prefix(address, 96);
+  // :: and ::1 are the unspecified and loopback addresses, not IPv4-compatible ones.
+  if ((top96 === 0n && value > 1n) || top96 === 0xffff0000n || top96 === 0x64ff9b0000000000000000n)
+    return [value & V4_MASK];
+  if (v6Prefix(address, 48) === 0x64ff9b0001n) {
+    // RFC 6052 §2.2: after a /48 the address skips bits 64–71 (the "u" octet); /56 and /64 likewise.
+    const at48 = ((bitsAt(value, 48) >> 16n) << 16n) | ((value >> 40n) & 0xffffn);
+    const at56 = ((bitsAt(value, 56) >> 24n) << 24n) | ((value >> 32n) & 0xffffffn);
+    const at64 = bitsAt(value, 72);
+    return [at48, at56, at64, value & V4_MASK];
+  }
+  if (v6Prefix(address, 16) === 0x2002n) return [bitsAt(value, 16)];
+  if (v6Prefix(address, 32) === 0x20010000n) return [bitsAt(value, 32), (value & V4_MASK) ^ V4_MASK];
+  return [];
+}
+
+export function formatIPv4(value: bigint): string {
+  return [24n, 16n, 8n, 0n].map((shift) => Number((value >> shift) & 0xffn)).join('.');
 }
