@@ -52,13 +52,18 @@ describe('recentPiecesStore', () => {
     }
   });
 
-  it('serves the last pieces it was given from memory, older ones from disk', async () => {
+  it('serves pieces not yet read from memory, within its budget, and forgets a piece once it is read whole', async () => {
     for (let index = 0; index < PIECES; index++) await put(store, index, pieceBytes(index));
-    // With the file emptied behind the store's back, only what is held in memory can still be read.
+    // With the file emptied behind the store's back, only what is held in memory can still be read: the
+    // first three pieces (the budget), which a user downloading in order asks for first.
     await truncate(file, 0);
-    for (const index of [5, 6, 7]) expect(await get(store, index)).toEqual(pieceBytes(index));
-    await expect(get(store, 4)).rejects.toThrow();
-    await expect(get(store, 0)).rejects.toThrow();
+    expect(await get(store, 1, { offset: 0, length: 10 })).toEqual(pieceBytes(1).subarray(0, 10));
+    for (const index of [0, 1, 2]) expect(await get(store, index)).toEqual(pieceBytes(index));
+    for (const index of [0, 1, 2, 3, 7]) await expect(get(store, index)).rejects.toThrow();
+    // Read whole, they made room: a piece given now is kept again.
+    await put(store, 5, pieceBytes(5));
+    await truncate(file, 0);
+    expect(await get(store, 5)).toEqual(pieceBytes(5));
   });
 
   it('takes the interface’s two-argument get (what WebTorrent’s cache store calls)', async () => {

@@ -1,7 +1,7 @@
 import FSChunkStore from 'fs-chunk-store';
 
-/** Bytes of just-verified pieces one torrent keeps in memory for its users, by default. */
-export const RECENT_PIECES_BYTES = 16 * 1024 * 1024;
+/** Bytes of just-verified, not yet read pieces one torrent keeps in memory for its users, by default. */
+export const RECENT_PIECES_BYTES = 8 * 1024 * 1024;
 
 type Callback<T = void> = (error: Error | null, value?: T) => void;
 type GetOptions = { offset?: number; length?: number };
@@ -18,12 +18,15 @@ export interface ChunkStore {
 export type ChunkStoreConstructor = new (chunkLength: number, options: object) => ChunkStore;
 
 /**
- * WebTorrent's file store with the pieces it was last given kept in memory too, up to `budgetBytes` (oldest out
- * first). Why: on a cold exit a piece is fetched from the swarm, verified, written to disk, and only then
+ * WebTorrent's file store with each piece it is given also kept in memory until it is first read whole, within
+ * `budgetBytes` (a piece that does not fit is only on disk; the ones kept are the oldest unread, which a user
+ * downloading in order asks for first). Why: on a cold exit a piece is fetched from the swarm, verified, written to disk, and only then
  * announced to the users (`have`), who at once request its blocks; WebTorrent's own cache (cache-chunk-store)
  * drops a piece when it is written, so each one was read back from disk, through the thread pool that the
  * swarm's writes keep busy: a trace of a cold 50 MB download showed those reads taking 40–260 ms while the
  * exit fetched from the swarm, which starved the user's request pipeline. From memory they take a microtask.
+ * WebTorrent reads a piece whole into its own cache (20 pieces) on the first request of any of its blocks, so
+ * after that read this copy is no longer needed and makes room for the next.
  *
  * Passed as the public `store` option of `client.add` (WebTorrent 3.0.21 wraps it in its own cache and
  * immediate stores as it does its default store); the pieces on disk are the same as without it.
@@ -32,7 +35,7 @@ export function recentPiecesStore(budgetBytes: number = RECENT_PIECES_BYTES): Ch
   return class RecentPiecesStore implements ChunkStore {
     readonly chunkLength: number;
     private readonly disk: FSChunkStore;
-    /** Pieces by index, oldest first (a Map keeps insertion order). */
+    /** Pieces not yet read whole, by index. */
     private readonly recent = new Map<number, Uint8Array>();
     private recentBytes = 0;
 
@@ -64,6 +67,8 @@ export function recentPiecesStore(budgetBytes: number = RECENT_PIECES_BYTES): Ch
           : [optionsOrCallback, maybeCallback!];
       const piece = this.recent.get(index);
       if (!piece) return this.disk.get(index, options, callback);
+      // Read whole: WebTorrent's cache has it now.
+      if (!options) this.forget(index);
       const offset = options?.offset ?? 0;
       const length = options?.length ?? piece.length - offset;
       if (
@@ -88,15 +93,10 @@ export function recentPiecesStore(budgetBytes: number = RECENT_PIECES_BYTES): Ch
     }
 
     private remember(index: number, piece: Uint8Array): void {
-      if (piece.length > budgetBytes) return;
       this.forget(index);
+      if (this.recentBytes + piece.length > budgetBytes) return;
       this.recent.set(index, piece);
       this.recentBytes += piece.length;
-      for (const [oldest, buffer] of this.recent) {
-        if (this.recentBytes <= budgetBytes) break;
-        this.recent.delete(oldest);
-        this.recentBytes -= buffer.length;
-      }
     }
 
     private forget(index: number): void {

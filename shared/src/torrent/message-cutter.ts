@@ -34,16 +34,15 @@ export class MessageCutter {
     let first = -1;
     let last = -1;
     let at = 0;
-    const boundary = () => {
-      if (first < 0) first = at;
-      last = at;
-    };
     while (at < chunk.length) {
       if (this.left > 0) {
         const taken = Math.min(this.left, chunk.length - at);
         at += taken;
         this.left -= taken;
-        if (this.left === 0) boundary();
+        if (this.left === 0) {
+          if (first < 0) first = at;
+          last = at;
+        }
         continue;
       }
       const byte = chunk[at++]!;
@@ -57,7 +56,11 @@ export class MessageCutter {
       this.left = this.length;
       this.length = 0;
       this.lengthBytes = 0;
-      if (this.left === 0) boundary(); // a keep-alive: the length alone
+      if (this.left === 0) {
+        // A keep-alive: the length alone.
+        if (first < 0) first = at;
+        last = at;
+      }
     }
     if (last < 0 || last === chunk.length) {
       // No boundary inside, or the chunk ends at one: the wire takes it whole without a copy of its own
