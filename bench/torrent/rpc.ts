@@ -3,6 +3,8 @@
  * user) in its own process, as on its own machine, so that each one's CPU time and memory are its own.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -10,7 +12,11 @@ type Request = { id: number; method: string; args: unknown[] };
 type Reply = { id: number; value?: unknown; error?: string };
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-/** BENCH_TORRENT_CPU_PROF=DIR: every party writes a V8 CPU profile (.cpuprofile) into DIR when it exits. */
+/**
+ * BENCH_TORRENT_CPU_PROF=DIR: every party writes a V8 CPU profile of its main thread for each step
+ * (DIR/run<N>-<step>-<party>.cpuprofile), started and stopped at the step's boundaries by the parent, so that the
+ * cold, warm and `tcp` downloads are read apart.
+ */
 const profileDir = process.env.BENCH_TORRENT_CPU_PROF;
 
 /** The parent's handle on a child process that answers `call`s; a child that dies fails every pending call. */
@@ -23,7 +29,7 @@ export class Child {
   constructor(file: string) {
     this.process = fork(join(here, file), [], {
       // Profiles are named by Node (CPU.<date>.<pid>.<thread>…): tsx's loader thread writes one too.
-      execArgv: ['--import', 'tsx', ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])],
+      execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.process.on('message', (reply: Reply) => {
@@ -52,10 +58,9 @@ export class Child {
   /** Asks the child to `stop` (if it has such a method), then waits for it to exit; kills it after 5 s. */
   async stop(): Promise<void> {
     if (this.process.exitCode !== null || this.process.signalCode !== null) return;
-    const killer = setTimeout(() => this.process.kill('SIGKILL'), profileDir ? 60_000 : 5_000);
+    const killer = setTimeout(() => this.process.kill('SIGKILL'), 5_000);
     await this.call('stop').catch(() => undefined);
-    // A profiling child writes its profile as it exits by itself (a signal would lose it).
-    if (!profileDir) this.process.kill('SIGTERM');
+    this.process.kill('SIGTERM');
     await this.exited;
     clearTimeout(killer);
   }
@@ -97,6 +102,31 @@ class UsageMeter {
 }
 
 /**
+ * The CPU profile of one step, when BENCH_TORRENT_CPU_PROF is set (nothing otherwise): V8's profiler through
+ * the inspector, started and stopped by the parent at the step's boundaries.
+ */
+class StepProfiler {
+  private session: Session | undefined;
+
+  async start(): Promise<void> {
+    if (!profileDir) return;
+    if (!this.session) {
+      this.session = new Session();
+      this.session.connect();
+      await this.session.post('Profiler.enable');
+    }
+    await this.session.post('Profiler.start');
+  }
+
+  /** Writes the profile since `start` to DIR/`name`.cpuprofile. */
+  async stop(name: string): Promise<void> {
+    if (!profileDir || !this.session) return;
+    const { profile } = await this.session.post('Profiler.stop');
+    await writeFile(join(profileDir, `${name}.cpuprofile`), JSON.stringify(profile));
+  }
+}
+
+/**
  * The child's side: answers each request with the handler of its method; every child answers `usage`, with its
  * peak memory when `sampleMemory`.
  */
@@ -105,7 +135,13 @@ export function serve(
   options: { sampleMemory?: boolean } = {},
 ): void {
   const meter = new UsageMeter(options.sampleMemory ?? false);
-  const all: Record<string, (...args: never[]) => unknown> = { usage: () => meter.read(), ...handlers };
+  const profiler = new StepProfiler();
+  const all: Record<string, (...args: never[]) => unknown> = {
+    usage: () => meter.read(),
+    profileStart: () => profiler.start(),
+    profileStop: (name: string) => profiler.stop(name),
+    ...handlers,
+  };
   process.on('message', (request: Request) => {
     const handler = all[request.method];
     const reply = (message: Omit<Reply, 'id'>) => process.send?.({ id: request.id, ...message });

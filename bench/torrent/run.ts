@@ -103,23 +103,39 @@ async function oneRun(
         PARTIES.map((party) => [party, to[party].cpuSeconds - from[party].cpuSeconds]),
       ) as Record<Party, number>;
 
+    const parties = { exit, relay, user };
+    /**
+     * One download between two readings of every party (the first reading starts each party's peak memory
+     * afresh); with BENCH_TORRENT_CPU_PROF, each party's CPU profile of exactly this download.
+     */
+    const measured = async <T>(step: Step, download: () => Promise<T>) => {
+      await Promise.all(Object.values(parties).map((child) => child.call('profileStart')));
+      const from = await usageNow();
+      const result = await within(download(), `${step} download`);
+      const to = await usageNow();
+      await Promise.all(
+        Object.entries(parties).map(([name, child]) =>
+          child.call('profileStop', `run${run}-${step}-${name}`),
+        ),
+      );
+      return { result, from, to };
+    };
+
     // The torrent first, on an exit that has never seen it, so that its memory peak is its own: RSS seldom
     // shrinks, and the tcp download would otherwise set the floor.
-    const c0 = await usageNow();
-    const cold = await within(user.call<DownloadTiming>('torrent', magnet, hashes), 'cold torrent');
+    const cold = await measured('cold', () => user.call<DownloadTiming>('torrent', magnet, hashes));
     progress(
-      `run ${run}: torrent, cold exit ${mbps(cold).toFixed(0)} Mbit/s, first byte ${cold.firstByteMs.toFixed(0)} ms`,
+      `run ${run}: torrent, cold exit ${mbps(cold.result).toFixed(0)} Mbit/s, first byte ${cold.result.firstByteMs.toFixed(0)} ms`,
     );
-    const c1 = await usageNow();
-    const warm = await within(user.call<DownloadTiming>('torrent', magnet, hashes), 'warm torrent');
+    const warm = await measured('warm', () => user.call<DownloadTiming>('torrent', magnet, hashes));
     progress(
-      `run ${run}: torrent, warm exit ${mbps(warm).toFixed(0)} Mbit/s, first byte ${warm.firstByteMs.toFixed(0)} ms`,
+      `run ${run}: torrent, warm exit ${mbps(warm.result).toFixed(0)} Mbit/s, first byte ${warm.result.firstByteMs.toFixed(0)} ms`,
     );
-    const c2 = await usageNow();
-    const tcp = await within(user.call<DownloadTiming>('tcpGet', SITE_HOST, sitePort, '/file.bin'), 'tcp');
-    if (tcp.bytes < SIZE) throw new Error(`tcp download short: ${tcp.bytes} bytes`);
-    progress(`run ${run}: tcp through two hops ${mbps(tcp).toFixed(0)} Mbit/s`);
-    const c3 = await usageNow();
+    const tcp = await measured('tcp', () =>
+      user.call<DownloadTiming>('tcpGet', SITE_HOST, sitePort, '/file.bin'),
+    );
+    if (tcp.result.bytes < SIZE) throw new Error(`tcp download short: ${tcp.result.bytes} bytes`);
+    progress(`run ${run}: tcp through two hops ${mbps(tcp.result).toFixed(0)} Mbit/s`);
     await Promise.all([user.stop(), relay.stop(), exit.stop()]);
     const swarmSaw = [...new Set((await swarm.contacts()).slice(contactsBefore).map((c) => c.from))].sort();
     if (swarmSaw.some((address) => address !== EXIT_ADDRESS))
@@ -133,13 +149,21 @@ async function oneRun(
     await directUser.stop();
     progress(`run ${run}: swarm direct ${mbps(direct).toFixed(0)} Mbit/s`);
     return {
-      tcp,
-      cold,
-      warm,
+      tcp: tcp.result,
+      cold: cold.result,
+      warm: warm.result,
       direct,
-      cpu: { cold: spent(c0, c1), warm: spent(c1, c2), tcp: spent(c2, c3) },
-      relayBytesPerMessage: { cold: perMessage(c0, c1), warm: perMessage(c1, c2), tcp: perMessage(c2, c3) },
-      exitPeakRss: { cold: c1.exit.peakRssMiB, warm: c2.exit.peakRssMiB, tcp: c3.exit.peakRssMiB },
+      cpu: { cold: spent(cold.from, cold.to), warm: spent(warm.from, warm.to), tcp: spent(tcp.from, tcp.to) },
+      relayBytesPerMessage: {
+        cold: perMessage(cold.from, cold.to),
+        warm: perMessage(warm.from, warm.to),
+        tcp: perMessage(tcp.from, tcp.to),
+      },
+      exitPeakRss: {
+        cold: cold.to.exit.peakRssMiB,
+        warm: warm.to.exit.peakRssMiB,
+        tcp: tcp.to.exit.peakRssMiB,
+      },
       swarmSaw,
     };
   } finally {

@@ -12,6 +12,7 @@ import {
   sendSwarmPeers,
 } from '@underpass/shared/torrent';
 import { HttpAnnouncer } from './http-announcer.js';
+import { recentPiecesStore } from './recent-pieces-store.js';
 import { swarmTrackerOptions } from './swarm-client.js';
 import { SwarmDialer } from './swarm-dialer.js';
 import type { TorrentLimits } from './torrent-limits.js';
@@ -86,6 +87,7 @@ export class SwarmTorrent {
     const torrent = client.add(`magnet:?xt=urn:btih:${infoHash}`, {
       announce: options.trackers.filter((url) => !url.startsWith('udp:')),
       path: join(options.dataDir, infoHash),
+      store: recentPiecesStore(),
       deselect: true,
     });
     this.torrent = torrent;

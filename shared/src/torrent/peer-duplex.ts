@@ -1,6 +1,7 @@
 import { Duplex } from 'streamx';
 import type { ByteStream } from '../streams/byte-stream.js';
 import { StreamError, type UnderpassError } from '../errors.js';
+import { MessageCutter } from './message-cutter.js';
 import { WriteCoalescer, type Defer } from './write-coalescer.js';
 
 export interface PeerDuplexOptions {
@@ -13,7 +14,9 @@ export interface PeerDuplexOptions {
  * `torrent.addPeer(duplex)` takes any streamx duplex that has a unique `id` and says it is `connected` (else
  * it waits 25 s for a `connect` event). Backpressure holds both ways: WebTorrent's writes wait for the
  * stream's drain, and the stream is paused while WebTorrent reads no more. WebTorrent's writes are gathered into
- * cell-sized ones (WriteCoalescer): one message per write would cost a DataChannel message each.
+ * cell-sized ones (WriteCoalescer): one message per write would cost a DataChannel message each. What the stream
+ * delivers is handed to WebTorrent cut at BitTorrent message boundaries (MessageCutter), so that its wire does not
+ * copy each whole cell onto the unparsed end of the one before.
  */
 export class PeerDuplex extends Duplex {
   readonly connected = true;
@@ -42,8 +45,11 @@ export class PeerDuplex extends Duplex {
         callback(null);
       },
     });
+    const cutter = new MessageCutter();
     stream.on('data', (chunk) => {
-      if (!this.push(chunk)) stream.pause();
+      let more = true;
+      for (const part of cutter.cut(chunk)) more = this.push(part);
+      if (!more) stream.pause();
     });
     stream.on('end', () => this.push(null));
     if (stream.closed) {
