@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { homedir } from 'node:os';
 import WebSocket from 'ws';
 import { toBase64Url } from '@underpass/shared/bytes';
+import type { ExitIdentity } from '@underpass/shared/trust';
+import type { StaticKeyPair } from '@underpass/shared/tunnel';
 import { errorMessage } from '@underpass/shared/errors';
 import { ExitEngine, ExitPolicy, type ExitStats, type SessionLimits } from '@underpass/shared/exit';
 import { PeerConnector } from '@underpass/shared/links';
@@ -12,6 +14,7 @@ import {
   type WebSocketConstructorLike,
 } from '@underpass/shared/signaling';
 import { loadOrCreateStaticKey } from './keys.js';
+import { checkOwnCertificate, type CertificateSource } from './certificates.js';
 import { nodeAead } from './node-aead.js';
 import { nodePeerFactory, type IceServer } from './node-peer.js';
 import { StreamRouter, type TorrentDialer } from './stream-router.js';
@@ -20,6 +23,11 @@ import { TcpDialer, type Lookup } from './tcp-dialer.js';
 
 export interface ExitNodeOptions {
   signalingUrl: string;
+  /**
+   * Where the exit's certificate comes from (`certificateFromFile`, or `developmentCertificates` for
+   * `npm start` and tests). The exit does not start without a valid one for its key, policy and torrents.
+   */
+  certificate: CertificateSource;
   /** Holds the static key (exit-key.json) unless keyFile says otherwise. */
   dataDir?: string;
   keyFile?: string;
@@ -66,11 +74,47 @@ export interface ExitNode {
   stats(): ExitStats;
   /** The torrent service's figures, when this exit started one (`torrentService`). */
   torrentStats(): TorrentServiceStats | undefined;
+  /** When the certificate in use expires (seconds since the epoch). */
+  readonly certificateExpiresAt: number;
+  /**
+   * Asks the certificate source again (a renewal: SIGHUP in main.ts). A valid one is sent in every handshake
+   * from then on; an invalid one is refused (the error says why) and the current one stays.
+   */
+  reloadCertificate(): Promise<void>;
   close(): Promise<void>;
 }
 
 export function defaultDataDir(): string {
   return process.env.UNDERPASS_EXIT_DATA_DIR ?? join(homedir(), '.local', 'share', 'underpass-exit');
+}
+
+/** What the exit is, as its certificate must say: its key, its policy summary, whether it serves torrents. */
+export type ExitIdentityOptions = Pick<
+  ExitNodeOptions,
+  'dataDir' | 'keyFile' | 'allowDestinations' | 'allowPorts' | 'denyPorts'
+> & { servesTorrents: boolean };
+
+/**
+ * The exit's identity for these options (its key is created on first use): what `--print-identity` shows an
+ * operator to ask the directory for a certificate, and what startExitNode checks the certificate against.
+ */
+export async function exitIdentity(
+  options: ExitIdentityOptions,
+): Promise<ExitIdentity & { staticKey: StaticKeyPair; policyRules: ExitPolicy }> {
+  const keyFile = options.keyFile ?? join(options.dataDir ?? defaultDataDir(), 'exit-key.json');
+  const staticKey = await loadOrCreateStaticKey(keyFile);
+  const policy = new ExitPolicy({
+    allowDestinations: options.allowDestinations ?? [],
+    allowPorts: options.allowPorts ?? [],
+    denyPorts: options.denyPorts ?? [],
+  });
+  return {
+    staticKey,
+    policyRules: policy,
+    exitKey: staticKey.publicKey,
+    policy: policy.summary(),
+    torrents: options.servesTorrents,
+  };
 }
 
 /**
@@ -80,14 +124,21 @@ export function defaultDataDir(): string {
  */
 export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode> {
   const logger = options.logger ?? silentLogger;
-  const keyFile = options.keyFile ?? join(options.dataDir ?? defaultDataDir(), 'exit-key.json');
-  const staticKey = await loadOrCreateStaticKey(keyFile);
-  const exitKey = toBase64Url(staticKey.publicKey);
-  const policy = new ExitPolicy({
-    allowDestinations: options.allowDestinations ?? [],
-    allowPorts: options.allowPorts ?? [],
-    denyPorts: options.denyPorts ?? [],
+  const {
+    staticKey,
+    policyRules: policy,
+    ...identity
+  } = await exitIdentity({
+    ...options,
+    servesTorrents: Boolean(options.torrents ?? options.torrentService),
   });
+  const exitKey = toBase64Url(staticKey.publicKey);
+  // Checked before anything starts: an exit without a valid certificate serves no one.
+  const loadCertificate = async () => {
+    const bundle = await options.certificate(identity);
+    return { bytes: bundle.certificate, fields: checkOwnCertificate(bundle, identity) };
+  };
+  let certificate = await loadCertificate();
   const torrentService = options.torrentService
     ? await TorrentService.start({
         ...options.torrentService,
@@ -108,6 +159,7 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
   });
   const engine = new ExitEngine({
     staticKey,
+    certificate: () => certificate.bytes,
     dialer,
     maxSessions: options.maxSessions,
     maxStreamsPerSession: options.maxStreamsPerSession,
@@ -222,6 +274,19 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     signalingState: () => signaling.state,
     stats: () => engine.stats(),
     torrentStats: () => torrentService?.stats(),
+    get certificateExpiresAt() {
+      return certificate.fields.expiresAt;
+    },
+    reloadCertificate: async () => {
+      certificate = await loadCertificate();
+      logger.info(
+        {
+          event: 'certificate-loaded',
+          expiresAt: new Date(certificate.fields.expiresAt * 1000).toISOString(),
+        },
+        'certificate renewed',
+      );
+    },
     close: async () => {
       signaling.close();
       engine.close();

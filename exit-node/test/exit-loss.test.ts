@@ -21,6 +21,8 @@ import { nodePeerFactory } from '../src/node-peer.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
 import { httpGet } from './http-get.js';
 import { until } from './until.js';
+import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
+import { developmentCertificates } from '../src/certificates.js';
 
 const WS = WebSocket as unknown as WebSocketConstructorLike;
 const exitBin = fileURLToPath(new URL('../bin/underpass-exit.js', import.meta.url));
@@ -126,6 +128,7 @@ describe('the loss of an exit (SIGKILL), a second exit up', { timeout: 120_000 }
 
     // As the extension makes it: a signaling client that reconnects by itself, kept for the whole run.
     const protect = new ProtectEngine({
+      directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
       createSignaling: () =>
         new ReconnectingSignaling({ url: signaling.url, WebSocket: WS, hello: { role: 'client' } }),
       createPeer: nodePeerFactory(),
@@ -155,6 +158,7 @@ describe('the loss of an exit (SIGKILL), a second exit up', { timeout: 120_000 }
       expect(await works(protect)).toBe(true);
 
       const exitB = await startExitNode({
+        certificate: developmentCertificates,
         signalingUrl: signaling.url,
         dataDir: dirB,
         allowDestinations: ['127.0.0.1/32'],
