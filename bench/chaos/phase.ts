@@ -20,8 +20,7 @@ import { ServerProcess } from './child-process';
 import { ClientNetwork, SERVICE_ADDRESS } from './client-network';
 import { UserLoad, type RequestRecord } from './load';
 import { FAULT_KINDS, type FaultKind, type FaultRecord } from './summary';
-import { exitIdentity } from '../../exit-node/src/exit-node';
-import { developmentCertificates, writeCertificateFile } from '../../exit-node/src/certificates';
+import { writeDevelopmentCertificate } from '../../exit-node/src/exit-node';
 
 export type SignalingMode = 'memory' | 'redis';
 
@@ -151,15 +150,11 @@ class Network {
       const dataDir = join(workDir, `exit-${i + 1}`);
       // The exit process runs as an operator runs it, with a certificate file (from the development directory
       // key, which the chaos clients' extension build trusts).
-      const identity = await exitIdentity({
+      await writeDevelopmentCertificate({
         dataDir,
         allowDestinations: [`${SERVICE_ADDRESS}/32`],
         servesTorrents: false,
       });
-      await writeCertificateFile(
-        join(dataDir, 'exit-certificate.json'),
-        await developmentCertificates(identity),
-      );
       const server = new ServerProcess({
         name: `exit-${i + 1}`,
         script: EXIT_BIN,

@@ -14,7 +14,12 @@ import {
   type WebSocketConstructorLike,
 } from '@underpass/shared/signaling';
 import { loadOrCreateStaticKey } from './keys.js';
-import { checkOwnCertificate, type CertificateSource } from './certificates.js';
+import {
+  checkOwnCertificate,
+  developmentCertificates,
+  writeCertificateFile,
+  type CertificateSource,
+} from './certificates.js';
 import { nodeAead } from './node-aead.js';
 import { nodePeerFactory, type IceServer } from './node-peer.js';
 import { StreamRouter, type TorrentDialer } from './stream-router.js';
@@ -115,6 +120,17 @@ export async function exitIdentity(
     policy: policy.summary(),
     torrents: options.servesTorrents,
   };
+}
+
+/**
+ * DEVELOPMENT ONLY (tests, benchmarks that run the exit's command): writes DATA_DIR/exit-certificate.json from
+ * the development directory key for the exit these options make, as an operator's directory would.
+ */
+export async function writeDevelopmentCertificate(options: ExitIdentityOptions): Promise<string> {
+  const { staticKey: _staticKey, policyRules: _policy, ...identity } = await exitIdentity(options);
+  const file = join(options.dataDir ?? defaultDataDir(), 'exit-certificate.json');
+  await writeCertificateFile(file, await developmentCertificates(identity));
+  return file;
 }
 
 /**

@@ -16,7 +16,7 @@ import { ProtectEngine, VolunteerEngine, type ProtectState } from '@underpass/sh
 import type { ByteStream } from '@underpass/shared/streams';
 import { ReconnectingSignaling, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/src/server.js';
-import { startExitNode } from '../src/exit-node.js';
+import { startExitNode, writeDevelopmentCertificate } from '../src/exit-node.js';
 import { nodePeerFactory } from '../src/node-peer.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
 import { httpGet } from './http-get.js';
@@ -34,6 +34,7 @@ async function spawnExit(
   signalingUrl: string,
   dataDir: string,
 ): Promise<{ child: ChildProcessWithoutNullStreams; exitKey: string }> {
+  await writeDevelopmentCertificate({ dataDir, allowDestinations: ['127.0.0.1/32'], servesTorrents: false });
   const child = spawn(
     process.execPath,
     [exitBin, '--signaling', signalingUrl, '--data-dir', dataDir, '--allow-destination', '127.0.0.1/32'],
