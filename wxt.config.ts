@@ -32,7 +32,7 @@ function defaultDirectoryKeys(): string[] {
     if (LOOPBACK_HOSTS.has(host)) return [DEVELOPMENT_DIRECTORY_KEY_TEXT];
     throw new Error(
       `UNDERPASS_DIRECTORY_KEYS must name the network's directory keys for a build against ${host} ` +
-        '(README, "Running Underpass for real")',
+        '(README, "Running a signaling server or an exit node for real")',
     );
   }
   const parsed = parseDirectoryKeys(raw);

@@ -1,7 +1,7 @@
 /**
  * DEVELOPMENT ONLY. The embedded directory key of `npm start` and of the tests: its secret half is in this
  * public file, so anyone can sign an exit with it. A network of real users must have its own directory keys
- * (README, "Running Underpass for real"); the extension trusts this key only in builds for a loopback
+ * (README, "Running a signaling server or an exit node for real"); the extension trusts this key only in builds for a loopback
  * signaling server unless UNDERPASS_DIRECTORY_KEYS names it (wxt.config.ts).
  *
  * It is also the one helper every test and benchmark gives its exits a certificate with
