@@ -1,6 +1,8 @@
 import preact from '@preact/preset-vite';
 import { defineConfig } from 'wxt';
 import { EXTENSION_KEY, GECKO_ID } from './extension/identity';
+import { encodeDirectoryKey, parseDirectoryKeys } from './shared/src/trust/directory-key';
+import { DEVELOPMENT_DIRECTORY_KEY_TEXT } from './shared/src/trust/development';
 
 function defaultSignalingUrl(): string {
   const raw = process.env.UNDERPASS_SIGNALING_URL ?? 'ws://127.0.0.1:8600';
@@ -16,6 +18,29 @@ function defaultSignalingUrl(): string {
   return url.toString();
 }
 
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/**
+ * The directory keys the build trusts (UNDERPASS_DIRECTORY_KEYS: base64url public keys separated by spaces or
+ * commas). Unset, a build for a loopback signaling server (npm start, the tests) trusts the embedded
+ * DEVELOPMENT key; a build for any other server must name its network's keys, or it fails here.
+ */
+function defaultDirectoryKeys(): string[] {
+  const raw = process.env.UNDERPASS_DIRECTORY_KEYS;
+  if (raw === undefined || raw.trim() === '') {
+    const host = new URL(defaultSignalingUrl()).hostname;
+    if (LOOPBACK_HOSTS.has(host)) return [DEVELOPMENT_DIRECTORY_KEY_TEXT];
+    throw new Error(
+      `UNDERPASS_DIRECTORY_KEYS must name the network's directory keys for a build against ${host} ` +
+        '(README, "Running a signaling server or an exit node for real")',
+    );
+  }
+  const parsed = parseDirectoryKeys(raw);
+  if (!parsed.ok) throw new Error(`UNDERPASS_DIRECTORY_KEYS: ${parsed.entry}: ${parsed.reason}`);
+  if (parsed.keys.length === 0) throw new Error('UNDERPASS_DIRECTORY_KEYS names no key');
+  return parsed.keys.map(encodeDirectoryKey);
+}
+
 export default defineConfig({
   srcDir: 'extension',
   publicDir: 'extension/public',
@@ -25,6 +50,7 @@ export default defineConfig({
     plugins: [preact()],
     define: {
       __UNDERPASS_DEFAULT_SIGNALING_URL__: JSON.stringify(defaultSignalingUrl()),
+      __UNDERPASS_DEFAULT_DIRECTORY_KEYS__: JSON.stringify(defaultDirectoryKeys()),
     },
     resolve: {
       // simple-peer (through streamx → events-universal) requires Node's `events`; Vite would externalize it

@@ -8,6 +8,7 @@ import { Cleanup, startTestNetwork } from './fixtures/network';
 import { launchClient, launchVolunteer } from './fixtures/roles';
 import { expectSwitchStatus, popupScreenshot, switchControl } from './fixtures/ui';
 import { FILE_SIZE } from './fixtures/website';
+import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
 
 /**
  * A volunteer who offers one place: the first client (a browser) gets it, a second client (the same client
@@ -20,6 +21,7 @@ const EXIT_ADDRESS = '127.0.0.3';
 
 function nodeClient(signalingUrl: string): ProtectEngine {
   return new ProtectEngine({
+    directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
     createSignaling: () =>
       new SignalingClient({
         url: signalingUrl,

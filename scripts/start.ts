@@ -14,6 +14,7 @@ import { startSignalingServer } from '../signaling-server/src/server.js';
 import { startExitNode } from '../exit-node/src/exit-node.js';
 import { nodePeerFactory } from '../exit-node/src/node-peer.js';
 import { EXTENSION_ID } from '../extension/identity.js';
+import { developmentCertificates } from '../exit-node/src/certificates.js';
 
 const root = resolve(import.meta.dirname, '..');
 const port = Number(process.env.UNDERPASS_SIGNALING_PORT ?? 8600);
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
   }
   const signaling = await startSignalingServer({ port });
   const exit = await startExitNode({
+    certificate: developmentCertificates,
     signalingUrl,
     dataDir: join(root, '.data', 'exit'),
     logger: consoleLogger('exit'),

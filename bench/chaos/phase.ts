@@ -20,6 +20,7 @@ import { ServerProcess } from './child-process';
 import { ClientNetwork, SERVICE_ADDRESS } from './client-network';
 import { UserLoad, type RequestRecord } from './load';
 import { FAULT_KINDS, type FaultKind, type FaultRecord } from './summary';
+import { writeDevelopmentCertificate } from '../../exit-node/src/exit-node';
 
 export type SignalingMode = 'memory' | 'redis';
 
@@ -147,6 +148,13 @@ class Network {
 
     for (const [i, address] of EXIT_ADDRESSES.entries()) {
       const dataDir = join(workDir, `exit-${i + 1}`);
+      // The exit process runs as an operator runs it, with a certificate file (from the development directory
+      // key, which the chaos clients' extension build trusts).
+      await writeDevelopmentCertificate({
+        dataDir,
+        allowDestinations: [`${SERVICE_ADDRESS}/32`],
+        servesTorrents: false,
+      });
       const server = new ServerProcess({
         name: `exit-${i + 1}`,
         script: EXIT_BIN,

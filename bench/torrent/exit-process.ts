@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startExitNode, type ExitNode } from '../../exit-node/src/exit-node.js';
 import { serve } from './rpc.js';
+import { developmentCertificates } from '../../exit-node/src/certificates.js';
 
 let exit: ExitNode | undefined;
 let dataDir: string | undefined;
@@ -17,6 +18,7 @@ serve(
     async start(signalingUrl: string, allowDestinations: string[], bindAddress: string) {
       dataDir = await mkdtemp(join(tmpdir(), 'underpass-bench-exit-'));
       exit = await startExitNode({
+        certificate: developmentCertificates,
         signalingUrl,
         dataDir,
         allowDestinations,

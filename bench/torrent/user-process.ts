@@ -16,6 +16,7 @@ import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
 import { UserClient } from '../../test/swarm/user-client.js';
 import { timedGet } from '../tunnel/http-timing.js';
 import { serve } from './rpc.js';
+import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
 
 /** One download: from adding the magnet (or sending the GET) to its first verified byte and to its end. */
 export type DownloadTiming = { firstByteMs: number; totalMs: number; bytes: number };
@@ -46,6 +47,7 @@ serve({
       hello: { role: 'client' },
     });
     engine = new ProtectEngine({
+      directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
       signaling,
       createPeer: nodePeerFactory(),
       mode: 'two-hop',

@@ -9,6 +9,7 @@ import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
 import { nodeAead } from '../../exit-node/src/node-aead.js';
 import { processCpuSeconds } from '../lib/process-cpu.js';
 import { tcpGet, timedGet, type GetTiming } from './http-timing.js';
+import { DEVELOPMENT_TRUST } from '@underpass/shared/trust';
 
 export type Target = { host: string; port: number; path: string };
 export type ClientCommand =
@@ -70,6 +71,7 @@ process.on('message', (command: ClientCommand) => {
       void link
         .then(async (first) => {
           tunnel = new TunnelClient({
+            trust: DEVELOPMENT_TRUST,
             link: first,
             exitKey: Uint8Array.from(command.exitKey),
             aead: nodeAead,

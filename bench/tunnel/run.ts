@@ -32,6 +32,8 @@ import { ClientProcess, joinEnds, localEnd, RelayProcess } from './children.js';
 import { timedGet } from './http-timing.js';
 import { median, report, type BenchResult } from '../lib/report.js';
 import { processCpuSeconds } from '../lib/process-cpu.js';
+import { DEVELOPMENT_DIRECTORY_KEYS, developmentCertificateFor } from '@underpass/shared/trust';
+import { developmentCertificates } from '../../exit-node/src/certificates.js';
 
 const MB = 1_000_000;
 const SIZE = Number(process.env.BENCH_TUNNEL_MB ?? 100) * MB;
@@ -122,6 +124,7 @@ async function measureSetup(site: TestSite): Promise<number[]> {
   const dataDir = await mkdtemp(join(tmpdir(), 'underpass-bench-'));
   const WS = WebSocket as unknown as WebSocketConstructorLike;
   const exitNode = await startExitNode({
+    certificate: developmentCertificates,
     signalingUrl: signaling.url,
     dataDir,
     allowDestinations: [`${HOST}/32`],
@@ -158,6 +161,7 @@ async function measureSetup(site: TestSite): Promise<number[]> {
         },
       });
       const protect = new ProtectEngine({
+        directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
         signaling: preconnected,
         createPeer: nodePeerFactory(),
         mode: 'two-hop',
@@ -272,6 +276,7 @@ async function main(): Promise<void> {
   // The exit engine runs here, as the exit node runs it: real TCP dialer, default policy plus the site's address.
   const staticKey = generateStaticKeyPair();
   const exit = new ExitEngine({
+    certificate: developmentCertificateFor(staticKey.publicKey),
     staticKey,
     dialer: new TcpDialer({ policy: new ExitPolicy({ allowDestinations: [`${HOST}/32`] }) }),
     aead: nodeAead,

@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { homedir } from 'node:os';
 import WebSocket from 'ws';
 import { toBase64Url } from '@underpass/shared/bytes';
+import type { ExitIdentity } from '@underpass/shared/trust';
+import type { StaticKeyPair } from '@underpass/shared/tunnel';
 import { errorMessage } from '@underpass/shared/errors';
 import { ExitEngine, ExitPolicy, type ExitStats, type SessionLimits } from '@underpass/shared/exit';
 import { LoadReporter } from '@underpass/shared/engines';
@@ -14,6 +16,12 @@ import {
 } from '@underpass/shared/signaling';
 import { loadOrCreateStaticKey } from './keys.js';
 import { OwnAddresses } from './own-addresses.js';
+import {
+  checkOwnCertificate,
+  developmentCertificates,
+  writeCertificateFile,
+  type CertificateSource,
+} from './certificates.js';
 import { nodeAead } from './node-aead.js';
 import { nodePeerFactory, type IceServer } from './node-peer.js';
 import { StreamRouter, type TorrentDialer } from './stream-router.js';
@@ -22,6 +30,11 @@ import { TcpDialer, type Lookup } from './tcp-dialer.js';
 
 export interface ExitNodeOptions {
   signalingUrl: string;
+  /**
+   * Where the exit's certificate comes from (`certificateFromFile`, or `developmentCertificates` for
+   * `npm start` and tests). The exit does not start without a valid one for its key, policy and torrents.
+   */
+  certificate: CertificateSource;
   /** Holds the static key (exit-key.json) unless keyFile says otherwise. */
   dataDir?: string;
   keyFile?: string;
@@ -73,6 +86,13 @@ export interface ExitNode {
   stats(): ExitStats;
   /** The torrent service's figures, when this exit started one (`torrentService`). */
   torrentStats(): TorrentServiceStats | undefined;
+  /** When the certificate in use expires (seconds since the epoch). */
+  readonly certificateExpiresAt: number;
+  /**
+   * Asks the certificate source again (a renewal: SIGHUP in main.ts). A valid one is sent in every handshake
+   * from then on; an invalid one is refused (the error says why) and the current one stays.
+   */
+  reloadCertificate(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -80,16 +100,21 @@ export function defaultDataDir(): string {
   return process.env.UNDERPASS_EXIT_DATA_DIR ?? join(homedir(), '.local', 'share', 'underpass-exit');
 }
 
+/** What the exit is, as its certificate must say: its key, its policy summary, whether it serves torrents. */
+export type ExitIdentityOptions = Pick<
+  ExitNodeOptions,
+  'dataDir' | 'keyFile' | 'allowDestinations' | 'allowPorts' | 'denyPorts' | 'bindAddress' | 'ownAddresses'
+> & { servesTorrents: boolean };
+
 /**
- * Starts an exit: loads its key, announces it to the broker, and serves every link the broker sends. Resolves
- * once announced; while the broker cannot be reached it keeps trying (with backoff, logged), at start and
- * whenever the broker goes away later. Sessions and links that are up never depend on the broker.
+ * The exit's identity for these options (its key is created on first use): what `--print-identity` shows an
+ * operator to ask the directory for a certificate, and what startExitNode checks the certificate against.
  */
-export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode> {
-  const logger = options.logger ?? silentLogger;
+export async function exitIdentity(
+  options: ExitIdentityOptions,
+): Promise<ExitIdentity & { staticKey: StaticKeyPair; policyRules: ExitPolicy }> {
   const keyFile = options.keyFile ?? join(options.dataDir ?? defaultDataDir(), 'exit-key.json');
   const staticKey = await loadOrCreateStaticKey(keyFile);
-  const exitKey = toBase64Url(staticKey.publicKey);
   const policy = new ExitPolicy({
     allowDestinations: options.allowDestinations ?? [],
     allowPorts: options.allowPorts ?? [],
@@ -99,6 +124,48 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
       extra: [...(options.bindAddress ? [options.bindAddress] : []), ...(options.ownAddresses ?? [])],
     }).addresses,
   });
+  return {
+    staticKey,
+    policyRules: policy,
+    exitKey: staticKey.publicKey,
+    policy: policy.summary(),
+    torrents: options.servesTorrents,
+  };
+}
+
+/**
+ * DEVELOPMENT ONLY (tests, benchmarks that run the exit's command): writes DATA_DIR/exit-certificate.json from
+ * the development directory key for the exit these options make, as an operator's directory would.
+ */
+export async function writeDevelopmentCertificate(options: ExitIdentityOptions): Promise<string> {
+  const { staticKey: _staticKey, policyRules: _policy, ...identity } = await exitIdentity(options);
+  const file = join(options.dataDir ?? defaultDataDir(), 'exit-certificate.json');
+  await writeCertificateFile(file, await developmentCertificates(identity));
+  return file;
+}
+
+/**
+ * Starts an exit: loads its key, announces it to the broker, and serves every link the broker sends. Resolves
+ * once announced; while the broker cannot be reached it keeps trying (with backoff, logged), at start and
+ * whenever the broker goes away later. Sessions and links that are up never depend on the broker.
+ */
+export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode> {
+  const logger = options.logger ?? silentLogger;
+  const {
+    staticKey,
+    policyRules: policy,
+    ...identity
+  } = await exitIdentity({
+    ...options,
+    servesTorrents: Boolean(options.torrents ?? options.torrentService),
+  });
+  const exitKey = toBase64Url(staticKey.publicKey);
+  // Checked before anything starts: an exit without a valid certificate serves no one.
+  const loadCertificate = async () => {
+    const bundle = await options.certificate(identity);
+    return { bytes: bundle.certificate, fields: checkOwnCertificate(bundle, identity) };
+  };
+  let certificate = await loadCertificate();
   const torrentService = options.torrentService
     ? await TorrentService.start({
         ...options.torrentService,
@@ -119,6 +186,7 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
   });
   const engine = new ExitEngine({
     staticKey,
+    certificate: () => certificate.bytes,
     dialer,
     maxSessions: options.maxSessions,
     maxStreamsPerSession: options.maxStreamsPerSession,
@@ -239,6 +307,19 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     signalingState: () => signaling.state,
     stats: () => engine.stats(),
     torrentStats: () => torrentService?.stats(),
+    get certificateExpiresAt() {
+      return certificate.fields.expiresAt;
+    },
+    reloadCertificate: async () => {
+      certificate = await loadCertificate();
+      logger.info(
+        {
+          event: 'certificate-loaded',
+          expiresAt: new Date(certificate.fields.expiresAt * 1000).toISOString(),
+        },
+        'certificate renewed',
+      );
+    },
     close: async () => {
       load.close();
       signaling.close();

@@ -4,7 +4,10 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_LIMITS } from '@underpass/shared/exit';
 import { DEFAULT_MAX_STREAMS } from '@underpass/shared/tunnel';
-import { DEFAULT_EXIT_CAPACITY, defaultDataDir, startExitNode } from './exit-node.js';
+import { toBase64Url } from '@underpass/shared/bytes';
+import { errorMessage } from '@underpass/shared/errors';
+import { DEFAULT_EXIT_CAPACITY, defaultDataDir, exitIdentity, startExitNode } from './exit-node.js';
+import { certificateFromFile } from './certificates.js';
 import { DEFAULT_TCP_CONNECT_TIMEOUT_MS } from './tcp-dialer.js';
 import { DEFAULT_TORRENT_LIMITS, DEFAULT_TORRENT_LISTEN_PORT, type TorrentLimits } from './torrent/index.js';
 
@@ -21,6 +24,11 @@ const USAGE = `underpass-exit — the Underpass exit node
   --data-dir DIR               where the static key lives (env UNDERPASS_EXIT_DATA_DIR,
                                default ~/.local/share/underpass-exit)
   --key-file FILE              the static key file (default DATA_DIR/exit-key.json, created 0600 on first start)
+  --certificate FILE           this exit's certificate from the network's directory (env UNDERPASS_EXIT_CERTIFICATE,
+                               default DATA_DIR/exit-certificate.json); the exit does not start without a valid one
+                               for its key, policy and torrents. Re-read on SIGHUP (renewal without a restart)
+  --print-identity             print what the directory needs to issue this exit's certificate (its key, policy
+                               summary, torrents) for the flags given, and exit
   --allow-destination CIDR     allow a range the default policy denies (repeatable; e.g. 127.0.0.1/32 for tests)
   --allow-port PORT[-PORT]     allow a port the default port policy denies (repeatable; never 25)
   --deny-port PORT[-PORT]      deny a further port or range (repeatable)
@@ -78,6 +86,8 @@ async function main(): Promise<void> {
       signaling: { type: 'string' },
       'data-dir': { type: 'string' },
       'key-file': { type: 'string' },
+      certificate: { type: 'string' },
+      'print-identity': { type: 'boolean' },
       'allow-destination': { type: 'string', multiple: true },
       'allow-port': { type: 'string', multiple: true },
       'deny-port': { type: 'string', multiple: true },
@@ -143,7 +153,28 @@ async function main(): Promise<void> {
     uploadRatio: ratio('torrent-upload-ratio', values['torrent-upload-ratio'], 0.1, 100),
   });
   const torrentPort = wholeNumber('torrent-port', values['torrent-port'], 1, 65535);
+  if (values['print-identity']) {
+    const identity = await exitIdentity({
+      dataDir,
+      keyFile: values['key-file'],
+      allowDestinations: values['allow-destination'] ?? [],
+      allowPorts: values['allow-port'] ?? [],
+      denyPorts: values['deny-port'] ?? [],
+      servesTorrents: values.torrents === true,
+    });
+    const exitKey = toBase64Url(identity.exitKey);
+    console.log(
+      JSON.stringify({ exitKey, policy: identity.policy, torrents: identity.torrents }, null, 2) +
+        `\n\nThe directory issues its certificate with:\n  npm run directory -- issue --directory-key DIRECTORY_KEY_FILE` +
+        ` --exit-key ${exitKey} --policy '${identity.policy.replaceAll("'", "'\\''")}'` +
+        `${identity.torrents ? ' --torrents' : ''} --days 90 --out exit-certificate.json`,
+    );
+    return;
+  }
+  const certificatePath =
+    values.certificate ?? process.env.UNDERPASS_EXIT_CERTIFICATE ?? join(dataDir, 'exit-certificate.json');
   const exit = await startExitNode({
+    certificate: certificateFromFile(certificatePath),
     signalingUrl: values.signaling ?? process.env.UNDERPASS_SIGNALING_URL ?? 'ws://127.0.0.1:8600',
     dataDir,
     keyFile: values['key-file'],
@@ -177,7 +208,15 @@ async function main(): Promise<void> {
         }
       : {}),
   });
-  logger.info({ event: 'ready', exitKey: exit.exitKey, peerId: exit.peerId }, 'the exit is ready');
+  logger.info(
+    {
+      event: 'ready',
+      exitKey: exit.exitKey,
+      peerId: exit.peerId,
+      certificateExpiresAt: new Date(exit.certificateExpiresAt * 1000).toISOString(),
+    },
+    'the exit is ready',
+  );
   // The exit has no HTTP endpoint: its figures go to the log, a line a minute (torrents' too, when served).
   const figures = setInterval(() => {
     const torrents = exit.torrentStats();
@@ -191,6 +230,17 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
+  // Renewal: the operator replaces the file and sends SIGHUP; a bad file is refused and the old one kept.
+  process.on('SIGHUP', () => {
+    exit
+      .reloadCertificate()
+      .catch((error: unknown) =>
+        logger.error(
+          { event: 'certificate-refused', message: errorMessage(error) },
+          'the new certificate was refused; the current one stays',
+        ),
+      );
+  });
 }
 
 /** The fields that were given, so that defaults apply to the rest. */

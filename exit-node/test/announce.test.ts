@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { ExitPolicy } from '@underpass/shared/exit';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/src/server.js';
 import { startExitNode, type ExitNode } from '../src/exit-node.js';
+import { developmentCertificates } from '../src/certificates.js';
 
 describe('the exit announces its policy', () => {
   let signaling: SignalingServer;
@@ -15,6 +16,7 @@ describe('the exit announces its policy', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'underpass-announce-'));
     signaling = await startSignalingServer({ port: 0 });
     exit = await startExitNode({
+      certificate: developmentCertificates,
       signalingUrl: signaling.url,
       dataDir,
       allowPorts: ['6881-6999'],

@@ -16,11 +16,13 @@ import { ProtectEngine, VolunteerEngine, type ProtectState } from '@underpass/sh
 import type { ByteStream } from '@underpass/shared/streams';
 import { ReconnectingSignaling, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/src/server.js';
-import { startExitNode } from '../src/exit-node.js';
+import { startExitNode, writeDevelopmentCertificate } from '../src/exit-node.js';
 import { nodePeerFactory } from '../src/node-peer.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
 import { httpGet } from './http-get.js';
 import { until } from './until.js';
+import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
+import { developmentCertificates } from '../src/certificates.js';
 
 const WS = WebSocket as unknown as WebSocketConstructorLike;
 const exitBin = fileURLToPath(new URL('../bin/underpass-exit.js', import.meta.url));
@@ -32,6 +34,7 @@ async function spawnExit(
   signalingUrl: string,
   dataDir: string,
 ): Promise<{ child: ChildProcessWithoutNullStreams; exitKey: string }> {
+  await writeDevelopmentCertificate({ dataDir, allowDestinations: ['127.0.0.1/32'], servesTorrents: false });
   const child = spawn(
     process.execPath,
     [exitBin, '--signaling', signalingUrl, '--data-dir', dataDir, '--allow-destination', '127.0.0.1/32'],
@@ -133,6 +136,7 @@ describe('the loss of an exit (SIGKILL), a second exit up', { timeout: 120_000 }
 
     // As the extension makes it: a signaling client that reconnects by itself, kept for the whole run.
     const protect = new ProtectEngine({
+      directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
       createSignaling: () =>
         new ReconnectingSignaling({ url: signaling.url, WebSocket: WS, hello: { role: 'client' } }),
       createPeer: nodePeerFactory(),
@@ -162,6 +166,7 @@ describe('the loss of an exit (SIGKILL), a second exit up', { timeout: 120_000 }
       expect(await works(protect)).toBe(true);
 
       const exitB = await startExitNode({
+        certificate: developmentCertificates,
         signalingUrl: signaling.url,
         dataDir: dirB,
         allowDestinations: ['127.0.0.1/32'],

@@ -11,6 +11,7 @@ import { TcpDialer, type Lookup } from '../src/tcp-dialer.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
 import { peerLinkPair } from './peer-pair.js';
 import { httpGet } from './http-get.js';
+import { DEVELOPMENT_TRUST, developmentCertificateFor } from '@underpass/shared/trust';
 
 /** A listener that must never be reached: it counts every connection it accepts (the test's own probes aside). */
 interface Trap {
@@ -116,6 +117,7 @@ describe('hostile clients against a real exit (WebRTC, relay, TCP)', () => {
     };
     staticKey = generateStaticKeyPair();
     exit = new ExitEngine({
+      certificate: developmentCertificateFor(staticKey.publicKey),
       staticKey,
       // Only the test website is opened; every default denial stays in force.
       dialer: new TcpDialer({ policy: new ExitPolicy({ allowDestinations: ['127.0.0.3/32'] }), lookup }),
@@ -148,7 +150,12 @@ describe('hostile clients against a real exit (WebRTC, relay, TCP)', () => {
   });
 
   it('refuses every forbidden destination with policy-denied, and no listener sees a connection', async () => {
-    const client = new TunnelClient({ link: hostileLink, exitKey: staticKey.publicKey, circuitId: 11 });
+    const client = new TunnelClient({
+      trust: DEVELOPMENT_TRUST,
+      link: hostileLink,
+      exitKey: staticKey.publicKey,
+      circuitId: 11,
+    });
     await client.ready();
     const forbidden: [string, number][] = [
       ['127.0.0.1', trapPort],
@@ -185,7 +192,12 @@ describe('hostile clients against a real exit (WebRTC, relay, TCP)', () => {
 
   it('floods, a window overrun and thousands of opens end only the offending sessions', async () => {
     pausedAt = systemClock.now();
-    const good = new TunnelClient({ link: goodLink, exitKey: staticKey.publicKey, circuitId: 1 });
+    const good = new TunnelClient({
+      trust: DEVELOPMENT_TRUST,
+      link: goodLink,
+      exitKey: staticKey.publicKey,
+      circuitId: 1,
+    });
     await good.ready();
     const download = open(good, '127.0.0.3', site.port).then((stream) =>
       httpGet(stream, '127.0.0.3', '/file.bin'),
@@ -193,7 +205,12 @@ describe('hostile clients against a real exit (WebRTC, relay, TCP)', () => {
     download.catch(() => undefined); // awaited below; this keeps an early failure from going unhandled
 
     // 1. A frame flood: legal, tiny frames (1-byte window increments) as fast as possible.
-    const flooder = new TunnelClient({ link: hostileLink, exitKey: staticKey.publicKey, circuitId: 21 });
+    const flooder = new TunnelClient({
+      trust: DEVELOPMENT_TRUST,
+      link: hostileLink,
+      exitKey: staticKey.publicKey,
+      circuitId: 21,
+    });
     const flooderClosed = closedWith(flooder);
     await flooder.ready();
     const target = await open(flooder, '127.0.0.3', site.port);
@@ -203,7 +220,12 @@ describe('hostile clients against a real exit (WebRTC, relay, TCP)', () => {
     }
 
     // 2. A window overrun: DATA past the 256 KiB window on a stream the exit is still dialing (slow DNS).
-    const overrunner = new TunnelClient({ link: hostileLink, exitKey: staticKey.publicKey, circuitId: 22 });
+    const overrunner = new TunnelClient({
+      trust: DEVELOPMENT_TRUST,
+      link: hostileLink,
+      exitKey: staticKey.publicKey,
+      circuitId: 22,
+    });
     const overrunClosed = closedWith(overrunner);
     await overrunner.ready();
     const pending = open(overrunner, 'slow.test', site.port).catch((error: StreamError) => error);
@@ -212,7 +234,12 @@ describe('hostile clients against a real exit (WebRTC, relay, TCP)', () => {
     for (let i = 0; i < 24; i++) overrunner.session.mux.sendFrame({ type: 'data', streamId: 1, data: chunk });
 
     // 3. Thousands of stream opens, 250 at a time (each refused by policy, so no TCP at all).
-    const opener = new TunnelClient({ link: hostileLink, exitKey: staticKey.publicKey, circuitId: 23 });
+    const opener = new TunnelClient({
+      trust: DEVELOPMENT_TRUST,
+      link: hostileLink,
+      exitKey: staticKey.publicKey,
+      circuitId: 23,
+    });
     const openerClosed = closedWith(opener);
     await opener.ready();
     let refused = 0;
@@ -241,7 +268,12 @@ describe('hostile clients against a real exit (WebRTC, relay, TCP)', () => {
     expect(body.sha256).toBe(site.fileSha256);
     expect(good.closed).toBe(false);
     // The hostile link itself and the shared relay→exit link survive: a new session on them works.
-    const again = new TunnelClient({ link: hostileLink, exitKey: staticKey.publicKey, circuitId: 24 });
+    const again = new TunnelClient({
+      trust: DEVELOPMENT_TRUST,
+      link: hostileLink,
+      exitKey: staticKey.publicKey,
+      circuitId: 24,
+    });
     const page = await httpGet(await open(again, '127.0.0.3', site.port), '127.0.0.3', '/');
     expect(page.status).toMatch(/^HTTP\/1\.1 200/);
     expect(exit.stats().sessionsCutOff).toBe(3);

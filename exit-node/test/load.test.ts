@@ -7,6 +7,7 @@ import { TcpDialer } from '../src/tcp-dialer.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
 import { peerLinkPair } from './peer-pair.js';
 import { httpGet } from './http-get.js';
+import { DEVELOPMENT_TRUST, developmentCertificateFor } from '@underpass/shared/trust';
 
 describe('load through client → relay → exit (real WebRTC, real TCP)', () => {
   let bigSite: TestSite;
@@ -22,6 +23,7 @@ describe('load through client → relay → exit (real WebRTC, real TCP)', () =>
     smallSite = await startTestSite({ host: '127.0.0.3', fileSize: 200 * 1024 });
     staticKey = generateStaticKeyPair();
     exit = new ExitEngine({
+      certificate: developmentCertificateFor(staticKey.publicKey),
       staticKey,
       dialer: new TcpDialer({
         policy: new ExitPolicy({ allowDestinations: ['127.0.0.3/32'] }),
@@ -34,7 +36,11 @@ describe('load through client → relay → exit (real WebRTC, real TCP)', () =>
     const [clientToRelay, relayFromClient] = await peerLinkPair();
     relay.addClientLink(relayFromClient);
     links.push(relayToExit, exitFromRelay, clientToRelay, relayFromClient);
-    client = new TunnelClient({ link: clientToRelay, exitKey: staticKey.publicKey });
+    client = new TunnelClient({
+      trust: DEVELOPMENT_TRUST,
+      link: clientToRelay,
+      exitKey: staticKey.publicKey,
+    });
     await client.ready();
   });
 

@@ -11,6 +11,8 @@ import { startSignalingServer, type SignalingServer } from '../../signaling-serv
 import { startExitNode, type ExitNode } from '../src/exit-node.js';
 import { nodePeerFactory } from '../src/node-peer.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
+import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
+import { developmentCertificates } from '../src/certificates.js';
 
 const WS = WebSocket as unknown as WebSocketConstructorLike;
 
@@ -47,6 +49,7 @@ describe('a real path: client engine → relay engine → exit node → website 
     signaling = await startSignalingServer({ port: 0 });
     site = await startTestSite({ fileSize: 5 * 1024 * 1024 });
     exit = await startExitNode({
+      certificate: developmentCertificates,
       signalingUrl: signaling.url,
       dataDir,
       allowDestinations: ['127.0.0.1/32'],
@@ -69,7 +72,12 @@ describe('a real path: client engine → relay engine → exit node → website 
       WebSocket: WS,
       hello: { role: 'client' },
     });
-    const protect = new ProtectEngine({ signaling: clientSignaling, createPeer: nodePeerFactory(), mode });
+    const protect = new ProtectEngine({
+      directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
+      signaling: clientSignaling,
+      createPeer: nodePeerFactory(),
+      mode,
+    });
     await protect.start();
     return { protect, clientSignaling };
   }

@@ -12,6 +12,8 @@ import { encodeCell } from '@underpass/shared/tunnel';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/src/server.js';
 import { startExitNode, type ExitNode } from '../src/exit-node.js';
 import { nodePeerFactory } from '../src/node-peer.js';
+import { developmentCertificates } from '../src/certificates.js';
+import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
 
 const WS = WebSocket as unknown as WebSocketConstructorLike;
 /** Open/close pairs the hostile client sends: 600 circuit events, six times the server's message burst. */
@@ -30,7 +32,12 @@ describe('a client flooding a relay with circuits does not get it dropped by the
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'underpass-exit-'));
     signaling = await startSignalingServer({ port: 0 });
-    exit = await startExitNode({ signalingUrl: signaling.url, dataDir, bindAddress: '127.0.0.3' });
+    exit = await startExitNode({
+      signalingUrl: signaling.url,
+      dataDir,
+      bindAddress: '127.0.0.3',
+      certificate: developmentCertificates,
+    });
   });
 
   afterAll(async () => {
@@ -95,6 +102,7 @@ describe('a client flooding a relay with circuits does not get it dropped by the
       signaling: clientSignaling,
       createPeer: nodePeerFactory(),
       mode: 'two-hop',
+      directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
     });
     closers.push(() => {
       protect.stop();

@@ -25,6 +25,8 @@ import { startSignalingServer, type SignalingServer } from '../../signaling-serv
 import { startExitNode, type ExitNode } from '../src/exit-node.js';
 import { nodePeerFactory } from '../src/node-peer.js';
 import { until } from './until.js';
+import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
+import { developmentCertificates } from '../src/certificates.js';
 
 const WS = WebSocket as unknown as WebSocketConstructorLike;
 const signalingBin = fileURLToPath(
@@ -173,6 +175,7 @@ describe('every role outlives a signaling server restart', () => {
     const record = (fields: Record<string, unknown>) =>
       exitLog.push([fields['event'], fields['code']].filter((v) => v !== undefined).join(' '));
     const exit = await startExitNode({
+      certificate: developmentCertificates,
       logger: { debug: () => {}, info: record, warn: record, error: record },
       signalingUrl: exitUrl,
       keyFile: join(dataDir, `exit-${cleanup.length}.json`),
@@ -196,6 +199,7 @@ describe('every role outlives a signaling server restart', () => {
     cleanup.push(() => volunteer.stop());
     let made: ReconnectingSignaling | undefined;
     const protect = new ProtectEngine({
+      directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
       createSignaling: () =>
         (made = new ReconnectingSignaling({ url: clientUrl, WebSocket: WS, hello: { role: 'client' } })),
       createPeer: nodePeerFactory(),
@@ -215,6 +219,7 @@ describe('every role outlives a signaling server restart', () => {
   /** A second client, started after the restart: it needs the re-announced relay and exit. */
   async function newClientThrough(url: string): Promise<ProtectState> {
     const protect = new ProtectEngine({
+      directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
       createSignaling: () => new ReconnectingSignaling({ url, WebSocket: WS, hello: { role: 'client' } }),
       createPeer: nodePeerFactory(),
       mode: 'two-hop',

@@ -12,6 +12,8 @@ import { UserClient } from '../../test/swarm/user-client.js';
 import { startExitNode, type ExitNode } from '../src/exit-node.js';
 import { nodePeerFactory } from '../src/node-peer.js';
 import { EXIT_ADDRESS, waitFor } from './torrent-helpers.js';
+import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
+import { developmentCertificates } from '../src/certificates.js';
 
 /**
  * A download the way Underpass makes it, in Node with real WebRTC: the user's isolated WebTorrent, its one
@@ -33,11 +35,13 @@ beforeAll(async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'underpass-exit-'));
   cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
   plainExit = await startExitNode({
+    certificate: developmentCertificates,
     signalingUrl: signaling.url,
     dataDir: join(dataDir, 'plain'),
     allowDestinations: swarm.allowDestinations,
   });
   torrentExit = await startExitNode({
+    certificate: developmentCertificates,
     signalingUrl: signaling.url,
     dataDir: join(dataDir, 'torrents-exit'),
     allowDestinations: swarm.allowDestinations,
@@ -77,6 +81,7 @@ describe('a download through two hops', () => {
       hello: { role: 'client' },
     });
     const downloads = new ProtectEngine({
+      directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
       signaling: clientSignaling,
       createPeer: nodePeerFactory(),
       mode: 'two-hop',

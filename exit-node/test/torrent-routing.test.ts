@@ -14,6 +14,8 @@ import { startExitNode, type ExitNode } from '../src/exit-node.js';
 import { nodePeerFactory } from '../src/node-peer.js';
 import type { StreamContext } from '@underpass/shared/exit';
 import type { TorrentDialer } from '../src/stream-router.js';
+import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
+import { developmentCertificates } from '../src/certificates.js';
 
 const WS = WebSocket as unknown as WebSocketConstructorLike;
 
@@ -84,6 +86,7 @@ describe('torrent streams at the exit, over a real path (WebRTC in Node)', () =>
     const dataDir = await mkdtemp(join(tmpdir(), 'underpass-torrent-routing-'));
     dataDirs.push(dataDir);
     return startExitNode({
+      certificate: developmentCertificates,
       signalingUrl: signaling.url,
       dataDir,
       allowDestinations: ['127.0.0.1/32'],
@@ -99,6 +102,7 @@ describe('torrent streams at the exit, over a real path (WebRTC in Node)', () =>
       hello: { role: 'client' },
     });
     const protect = new ProtectEngine({
+      directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
       signaling: clientSignaling,
       createPeer: nodePeerFactory(),
       mode: 'direct',

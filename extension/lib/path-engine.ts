@@ -1,6 +1,7 @@
 import { ProtectEngine, type PathMode } from '@underpass/shared/engines';
 import type { PeerFactory } from '@underpass/shared/links';
 import { ReconnectingSignaling, type ExitService } from '@underpass/shared/signaling';
+import { parseDirectoryKeys } from '@underpass/shared/trust';
 
 /** Not sooner: when a hop dies, the broker may not have heard yet and could name the dead exit again. */
 export const DEFAULT_RETRY_BASE_MS = 600;
@@ -11,6 +12,8 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 
 export type PathEngineOptions = {
   signalingUrl: string;
+  /** The directory keys (base64url) whose certificates make an exit usable. */
+  directoryKeys: readonly string[];
   mode: PathMode;
   /** Only an exit that offers this (Downloads needs `torrent`). */
   needs?: ExitService;
@@ -24,7 +27,10 @@ export type PathEngineOptions = {
  * that is up carries on; only a rebuild waits for the broker).
  */
 export function createPathEngine(options: PathEngineOptions): ProtectEngine {
+  const parsed = parseDirectoryKeys(options.directoryKeys.join(' '));
   return new ProtectEngine({
+    // Keys that do not parse count as none: such a path trusts no exit (`untrusted-exit`), never every exit.
+    directoryKeys: parsed.ok ? parsed.keys : [],
     createSignaling: () =>
       new ReconnectingSignaling({
         url: options.signalingUrl,

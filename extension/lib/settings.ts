@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { pairingSchema } from '@underpass/shared/data-port';
+import { DEVELOPMENT_DIRECTORY_KEY_TEXT, parseDirectoryKeys } from '@underpass/shared/trust';
+import { directoryKeysSchema } from './wire-types';
 
 /**
  * The build's default signaling server (UNDERPASS_SIGNALING_URL at build time; see wxt.config.ts). Outside a
@@ -9,6 +11,15 @@ export const DEFAULT_SIGNALING_URL: string =
   typeof __UNDERPASS_DEFAULT_SIGNALING_URL__ === 'string'
     ? __UNDERPASS_DEFAULT_SIGNALING_URL__
     : 'ws://127.0.0.1:8600/';
+
+/**
+ * The build's directory keys (UNDERPASS_DIRECTORY_KEYS at build time; see wxt.config.ts): only exits certified
+ * by one of them are used. Outside a build, the development key (shared/src/trust/development.ts).
+ */
+export const DEFAULT_DIRECTORY_KEYS: string[] =
+  typeof __UNDERPASS_DEFAULT_DIRECTORY_KEYS__ === 'object'
+    ? __UNDERPASS_DEFAULT_DIRECTORY_KEYS__
+    : [DEVELOPMENT_DIRECTORY_KEY_TEXT];
 
 export const SETTINGS_KEY = 'settings';
 export const DEFAULT_VOLUNTEER_CAPACITY = 4;
@@ -22,6 +33,8 @@ export const bypassSiteSchema = z
 
 export const settingsSchema = z.object({
   signalingUrl: z.string().max(2048),
+  /** The directory keys this browser trusts (the build's, or the user's own network's from the options page). */
+  directoryKeys: directoryKeysSchema,
   /**
    * Testing only: send loopback destinations (127.0.0.0/8, localhost) through the tunnel too, by adding
    * `<-loopback>` to the proxy bypass list. Never on by default: a user's local services must stay local.
@@ -46,6 +59,7 @@ export type Settings = z.infer<typeof settingsSchema>;
 
 export const DEFAULT_SETTINGS: Settings = {
   signalingUrl: DEFAULT_SIGNALING_URL,
+  directoryKeys: DEFAULT_DIRECTORY_KEYS,
   routeLoopback: false,
   volunteerCapacity: DEFAULT_VOLUNTEER_CAPACITY,
   volunteerBandwidthKiBps: 0,
@@ -117,6 +131,7 @@ export function parseSettings(stored: unknown): Settings {
   const pairing = field(shape.pairing, record['pairing'], undefined);
   return {
     signalingUrl: url.ok ? url.url : DEFAULT_SETTINGS.signalingUrl,
+    directoryKeys: field(shape.directoryKeys, record['directoryKeys'], DEFAULT_SETTINGS.directoryKeys),
     routeLoopback: field(shape.routeLoopback, record['routeLoopback'], DEFAULT_SETTINGS.routeLoopback),
     volunteerCapacity: field(
       shape.volunteerCapacity,
@@ -137,4 +152,15 @@ export function parseSettings(stored: unknown): Settings {
     bypassSites: field(shape.bypassSites, record['bypassSites'], DEFAULT_SETTINGS.bypassSites),
     ...(pairing ? { pairing } : {}),
   };
+}
+
+export type DirectoryKeysCheck = { ok: true; keys: string[] } | { ok: false; reason: string };
+
+/** The options page's directory-key box: one key per line (or separated by spaces or commas), at least one. */
+export function checkDirectoryKeys(input: string): DirectoryKeysCheck {
+  const parsed = parseDirectoryKeys(input);
+  if (!parsed.ok) return { ok: false, reason: `“${parsed.entry}”: ${parsed.reason}` };
+  if (parsed.keys.length === 0)
+    return { ok: false, reason: 'At least one directory key is needed: without one, no exit is trusted' };
+  return { ok: true, keys: [...new Set(input.split(/[\s,]+/).filter(Boolean))] };
 }

@@ -12,6 +12,7 @@ import {
 import { MAX_DOWNLOADS, type DownloadsEngineState } from '../features/downloads/downloads-messages';
 import { memorySavedDownloads, type SavedDownload } from '../features/downloads/saved-downloads';
 import type { EngineEvent, OffscreenCommand } from '../lib/messages';
+import { DEFAULT_DIRECTORY_KEYS } from '../lib/settings';
 
 /**
  * DownloadsHost's logic around stand-ins for what only a browser has (WebTorrent's browser build, OPFS,
@@ -242,7 +243,13 @@ function harness(saved = memorySavedDownloads()) {
     createPath: () => path as unknown as DownloadsPathEngine, // start, stop, open and its state events
   });
   const send = (command: OffscreenCommand) => host.handle(command);
-  send({ target: 'offscreen', type: 'downloads-start', signalingUrl: 'ws://127.0.0.1:9/', mode: 'direct' });
+  send({
+    target: 'offscreen',
+    type: 'downloads-start',
+    signalingUrl: 'ws://127.0.0.1:9/',
+    directoryKeys: DEFAULT_DIRECTORY_KEYS,
+    mode: 'direct',
+  });
   const torrents = () => {
     const state: DownloadsEngineState = host.state;
     return state.status === 'on' ? state.torrents : [];

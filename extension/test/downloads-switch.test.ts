@@ -4,7 +4,7 @@ import type { DownloadsEngineState } from '../features/downloads/downloads-messa
 import type { EngineChannel } from '../lib/engine-channel';
 import type { EngineStatus, OffscreenCommand, SwitchName, SwitchState } from '../lib/messages';
 import { SerialQueue } from '../lib/serial-queue';
-import { DEFAULT_SETTINGS } from '../lib/settings';
+import { DEFAULT_DIRECTORY_KEYS, DEFAULT_SETTINGS } from '../lib/settings';
 import { SwitchRunner } from '../lib/switch-runner';
 
 /**
@@ -62,7 +62,13 @@ describe('DownloadsSwitch', () => {
     const h = harness();
     expect(await h.runner.setSwitch('downloads', true)).toEqual({ ok: true });
     expect(h.commands).toEqual([
-      { target: 'offscreen', type: 'downloads-start', signalingUrl: 'ws://127.0.0.1:9/', mode: 'direct' },
+      {
+        target: 'offscreen',
+        type: 'downloads-start',
+        signalingUrl: 'ws://127.0.0.1:9/',
+        directoryKeys: DEFAULT_DIRECTORY_KEYS,
+        mode: 'direct',
+      },
     ]);
     expect(h.downloads.state).toEqual({ status: 'on' });
     expect(h.downloads.running).toBe(true);
@@ -135,7 +141,13 @@ describe('DownloadsSwitch', () => {
     await h.runner.resume();
     expect(h.commands).toEqual([
       { target: 'offscreen', type: 'status' },
-      { target: 'offscreen', type: 'downloads-start', signalingUrl: 'ws://127.0.0.1:9/', mode: 'direct' },
+      {
+        target: 'offscreen',
+        type: 'downloads-start',
+        signalingUrl: 'ws://127.0.0.1:9/',
+        directoryKeys: DEFAULT_DIRECTORY_KEYS,
+        mode: 'direct',
+      },
     ]);
     expect(h.downloads.state).toEqual({ status: 'on' });
     expect(h.downloads.running).toBe(true);

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as NodeWebSocket, WebSocketServer } from 'ws';
 import { EngineHost } from '../lib/engine-host';
 import type { EngineEvent } from '../lib/messages';
+import { DEFAULT_DIRECTORY_KEYS } from '../lib/settings';
 
 /**
  * The engines' host with real WebSockets on 127.0.0.1: a broker that accepts and never answers (so a path
@@ -85,6 +86,7 @@ describe('EngineHost', () => {
       target: 'offscreen',
       type: 'protect-start',
       signalingUrl: `ws://127.0.0.1:${port}`,
+      directoryKeys: DEFAULT_DIRECTORY_KEYS,
       mode: 'two-hop',
     });
     expect(status.protect).toEqual({ status: 'connecting' });
@@ -100,6 +102,7 @@ describe('EngineHost', () => {
       target: 'offscreen',
       type: 'protect-start',
       signalingUrl: `ws://127.0.0.1:${broker}`,
+      directoryKeys: DEFAULT_DIRECTORY_KEYS,
       mode: 'direct',
     });
     engineHost.handle({ target: 'offscreen', type: 'protect-stop' });
@@ -115,6 +118,7 @@ describe('EngineHost', () => {
       target: 'offscreen',
       type: 'protect-start',
       signalingUrl: `ws://127.0.0.1:${broker}`,
+      directoryKeys: DEFAULT_DIRECTORY_KEYS,
       mode: 'two-hop',
     });
     h.engineHost.handle({
@@ -230,7 +234,13 @@ describe('EngineHost', () => {
     const { engineHost, next } = host();
     const broker = await wsServer();
     const url = `ws://127.0.0.1:${broker}`;
-    engineHost.handle({ target: 'offscreen', type: 'protect-start', signalingUrl: url, mode: 'two-hop' });
+    engineHost.handle({
+      target: 'offscreen',
+      type: 'protect-start',
+      signalingUrl: url,
+      directoryKeys: DEFAULT_DIRECTORY_KEYS,
+      mode: 'two-hop',
+    });
     engineHost.handle({
       target: 'offscreen',
       type: 'volunteer-start',

@@ -41,6 +41,8 @@ export const SESSION_ERROR_CODES = [
   'closed',
   // Appended, not inserted: a code's wire value is its index.
   'limit',
+  /** The exit's certificate is missing or not valid under the client's directory keys (PROTOCOL.md §3). */
+  'untrusted-exit',
 ] as const;
 export type SessionErrorCode = (typeof SESSION_ERROR_CODES)[number];
 

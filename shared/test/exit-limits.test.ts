@@ -10,6 +10,7 @@ import { ThrottledStream, TokenBucket } from '../src/rate-limit.js';
 import { ManualClock } from '../../test/manual-clock.js';
 import type { ByteStream, ByteStreamEvents } from '../src/streams/byte-stream.js';
 import { collect, echoDialer, pattern } from './helpers.js';
+import { DEVELOPMENT_TRUST, developmentCertificateFor } from '../src/trust/index.js';
 
 /** A clock the test moves by hand: timers fire only inside `advance`. */
 
@@ -142,11 +143,22 @@ describe('ThrottledStream', () => {
 function setup(limits: Partial<SessionLimits> = {}, dialer: Dialer = echoDialer(), maxSessions?: number) {
   const staticKey = generateStaticKeyPair();
   const clock = new ManualClock();
-  const exit = new ExitEngine({ staticKey, dialer, limits, clock, maxSessions });
+  const exit = new ExitEngine({
+    certificate: developmentCertificateFor(staticKey.publicKey),
+    staticKey,
+    dialer,
+    limits,
+    clock,
+    maxSessions,
+  });
   const connect = () => {
     const [clientSide, exitSide] = memoryLinkPair();
     exit.addLink(exitSide);
-    const client = new TunnelClient({ link: clientSide, exitKey: staticKey.publicKey });
+    const client = new TunnelClient({
+      trust: DEVELOPMENT_TRUST,
+      link: clientSide,
+      exitKey: staticKey.publicKey,
+    });
     const closed = new Promise<SessionError | undefined>((resolve) => client.once('close', resolve));
     return { client, clientSide, closed };
   };
@@ -209,10 +221,19 @@ describe('ExitEngine per-session limits', () => {
   it('more streams at once than allowed fail with limit and keep the session', async () => {
     const staticKey = generateStaticKeyPair();
     const never: Dialer = { dial: () => new Promise<ByteStream>(() => undefined) };
-    const exit = new ExitEngine({ staticKey, dialer: never, maxStreamsPerSession: 4 });
+    const exit = new ExitEngine({
+      certificate: developmentCertificateFor(staticKey.publicKey),
+      staticKey,
+      dialer: never,
+      maxStreamsPerSession: 4,
+    });
     const [clientSide, exitSide] = memoryLinkPair();
     exit.addLink(exitSide);
-    const client = new TunnelClient({ link: clientSide, exitKey: staticKey.publicKey });
+    const client = new TunnelClient({
+      trust: DEVELOPMENT_TRUST,
+      link: clientSide,
+      exitKey: staticKey.publicKey,
+    });
     await client.ready();
     const opens = Array.from({ length: 6 }, () =>
       client.open({ kind: 'tcp', host: 'slow.test', port: 80 }).catch((e: StreamError) => e.code),

@@ -5,6 +5,7 @@ import { decodeCell, encodeCell } from '../src/tunnel/cells.js';
 import { generateStaticKeyPair } from '../src/tunnel/noise.js';
 import { StreamError } from '../src/errors.js';
 import { ManualClock } from '../../test/manual-clock.js';
+import { developmentCertificateFor } from '../src/trust/index.js';
 
 const staticKey = generateStaticKeyPair();
 const neverDial = { dial: () => Promise.reject(new StreamError('unreachable', 'no dialing here')) };
@@ -38,7 +39,13 @@ describe('exit session caps per link and per peer (issue 12: one party filled th
 
   function start(options: { maxCircuitsPerPeer?: number } = {}) {
     // A clock that stands still: no handshake times out while the test fills the exit.
-    exit = new ExitEngine({ staticKey, dialer: neverDial, clock: new ManualClock(), ...options });
+    exit = new ExitEngine({
+      staticKey,
+      certificate: developmentCertificateFor(staticKey.publicKey),
+      dialer: neverDial,
+      clock: new ManualClock(),
+      ...options,
+    });
     return exit;
   }
   function connect(engine: ExitEngine, origin?: LinkOrigin): Opener {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UnderpassError } from '../src/errors.js';
 import { ProtectEngine, type ProtectSignaling } from '../src/engines/protect.js';
+import { DEVELOPMENT_DIRECTORY_KEYS } from '../src/trust/index.js';
 
 /** A signaling client that never gets a path: enough to drive ProtectEngine's failure paths. */
 function fakeSignaling(behaviour: { connect: 'ok' | 'fail' }) {
@@ -36,6 +37,7 @@ describe('ProtectEngine', () => {
   it('makes a new signaling client for each try after one fails, and closes the ones it made', async () => {
     const made: ReturnType<typeof fakeSignaling>[] = [];
     const engine = new ProtectEngine({
+      directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
       createSignaling: () => {
         const fake = fakeSignaling({ connect: 'fail' });
         made.push(fake);
@@ -54,6 +56,7 @@ describe('ProtectEngine', () => {
     const fake = fakeSignaling({ connect: 'ok' });
     let made = 0;
     const engine = new ProtectEngine({
+      directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
       createSignaling: () => {
         made += 1;
         return fake.signaling;
@@ -71,6 +74,7 @@ describe('ProtectEngine', () => {
 
   it('refuses streams while no path is up and counts them (the kill switch)', async () => {
     const engine = new ProtectEngine({
+      directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
       createSignaling: () => fakeSignaling({ connect: 'ok' }).signaling,
       createPeer: noPeer,
     });
@@ -84,6 +88,8 @@ describe('ProtectEngine', () => {
   });
 
   it('needs a way to reach the broker', () => {
-    expect(() => new ProtectEngine({ createPeer: noPeer })).toThrow(UnderpassError);
+    expect(
+      () => new ProtectEngine({ directoryKeys: DEVELOPMENT_DIRECTORY_KEYS, createPeer: noPeer }),
+    ).toThrow(UnderpassError);
   });
 });

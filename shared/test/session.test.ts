@@ -5,6 +5,7 @@ import { SessionError, StreamError } from '../src/errors.js';
 import { MAX_MUX_FRAME } from '../src/tunnel/mux-frames.js';
 import type { MuxStream } from '../src/tunnel/mux-stream.js';
 import { collect, pattern } from './helpers.js';
+import { DEVELOPMENT_TRUST, developmentCertificateFor, type ExitTrust } from '../src/trust/index.js';
 
 /**
  * Two SecureSessions joined by an in-memory wire that delivers asynchronously, like a DataChannel. `tap`
@@ -19,6 +20,9 @@ function pair(
     tap?: Tap;
     handshakeTimeoutMs?: number;
     mux?: SessionOptions['mux'];
+    /** What the exit sends in its reply (default: a development certificate for its key). */
+    certificate?: () => Uint8Array;
+    trust?: ExitTrust;
   } = {},
 ) {
   const staticKey = options.staticKey ?? generateStaticKeyPair();
@@ -35,6 +39,7 @@ function pair(
   const exit = new SecureSession({
     role: 'exit',
     staticKey,
+    certificate: options.certificate ?? developmentCertificateFor(staticKey.publicKey),
     handshakeTimeoutMs: options.handshakeTimeoutMs,
     mux: options.mux,
     transport: { send: (m) => carry('down', m), canSend: () => true },
@@ -43,6 +48,7 @@ function pair(
   const client = new SecureSession({
     role: 'client',
     exitKey: options.exitKey ?? staticKey.publicKey,
+    trust: options.trust ?? DEVELOPMENT_TRUST,
     handshakeTimeoutMs: options.handshakeTimeoutMs,
     mux: options.mux,
     transport: { send: (m) => carry('up', m), canSend: () => true },
@@ -74,15 +80,16 @@ afterEach(() => {
 
 describe('SecureSession handshake', () => {
   it('establishes both ends with the same handshake hash', async () => {
-    const { client, exit, wire } = pair();
+    const { client, exit, wire, staticKey } = pair();
     expect(client.established).toBe(false);
     await Promise.all([client.whenReady(), exit.whenReady()]);
     expect(client.established && exit.established).toBe(true);
     expect(client.sameHandshakeAs(exit)).toBe(true);
     expect(exit.sameHandshakeAs(client)).toBe(true);
-    // One hello up, one reply down, both 48 bytes: nothing else before the session is up.
+    // One hello up (48 bytes), one reply down (48 bytes + the exit's certificate): nothing else before.
+    const certificate = developmentCertificateFor(staticKey.publicKey)();
     expect(wire.up.map((m) => m.length)).toEqual([48]);
-    expect(wire.down.map((m) => m.length)).toEqual([48]);
+    expect(wire.down.map((m) => m.length)).toEqual([48 + certificate.length]);
     await expect(client.whenReady()).resolves.toBeUndefined();
   });
 
@@ -115,6 +122,29 @@ describe('SecureSession handshake', () => {
     });
     expect((await closeOf(client))?.code).toBe('handshake-failed');
     await expect(client.whenReady()).rejects.toBeInstanceOf(SessionError);
+  });
+
+  it('an exit without a valid certificate gets untrusted-exit and never one sealed frame', async () => {
+    const other = generateStaticKeyPair();
+    const cases: { certificate: () => Uint8Array; reason: string }[] = [
+      { certificate: () => new Uint8Array(0), reason: 'no-certificate' },
+      { certificate: developmentCertificateFor(other.publicKey), reason: 'key-mismatch' },
+    ];
+    for (const { certificate, reason } of cases) {
+      const { client, wire, closeOf } = pair({ certificate });
+      // Queued before the handshake ends (the mux's `early` frames): must die with the session, unsent.
+      const opened = client.mux.open({ kind: 'tcp', host: 'example.org', port: 443 });
+      const error = await closeOf(client);
+      await expect(opened).rejects.toBeInstanceOf(StreamError);
+      expect(error?.code).toBe('untrusted-exit');
+      expect(error).toMatchObject({ reason });
+      expect(wire.up.map((m) => m.length)).toEqual([48]);
+    }
+  });
+
+  it('a client with no directory keys trusts no exit', async () => {
+    const { client, closeOf } = pair({ trust: { directoryKeys: [] } });
+    expect(await closeOf(client)).toMatchObject({ code: 'untrusted-exit', reason: 'no-directory-keys' });
   });
 
   it('a truncated hello ends the exit with handshake-failed', async () => {

@@ -10,17 +10,22 @@ import { SessionError, StreamError } from '../src/errors.js';
 import { DEFAULT_SESSION_WINDOW } from '../src/tunnel/mux.js';
 import { LINK_HIGH_WATER } from '../src/links/link.js';
 import { collect, echoDialer, pattern } from './helpers.js';
+import { DEVELOPMENT_TRUST, developmentCertificateFor } from '../src/trust/index.js';
 
 function setupDirect(options: { windowSize?: number } = {}) {
   void options;
   const staticKey = generateStaticKeyPair();
   const dialer = echoDialer({ 'denied.test': 'policy-denied' });
-  const exit = new ExitEngine({ staticKey, dialer });
+  const exit = new ExitEngine({
+    certificate: developmentCertificateFor(staticKey.publicKey),
+    staticKey,
+    dialer,
+  });
   const connect = (exitKey = staticKey.publicKey) => {
     const [clientSide, exitSide] = memoryLinkPair();
     exit.addLink(exitSide);
     clientSide.recordSent = true;
-    const client = new TunnelClient({ link: clientSide, exitKey });
+    const client = new TunnelClient({ trust: DEVELOPMENT_TRUST, link: clientSide, exitKey });
     return { client, clientSide, exitSide };
   };
   return { staticKey, exit, dialer, connect };
@@ -76,11 +81,13 @@ describe('tunnel: client ↔ exit', () => {
     const real = generateStaticKeyPair();
     const impostor = new ExitEngine({
       staticKey: { publicKey: real.publicKey, secretKey: generateStaticKeyPair().secretKey },
+      // Certificates are public: an impostor can replay the real exit's. Noise NK still stops it.
+      certificate: developmentCertificateFor(real.publicKey),
       dialer: echoDialer(),
     });
     const [clientSide, exitSide] = memoryLinkPair();
     impostor.addLink(exitSide);
-    const client = new TunnelClient({ link: clientSide, exitKey: real.publicKey });
+    const client = new TunnelClient({ trust: DEVELOPMENT_TRUST, link: clientSide, exitKey: real.publicKey });
     await expect(client.ready()).rejects.toBeInstanceOf(SessionError);
   });
 
@@ -176,7 +183,11 @@ describe('tunnel: the mux inside the session rejects protocol abuse', () => {
 describe('tunnel: client → relay → exit', () => {
   it('relays sealed cells it cannot read and counts them', async () => {
     const staticKey = generateStaticKeyPair();
-    const exit = new ExitEngine({ staticKey, dialer: echoDialer() });
+    const exit = new ExitEngine({
+      certificate: developmentCertificateFor(staticKey.publicKey),
+      staticKey,
+      dialer: echoDialer(),
+    });
     const relay = new RelayEngine({
       connectExit: async () => {
         const [relaySide, exitSide] = memoryLinkPair();
@@ -189,7 +200,11 @@ describe('tunnel: client → relay → exit', () => {
     const secret = new TextEncoder().encode('secret-payload-the-relay-must-not-see');
     const seen: Uint8Array[] = [];
     relayClientSide.on('message', (cell) => seen.push(cell));
-    const client = new TunnelClient({ link: clientSide, exitKey: staticKey.publicKey });
+    const client = new TunnelClient({
+      trust: DEVELOPMENT_TRUST,
+      link: clientSide,
+      exitKey: staticKey.publicKey,
+    });
     const stream = await client.open({ kind: 'tcp', host: 'example.test', port: 443 });
     const echoed = collect(stream);
     stream.write(secret);
@@ -208,13 +223,21 @@ describe('tunnel: client → relay → exit', () => {
     const relay = new RelayEngine({ connectExit: () => Promise.reject(new StreamError('unreachable')) });
     const [clientSide, relaySide] = memoryLinkPair();
     relay.addClientLink(relaySide);
-    const client = new TunnelClient({ link: clientSide, exitKey: generateStaticKeyPair().publicKey });
+    const client = new TunnelClient({
+      trust: DEVELOPMENT_TRUST,
+      link: clientSide,
+      exitKey: generateStaticKeyPair().publicKey,
+    });
     await expect(client.ready()).rejects.toMatchObject({ code: 'wrong-exit' });
   });
 
   it('forwards cells on its own circuit ids both ways, so clients may reuse the same id', async () => {
     const staticKey = generateStaticKeyPair();
-    const exit = new ExitEngine({ staticKey, dialer: echoDialer() });
+    const exit = new ExitEngine({
+      certificate: developmentCertificateFor(staticKey.publicKey),
+      staticKey,
+      dialer: echoDialer(),
+    });
     const idsAtExit = new Set<number>();
     const relay = new RelayEngine({
       connectExit: async () => {
@@ -233,7 +256,14 @@ describe('tunnel: client → relay → exit', () => {
       clientSide.on('message', (bytes) =>
         idsAtClient.add(new DataView(bytes.buffer, bytes.byteOffset).getUint32(1)),
       );
-      return { client: new TunnelClient({ link: clientSide, exitKey: staticKey.publicKey }), idsAtClient };
+      return {
+        client: new TunnelClient({
+          trust: DEVELOPMENT_TRUST,
+          link: clientSide,
+          exitKey: staticKey.publicKey,
+        }),
+        idsAtClient,
+      };
     });
     const echoed = await Promise.all(clients.map(({ client }) => echoRoundTrip(client, 200_000)));
     for (const bytes of echoed) expect(bytes).toEqual(pattern(200_000));
@@ -243,7 +273,11 @@ describe('tunnel: client → relay → exit', () => {
 
   it('holds at most a session window for a congested client link, and delivers it all after the drain', async () => {
     const staticKey = generateStaticKeyPair();
-    const exit = new ExitEngine({ staticKey, dialer: echoDialer() });
+    const exit = new ExitEngine({
+      certificate: developmentCertificateFor(staticKey.publicKey),
+      staticKey,
+      dialer: echoDialer(),
+    });
     let exitSent = 0;
     const relay = new RelayEngine({
       connectExit: async () => {
@@ -259,7 +293,11 @@ describe('tunnel: client → relay → exit', () => {
     });
     const [clientSide, relayClientSide] = memoryLinkPair();
     relay.addClientLink(relayClientSide);
-    const client = new TunnelClient({ link: clientSide, exitKey: staticKey.publicKey });
+    const client = new TunnelClient({
+      trust: DEVELOPMENT_TRUST,
+      link: clientSide,
+      exitKey: staticKey.publicKey,
+    });
     const streams = await Promise.all(
       Array.from({ length: 24 }, () => client.open({ kind: 'tcp', host: 'example.test', port: 80 })),
     );

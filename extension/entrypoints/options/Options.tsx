@@ -3,7 +3,9 @@ import { PairingSection } from '../../components/PairingSection';
 import { t } from '../../lib/i18n';
 import type { Pairing } from '@underpass/shared/data-port';
 import {
+  checkDirectoryKeys,
   checkSignalingUrl,
+  DEFAULT_DIRECTORY_KEYS,
   DEFAULT_SIGNALING_URL,
   DEFAULT_SETTINGS,
   parseBypassSites,
@@ -24,6 +26,7 @@ export function Options() {
   const [settings, setSettings] = useState<Settings>(DEFAULT_SETTINGS);
   const [urlInput, setUrlInput] = useState(DEFAULT_SETTINGS.signalingUrl);
   const [bypassInput, setBypassInput] = useState('');
+  const [keysInput, setKeysInput] = useState(DEFAULT_SETTINGS.directoryKeys.join('\n'));
   const [notice, setNotice] = useState<Notice>();
   const [loaded, setLoaded] = useState(false);
 
@@ -32,6 +35,7 @@ export function Options() {
       setSettings(stored);
       setUrlInput(stored.signalingUrl);
       setBypassInput(stored.bypassSites.join('\n'));
+      setKeysInput(stored.directoryKeys.join('\n'));
       setLoaded(true);
     });
   }, []);
@@ -48,9 +52,15 @@ export function Options() {
       setNotice({ kind: 'invalid', text: t('optionsBypassInvalid', bypass.entry) });
       return;
     }
+    const keys = checkDirectoryKeys(keysInput);
+    if (!keys.ok) {
+      setNotice({ kind: 'invalid', text: t('optionsDirectoryKeysInvalid', keys.reason) });
+      return;
+    }
     const next = await updateSettings((stored) => ({
       ...stored,
       signalingUrl: url.url,
+      directoryKeys: keys.keys,
       routeLoopback: settings.routeLoopback,
       mode: settings.mode,
       bypassSites: bypass.sites,
@@ -61,6 +71,7 @@ export function Options() {
     setSettings(next);
     setUrlInput(url.url);
     setBypassInput(next.bypassSites.join('\n'));
+    setKeysInput(next.directoryKeys.join('\n'));
     setNotice({ kind: 'saved', text: t('optionsSaved') });
   };
 
@@ -128,6 +139,20 @@ export function Options() {
         />
         <p class="help" id="bypass-help">
           {t('optionsBypassHelp')}
+        </p>
+
+        <label for="directory-keys">{t('optionsDirectoryKeys')}</label>
+        <textarea
+          id="directory-keys"
+          rows={2}
+          spellcheck={false}
+          data-testid="directory-keys"
+          aria-describedby="directory-keys-help"
+          value={keysInput}
+          onInput={(event) => setKeysInput(event.currentTarget.value)}
+        />
+        <p class="help" id="directory-keys-help">
+          {t('optionsDirectoryKeysHelp', DEFAULT_DIRECTORY_KEYS.join(', '))}
         </p>
 
         <fieldset>

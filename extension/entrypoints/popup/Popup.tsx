@@ -106,6 +106,11 @@ export function Popup() {
             )}
           </div>
         )}
+        {snapshot.protect.status === 'error' && snapshot.protect.code === 'untrusted-exit' && (
+          <p class="help" data-testid="untrusted-exit">
+            {t('untrustedExit')}
+          </p>
+        )}
         {snapshot.protect.status === 'on' && <PathDetails info={snapshot.protectInfo} />}
         {snapshot.protect.status === 'reconnecting' && snapshot.protect.detail && (
           <p class="help" data-testid="protect-detail">

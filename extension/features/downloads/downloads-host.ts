@@ -155,6 +155,7 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
   private start(command: Extract<OffscreenCommand, { type: 'downloads-start' }>): void {
     const engine = (this.options.createPath ?? createPathEngine)({
       signalingUrl: command.signalingUrl,
+      directoryKeys: command.directoryKeys,
       mode: command.mode,
       needs: 'torrent',
       WebSocket: this.options.WebSocket,

@@ -1,7 +1,7 @@
 import { MAX_MAGNET_LENGTH, MAX_SELECTION_LENGTH } from '@underpass/shared/torrent';
 import { z } from 'zod';
 import { reasonSchema, switchErrorCodeSchema } from '../../lib/switch-error';
-import { count, wsUrl } from '../../lib/wire-types';
+import { count, directoryKeysSchema, wsUrl } from '../../lib/wire-types';
 
 /**
  * Downloads' messages: the background's start/stop, the Downloads page's commands (it talks to the engines'
@@ -97,6 +97,8 @@ export const DOWNLOADS_COMMANDS = [
     target: z.literal('offscreen'),
     type: z.literal('downloads-start'),
     signalingUrl: wsUrl,
+    /** Only exits certified by one of these directory keys (settings.directoryKeys). */
+    directoryKeys: directoryKeysSchema,
     mode: z.enum(['two-hop', 'direct']),
   }),
   z.object({ target: z.literal('offscreen'), type: z.literal('downloads-stop') }),

@@ -50,6 +50,7 @@ export class DownloadsSwitch extends SwitchBase implements FeatureSwitch {
         target: 'offscreen',
         type: 'downloads-start',
         signalingUrl: settings.signalingUrl,
+        directoryKeys: settings.directoryKeys,
         mode: settings.mode,
       },
       { create: true },

@@ -87,6 +87,7 @@ export class ProtectHost implements FeatureHost<'protect'> {
     this.stop(undefined);
     const engine = createPathEngine({
       signalingUrl: command.signalingUrl,
+      directoryKeys: command.directoryKeys,
       mode: command.mode,
       WebSocket: this.options.WebSocket,
       createPeer: this.options.createPeer,

@@ -1,7 +1,7 @@
 import { dataPortSecretSchema } from '@underpass/shared/data-port';
 import { z } from 'zod';
 import { reasonSchema, switchErrorCodeSchema } from '../../lib/switch-error';
-import { count, wsUrl } from '../../lib/wire-types';
+import { count, directoryKeysSchema, wsUrl } from '../../lib/wire-types';
 
 /**
  * Protect's messages between the background and the engines' host: its commands, the client engine's state
@@ -84,6 +84,8 @@ export const PROTECT_COMMANDS = [
     target: z.literal('offscreen'),
     type: z.literal('protect-start'),
     signalingUrl: wsUrl,
+    /** Only exits certified by one of these directory keys (settings.directoryKeys). */
+    directoryKeys: directoryKeysSchema,
     mode: z.enum(['two-hop', 'direct']),
   }),
   z.object({

@@ -132,6 +132,7 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
           target: 'offscreen',
           type: 'protect-start',
           signalingUrl: settings.signalingUrl,
+          directoryKeys: settings.directoryKeys,
           mode: settings.mode,
         },
         { create: true },

@@ -7,12 +7,18 @@ import { SecureSession } from '../tunnel/session.js';
 import type { MuxStream } from '../tunnel/mux-stream.js';
 import type { Aead } from '../tunnel/noise.js';
 import type { StreamRequest } from '../tunnel/mux-frames.js';
+import type { ExitTrust } from '../trust/exit-trust.js';
 
 export interface TunnelClientOptions {
   /** The first hop: a relay (two-hop) or the exit itself (direct mode). */
   link: Link;
-  /** The exit's static public key, pinned from the directory. */
+  /** The exit's static public key, as the broker (or the user's pin) names it. */
   exitKey: Uint8Array;
+  /**
+   * What makes that key an exit: its certificate (in the Noise reply) must verify under these directory keys
+   * before any stream frame is sent; otherwise the session ends with `untrusted-exit`.
+   */
+  trust: ExitTrust;
   circuitId?: number;
   handshakeTimeoutMs?: number;
   /** ChaCha20-Poly1305 implementation for the session; default @noble/ciphers. */
@@ -43,6 +49,7 @@ export class TunnelClient extends Emitter<TunnelClientEvents> {
     this.session = new SecureSession({
       role: 'client',
       exitKey: options.exitKey,
+      trust: options.trust,
       handshakeTimeoutMs: options.handshakeTimeoutMs,
       aead: options.aead,
       transport: {

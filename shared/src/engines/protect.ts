@@ -69,8 +69,13 @@ export interface ProtectEngineOptions {
   mode?: PathMode;
   /** Pin an exit by key; otherwise the broker picks the least-loaded one. */
   exitKey?: string;
-  /** Only an exit that offers this (a downloads path needs `torrent`). */
+  /** Only an exit that offers this (a downloads path needs `torrent`; its certificate must say so too). */
   needs?: ExitService;
+  /**
+   * The network's directory keys (Ed25519 public keys): the exit the broker names is used only with a valid
+   * certificate from one of them (`untrusted-exit` otherwise). Empty: no exit is trusted.
+   */
+  directoryKeys: readonly Uint8Array[];
   connectTimeoutMs?: number;
   /** How long the encrypted handshake with the exit may take on a new path. */
   handshakeTimeoutMs?: number;
@@ -258,6 +263,7 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     const tunnel = new TunnelClient({
       link,
       exitKey,
+      trust: { directoryKeys: this.options.directoryKeys, ...(needs === 'torrent' ? { needs } : {}) },
       ...(this.options.handshakeTimeoutMs ? { handshakeTimeoutMs: this.options.handshakeTimeoutMs } : {}),
     });
     try {

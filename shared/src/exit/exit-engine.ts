@@ -36,6 +36,8 @@ export interface Dialer {
 
 export interface ExitEngineOptions {
   staticKey: StaticKeyPair;
+  /** This exit's certificate (shared/src/trust), sent in every handshake reply; asked for per session. */
+  certificate: () => Uint8Array;
   dialer: Dialer;
   /** Sessions across all links; further circuits are closed at once. */
   maxSessions?: number;
@@ -145,6 +147,7 @@ export class ExitEngine extends Emitter<ExitEngineEvents> {
     const session = new SecureSession({
       role: 'exit',
       staticKey: options.staticKey,
+      certificate: options.certificate,
       handshakeTimeoutMs: options.handshakeTimeoutMs,
       aead: options.aead,
       mux: { maxStreams: options.maxStreamsPerSession ?? DEFAULT_MAX_STREAMS },

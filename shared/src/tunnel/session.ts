@@ -10,6 +10,7 @@ import {
   type TransportKeys,
 } from './noise.js';
 import { MAX_MUX_FRAME } from './mux-frames.js';
+import { checkExitCertificate, type ExitTrust } from '../trust/exit-trust.js';
 
 /** Time for the Noise handshake, from the session's creation: the client's hello and the exit's reply. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 15_000;
@@ -27,7 +28,20 @@ export type SessionOptions = {
   /** The cipher implementation; default @noble/ciphers. */
   aead?: Aead;
   mux?: Pick<MuxOptions, 'initialWindow' | 'maxStreams' | 'openTimeoutMs' | 'sessionWindow'>;
-} & ({ role: 'client'; exitKey: Uint8Array } | { role: 'exit'; staticKey: StaticKeyPair });
+} & (
+  | {
+      role: 'client';
+      exitKey: Uint8Array;
+      /** The directory keys the exit's certificate must verify under, checked before any frame is sent. */
+      trust: ExitTrust;
+    }
+  | {
+      role: 'exit';
+      staticKey: StaticKeyPair;
+      /** The exit's certificate, sent in every handshake reply; read per session so a renewal applies at once. */
+      certificate: () => Uint8Array;
+    }
+);
 
 export type SessionEvents = {
   ready: [];
@@ -121,6 +135,7 @@ export class SecureSession extends Emitter<SessionEvents> {
   close(error?: SessionError): void {
     if (this.phase.name === 'closed') return;
     this.phase = { name: 'closed' };
+    this.early.length = 0;
     clearTimeout(this.handshakeTimer);
     this.mux.close(error);
     this.emit('close', error);
@@ -130,13 +145,20 @@ export class SecureSession extends Emitter<SessionEvents> {
     const phase = this.phase;
     switch (phase.name) {
       case 'client-handshake': {
-        const { keys } = phase.noise.readReply(message);
+        const { keys, payload } = phase.noise.readReply(message);
+        if (this.options.role === 'client') {
+          // Noise NK has proved the far end holds exitKey; the certificate says a directory vouches for
+          // that key. Until both hold, nothing queued (`early`) leaves: a close here drops it unsent.
+          const check = checkExitCertificate(payload, this.options.exitKey, this.options.trust);
+          if (!check.ok) throw check.error;
+        }
         this.establish(keys);
         return;
       }
       case 'exit-handshake': {
         phase.noise.readHello(message);
-        const { message: reply, keys } = phase.noise.writeReply();
+        const certificate = this.options.role === 'exit' ? this.options.certificate() : new Uint8Array(0);
+        const { message: reply, keys } = phase.noise.writeReply(certificate);
         this.options.transport.send(reply);
         this.establish(keys);
         return;
