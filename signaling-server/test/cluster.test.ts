@@ -3,8 +3,6 @@
  * and link-closed crossing over pub/sub, waiting requests woken by another instance, a real WebRTC link
  * between a client on A and a relay on B, and the peers of a killed instance expiring.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
@@ -14,9 +12,8 @@ import { SignalingClient, type WebSocketConstructorLike } from '@underpass/share
 import type { LinkMessage } from '@underpass/shared/signaling';
 import { RedisRegistry } from '../src/redis-registry.js';
 import type { SignalingServer } from '../src/server.js';
-import { RawPeer, exitSecretOf, newExitKey, startTestServer } from './helpers.js';
+import { RawPeer, exitSecretOf, newExitKey, startTestServer, spawnInstance } from './helpers.js';
 
-const bin = fileURLToPath(new URL('../bin/underpass-signaling.js', import.meta.url));
 let redis: RedisServer;
 let prefixes = 0;
 const servers: SignalingServer[] = [];
@@ -178,24 +175,8 @@ describe('two instances sharing Redis', () => {
     const prefix = `c${++prefixes}:`;
     const a = await startTestServer({ redis: { url: redis.url, prefix, expiryMs: 1_000 } });
     servers.push(a);
-    const child = spawn(
-      process.execPath,
-      [bin, '--port', '0', '--redis', redis.url, '--redis-expiry-ms', '1000', '--log-level', 'info'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, UNDERPASS_SIGNALING_REDIS_PREFIX: prefix },
-      },
-    );
+    const { child, url } = await spawnInstance(redis.url, prefix);
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let buffer = '';
-        child.stdout.on('data', (chunk: Buffer) => {
-          buffer += chunk.toString();
-          const match = /"msg":"ready".*?"url":"([^"]+)"|"url":"([^"]+)".*?"msg":"ready"/.exec(buffer);
-          if (match) resolve(match[1] ?? match[2] ?? '');
-        });
-        child.once('exit', (code) => reject(new Error(`exited early with ${code}`)));
-      });
       const exitKey = newExitKey();
       const exit = await RawPeer.join(url, { role: 'exit', exitKey });
       peers.push(exit);

@@ -1,4 +1,7 @@
 /** Test helpers: raw `ws` peers that record every frame, so tests can assert on the exact wire traffic. */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { afterEach } from 'vitest';
 import { WebSocket } from 'ws';
@@ -175,5 +178,37 @@ export class RawPeer {
 
   close(): void {
     this.ws.close();
+  }
+}
+
+const signalingBin = fileURLToPath(new URL('../bin/underpass-signaling.js', import.meta.url));
+
+/**
+ * A signaling instance in its own process on Redis (1 s expiry), so that a test can SIGKILL it: resolves with its
+ * URL once it logged `ready`. The caller kills it.
+ */
+export async function spawnInstance(
+  redisUrl: string,
+  prefix: string,
+): Promise<{ child: ChildProcessByStdio<null, Readable, Readable>; url: string }> {
+  const child = spawn(
+    process.execPath,
+    [signalingBin, '--port', '0', '--redis', redisUrl, '--redis-expiry-ms', '1000', '--log-level', 'info'],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UNDERPASS_SIGNALING_REDIS_PREFIX: prefix } },
+  );
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let buffer = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString();
+        const match = /"msg":"ready".*?"url":"([^"]+)"|"url":"([^"]+)".*?"msg":"ready"/.exec(buffer);
+        if (match) resolve(match[1] ?? match[2] ?? '');
+      });
+      child.once('exit', (code) => reject(new Error(`exited early with ${code}`)));
+    });
+    return { child, url };
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
   }
 }

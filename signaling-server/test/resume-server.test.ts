@@ -3,15 +3,12 @@
  * claim the links an earlier server made; and two instances sharing a real redis-server, the members of one
  * link back on different instances, or one instance killed (SIGKILL) while the other keeps a member.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServer } from '../../bench/lib/redis-server.js';
 import type { SignalingServer } from '../src/server.js';
-import { RawPeer, newExitKey, scrape, startTestServer } from './helpers.js';
+import { RawPeer, newExitKey, scrape, startTestServer, spawnInstance } from './helpers.js';
 
-const bin = fileURLToPath(new URL('../bin/underpass-signaling.js', import.meta.url));
 let redis: RedisServer;
 let prefixes = 0;
 const servers: SignalingServer[] = [];
@@ -138,24 +135,8 @@ describe('resumed links with two instances sharing Redis', () => {
 
   it('an instance killed under one member: the link passes to its claim, the other member stays', async () => {
     const [a, , prefix] = await twoInstances();
-    const child = spawn(
-      process.execPath,
-      [bin, '--port', '0', '--redis', redis.url, '--redis-expiry-ms', '1000', '--log-level', 'info'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, UNDERPASS_SIGNALING_REDIS_PREFIX: prefix },
-      },
-    );
+    const { child, url } = await spawnInstance(redis.url, prefix);
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let buffer = '';
-        child.stdout.on('data', (chunk: Buffer) => {
-          buffer += chunk.toString();
-          const match = /"msg":"ready".*?"url":"([^"]+)"|"url":"([^"]+)".*?"msg":"ready"/.exec(buffer);
-          if (match) resolve(match[1] ?? match[2] ?? '');
-        });
-        child.once('exit', (code) => reject(new Error(`exited early with ${code}`)));
-      });
       // The client is on the instance that will die; the relay stays on A throughout.
       await join(a.url, { role: 'exit', exitKey: newExitKey() });
       const relay = await join(a.url, { role: 'relay', capacity: 2 });
