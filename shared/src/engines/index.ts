@@ -2,6 +2,7 @@
 export * from './client.js';
 export * from './protect.js';
 export * from './relay.js';
+export * from './exit-lookups.js';
 export * from './relay-outbox.js';
 export * from './volunteer.js';
 export * from './load-reporter.js';

@@ -5,6 +5,8 @@ import type { Link } from '../links/link.js';
 import { decodeCell, encodeCell, readdressCell, type Cell } from '../tunnel/cells.js';
 import { DEFAULT_SESSION_WINDOW } from '../tunnel/mux.js';
 import { RelayOutbox } from './relay-outbox.js';
+import { ExitLookups, type ExitLookupLimits } from './exit-lookups.js';
+import type { Clock } from '../clock.js';
 
 /** Opens (or reuses) a link to the exit with this key; rejects when the directory has no such exit. */
 export type ExitConnector = (exitKey: Uint8Array) => Promise<Link>;
@@ -17,6 +19,9 @@ export interface RelayEngineOptions {
   maxPendingCells?: number;
   /** Bytes one circuit may have waiting, in each direction, for a congested link. */
   maxQueuedPerCircuit?: number;
+  /** How often the relay may ask the broker for an exit link on its clients' behalf (see ExitLookups). */
+  exitLookups?: Partial<ExitLookupLimits>;
+  clock?: Pick<Clock, 'now'>;
 }
 
 /** Circuits one client link may open at a relay: a browser needs one, and a few while it rebuilds. */
@@ -64,9 +69,11 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
   private circuitsTotal = 0;
   private bytesFromClients = 0;
   private bytesToClients = 0;
+  private readonly exitLookups: ExitLookups;
 
   constructor(private readonly options: RelayEngineOptions) {
     super();
+    this.exitLookups = new ExitLookups(options.exitLookups, options.clock);
   }
 
   addClientLink(link: Link): void {
@@ -191,6 +198,8 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
   private exitLink(exitKeyId: string, exitKey: Uint8Array): Promise<LinkToExit> {
     let state = this.exitLinks.get(exitKeyId);
     if (!state) {
+      const verdict = this.exitLookups.admit(exitKeyId);
+      if (verdict !== 'ask') return Promise.reject(new SessionError('wrong-exit', `exit lookup ${verdict}`));
       state = this.options.connectExit(exitKey).then((link) => {
         const created = new LinkToExit(this.outbox(link), (circuit, cell, bytes) =>
           this.toClient(circuit, cell, bytes),
@@ -203,7 +212,10 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
         });
         return created;
       });
-      state.catch(() => this.exitLinks.delete(exitKeyId));
+      state.catch(() => {
+        this.exitLinks.delete(exitKeyId);
+        this.exitLookups.failed(exitKeyId);
+      });
       this.exitLinks.set(exitKeyId, state);
     }
     return state;
