@@ -7,6 +7,7 @@ import { errorMessage } from '@underpass/shared/errors';
 import { DEFAULT_LIMITS, MIN_LIMITS, type SignalingLimits } from './limits.js';
 import { DEFAULT_REDIS_EXPIRY_MS } from './redis-cluster.js';
 import { DEFAULT_REDIS_PREFIX } from './redis-registry.js';
+import { TrustedProxies } from './client-address.js';
 
 export const DEFAULT_PORT = 8600;
 export const DEFAULT_HOST = '127.0.0.1';
@@ -26,6 +27,8 @@ export type SignalingConfig = {
   redisPrefix?: string;
   /** Write peers' IP addresses into the logs. */
   logAddresses?: boolean;
+  /** Reverse proxies whose `Forwarded`/`X-Forwarded-For` name the client (addresses or CIDR ranges). */
+  trustedProxies?: string[];
 };
 
 export type ConfigResult =
@@ -124,6 +127,11 @@ const USAGE_ROWS: [string, string, string][] = [
     "write peers' IP addresses in logs",
     'UNDERPASS_SIGNALING_LOG_ADDRESSES=1 (default off)',
   ],
+  [
+    '--trusted-proxy <cidr>',
+    'believe this proxy on the client address (repeat)',
+    'UNDERPASS_SIGNALING_TRUSTED_PROXIES=a,b (default none)',
+  ],
   ['--redis <url>', 'share one network between instances', 'UNDERPASS_SIGNALING_REDIS (default: in memory)'],
   [
     '--redis-expiry-ms <n>',
@@ -159,7 +167,7 @@ function integer(name: string, text: string, min: number, max: number): number |
 }
 
 export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   const limitOptions = Object.fromEntries(LIMIT_FLAGS.map((f) => [f.flag, { type: 'string' as const }]));
   try {
     ({ values } = parseArgs({
@@ -171,6 +179,7 @@ export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
         host: { type: 'string' },
         'log-level': { type: 'string' },
         'log-addresses': { type: 'boolean' },
+        'trusted-proxy': { type: 'string', multiple: true },
         redis: { type: 'string' },
         'redis-expiry-ms': { type: 'string' },
         'redis-prefix': { type: 'string' },
@@ -226,6 +235,18 @@ export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
     if (!/^[A-Za-z0-9_:.-]{1,64}$/.test(prefix))
       return { kind: 'error', message: '--redis-prefix must be 1-64 of A-Z a-z 0-9 _ : . -' };
     config.redisPrefix = prefix;
+  }
+  const proxyFlags = values['trusted-proxy'];
+  const proxies = Array.isArray(proxyFlags)
+    ? proxyFlags
+    : (env['UNDERPASS_SIGNALING_TRUSTED_PROXIES'] ?? '').split(',').filter((entry) => entry.trim() !== '');
+  if (proxies.length > 0) {
+    try {
+      TrustedProxies.parse(proxies);
+    } catch (error) {
+      return { kind: 'error', message: `--trusted-proxy: ${errorMessage(error)}` };
+    }
+    config.trustedProxies = proxies.map((entry) => entry.trim());
   }
   const logAddresses = values['log-addresses'] === true || env['UNDERPASS_SIGNALING_LOG_ADDRESSES'] === '1';
   if (logAddresses) config.logAddresses = true;

@@ -35,6 +35,7 @@ async function main(): Promise<void> {
       limits: config.limits,
       logger,
       logAddresses: config.logAddresses ?? false,
+      ...(config.trustedProxies ? { trustedProxies: config.trustedProxies } : {}),
       ...(config.redis === undefined
         ? {}
         : { redis: { url: config.redis, expiryMs: config.redisExpiryMs, prefix: config.redisPrefix } }),

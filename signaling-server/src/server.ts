@@ -29,6 +29,7 @@ import { Liveness } from './liveness.js';
 import { SignalingMetrics, type RejectionReason } from './metrics.js';
 import { RedisCluster } from './redis-cluster.js';
 import { MemoryRegistry, type Registry } from './registry.js';
+import { TrustedProxies } from './client-address.js';
 
 export type SignalingServerOptions = {
   /** TCP port; 0 picks a free one (see the returned `port`). */
@@ -48,6 +49,11 @@ export type SignalingServerOptions = {
   clock?: Clock;
   /** Write peers' IP addresses into the logs (connection and refusal lines). Default false. */
   logAddresses?: boolean;
+  /**
+   * Reverse proxies (addresses or CIDR ranges) whose `Forwarded` / `X-Forwarded-For` headers name the client,
+   * for the per-address connection cap; nobody else's headers are read. Default none.
+   */
+  trustedProxies?: readonly string[];
 };
 
 export type SignalingServer = {
@@ -61,6 +67,10 @@ export type SignalingServer = {
 };
 
 export async function startSignalingServer(options: SignalingServerOptions): Promise<SignalingServer> {
+  // Parsed first: a bad entry throws before anything is opened.
+  const trustedProxies = options.trustedProxies
+    ? TrustedProxies.parse(options.trustedProxies)
+    : TrustedProxies.none;
   const limits = resolveLimits(options.limits);
   const host = options.host ?? DEFAULT_HOST;
   const logger = options.logger ?? silentLogger;
@@ -126,7 +136,7 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
     if (shuttingDown) return ws.close(CLOSE_GOING_AWAY, 'shutting down');
     if (connections.size >= limits.maxPeers)
       return turnAway(ws, 'server is full; try again later', 'server full', 'server-full');
-    const address = req.socket.remoteAddress ?? 'unknown';
+    const address = trustedProxies.clientAddress(req.socket.remoteAddress, req.headers);
     const fromAddress = perAddress.get(address) ?? 0;
     if (fromAddress >= limits.maxConnectionsPerAddress) {
       const message = `at most ${limits.maxConnectionsPerAddress} connections per address`;

@@ -249,6 +249,30 @@ describe('connections per address', () => {
   });
 });
 
+describe('connections per address behind a trusted reverse proxy (issue 12)', () => {
+  const viaProxy = (client: string) => open({ headers: { 'x-forwarded-for': client } });
+
+  it('counts each client the proxy names, not the proxy', async () => {
+    await start({ limits: { maxConnectionsPerAddress: 2 }, trustedProxies: ['127.0.0.1/32'] });
+    await viaProxy('198.51.100.1');
+    await viaProxy('198.51.100.1');
+    const third = await viaProxy('198.51.100.1');
+    expect(await third.next('error')).toMatchObject({ code: 'rate-limited' });
+    // Another client of the same proxy still gets in: before, the proxy's address was one cap for everyone.
+    const second = await viaProxy('198.51.100.2');
+    second.send({ type: 'hello', v: 1, role: 'client' });
+    expect(await second.next('welcome')).toMatchObject({ type: 'welcome' });
+  });
+
+  it('believes no header from a peer it was not told to trust', async () => {
+    await start({ limits: { maxConnectionsPerAddress: 2 } });
+    await viaProxy('198.51.100.1');
+    await viaProxy('198.51.100.2');
+    const third = await viaProxy('198.51.100.3');
+    expect(await third.next('error')).toMatchObject({ code: 'rate-limited' });
+  });
+});
+
 describe('slow readers', () => {
   it('drops a peer that provokes error frames but does not read them', async () => {
     await start({

@@ -76,6 +76,19 @@ describe('parseConfig: limits, redis and logging', () => {
     expect(() => resolveLimits({ maxPeers: 0 })).toThrow(RangeError);
   });
 
+  it('takes trusted proxies from repeated flags or a comma-separated variable, and names a bad one', () => {
+    expect(parseConfig(['--trusted-proxy', '10.0.0.0/8', '--trusted-proxy', '::1'], {})).toMatchObject({
+      config: { trustedProxies: ['10.0.0.0/8', '::1'] },
+    });
+    expect(parseConfig([], { UNDERPASS_SIGNALING_TRUSTED_PROXIES: '10.0.0.1, 192.0.2.0/24' })).toMatchObject({
+      config: { trustedProxies: ['10.0.0.1', '192.0.2.0/24'] },
+    });
+    expect(parseConfig(['--trusted-proxy', 'proxy.example'], {})).toEqual({
+      kind: 'error',
+      message: '--trusted-proxy: not an IP address or CIDR range: proxy.example',
+    });
+  });
+
   it('takes --redis, its expiry and --log-addresses', () => {
     expect(
       parseConfig(

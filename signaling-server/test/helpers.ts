@@ -85,6 +85,9 @@ export function serverUnderTest() {
   };
 }
 
+/** Socket options of a raw peer: `headers` as a reverse proxy would add them to the upgrade request. */
+export type RawPeerOptions = { autoPong?: boolean; headers?: Record<string, string> };
+
 export class RawPeer {
   readonly ws: WebSocket;
   private readonly inbox: ServerMessage[] = [];
@@ -92,7 +95,7 @@ export class RawPeer {
   readonly closed: Promise<{ code: number; reason: string }>;
   peerId = '';
 
-  private constructor(url: string, options: { autoPong?: boolean } = {}) {
+  private constructor(url: string, options: RawPeerOptions = {}) {
     this.ws = new WebSocket(url, options);
     this.ws.on('message', (data) => {
       this.inbox.push(JSON.parse(String(data)) as ServerMessage);
@@ -107,7 +110,7 @@ export class RawPeer {
     this.ws.on('error', () => {});
   }
 
-  static async open(url: string, options: { autoPong?: boolean } = {}): Promise<RawPeer> {
+  static async open(url: string, options: RawPeerOptions = {}): Promise<RawPeer> {
     const peer = new RawPeer(url, options);
     await new Promise<void>((resolve, reject) => {
       peer.ws.once('open', () => resolve());
