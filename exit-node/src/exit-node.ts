@@ -24,7 +24,7 @@ import {
 } from './certificates.js';
 import { nodeAead } from './node-aead.js';
 import { nodePeerFactory, type IceServer } from './node-peer.js';
-import { StreamRouter, type TorrentDialer } from './stream-router.js';
+import { StreamRouter, type TcpStreamDialer, type TorrentDialer } from './stream-router.js';
 import { TorrentService, type TorrentServiceOptions, type TorrentServiceStats } from './torrent/index.js';
 import { TcpDialer, type Lookup } from './tcp-dialer.js';
 
@@ -59,6 +59,12 @@ export interface ExitNodeOptions {
   maxStreamsPerSession?: number;
   limits?: Partial<SessionLimits>;
   lookup?: Lookup;
+  /**
+   * A dialer put in front of the exit's own TCP dialer (DNS, address and port policy, TCP), which it receives as
+   * `policyDialer` and must hand every stream it does not serve itself. `npm start` serves its check page this
+   * way (scripts/check-page-dialer.ts: one name, one port). No flag sets it: an operator's exit has the policy only.
+   */
+  tcpDialer?: (policyDialer: TcpStreamDialer) => TcpStreamDialer;
   /** Where the exit's JSON lines go (pino in main.ts); every line carries an `event` field. */
   logger?: Logger;
   /**
@@ -175,13 +181,14 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
         logger,
       })
     : undefined;
+  const policyDialer = new TcpDialer({
+    policy,
+    bindAddress: options.bindAddress,
+    connectTimeoutMs: options.connectTimeoutMs,
+    lookup: options.lookup,
+  });
   const dialer = new StreamRouter({
-    tcp: new TcpDialer({
-      policy,
-      bindAddress: options.bindAddress,
-      connectTimeoutMs: options.connectTimeoutMs,
-      lookup: options.lookup,
-    }),
+    tcp: options.tcpDialer ? options.tcpDialer(policyDialer) : policyDialer,
     torrents: options.torrents ?? torrentService,
   });
   const engine = new ExitEngine({
