@@ -1,59 +1,53 @@
 /**
- * `npm start`: the main job on embedded defaults. Starts a signaling server, an exit node and one volunteer
- * relay (in Node, so a single browser gets a real two-hop path), makes sure the extension is built against
- * them, and prints what to do next.
+ * `npm start`: the main job on embedded defaults (scripts/demo.ts): a signaling server, an exit node, one
+ * volunteer relay and the check page. Makes sure the extension is built against them, and prints what to do
+ * next, with the check page's URL.
  */
 import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import WebSocket from 'ws';
-import { VolunteerEngine } from '@underpass/shared/engines';
 import { consoleLogger } from '@underpass/shared/logger';
-import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
-import { startSignalingServer } from '../signaling-server/src/server.js';
-import { startExitNode } from '../exit-node/src/exit-node.js';
-import { nodePeerFactory } from '../exit-node/src/node-peer.js';
 import { EXTENSION_ID } from '../extension/identity.js';
-import { developmentCertificates } from '../exit-node/src/certificates.js';
+import { DEMO_RELAY_CAPACITY, startDemo } from './demo.js';
 
 const root = resolve(import.meta.dirname, '..');
-const port = Number(process.env.UNDERPASS_SIGNALING_PORT ?? 8600);
-const signalingUrl = `ws://127.0.0.1:${port}`;
 const extensionDir = join(root, '.output', 'chrome-mv3');
 
+/** A port from the environment, or the default; anything else is an error that names the variable. */
+function portFromEnv(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const port = Number(text);
+  if (!/^[0-9]{1,5}$/.test(text) || port < 1 || port > 65535) {
+    throw new Error(`${name}="${text}" is not a port (1-65535)`);
+  }
+  return port;
+}
+
 async function main(): Promise<void> {
+  const signalingPort = portFromEnv('UNDERPASS_SIGNALING_PORT', 8600);
+  const checkPort = portFromEnv('UNDERPASS_CHECK_PORT', 8601);
   if (!existsSync(join(extensionDir, 'manifest.json'))) {
     console.log('Building the extension…');
     execFileSync('npx', ['wxt', 'build'], {
       cwd: root,
       stdio: 'inherit',
-      env: { ...process.env, UNDERPASS_SIGNALING_URL: signalingUrl },
+      env: { ...process.env, UNDERPASS_SIGNALING_URL: `ws://127.0.0.1:${signalingPort}` },
     });
   }
-  const signaling = await startSignalingServer({ port });
-  const exit = await startExitNode({
-    certificate: developmentCertificates,
-    signalingUrl,
-    dataDir: join(root, '.data', 'exit'),
-    logger: consoleLogger('exit'),
+  const demo = await startDemo({
+    signalingPort,
+    checkPort,
+    exitDataDir: join(root, '.data', 'exit'),
+    exitLogger: consoleLogger('exit'),
   });
-  const relaySignaling = new SignalingClient({
-    url: signalingUrl,
-    WebSocket: WebSocket as unknown as WebSocketConstructorLike,
-    hello: { role: 'relay', capacity: 8 },
-  });
-  const relay = new VolunteerEngine({
-    signaling: relaySignaling,
-    createPeer: nodePeerFactory(),
-    capacity: 8,
-  });
-  await relay.start();
 
   console.log(`
 Underpass is running on this machine:
-  signaling server  ${signaling.url}
-  exit node         key ${exit.exitKey} (default-deny policy; data in .data/exit)
-  volunteer relay   one, in this process, for up to 8 clients
+  signaling server  ${demo.signaling.url}
+  exit node         key ${demo.exit.exitKey} (default-deny policy; data in .data/exit)
+  volunteer relay   one, in this process, for up to ${DEMO_RELAY_CAPACITY} clients
+  check page        ${demo.checkPage.url} (only this exit knows the name)
 
 Use it from Chromium or Chrome:
   1. Install the companion for your browser (once):
@@ -63,13 +57,14 @@ Use it from Chromium or Chrome:
        ${extensionDir}
   3. Click the Underpass toolbar icon and turn on Protect. When it says "Protected", your pages leave through
      the exit. Turn on Volunteer in another browser profile to relay for others.
+  4. Open ${demo.checkPage.url}
+     It says "You reached this page through Underpass" and the address the site saw (the exit's). With
+     Protect off the same address does not load: only the exit can resolve that name.
 
 Ctrl-C stops everything.`);
 
   const shutdown = async () => {
-    relay.stop();
-    await exit.close();
-    await signaling.close();
+    await demo.close();
     process.exit(0);
   };
   process.once('SIGINT', () => void shutdown());
