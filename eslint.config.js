@@ -10,6 +10,9 @@ export default tseslint.config(
       'bench/results',
       'e2e/artifacts',
       'test-results',
+      // Release output of npm run package and the companion's bundles (scripts/companion-bundle.ts).
+      'dist',
+      'companion/dist',
       '**/bin/*.js',
     ],
   },

@@ -41,8 +41,11 @@ function defaultDirectoryKeys(): string[] {
   return parsed.keys.map(encodeDirectoryKey);
 }
 
+const STORE_BUILD = process.env.UNDERPASS_STORE_BUILD === '1';
+
 export default defineConfig({
   srcDir: 'extension',
+  ...(STORE_BUILD ? { outDir: '.output/store' } : {}),
   publicDir: 'extension/public',
   // Every import is written out: easier to audit than names that appear from nowhere.
   imports: false,
@@ -79,6 +82,10 @@ export default defineConfig({
     host_permissions: ['<all_urls>'],
     ...(browser === 'firefox'
       ? { browser_specific_settings: { gecko: { id: GECKO_ID, strict_min_version: '115.0' } } }
-      : { key: EXTENSION_KEY }),
+      : // The key pins the development id (extension/identity.ts); the Chrome Web Store refuses a manifest that
+        // has one and assigns its own id. `npm run package` builds the store zips this way, in their own folder.
+        STORE_BUILD
+        ? {}
+        : { key: EXTENSION_KEY }),
   }),
 });

@@ -71,7 +71,7 @@ test('Protect without the companion installed fails with a reason that says how 
   // One line says how, with the exact command; the rest waits behind "More details".
   const install = popup.getByTestId('companion-install');
   await expect(install.locator('code')).toHaveText(
-    `npx underpass-companion install --browser chrome --extension-id ${EXTENSION_ID}`,
+    `npx underpass-companion install --browser chromium --extension-id ${EXTENSION_ID}`,
   );
   await install.getByText('More details').click();
   await expect(popup.getByTestId('companion-details')).toContainText('underpass-companion serve');

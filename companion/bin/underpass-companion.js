@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+
+// Installed from npm (`npx underpass-companion`), the package is this script and one bundle with everything
+// inlined (scripts/companion-bundle.ts); there are no sources. In a checkout, the sources run as below.
+const packaged = !existsSync(fileURLToPath(new URL('../src/main.ts', import.meta.url)));
 
 // `install` bundles the companion (see buildCompanionBundle): node starts it in ~70 ms where tsx needs ~350 ms,
 // and the browser waits for that on every Protect. Only for `native` (the other commands find files next to their
@@ -26,7 +30,9 @@ function bundleIsFresh() {
   }
 }
 
-if (process.argv[2] === 'native' && bundleIsFresh()) {
+if (packaged) {
+  await import('../dist/underpass-companion.mjs');
+} else if (process.argv[2] === 'native' && bundleIsFresh()) {
   await import(bundle.href);
 } else {
   const { register } = await import('tsx/esm/api');

@@ -1,6 +1,7 @@
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, dirname, isAbsolute, resolve } from 'node:path';
+import { isSea } from 'node:sea';
 import { fileURLToPath } from 'node:url';
 import { UnderpassError } from '@underpass/shared/errors';
 
@@ -52,7 +53,10 @@ export interface InstallOptions extends HostLocationOptions {
   extensionIds: readonly string[];
   /** The Node binary the launcher runs. Default: this process's. */
   nodePath?: string;
-  /** The companion's bin script. Default: companion/bin/underpass-companion.js next to this source. */
+  /**
+   * The companion's bin script. Default: companion/bin/underpass-companion.js next to this source; none when this
+   * is the single executable, which is its own entry (then nodePath is the executable).
+   */
   entryPath?: string;
 }
 
@@ -121,12 +125,13 @@ export function hostManifest(
   return { ...common, allowed_origins: extensionIds.map((id) => `chrome-extension://${id}/`) };
 }
 
-export function launcherScript(nodePath: string, entryPath: string): string {
+export function launcherScript(nodePath: string, entryPath: string | undefined): string {
+  const command = entryPath === undefined ? [nodePath] : [nodePath, entryPath];
   return [
     '#!/bin/sh',
     '# Written by `underpass-companion install`. The browser runs this as the native-messaging host and passes',
     '# the calling extension (origin or manifest path and id) as arguments.',
-    `exec ${shellQuote(nodePath)} ${shellQuote(entryPath)} native "$@"`,
+    `exec ${command.map(shellQuote).join(' ')} native "$@"`,
     '',
   ].join('\n');
 }
@@ -140,8 +145,9 @@ export async function installNativeHost(options: InstallOptions): Promise<Instal
     else throw new InstallError(`not an extension id: ${JSON.stringify(id)}`);
   }
   const nodePath = options.nodePath ?? process.execPath;
-  const entryPath = options.entryPath ?? defaultEntryPath();
-  if (!isAbsolute(nodePath) || !isAbsolute(entryPath)) {
+  const executable = isSea();
+  const entryPath = options.entryPath ?? (executable ? undefined : defaultEntryPath());
+  if (!isAbsolute(nodePath) || (entryPath !== undefined && !isAbsolute(entryPath))) {
     throw new InstallError('the launcher needs absolute paths to node and to the companion');
   }
 
@@ -160,7 +166,7 @@ export async function installNativeHost(options: InstallOptions): Promise<Instal
     );
     installed.push({ browser, manifestPath, launcherPath });
   }
-  if (options.entryPath === undefined) await buildCompanionBundle();
+  if (options.entryPath === undefined && !executable) await buildCompanionBundle();
   return installed;
 }
 

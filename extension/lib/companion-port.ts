@@ -4,6 +4,7 @@ import { dataPortSecretSchema, pairingSchema } from '@underpass/shared/data-port
 import { withDeadline } from '@underpass/shared/deadline';
 import { Emitter } from '@underpass/shared/emitter';
 import { errorMessage, toUnderpassError, UnderpassError } from '@underpass/shared/errors';
+import { browserClues, detectBrowser, installCommand, type DetectedBrowser } from './install-hint';
 import { truncateReason } from './switch-error';
 
 /**
@@ -66,6 +67,8 @@ export type CompanionPortOptions = {
   /** Reads the browser's last error for a disconnect (Chrome's `runtime.lastError`). */
   lastError: () => string | undefined;
   extensionId: string;
+  /** Names the install command's browser. Default: detected from this context's navigator. */
+  browser?: DetectedBrowser;
   readyTimeoutMs?: number;
   clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
 };
@@ -120,7 +123,10 @@ export class CompanionPort extends Emitter<CompanionEvents> implements Companion
       try {
         port = options.connect(COMPANION_HOST_NAME);
       } catch (error) {
-        settle({ ok: false, failure: describeNativeError(errorMessage(error), options.extensionId) });
+        settle({
+          ok: false,
+          failure: describeNativeError(errorMessage(error), options.extensionId, options.browser),
+        });
         return;
       }
       this.port = port;
@@ -167,7 +173,7 @@ export class CompanionPort extends Emitter<CompanionEvents> implements Companion
       port.onDisconnect.addListener(() => {
         // Reading lastError inside the listener also stops Chrome logging it as unchecked.
         const text = options.lastError() ?? port.error?.message ?? undefined;
-        const failure = describeNativeError(text, options.extensionId);
+        const failure = describeNativeError(text, options.extensionId, options.browser);
         this.port = undefined;
         if (!settled) {
           settle({ ok: false, failure });
@@ -192,8 +198,13 @@ export class CompanionPort extends Emitter<CompanionEvents> implements Companion
 }
 
 /** Turns the browser's native-messaging error strings into a code and a reason that says what to do. */
-export function describeNativeError(text: string | undefined, extensionId: string): CompanionFailure {
-  const install = `npx underpass-companion install --browser chrome --extension-id ${extensionId} (from a source checkout: node companion/bin/underpass-companion.js install --browser chromium --extension-id ${extensionId})`;
+export function describeNativeError(
+  text: string | undefined,
+  extensionId: string,
+  browser: DetectedBrowser = detectBrowser(browserClues(import.meta.env.FIREFOX === true)),
+): CompanionFailure {
+  // In a source checkout too: npx finds the workspace's own bin there.
+  const install = installCommand(browser, extensionId);
   const message = text ?? '';
   if (/not found/i.test(message)) {
     return {

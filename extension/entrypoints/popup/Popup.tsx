@@ -10,6 +10,7 @@ import { ZERO_VOLUNTEER_STATS } from '../../features/volunteer/volunteer-message
 import { uiReplySchema, type SwitchName, type SwitchState, type UiRequest } from '../../lib/messages';
 import { DEFAULT_SETTINGS } from '../../lib/settings';
 import { loadSnapshot, watchSnapshot, type StoreSnapshot } from '../../lib/store';
+import { browserClues, detectBrowser, installCommand } from '../../lib/install-hint';
 
 const INITIAL: StoreSnapshot = {
   protect: { status: 'off' },
@@ -22,7 +23,10 @@ const INITIAL: StoreSnapshot = {
 
 /** While the companion is missing, the popup tries again this often, so it notices the install by itself. */
 const COMPANION_RECHECK_MS = 3_000;
-const INSTALL_COMMAND = `npx underpass-companion install --browser ${import.meta.env.FIREFOX ? 'firefox' : 'chrome'} --extension-id ${browser.runtime.id}`;
+const INSTALL_COMMAND = installCommand(
+  detectBrowser(browserClues(import.meta.env.FIREFOX === true)),
+  browser.runtime.id,
+);
 
 export function Popup() {
   const [snapshot, setSnapshot] = useState<StoreSnapshot>(INITIAL);
