@@ -2,7 +2,7 @@
  * Command-line flags and environment variables of the signaling server. Flags win over the environment,
  * the environment over defaults. Parsing never exits the process; main.ts decides what to do.
  */
-import { parseArgs } from 'node:util';
+import { HELP_OPTION, helpTable, parseFlags, type HelpRow } from '@underpass/shared/cli';
 import { errorMessage } from '@underpass/shared/errors';
 import { DEFAULT_LIMITS, MIN_LIMITS, type SignalingLimits } from './limits.js';
 import { DEFAULT_REDIS_EXPIRY_MS } from './redis-cluster.js';
@@ -32,7 +32,10 @@ export type SignalingConfig = {
 };
 
 export type ConfigResult =
-  { kind: 'run'; config: SignalingConfig } | { kind: 'help' } | { kind: 'error'; message: string };
+  | { kind: 'run'; config: SignalingConfig }
+  | { kind: 'help' }
+  /** A usage error: `message` says what was wrong. */
+  | { kind: 'error'; message: string };
 
 type LimitFlag = { flag: string; env: string; key: keyof SignalingLimits; max: number; help: string };
 
@@ -118,43 +121,52 @@ export const LIMIT_FLAGS: readonly LimitFlag[] = [
   },
 ];
 
-const USAGE_ROWS: [string, string, string][] = [
-  ['--port <n>', 'TCP port, 0 for any free one', `UNDERPASS_SIGNALING_PORT (default ${DEFAULT_PORT})`],
-  ['--host <addr>', 'interface to listen on', `UNDERPASS_SIGNALING_HOST (default ${DEFAULT_HOST})`],
-  ['--log-level <level>', LOG_LEVELS.join('|'), 'UNDERPASS_LOG_LEVEL (default info)'],
-  [
-    '--log-addresses',
-    "write peers' IP addresses in logs",
-    'UNDERPASS_SIGNALING_LOG_ADDRESSES=1 (default off)',
-  ],
+/** [flag, what it does, environment variable, default]. */
+const USAGE_ROWS: [string, string, string, string][] = [
+  ['--port <n>', 'TCP port, 0 for any free one', 'UNDERPASS_SIGNALING_PORT', `${DEFAULT_PORT}`],
+  ['--host <addr>', 'interface to listen on', 'UNDERPASS_SIGNALING_HOST', DEFAULT_HOST],
+  ['--log-level <level>', LOG_LEVELS.join('|'), 'UNDERPASS_LOG_LEVEL', 'info'],
+  ['--log-addresses', "write peers' IP addresses in logs", 'UNDERPASS_SIGNALING_LOG_ADDRESSES=1', 'off'],
   [
     '--trusted-proxy <cidr>',
-    'believe this proxy on the client address (repeat)',
-    'UNDERPASS_SIGNALING_TRUSTED_PROXIES=a,b (default none)',
+    'believe this reverse proxy about the client address (repeatable)',
+    'UNDERPASS_SIGNALING_TRUSTED_PROXIES=a,b',
+    'none',
   ],
-  ['--redis <url>', 'share one network between instances', 'UNDERPASS_SIGNALING_REDIS (default: in memory)'],
+  ['--redis <url>', 'share one network between instances', 'UNDERPASS_SIGNALING_REDIS', 'in memory'],
   [
     '--redis-expiry-ms <n>',
-    "a dead instance's peers leave after",
-    `UNDERPASS_SIGNALING_REDIS_EXPIRY_MS (default ${DEFAULT_REDIS_EXPIRY_MS})`,
+    "a dead instance's peers leave after this",
+    'UNDERPASS_SIGNALING_REDIS_EXPIRY_MS',
+    `${DEFAULT_REDIS_EXPIRY_MS}`,
   ],
-  ...LIMIT_FLAGS.map((f): [string, string, string] => [
-    `--${f.flag} <n>`,
-    f.help,
-    `UNDERPASS_SIGNALING_${f.env} (default ${DEFAULT_LIMITS[f.key]})`,
-  ]),
   [
     '--redis-prefix <text>',
     'prefix of Redis keys and channels',
-    `UNDERPASS_SIGNALING_REDIS_PREFIX (default ${DEFAULT_REDIS_PREFIX})`,
+    'UNDERPASS_SIGNALING_REDIS_PREFIX',
+    DEFAULT_REDIS_PREFIX,
   ],
-  ['--help', 'print this and exit', ''],
+  ...LIMIT_FLAGS.map((f): [string, string, string, string] => [
+    `--${f.flag} <n>`,
+    f.help,
+    `UNDERPASS_SIGNALING_${f.env}`,
+    `${DEFAULT_LIMITS[f.key]}`,
+  ]),
 ];
 
 export const USAGE = `Usage: underpass-signaling [options]
 
-Options (each also settable through the environment variable shown; flags win):
-${USAGE_ROWS.map(([flag, help, env]) => `  ${flag.padEnd(35)} ${help.padEnd(48)} ${env}`.trimEnd()).join('\n')}
+The signaling server of an Underpass network. Each option is also settable through the environment
+variable shown; flags win over the environment.
+
+Options:
+${helpTable([
+  ...USAGE_ROWS.map(([flag, help, env, fallback]): HelpRow => [
+    flag,
+    `${help}\n${env} (default ${fallback})`,
+  ]),
+  ['-h, --help', 'print this and exit'],
+])}
 `;
 
 type Env = Record<string, string | undefined>;
@@ -170,7 +182,7 @@ export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
   let values: Record<string, string | boolean | string[] | undefined>;
   const limitOptions = Object.fromEntries(LIMIT_FLAGS.map((f) => [f.flag, { type: 'string' as const }]));
   try {
-    ({ values } = parseArgs({
+    ({ values } = parseFlags({
       args: [...argv],
       strict: true,
       allowPositionals: false,
@@ -183,7 +195,7 @@ export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
         redis: { type: 'string' },
         'redis-expiry-ms': { type: 'string' },
         'redis-prefix': { type: 'string' },
-        help: { type: 'boolean' },
+        help: HELP_OPTION,
         ...limitOptions,
       },
     }));
@@ -206,7 +218,11 @@ export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
 
   const levelText = pick('log-level', 'UNDERPASS_LOG_LEVEL') ?? 'info';
   const logLevel = LOG_LEVELS.find((l) => l === levelText);
-  if (!logLevel) return { kind: 'error', message: `--log-level must be one of ${LOG_LEVELS.join(', ')}` };
+  if (!logLevel)
+    return {
+      kind: 'error',
+      message: `--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${levelText}"`,
+    };
 
   const limits: Partial<SignalingLimits> = {};
   for (const f of LIMIT_FLAGS) {
