@@ -178,15 +178,16 @@ function ipAddress(flag: string, text: string | undefined): string | undefined {
   return text;
 }
 
-function webSocketUrl(text: string): string {
+/** `name`: where the text came from (the flag or the environment variable), for the message. */
+function webSocketUrl(name: string, text: string): string {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new UsageError(`--signaling: "${text}" is not a URL`);
+    throw new UsageError(`${name}: "${text}" is not a URL`);
   }
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:')
-    throw new UsageError(`--signaling must be a ws:// or wss:// URL, got "${text}"`);
+    throw new UsageError(`${name} must be a ws:// or wss:// URL, got "${text}"`);
   return text;
 }
 
@@ -281,9 +282,10 @@ export function parseExitConfig(argv: readonly string[], env: Env): ExitConfigRe
     kind: 'run',
     config: {
       printIdentity: values['print-identity'] === true,
-      signalingUrl: webSocketUrl(
-        values.signaling ?? (env['UNDERPASS_SIGNALING_URL'] || DEFAULT_SIGNALING_URL),
-      ),
+      signalingUrl:
+        values.signaling !== undefined
+          ? webSocketUrl('--signaling', values.signaling)
+          : webSocketUrl('UNDERPASS_SIGNALING_URL', env['UNDERPASS_SIGNALING_URL'] || DEFAULT_SIGNALING_URL),
       dataDir,
       keyFile: values['key-file'],
       certificate:

@@ -139,6 +139,10 @@ describe('underpass-exit command line', () => {
       config: { certificate: '/c.json' },
     });
     expect(() => parseExitConfig(['--ice-server', 'http://x'], {})).toThrow(UsageError);
+    // A bad value from the environment is named by its variable, not by a flag nobody typed.
+    expect(() => parseExitConfig([], { UNDERPASS_SIGNALING_URL: 'foo' })).toThrow(
+      'UNDERPASS_SIGNALING_URL: "foo" is not a URL',
+    );
   });
 });
 

@@ -203,32 +203,35 @@ export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
     return { kind: 'error', message: errorMessage(error) };
   }
   if (values['help'] === true) return { kind: 'help' };
+  // Where the value came from names it in an error: the flag, or the environment variable.
+  const source: Record<string, string> = {};
   const pick = (flag: string, envName: string): string | undefined => {
     const v = values[flag];
+    source[flag] = typeof v === 'string' ? `--${flag}` : envName;
     return typeof v === 'string' ? v : env[envName] || undefined;
   };
 
   const portText = pick('port', 'UNDERPASS_SIGNALING_PORT');
-  const port = portText === undefined ? DEFAULT_PORT : integer('--port', portText, 0, 65535);
+  const port = portText === undefined ? DEFAULT_PORT : integer(source['port']!, portText, 0, 65535);
   if (typeof port === 'string') return { kind: 'error', message: port };
 
   const host = pick('host', 'UNDERPASS_SIGNALING_HOST') ?? DEFAULT_HOST;
   if (host.length === 0 || host.length > 255 || /\s/.test(host))
-    return { kind: 'error', message: `--host is not a valid address: "${host}"` };
+    return { kind: 'error', message: `${source['host']} is not a valid address: "${host}"` };
 
   const levelText = pick('log-level', 'UNDERPASS_LOG_LEVEL') ?? 'info';
   const logLevel = LOG_LEVELS.find((l) => l === levelText);
   if (!logLevel)
     return {
       kind: 'error',
-      message: `--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${levelText}"`,
+      message: `${source['log-level']} must be one of ${LOG_LEVELS.join(', ')}, got "${levelText}"`,
     };
 
   const limits: Partial<SignalingLimits> = {};
   for (const f of LIMIT_FLAGS) {
     const text = pick(f.flag, `UNDERPASS_SIGNALING_${f.env}`);
     if (text === undefined) continue;
-    const n = integer(`--${f.flag}`, text, MIN_LIMITS[f.key] ?? 1, f.max);
+    const n = integer(source[f.flag]!, text, MIN_LIMITS[f.key] ?? 1, f.max);
     if (typeof n === 'string') return { kind: 'error', message: n };
     limits[f.key] = n;
   }
@@ -237,19 +240,19 @@ export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
   const redis = pick('redis', 'UNDERPASS_SIGNALING_REDIS');
   if (redis !== undefined) {
     if (!/^rediss?:\/\/\S+$/.test(redis))
-      return { kind: 'error', message: `--redis must be a redis:// or rediss:// URL` };
+      return { kind: 'error', message: `${source['redis']} must be a redis:// or rediss:// URL` };
     config.redis = redis;
   }
   const expiryText = pick('redis-expiry-ms', 'UNDERPASS_SIGNALING_REDIS_EXPIRY_MS');
   if (expiryText !== undefined) {
-    const n = integer('--redis-expiry-ms', expiryText, 1000, 3_600_000);
+    const n = integer(source['redis-expiry-ms']!, expiryText, 1000, 3_600_000);
     if (typeof n === 'string') return { kind: 'error', message: n };
     config.redisExpiryMs = n;
   }
   const prefix = pick('redis-prefix', 'UNDERPASS_SIGNALING_REDIS_PREFIX');
   if (prefix !== undefined) {
     if (!/^[A-Za-z0-9_:.-]{1,64}$/.test(prefix))
-      return { kind: 'error', message: '--redis-prefix must be 1-64 of A-Z a-z 0-9 _ : . -' };
+      return { kind: 'error', message: `${source['redis-prefix']} must be 1-64 of A-Z a-z 0-9 _ : . -` };
     config.redisPrefix = prefix;
   }
   const proxyFlags = values['trusted-proxy'];
@@ -260,7 +263,8 @@ export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
     try {
       TrustedProxies.parse(proxies);
     } catch (error) {
-      return { kind: 'error', message: `--trusted-proxy: ${errorMessage(error)}` };
+      const name = Array.isArray(proxyFlags) ? '--trusted-proxy' : 'UNDERPASS_SIGNALING_TRUSTED_PROXIES';
+      return { kind: 'error', message: `${name}: ${errorMessage(error)}` };
     }
     config.trustedProxies = proxies.map((entry) => entry.trim());
   }
