@@ -1,4 +1,5 @@
 import preact from '@preact/preset-vite';
+import type { Rollup } from 'vite';
 import { defineConfig } from 'wxt';
 import { EXTENSION_KEY, GECKO_ID } from './extension/identity';
 import { encodeDirectoryKey, parseDirectoryKeys } from './shared/src/trust/directory-key';
@@ -43,6 +44,14 @@ function defaultDirectoryKeys(): string[] {
 
 const STORE_BUILD = process.env.UNDERPASS_STORE_BUILD === '1';
 
+/**
+ * Rollup's INVALID_ANNOTATION for zod only: zod puts a `@__PURE__` where Rollup cannot use it and Rollup drops
+ * the comment (the code is unchanged), once per file and build. Every other warning, zod's included, stays.
+ */
+function isKnownNoise(warning: Rollup.RollupLog): boolean {
+  return warning.code === 'INVALID_ANNOTATION' && /[\\/]node_modules[\\/]zod[\\/]/.test(warning.id ?? '');
+}
+
 export default defineConfig({
   srcDir: 'extension',
   ...(STORE_BUILD ? { outDir: '.output/store' } : {}),
@@ -54,6 +63,16 @@ export default defineConfig({
     define: {
       __UNDERPASS_DEFAULT_SIGNALING_URL__: JSON.stringify(defaultSignalingUrl()),
       __UNDERPASS_DEFAULT_DIRECTORY_KEYS__: JSON.stringify(defaultDirectoryKeys()),
+    },
+    build: {
+      rollupOptions: {
+        // onLog, not onwarn: @preact/preset-vite sets its own onwarn, which would replace ours; Vite passes
+        // its handler (the preset's filter, then Vite's logger) on to this one.
+        onLog(level, log, handler) {
+          if (level === 'warn' && isKnownNoise(log)) return;
+          handler(level, log);
+        },
+      },
     },
     resolve: {
       // simple-peer (through streamx → events-universal) requires Node's `events`; Vite would externalize it

@@ -4,7 +4,17 @@
  * certificate file on SIGHUP.
  */
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
+import {
+  EXIT_OK,
+  HELP_OPTION,
+  HELP_WIDTH,
+  UsageError,
+  helpTable,
+  parseFlags,
+  runCli,
+  wrap,
+  type HelpRow,
+} from '@underpass/shared/cli';
 import { fromBase64Url, toBase64Url } from '@underpass/shared/bytes';
 import { errorMessage, UnderpassError } from '@underpass/shared/errors';
 import { decodeExitKey } from '@underpass/shared/signaling';
@@ -24,19 +34,73 @@ import { readCertificateFile, writeCertificateFile } from './certificates.js';
 
 const MAX_DAYS = MAX_VALIDITY_SECONDS / 86_400;
 
-const USAGE = `underpass-directory — directory keys and exit certificates (npm run directory -- COMMAND)
+const TOOL = 'underpass-directory';
 
-  keygen --out FILE                       a new directory key pair; FILE (mode 0600, never overwritten) holds
-                                          the secret: keep it offline. Prints the public key for clients
-                                          (UNDERPASS_DIRECTORY_KEYS at build time, or the options page)
-  public --directory-key FILE             print the public key of a directory key file
-  issue --directory-key FILE --exit-key KEY --policy TEXT [--torrents] [--days N] [--out FILE]
-                                          sign a certificate for an exit (its --print-identity gives KEY,
-                                          TEXT and --torrents); N days from now (default 90, at most ${MAX_DAYS});
-                                          written to FILE (default: standard output). Renewal: issue again
-  show FILE                               print a certificate file's fields
-  verify FILE --trust KEYS                check it as a client would (KEYS: directory public keys, comma-separated)
-  --help`;
+/** Each command: its synopsis, what it does, its options. */
+const COMMANDS = {
+  keygen: {
+    synopsis: 'keygen --out FILE',
+    summary:
+      'a new directory key pair; FILE (mode 0600, never overwritten) holds the secret: keep it offline. ' +
+      'Prints the public key for clients (UNDERPASS_DIRECTORY_KEYS at build time, or the options page)',
+    options: [['--out FILE', 'where the key pair goes (required)']],
+  },
+  public: {
+    synopsis: 'public --directory-key FILE',
+    summary: 'print the public key of a directory key file',
+    options: [['--directory-key FILE', 'the directory key file (required)']],
+  },
+  issue: {
+    synopsis: 'issue --directory-key FILE --exit-key KEY --policy TEXT [--torrents] [--days N] [--out FILE]',
+    summary:
+      'sign a certificate for an exit (its --print-identity gives KEY, TEXT and --torrents). Renewal: issue again',
+    options: [
+      ['--directory-key FILE', 'the directory key file (required)'],
+      ['--exit-key KEY', "the exit's key, 43 base64url characters (required)"],
+      ['--policy TEXT', "the exit's policy summary, as --print-identity prints it (required)"],
+      ['--torrents', 'the exit serves torrents'],
+      ['--days N', `valid for N days from now (default 90, at most ${MAX_DAYS})`],
+      ['--out FILE', 'write the certificate to FILE (default: standard output)'],
+    ],
+  },
+  show: {
+    synopsis: 'show FILE',
+    summary: "print a certificate file's fields",
+    options: [],
+  },
+  verify: {
+    synopsis: 'verify FILE --trust KEYS',
+    summary: 'check a certificate file as a client would',
+    options: [['--trust KEYS', 'directory public keys, comma-separated (required)']],
+  },
+} as const satisfies Record<string, { synopsis: string; summary: string; options: readonly HelpRow[] }>;
+type Command = keyof typeof COMMANDS;
+
+const isCommand = (name: string | undefined): name is Command =>
+  name !== undefined && Object.hasOwn(COMMANDS, name);
+
+const USAGE = `Usage: ${TOOL} COMMAND [options]   (from the checkout: npm run directory -- COMMAND)
+
+Directory keys and exit certificates. Commands:
+${helpTable(
+  Object.values(COMMANDS).map((command): HelpRow => [command.synopsis, command.summary]),
+  { column: 4 },
+)}
+
+Run '${TOOL} COMMAND --help' for a command's options.
+`;
+
+function commandUsage(name: Command): string {
+  const command = COMMANDS[name];
+  const usage = 'Usage: ';
+  return `${usage}${wrap(`${TOOL} ${command.synopsis}`, HELP_WIDTH - usage.length).join(`\n${' '.repeat(usage.length)}`)}
+
+${wrap(command.summary, HELP_WIDTH).join('\n')}
+
+Options:
+${helpTable([...command.options, ['-h, --help', 'print this and exit']])}
+`;
+}
 
 type DirectoryKeyFile = { version: 1; secretKey: string; publicKey: string };
 
@@ -101,52 +165,81 @@ function describe(certificate: Uint8Array): string {
   );
 }
 
-async function main(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      out: { type: 'string' },
-      'directory-key': { type: 'string' },
-      'exit-key': { type: 'string' },
-      policy: { type: 'string' },
-      torrents: { type: 'boolean' },
-      days: { type: 'string' },
-      trust: { type: 'string' },
-      help: { type: 'boolean' },
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined) throw new UsageError('missing command');
+  if (command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(USAGE);
+    return EXIT_OK;
+  }
+  if (!isCommand(command)) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  const name = `${TOOL} ${command}`;
+  const { values, positionals } = parseFlags(
+    {
+      args: rest,
+      allowPositionals: command === 'show' || command === 'verify',
+      strict: true,
+      options: {
+        out: { type: 'string' },
+        'directory-key': { type: 'string' },
+        'exit-key': { type: 'string' },
+        policy: { type: 'string' },
+        torrents: { type: 'boolean' },
+        days: { type: 'string' },
+        trust: { type: 'string' },
+        help: HELP_OPTION,
+      },
     },
-  });
-  const [command, file] = positionals;
-  const need = (name: keyof typeof values): string => {
-    const value = values[name];
-    if (typeof value !== 'string' || value === '')
-      throw new UnderpassError('usage', `${command} needs --${name}`);
+    name,
+  );
+  if (values.help) {
+    process.stdout.write(commandUsage(command));
+    return EXIT_OK;
+  }
+  // One option set for all commands keeps parsing simple; a flag another command takes is still refused here.
+  const allowed = new Set<string>(COMMANDS[command].options.map(([usage]) => usage.split(' ')[0]!.slice(2)));
+  const stray = Object.keys(values).find((flag) => flag !== 'help' && !allowed.has(flag));
+  if (stray !== undefined) throw new UsageError(`${command} takes no --${stray}`, name);
+  const [file, extra] = positionals;
+  if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`, name);
+  const need = (flag: keyof typeof values): string => {
+    const value = values[flag];
+    if (typeof value !== 'string' || value === '') throw new UsageError(`${command} needs --${flag}`, name);
     return value;
+  };
+  const needFile = (): string => {
+    if (file === undefined) throw new UsageError(`${command} needs a certificate file`, name);
+    return file;
   };
   switch (command) {
     case 'keygen':
-      return keygen(need('out'));
+      await keygen(need('out'));
+      return EXIT_OK;
     case 'public': {
       const pair = await readDirectoryKey(need('directory-key'));
       console.log(encodeDirectoryKey(pair.publicKey));
-      return;
+      return EXIT_OK;
     }
     case 'issue': {
-      const directory = await readDirectoryKey(need('directory-key'));
+      // The command line first (usage errors, exit 2), then the key file (runtime errors, exit 1).
       const exitKey = decodeExitKey(need('exit-key'));
-      if (!exitKey)
-        throw new UnderpassError('usage', '--exit-key must be an exit key (43 base64url characters)');
+      if (!exitKey) throw new UsageError('--exit-key must be an exit key (43 base64url characters)', name);
+      const policy = need('policy');
       const daysText = values.days ?? '90';
       const days = Number(daysText);
       if (!/^[0-9]+$/.test(daysText) || days < 1 || days > MAX_DAYS)
-        throw new UnderpassError('usage', `--days must be a whole number from 1 to ${MAX_DAYS}`);
+        throw new UsageError(
+          `--days must be a whole number from 1 to ${MAX_DAYS}, got ${JSON.stringify(daysText)}`,
+          name,
+        );
+      const directory = await readDirectoryKey(need('directory-key'));
       const issuedAt = Math.floor(Date.now() / 1000);
       let certificate: Uint8Array;
       try {
         certificate = issueCertificate(
           {
             exitKey,
-            policy: need('policy'),
+            policy,
             torrents: values.torrents === true,
             issuedAt,
             expiresAt: issuedAt + days * 86_400,
@@ -154,7 +247,7 @@ async function main(argv: string[]): Promise<void> {
           directory,
         );
       } catch (error) {
-        throw new UnderpassError('usage', errorMessage(error));
+        throw new UsageError(errorMessage(error), name);
       }
       const bundle = { certificate, directoryKey: directory.publicKey };
       if (values.out) {
@@ -169,20 +262,19 @@ async function main(argv: string[]): Promise<void> {
           }),
         );
       }
-      return;
+      return EXIT_OK;
     }
     case 'show': {
-      if (!file) throw new UnderpassError('usage', 'show needs a certificate file');
-      const bundle = await readCertificateFile(file);
+      const bundle = await readCertificateFile(needFile());
       console.log(describe(bundle.certificate));
       console.log(`signed by directory key ${encodeDirectoryKey(bundle.directoryKey)}`);
-      return;
+      return EXIT_OK;
     }
     case 'verify': {
-      if (!file) throw new UnderpassError('usage', 'verify needs a certificate file');
+      const path = needFile();
       const trusted = parseDirectoryKeys(need('trust'));
-      if (!trusted.ok) throw new UnderpassError('usage', `--trust: ${trusted.entry}: ${trusted.reason}`);
-      const bundle = await readCertificateFile(file);
+      if (!trusted.ok) throw new UsageError(`--trust: ${trusted.entry}: ${trusted.reason}`, name);
+      const bundle = await readCertificateFile(path);
       const decoded = decodeCertificate(bundle.certificate);
       // The exit key is the certificate's own here: verify answers "would a client trust this exit?".
       const check = checkExitCertificate(
@@ -196,15 +288,9 @@ async function main(argv: string[]): Promise<void> {
       );
       console.log(`valid: signed by ${signer ? encodeDirectoryKey(signer) : '?'}`);
       console.log(describe(bundle.certificate));
-      return;
+      return EXIT_OK;
     }
-    default:
-      console.log(USAGE);
-      if (!values.help && command !== 'help') process.exitCode = 2;
   }
 }
 
-main(process.argv.slice(2)).catch((error: unknown) => {
-  console.error(`underpass-directory: ${errorMessage(error)}`);
-  process.exit(1);
-});
+runCli(TOOL, () => main(process.argv.slice(2)));

@@ -2,7 +2,7 @@
  * Command-line flags and environment variables of the signaling server. Flags win over the environment,
  * the environment over defaults. Parsing never exits the process; main.ts decides what to do.
  */
-import { parseArgs } from 'node:util';
+import { HELP_OPTION, helpTable, parseFlags, type HelpRow } from '@underpass/shared/cli';
 import { errorMessage } from '@underpass/shared/errors';
 import { DEFAULT_LIMITS, MIN_LIMITS, type SignalingLimits } from './limits.js';
 import { DEFAULT_REDIS_EXPIRY_MS } from './redis-cluster.js';
@@ -32,7 +32,10 @@ export type SignalingConfig = {
 };
 
 export type ConfigResult =
-  { kind: 'run'; config: SignalingConfig } | { kind: 'help' } | { kind: 'error'; message: string };
+  | { kind: 'run'; config: SignalingConfig }
+  | { kind: 'help' }
+  /** A usage error: `message` says what was wrong. */
+  | { kind: 'error'; message: string };
 
 type LimitFlag = { flag: string; env: string; key: keyof SignalingLimits; max: number; help: string };
 
@@ -118,43 +121,52 @@ export const LIMIT_FLAGS: readonly LimitFlag[] = [
   },
 ];
 
-const USAGE_ROWS: [string, string, string][] = [
-  ['--port <n>', 'TCP port, 0 for any free one', `UNDERPASS_SIGNALING_PORT (default ${DEFAULT_PORT})`],
-  ['--host <addr>', 'interface to listen on', `UNDERPASS_SIGNALING_HOST (default ${DEFAULT_HOST})`],
-  ['--log-level <level>', LOG_LEVELS.join('|'), 'UNDERPASS_LOG_LEVEL (default info)'],
-  [
-    '--log-addresses',
-    "write peers' IP addresses in logs",
-    'UNDERPASS_SIGNALING_LOG_ADDRESSES=1 (default off)',
-  ],
+/** [flag, what it does, environment variable, default]. */
+const USAGE_ROWS: [string, string, string, string][] = [
+  ['--port <n>', 'TCP port, 0 for any free one', 'UNDERPASS_SIGNALING_PORT', `${DEFAULT_PORT}`],
+  ['--host <addr>', 'interface to listen on', 'UNDERPASS_SIGNALING_HOST', DEFAULT_HOST],
+  ['--log-level <level>', LOG_LEVELS.join('|'), 'UNDERPASS_LOG_LEVEL', 'info'],
+  ['--log-addresses', "write peers' IP addresses in logs", 'UNDERPASS_SIGNALING_LOG_ADDRESSES=1', 'off'],
   [
     '--trusted-proxy <cidr>',
-    'believe this proxy on the client address (repeat)',
-    'UNDERPASS_SIGNALING_TRUSTED_PROXIES=a,b (default none)',
+    'believe this reverse proxy about the client address (repeatable)',
+    'UNDERPASS_SIGNALING_TRUSTED_PROXIES=a,b',
+    'none',
   ],
-  ['--redis <url>', 'share one network between instances', 'UNDERPASS_SIGNALING_REDIS (default: in memory)'],
+  ['--redis <url>', 'share one network between instances', 'UNDERPASS_SIGNALING_REDIS', 'in memory'],
   [
     '--redis-expiry-ms <n>',
-    "a dead instance's peers leave after",
-    `UNDERPASS_SIGNALING_REDIS_EXPIRY_MS (default ${DEFAULT_REDIS_EXPIRY_MS})`,
+    "a dead instance's peers leave after this",
+    'UNDERPASS_SIGNALING_REDIS_EXPIRY_MS',
+    `${DEFAULT_REDIS_EXPIRY_MS}`,
   ],
-  ...LIMIT_FLAGS.map((f): [string, string, string] => [
-    `--${f.flag} <n>`,
-    f.help,
-    `UNDERPASS_SIGNALING_${f.env} (default ${DEFAULT_LIMITS[f.key]})`,
-  ]),
   [
     '--redis-prefix <text>',
     'prefix of Redis keys and channels',
-    `UNDERPASS_SIGNALING_REDIS_PREFIX (default ${DEFAULT_REDIS_PREFIX})`,
+    'UNDERPASS_SIGNALING_REDIS_PREFIX',
+    DEFAULT_REDIS_PREFIX,
   ],
-  ['--help', 'print this and exit', ''],
+  ...LIMIT_FLAGS.map((f): [string, string, string, string] => [
+    `--${f.flag} <n>`,
+    f.help,
+    `UNDERPASS_SIGNALING_${f.env}`,
+    `${DEFAULT_LIMITS[f.key]}`,
+  ]),
 ];
 
 export const USAGE = `Usage: underpass-signaling [options]
 
-Options (each also settable through the environment variable shown; flags win):
-${USAGE_ROWS.map(([flag, help, env]) => `  ${flag.padEnd(35)} ${help.padEnd(48)} ${env}`.trimEnd()).join('\n')}
+The signaling server of an Underpass network. Each option is also settable through the environment
+variable shown; flags win over the environment.
+
+Options:
+${helpTable([
+  ...USAGE_ROWS.map(([flag, help, env, fallback]): HelpRow => [
+    flag,
+    `${help}\n${env} (default ${fallback})`,
+  ]),
+  ['-h, --help', 'print this and exit'],
+])}
 `;
 
 type Env = Record<string, string | undefined>;
@@ -170,7 +182,7 @@ export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
   let values: Record<string, string | boolean | string[] | undefined>;
   const limitOptions = Object.fromEntries(LIMIT_FLAGS.map((f) => [f.flag, { type: 'string' as const }]));
   try {
-    ({ values } = parseArgs({
+    ({ values } = parseFlags({
       args: [...argv],
       strict: true,
       allowPositionals: false,
@@ -183,7 +195,7 @@ export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
         redis: { type: 'string' },
         'redis-expiry-ms': { type: 'string' },
         'redis-prefix': { type: 'string' },
-        help: { type: 'boolean' },
+        help: HELP_OPTION,
         ...limitOptions,
       },
     }));
@@ -191,28 +203,35 @@ export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
     return { kind: 'error', message: errorMessage(error) };
   }
   if (values['help'] === true) return { kind: 'help' };
+  // Where the value came from names it in an error: the flag, or the environment variable.
+  const source: Record<string, string> = {};
   const pick = (flag: string, envName: string): string | undefined => {
     const v = values[flag];
+    source[flag] = typeof v === 'string' ? `--${flag}` : envName;
     return typeof v === 'string' ? v : env[envName] || undefined;
   };
 
   const portText = pick('port', 'UNDERPASS_SIGNALING_PORT');
-  const port = portText === undefined ? DEFAULT_PORT : integer('--port', portText, 0, 65535);
+  const port = portText === undefined ? DEFAULT_PORT : integer(source['port']!, portText, 0, 65535);
   if (typeof port === 'string') return { kind: 'error', message: port };
 
   const host = pick('host', 'UNDERPASS_SIGNALING_HOST') ?? DEFAULT_HOST;
   if (host.length === 0 || host.length > 255 || /\s/.test(host))
-    return { kind: 'error', message: `--host is not a valid address: "${host}"` };
+    return { kind: 'error', message: `${source['host']} is not a valid address: "${host}"` };
 
   const levelText = pick('log-level', 'UNDERPASS_LOG_LEVEL') ?? 'info';
   const logLevel = LOG_LEVELS.find((l) => l === levelText);
-  if (!logLevel) return { kind: 'error', message: `--log-level must be one of ${LOG_LEVELS.join(', ')}` };
+  if (!logLevel)
+    return {
+      kind: 'error',
+      message: `${source['log-level']} must be one of ${LOG_LEVELS.join(', ')}, got "${levelText}"`,
+    };
 
   const limits: Partial<SignalingLimits> = {};
   for (const f of LIMIT_FLAGS) {
     const text = pick(f.flag, `UNDERPASS_SIGNALING_${f.env}`);
     if (text === undefined) continue;
-    const n = integer(`--${f.flag}`, text, MIN_LIMITS[f.key] ?? 1, f.max);
+    const n = integer(source[f.flag]!, text, MIN_LIMITS[f.key] ?? 1, f.max);
     if (typeof n === 'string') return { kind: 'error', message: n };
     limits[f.key] = n;
   }
@@ -221,19 +240,19 @@ export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
   const redis = pick('redis', 'UNDERPASS_SIGNALING_REDIS');
   if (redis !== undefined) {
     if (!/^rediss?:\/\/\S+$/.test(redis))
-      return { kind: 'error', message: `--redis must be a redis:// or rediss:// URL` };
+      return { kind: 'error', message: `${source['redis']} must be a redis:// or rediss:// URL` };
     config.redis = redis;
   }
   const expiryText = pick('redis-expiry-ms', 'UNDERPASS_SIGNALING_REDIS_EXPIRY_MS');
   if (expiryText !== undefined) {
-    const n = integer('--redis-expiry-ms', expiryText, 1000, 3_600_000);
+    const n = integer(source['redis-expiry-ms']!, expiryText, 1000, 3_600_000);
     if (typeof n === 'string') return { kind: 'error', message: n };
     config.redisExpiryMs = n;
   }
   const prefix = pick('redis-prefix', 'UNDERPASS_SIGNALING_REDIS_PREFIX');
   if (prefix !== undefined) {
     if (!/^[A-Za-z0-9_:.-]{1,64}$/.test(prefix))
-      return { kind: 'error', message: '--redis-prefix must be 1-64 of A-Z a-z 0-9 _ : . -' };
+      return { kind: 'error', message: `${source['redis-prefix']} must be 1-64 of A-Z a-z 0-9 _ : . -` };
     config.redisPrefix = prefix;
   }
   const proxyFlags = values['trusted-proxy'];
@@ -244,7 +263,8 @@ export function parseConfig(argv: readonly string[], env: Env): ConfigResult {
     try {
       TrustedProxies.parse(proxies);
     } catch (error) {
-      return { kind: 'error', message: `--trusted-proxy: ${errorMessage(error)}` };
+      const name = Array.isArray(proxyFlags) ? '--trusted-proxy' : 'UNDERPASS_SIGNALING_TRUSTED_PROXIES';
+      return { kind: 'error', message: `${name}: ${errorMessage(error)}` };
     }
     config.trustedProxies = proxies.map((entry) => entry.trim());
   }

@@ -6,8 +6,22 @@ import { pino } from 'pino';
 import { withDeadline } from '@underpass/shared/deadline';
 import { UnderpassError, errorMessage } from '@underpass/shared/errors';
 import type { Logger } from '@underpass/shared/logger';
+import { EXIT_FAILURE, EXIT_USAGE, UsageError, usageErrorText } from '@underpass/shared/cli';
 import { USAGE, parseConfig } from './config.js';
 import { startSignalingServer } from './server.js';
+
+const TOOL = 'underpass-signaling';
+
+/** A Redis URL without its password, for messages. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'the configured URL';
+  }
+}
 
 /** After a signal, the process exits within this long whatever happens. */
 const DEFAULT_SHUTDOWN_DEADLINE_MS = 5_000;
@@ -19,8 +33,8 @@ async function main(): Promise<void> {
     return;
   }
   if (parsed.kind === 'error') {
-    process.stderr.write(`underpass-signaling: ${parsed.message}\n\n${USAGE}`);
-    process.exitCode = 2;
+    process.stderr.write(usageErrorText(TOOL, new UsageError(parsed.message)));
+    process.exitCode = EXIT_USAGE;
     return;
   }
   const { config } = parsed;
@@ -41,11 +55,11 @@ async function main(): Promise<void> {
         : { redis: { url: config.redis, expiryMs: config.redisExpiryMs, prefix: config.redisPrefix } }),
     });
   } catch (error) {
-    log.fatal(
-      { err: errorMessage(error), host: config.host, port: config.port },
-      'cannot start the signaling server',
-    );
-    process.exitCode = 1;
+    const where = `${config.host}:${config.port}${config.redis ? ` with Redis at ${redactUrl(config.redis)}` : ''}`;
+    log.fatal({ err: errorMessage(error), host: config.host, port: config.port }, `cannot start on ${where}`);
+    // The log may go to a collector; the person at the terminal reads stderr.
+    process.stderr.write(`${TOOL}: cannot start on ${where}: ${errorMessage(error)}\n`);
+    process.exitCode = EXIT_FAILURE;
     return;
   }
   log.info({ url: server.url }, 'ready');

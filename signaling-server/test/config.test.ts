@@ -76,6 +76,22 @@ describe('parseConfig: limits, redis and logging', () => {
     expect(() => resolveLimits({ maxPeers: 0 })).toThrow(RangeError);
   });
 
+  it('names the environment variable, not the flag, when a bad value came from the environment', () => {
+    expect(parseConfig([], { UNDERPASS_SIGNALING_PORT: 'abc' })).toEqual({
+      kind: 'error',
+      message: 'UNDERPASS_SIGNALING_PORT must be an integer, got "abc"',
+    });
+    expect(parseConfig([], { UNDERPASS_SIGNALING_MAX_PEERS: '0' })).toMatchObject({
+      message: expect.stringMatching(/^UNDERPASS_SIGNALING_MAX_PEERS must be between 1 and/),
+    });
+    expect(parseConfig([], { UNDERPASS_SIGNALING_TRUSTED_PROXIES: 'proxy.example' })).toMatchObject({
+      message: 'UNDERPASS_SIGNALING_TRUSTED_PROXIES: not an IP address or CIDR range: proxy.example',
+    });
+    expect(parseConfig(['--port', 'abc'], { UNDERPASS_SIGNALING_PORT: '1' })).toMatchObject({
+      message: '--port must be an integer, got "abc"',
+    });
+  });
+
   it('takes trusted proxies from repeated flags or a comma-separated variable, and names a bad one', () => {
     expect(parseConfig(['--trusted-proxy', '10.0.0.0/8', '--trusted-proxy', '::1'], {})).toMatchObject({
       config: { trustedProxies: ['10.0.0.0/8', '::1'] },

@@ -124,7 +124,10 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       ms: this.timeoutMs,
       onTimeout: () => {
         // No welcome in time ends the whole session, not just this promise.
-        const error = new UnderpassError('timeout', 'the signaling server did not welcome us in time');
+        const error = new UnderpassError(
+          'timeout',
+          `the signaling server at ${this.options.url} did not welcome us in time`,
+        );
         this.fail(error);
         return error;
       },
@@ -343,7 +346,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       this.lastServerError ??
         new UnderpassError(
           'signaling-closed',
-          `signaling connection closed (${code}${reason ? ` ${reason}` : ''})`,
+          `signaling connection to ${this.options.url} closed (${code}${reason ? ` ${reason}` : ''})`,
         ),
     );
   }

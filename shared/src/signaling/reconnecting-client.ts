@@ -246,7 +246,9 @@ export class ReconnectingSignaling extends Emitter<ReconnectingSignalingEvents> 
       lost = true;
       // Welcomed, then closed in the same turn (a server restarting just then): it was connected, briefly.
       if (client.peerId !== undefined) onWelcome(client.peerId);
-      this.lost(error ?? new UnderpassError('signaling-closed', 'signaling connection closed'));
+      this.lost(
+        error ?? new UnderpassError('signaling-closed', `signaling connection to ${this.options.url} closed`),
+      );
     };
     client.on('link', (msg) => {
       if (this.client !== client) return;
