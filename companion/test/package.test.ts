@@ -62,7 +62,8 @@ describe('the companion npm package', () => {
       encoding: 'utf8',
     });
     expect(run.status).toBe(0);
-    expect(run.stderr).toContain('underpass-companion install');
+    expect(run.stdout).toContain('Usage: underpass-companion COMMAND');
+    expect(run.stdout).toMatch(/^ {2}install +register the companion/m);
   });
 
   it('installs into a profile, and the launcher it writes serves the browser without node on PATH', async () => {
