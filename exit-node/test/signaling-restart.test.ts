@@ -5,12 +5,10 @@
  * exit, the relay and the client reconnect by themselves, and the broker lists each once.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { ProtectEngine, VolunteerEngine, type ProtectState } from '@underpass/shared/engines';
 import {
@@ -22,6 +20,7 @@ import type { ByteStream } from '@underpass/shared/streams';
 import { startRedisServer, type RedisServer } from '../../bench/lib/redis-server.js';
 import { deterministicBytes } from '../../test/http-site.js';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/src/server.js';
+import { spawnInstance } from '../../signaling-server/test/helpers.js';
 import { startExitNode, type ExitNode } from '../src/exit-node.js';
 import { nodePeerFactory } from '../src/node-peer.js';
 import { until } from './until.js';
@@ -29,33 +28,6 @@ import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
 import { developmentCertificates } from '../src/certificates.js';
 
 const WS = WebSocket as unknown as WebSocketConstructorLike;
-const signalingBin = fileURLToPath(
-  new URL('../../signaling-server/bin/underpass-signaling.js', import.meta.url),
-);
-
-/** A signaling instance in its own process (so it can be killed outright), serving `port`, via Redis. */
-async function spawnInstance(
-  port: number,
-  redisUrl: string,
-  prefix: string,
-  expiryMs: number,
-): Promise<{ child: ChildProcessWithoutNullStreams; url: string; port: number }> {
-  const child = spawn(
-    process.execPath,
-    [signalingBin, '--port', String(port), '--redis', redisUrl, '--redis-expiry-ms', String(expiryMs)],
-    { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, UNDERPASS_SIGNALING_REDIS_PREFIX: prefix } },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffer = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const match = /"msg":"ready".*?"url":"([^"]+)"|"url":"([^"]+)".*?"msg":"ready"/.exec(buffer);
-      if (match) resolve(match[1] ?? match[2] ?? '');
-    });
-    child.once('exit', (code) => reject(new Error(`the signaling instance exited early with ${code}`)));
-  });
-  return { child, url, port: Number(new URL(url).port) };
-}
 const CHUNK = 16 * 1024;
 
 /** A TCP echo server on 127.0.0.1: what the exit dials for the client. */
@@ -306,7 +278,7 @@ describe('every role outlives a signaling server restart', () => {
     const expiryMs = 6_000;
     const b = await startSignalingServer({ port: 0, redis: { url: redis.url, prefix, expiryMs } });
     cleanup.push(() => b.close());
-    let a = await spawnInstance(0, redis.url, prefix, expiryMs);
+    let a = await spawnInstance(redis.url, prefix, { expiryMs });
     cleanup.push(() => a.child.kill('SIGKILL'));
     const network = await startNetwork(a.url, b.url, a.url);
     const stream = await network.protect.open({ kind: 'tcp', host: '127.0.0.1', port: echo.port });
@@ -317,7 +289,7 @@ describe('every role outlives a signaling server restart', () => {
     const ghost = network.exit.peerId;
     a.child.kill('SIGKILL');
     await until('the exit noticing', () => network.exit.signalingState().status !== 'connected');
-    a = await spawnInstance(a.port, redis.url, prefix, expiryMs);
+    a = await spawnInstance(redis.url, prefix, { port: a.port, expiryMs });
     const back = performance.now();
     // The killed instance's registration of the exit is a ghost until B reaps it (expiry 1 s): the exit's
     // new hello is refused as a duplicate key meanwhile, and it retries until it is let in.

@@ -187,16 +187,22 @@ export class RawPeer {
 const signalingBin = fileURLToPath(new URL('../bin/underpass-signaling.js', import.meta.url));
 
 /**
- * A signaling instance in its own process on Redis (1 s expiry), so that a test can SIGKILL it: resolves with its
- * URL once it logged `ready`. The caller kills it.
+ * A signaling instance in its own process on Redis, so that a test can SIGKILL it: resolves with its URL and port
+ * once it logged `ready`. `port` 0 (the default) picks a free one; give the old port to restart it in place. The
+ * caller kills it.
  */
 export async function spawnInstance(
   redisUrl: string,
   prefix: string,
-): Promise<{ child: ChildProcessByStdio<null, Readable, Readable>; url: string }> {
+  options: { port?: number; expiryMs?: number } = {},
+): Promise<{ child: ChildProcessByStdio<null, Readable, Readable>; url: string; port: number }> {
   const child = spawn(
     process.execPath,
-    [signalingBin, '--port', '0', '--redis', redisUrl, '--redis-expiry-ms', '1000', '--log-level', 'info'],
+    [
+      signalingBin,
+      ...['--port', String(options.port ?? 0), '--redis', redisUrl],
+      ...['--redis-expiry-ms', String(options.expiryMs ?? 1000), '--log-level', 'info'],
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UNDERPASS_SIGNALING_REDIS_PREFIX: prefix } },
   );
   try {
@@ -207,9 +213,9 @@ export async function spawnInstance(
         const match = /"msg":"ready".*?"url":"([^"]+)"|"url":"([^"]+)".*?"msg":"ready"/.exec(buffer);
         if (match) resolve(match[1] ?? match[2] ?? '');
       });
-      child.once('exit', (code) => reject(new Error(`exited early with ${code}`)));
+      child.once('exit', (code) => reject(new Error(`the signaling instance exited early with ${code}`)));
     });
-    return { child, url };
+    return { child, url, port: Number(new URL(url).port) };
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
