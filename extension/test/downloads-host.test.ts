@@ -218,9 +218,14 @@ class FakePath extends Emitter<{ state: [unknown] }> {
   }
 }
 
-class PieceStore {}
+/** A stand-in store class per piece directory, which it names (WebTorrent only constructs it). */
+const storeIn = (directory: string) => Object.assign(class PieceStore {}, { directory });
+const directoryOf = (torrent: FakeTorrent) =>
+  ((torrent.addOptions as { store: { directory: string } }).store ?? {}).directory;
+const ADD_OPTIONS = { announce: [], store: expect.any(Function), deselect: true };
 
-function harness(saved = memorySavedDownloads()) {
+/** `onDisk`: the piece directories OPFS holds at start (the sweep deletes those the host does not claim). */
+function harness(saved = memorySavedDownloads(), onDisk: string[] = []) {
   const events: EngineEvent[] = [];
   const client = new FakeClient();
   const path = new FakePath();
@@ -233,10 +238,14 @@ function harness(saved = memorySavedDownloads()) {
     emit: (event) => events.push(event),
     createClient: async () => client as unknown as WebTorrentClient, // the part of WebTorrent the host calls
     loadStorage: async () => ({
-      Store: PieceStore,
+      storeIn,
       pieces: {
-        remove: async (infoHash: string) => void pieces.removed.push(infoHash),
-        sweep: async (keep: ReadonlySet<string>) => (pieces.swept.push([...keep]), 0),
+        remove: async (directory: string) => void pieces.removed.push(directory),
+        sweep: async (owned: (directory: string) => boolean) => {
+          const gone = onDisk.filter((directory) => !owned(directory));
+          pieces.swept.push(gone);
+          return gone.length;
+        },
       },
     }),
     saved,
@@ -269,7 +278,7 @@ describe('DownloadsHost', () => {
     await vi.waitFor(() => expect(h.path.opened).toHaveLength(1));
     const [torrent] = h.client.torrents;
     expect(torrent!.id).toBe(`magnet:?xt=urn:btih:${MAGNET_HASH}&dn=film`);
-    expect(torrent!.addOptions).toEqual({ announce: [], store: PieceStore, deselect: true });
+    expect(torrent!.addOptions).toEqual(ADD_OPTIONS);
     expect(h.path.opened[0]!.request).toEqual({
       kind: 'torrent',
       infoHash: MAGNET_HASH,
@@ -286,6 +295,9 @@ describe('DownloadsHost', () => {
         paused: false,
       }),
     );
+    // Its pieces go in a directory of this add's own, which the record names for a restart.
+    expect(directoryOf(torrent!)).toMatch(new RegExp(`^underpass-${MAGNET_HASH}-[0-9a-f]{16}$`));
+    expect(h.saved.records.get(MAGNET_HASH)!.pieces).toBe(directoryOf(torrent!));
   });
 
   it("saves a magnet's metadata (its info only) and a restart adds it again from there, asking the exit only after the stored pieces are checked", async () => {
@@ -300,12 +312,15 @@ describe('DownloadsHost', () => {
     expect(first.client.torrents[0]!.destroyedWith).toEqual({ destroyStore: false });
     await vi.waitFor(() => expect(first.client.destroyed).toBe(true));
 
-    // The browser restarts: a new host over the same saved list.
-    const second = harness(saved);
+    // The browser restarts: a new host over the same saved list, with an orphan directory on disk too.
+    const directory = directoryOf(first.client.torrents[0]!);
+    const orphan = `underpass-${MAGNET_HASH}-${'0'.repeat(16)}`;
+    const second = harness(saved, [directory, orphan]);
     await vi.waitFor(() => expect(second.client.torrents).toHaveLength(1));
     const again = second.client.torrents[0]!;
     expect(again.id).toEqual(new Uint8Array(USER_TORRENT));
-    expect(again.addOptions).toEqual({ announce: [], store: PieceStore, deselect: true });
+    expect(again.addOptions).toEqual(ADD_OPTIONS);
+    expect(directoryOf(again)).toBe(directory); // where its pieces are
     expect(second.torrents().map((t) => t.infoHash)).toEqual([INFO_HASH]);
     again.giveMetadata(USER_TORRENT);
     expect(second.path.opened).toHaveLength(0); // the pieces on disk are being checked
@@ -317,7 +332,7 @@ describe('DownloadsHost', () => {
       trackers: ['udp://t.example:1'],
       files: [],
     });
-    await vi.waitFor(() => expect(second.pieces.swept).toEqual([[INFO_HASH]]));
+    await vi.waitFor(() => expect(second.pieces.swept).toEqual([[orphan]]));
   });
 
   it('a restart with every file already verified never contacts the exit', async () => {
@@ -441,12 +456,12 @@ describe('DownloadsHost', () => {
     expect(h.path.opened[0]!.stream.closed).toBe(true);
     expect(h.client.torrents[0]!.destroyedWith).toEqual({ destroyStore: true });
     expect(h.torrents()).toEqual([]);
-    await vi.waitFor(() => expect(h.pieces.removed).toEqual([INFO_HASH]));
+    await vi.waitFor(() => expect(h.pieces.removed).toEqual([directoryOf(h.client.torrents[0]!)]));
     expect(h.saved.records.size).toBe(0);
     expect(h.saved.torrents.size).toBe(0);
   });
 
-  it('the same torrent added again right after its removal waits until its old pieces are gone', async () => {
+  it('the same torrent added again while its removal still runs gets a directory of its own at once', async () => {
     const h = await readyTorrent();
     const old = h.client.torrents[0]!;
     old.holdDestroy = true;
@@ -458,11 +473,22 @@ describe('DownloadsHost', () => {
       base64: base64(TORRENT_FILE),
       files: [],
     });
-    await vi.waitFor(() => expect(h.torrents()).toHaveLength(1));
-    expect(h.client.torrents).toHaveLength(1); // the new one is listed, not handed to WebTorrent yet
-    old.finishDestroy();
     await vi.waitFor(() => expect(h.client.torrents).toHaveLength(2));
-    expect(h.pieces.removed).toEqual([INFO_HASH]);
+    const again = h.client.torrents[1]!;
+    expect(directoryOf(again)).not.toBe(directoryOf(old));
+    expect(h.saved.records.get(INFO_HASH)!.pieces).toBe(directoryOf(again));
+    old.finishDestroy();
+    await vi.waitFor(() => expect(h.pieces.removed).toEqual([directoryOf(old)]));
+  });
+
+  it('a download saved before directories had their own name keeps its pieces where they are', async () => {
+    const saved = memorySavedDownloads();
+    await saved.save(record(INFO_HASH));
+    await saved.saveTorrent(INFO_HASH, USER_TORRENT);
+    const h = harness(saved, [`underpass-${INFO_HASH}`]);
+    await vi.waitFor(() => expect(h.client.torrents).toHaveLength(1));
+    expect(directoryOf(h.client.torrents[0]!)).toBe(`underpass-${INFO_HASH}`);
+    await vi.waitFor(() => expect(h.pieces.swept).toEqual([[]]));
   });
 
   it('hostile input adds nothing and throws nothing', async () => {

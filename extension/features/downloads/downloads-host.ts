@@ -10,6 +10,7 @@ import type { EngineEvent, OffscreenCommand } from '../../lib/messages';
 import { safely } from '../../lib/safely';
 import { switchError, toSwitchError, truncateReason } from '../../lib/switch-error';
 import { MAX_DOWNLOADS, type DownloadsEngineState, type DownloadsPath } from './downloads-messages';
+import { newPieceDirectory } from './piece-directory';
 import type { PieceStorage } from './piece-store';
 import {
   indexedDbSavedDownloads,
@@ -44,8 +45,8 @@ export type WebTorrentClient = Pick<WebTorrent, 'add' | 'destroy' | 'on'>;
 /** The part of a path the downloads use (ProtectEngine with `needs: 'torrent'`). */
 export type DownloadsPathEngine = Pick<ProtectEngine, 'start' | 'stop' | 'open' | 'on'>;
 
-/** Where pieces go: the store class WebTorrent is given, and removal outside WebTorrent. */
-export type PieceStorageKit = { Store: ChunkStoreClass; pieces: PieceStorage };
+/** Where pieces go: the store class WebTorrent is given for a directory, and removal outside WebTorrent. */
+export type PieceStorageKit = { storeIn(directory: string): ChunkStoreClass; pieces: PieceStorage };
 
 export type DownloadsHostOptions = {
   createPeer: PeerFactory;
@@ -73,11 +74,8 @@ type DownloadsRun = {
   metadataBytes: Map<string, number>;
   /** Removed while the saved list was still loading: not to be brought back by it. */
   removedWhileLoading: Set<string>;
-  /**
-   * Removals whose torrent and pieces are still being destroyed: the same infohash added again waits for
-   * its removal, else the new torrent would read (or lose mid-read) the pieces being deleted.
-   */
-  removals: Map<string, Promise<void>>;
+  /** Every piece directory this run handed to a torrent: the sweep at start keeps them. */
+  directories: Set<string>;
   loading: boolean;
   lastAddedAt: number;
   ticker: ReturnType<typeof setInterval>;
@@ -93,8 +91,8 @@ export async function createIsolatedClient(): Promise<WebTorrentClient> {
 }
 
 async function loadOpfsStorage(): Promise<PieceStorageKit> {
-  const { InfoHashPieceStore, opfsPieceStorage } = await import('./piece-store');
-  return { Store: InfoHashPieceStore, pieces: opfsPieceStorage() };
+  const { pieceStoreIn, opfsPieceStorage } = await import('./piece-store');
+  return { storeIn: pieceStoreIn, pieces: opfsPieceStorage() };
 }
 
 export class DownloadsHost implements FeatureHost<'downloads'> {
@@ -169,7 +167,7 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
       entries: new Map(),
       metadataBytes: new Map(),
       removedWhileLoading: new Set(),
-      removals: new Map(),
+      directories: new Set(),
       loading: true,
       lastAddedAt: 0,
       ticker: setInterval(() => {
@@ -249,7 +247,7 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
     this.report();
     try {
       const { pieces } = await run.storage;
-      const swept = await pieces.sweep(new Set(run.entries.keys()));
+      const swept = await pieces.sweep((directory) => run.directories.has(directory));
       if (swept > 0)
         console.info(`underpass downloads: removed the pieces of ${swept} torrents no longer listed`);
     } catch (error) {
@@ -301,14 +299,16 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
       ...(this.options.clock ? { clock: this.options.clock } : {}),
     });
     run.entries.set(download.infoHash, entry);
+    run.directories.add(entry.pieceDirectory);
     this.report();
-    Promise.all([run.client, run.storage, run.removals.get(download.infoHash)]).then(
-      ([client, { Store }]) => {
+    Promise.all([run.client, run.storage]).then(
+      ([client, storage]) => {
         if (this.run !== run || run.entries.get(download.infoHash) !== entry) return;
-        // No trackers of its own, pieces under the infohash in OPFS.
+        // No trackers of its own, pieces in this add's own OPFS directory.
         // `deselect`: WebTorrent would otherwise select every piece it finds missing when it checks the stored
         // ones, after the entry applied the user's choice, and fetch the files left out.
-        entry.attach(client.add(torrentId, { announce: [], store: Store, deselect: true }));
+        const store = storage.storeIn(entry.pieceDirectory);
+        entry.attach(client.add(torrentId, { announce: [], store, deselect: true }));
       },
       () => {}, // the run's path already says why
     );
@@ -352,19 +352,16 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
     this.saved
       .remove(infoHash)
       .catch((error: unknown) => console.warn('underpass downloads: not removed:', String(error)));
-    const removal = new Promise<void>((resolve) => {
-      const dropPieces = () =>
-        void run.storage
-          .then(({ pieces }) => pieces.remove(infoHash))
-          .catch(() => {})
-          .finally(resolve);
-      if (entry) entry.release(true, dropPieces);
-      else dropPieces();
-    });
-    run.removals.set(infoHash, removal);
-    void removal.then(() => {
-      if (run.removals.get(infoHash) === removal) run.removals.delete(infoHash);
-    });
+    // Its pieces: WebTorrent deletes its store's directory; the directory is removed again in case the torrent
+    // had no store yet. A download removed while the list loads has no entry: the sweep at start takes its
+    // pieces. The same torrent added again gets a directory of its own, so nothing here can race it.
+    if (entry) {
+      const directory = entry.pieceDirectory;
+      entry.release(true, () => {
+        run.directories.delete(directory);
+        void run.storage.then(({ pieces }) => pieces.remove(directory)).catch(() => {});
+      });
+    }
     this.report();
   }
 
@@ -401,6 +398,7 @@ function newRecord(run: DownloadsRun, infoHash: string, name: string, trackers: 
     files: [],
     paused: false,
     addedAt: run.lastAddedAt,
+    pieces: newPieceDirectory(infoHash),
   };
 }
 

@@ -2,6 +2,7 @@ import { MAX_TORRENT_FILE_INDICES, MAX_TORRENT_TRACKERS, validateTrackerUrl } fr
 import { openDB, type IDBPDatabase } from 'idb';
 import { z } from 'zod';
 import { infoHashSchema, MAX_DOWNLOADS, MAX_TORRENT_FILE_BYTES } from './downloads-messages';
+import { PIECE_DIRECTORY } from './piece-directory';
 
 /**
  * The list of downloads that survives a browser restart, in the extension origin's IndexedDB: the one storage
@@ -27,6 +28,8 @@ export const savedDownloadSchema = z.object({
   paused: z.boolean(),
   /** Milliseconds since the epoch: the list keeps the order the user added them in. */
   addedAt: z.number().int().nonnegative(),
+  /** The OPFS directory of its pieces (piece-directory.ts); absent in downloads saved before it was named. */
+  pieces: z.string().regex(PIECE_DIRECTORY).optional(),
 });
 export type SavedDownload = z.infer<typeof savedDownloadSchema>;
 

@@ -11,6 +11,7 @@ import {
   type DownloadsPath,
   type TorrentProgress,
 } from './downloads-messages';
+import { legacyPieceDirectory } from './piece-directory';
 import type { SavedDownload } from './saved-downloads';
 
 /**
@@ -42,6 +43,8 @@ export type TorrentEntryOptions = {
 
 export class TorrentEntry {
   readonly infoHash: string;
+  /** The OPFS directory of its pieces (piece-directory.ts). */
+  readonly pieceDirectory: string;
   torrent: Torrent | undefined;
   failure: SwitchError | undefined;
   /** Blob URLs made for saving, revoked when the torrent goes. */
@@ -53,6 +56,7 @@ export class TorrentEntry {
   constructor(private readonly options: TorrentEntryOptions) {
     this.record = { ...options.record, files: [...options.record.files] };
     this.infoHash = this.record.infoHash;
+    this.pieceDirectory = this.record.pieces ?? legacyPieceDirectory(this.infoHash);
   }
 
   get name(): string {
