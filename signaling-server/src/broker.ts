@@ -297,6 +297,7 @@ export class Broker {
           closed: false,
           survivor: other,
           maxClientLinks: this.options.maxLinksPerClient,
+          ttlMs: this.claimTtlMs,
         });
         if (gone.link) this.resumed(gone.link);
       }

@@ -300,6 +300,14 @@ for i = 1, #candidates do
     end
   end
 end
+-- No claim to pair with yet: the survivor's side waits as a claim of its own (LinkGone in registry.ts).
+local ck = p .. 'claim:' .. lid
+if #candidates == 1 and candidates[1] == ARGV[5] and redis.call('EXISTS', ck) == 0 then
+  redis.call('HSET', ck, ARGV[5], redis.call('HGET', p .. 'peer:' .. ARGV[5], 'role'))
+  redis.call('PEXPIRE', ck, ARGV[4])
+  redis.call('SADD', p .. 'claims:' .. ARGV[5], lid)
+  redis.call('PEXPIRE', p .. 'claims:' .. ARGV[5], ARGV[4])
+end
 return {'none'}`,
 } as const;
 
@@ -511,7 +519,7 @@ export class RedisRegistry implements Registry {
   async linkGone(linkId: string, how: LinkGone): Promise<{ tell: string[]; link?: LinkEntry }> {
     const result = how.closed
       ? await this.run('linkGone', linkId, '1', how.ttlMs, '', 0)
-      : await this.run('linkGone', linkId, '', 0, how.survivor ?? '', how.maxClientLinks);
+      : await this.run('linkGone', linkId, '', how.ttlMs, how.survivor ?? '', how.maxClientLinks);
     if (!Array.isArray(result)) throw new Error('unexpected reply from linkGone');
     const status = text(result[0]);
     const rows: unknown = result[1];

@@ -101,10 +101,12 @@ export type LinkGone =
   /** Closed by a member or by a member leaving: the link's claimants hear link-closed, and late ones too. */
   | { closed: true; ttlMs: number }
   /**
-   * Forgotten without a word (its member's instance died, or the server stops): the link passes to its
-   * claimants, the surviving member (still registered) standing for its side.
+   * Forgotten without a word (its member's instance died, its exit key was taken over, or the server stops):
+   * the link passes to its claimants, the surviving member (still registered) standing for its side. With no
+   * claim to pair with yet, the survivor's side waits `ttlMs` as a claim of its own: the survivor holds the link
+   * and has no reason to claim it, while the other member claims it from its new socket a moment later.
    */
-  | { closed: false; survivor?: string | undefined; maxClientLinks: number };
+  | { closed: false; survivor?: string | undefined; maxClientLinks: number; ttlMs: number };
 
 export interface Registry {
   /** Registers a peer; an exitKey another peer registered is refused, or taken over (see AddPeerOptions). */
@@ -369,6 +371,8 @@ export class MemoryRegistry implements Registry {
         return { tell: [], link };
       }
     }
+    if (survivor && waiting.length === 0)
+      this.claims.add(linkId, { peerId: survivor.peerId, role: survivor.role }, how.ttlMs);
     return { tell: [] };
   }
 

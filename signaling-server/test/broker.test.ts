@@ -227,6 +227,33 @@ describe.each(registries)('Broker with the %s registry', (_name, makeRegistry) =
       expect(take(id('e2')).map((m) => m.type)).toEqual(['welcome']);
     });
 
+    it("keeps a surviving member's side of a forgotten link waiting for the other's claim", async () => {
+      const { broker, registry, take } = setup();
+      const exitKey = newExitKey();
+      const hello = { type: 'hello', v: 1, role: 'exit', exitKey } as const;
+      await broker.join(id('e1'), hello);
+      await broker.join(id('r'), { type: 'hello', v: 1, role: 'relay', capacity: 2 });
+      take(id('r'));
+      for (const requestId of ['x', 'y'])
+        await broker.handle(id('r'), { type: 'connect-exit', requestId, exitKey });
+      const [first, second] = take(id('r')).map((m) => (m.type === 'link' ? m.linkId : ''));
+      // The exit's new socket takes its key over; the relay, on a live instance, has no reason to claim.
+      await broker.join(id('e2'), hello);
+      await broker.handle(id('e2'), { type: 'link-resume', linkIds: [first!, second!] });
+      expect(await registry.getLink(first!)).toEqual({ linkId: first, initiator: id('r'), hop: id('e2') });
+      // Known again: when this exit goes, the relay hears it at once instead of waiting for its keepalive.
+      await broker.handle(id('e2'), { type: 'link-closed', linkId: second! });
+      expect(take(id('r'))).toEqual([{ type: 'link-closed', linkId: second }]);
+      // Reaping (the exit's instance died) leaves the relay's side waiting likewise.
+      await broker.leave(id('e2'), { tellLinkMembers: false });
+      expect(take(id('r'))).toEqual([]);
+      await broker.join(id('e3'), hello);
+      await broker.handle(id('e3'), { type: 'link-resume', linkIds: [first!] });
+      expect(await registry.getLink(first!)).toEqual({ linkId: first, initiator: id('r'), hop: id('e3') });
+      await broker.leave(id('e3'));
+      expect(take(id('r'))).toEqual([{ type: 'link-closed', linkId: first }]);
+    });
+
     it("drops the replaced exit's pending claims without a word", async () => {
       const { broker, registry, take } = setup();
       const exitKey = newExitKey();

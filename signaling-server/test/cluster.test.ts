@@ -239,6 +239,11 @@ describe('two instances sharing Redis', () => {
       fresh.send({ type: 'link-resume', linkIds: [link.linkId] });
       await fresh.sync();
       await relay.sync();
+      // The relay's side waited for that claim: the link is known again, with the exit's new peer id.
+      expect(await admin.hgetall(`${prefix}link:${link.linkId}`)).toEqual({
+        i: relay.peerId,
+        h: fresh.peerId,
+      });
 
       // The dead instance is reaped now (as B does once its key expires): the new registration stays.
       await admin.del(`${prefix}instance:${dead}`);
