@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import { toBase64Url } from '@underpass/shared/bytes';
 import type { ExitIdentity } from '@underpass/shared/trust';
 import type { StaticKeyPair } from '@underpass/shared/tunnel';
-import { errorMessage } from '@underpass/shared/errors';
+import { UnderpassError, errorMessage } from '@underpass/shared/errors';
 import { ExitEngine, ExitPolicy, type ExitStats, type SessionLimits } from '@underpass/shared/exit';
 import { LoadReporter } from '@underpass/shared/engines';
 import { PeerConnector } from '@underpass/shared/links';
@@ -99,6 +99,12 @@ export interface ExitNode {
    * from then on; an invalid one is refused (the error says why) and the current one stays.
    */
   reloadCertificate(): Promise<void>;
+  /**
+   * Settles when the exit ended by itself, with why: another process proved this exit's key to the broker and
+   * took over its registration (`replaced`). The exit has closed by then and does not reconnect: two processes
+   * with one key would take it from each other for ever. Never settles otherwise.
+   */
+  readonly ended: Promise<UnderpassError>;
   close(): Promise<void>;
 }
 
@@ -264,6 +270,18 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
       'the signaling server reported an error',
     ),
   );
+  /** Stops serving; the connection to the broker is the caller's (replaced: already stopped, state kept). */
+  const stopServing = async () => {
+    load.close();
+    engine.close();
+    await dialer.close();
+  };
+  const close = async () => {
+    signaling.close();
+    await stopServing();
+  };
+  let end!: (why: UnderpassError) => void;
+  const ended = new Promise<UnderpassError>((resolve) => (end = resolve));
   signaling.on('state', (state) => {
     switch (state.status) {
       case 'connected':
@@ -286,7 +304,13 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
         );
         return;
       case 'stopped':
-        if (state.code !== undefined)
+        if (state.code === 'replaced') {
+          logger.error(
+            { event: 'replaced', code: state.code, reason: state.reason, links: engine.stats().links },
+            'another exit process proved this key and took over; this one stops (see the other process)',
+          );
+          void stopServing().finally(() => end(new UnderpassError('replaced', state.reason ?? 'replaced')));
+        } else if (state.code !== undefined)
           logger.error(
             { event: 'signaling-stopped', code: state.code, reason: state.reason },
             'the signaling server refused this exit for good',
@@ -299,10 +323,7 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
   try {
     await signaling.connect();
   } catch (error) {
-    load.close();
-    signaling.close();
-    engine.close();
-    await dialer.close();
+    await close();
     throw error;
   }
 
@@ -327,11 +348,7 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
         'certificate renewed',
       );
     },
-    close: async () => {
-      load.close();
-      signaling.close();
-      engine.close();
-      await dialer.close();
-    },
+    ended,
+    close,
   };
 }

@@ -3,7 +3,7 @@
  * the certificate on SIGHUP and shut down on SIGTERM/SIGINT.
  */
 import { pino } from 'pino';
-import { EXIT_OK, runCli } from '@underpass/shared/cli';
+import { EXIT_FAILURE, EXIT_OK, runCli } from '@underpass/shared/cli';
 import { toBase64Url } from '@underpass/shared/bytes';
 import { errorMessage } from '@underpass/shared/errors';
 import { exitIdentity, startExitNode } from './exit-node.js';
@@ -89,6 +89,11 @@ async function main(): Promise<number | void> {
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
+  // Another process took this key over (logged, closed): a failure for the operator, who runs one of the two.
+  void exit.ended.then(() => {
+    clearInterval(figures);
+    process.exit(EXIT_FAILURE);
+  });
   // Renewal: the operator replaces the file and sends SIGHUP; a bad file is refused and the old one kept.
   process.on('SIGHUP', () => {
     exit

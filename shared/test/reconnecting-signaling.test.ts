@@ -256,6 +256,26 @@ describe('ReconnectingSignaling', () => {
     expect(ScriptedSocket.made).toHaveLength(2);
   });
 
+  it('stops for good when replaced after its welcome: another process took its key over', async () => {
+    const { clock, signaling, socket, states } = setup();
+    const connected = signaling.connect();
+    socket(0).accept();
+    socket(0).welcome(PEER_A);
+    await connected;
+    socket(0).say({ type: 'error', code: 'replaced', message: 'another exit process took over' });
+    socket(0).drop(1008, 'replaced');
+    await settle();
+    expect(signaling.state).toEqual({
+      status: 'stopped',
+      code: 'replaced',
+      reason: 'another exit process took over',
+    });
+    expect(states.some((s) => s.status === 'reconnecting')).toBe(false);
+    expect(clock.pending).toBe(0);
+    clock.advance(60_000);
+    expect(ScriptedSocket.made).toHaveLength(1);
+  });
+
   it('signals and closes only links it holds; requests fail fast while away', async () => {
     const { signaling, socket } = setup();
     const links: string[] = [];

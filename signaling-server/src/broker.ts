@@ -18,7 +18,7 @@ import {
   type SignalingErrorCode,
 } from '@underpass/shared/signaling';
 import { Matchmaker, type MatchObserver, type Member } from './matchmaker.js';
-import type { LinkEntry, Registry } from './registry.js';
+import type { LinkEntry, Registry, ReplacedPeer } from './registry.js';
 
 /** Link memberships remembered locally; beyond this many, the oldest are forgotten (it is only a cache). */
 const LINK_CACHE_SIZE = 50_000;
@@ -54,6 +54,11 @@ export type BrokerOptions = {
   maxPendingClaims?: number;
   /** Told how each claimed link id fared, for the metrics. */
   onClaim?: (outcome: ClaimOutcome) => void;
+  /**
+   * An exit's registration was taken over by a connection that proved the same key afresh: the old peer, on
+   * whichever instance, must be told `replaced` and its socket closed (the server's job: it holds the sockets).
+   */
+  onReplaced?: (peerId: string) => void;
 };
 
 /** What became of one claimed link id. */
@@ -196,14 +201,20 @@ export class Broker {
 
   /** Registers a peer that said hello under the id the server gave its connection, and welcomes it. */
   async join(peerId: string, hello: HelloMessage): Promise<JoinResult> {
-    const result = await this.registry.addPeer({
-      peerId,
-      role: hello.role,
-      capacity: hello.capacity,
-      exitKey: hello.exitKey,
-      policy: hello.policy,
-      torrents: hello.torrents,
-    });
+    const result = await this.registry.addPeer(
+      {
+        peerId,
+        role: hello.role,
+        capacity: hello.capacity,
+        exitKey: hello.exitKey,
+        policy: hello.policy,
+        torrents: hello.torrents,
+      },
+      // An exit gets here only with a verified proof (admit): it holds the key's secret, so another peer
+      // registered with that key is its own stale registration (a socket not yet seen closed, a dead
+      // instance's) or a second process with its key. Either way the proven one is who the key is now.
+      { takeOverExitKey: hello.role === 'exit' },
+    );
     if (!result.ok) {
       const message =
         result.reason === 'duplicate-exit-key'
@@ -211,6 +222,7 @@ export class Broker {
           : 'peer id already in use';
       return { ok: false, code: 'not-allowed', message, reason: result.reason };
     }
+    if (result.replaced) await this.replaced(result.replaced, peerId);
     this.members.set(peerId, { peerId, role: hello.role, capacity: hello.capacity });
     this.logger.info({ peerId, role: hello.role, capacity: hello.capacity }, 'peer joined');
     const welcome: ServerMessage = { type: 'welcome', v: SIGNALING_PROTOCOL_VERSION, peerId };
@@ -227,11 +239,7 @@ export class Broker {
    * do not need the server, and a `link-closed` would make the other member tear a working link down.
    */
   async leave(peerId: string, options: { tellLinkMembers?: boolean } = {}): Promise<void> {
-    this.members.delete(peerId);
-    this.claimsMade.delete(peerId);
-    for (const key of this.pendingByPeer.get(peerId) ?? []) this.pendingClaims.delete(key);
-    this.pendingByPeer.delete(peerId);
-    this.matchmaker.forget(peerId);
+    this.forgetLocally(peerId);
     const tell = options.tellLinkMembers !== false && !this.stopping;
     // Its pending claims: a peer gone while the server runs holds no link any more; one whose server went
     // away says nothing.
@@ -240,6 +248,42 @@ export class Broker {
       this.send(notice.peerId, { type: 'link-closed', linkId: notice.linkId });
     const links = await this.registry.removePeer(peerId);
     if (!links) return;
+    await this.linksGone(peerId, links, tell);
+    this.logger.info({ peerId, links: links.length }, 'peer left');
+    if (links.length > 0) this.capacityChanged();
+  }
+
+  /**
+   * The registry removed `old` (with its claims) for `by`, which proved the same exit key. Its links go as a
+   * dead instance's peer's do, without `link-closed`: the likeliest `old` is this very exit's earlier socket,
+   * whose WebRTC links are up and which it claims again right after welcome (link-resume); the surviving
+   * member stands for its side. A second process's links die with it, and their members notice that.
+   */
+  private async replaced(old: ReplacedPeer, by: string): Promise<void> {
+    this.forgetLocally(old.peerId);
+    this.options.onReplaced?.(old.peerId);
+    await this.linksGone(old.peerId, old.links, false);
+    this.logger.info(
+      { peerId: by, replaced: old.peerId, links: old.links.length },
+      'an exit proved its key afresh and took over the registration of another connection',
+    );
+    if (old.links.length > 0) this.capacityChanged();
+  }
+
+  /** What this instance keeps about a peer, beyond the registry. */
+  private forgetLocally(peerId: string): void {
+    this.members.delete(peerId);
+    this.claimsMade.delete(peerId);
+    for (const key of this.pendingByPeer.get(peerId) ?? []) this.pendingClaims.delete(key);
+    this.pendingByPeer.delete(peerId);
+    this.matchmaker.forget(peerId);
+  }
+
+  /**
+   * After the registry forgot `peerId` and its `links`: with `tell`, their other members hear `link-closed`;
+   * without, each link passes to the claims made for it (see leave()).
+   */
+  private async linksGone(peerId: string, links: readonly LinkEntry[], tell: boolean): Promise<void> {
     for (const link of links) {
       this.linkCache.delete(link.linkId);
       const other = link.initiator === peerId ? link.hop : link.initiator;
@@ -253,12 +297,11 @@ export class Broker {
           closed: false,
           survivor: other,
           maxClientLinks: this.options.maxLinksPerClient,
+          ttlMs: this.claimTtlMs,
         });
         if (gone.link) this.resumed(gone.link);
       }
     }
-    this.logger.info({ peerId, links: links.length }, 'peer left');
-    if (links.length > 0) this.capacityChanged();
   }
 
   /**

@@ -179,6 +179,15 @@ export class PeerConnection implements LivePeer {
     this.close(CLOSE_TRY_LATER, 'reconnect');
   }
 
+  /**
+   * Another connection proved this exit's key afresh and took its registration (broker.ts, `replaced`): told
+   * so, with a code the exit does not retry on, and closed. Already removed from the registry.
+   */
+  replaced(): void {
+    this.sendError('replaced', 'another exit process proved this exitKey and took over its registration');
+    this.close(CLOSE_POLICY, 'replaced');
+  }
+
   terminate(): void {
     this.socket.terminate();
   }

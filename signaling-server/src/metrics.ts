@@ -35,6 +35,7 @@ export class SignalingMetrics implements MatchObserver {
   private readonly rejections: Counter<'reason'>;
   private readonly matchLatency: Histogram;
   private readonly claims: Counter<'outcome'>;
+  private readonly takeovers: Counter;
 
   constructor(sources: { connections: () => number; waitingRequests: () => number }) {
     const registers = [this.registry];
@@ -92,6 +93,15 @@ export class SignalingMetrics implements MatchObserver {
       labelNames: ['outcome'],
       registers,
     });
+    this.takeovers = new Counter({
+      name: 'underpass_signaling_exit_takeovers_total',
+      help: 'Exit registrations taken over by a connection that proved the same exitKey afresh',
+      registers,
+    });
+  }
+
+  exitTakenOver(): void {
+    this.takeovers.inc();
   }
 
   linkClaimed(outcome: ClaimOutcome): void {

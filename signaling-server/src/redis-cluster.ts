@@ -36,6 +36,8 @@ export type ClusterHandlers = {
   deliver(peerId: string, text: string): void;
   /** Another instance freed relay capacity (or a relay joined there). */
   capacity(): void;
+  /** An exit connected here was replaced through another instance: tell it so and close its socket. */
+  replaced(peerId: string): void;
   /** Removes a peer of a dead instance, telling the other members of its links (Broker.leave). */
   reap(peerId: string): Promise<void>;
   /**
@@ -93,10 +95,15 @@ export class RedisCluster {
   async start(handlers: ClusterHandlers): Promise<void> {
     this.handlers = handlers;
     const mine = this.channel(this.instanceId);
+    const replaced = this.replacedChannel(this.instanceId);
     const capacity = `${this.prefix}capacity`;
     this.subscriber.on('message', (channel: string, message: string) => {
       if (channel === capacity) {
         if (message !== this.instanceId) this.handlers?.capacity();
+        return;
+      }
+      if (channel === replaced) {
+        this.handlers?.replaced(message);
         return;
       }
       if (channel !== mine) return;
@@ -104,7 +111,7 @@ export class RedisCluster {
       if (cut <= 0) return;
       this.handlers?.deliver(message.slice(0, cut), message.slice(cut + 1));
     });
-    await this.subscriber.subscribe(mine, capacity);
+    await this.subscriber.subscribe(mine, replaced, capacity);
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), Math.max(100, Math.floor(this.expiryMs / 3)));
     this.heartbeat.unref();
@@ -117,13 +124,25 @@ export class RedisCluster {
 
   /** Sends `text` to a peer connected to another instance; false when the id is not another instance's. */
   forward(peerId: string, text: string): boolean {
-    if (this.closed || peerId.length !== INSTANCE_ID_LENGTH + 22) return false;
-    const instance = peerId.slice(0, INSTANCE_ID_LENGTH);
-    if (instance === this.instanceId) return false;
+    const instance = this.instanceOf(peerId);
+    if (this.closed || instance === undefined || instance === this.instanceId) return false;
     this.redis.publish(this.channel(instance), `${peerId}\n${text}`).catch((error: unknown) => {
       this.logger.warn({ err: errorMessage(error) }, 'cannot forward a message to another instance');
     });
     return true;
+  }
+
+  /**
+   * Tells the instance a peer is connected to that its registration was taken over (Broker's onReplaced). A
+   * peer of a dead instance hears nothing, and needs not: its registration is gone from the registry, and from
+   * its instance's set of peers, so reaping that instance cannot touch the new holder.
+   */
+  tellReplaced(peerId: string): void {
+    const instance = this.instanceOf(peerId);
+    if (this.closed || instance === undefined || instance === this.instanceId) return;
+    this.redis.publish(this.replacedChannel(instance), peerId).catch((error: unknown) => {
+      this.logger.warn({ err: errorMessage(error) }, 'cannot tell another instance of a replaced exit');
+    });
   }
 
   /** Tells the other instances that relay capacity was freed here; coalesced to one message per 50 ms. */
@@ -200,8 +219,18 @@ export class RedisCluster {
     return clean;
   }
 
+  /** The instance a peer id was given by (newPeerId); undefined for an id that is no instance's. */
+  private instanceOf(peerId: string): string | undefined {
+    return peerId.length === INSTANCE_ID_LENGTH + 22 ? peerId.slice(0, INSTANCE_ID_LENGTH) : undefined;
+  }
+
   private channel(instanceId: string): string {
     return `${this.prefix}to:${instanceId}`;
+  }
+
+  /** Peer ids of this instance's exits replaced through another instance. */
+  private replacedChannel(instanceId: string): string {
+    return `${this.prefix}replaced:${instanceId}`;
   }
 
   private aliveKey(instanceId: string): string {

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { ExitService, PeerRole } from '@underpass/shared/signaling';
 import type {
+  AddPeerOptions,
   AddPeerResult,
   ClaimRequest,
   ClaimResult,
@@ -103,15 +104,43 @@ local function unclaimAll(lid)
   redis.call('DEL', p .. 'claim:' .. lid)
   return ids
 end
+-- Forgets peer id, its links (returned, as forget gives them) and its place in every index; false if unknown.
+local function remove(id)
+  local pk = p .. 'peer:' .. id
+  if redis.call('EXISTS', pk) == 0 then return false end
+  local out = {}
+  for _, lid in ipairs(redis.call('SMEMBERS', p .. 'links:' .. id)) do
+    local l = forget(lid)
+    if l then table.insert(out, l) end
+  end
+  redis.call('DEL', p .. 'links:' .. id)
+  local f = redis.call('HMGET', pk, 'role', 'key', 'inst')
+  redis.call('DEL', pk)
+  if f[1] == 'relay' then redis.call('ZREM', p .. 'relays', id) end
+  if f[1] == 'exit' then
+    redis.call('ZREM', p .. 'exits', id)
+    if redis.call('HGET', p .. 'exitkeys', f[2]) == id then redis.call('HDEL', p .. 'exitkeys', f[2]) end
+  end
+  if f[3] then redis.call('SREM', p .. 'instpeers:' .. f[3], id) end
+  return out
+end
 `;
 
 const SCRIPTS = {
-  // ARGV: prefix, id, role, cap, key, policy, instance, torrents ('1' or '')
+  // ARGV: prefix, id, role, cap, key, policy, instance, torrents ('1' or ''), take over the exit key ('1' or '')
   addPeer: `
 local id, role, cap, key = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local pk = p .. 'peer:' .. id
-if redis.call('EXISTS', pk) == 1 then return 'duplicate-peer' end
-if key ~= '' and redis.call('HEXISTS', p .. 'exitkeys', key) == 1 then return 'duplicate-exit-key' end
+if redis.call('EXISTS', pk) == 1 then return {'duplicate-peer'} end
+local holder = key ~= '' and redis.call('HGET', p .. 'exitkeys', key)
+local replaced = false
+if holder then
+  if ARGV[9] ~= '1' then return {'duplicate-exit-key'} end
+  -- The holder's claims go silently (the new holder claims again what is really its own), then the holder.
+  for _, lid in ipairs(redis.call('SMEMBERS', p .. 'claims:' .. holder)) do unclaim(lid, holder) end
+  redis.call('DEL', p .. 'claims:' .. holder)
+  replaced = {holder, remove(holder) or {}}
+end
 local seq = redis.call('INCR', p .. 'seq')
 redis.call('HSET', pk, 'role', role, 'cap', cap, 'key', key, 'pol', ARGV[6], 'load', 0, 'asg', 0,
   'pend', 0, 'own', 0, 'inst', ARGV[7], 'tor', ARGV[8])
@@ -121,26 +150,12 @@ if role == 'exit' then
   redis.call('HSET', p .. 'exitkeys', key, id)
 end
 redis.call('SADD', p .. 'instpeers:' .. ARGV[7], id)
-return 'ok'`,
+if replaced then return {'ok', replaced} end
+return {'ok'}`,
   // ARGV: prefix, id
   removePeer: `
-local id = ARGV[2]
-local pk = p .. 'peer:' .. id
-if redis.call('EXISTS', pk) == 0 then return false end
-local out = {}
-for _, lid in ipairs(redis.call('SMEMBERS', p .. 'links:' .. id)) do
-  local l = forget(lid)
-  if l then table.insert(out, l) end
-end
-redis.call('DEL', p .. 'links:' .. id)
-local f = redis.call('HMGET', pk, 'role', 'key', 'inst')
-redis.call('DEL', pk)
-if f[1] == 'relay' then redis.call('ZREM', p .. 'relays', id) end
-if f[1] == 'exit' then
-  redis.call('ZREM', p .. 'exits', id)
-  if redis.call('HGET', p .. 'exitkeys', f[2]) == id then redis.call('HDEL', p .. 'exitkeys', f[2]) end
-end
-if f[3] then redis.call('SREM', p .. 'instpeers:' .. f[3], id) end
+local out = remove(ARGV[2])
+if not out then return false end
 return {'ok', out}`,
   // ARGV: prefix, id
   getPeer: `return fields(ARGV[2])`,
@@ -285,6 +300,14 @@ for i = 1, #candidates do
     end
   end
 end
+-- No claim to pair with yet: the survivor's side waits as a claim of its own (LinkGone in registry.ts).
+local ck = p .. 'claim:' .. lid
+if #candidates == 1 and candidates[1] == ARGV[5] and redis.call('EXISTS', ck) == 0 then
+  redis.call('HSET', ck, ARGV[5], redis.call('HGET', p .. 'peer:' .. ARGV[5], 'role'))
+  redis.call('PEXPIRE', ck, ARGV[4])
+  redis.call('SADD', p .. 'claims:' .. ARGV[5], lid)
+  redis.call('PEXPIRE', p .. 'claims:' .. ARGV[5], ARGV[4])
+end
 return {'none'}`,
 } as const;
 
@@ -344,6 +367,10 @@ function toLink(row: unknown): LinkEntry | undefined {
   return { linkId: text(row[0]), initiator: text(row[1]), hop: text(row[2]) };
 }
 
+function toLinks(rows: unknown): LinkEntry[] {
+  return Array.isArray(rows) ? rows.map(toLink).filter((l): l is LinkEntry => l !== undefined) : [];
+}
+
 export class RedisRegistry implements Registry {
   readonly prefix: string;
   private readonly redis: Redis;
@@ -366,28 +393,31 @@ export class RedisRegistry implements Registry {
     }
   }
 
-  async addPeer(peer: NewPeer): Promise<AddPeerResult> {
-    const result = text(
-      await this.run(
-        'addPeer',
-        peer.peerId,
-        peer.role,
-        peer.capacity ?? '',
-        peer.exitKey ?? '',
-        peer.policy ?? '',
-        this.instanceId,
-        peer.torrents === true ? '1' : '',
-      ),
+  async addPeer(peer: NewPeer, options: AddPeerOptions = {}): Promise<AddPeerResult> {
+    const result = await this.run(
+      'addPeer',
+      peer.peerId,
+      peer.role,
+      peer.capacity ?? '',
+      peer.exitKey ?? '',
+      peer.policy ?? '',
+      this.instanceId,
+      peer.torrents === true ? '1' : '',
+      options.takeOverExitKey === true ? '1' : '',
     );
-    if (result === 'ok') return { ok: true };
-    return { ok: false, reason: result === 'duplicate-exit-key' ? 'duplicate-exit-key' : 'duplicate-peer' };
+    if (!Array.isArray(result)) throw new Error('unexpected reply from addPeer');
+    const status = text(result[0]);
+    if (status === 'duplicate-peer' || status === 'duplicate-exit-key') return { ok: false, reason: status };
+    if (status !== 'ok') throw new Error(`unexpected reply from addPeer: ${status}`);
+    const replaced: unknown = result[1];
+    if (!Array.isArray(replaced)) return { ok: true };
+    return { ok: true, replaced: { peerId: text(replaced[0]), links: toLinks(replaced[1]) } };
   }
 
   async removePeer(peerId: string): Promise<LinkEntry[] | undefined> {
     const result = await this.run('removePeer', peerId);
     if (!Array.isArray(result)) return undefined;
-    const rows: unknown = result[1];
-    return Array.isArray(rows) ? rows.map(toLink).filter((l): l is LinkEntry => l !== undefined) : [];
+    return toLinks(result[1]);
   }
 
   async getPeer(peerId: string): Promise<PeerEntry | undefined> {
@@ -489,7 +519,7 @@ export class RedisRegistry implements Registry {
   async linkGone(linkId: string, how: LinkGone): Promise<{ tell: string[]; link?: LinkEntry }> {
     const result = how.closed
       ? await this.run('linkGone', linkId, '1', how.ttlMs, '', 0)
-      : await this.run('linkGone', linkId, '', 0, how.survivor ?? '', how.maxClientLinks);
+      : await this.run('linkGone', linkId, '', how.ttlMs, how.survivor ?? '', how.maxClientLinks);
     if (!Array.isArray(result)) throw new Error('unexpected reply from linkGone');
     const status = text(result[0]);
     const rows: unknown = result[1];

@@ -41,7 +41,20 @@ export type LinkEntry = {
   readonly hop: string;
 };
 
-export type AddPeerResult = { ok: true } | { ok: false; reason: 'duplicate-peer' | 'duplicate-exit-key' };
+export type AddPeerOptions = {
+  /**
+   * The new peer proved it holds the secret of its exitKey (broker.ts, `admit`): a registration of that key by
+   * another peer id is a stale one (a socket not yet noticed closed, a dead instance's) or a second process
+   * with the same key, and is removed in the same atomic step, with its links and its claims.
+   */
+  takeOverExitKey?: boolean;
+};
+
+/** A peer removed because another proved its exitKey afresh, and the links it was a member of. */
+export type ReplacedPeer = { peerId: string; links: LinkEntry[] };
+
+export type AddPeerResult =
+  { ok: true; replaced?: ReplacedPeer } | { ok: false; reason: 'duplicate-peer' | 'duplicate-exit-key' };
 
 export type CreateLinkRequest = {
   linkId: string;
@@ -88,13 +101,16 @@ export type LinkGone =
   /** Closed by a member or by a member leaving: the link's claimants hear link-closed, and late ones too. */
   | { closed: true; ttlMs: number }
   /**
-   * Forgotten without a word (its member's instance died, or the server stops): the link passes to its
-   * claimants, the surviving member (still registered) standing for its side.
+   * Forgotten without a word (its member's instance died, its exit key was taken over, or the server stops):
+   * the link passes to its claimants, the surviving member (still registered) standing for its side. With no
+   * claim to pair with yet, the survivor's side waits `ttlMs` as a claim of its own: the survivor holds the link
+   * and has no reason to claim it, while the other member claims it from its new socket a moment later.
    */
-  | { closed: false; survivor?: string | undefined; maxClientLinks: number };
+  | { closed: false; survivor?: string | undefined; maxClientLinks: number; ttlMs: number };
 
 export interface Registry {
-  addPeer(peer: NewPeer): Promise<AddPeerResult>;
+  /** Registers a peer; an exitKey another peer registered is refused, or taken over (see AddPeerOptions). */
+  addPeer(peer: NewPeer, options?: AddPeerOptions): Promise<AddPeerResult>;
   /**
    * Forgets the peer and every link it is a member of (fixing assigned counts); returns those links, or
    * undefined when the peer was not registered.
@@ -158,10 +174,16 @@ export class MemoryRegistry implements Registry {
     this.claims = new LinkClaims(options.now ?? Date.now);
   }
 
-  async addPeer(peer: NewPeer): Promise<AddPeerResult> {
+  async addPeer(peer: NewPeer, options: AddPeerOptions = {}): Promise<AddPeerResult> {
     if (this.peers.has(peer.peerId)) return { ok: false, reason: 'duplicate-peer' };
-    if (peer.exitKey !== undefined && this.exitsByKey.has(peer.exitKey))
-      return { ok: false, reason: 'duplicate-exit-key' };
+    const holder = peer.exitKey === undefined ? undefined : this.exitsByKey.get(peer.exitKey);
+    if (holder !== undefined && !options.takeOverExitKey) return { ok: false, reason: 'duplicate-exit-key' };
+    let replaced: ReplacedPeer | undefined;
+    if (holder !== undefined) {
+      // Its claims go silently: the new holder claims again whatever links are really its own.
+      for (const linkId of this.claims.claimedBy(holder)) this.claims.withdraw(linkId, holder);
+      replaced = { peerId: holder, links: this.remove(holder) ?? [] };
+    }
     const entry: MutablePeer = {
       peerId: peer.peerId,
       role: peer.role,
@@ -181,10 +203,15 @@ export class MemoryRegistry implements Registry {
       this.relayNodes.set(peer.peerId, node);
       this.relayHeap.add(node);
     }
-    return { ok: true };
+    return replaced ? { ok: true, replaced } : { ok: true };
   }
 
   async removePeer(peerId: string): Promise<LinkEntry[] | undefined> {
+    return this.remove(peerId);
+  }
+
+  /** removePeer without a turn of the event loop, so addPeer's takeover stays one step. */
+  private remove(peerId: string): LinkEntry[] | undefined {
     const peer = this.peers.get(peerId);
     if (!peer) return undefined;
     const dropped: LinkEntry[] = [];
@@ -344,6 +371,8 @@ export class MemoryRegistry implements Registry {
         return { tell: [], link };
       }
     }
+    if (survivor && waiting.length === 0)
+      this.claims.add(linkId, { peerId: survivor.peerId, role: survivor.role }, how.ttlMs);
     return { tell: [] };
   }
 

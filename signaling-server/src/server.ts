@@ -106,11 +106,18 @@ export async function startSignalingServer(options: SignalingServerOptions): Pro
     observer: metrics,
     onCapacityFreed: cluster ? () => cluster.announceCapacity() : undefined,
     onClaim: (outcome) => metrics.linkClaimed(outcome),
+    onReplaced: (peerId) => {
+      metrics.exitTakenOver();
+      const conn = connections.get(peerId);
+      if (conn) conn.replaced();
+      else cluster?.tellReplaced(peerId);
+    },
     clock,
   });
   await cluster?.start({
     deliver,
     capacity: () => broker.capacityFreed(),
+    replaced: (peerId) => connections.get(peerId)?.replaced(),
     // A dead instance's peers most likely lost only their signaling socket: their links stay up.
     reap: (peerId) => broker.leave(peerId, { tellLinkMembers: false }),
     lost: () => {

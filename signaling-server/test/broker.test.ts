@@ -34,12 +34,14 @@ const registries: [string, () => Registry][] = [
 describe.each(registries)('Broker with the %s registry', (_name, makeRegistry) => {
   function setup(maxLinksPerClient = 8, matchWaitMs = 0) {
     const outbox = new Map<string, ServerMessage[]>();
+    const replaced: string[] = [];
     let n = 0;
     const registry = makeRegistry();
     const broker = new Broker({
       registry,
       maxLinksPerClient,
       matchWaitMs,
+      onReplaced: (peerId) => replaced.push(peerId),
       newId: () => `link-${String(++n).padStart(16, '0')}`,
       send: (peerId, msg) => {
         const box = outbox.get(peerId) ?? [];
@@ -52,7 +54,7 @@ describe.each(registries)('Broker with the %s registry', (_name, makeRegistry) =
       outbox.set(peerId, []);
       return box;
     };
-    return { broker, registry, take };
+    return { broker, registry, take, replaced };
   }
 
   const id = (name: string) => name.padEnd(22, '0');
@@ -176,28 +178,97 @@ describe.each(registries)('Broker with the %s registry', (_name, makeRegistry) =
       expect(take(id('relay'))).toEqual([]);
     });
 
-    it('takes a re-announced exit back under its key once its old registration is gone, listed once', async () => {
-      const { broker, registry } = setup();
+    it('gives an exit key to the exit that proved it last: the old registration goes at once, listed once', async () => {
+      const { broker, registry, take, replaced } = setup();
       const exitKey = newExitKey();
       const hello = { type: 'hello', v: 1, role: 'exit', exitKey, policy: 'web' } as const;
       expect(await broker.join(id('old'), hello)).toEqual({ ok: true });
-      // The same exit on a new socket while its old one is not yet known to be gone: refused, it retries.
-      expect(await broker.join(id('new'), hello)).toMatchObject({ ok: false, reason: 'duplicate-exit-key' });
-      await broker.leave(id('old'), { tellLinkMembers: false });
+      // The same exit on a new socket while its old one is not yet known to be gone (or a second process).
       expect(await broker.join(id('new'), hello)).toEqual({ ok: true });
+      expect(replaced).toEqual([id('old')]);
+      expect((await registry.listExits()).map((e) => [e.peerId, e.policy])).toEqual([[id('new'), 'web']]);
+      expect((await registry.pickExit(exitKey))?.peerId).toBe(id('new'));
+      expect(take(id('new')).map((m) => m.type)).toEqual(['welcome']);
+      // The old socket's close, or its dead instance's reaping, comes later and must not touch the new one.
+      await broker.leave(id('old'));
+      await broker.leave(id('old'), { tellLinkMembers: false });
       expect((await registry.listExits()).map((e) => e.peerId)).toEqual([id('new')]);
+      // Its messages, if any still come, are a stranger's.
+      expect(await broker.handle(id('old'), { type: 'load', load: 5 })).toBe('ok');
+      expect((await registry.getExit(exitKey))?.load).toBe(0);
     });
 
-    it('keeps an exit key for the first exit, and frees it when that exit leaves', async () => {
-      const { broker, registry } = setup();
+    it("passes the replaced exit's links to claims without link-closed: the new socket resumes them", async () => {
+      const { broker, registry, take, replaced } = setup();
       const exitKey = newExitKey();
-      const hello = { type: 'hello', v: 1, role: 'exit', exitKey, policy: 'web' } as const;
-      expect(await broker.join(id('e1'), hello)).toEqual({ ok: true });
-      expect(await broker.join(id('e2'), hello)).toMatchObject({ ok: false, code: 'not-allowed' });
-      expect((await registry.listExits()).map((e) => [e.peerId, e.policy])).toEqual([[id('e1'), 'web']]);
-      await broker.leave(id('e1'));
-      expect(await registry.listExits()).toEqual([]);
-      expect(await broker.join(id('e2'), hello)).toEqual({ ok: true });
+      const hello = { type: 'hello', v: 1, role: 'exit', exitKey } as const;
+      await broker.join(id('e1'), hello);
+      await broker.join(id('r1'), { type: 'hello', v: 1, role: 'relay', capacity: 2 });
+      take(id('r1'));
+      await broker.handle(id('r1'), { type: 'connect-exit', requestId: 'x', exitKey });
+      const [link] = take(id('r1'));
+      if (link?.type !== 'link') throw new Error(`expected a link, got ${JSON.stringify(link)}`);
+      take(id('e1'));
+      // Both came back on new sockets (their instance died): the relay claims first, the exit takes its key.
+      await broker.join(id('r2'), { type: 'hello', v: 1, role: 'relay', capacity: 2 });
+      await broker.handle(id('r2'), { type: 'link-resume', linkIds: [link.linkId] });
+      await broker.join(id('e2'), hello);
+      expect(replaced).toEqual([id('e1')]);
+      // Nobody was told the link closed: its WebRTC link is up, only the sockets to the broker changed.
+      expect(take(id('r1'))).toEqual([]);
+      expect(take(id('r2')).map((m) => m.type)).toEqual(['welcome']);
+      expect(await registry.getLink(link.linkId)).toBeUndefined();
+      await broker.handle(id('e2'), { type: 'link-resume', linkIds: [link.linkId] });
+      expect(await registry.getLink(link.linkId)).toEqual({
+        linkId: link.linkId,
+        initiator: id('r2'),
+        hop: id('e2'),
+      });
+      expect(take(id('e2')).map((m) => m.type)).toEqual(['welcome']);
+    });
+
+    it("keeps a surviving member's side of a forgotten link waiting for the other's claim", async () => {
+      const { broker, registry, take } = setup();
+      const exitKey = newExitKey();
+      const hello = { type: 'hello', v: 1, role: 'exit', exitKey } as const;
+      await broker.join(id('e1'), hello);
+      await broker.join(id('r'), { type: 'hello', v: 1, role: 'relay', capacity: 2 });
+      take(id('r'));
+      for (const requestId of ['x', 'y'])
+        await broker.handle(id('r'), { type: 'connect-exit', requestId, exitKey });
+      const [first, second] = take(id('r')).map((m) => (m.type === 'link' ? m.linkId : ''));
+      // The exit's new socket takes its key over; the relay, on a live instance, has no reason to claim.
+      await broker.join(id('e2'), hello);
+      await broker.handle(id('e2'), { type: 'link-resume', linkIds: [first!, second!] });
+      expect(await registry.getLink(first!)).toEqual({ linkId: first, initiator: id('r'), hop: id('e2') });
+      // Known again: when this exit goes, the relay hears it at once instead of waiting for its keepalive.
+      await broker.handle(id('e2'), { type: 'link-closed', linkId: second! });
+      expect(take(id('r'))).toEqual([{ type: 'link-closed', linkId: second }]);
+      // Reaping (the exit's instance died) leaves the relay's side waiting likewise.
+      await broker.leave(id('e2'), { tellLinkMembers: false });
+      expect(take(id('r'))).toEqual([]);
+      await broker.join(id('e3'), hello);
+      await broker.handle(id('e3'), { type: 'link-resume', linkIds: [first!] });
+      expect(await registry.getLink(first!)).toEqual({ linkId: first, initiator: id('r'), hop: id('e3') });
+      await broker.leave(id('e3'));
+      expect(take(id('r'))).toEqual([{ type: 'link-closed', linkId: first }]);
+    });
+
+    it("drops the replaced exit's pending claims without a word", async () => {
+      const { broker, registry, take } = setup();
+      const exitKey = newExitKey();
+      const hello = { type: 'hello', v: 1, role: 'exit', exitKey } as const;
+      await broker.join(id('e1'), hello);
+      const linkId = 'L'.repeat(22);
+      await broker.handle(id('e1'), { type: 'link-resume', linkIds: [linkId] });
+      await broker.join(id('e2'), hello);
+      // e2 claims the same link afresh: e1's claim is gone, so this one waits for the relay's, not a mismatch.
+      await broker.handle(id('e2'), { type: 'link-resume', linkIds: [linkId] });
+      await broker.join(id('r'), { type: 'hello', v: 1, role: 'relay', capacity: 2 });
+      await broker.handle(id('r'), { type: 'link-resume', linkIds: [linkId] });
+      expect(await registry.getLink(linkId)).toEqual({ linkId, initiator: id('r'), hop: id('e2') });
+      expect(take(id('r')).map((m) => m.type)).toEqual(['welcome']);
+      expect(take(id('e1')).map((m) => m.type)).toEqual(['welcome']);
     });
 
     it('links a relay to an exit without counting a pending path on it (least-loaded stays fair)', async () => {
@@ -290,18 +361,20 @@ describe.each(registries)('Broker with the %s registry', (_name, makeRegistry) =
       }
     });
 
-    it('says why a join was refused: a duplicate peer id or a duplicate exit key', async () => {
-      const { broker } = setup();
+    it('says why a join was refused: a duplicate peer id; the registry alone keeps an exit key', async () => {
+      const { broker, registry } = setup();
       const exitKey = newExitKey();
       await broker.join(id('p'), { type: 'hello', v: 1, role: 'exit', exitKey });
       expect(await broker.join(id('p'), { type: 'hello', v: 1, role: 'client' })).toMatchObject({
         ok: false,
         reason: 'duplicate-peer',
       });
-      expect(await broker.join(id('q'), { type: 'hello', v: 1, role: 'exit', exitKey })).toMatchObject({
+      // Without a proof to take it over (the broker only joins exits that proved their key), a key is kept.
+      expect(await registry.addPeer({ peerId: id('q'), role: 'exit', exitKey })).toEqual({
         ok: false,
         reason: 'duplicate-exit-key',
       });
+      expect((await registry.listExits()).map((e) => e.peerId)).toEqual([id('p')]);
     });
 
     it('ignores messages from peers it does not know', async () => {

@@ -192,12 +192,27 @@ describe('SignalingClient', () => {
     await new Promise((r) => mute.close(r));
   });
 
-  it('fails connect() when the server refuses the hello', async () => {
+  it('fails connect() when the server refuses the hello (an exit key it cannot prove)', async () => {
+    server = await startTestServer();
+    const impostor = new SignalingClient({
+      url: server.url,
+      WebSocket,
+      hello: { role: 'exit', exitKey: newExitKey() },
+      exitSecretKey: exitSecretOf(newExitKey()),
+    });
+    clients.push(impostor);
+    await expect(impostor.connect()).rejects.toMatchObject({ code: 'not-allowed' });
+  });
+
+  it('closes with replaced when another connection proves the same exit key', async () => {
     server = await startTestServer();
     const key = newExitKey();
+    const first = client({ role: 'exit', exitKey: key });
+    await first.connect();
+    const closed = nextEvent<UnderpassError | undefined>((r) => first.once('close', r));
     await client({ role: 'exit', exitKey: key }).connect();
-    const dup = client({ role: 'exit', exitKey: key });
-    await expect(dup.connect()).rejects.toMatchObject({ code: 'not-allowed' });
+    expect(await closed).toMatchObject({ code: 'replaced', message: expect.stringMatching(/took over/) });
+    expect(first.connected).toBe(false);
   });
 
   it('reports shutting-down as the reason for close', async () => {

@@ -209,6 +209,70 @@ describe('two instances sharing Redis', () => {
     }
   });
 
+  it('lets an exit of a killed instance take its key back at once on another, listed once, ghost-free after reaping', async () => {
+    const prefix = `c${++prefixes}:`;
+    const b = await startTestServer({ redis: { url: redis.url, prefix, expiryMs: 1_000 } });
+    servers.push(b);
+    // A long expiry: the killed instance stays unreaped (its key alive) for the whole takeover.
+    const { child, url } = await spawnInstance(redis.url, prefix, { expiryMs: 60_000 });
+    const admin = new Redis(redis.url);
+    try {
+      const exitKey = newExitKey();
+      const old = await RawPeer.join(url, { role: 'exit', exitKey, policy: 'web' });
+      peers.push(old);
+      const relay = await join(b, { role: 'relay', capacity: 2 });
+      relay.send({ type: 'connect-exit', requestId: 'e', exitKey });
+      const link = await relay.next('link');
+      child.kill('SIGKILL');
+      await old.closed;
+      const dead = old.peerId.slice(0, 11);
+
+      // The same exit, reconnecting to B: let in at once, though the dead instance is not reaped yet.
+      const fresh = await join(b, { role: 'exit', exitKey, policy: 'web' });
+      expect(await admin.exists(`${prefix}instance:${dead}`)).toBe(1);
+      const listed = async () =>
+        ((await (await fetch(http(b, 'v1/exits'))).json()) as { exits: { peerId: string }[] }).exits.map(
+          (e) => e.peerId,
+        );
+      expect(await listed()).toEqual([fresh.peerId]);
+      // The relay's WebRTC link to the exit is up: nobody says link-closed, the new socket claims it back.
+      fresh.send({ type: 'link-resume', linkIds: [link.linkId] });
+      await fresh.sync();
+      await relay.sync();
+      // The relay's side waited for that claim: the link is known again, with the exit's new peer id.
+      expect(await admin.hgetall(`${prefix}link:${link.linkId}`)).toEqual({
+        i: relay.peerId,
+        h: fresh.peerId,
+      });
+
+      // The dead instance is reaped now (as B does once its key expires): the new registration stays.
+      await admin.del(`${prefix}instance:${dead}`);
+      await expect
+        .poll(() => admin.sismember(`${prefix}instances`, dead), { timeout: 5_000, interval: 50 })
+        .toBe(0);
+      expect(await listed()).toEqual([fresh.peerId]);
+      expect(await admin.hget(`${prefix}exitkeys`, exitKey)).toBe(fresh.peerId);
+      await fresh.sync();
+      expect(fresh.pending).toEqual([]);
+    } finally {
+      child.kill('SIGKILL');
+      await admin.quit();
+    }
+  });
+
+  it('tells an exit on another live instance that it was replaced, and closes it there', async () => {
+    const [a, b] = await twoInstances();
+    const exitKey = newExitKey();
+    const first = await join(a, { role: 'exit', exitKey });
+    const second = await join(b, { role: 'exit', exitKey });
+    expect(await first.next('error')).toMatchObject({ code: 'replaced' });
+    expect(await first.closed).toMatchObject({ code: 1008, reason: 'replaced' });
+    const exits = (await (await fetch(http(a, 'v1/exits'))).json()) as { exits: { peerId: string }[] };
+    expect(exits.exits.map((e) => e.peerId)).toEqual([second.peerId]);
+    await second.sync();
+    expect(second.pending).toEqual([]);
+  });
+
   it('removes its leftover peers on shutdown when their own removal failed or hung', async () => {
     const prefix = `c${++prefixes}:`;
     const a = await startTestServer({

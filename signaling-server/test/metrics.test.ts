@@ -1,6 +1,6 @@
 /** GET /metrics: Prometheus text with peers by role, matches, unmatched requests, rejections and latency. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryRegistry, type AddPeerResult, type NewPeer } from '../src/registry.js';
+import { MemoryRegistry, type AddPeerOptions, type AddPeerResult, type NewPeer } from '../src/registry.js';
 import type { SignalingServer } from '../src/server.js';
 import { RawPeer, newExitKey, sample, scrape, startTestServer } from './helpers.js';
 
@@ -55,11 +55,12 @@ describe('/metrics', () => {
 
   it('counts refusals by the broker, duplicate exit keys, duplicate peer ids and ping timeouts', async () => {
     // A registry that can report a peer id as taken (ids are random, so a real clash cannot be forced).
+    // Or an exit key as held: the broker takes over the keys exits prove, so a real refusal cannot be forced.
     class ClashingRegistry extends MemoryRegistry {
-      clash = false;
-      override async addPeer(peer: NewPeer): Promise<AddPeerResult> {
-        if (this.clash) return { ok: false, reason: 'duplicate-peer' };
-        return super.addPeer(peer);
+      clash: 'duplicate-peer' | 'duplicate-exit-key' | undefined;
+      override async addPeer(peer: NewPeer, options?: AddPeerOptions): Promise<AddPeerResult> {
+        if (this.clash) return { ok: false, reason: this.clash };
+        return super.addPeer(peer, options);
       }
     }
     const registry = new ClashingRegistry();
@@ -77,15 +78,16 @@ describe('/metrics', () => {
     client.send({ type: 'hello', v: 1, role: 'client' });
     expect(await client.next('error')).toMatchObject({ code: 'not-allowed' });
 
+    registry.clash = 'duplicate-exit-key';
     await expect(RawPeer.join(server.url, { role: 'exit', exitKey })).rejects.toThrow();
 
-    registry.clash = true;
+    registry.clash = 'duplicate-peer';
     const dup = await RawPeer.open(server.url);
     peers.push(dup);
     dup.send({ type: 'hello', v: 1, role: 'client' });
     expect(await dup.next('error')).toMatchObject({ code: 'not-allowed', message: 'peer id already in use' });
     expect((await dup.closed).code).toBe(1008);
-    registry.clash = false;
+    registry.clash = undefined;
 
     const deaf = await RawPeer.open(server.url, { autoPong: false });
     peers.push(deaf);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '@underpass/shared/clock';
 import { proveExitKey } from '@underpass/shared/signaling';
-import { exitSecretOf, newExitKey, serverUnderTest } from './helpers.js';
+import { exitSecretOf, newExitKey, scrape, serverUnderTest } from './helpers.js';
 
 const { server, start, join, open } = serverUnderTest();
 
@@ -59,17 +59,44 @@ describe('handshake', () => {
     expect((await p.closed).code).toBe(1008);
   });
 
-  it('refuses a second exit announcing an exitKey that is already connected', async () => {
-    await start();
+  it('gives an exit key to a second exit that proves it: the first is told replaced and closed', async () => {
+    const srv = await start();
     const key = newExitKey();
-    await join({ role: 'exit', exitKey: key });
-    // Even holding the key (the same operator started it twice), the first one keeps it.
+    const first = await join({ role: 'exit', exitKey: key, policy: 'first' });
+    // Holding the key proves this is the key's owner now: the first registration is stale (a socket not yet
+    // seen closed) or a second process with the same key, and must not keep the exit away.
+    const second = await join({ role: 'exit', exitKey: key, policy: 'second' });
+    expect(await first.next('error')).toMatchObject({ code: 'replaced' });
+    expect(await first.closed).toMatchObject({ code: 1008, reason: 'replaced' });
+    const res = await fetch(srv.url.replace('ws://', 'http://') + 'v1/exits');
+    expect(await res.json()).toEqual({
+      exits: [{ peerId: second.peerId, exitKey: key, policy: 'second', load: 0 }],
+    });
+    expect(await scrape(srv, 'underpass_signaling_exit_takeovers_total')).toBe(1);
+    // The first one's socket close came after: the second keeps the key.
+    const client = await join({ role: 'client' });
+    client.send({ type: 'path-request', requestId: 'd', mode: 'direct', exitKey: key });
+    expect(await client.next('path')).toMatchObject({ exit: { peerId: second.peerId, exitKey: key } });
+  });
+
+  it('refuses an exit whose proof fails for a key another exit holds, which keeps it', async () => {
+    const srv = await start();
+    const key = newExitKey();
+    const holder = await join({ role: 'exit', exitKey: key });
     const p = await open();
     p.send({ type: 'hello', v: 1, role: 'exit', exitKey: key });
     const challenge = await p.next('challenge');
-    p.send({ type: 'prove', proof: proveExitKey(exitSecretOf(key), challenge) });
-    expect((await p.next('error')).code).toBe('not-allowed');
-    await p.closed;
+    // A proof made with another secret: a claim to the key without holding it.
+    p.send({ type: 'prove', proof: proveExitKey(exitSecretOf(newExitKey()), challenge) });
+    expect(await p.next('error')).toMatchObject({ code: 'not-allowed' });
+    expect((await p.closed).code).toBe(1008);
+    await holder.sync();
+    expect(holder.pending).toEqual([]);
+    const res = await fetch(srv.url.replace('ws://', 'http://') + 'v1/exits');
+    expect(((await res.json()) as { exits: { peerId: string }[] }).exits.map((e) => e.peerId)).toEqual([
+      holder.peerId,
+    ]);
+    expect(await scrape(srv, 'underpass_signaling_exit_takeovers_total')).toBe(0);
   });
 
   it('refuses a second hello without closing', async () => {

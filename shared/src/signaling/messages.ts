@@ -33,6 +33,8 @@ export const SIGNALING_ERROR_CODES = [
   'shutting-down',
   'timeout',
   'unavailable',
+  /** An exit's registration was taken over: another connection proved the same exitKey afresh. Not retried. */
+  'replaced',
 ] as const;
 export type SignalingErrorCode = (typeof SIGNALING_ERROR_CODES)[number];
 

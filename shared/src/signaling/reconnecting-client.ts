@@ -63,8 +63,11 @@ export const DEFAULT_STABLE_CONNECTION_MS = 10_000;
  * then get no link-closed and are not claimed again). The server takes as many claims per connection.
  */
 const MAX_HELD_LINKS = MAX_RESUME_IDS_PER_CONNECTION;
-/** Codes after which trying again cannot help: this server does not speak our protocol. */
-const PERMANENT_CODES = new Set<string>(['unsupported-version']);
+/**
+ * Codes after which trying again cannot help: this server does not speak our protocol; or another process
+ * proved this exit's key and took its place, and reconnecting would only take it back, again and again.
+ */
+const PERMANENT_CODES = new Set<string>(['unsupported-version', 'replaced']);
 
 /** The next welcome, shared by everyone waiting for it (one promise, however many callers wait). */
 type Welcome = {
