@@ -28,6 +28,8 @@ export const LOCK_DIR = '/run/underpass-wan';
 const PREFIX = 'upw';
 const SUBNET = '198.51.100';
 const MAX_ROLES = 32;
+/** A run's namespaces and work directory: `<prefix>-…`. */
+const RUN_NAME = /^(upw[0-9a-f]{5})-/;
 const ROLE_NAME = /^[a-z][a-z0-9]{0,9}$/;
 
 /** One direction of an emulated link. */
@@ -142,13 +144,18 @@ export async function sweepLeftovers(): Promise<string[]> {
     if (pid && alive(pid)) live.add(prefix);
     else await rm(join(LOCK_DIR, file), { force: true });
   }
+  const dead = (name: string) => {
+    const match = RUN_NAME.exec(name);
+    return match !== null && !live.has(match[1]!);
+  };
   const removed: string[] = [];
-  for (const name of await namespaces()) {
-    const match = /^(upw[0-9a-f]{5})-/.exec(name);
-    if (!match || live.has(match[1]!)) continue;
+  for (const name of (await namespaces()).filter(dead)) {
     await removeNamespace(name);
     removed.push(name);
   }
+  // Their work directories (the emulator's configuration) too.
+  for (const name of (await readdir(tmpdir())).filter(dead))
+    await rm(join(tmpdir(), name), { recursive: true, force: true });
   return removed;
 }
 
@@ -203,6 +210,14 @@ class Emulator {
     const reply = JSON.parse(line) as Record<string, unknown>;
     if (typeof reply.error === 'string') throw new WanError('wan-emulator', reply.error);
     return reply;
+  }
+
+  /** CPU seconds the emulator has used so far (user + system, from /proc; Linux clock ticks are 1/100 s). */
+  async cpuSeconds(): Promise<number> {
+    const stat = await readFile(`/proc/${this.child.pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
   }
 
   /** Closing its stdin ends it (as the parent's death does); killed if it lingers. */
@@ -349,6 +364,11 @@ export class WanNetwork {
       };
     }
     return { directions, unrouted: reply.unrouted };
+  }
+
+  /** CPU seconds the emulator has used so far: near one core, it is the bottleneck, not the links. */
+  emulatorCpuSeconds(): Promise<number> {
+    return this.emulator.cpuSeconds();
   }
 
   /** A Node script (run through tsx) in a role's namespace, with an IPC channel to this process. */

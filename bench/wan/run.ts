@@ -86,7 +86,7 @@ type Parties = Record<'client' | 'relay' | 'exit' | 'site' | 'signaling', Party>
 async function withDrops<T>(
   network: WanNetwork,
   work: () => Promise<T>,
-): Promise<{ value: T; queueDrops: number; lost: number }> {
+): Promise<{ value: T; queueDrops: number; lost: number; emulatorCpu: number }> {
   const sum = (stats: LinkStats) => {
     let queueDrops = 0;
     let lost = 0;
@@ -99,13 +99,34 @@ async function withDrops<T>(
     return { queueDrops, lost };
   };
   const before = sum(await network.stats());
+  const cpuBefore = await network.emulatorCpuSeconds();
+  const start = performance.now();
   const value = await work();
+  const emulatorCpu = (await network.emulatorCpuSeconds()) - cpuBefore;
+  const seconds = (performance.now() - start) / 1000;
   const after = sum(await network.stats());
-  return { value, queueDrops: after.queueDrops - before.queueDrops, lost: after.lost - before.lost };
+  return {
+    value,
+    queueDrops: after.queueDrops - before.queueDrops,
+    lost: after.lost - before.lost,
+    emulatorCpu: emulatorCpu / seconds,
+  };
 }
 
-type Measured = { mbps: number; perSecondMbps: number[]; queueDrops: number; lost: number };
-const fromDownload = (d: { value: Download; queueDrops: number; lost: number }): Measured => ({
+type Measured = {
+  mbps: number;
+  perSecondMbps: number[];
+  queueDrops: number;
+  lost: number;
+  /** Share of one core the emulator used meanwhile. */
+  emulatorCpu: number;
+};
+const fromDownload = (d: {
+  value: Download;
+  queueDrops: number;
+  lost: number;
+  emulatorCpu: number;
+}): Measured => ({
   mbps: mbps(
     d.value.perSecond.reduce((a, b) => a + b, 0),
     d.value.perSecond.length,
@@ -113,6 +134,7 @@ const fromDownload = (d: { value: Download; queueDrops: number; lost: number }):
   perSecondMbps: d.value.perSecond.map((bytes) => round(mbps(bytes, 1))),
   queueDrops: d.queueDrops,
   lost: d.lost,
+  emulatorCpu: d.emulatorCpu,
 });
 
 const BARS = '▁▂▃▄▅▆▇█';
@@ -134,7 +156,7 @@ async function measureCondition(
   const log = (name: string, m: Measured) =>
     progress(
       `  ${name.padEnd(22)} ${m.mbps.toFixed(1).padStart(6)} Mbit/s  ${sparkline(m.perSecondMbps)}  ` +
-        `(queue drops ${m.queueDrops}, lost ${m.lost})`,
+        `(queue drops ${m.queueDrops}, lost ${m.lost}, emulator ${(m.emulatorCpu * 100).toFixed(0)} % CPU)`,
     );
 
   // 1. The raw DataChannel baseline: the exit's namespace sends, the client's receives.
