@@ -186,7 +186,10 @@ class Forwarder:
             return {"error": str(error)}
 
     def run(self):
-        selector = selectors.EpollSelector()
+        # select(2), not epoll: epoll's timeout is whole milliseconds (rounded up: every packet up to 1 ms late on
+        # every link it crosses; rounded down: a busy loop whenever a packet is due within the millisecond), while
+        # select's is in microseconds. A run has a handful of devices, far below select's limit.
+        selector = selectors.SelectSelector()
         for i, fd in enumerate(self.fds):
             selector.register(fd, selectors.EVENT_READ, i)
         stdin = sys.stdin.fileno()
@@ -196,9 +199,7 @@ class Forwarder:
         while True:
             now = time.monotonic()
             self.deliver(now)
-            # epoll rounds its timeout up to whole milliseconds: wake up to 1 ms early instead (then poll without
-            # waiting), so that a packet leaves on time rather than up to 1 ms late on every link it crosses.
-            timeout = max(0.0, int((self.pending[0][0] - now) * 1000) / 1000) if self.pending else None
+            timeout = max(0.0, self.pending[0][0] - now) if self.pending else None
             for key, _ in selector.select(timeout):
                 if key.data == "stdin":
                     chunk = os.read(stdin, 65536)
