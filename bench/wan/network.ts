@@ -133,29 +133,42 @@ async function removeNamespace(name: string): Promise<void> {
   await ip('netns', 'del', name).catch(() => undefined);
 }
 
-/** Removes the namespaces of runs that are dead: their lock's pid is gone, or they have no lock at all. */
+/** Whether the run with this prefix is alive: its lock names a live pid. A dead run's lock is removed. */
+async function runAlive(prefix: string): Promise<boolean> {
+  const file = join(LOCK_DIR, `${prefix}.pid`);
+  const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+  if (pid && alive(pid)) return true;
+  await rm(file, { force: true });
+  return false;
+}
+
+/**
+ * Removes the namespaces (and work directories) of runs that are dead: their lock's pid is gone, or they have no
+ * lock. Names are listed before locks are read, and a run writes its lock before it makes any name: a run
+ * starting meanwhile is never taken for a dead one.
+ */
 export async function sweepLeftovers(): Promise<string[]> {
   await mkdir(LOCK_DIR, { recursive: true });
-  const live = new Set<string>();
-  for (const file of await readdir(LOCK_DIR)) {
-    if (!file.endsWith('.pid')) continue;
-    const prefix = file.slice(0, -'.pid'.length);
-    const pid = Number((await readFile(join(LOCK_DIR, file), 'utf8').catch(() => '')).trim());
-    if (pid && alive(pid)) live.add(prefix);
-    else await rm(join(LOCK_DIR, file), { force: true });
-  }
-  const dead = (name: string) => {
-    const match = RUN_NAME.exec(name);
-    return match !== null && !live.has(match[1]!);
+  const names = await namespaces();
+  const directories = await readdir(tmpdir());
+  const verdicts = new Map<string, Promise<boolean>>();
+  const dead = async (name: string) => {
+    const prefix = RUN_NAME.exec(name)?.[1];
+    if (!prefix) return false;
+    if (!verdicts.has(prefix)) verdicts.set(prefix, runAlive(prefix));
+    return !(await verdicts.get(prefix));
   };
   const removed: string[] = [];
-  for (const name of (await namespaces()).filter(dead)) {
+  for (const name of names) {
+    if (!(await dead(name))) continue;
     await removeNamespace(name);
     removed.push(name);
   }
-  // Their work directories (the emulator's configuration) too.
-  for (const name of (await readdir(tmpdir())).filter(dead))
-    await rm(join(tmpdir(), name), { recursive: true, force: true });
+  for (const name of directories)
+    if (await dead(name)) await rm(join(tmpdir(), name), { recursive: true, force: true });
+  // Locks of dead runs that left no names behind.
+  for (const file of await readdir(LOCK_DIR))
+    if (file.endsWith('.pid')) await runAlive(file.slice(0, -'.pid'.length));
   return removed;
 }
 
