@@ -53,16 +53,24 @@ async function get(
   const start = performance.now();
   const stream = await openStream(via, target);
   await new Promise<void>((resolve, reject) => {
+    let cut = false;
     const timer =
       forMs === undefined
         ? undefined
-        : setTimeout(() => stream.destroy(), forMs - (performance.now() - start));
+        : setTimeout(
+            () => {
+              cut = true;
+              stream.destroy();
+            },
+            forMs - (performance.now() - start),
+          );
     stream.on('data', (chunk) => onData(chunk.length, performance.now() - start));
     stream.on('end', () => stream.end());
     stream.on('close', (error) => {
       clearTimeout(timer);
-      // A stream this side cut at the end of the window closes with an error: that is the plan, not a failure.
-      if (error && timer === undefined) reject(error);
+      // Cut by this side at the end of the window, a stream closes with an error: that is the plan. Any other
+      // error (before the window is over) fails the download rather than lowering its figure.
+      if (error && !cut) reject(error);
       else resolve();
     });
     stream.resume();

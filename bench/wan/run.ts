@@ -83,7 +83,7 @@ function linksFor(c: Condition): LinkSpec[] {
 type Parties = Record<'client' | 'relay' | 'exit' | 'site' | 'signaling', Party>;
 
 /** What the emulator counted during `work`, summed over the directions towards the client. */
-async function withDrops<T>(
+async function withLinkCounters<T>(
   network: WanNetwork,
   work: () => Promise<T>,
 ): Promise<{ value: T; queueDrops: number; lost: number; emulatorCpu: number }> {
@@ -166,7 +166,7 @@ async function measureCondition(
     { party: exit, name: rawName, open: () => exit.call('openRawLink', rawName) },
   );
   const raw = fromDownload(
-    await withDrops(network, async () => ({
+    await withLinkCounters(network, async () => ({
       perSecond: await client.call<number[]>('receiveRaw', rawName, SECONDS),
       firstByteMs: 0,
     })),
@@ -204,7 +204,7 @@ async function measureCondition(
   for (const streams of [1, 8]) {
     for (const [name, via] of paths) {
       const measured = fromDownload(
-        await withDrops(network, () => client.call<Download>('download', via, site, streams, SECONDS)),
+        await withLinkCounters(network, () => client.call<Download>('download', via, site, streams, SECONDS)),
       );
       downloads[`${streams}_${name}`] = measured;
       log(`${streams === 1 ? 'one' : 'eight'} stream ${name}`, measured);
