@@ -16,7 +16,8 @@ const host = process.argv[1];
 net.createServer((s) => s.pipe(s)).listen(7000, host);
 net.createServer((s) => { let n = 0, first = 0; s.on('data', (c) => { if (!n) first = performance.now(); n += c.length; });
   s.on('end', () => s.end(JSON.stringify({ bytes: n, ms: performance.now() - first }))); }).listen(7001, host);
-const u = dgram.createSocket('udp4'); const got = new Map();
+// A large receive buffer (the kernel caps it at net.core.rmem_max): only the link may lose datagrams.
+const u = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 }); const got = new Map();
 u.on('message', (m, from) => { const key = from.address + ':' + from.port;
   if (String(m) === 'count') u.send(String(got.get(key) ?? 0), from.port, from.address); else got.set(key, (got.get(key) ?? 0) + 1); });
 u.bind(7002, host, () => console.log(JSON.stringify({ ready: 1 })));

@@ -65,8 +65,10 @@ describe.skipIf(unavailable !== undefined)('WAN harness', () => {
     expect(loss).toBeGreaterThan(0.035);
     expect(loss).toBeLessThan(0.065);
     const stats = await network.stats();
-    // Every datagram missing was lost on the link (count requests lost on the way are counted there too).
-    expect(stats.directions['c>b']!.lost).toBeGreaterThanOrEqual(Math.round(loss * sent));
+    // The emulator counted what went missing: the datagrams, and the few `count` requests it may also have lost.
+    const counted = stats.directions['c>b']!.lost;
+    expect(counted).toBeGreaterThanOrEqual(Math.round(loss * sent));
+    expect(counted).toBeLessThanOrEqual(Math.round(loss * sent) + 5);
     expect(stats.directions['c>b']!.queueDrops).toBe(0);
   });
 
