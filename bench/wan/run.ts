@@ -9,6 +9,7 @@
  *   --quick         5 s downloads, fewer latency samples: for development
  *   --rtt 20,50     RTTs in ms (default 20,50,150)
  *   --loss 0,1      loss in % (default 0,1)
+ *   --jitter N      ± N ms on each bottleneck link's delay, each way (default 0; the emulator never reorders)
  */
 import { parseArgs } from 'node:util';
 import { median, report, type BenchResult, type Goal } from '../lib/report.js';
@@ -29,6 +30,7 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean', default: false },
     rtt: { type: 'string', default: '20,50,150' },
     loss: { type: 'string', default: '0,1' },
+    jitter: { type: 'string', default: '0' },
   },
 });
 const numbers = (text: string, what: string) =>
@@ -40,6 +42,7 @@ const numbers = (text: string, what: string) =>
 const SECONDS = Math.max(2, Math.round(Number(flags.seconds ?? (flags.quick ? 5 : 30))));
 const RTTS = numbers(flags.rtt, '--rtt');
 const LOSSES = numbers(flags.loss, '--loss');
+const JITTER_MS = numbers(flags.jitter, '--jitter')[0]!;
 const TTFB_RUNS = flags.quick ? 5 : 15;
 const PAGE_RUNS = flags.quick ? 1 : 3;
 const SETUP_RUNS = flags.quick ? 2 : 5;
@@ -63,6 +66,7 @@ function linksFor(c: Condition): LinkSpec[] {
   const hopLoss = 1 - Math.sqrt(1 - loss);
   const bottleneck = (oneWayMs: number, p: number): DirectionSpec => ({
     delayMs: oneWayMs,
+    jitterMs: Math.min(JITTER_MS, oneWayMs),
     rateMbps: LINK_MBPS,
     queueMs: c.queueMs,
     loss: p,
@@ -330,7 +334,8 @@ async function main(): Promise<void> {
     LOSSES.map((lossPercent) => ({ rttMs, lossPercent, queueMs: rttMs >= 150 ? 100 : 50 })),
   );
   progress(
-    `bench:wan — ${conditions.length} conditions, ${SECONDS} s per download, ${LINK_MBPS} Mbit/s bottleneck`,
+    `bench:wan — ${conditions.length} conditions, ${SECONDS} s per download, ${LINK_MBPS} Mbit/s bottleneck` +
+      (JITTER_MS ? `, jitter ±${JITTER_MS} ms` : ''),
   );
   const setupStart = performance.now();
   const network = await WanNetwork.create({ roles: ROLES, links: linksFor(conditions[0]!) });
