@@ -11,6 +11,8 @@ export type BenchResult = {
   runs: number;
   baseline?: { metric: string; value: number };
   ratio?: number;
+  /** A figure over time (bench:wan: Mbit/s in each second of a download). */
+  series?: { unit: string; values: number[] };
 };
 
 /** An issue's goal for a metric: how it reads, and whether a value meets it. */

@@ -1,0 +1,369 @@
+/**
+ * npm run bench:wan — the tunnel on emulated wide-area links (bench/wan/README.md): client, relay, exit, website
+ * and signaling server each in its own network namespace, joined by the link emulator. For each RTT and loss
+ * rate: one- and eight-stream downloads through the direct and the two-hop path beside a raw DataChannel and
+ * plain TCP under the same conditions, time to first byte, a 50-resource page load, and setup of a fresh path.
+ * Prints a table (and each download's Mbit/s per second); writes bench/results/wan.json.
+ *
+ *   --seconds N     length of each download (default 30)
+ *   --quick         5 s downloads, fewer latency samples: for development
+ *   --rtt 20,50     RTTs in ms (default 20,50,150)
+ *   --loss 0,1      loss in % (default 0,1)
+ *   --jitter N      ± N ms on each bottleneck link's delay, each way (default 0; the emulator never reorders)
+ */
+import { parseArgs } from 'node:util';
+import { median, report, type BenchResult, type Goal } from '../lib/report.js';
+import { symmetric, WanNetwork, type DirectionSpec, type LinkSpec, type LinkStats } from './network.js';
+import { connect, Party } from './party.js';
+import type { Download, Target, Via } from './client-process.js';
+import { SITE_PORT } from './site-process.js';
+
+const LINK_MBPS = 100;
+const ROLES = ['client', 'relay', 'exit', 'site', 'signaling'] as const;
+const RESOURCES = 50;
+/** A browser's connections per host. */
+const PARALLEL = 6;
+
+const { values: flags } = parseArgs({
+  options: {
+    seconds: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    rtt: { type: 'string', default: '20,50,150' },
+    loss: { type: 'string', default: '0,1' },
+    jitter: { type: 'string', default: '0' },
+  },
+});
+const numbers = (text: string, what: string) =>
+  text.split(',').map((part) => {
+    const value = Number(part);
+    if (!Number.isFinite(value) || value < 0) throw new Error(`bad ${what}: ${part}`);
+    return value;
+  });
+const SECONDS = Math.max(2, Math.round(Number(flags.seconds ?? (flags.quick ? 5 : 30))));
+const RTTS = numbers(flags.rtt, '--rtt');
+const LOSSES = numbers(flags.loss, '--loss');
+const JITTER_MS = numbers(flags.jitter, '--jitter')[0]!;
+const TTFB_RUNS = flags.quick ? 5 : 15;
+const PAGE_RUNS = flags.quick ? 1 : 3;
+const SETUP_RUNS = flags.quick ? 2 : 5;
+
+const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+const progress = (text: string) => process.stderr.write(`${text}\n`);
+const mbps = (bytes: number, seconds: number) => (bytes * 8) / seconds / 1e6;
+
+type Condition = { rttMs: number; lossPercent: number; queueMs: number };
+const suffix = (c: Condition) => `rtt${c.rttMs}_loss${c.lossPercent}`;
+
+/**
+ * The links of one condition. The direct path (client↔exit), the raw baseline (the same two namespaces) and
+ * plain TCP (client↔website) each cross one bottleneck with the condition's RTT and loss. The two-hop path
+ * crosses two, each with half the RTT and the loss split so that the whole path loses the same share — the
+ * same path RTT and loss end to end. The exit reaches the website over 1 ms at 1 Gbit/s (a server's uplink);
+ * everyone reaches the signaling server over 10 ms RTT. The relay has no link to the website at all.
+ */
+function linksFor(c: Condition): LinkSpec[] {
+  const loss = c.lossPercent / 100;
+  const hopLoss = 1 - Math.sqrt(1 - loss);
+  const bottleneck = (oneWayMs: number, p: number): DirectionSpec => ({
+    delayMs: oneWayMs,
+    jitterMs: Math.min(JITTER_MS, oneWayMs),
+    rateMbps: LINK_MBPS,
+    queueMs: c.queueMs,
+    loss: p,
+  });
+  const signaling: DirectionSpec = { delayMs: 5, rateMbps: 100, queueMs: 50 };
+  return [
+    symmetric('client', 'exit', bottleneck(c.rttMs / 2, loss)),
+    symmetric('client', 'site', bottleneck(c.rttMs / 2, loss)),
+    symmetric('client', 'relay', bottleneck(c.rttMs / 4, hopLoss)),
+    symmetric('relay', 'exit', bottleneck(c.rttMs / 4, hopLoss)),
+    symmetric('exit', 'site', { delayMs: 0.5, rateMbps: 1000, queueMs: 50 }),
+    symmetric('client', 'signaling', signaling),
+    symmetric('relay', 'signaling', signaling),
+    symmetric('exit', 'signaling', signaling),
+  ];
+}
+
+type Parties = Record<'client' | 'relay' | 'exit' | 'site' | 'signaling', Party>;
+
+/** What the emulator counted during `work`, summed over the directions towards the client. */
+async function withLinkCounters<T>(
+  network: WanNetwork,
+  work: () => Promise<T>,
+): Promise<{ value: T; queueDrops: number; lost: number; emulatorCpu: number }> {
+  const sum = (stats: LinkStats) => {
+    let queueDrops = 0;
+    let lost = 0;
+    for (const [key, s] of Object.entries(stats.directions)) {
+      if (key === 'exit>client' || key === 'relay>client' || key === 'exit>relay' || key === 'site>client') {
+        queueDrops += s.queueDrops;
+        lost += s.lost;
+      }
+    }
+    return { queueDrops, lost };
+  };
+  const before = sum(await network.stats());
+  const cpuBefore = await network.emulatorCpuSeconds();
+  const start = performance.now();
+  const value = await work();
+  const emulatorCpu = (await network.emulatorCpuSeconds()) - cpuBefore;
+  const seconds = (performance.now() - start) / 1000;
+  const after = sum(await network.stats());
+  return {
+    value,
+    queueDrops: after.queueDrops - before.queueDrops,
+    lost: after.lost - before.lost,
+    emulatorCpu: emulatorCpu / seconds,
+  };
+}
+
+type Measured = {
+  mbps: number;
+  perSecondMbps: number[];
+  queueDrops: number;
+  lost: number;
+  /** Share of one core the emulator used meanwhile. */
+  emulatorCpu: number;
+};
+const fromDownload = (d: {
+  value: Download;
+  queueDrops: number;
+  lost: number;
+  emulatorCpu: number;
+}): Measured => ({
+  mbps: mbps(
+    d.value.perSecond.reduce((a, b) => a + b, 0),
+    d.value.perSecond.length,
+  ),
+  perSecondMbps: d.value.perSecond.map((bytes) => round(mbps(bytes, 1))),
+  queueDrops: d.queueDrops,
+  lost: d.lost,
+  emulatorCpu: d.emulatorCpu,
+});
+
+const BARS = '▁▂▃▄▅▆▇█';
+const sparkline = (values: number[]) =>
+  values.map((v) => BARS[Math.min(7, Math.max(0, Math.round((v / LINK_MBPS) * 7)))]).join('');
+
+async function measureCondition(
+  network: WanNetwork,
+  parties: Parties,
+  c: Condition,
+  exitKey: number[],
+  signalingUrl: string,
+): Promise<BenchResult[]> {
+  const { client, relay, exit } = parties;
+  await network.setLinks(linksFor(c));
+  const tag = suffix(c);
+  const site: Target = { host: network.address('site'), port: SITE_PORT };
+  const rows: BenchResult[] = [];
+  const log = (name: string, m: Measured) =>
+    progress(
+      `  ${name.padEnd(22)} ${m.mbps.toFixed(1).padStart(6)} Mbit/s  ${sparkline(m.perSecondMbps)}  ` +
+        `(queue drops ${m.queueDrops}, lost ${m.lost}, emulator ${(m.emulatorCpu * 100).toFixed(0)} % CPU)`,
+    );
+
+  // 1. The raw DataChannel baseline: the exit's namespace sends, the client's receives.
+  const rawName = `raw-${tag}`;
+  const rawSetupMs = await connect(
+    { party: client, name: rawName, open: () => client.call('openRawLink', rawName) },
+    { party: exit, name: rawName, open: () => exit.call('openRawLink', rawName) },
+  );
+  const raw = fromDownload(
+    await withLinkCounters(network, async () => ({
+      perSecond: await client.call<number[]>('receiveRaw', rawName, SECONDS),
+      firstByteMs: 0,
+    })),
+  );
+  await exit.call('stopRaw', rawName);
+  await client.call('closeRawLink', rawName);
+  log('raw DataChannel', raw);
+
+  // 2. The direct path and the two-hop path, on fresh links.
+  const direct = `direct-${tag}`;
+  const directSetupMs = await connect(
+    { party: client, name: direct, open: () => client.call('openTunnel', direct, exitKey) },
+    { party: exit, name: direct, open: () => exit.call('openExitLink', direct, false) },
+  );
+  const twoHop = `two-hop-${tag}`;
+  await connect(
+    { party: relay, name: `${twoHop}-exit`, open: () => relay.call('openExitSide', twoHop) },
+    { party: exit, name: `${twoHop}-exit`, open: () => exit.call('openExitLink', `${twoHop}-exit`, false) },
+  );
+  const twoHopSetupMs = await connect(
+    { party: client, name: twoHop, open: () => client.call('openTunnel', twoHop, exitKey) },
+    { party: relay, name: `${twoHop}-client`, open: () => relay.call('openClientSide', twoHop) },
+  );
+  progress(
+    `  links up: raw ${rawSetupMs.toFixed(0)} ms, direct tunnel ${directSetupMs.toFixed(0)} ms, ` +
+      `two-hop tunnel (relay→exit already up) ${twoHopSetupMs.toFixed(0)} ms`,
+  );
+
+  const paths: [string, Via][] = [
+    ['tcp', { tcp: true }],
+    ['direct', { tunnel: direct }],
+    ['two_hop', { tunnel: twoHop }],
+  ];
+  const downloads: Record<string, Measured> = {};
+  for (const streams of [1, 8]) {
+    for (const [name, via] of paths) {
+      const measured = fromDownload(
+        await withLinkCounters(network, () => client.call<Download>('download', via, site, streams, SECONDS)),
+      );
+      downloads[`${streams}_${name}`] = measured;
+      log(`${streams === 1 ? 'one' : 'eight'} stream ${name}`, measured);
+    }
+  }
+
+  // 3. Time to first byte of a small page over the established two-hop path vs plain TCP; a page load.
+  const twoHopVia: Via = { tunnel: twoHop };
+  const tunnelTtfb = median(await client.call<number[]>('firstBytes', twoHopVia, site, TTFB_RUNS));
+  const tcpTtfb = median(await client.call<number[]>('firstBytes', { tcp: true }, site, TTFB_RUNS));
+  const pages = async (via: Via) => {
+    const times: number[] = [];
+    for (let run = 0; run < PAGE_RUNS; run++)
+      times.push(await client.call<number>('pageLoad', via, site, RESOURCES, PARALLEL));
+    return median(times);
+  };
+  const pageTwoHop = await pages(twoHopVia);
+  const pageTcp = await pages({ tcp: true });
+  progress(
+    `  ttfb two-hop ${tunnelTtfb.toFixed(1)} ms vs TCP ${tcpTtfb.toFixed(1)} ms; ` +
+      `page load two-hop ${pageTwoHop.toFixed(0)} ms vs TCP ${pageTcp.toFixed(0)} ms`,
+  );
+  await client.call('closeTunnel', direct);
+  await client.call('closeTunnel', twoHop);
+  await relay.call('closePath', twoHop);
+  await exit.call('closePeer', direct);
+  await exit.call('closePeer', `${twoHop}-exit`);
+
+  // 4. Setup of a fresh two-hop path through the signaling server (the first run warms the relay→exit link).
+  const setups: number[] = [];
+  for (let run = 0; run <= SETUP_RUNS; run++) {
+    const ms = await client.call<number>('setup', signalingUrl, site);
+    if (run > 0) setups.push(ms);
+  }
+  const setup = median(setups);
+  progress(`  setup ${setups.map((v) => v.toFixed(0)).join(', ')} ms`);
+
+  const rawBaseline = { metric: `raw_mbps_${tag}`, value: round(raw.mbps) };
+  const series = (m: Measured) => ({ series: { unit: 'Mbit/s per second', values: m.perSecondMbps } });
+  rows.push({ metric: `raw_mbps_${tag}`, value: round(raw.mbps), unit: 'Mbit/s', runs: 1, ...series(raw) });
+  for (const [count, word] of [
+    [1, 'one'],
+    [8, 'eight'],
+  ] as const) {
+    const tcp = downloads[`${count}_tcp`]!;
+    rows.push({
+      metric: `${word}_stream_tcp_mbps_${tag}`,
+      value: round(tcp.mbps),
+      unit: 'Mbit/s',
+      runs: 1,
+      ...series(tcp),
+    });
+    for (const path of ['direct', 'two_hop'] as const) {
+      const m = downloads[`${count}_${path}`]!;
+      rows.push({
+        metric: `${word}_stream_${path}_mbps_${tag}`,
+        value: round(m.mbps),
+        unit: 'Mbit/s',
+        runs: 1,
+        baseline: rawBaseline,
+        ratio: round(m.mbps / raw.mbps, 3),
+        ...series(m),
+      });
+    }
+  }
+  const one = (path: string) => downloads[`1_${path}`]!.mbps;
+  rows.push(
+    {
+      metric: `one_stream_direct_vs_raw_${tag}`,
+      value: round(one('direct') / raw.mbps, 3),
+      unit: 'ratio',
+      runs: 1,
+      baseline: rawBaseline,
+    },
+    {
+      metric: `one_stream_two_hop_vs_raw_${tag}`,
+      value: round(one('two_hop') / raw.mbps, 3),
+      unit: 'ratio',
+      runs: 1,
+      baseline: rawBaseline,
+    },
+    {
+      metric: `one_stream_two_hop_vs_link_${tag}`,
+      value: round(one('two_hop') / LINK_MBPS, 3),
+      unit: 'ratio',
+      runs: 1,
+      baseline: { metric: 'bottleneck_mbps', value: LINK_MBPS },
+    },
+    {
+      metric: `added_ttfb_p50_ms_${tag}`,
+      value: round(tunnelTtfb - tcpTtfb),
+      unit: 'ms',
+      runs: TTFB_RUNS,
+      baseline: { metric: `tcp_ttfb_p50_ms_${tag}`, value: round(tcpTtfb) },
+    },
+    { metric: `setup_p50_ms_${tag}`, value: round(setup), unit: 'ms', runs: setups.length },
+    {
+      metric: `page_load_two_hop_ms_${tag}`,
+      value: round(pageTwoHop),
+      unit: 'ms',
+      runs: PAGE_RUNS,
+      baseline: { metric: `page_load_tcp_ms_${tag}`, value: round(pageTcp) },
+      ratio: round(pageTwoHop / pageTcp, 3),
+    },
+  );
+  return rows;
+}
+
+function goalsFor(conditions: Condition[]): Record<string, Goal> {
+  const goals: Record<string, Goal> = {};
+  for (const c of conditions) {
+    const tag = suffix(c);
+    goals[`one_stream_direct_vs_raw_${tag}`] = { text: '≥ 0.8', met: (v) => v >= 0.8 };
+    goals[`one_stream_two_hop_vs_raw_${tag}`] = { text: '≥ 0.7', met: (v) => v >= 0.7 };
+    goals[`added_ttfb_p50_ms_${tag}`] = { text: `≤ ${c.rttMs + 5}`, met: (v) => v <= c.rttMs + 5 };
+    goals[`setup_p50_ms_${tag}`] = { text: `≤ ${3 * c.rttMs + 100}`, met: (v) => v <= 3 * c.rttMs + 100 };
+  }
+  return goals;
+}
+
+async function main(): Promise<void> {
+  const conditions: Condition[] = RTTS.flatMap((rttMs) =>
+    LOSSES.map((lossPercent) => ({ rttMs, lossPercent, queueMs: rttMs >= 150 ? 100 : 50 })),
+  );
+  progress(
+    `bench:wan — ${conditions.length} conditions, ${SECONDS} s per download, ${LINK_MBPS} Mbit/s bottleneck` +
+      (JITTER_MS ? `, jitter ±${JITTER_MS} ms` : ''),
+  );
+  const setupStart = performance.now();
+  const network = await WanNetwork.create({ roles: ROLES, links: linksFor(conditions[0]!) });
+  progress(`network ${network.prefix} up in ${(performance.now() - setupStart).toFixed(0)} ms`);
+  const parties = {} as Parties;
+  try {
+    for (const role of ROLES) parties[role] = new Party(network, role, `./${role}-process.ts`);
+    await parties.site.call('start', network.address('site'));
+    const signalingUrl = await parties.signaling.call<string>('start', network.address('signaling'));
+    const exitKey = await parties.exit.call<number[]>('startEngine', network.address('site'));
+    await parties.exit.call('startExitNode', signalingUrl, network.address('site'));
+    await parties.relay.call('startVolunteer', signalingUrl);
+    const results: BenchResult[] = [];
+    for (const c of conditions) {
+      progress(`RTT ${c.rttMs} ms, loss ${c.lossPercent} %, queue ${c.queueMs} ms:`);
+      results.push(...(await measureCondition(network, parties, c, exitKey, signalingUrl)));
+    }
+    await report('wan', results, goalsFor(conditions));
+  } finally {
+    await Promise.all(Object.values(parties).map((party) => party.stop()));
+    await network.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,73 @@
+/**
+ * The child's side of a party process (party.ts): answers the parent's calls with its handlers, sends events,
+ * and owns the process's WebRTC peers, whose signals the parent carries to the other party's peer of the same
+ * link. The process ends when the parent's IPC channel closes, even after a SIGKILL of the parent.
+ */
+import { PeerLink } from '@underpass/shared/links';
+import type { SimplePeerLike } from '@underpass/shared/links';
+import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
+
+export type Request = { id: number; method: string; args: unknown[] };
+export type Reply = { id: number; value?: unknown; error?: string };
+export type PartyEvent = { event: string; data: unknown };
+
+type Handler = (...args: never[]) => unknown;
+
+export function emit(event: string, data: unknown): void {
+  process.send?.({ event, data } satisfies PartyEvent);
+}
+
+export function serve(handlers: Record<string, Handler>): void {
+  process.on('disconnect', () => process.exit(0));
+  process.on('message', (request: Request) => {
+    const handler = handlers[request.method];
+    const reply = (message: Omit<Reply, 'id'>) => process.send?.({ id: request.id, ...message });
+    if (!handler) return reply({ error: `no method ${request.method}` });
+    Promise.resolve()
+      .then(() => (handler as (...args: unknown[]) => unknown)(...request.args))
+      .then(
+        (value) => reply({ value: value ?? null }),
+        (error: unknown) =>
+          reply({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+      );
+  });
+}
+
+/** This process's ends of named WebRTC links. */
+export class Peers {
+  private readonly peers = new Map<string, SimplePeerLike>();
+  private readonly createPeer = nodePeerFactory();
+
+  /** Starts a peer; resolves with its link once connected (the parent carries the signals meanwhile). */
+  open(name: string, initiator: boolean): Promise<PeerLink> {
+    if (this.peers.has(name)) throw new Error(`a peer ${name} exists already`);
+    const peer = this.createPeer({ initiator });
+    this.peers.set(name, peer);
+    peer.on('signal', (data) => emit('signal', { name, data }));
+    return new Promise((resolve, reject) => {
+      peer.on('connect', () => resolve(new PeerLink(peer)));
+      peer.on('error', (error: unknown) => reject(error instanceof Error ? error : new Error(String(error))));
+    });
+  }
+
+  signal(name: string, data: unknown): void {
+    this.peers.get(name)?.signal(data);
+  }
+
+  close(name: string): void {
+    this.peers.get(name)?.destroy();
+    this.peers.delete(name);
+  }
+
+  closeAll(): void {
+    for (const name of [...this.peers.keys()]) this.close(name);
+  }
+
+  /** The handlers every party has. */
+  handlers(): Record<string, Handler> {
+    return {
+      signal: (name: string, data: unknown) => this.signal(name, data),
+      closePeer: (name: string) => this.close(name),
+    };
+  }
+}
