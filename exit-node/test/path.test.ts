@@ -13,6 +13,7 @@ import { nodePeerFactory } from '../src/node-peer.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
 import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
 import { developmentCertificates } from '../src/certificates.js';
+import { until } from './until.js';
 
 const WS = WebSocket as unknown as WebSocketConstructorLike;
 
@@ -66,7 +67,7 @@ describe('a real path: client engine → relay engine → exit node → website 
   });
 
   /** A client engine with its own signaling connection, Protect already on. */
-  async function startClient(mode: 'two-hop' | 'direct') {
+  async function startClient(mode: 'two-hop' | 'direct', rttIntervalMs?: number) {
     const clientSignaling = new SignalingClient({
       url: signaling.url,
       WebSocket: WS,
@@ -77,6 +78,7 @@ describe('a real path: client engine → relay engine → exit node → website 
       signaling: clientSignaling,
       createPeer: nodePeerFactory(),
       mode,
+      ...(rttIntervalMs ? { rttIntervalMs } : {}),
     });
     await protect.start();
     return { protect, clientSignaling };
@@ -117,6 +119,16 @@ describe('a real path: client engine → relay engine → exit node → website 
         code: 'policy-denied',
       });
     }
+    // …and the engine keeps those refusals, in the exit's own words, for the popup.
+    expect(protect.stats().refusals).toMatchObject({
+      total: 3,
+      byReason: { 'policy-denied': 3 },
+      recent: [
+        { destination: `169.254.169.254:${site.port}`, reason: 'policy-denied' },
+        { destination: `10.0.0.1:${site.port}`, reason: 'policy-denied' },
+        { destination: `127.0.0.2:${site.port}`, reason: 'policy-denied' },
+      ],
+    });
     protect.stop();
     volunteer.stop();
     clientSignaling.close();
@@ -132,6 +144,65 @@ describe('a real path: client engine → relay engine → exit node → website 
     );
     expect(body.toString()).toContain('Hello through the tunnel');
     protect.stop();
+    clientSignaling.close();
+  });
+
+  it('measures the round trip end to end with PING/PONG, again and again while the path is up', async () => {
+    const { protect, clientSignaling } = await startClient('direct', 50);
+    const first = protect.stats().rttMs;
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(first).toBeLessThan(5_000);
+    // performance.now() has sub-millisecond steps: a new figure is a new measurement.
+    await until('a second round trip', () => protect.stats().rttMs !== first);
+    protect.stop();
+    expect(protect.stats().rttMs).toBeUndefined();
+    clientSignaling.close();
+  });
+
+  it('a new path: a fresh link through the other relay, with opens refused (never sent) meanwhile', async () => {
+    const relays = [0, 1].map(() => {
+      const relaySignaling = new SignalingClient({
+        url: signaling.url,
+        WebSocket: WS,
+        hello: { role: 'relay', capacity: 2 },
+      });
+      volunteerSignaling.push(relaySignaling);
+      return new VolunteerEngine({ signaling: relaySignaling, createPeer: nodePeerFactory(), capacity: 2 });
+    });
+    for (const relay of relays) await relay.start();
+    const { protect, clientSignaling } = await startClient('two-hop');
+    const first = protect.state.status === 'protected' ? protect.state.path : undefined;
+    expect(first?.hop.role).toBe('relay');
+
+    const states: string[] = [];
+    protect.on('state', (state) => states.push(state.status));
+    expect(protect.renew()).toBe(true);
+    expect(protect.state).toMatchObject({ status: 'reconnecting', renewing: true });
+    await expect(protect.open({ kind: 'tcp', host: '127.0.0.1', port: site.port })).rejects.toMatchObject({
+      code: 'unreachable',
+    });
+    expect(protect.renew()).toBe(false);
+    await until('the new path', () => protect.state.status === 'protected');
+    const second = protect.state.status === 'protected' ? protect.state.path : undefined;
+    expect(second?.linkId).not.toBe(first?.linkId);
+    // The old path was still ours while the broker chose: the least-loaded relay is the other one.
+    expect(second?.hop.peerId).not.toBe(first?.hop.peerId);
+    expect(states).toEqual(['reconnecting', 'protected']); // the first try worked: no rebuild loop
+    expect(protect.stats().refusals.byReason).toEqual({ 'no-path': 1 });
+
+    const body = await httpGet(
+      await protect.open({ kind: 'tcp', host: '127.0.0.1', port: site.port }),
+      '127.0.0.1',
+      '/',
+    );
+    expect(body.toString()).toContain('Hello through the tunnel');
+    // The old link is let go: only the new relay serves a client.
+    await until(
+      'the old relay freed',
+      () => relays.reduce((sum, relay) => sum + relay.stats().clientsNow, 0) === 1,
+    );
+    protect.stop();
+    for (const relay of relays) relay.stop();
     clientSignaling.close();
   });
 });
