@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,8 @@ import { startTestSite, type TestSite } from '../../test/http-site.js';
 import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
 import { developmentCertificates } from '../src/certificates.js';
 import { until } from './until.js';
+import { Mux, MuxFrameType } from '@underpass/shared/tunnel';
+import { SessionError } from '@underpass/shared/errors';
 
 const WS = WebSocket as unknown as WebSocketConstructorLike;
 
@@ -204,5 +206,37 @@ describe('a real path: client engine → relay engine → exit node → website 
     protect.stop();
     for (const relay of relays) relay.stop();
     clientSignaling.close();
+  });
+
+  it('an exit that predates PING: the path is built again without it, and no stream ever meets the difference', async () => {
+    // What an exit built before PING does with one: an unknown frame type ends the session. Only exits
+    // receive PINGs (the client never gets one), so this makes every exit here an old one.
+    const receive = Mux.prototype.receive;
+    const spy = vi.spyOn(Mux.prototype, 'receive').mockImplementation(function (this: Mux, bytes) {
+      if (bytes[0] === MuxFrameType.Ping)
+        this.close(new SessionError('malformed-frame', 'unknown frame type 8'));
+      else receive.call(this, bytes);
+    });
+    try {
+      const sessionsBefore = exit.stats().sessionsTotal;
+      const { protect, clientSignaling } = await startClient('direct', 50);
+      expect(protect.state.status).toBe('protected');
+      // One session refused the PING, the second never got one.
+      expect(exit.stats().sessionsTotal - sessionsBefore).toBe(2);
+      // The handshake's round trip stands in for the echo.
+      expect(protect.stats().rttMs).toBeGreaterThanOrEqual(0);
+      const body = await httpGet(
+        await protect.open({ kind: 'tcp', host: '127.0.0.1', port: site.port }),
+        '127.0.0.1',
+        '/',
+      );
+      expect(body.toString()).toContain('Hello through the tunnel');
+      expect(protect.state.status).toBe('protected');
+      expect(exit.stats().sessionsTotal - sessionsBefore).toBe(2);
+      protect.stop();
+      clientSignaling.close();
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
