@@ -1,4 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
@@ -98,6 +100,35 @@ test('refusals in words, a measured round trip, New path, and settings that take
     await tab.goto(url);
     await expect(tab.locator('#verdict')).toHaveAttribute('data-through', 'true');
     await popupScreenshot(popup, 'protect-direct-after-settings');
+
+    // The newcomer's case: the testing option that routes loopback through the tunnel, turned on while
+    // protected. Before, a local page loads directly (loopback bypasses the proxy); after, with no off and on,
+    // it goes to the exit, whose policy refuses loopback, and the popup says so.
+    const local = createServer((_request, response) => response.end('local page'));
+    await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
+    cleanup.push(
+      () =>
+        new Promise<void>((resolve) => {
+          local.close(() => resolve());
+          local.closeAllConnections(); // the browser's keep-alive would hold close() open
+        }),
+    );
+    const localUrl = `http://127.0.0.1:${(local.address() as AddressInfo).port}/`;
+    await tab.goto(localUrl);
+    await expect(tab.locator('body')).toHaveText('local page');
+    await saveOptions(options, { signalingUrl: demo.signaling.url, routeLoopback: true, mode: 'direct' });
+    await expect
+      .poll(() =>
+        tab.goto(localUrl).then(
+          () => 'loaded',
+          () => 'refused',
+        ),
+      )
+      .toBe('refused');
+    await expect(popup.getByTestId('protect-refusals-list')).toContainText(
+      `${new URL(localUrl).host} — blocked by the exit's rules`,
+    );
+    await expectSwitchStatus(popup, 'protect', 'on');
   } finally {
     await cleanup.run();
   }
