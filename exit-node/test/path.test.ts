@@ -239,4 +239,43 @@ describe('a real path: client engine → relay engine → exit node → website 
       spy.mockRestore();
     }
   });
+
+  it('a new path that cannot be had (the only relay is full): the old one is let go and the usual rebuild brings one back', async () => {
+    const relaySignaling = new SignalingClient({
+      url: signaling.url,
+      WebSocket: WS,
+      hello: { role: 'relay', capacity: 1 },
+    });
+    volunteerSignaling.push(relaySignaling);
+    const relay = new VolunteerEngine({
+      signaling: relaySignaling,
+      createPeer: nodePeerFactory(),
+      capacity: 1,
+    });
+    await relay.start();
+    const { protect, clientSignaling } = await startClient('two-hop');
+    const first = protect.state.status === 'protected' ? protect.state.path : undefined;
+    const states: string[] = [];
+    protect.on('state', (state) =>
+      states.push(state.status === 'reconnecting' && state.renewing ? 'renewing' : state.status),
+    );
+    expect(protect.renew()).toBe(true);
+    // The broker has no relay with room while the old path holds the only place: no-relay-available after
+    // its wait; then the old path goes, and the rebuild gets the freed place.
+    await until('a path again', () => protect.state.status === 'protected', 25_000);
+    expect(states[0]).toBe('renewing');
+    expect(states).toContain('reconnecting');
+    const second = protect.state.status === 'protected' ? protect.state.path : undefined;
+    expect(second?.linkId).not.toBe(first?.linkId);
+    expect(second?.hop.peerId).toBe(first?.hop.peerId);
+    const body = await httpGet(
+      await protect.open({ kind: 'tcp', host: '127.0.0.1', port: site.port }),
+      '127.0.0.1',
+      '/',
+    );
+    expect(body.toString()).toContain('Hello through the tunnel');
+    protect.stop();
+    relay.stop();
+    clientSignaling.close();
+  });
 });
