@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,9 @@ import { nodePeerFactory } from '../src/node-peer.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
 import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
 import { developmentCertificates } from '../src/certificates.js';
+import { until } from './until.js';
+import { Mux, MuxFrameType } from '@underpass/shared/tunnel';
+import { SessionError } from '@underpass/shared/errors';
 
 const WS = WebSocket as unknown as WebSocketConstructorLike;
 
@@ -66,7 +69,7 @@ describe('a real path: client engine → relay engine → exit node → website 
   });
 
   /** A client engine with its own signaling connection, Protect already on. */
-  async function startClient(mode: 'two-hop' | 'direct') {
+  async function startClient(mode: 'two-hop' | 'direct', rttIntervalMs?: number) {
     const clientSignaling = new SignalingClient({
       url: signaling.url,
       WebSocket: WS,
@@ -77,6 +80,7 @@ describe('a real path: client engine → relay engine → exit node → website 
       signaling: clientSignaling,
       createPeer: nodePeerFactory(),
       mode,
+      ...(rttIntervalMs ? { rttIntervalMs } : {}),
     });
     await protect.start();
     return { protect, clientSignaling };
@@ -117,6 +121,16 @@ describe('a real path: client engine → relay engine → exit node → website 
         code: 'policy-denied',
       });
     }
+    // …and the engine keeps those refusals, in the exit's own words, for the popup.
+    expect(protect.stats().refusals).toMatchObject({
+      total: 3,
+      byReason: { 'policy-denied': 3 },
+      recent: [
+        { destination: `169.254.169.254:${site.port}`, reason: 'policy-denied' },
+        { destination: `10.0.0.1:${site.port}`, reason: 'policy-denied' },
+        { destination: `127.0.0.2:${site.port}`, reason: 'policy-denied' },
+      ],
+    });
     protect.stop();
     volunteer.stop();
     clientSignaling.close();
@@ -132,6 +146,136 @@ describe('a real path: client engine → relay engine → exit node → website 
     );
     expect(body.toString()).toContain('Hello through the tunnel');
     protect.stop();
+    clientSignaling.close();
+  });
+
+  it('measures the round trip end to end with PING/PONG, again and again while the path is up', async () => {
+    const { protect, clientSignaling } = await startClient('direct', 50);
+    const first = protect.stats().rttMs;
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(first).toBeLessThan(5_000);
+    // performance.now() has sub-millisecond steps: a new figure is a new measurement.
+    await until('a second round trip', () => protect.stats().rttMs !== first);
+    protect.stop();
+    expect(protect.stats().rttMs).toBeUndefined();
+    clientSignaling.close();
+  });
+
+  it('a new path: a fresh link through the other relay, with opens refused (never sent) meanwhile', async () => {
+    const relays = [0, 1].map(() => {
+      const relaySignaling = new SignalingClient({
+        url: signaling.url,
+        WebSocket: WS,
+        hello: { role: 'relay', capacity: 2 },
+      });
+      volunteerSignaling.push(relaySignaling);
+      return new VolunteerEngine({ signaling: relaySignaling, createPeer: nodePeerFactory(), capacity: 2 });
+    });
+    for (const relay of relays) await relay.start();
+    const { protect, clientSignaling } = await startClient('two-hop');
+    const first = protect.state.status === 'protected' ? protect.state.path : undefined;
+    expect(first?.hop.role).toBe('relay');
+
+    const states: string[] = [];
+    protect.on('state', (state) => states.push(state.status));
+    expect(protect.renew()).toBe(true);
+    expect(protect.state).toMatchObject({ status: 'reconnecting', renewing: true });
+    await expect(protect.open({ kind: 'tcp', host: '127.0.0.1', port: site.port })).rejects.toMatchObject({
+      code: 'unreachable',
+    });
+    expect(protect.renew()).toBe(false);
+    await until('the new path', () => protect.state.status === 'protected');
+    const second = protect.state.status === 'protected' ? protect.state.path : undefined;
+    expect(second?.linkId).not.toBe(first?.linkId);
+    // The old path was still ours while the broker chose: the least-loaded relay is the other one.
+    expect(second?.hop.peerId).not.toBe(first?.hop.peerId);
+    expect(states).toEqual(['reconnecting', 'protected']); // the first try worked: no rebuild loop
+    expect(protect.stats().refusals.byReason).toEqual({ 'no-path': 1 });
+
+    const body = await httpGet(
+      await protect.open({ kind: 'tcp', host: '127.0.0.1', port: site.port }),
+      '127.0.0.1',
+      '/',
+    );
+    expect(body.toString()).toContain('Hello through the tunnel');
+    // The old link is let go: only the new relay serves a client.
+    await until(
+      'the old relay freed',
+      () => relays.reduce((sum, relay) => sum + relay.stats().clientsNow, 0) === 1,
+    );
+    protect.stop();
+    for (const relay of relays) relay.stop();
+    clientSignaling.close();
+  });
+
+  it('an exit that predates PING: the path is built again without it, and no stream ever meets the difference', async () => {
+    // What an exit built before PING does with one: an unknown frame type ends the session. Only exits
+    // receive PINGs (the client never gets one), so this makes every exit here an old one.
+    const receive = Mux.prototype.receive;
+    const spy = vi.spyOn(Mux.prototype, 'receive').mockImplementation(function (this: Mux, bytes) {
+      if (bytes[0] === MuxFrameType.Ping)
+        this.close(new SessionError('malformed-frame', 'unknown frame type 8'));
+      else receive.call(this, bytes);
+    });
+    try {
+      const sessionsBefore = exit.stats().sessionsTotal;
+      const { protect, clientSignaling } = await startClient('direct', 50);
+      expect(protect.state.status).toBe('protected');
+      // One session refused the PING, the second never got one.
+      expect(exit.stats().sessionsTotal - sessionsBefore).toBe(2);
+      // The handshake's round trip stands in for the echo.
+      expect(protect.stats().rttMs).toBeGreaterThanOrEqual(0);
+      const body = await httpGet(
+        await protect.open({ kind: 'tcp', host: '127.0.0.1', port: site.port }),
+        '127.0.0.1',
+        '/',
+      );
+      expect(body.toString()).toContain('Hello through the tunnel');
+      expect(protect.state.status).toBe('protected');
+      expect(exit.stats().sessionsTotal - sessionsBefore).toBe(2);
+      protect.stop();
+      clientSignaling.close();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('a new path that cannot be had (the only relay is full): the old one is let go and the usual rebuild brings one back', async () => {
+    const relaySignaling = new SignalingClient({
+      url: signaling.url,
+      WebSocket: WS,
+      hello: { role: 'relay', capacity: 1 },
+    });
+    volunteerSignaling.push(relaySignaling);
+    const relay = new VolunteerEngine({
+      signaling: relaySignaling,
+      createPeer: nodePeerFactory(),
+      capacity: 1,
+    });
+    await relay.start();
+    const { protect, clientSignaling } = await startClient('two-hop');
+    const first = protect.state.status === 'protected' ? protect.state.path : undefined;
+    const states: string[] = [];
+    protect.on('state', (state) =>
+      states.push(state.status === 'reconnecting' && state.renewing ? 'renewing' : state.status),
+    );
+    expect(protect.renew()).toBe(true);
+    // The broker has no relay with room while the old path holds the only place: no-relay-available after
+    // its wait; then the old path goes, and the rebuild gets the freed place.
+    await until('a path again', () => protect.state.status === 'protected', 25_000);
+    expect(states[0]).toBe('renewing');
+    expect(states).toContain('reconnecting');
+    const second = protect.state.status === 'protected' ? protect.state.path : undefined;
+    expect(second?.linkId).not.toBe(first?.linkId);
+    expect(second?.hop.peerId).toBe(first?.hop.peerId);
+    const body = await httpGet(
+      await protect.open({ kind: 'tcp', host: '127.0.0.1', port: site.port }),
+      '127.0.0.1',
+      '/',
+    );
+    expect(body.toString()).toContain('Hello through the tunnel');
+    protect.stop();
+    relay.stop();
     clientSignaling.close();
   });
 });

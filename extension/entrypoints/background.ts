@@ -64,9 +64,16 @@ export default defineBackground({
         if (sender.id !== browser.runtime.id) return undefined;
         const parsed = uiRequestSchema.safeParse(message);
         if (!parsed.success) return undefined;
-        return ready.then((runner) => runner.setSwitch(parsed.data.name, parsed.data.on));
+        const request = parsed.data;
+        return ready.then((runner) =>
+          request.type === 'set-switch'
+            ? runner.setSwitch(request.name, request.on)
+            : runner.act(request.name, request.action),
+        );
       },
     );
+    // Settings take effect at once: a running feature restarts with them by itself.
+    store.watchSettings((settings) => void ready.then((runner) => runner.settingsChanged(settings)));
 
     // "Download with Underpass" on magnet and .torrent links: the browser's own menu finds the links, so no
     // script runs in anyone's pages. Menus outlive the worker; they are made again on install and update.

@@ -1,5 +1,6 @@
 import { Emitter } from '@underpass/shared/emitter';
-import type { EngineEvent, EngineStatus, SwitchName, SwitchState } from './messages';
+import type { EngineEvent, EngineStatus, SwitchAction, SwitchName, SwitchState } from './messages';
+import type { Settings } from './settings';
 
 /** What a switch resumes from after a worker restart. */
 export type ResumeInput = {
@@ -31,6 +32,10 @@ export interface FeatureSwitch extends Emitter<{ change: [state: SwitchState] }>
    */
   resume(input: ResumeInput): Promise<void>;
   onEngineEvent(event: EngineEvent): Promise<void>;
+  /** Something the user asked of a running feature besides on and off (Protect's "New path"). */
+  act?(action: SwitchAction): Promise<void>;
+  /** The user changed the settings: a running feature puts them in place itself, no off and on needed. */
+  applySettings?(settings: Settings): Promise<void>;
 }
 
 /**

@@ -83,12 +83,22 @@ export type EngineEvent = z.infer<typeof engineEventSchema>;
 
 // ── popup / options → background ───────────────────────────────────────────────────────────────────────
 
+/** What the user can ask of a running feature besides on and off. */
+export const SWITCH_ACTIONS = ['new-path'] as const;
+export type SwitchAction = (typeof SWITCH_ACTIONS)[number];
+
 export const uiRequestSchema = z.discriminatedUnion('type', [
   z.object({
     target: z.literal('background'),
     type: z.literal('set-switch'),
     name: z.enum(SWITCH_NAMES),
     on: z.boolean(),
+  }),
+  z.object({
+    target: z.literal('background'),
+    type: z.literal('switch-action'),
+    name: z.enum(SWITCH_NAMES),
+    action: z.enum(SWITCH_ACTIONS),
   }),
 ]);
 export type UiRequest = z.infer<typeof uiRequestSchema>;

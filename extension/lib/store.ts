@@ -132,3 +132,16 @@ export function watchSnapshot(listener: (snapshot: StoreSnapshot) => void): () =
   browser.storage.onChanged.addListener(onChanged);
   return () => browser.storage.onChanged.removeListener(onChanged);
 }
+
+/**
+ * Calls `listener` with the new settings whenever they are saved (the options page, a pairing), so running
+ * features can put them in place. Returns an unsubscribe.
+ */
+export function watchSettings(listener: (settings: Settings) => void): () => void {
+  const onChanged = (changes: Record<string, { newValue?: unknown }>, area: string) => {
+    if (area !== 'local' || !(SETTINGS_KEY in changes)) return;
+    listener(parseSettings(changes[SETTINGS_KEY]?.newValue));
+  };
+  browser.storage.onChanged.addListener(onChanged);
+  return () => browser.storage.onChanged.removeListener(onChanged);
+}

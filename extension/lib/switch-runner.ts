@@ -1,6 +1,7 @@
 import type { EngineChannel } from './engine-channel';
 import type { FeatureSwitch } from './feature-switch';
-import type { SwitchName, SwitchState, UiReply } from './messages';
+import type { SwitchAction, SwitchName, SwitchState, UiReply } from './messages';
+import type { Settings } from './settings';
 import type { SerialQueue } from './serial-queue';
 import { toSwitchError } from './switch-error';
 import type { Wanted } from './store';
@@ -50,6 +51,25 @@ export class SwitchRunner {
       await (on ? feature.start() : feature.stop({ status: 'off' }));
       return { ok: true } as const;
     }).catch((error: unknown) => ({ ok: false, ...toSwitchError(error, 'internal') }) as const);
+  }
+
+  /** An action on a running feature (Protect's "New path"); one a feature does not know is refused. */
+  act(name: SwitchName, action: SwitchAction): Promise<UiReply> {
+    const feature = this.byName.get(name);
+    if (!feature?.act)
+      return Promise.resolve({ ok: false, code: 'bad-command', reason: `${name} has no ${action}` });
+    return this.serialized(async () => {
+      await feature.act?.(action);
+      return { ok: true } as const;
+    }).catch((error: unknown) => ({ ok: false, ...toSwitchError(error, 'internal') }) as const);
+  }
+
+  /** The settings changed (the options page saved them): each running feature puts them in place. */
+  settingsChanged(settings: Settings): Promise<void> {
+    return this.serialized(async () => {
+      for (const feature of this.options.switches)
+        if (feature.running && feature.applySettings) await feature.applySettings(settings);
+    });
   }
 
   /** Brings a (re)started worker in line with what the user asked for (see FeatureSwitch.resume). */

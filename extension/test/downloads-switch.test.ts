@@ -173,4 +173,19 @@ describe('DownloadsSwitch', () => {
     expect(h.downloads.state).toEqual(stored);
     expect(h.downloads.running).toBe(false);
   });
+
+  it('starts the engines’ host again when its path settings change, and not for other settings', async () => {
+    const h = harness();
+    await h.runner.setSwitch('downloads', true);
+    const base = { ...DEFAULT_SETTINGS, signalingUrl: 'ws://127.0.0.1:9/', mode: 'direct' as const };
+    await h.runner.settingsChanged({ ...base, volunteerCapacity: 9 });
+    expect(h.commands.map((c) => c.type)).toEqual(['downloads-start']);
+    await h.runner.settingsChanged({ ...base, mode: 'two-hop' });
+    expect(h.commands.map((c) => c.type)).toEqual(['downloads-start', 'downloads-stop', 'downloads-start']);
+    expect(h.commands.at(-1)).toMatchObject({ mode: 'two-hop', signalingUrl: 'ws://127.0.0.1:9/' });
+    expect(h.downloads.state).toEqual({ status: 'on' });
+    await h.runner.setSwitch('downloads', false);
+    await h.runner.settingsChanged({ ...base, mode: 'direct' });
+    expect(h.commands.at(-1)?.type).toBe('downloads-stop');
+  });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { EngineEvent } from '../lib/messages';
 import type { Pairing } from '@underpass/shared/data-port';
 import { DEFAULT_SETTINGS } from '../lib/settings';
+import { NO_REFUSALS } from '../features/protect/protect-messages';
 import { ManualClock } from '../../test/manual-clock';
 import { dataSocketLost, joined, PROTECTED, switchHarness } from './switch-harness';
 
@@ -72,7 +73,14 @@ describe('ProtectSwitch', () => {
       type: 'protect-state',
       state: { status: 'reconnecting', reason: 'the first hop closed' },
     });
-    const stats = { bytesUp: 10, bytesDown: 20, streamsOpen: 0, blocked: 3, blockedWhileReconnecting: 3 };
+    const stats = {
+      bytesUp: 10,
+      bytesDown: 20,
+      streamsOpen: 0,
+      blocked: 3,
+      blockedWhileReconnecting: 3,
+      refusals: NO_REFUSALS,
+    };
     await h.emit({ target: 'background', type: 'protect-stats', stats });
     expect(h.protect.state.status).toBe('reconnecting');
     expect(h.proxyCalls.filter((c) => c === 'clear')).toEqual([]);
@@ -343,4 +351,123 @@ describe('ProtectSwitch when the companion dies while Protect is on', () => {
     expect(h.protect.state).toMatchObject({ status: 'error', code: 'paired-companion-stopped' });
     expect(h.proxyCalls.filter((c) => c === 'clear')).toEqual([]);
   });
+
+  it('"New path": asks the engine for one while on, shows it being found, and keeps the proxy throughout', async () => {
+    const h = switchHarness();
+    await h.runner.setSwitch('protect', true);
+    await h.emit(joined());
+    await h.emit(PROTECTED);
+    expect(await h.runner.act('protect', 'new-path')).toEqual({ ok: true });
+    expect(h.sent().at(-1)).toBe('protect-new-path');
+    await h.emit({
+      target: 'background',
+      type: 'protect-state',
+      state: { status: 'reconnecting', reason: 'finding a new path', renewing: true },
+    });
+    expect(h.protect.state).toEqual({
+      status: 'reconnecting',
+      detail: 'Finding a new path… Nothing goes out directly meanwhile.',
+    });
+    expect(h.infos.at(-1)).toMatchObject({ renewing: true });
+    expect(h.infos.at(-1)?.path).toBeUndefined();
+    await h.emit(PROTECTED);
+    expect(h.protect.state.status).toBe('on');
+    expect(h.infos.at(-1)?.renewing).toBeUndefined();
+    expect(h.proxyCalls.filter((c) => c === 'clear')).toEqual([]);
+  });
+
+  it('"New path" does nothing unless Protect is on', async () => {
+    const h = switchHarness();
+    await h.runner.act('protect', 'new-path');
+    await h.runner.setSwitch('protect', true);
+    await h.runner.act('protect', 'new-path');
+    expect(h.sent()).not.toContain('protect-new-path');
+    expect(await h.runner.act('volunteer', 'new-path')).toMatchObject({ ok: false, code: 'bad-command' });
+  });
+
+  it('puts changed settings in place while on: proxy settings as a new rule, path settings as a new run, never clearing the proxy', async () => {
+    const h = switchHarness();
+    await h.runner.setSwitch('protect', true);
+    await h.emit(joined());
+    await h.emit(PROTECTED);
+    const before = await storeSettings();
+
+    // A site that bypasses: only the proxy rule changes.
+    await h.runner.settingsChanged({ ...before, bypassSites: ['example.org'] });
+    expect(h.proxyCalls.at(-1)).toEqual({ ...PROXY_TO_COMPANION, bypassSites: ['example.org'] });
+    expect(h.sent().filter((type) => type === 'protect-start')).toHaveLength(1);
+    expect(h.protect.state.status).toBe('on');
+
+    // Direct mode: a new run of the engine, joined to the same companion, the proxy kept.
+    await h.runner.settingsChanged({ ...before, bypassSites: ['example.org'], mode: 'direct' });
+    expect(h.sent().slice(-2)).toEqual(['protect-start', 'protect-companion']);
+    expect(h.commands.at(-2)).toMatchObject({ type: 'protect-start', mode: 'direct' });
+    expect(h.protect.state).toEqual({
+      status: 'reconnecting',
+      detail: 'Applying the new settings… Nothing goes out directly meanwhile.',
+    });
+    await h.emit({ target: 'background', type: 'protect-state', state: { status: 'connecting' } });
+    expect(h.protect.state.status).toBe('reconnecting');
+    await h.emit(joined());
+    await h.emit({
+      target: 'background',
+      type: 'protect-state',
+      state: { status: 'protected', path: { mode: 'direct', exitPeerId: 'exit1', exitKey: 'k' } },
+    });
+    expect(h.protect.state).toMatchObject({ status: 'on', detail: 'Direct to exit exit1' });
+    expect(h.proxyCalls.filter((c) => c === 'clear')).toEqual([]);
+    expect(h.ports).toHaveLength(1);
+
+    // Settings that Protect does not use change nothing.
+    const calls = h.proxyCalls.length;
+    const sent = h.sent().length;
+    await h.runner.settingsChanged({
+      ...before,
+      bypassSites: ['example.org'],
+      mode: 'direct',
+      volunteerCapacity: 9,
+    });
+    expect([h.proxyCalls.length, h.sent().length]).toEqual([calls, sent]);
+  });
+
+  it('a new signaling server bypasses the proxy before the engine dials it', async () => {
+    const h = switchHarness();
+    await h.runner.setSwitch('protect', true);
+    await h.emit(joined());
+    await h.emit(PROTECTED);
+    const sentBefore = h.sent().length;
+    await h.runner.settingsChanged({ ...(await storeSettings()), signalingUrl: 'wss://signal.example.org/' });
+    expect(h.proxyCalls.at(-1)).toMatchObject({ signalingUrl: 'wss://signal.example.org/' });
+    expect(h.sent().slice(sentBefore)).toEqual(['protect-start', 'protect-companion']);
+    expect(h.commands.at(-2)).toMatchObject({ signalingUrl: 'wss://signal.example.org/' });
+  });
+
+  it('a new pairing starts the other companion and points the proxy at it, never clearing it', async () => {
+    const PAIRING: Pairing = { socksPort: 1090, dataPort: 4100, secret: 'p'.repeat(43) };
+    const options: { pairing?: Pairing } = { pairing: PAIRING };
+    const h = switchHarness(options);
+    await h.runner.setSwitch('protect', true);
+    await h.emit({
+      target: 'background',
+      type: 'protect-companion-link',
+      link: { status: 'joined', dataPort: 4100 },
+    });
+    await h.emit(PROTECTED);
+    expect(h.proxyCalls).toEqual([{ ...PROXY_TO_COMPANION, socksPort: 1090, dataPort: 4100 }]);
+
+    delete options.pairing; // unpaired: the companion is started through native messaging again
+    await h.runner.settingsChanged(await storeSettings());
+    expect(h.ports).toHaveLength(1);
+    expect(h.proxyCalls.at(-1)).toEqual(PROXY_TO_COMPANION);
+    expect(h.protect.state.status).toBe('reconnecting');
+    await h.emit(joined());
+    await h.emit(PROTECTED);
+    expect(h.protect.state.status).toBe('on');
+    expect(h.proxyCalls.filter((c) => c === 'clear')).toEqual([]);
+  });
 });
+
+/** The settings a harness without options stores (routeLoopback on, as the e2e builds use). */
+async function storeSettings() {
+  return { ...DEFAULT_SETTINGS, routeLoopback: true };
+}

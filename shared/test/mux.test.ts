@@ -186,3 +186,42 @@ describe('mux flow control', () => {
     }
   });
 });
+
+describe('mux round trip (PING/PONG)', () => {
+  it('answers a PING at once with a PONG carrying the same 8 bytes, even while DATA is held', () => {
+    const { mux, sent, open } = acceptor();
+    open(1);
+    sent.length = 0;
+    const payload = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8);
+    mux.receive(encodeMuxFrame({ type: 'ping', streamId: 0, payload }));
+    expect(sent).toEqual([{ type: 'pong', streamId: 0, payload }]);
+    expect(mux.closed).toBe(false);
+  });
+
+  it('hands a PONG to its listeners and sends PINGs on stream 0', () => {
+    const sent: Uint8Array[] = [];
+    const mux = new Mux({ role: 'initiator', send: (bytes) => sent.push(bytes) });
+    const heard: Uint8Array[] = [];
+    mux.on('pong', (payload) => heard.push(payload));
+    const payload = new Uint8Array(8).fill(9);
+    mux.ping(payload);
+    expect(sent.map((bytes) => decodeMuxFrame(bytes))).toEqual([
+      { ok: true, value: { type: 'ping', streamId: 0, payload } },
+    ]);
+    mux.receive(encodeMuxFrame({ type: 'pong', streamId: 0, payload }));
+    expect(heard).toEqual([payload]);
+  });
+
+  it('ends the session on a PING or PONG with a stream id or a payload other than 8 bytes', () => {
+    for (const bytes of [
+      new Uint8Array([8, 0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8]),
+      new Uint8Array([8, 0, 0, 0, 0, 1, 2, 3]),
+      new Uint8Array([9, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+      new Uint8Array([9, 0, 0, 0, 2]),
+    ]) {
+      const { mux, closeError } = acceptor();
+      mux.receive(bytes);
+      expect(closeError()?.code).toBe('malformed-frame');
+    }
+  });
+});

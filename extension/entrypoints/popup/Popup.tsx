@@ -4,6 +4,8 @@ import { formatBytes } from '../../components/format';
 import { SwitchRow } from '../../components/SwitchRow';
 import { openDownloadsPage } from '../../features/downloads/downloads-page-channel';
 import { DownloadsLine } from './DownloadsLine';
+import { NewPathButton } from './NewPathButton';
+import { ProtectRefusals } from './ProtectRefusals';
 import { t } from '../../lib/i18n';
 import { EMPTY_PROTECT_INFO, type ProtectInfo } from '../../features/protect/protect-messages';
 import { ZERO_VOLUNTEER_STATS } from '../../features/volunteer/volunteer-messages';
@@ -116,11 +118,16 @@ export function Popup() {
           </p>
         )}
         {snapshot.protect.status === 'on' && <PathDetails info={snapshot.protectInfo} />}
-        {snapshot.protect.status === 'reconnecting' && snapshot.protect.detail && (
-          <p class="help" data-testid="protect-detail">
-            {snapshot.protect.detail}
-          </p>
+        {(snapshot.protect.status === 'on' || snapshot.protectInfo.renewing === true) && (
+          <NewPathButton renewing={snapshot.protectInfo.renewing === true} onFailure={setFailure} />
         )}
+        {snapshot.protect.status === 'reconnecting' &&
+          snapshot.protect.detail &&
+          !snapshot.protectInfo.renewing && (
+            <p class="help" data-testid="protect-detail">
+              {snapshot.protect.detail}
+            </p>
+          )}
         {(snapshot.protect.status === 'reconnecting' ||
           snapshot.protectInfo.stats.blockedWhileReconnecting > 0) &&
           snapshot.protect.status !== 'off' && (
@@ -132,6 +139,9 @@ export function Popup() {
               {t('blockedCount', String(snapshot.protectInfo.stats.blockedWhileReconnecting))}
             </p>
           )}
+        {snapshot.protect.status !== 'off' && (
+          <ProtectRefusals refusals={snapshot.protectInfo.stats.refusals} />
+        )}
       </SwitchRow>
       <SwitchRow
         name="volunteer"
@@ -221,7 +231,7 @@ function PathDetails(props: { info: ProtectInfo }) {
         </dd>
         <dt>{t('pathRtt')}</dt>
         <dd data-testid="path-rtt" data-value={stats.rttMs ?? ''}>
-          {stats.rttMs !== undefined ? `${Math.round(stats.rttMs)} ms` : '—'}
+          {stats.rttMs !== undefined ? t('rttValue', String(Math.round(stats.rttMs))) : '—'}
         </dd>
         <dt>{t('pathUp')}</dt>
         <dd data-testid="path-up" data-value={stats.bytesUp}>

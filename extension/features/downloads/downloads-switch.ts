@@ -29,6 +29,8 @@ export type DownloadsSwitchOptions = {
 export class DownloadsSwitch extends SwitchBase implements FeatureSwitch {
   readonly name = 'downloads';
   private active = false;
+  /** The path settings the engines' host was started with. */
+  private pathSettings: Pick<Settings, 'signalingUrl' | 'directoryKeys' | 'mode'> | undefined;
   private activeCount = 0;
   private defaultSaved: Pick<SavedDownloads, 'count'> | undefined;
 
@@ -45,14 +47,34 @@ export class DownloadsSwitch extends SwitchBase implements FeatureSwitch {
     this.active = true;
     const settings = await this.options.store.loadSettings();
     await this.setState({ status: 'connecting' });
+    await this.startHost(settings);
+  }
+
+  /**
+   * A new signaling server, mode or set of directory keys: the engines' host starts again with them. Its
+   * downloads come back from the saved list, as after a browser restart (verified pieces are kept).
+   */
+  async applySettings(settings: Settings): Promise<void> {
+    const before = this.pathSettings;
+    if (!this.active || !before) return;
+    if (
+      before.signalingUrl === settings.signalingUrl &&
+      before.mode === settings.mode &&
+      before.directoryKeys.join(' ') === settings.directoryKeys.join(' ')
+    )
+      return;
+    await this.options.channel.send({ target: 'offscreen', type: 'downloads-stop' }, { create: false });
+    if (this.active) await this.startHost(settings);
+  }
+
+  private async startHost(settings: Settings): Promise<void> {
+    this.pathSettings = {
+      signalingUrl: settings.signalingUrl,
+      directoryKeys: settings.directoryKeys,
+      mode: settings.mode,
+    };
     const reply = await this.options.channel.send(
-      {
-        target: 'offscreen',
-        type: 'downloads-start',
-        signalingUrl: settings.signalingUrl,
-        directoryKeys: settings.directoryKeys,
-        mode: settings.mode,
-      },
+      { target: 'offscreen', type: 'downloads-start', ...this.pathSettings },
       { create: true },
     );
     if (!this.active) return;
@@ -62,6 +84,7 @@ export class DownloadsSwitch extends SwitchBase implements FeatureSwitch {
 
   async stop(final: SwitchState): Promise<void> {
     this.active = false;
+    this.pathSettings = undefined;
     await this.options.channel.send({ target: 'offscreen', type: 'downloads-stop' }, { create: false });
     await this.setState(final);
   }
@@ -71,6 +94,13 @@ export class DownloadsSwitch extends SwitchBase implements FeatureSwitch {
     if (wanted && running) {
       // The downloads outlived the worker in the engines' host (an MV3 worker sleeps when idle): keep them.
       this.active = true;
+      // Started by an earlier worker with the settings stored then (a change since has already been applied).
+      const settings = await this.options.store.loadSettings();
+      this.pathSettings = {
+        signalingUrl: settings.signalingUrl,
+        directoryKeys: settings.directoryKeys,
+        mode: settings.mode,
+      };
       await this.setState({ status: 'on' });
       return;
     }

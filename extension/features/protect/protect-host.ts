@@ -18,6 +18,8 @@ import type { CompanionLink, CompanionTarget, ProtectEngineState } from './prote
  */
 
 export const PROTECT_STATS_INTERVAL_MS = 2_000;
+/** A refused request is reported this soon (refusals that come together are reported together). */
+export const PROTECT_REFUSAL_REPORT_MS = 150;
 
 export type ProtectHostOptions = {
   createPeer: PeerFactory;
@@ -36,6 +38,8 @@ type CompanionAttachment = {
 type ProtectRun = {
   engine: ProtectEngine;
   statsTimer: ReturnType<typeof setInterval>;
+  /** A report of refusals already on its way. */
+  refusalReport?: ReturnType<typeof setTimeout>;
   companion?: CompanionAttachment;
 };
 
@@ -62,6 +66,9 @@ export class ProtectHost implements FeatureHost<'protect'> {
       case 'protect-stop':
         this.stop({ status: 'off' });
         return true;
+      case 'protect-new-path':
+        if (this.run) this.run.engine.renew();
+        return true;
       default:
         return false;
     }
@@ -77,6 +84,7 @@ export class ProtectHost implements FeatureHost<'protect'> {
     this.run = undefined;
     if (run) {
       clearInterval(run.statsTimer);
+      clearTimeout(run.refusalReport);
       this.detachCompanion(run);
       safely(() => run.engine.stop());
     }
@@ -147,9 +155,13 @@ export class ProtectHost implements FeatureHost<'protect'> {
       link: websocketLink(socket),
       open: (request) => {
         const stream = engine.open(request);
-        // A refusal is the kill switch at work: the popup shows the count at once, not at the next tick.
+        // A refusal (the exit's, or the kill switch's) shows in the popup at once, not at the next tick.
         stream.catch(() => {
-          if (this.run === run && engine.state.status !== 'protected') this.sendStats(engine);
+          if (this.run !== run || run.refusalReport !== undefined) return;
+          run.refusalReport = setTimeout(() => {
+            run.refusalReport = undefined;
+            if (this.run === run) this.sendStats(engine);
+          }, PROTECT_REFUSAL_REPORT_MS);
         });
         return stream;
       },
@@ -195,7 +207,11 @@ export function engineStateToWire(state: ProtectState): ProtectEngineState {
     case 'connecting':
       return { status: state.status };
     case 'reconnecting':
-      return { status: 'reconnecting', reason: truncateReason(state.reason) };
+      return {
+        status: 'reconnecting',
+        reason: truncateReason(state.reason),
+        ...(state.renewing ? { renewing: true } : {}),
+      };
     case 'protected':
       return {
         status: 'protected',

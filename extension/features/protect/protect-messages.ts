@@ -1,4 +1,9 @@
 import { dataPortSecretSchema } from '@underpass/shared/data-port';
+import {
+  DEFAULT_MAX_DESTINATION_LENGTH,
+  DEFAULT_REFUSALS_KEPT,
+  REFUSAL_REASONS,
+} from '@underpass/shared/engines';
 import { z } from 'zod';
 import { reasonSchema, switchErrorCodeSchema } from '../../lib/switch-error';
 import { count, directoryKeysSchema, wsUrl } from '../../lib/wire-types';
@@ -21,10 +26,36 @@ export const protectEngineStateSchema = z.discriminatedUnion('status', [
   z.object({ status: z.literal('off') }),
   z.object({ status: z.literal('connecting') }),
   z.object({ status: z.literal('protected'), path: protectPathSchema }),
-  z.object({ status: z.literal('reconnecting'), reason: reasonSchema }),
+  z.object({
+    status: z.literal('reconnecting'),
+    reason: reasonSchema,
+    /** The user asked for a new path (not a lost one). */
+    renewing: z.literal(true).optional(),
+  }),
   z.object({ status: z.literal('error'), code: switchErrorCodeSchema, reason: reasonSchema }),
 ]);
 export type ProtectEngineState = z.infer<typeof protectEngineStateSchema>;
+
+export const refusalReasonSchema = z.enum(REFUSAL_REASONS);
+export type RefusalReason = z.infer<typeof refusalReasonSchema>;
+
+/** Refused requests since Protect went on: counts by reason and the latest few (the engine's RefusalLog). */
+export const refusalsSchema = z.object({
+  total: count,
+  byReason: z.partialRecord(refusalReasonSchema, count),
+  recent: z
+    .array(
+      z.object({
+        // The ellipsis of a cut destination is one more character.
+        destination: z.string().max(DEFAULT_MAX_DESTINATION_LENGTH + 1),
+        reason: refusalReasonSchema,
+        at: z.number().min(0),
+      }),
+    )
+    .max(DEFAULT_REFUSALS_KEPT),
+});
+export type Refusals = z.infer<typeof refusalsSchema>;
+export const NO_REFUSALS: Refusals = { total: 0, byReason: {}, recent: [] };
 
 export const protectStatsSchema = z.object({
   bytesUp: count,
@@ -34,6 +65,7 @@ export const protectStatsSchema = z.object({
   blocked: count,
   blockedWhileReconnecting: count,
   rttMs: z.number().min(0).max(600_000).optional(),
+  refusals: refusalsSchema,
 });
 export type ProtectStats = z.infer<typeof protectStatsSchema>;
 
@@ -43,12 +75,15 @@ export const ZERO_PROTECT_STATS: ProtectStats = {
   streamsOpen: 0,
   blocked: 0,
   blockedWhileReconnecting: 0,
+  refusals: NO_REFUSALS,
 };
 
 /** What the popup shows under Protect: the current path and its counters. */
 export const protectInfoSchema = z.object({
   path: protectPathSchema.optional(),
   stats: protectStatsSchema,
+  /** A new path the user asked for is being built. */
+  renewing: z.boolean().optional(),
 });
 export type ProtectInfo = z.infer<typeof protectInfoSchema>;
 export const EMPTY_PROTECT_INFO: ProtectInfo = { stats: ZERO_PROTECT_STATS };
@@ -94,6 +129,8 @@ export const PROTECT_COMMANDS = [
     companion: companionTargetSchema,
   }),
   z.object({ target: z.literal('offscreen'), type: z.literal('protect-stop') }),
+  /** A fresh path in place of the current one, the kill switch held meanwhile (ProtectEngine.renew). */
+  z.object({ target: z.literal('offscreen'), type: z.literal('protect-new-path') }),
 ] as const;
 
 /** engines' host → background. */

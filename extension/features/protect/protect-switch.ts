@@ -3,12 +3,19 @@ import type { CompanionFailure, CompanionHandle, CompanionReady } from '../../li
 import { CompanionRestarts, type CompanionRestartsOptions } from '../../lib/companion-restarts';
 import type { EngineChannel } from '../../lib/engine-channel';
 import { SwitchBase, type FeatureSwitch, type ResumeInput } from '../../lib/feature-switch';
-import type { EngineEvent, OffscreenCommand, SwitchName, SwitchState } from '../../lib/messages';
+import type {
+  EngineEvent,
+  OffscreenCommand,
+  SwitchAction,
+  SwitchName,
+  SwitchState,
+} from '../../lib/messages';
 import { explainPairedFailure, PairedCompanion } from '../../lib/paired-companion';
 import type { Pairing } from '@underpass/shared/data-port';
 import type { ProxyControl } from '../../lib/proxy-control';
 import type { SerialQueue } from '../../lib/serial-queue';
-import type { Settings } from '../../lib/settings';
+import { type Settings } from '../../lib/settings';
+import { settingsChangeFor } from './protect-settings';
 import { MAX_REASON_LENGTH, switchError } from '../../lib/switch-error';
 import {
   type CompanionLink,
@@ -78,6 +85,10 @@ type ProtectSession = {
   proxied?: { socksPort: number; dataPort: number };
   /** The engine is rebuilding a lost path. */
   pathLost: boolean;
+  /** The engine is building the new path the user asked for (the old one is no longer used). */
+  renewing: boolean;
+  /** The engine was started again with settings the user just changed. */
+  applyingSettings: boolean;
   path?: ProtectPath;
   stats: ProtectStats;
 };
@@ -104,7 +115,11 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
     return this.session !== undefined;
   }
 
-  async start(): Promise<void> {
+  /**
+   * `carry.proxied`: the proxy already points at a companion (a restart for new settings), so it stays set,
+   * pages fail rather than go direct, until the new companion is up and the proxy is pointed at it.
+   */
+  async start(carry: { proxied?: ProtectSession['proxied'] } = {}): Promise<void> {
     if (this.session) return;
     const { store, channel } = this.options;
     const settings = await store.loadSettings();
@@ -120,28 +135,88 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
       joined: false,
       restarts: new CompanionRestarts({ ...this.options.restarts, clock: this.clock }),
       pathLost: false,
+      renewing: false,
+      applyingSettings: carry.proxied !== undefined,
       stats: ZERO_PROTECT_STATS,
       ...(pairing ? { pairing } : {}),
+      ...(carry.proxied ? { proxied: carry.proxied } : {}),
     };
     this.session = session;
     await store.saveProtectInfo(EMPTY_PROTECT_INFO);
 
     const [started, opened] = await Promise.all([
-      channel.send(
-        {
-          target: 'offscreen',
-          type: 'protect-start',
-          signalingUrl: settings.signalingUrl,
-          directoryKeys: settings.directoryKeys,
-          mode: settings.mode,
-        },
-        { create: true },
-      ),
+      channel.send(this.startCommand(settings), { create: true }),
       companion.open(),
     ]);
     if (!opened.ok) return this.stop(this.failed(session, opened.failure));
     if (!started.ok) return this.stop(this.failed(session, started));
     await this.companionUp(session, companion, opened.ready);
+  }
+
+  /** The popup's "New path": a fresh path, the kill switch held meanwhile. Only while Protect is on. */
+  async act(action: SwitchAction): Promise<void> {
+    const session = this.session;
+    if (action !== 'new-path' || !session || this.state.status !== 'on') return;
+    await this.command({ target: 'offscreen', type: 'protect-new-path' });
+  }
+
+  /**
+   * Settings the user changed while Protect runs take effect at once, with the kill switch held throughout:
+   * the proxy is never cleared, so pages fail rather than go direct while the new settings are put in place.
+   * Proxy settings (sites that bypass, loopback) are a new proxy rule; path settings (signaling server,
+   * mode, directory keys) a new engine run joined to the same companion; a new pairing a new companion.
+   */
+  async applySettings(settings: Settings): Promise<void> {
+    const session = this.session;
+    if (!session) return;
+    const change = settingsChangeFor(session.settings, settings);
+    session.settings = settings;
+    if (change.companion) return this.restartWith(session);
+    // First the proxy: a new signaling server must bypass it before the engine dials it.
+    if ((change.proxy || change.path) && session.proxied && session.ready) {
+      if (!(await this.pointProxy(session, session.ready))) return;
+    }
+    if (change.path) {
+      session.path = undefined;
+      session.joined = false;
+      session.renewing = false;
+      session.applyingSettings = true;
+      await this.show(session);
+      const started = await this.options.channel.send(this.startCommand(settings), { create: false });
+      if (this.session !== session) return;
+      if (!started.ok) return this.stop(this.failed(session, started));
+      if (session.ready) {
+        const joined = await this.options.channel.send(
+          {
+            target: 'offscreen',
+            type: 'protect-companion',
+            companion: { dataPort: session.ready.dataPort, secret: session.ready.secret },
+          },
+          { create: false },
+        );
+        if (!joined.ok && this.session === session) return this.stop(this.failed(session, joined));
+      }
+    }
+  }
+
+  /** A new companion (the pairing changed): this run ends and a new one starts, the proxy kept as it is. */
+  private async restartWith(session: ProtectSession): Promise<void> {
+    const proxied = session.proxied;
+    this.session = undefined;
+    if (session.restart?.timer !== undefined) this.clock.clearTimeout(session.restart.timer);
+    await this.command({ target: 'offscreen', type: 'protect-stop' });
+    session.companion.close();
+    await this.start(proxied ? { proxied } : {});
+  }
+
+  private startCommand(settings: Settings): OffscreenCommand {
+    return {
+      target: 'offscreen',
+      type: 'protect-start',
+      signalingUrl: settings.signalingUrl,
+      directoryKeys: settings.directoryKeys,
+      mode: settings.mode,
+    };
   }
 
   /** A companion said ready: point the proxy at it if it was set (a restart), and join its data socket. */
@@ -289,12 +364,15 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
         return this.show(session);
       case 'reconnecting':
         session.path = undefined;
-        session.pathLost = true;
+        session.renewing = state.renewing === true;
+        session.pathLost = !session.renewing;
         await this.saveInfo(session);
         return this.show(session);
       case 'protected':
         session.path = state.path;
         session.pathLost = false;
+        session.renewing = false;
+        session.applyingSettings = false;
         await this.saveInfo(session);
         return this.show(session);
       case 'error':
@@ -327,6 +405,16 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
     }
     if (!blocking) return this.setState(FINDING_A_PATH);
     // Once the proxy is set, anything short of "on" blocks pages: reconnecting, with why.
+    if (session.renewing)
+      return this.setState({
+        status: 'reconnecting',
+        detail: 'Finding a new path… Nothing goes out directly meanwhile.',
+      });
+    if (session.applyingSettings)
+      return this.setState({
+        status: 'reconnecting',
+        detail: 'Applying the new settings… Nothing goes out directly meanwhile.',
+      });
     if (!ready) return this.setState({ status: 'reconnecting', detail: 'Starting the companion again.' });
     if (session.pathLost || !path)
       return this.setState({
@@ -367,6 +455,7 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
     await this.options.store.saveProtectInfo({
       stats: session.stats,
       ...(session.path ? { path: session.path } : {}),
+      ...(session.renewing ? { renewing: true } : {}),
     });
   }
 

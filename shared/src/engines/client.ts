@@ -85,6 +85,17 @@ export class TunnelClient extends Emitter<TunnelClientEvents> {
     return this.session.mux.open(request);
   }
 
+  /** Asks the exit to echo `payload` (PING): only an exit that answers PING may be asked (see ProtectEngine). */
+  ping(payload: Uint8Array): void {
+    this.session.mux.ping(payload);
+  }
+
+  /** Hears the exit's PONGs; returns the way to stop. */
+  onPong(listener: (payload: Uint8Array) => void): () => void {
+    this.session.mux.on('pong', listener);
+    return () => this.session.mux.off('pong', listener);
+  }
+
   stats(): TunnelStats {
     const { mux } = this.session;
     return { bytesUp: mux.bytesSent, bytesDown: mux.bytesReceived, streamsOpen: mux.streamCount };

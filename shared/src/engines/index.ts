@@ -6,3 +6,5 @@ export * from './exit-lookups.js';
 export * from './relay-outbox.js';
 export * from './volunteer.js';
 export * from './load-reporter.js';
+export * from './refusal-log.js';
+export * from './round-trip.js';

@@ -9,6 +9,13 @@ import type { StreamRequest } from '../tunnel/mux-frames.js';
 import { PeerConnector, type SignalingChannel } from '../links/peer-connector.js';
 import { TunnelClient, type TunnelStats } from './client.js';
 import { withDeadline } from '../deadline.js';
+import { RefusalLog, refusalReasonOf, type RefusalSummary } from './refusal-log.js';
+import { RoundTripMeter } from './round-trip.js';
+
+/** How often the round trip of the current path is measured (one PING, 8 bytes, through every hop). */
+export const DEFAULT_RTT_INTERVAL_MS = 5_000;
+/** A PING not answered within this is a failed measurement (on a new path: the path is not used). */
+export const DEFAULT_RTT_TIMEOUT_MS = 5_000;
 
 /** How long a rebuild waits for a reconnecting signaling client before that attempt counts as failed. */
 export const DEFAULT_SIGNALING_WAIT_MS = 10_000;
@@ -45,15 +52,21 @@ export interface ProtectStats extends TunnelStats {
   blocked: number;
   /** Of those, the ones refused while a lost path was being rebuilt. */
   blockedWhileReconnecting: number;
-  /** The encrypted handshake's round trip through the current path (client → hops → exit → back). */
+  /**
+   * The current path's round trip (client → hops → exit → back): the latest PING/PONG, or for an exit that
+   * predates PING, the encrypted handshake's.
+   */
   rttMs?: number;
+  /** Requests refused since Protect went on: by the exit (policy, DNS, …), by time, or for want of a path. */
+  refusals: RefusalSummary;
 }
 
 export type ProtectState =
   | { status: 'off' }
   | { status: 'connecting' }
   | { status: 'protected'; path: PathInfo }
-  | { status: 'reconnecting'; reason: string; attempt: number }
+  /** `renewing`: the user asked for a new path (renew()); the old one is let go once the new one is up. */
+  | { status: 'reconnecting'; reason: string; attempt: number; renewing?: true }
   | { status: 'error'; code: string; reason: string };
 
 export interface ProtectEngineOptions {
@@ -91,6 +104,11 @@ export interface ProtectEngineOptions {
   signalingWaitMs?: number;
   /** The path's round trip and the rebuild backoff read it; injected for tests. */
   clock?: Clock;
+  /** How often the current path's round trip is measured, and how long a PING may go unanswered. */
+  rttIntervalMs?: number;
+  rttTimeoutMs?: number;
+  /** Wall-clock time (ms since 1970) for when a refusal happened; Date.now by default. */
+  wallClock?: () => number;
 }
 
 export type ProtectEngineEvents = { state: [state: ProtectState] };
@@ -110,12 +128,21 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
   private blockedWhileReconnecting = 0;
   private rttMs: number | undefined;
   private signaling: ProtectSignaling | undefined;
+  /** Measures the current path's round trip, when its exit answers PING. */
+  private meter: RoundTripMeter | undefined;
+  private rttTimer: unknown;
+  /** Exits (by key) that closed the session on a PING: they predate it, so they are not asked again. */
+  private readonly noEcho = new Set<string>();
+  /** The path being replaced by renew(), held until the new one is up so the broker counts it as ours. */
+  private retiring: TunnelClient | undefined;
+  private readonly refusals: RefusalLog;
 
   private readonly clock: Clock;
 
   constructor(private readonly options: ProtectEngineOptions) {
     super();
     this.clock = options.clock ?? systemClock;
+    this.refusals = new RefusalLog({ clock: { now: options.wallClock ?? (() => Date.now()) } });
     if (!options.createSignaling && !options.signaling)
       throw new UnderpassError('bad-options', 'ProtectEngine needs createSignaling or signaling');
     this.signaling = options.signaling;
@@ -131,6 +158,8 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     const generation = ++this.generation;
     this.setState({ status: 'connecting' });
     this.blockedWhileReconnecting = 0;
+    this.refusals.clear();
+    this.rttMs = undefined;
     try {
       await this.buildFirstPath(generation);
     } catch (error) {
@@ -145,8 +174,11 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     this.generation += 1;
     if (this.retryTimer !== undefined) this.clock.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    this.stopMeasuring();
     this.tunnel?.close();
     this.tunnel = undefined;
+    this.retiring?.close();
+    this.retiring = undefined;
     // Only a client the engine made is the engine's to close; an injected one belongs to its owner.
     if (this.options.createSignaling) {
       this.signaling?.close?.();
@@ -161,9 +193,41 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     if (!tunnel || this.current.status !== 'protected') {
       this.blocked += 1;
       if (this.current.status === 'reconnecting') this.blockedWhileReconnecting += 1;
+      this.refusals.record(request, 'no-path');
       return Promise.reject(new StreamError('unreachable', 'no path is up'));
     }
-    return tunnel.open(request);
+    return tunnel.open(request).catch((error: unknown) => {
+      this.refusals.record(request, refusalReasonOf(toUnderpassError(error).code));
+      throw error;
+    });
+  }
+
+  /**
+   * A fresh path (new link, new circuit, new session keys) in place of the current one, without letting go
+   * of the kill switch: from now until the new path is up, `open` fails. The old path is held until then, so
+   * the broker, which picks the least-loaded relay and exit, counts it against them and names others if it
+   * has any. If the new path cannot be built, the old one is let go and the usual rebuild takes over.
+   * False (nothing done) unless a path is up.
+   */
+  renew(): boolean {
+    const old = this.tunnel;
+    if (!old || this.current.status !== 'protected') return false;
+    const generation = this.generation;
+    this.tunnel = undefined;
+    this.stopMeasuring();
+    this.retiring = old;
+    this.setState({ status: 'reconnecting', reason: 'finding a new path', attempt: 0, renewing: true });
+    const letGo = () => {
+      if (this.retiring !== old) return;
+      this.retiring = undefined;
+      old.close();
+    };
+    this.buildPath(generation).then(letGo, (error: unknown) => {
+      letGo();
+      if (generation !== this.generation) return;
+      this.scheduleRebuild(generation, toUnderpassError(error).message, 1);
+    });
+    return true;
   }
 
   stats(): ProtectStats {
@@ -175,6 +239,7 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
       blocked: this.blocked,
       blockedWhileReconnecting: this.blockedWhileReconnecting,
       ...(this.rttMs !== undefined && this.tunnel ? { rttMs: this.rttMs } : {}),
+      refusals: this.refusals.summary(),
     };
   }
 
@@ -266,20 +331,33 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
       trust: { directoryKeys: this.options.directoryKeys, ...(needs === 'torrent' ? { needs } : {}) },
       ...(this.options.handshakeTimeoutMs ? { handshakeTimeoutMs: this.options.handshakeTimeoutMs } : {}),
     });
+    let meter: RoundTripMeter | undefined;
+    let rttMs: number;
     try {
       await tunnel.ready();
+      rttMs = Math.max(0, this.clock.now() - handshakeStarted);
+      if (!this.noEcho.has(path.exit.exitKey)) {
+        meter = new RoundTripMeter({ echoer: tunnel, clock: this.clock });
+        rttMs = await this.firstEcho(tunnel, meter, path.exit.exitKey);
+      }
     } catch (error) {
       // A half-built path must not keep its link: the hop would go on counting us against its capacity.
+      meter?.close();
       tunnel.close();
       link.close();
+      // An exit that predates PING: the same path again, without asking it.
+      if (error instanceof UnderpassError && error.code === 'no-echo' && generation === this.generation)
+        return this.buildPath(generation);
       throw error;
     }
-    this.rttMs = Math.max(0, this.clock.now() - handshakeStarted);
     if (generation !== this.generation) {
+      meter?.close();
       tunnel.close();
       return;
     }
+    this.rttMs = rttMs;
     this.tunnel = tunnel;
+    if (meter) this.startMeasuring(tunnel, meter, generation);
     tunnel.once('close', (error) => {
       const stats = tunnel.stats();
       this.totals.bytesUp += stats.bytesUp;
@@ -287,12 +365,63 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
       link.close();
       if (this.tunnel !== tunnel || generation !== this.generation) return;
       this.tunnel = undefined;
+      this.stopMeasuring();
       this.scheduleRebuild(generation, error?.message ?? 'the path closed', 0);
     });
     this.setState({
       status: 'protected',
       path: { mode, linkId: path.linkId, hop: path.hop, exit: path.exit },
     });
+  }
+
+  /**
+   * The first PING on a new path, before any stream uses it: its answer is the path's first round trip. An
+   * exit that predates PING ends the session with `malformed-frame` instead; it is remembered (`no-echo`), so
+   * no user stream ever meets that, and old exits keep working at the cost of one extra handshake.
+   */
+  private async firstEcho(tunnel: TunnelClient, meter: RoundTripMeter, exitKey: string): Promise<number> {
+    const onClose = () => meter.close();
+    tunnel.once('close', onClose);
+    try {
+      return await meter.measure(this.options.rttTimeoutMs ?? DEFAULT_RTT_TIMEOUT_MS);
+    } catch (error) {
+      if (tunnel.closed && tunnel.session.mux.error?.code === 'malformed-frame') {
+        this.noEcho.add(exitKey);
+        throw new UnderpassError('no-echo', 'the exit does not answer PING');
+      }
+      throw error;
+    } finally {
+      tunnel.off('close', onClose);
+    }
+  }
+
+  /** Measures the current path's round trip every rttIntervalMs while it is up. */
+  private startMeasuring(tunnel: TunnelClient, meter: RoundTripMeter, generation: number): void {
+    this.meter = meter;
+    const interval = this.options.rttIntervalMs ?? DEFAULT_RTT_INTERVAL_MS;
+    const tick = () => {
+      this.rttTimer = undefined;
+      if (this.meter !== meter || generation !== this.generation) return;
+      meter.measure(this.options.rttTimeoutMs ?? DEFAULT_RTT_TIMEOUT_MS).then(
+        (ms) => {
+          if (this.meter !== meter || this.tunnel !== tunnel) return;
+          this.rttMs = ms;
+          this.rttTimer = this.clock.setTimeout(tick, interval);
+        },
+        // Unanswered in time: the last figure stands (the keepalive ends a dead link); try again later.
+        () => {
+          if (this.meter === meter) this.rttTimer = this.clock.setTimeout(tick, interval);
+        },
+      );
+    };
+    this.rttTimer = this.clock.setTimeout(tick, interval);
+  }
+
+  private stopMeasuring(): void {
+    if (this.rttTimer !== undefined) this.clock.clearTimeout(this.rttTimer);
+    this.rttTimer = undefined;
+    this.meter?.close();
+    this.meter = undefined;
   }
 
   private scheduleRebuild(generation: number, reason: string, attempt: number): void {

@@ -15,7 +15,12 @@ export const MuxFrameType = {
   Window: 5,
   Fin: 6,
   Reset: 7,
+  Ping: 8,
+  Pong: 9,
 } as const;
+
+/** PING and PONG carry this many opaque bytes, echoed unchanged (PROTOCOL.md §4, round trip). */
+export const PING_PAYLOAD_BYTES = 8;
 
 export const MUX_HEADER_BYTES = 5;
 /**
@@ -56,7 +61,10 @@ export type MuxFrame =
   | { type: 'data'; streamId: number; data: Uint8Array }
   | { type: 'window'; streamId: number; increment: number }
   | { type: 'fin'; streamId: number }
-  | { type: 'reset'; streamId: number; code: StreamErrorCode };
+  | { type: 'reset'; streamId: number; code: StreamErrorCode }
+  /** Session-level (stream id 0): asks the far end to echo `payload` at once in a PONG. */
+  | { type: 'ping'; streamId: 0; payload: Uint8Array }
+  | { type: 'pong'; streamId: 0; payload: Uint8Array };
 
 export type FrameDecodeResult<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -80,6 +88,10 @@ export function encodeMuxFrame(frame: MuxFrame): Uint8Array {
       break;
     case 'data':
       payload = frame.data;
+      break;
+    case 'ping':
+    case 'pong':
+      payload = frame.payload;
       break;
     case 'window':
       payload = new Uint8Array(4);
@@ -134,6 +146,14 @@ export function decodeMuxFrame(bytes: Uint8Array): FrameDecodeResult<MuxFrame> {
         ? { ok: true, value: { type: 'window', streamId, increment } }
         : { ok: false, reason: 'zero WINDOW increment' };
     }
+    case MuxFrameType.Ping:
+    case MuxFrameType.Pong: {
+      const name = type === MuxFrameType.Ping ? 'ping' : 'pong';
+      if (streamId !== 0) return { ok: false, reason: `${name.toUpperCase()} on a stream` };
+      if (payload.length !== PING_PAYLOAD_BYTES)
+        return { ok: false, reason: `${name.toUpperCase()} payload is not ${PING_PAYLOAD_BYTES} bytes` };
+      return { ok: true, value: { type: name, streamId: 0, payload } };
+    }
     default:
       return { ok: false, reason: `unknown frame type ${type}` };
   }
@@ -155,6 +175,10 @@ function typeCode(type: MuxFrame['type']): number {
       return MuxFrameType.Fin;
     case 'reset':
       return MuxFrameType.Reset;
+    case 'ping':
+      return MuxFrameType.Ping;
+    case 'pong':
+      return MuxFrameType.Pong;
   }
 }
 

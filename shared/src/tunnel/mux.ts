@@ -45,6 +45,8 @@ export const DEFAULT_SESSION_WINDOW = 4 * 1024 * 1024;
 export type MuxEvents = {
   /** Acceptor only: a peer opened a stream; call `accept()` or `reject(code)`. */
   stream: [stream: MuxStream, request: StreamRequest];
+  /** The far end echoed a PING: its payload, for whoever sent it to match. */
+  pong: [payload: Uint8Array];
   close: [error?: SessionError];
 };
 
@@ -123,6 +125,14 @@ export class Mux extends Emitter<MuxEvents> {
     });
   }
 
+  /**
+   * Asks the far end to echo `payload` (PING_PAYLOAD_BYTES bytes) in a PONG, which comes back as a `pong`
+   * event. Only for a peer known to answer: one that predates PING ends the session on it (PROTOCOL.md §4).
+   */
+  ping(payload: Uint8Array): void {
+    this.sendFrame({ type: 'ping', streamId: 0, payload });
+  }
+
   /** Feed one inbound frame. Violations close the whole mux with a SessionError (and are never thrown). */
   receive(bytes: Uint8Array): void {
     if (this.isClosed) return;
@@ -159,6 +169,15 @@ export class Mux extends Emitter<MuxEvents> {
   private handle(frame: MuxFrame): void {
     if (frame.type === 'open') {
       this.handleOpen(frame.streamId, frame.request);
+      return;
+    }
+    // Echoed at once, ahead of held DATA: the round trip measures the path, not our own queue.
+    if (frame.type === 'ping') {
+      this.sendFrame({ type: 'pong', streamId: 0, payload: frame.payload });
+      return;
+    }
+    if (frame.type === 'pong') {
+      this.emit('pong', frame.payload);
       return;
     }
     const sessionWindow = this.options.sessionWindow;
