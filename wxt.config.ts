@@ -2,6 +2,12 @@ import preact from '@preact/preset-vite';
 import type { Rollup } from 'vite';
 import { defineConfig } from 'wxt';
 import { EXTENSION_KEY, GECKO_ID } from './extension/identity';
+import {
+  brandIconPaths,
+  TOOLBAR_ICON_SIZES,
+  toolbarIconFile,
+  toolbarIconPaths,
+} from './extension/lib/toolbar-icon';
 import { encodeDirectoryKey, parseDirectoryKeys } from './shared/src/trust/directory-key';
 import { DEVELOPMENT_DIRECTORY_KEY_TEXT } from './shared/src/trust/development';
 
@@ -52,6 +58,26 @@ function isKnownNoise(warning: Rollup.RollupLog): boolean {
   return warning.code === 'INVALID_ANNOTATION' && /[\\/]node_modules[\\/]zod[\\/]/.test(warning.id ?? '');
 }
 
+/**
+ * The toolbar button's picture until the background paints its state (extension/lib/toolbar-icon.ts). Chrome
+ * cannot tell a dark toolbar from a light one here, so it gets the brand tile, which reads on both; Firefox
+ * picks the "off" picture for its theme itself (`theme_icons`: its `light` is the picture for a dark toolbar,
+ * drawn light). MV2 names the key `browser_action`; WXT adds the popup to it.
+ */
+function toolbarButton(browser: string) {
+  if (browser !== 'firefox') return { action: { default_icon: brandIconPaths() } };
+  return {
+    browser_action: {
+      default_icon: toolbarIconPaths('off', 'light'),
+      theme_icons: TOOLBAR_ICON_SIZES.map((size) => ({
+        light: toolbarIconFile('off', 'dark', size),
+        dark: toolbarIconFile('off', 'light', size),
+        size,
+      })),
+    },
+  };
+}
+
 export default defineConfig({
   srcDir: 'extension',
   ...(STORE_BUILD ? { outDir: '.output/store' } : {}),
@@ -85,6 +111,8 @@ export default defineConfig({
     name: '__MSG_extName__',
     description: '__MSG_extDescription__',
     default_locale: 'en',
+    icons: brandIconPaths(),
+    ...toolbarButton(browser),
     permissions: [
       'proxy',
       // WebRTC IP handling while protected (pages must not learn the real address over WebRTC).

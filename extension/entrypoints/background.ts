@@ -7,6 +7,9 @@ import { listenForMediaRequests } from '../features/downloads/media-worker';
 import { ProtectSwitch } from '../features/protect/protect-switch';
 import { VolunteerSwitch } from '../features/volunteer/volunteer-switch';
 import { badgeFor, type BadgeInput } from '../lib/badge';
+import { loadToolbarTheme, reportColorScheme, watchToolbarTheme } from '../lib/color-scheme';
+import { toolbarStateFor } from '../lib/toolbar-icon';
+import { TOOLBAR_ICON_RECORD_KEY, ToolbarIconPainter } from '../lib/toolbar-icon-painter';
 import { t } from '../lib/i18n';
 import { CompanionPort, type NativePortLike } from '../lib/companion-port';
 import { uiRequestSchema, type UiReply } from '../lib/messages';
@@ -26,6 +29,12 @@ export default defineBackground({
     // Listeners are registered synchronously: an MV3 worker woken by a message must find them in place.
     // The player's media requests (Chrome: Firefox's background page sees no fetches, and has no player yet).
     if (!import.meta.env.FIREFOX) listenForMediaRequests();
+    const icon = toolbarIconPainter();
+    // Listening first, so no change slips in while the stored theme is read (which then no longer applies).
+    watchToolbarTheme((theme) => void icon.setTheme(theme));
+    void loadToolbarTheme().then((theme) => icon.setInitialTheme(theme));
+    // Firefox's background is a page and can see the colour scheme itself; Chrome's worker learns it from pages.
+    if (import.meta.env.FIREFOX) reportColorScheme();
     const ready = (async () => {
       const channel = import.meta.env.FIREFOX
         ? (await import('../lib/in-page-channel')).inPageChannel()
@@ -46,14 +55,17 @@ export default defineBackground({
       const volunteer = new VolunteerSwitch({ channel, store });
       const downloads = new DownloadsSwitch({ channel, store });
       const switches = [protect, volunteer, downloads];
-      const redrawBadge = () =>
+      const redrawToolbar = () => {
         showBadge({
           protect: protect.state,
           volunteer: volunteer.state,
           clientsNow: volunteer.clientsNow,
           downloadsActive: downloads.activeDownloads,
         });
-      for (const feature of switches) feature.on('change', redrawBadge);
+        void icon.show(toolbarStateFor({ protect: protect.state, volunteer: volunteer.state }));
+      };
+      for (const feature of switches) feature.on('change', redrawToolbar);
+      redrawToolbar();
       const runner = new SwitchRunner({ switches, channel, store, queue });
       await runner.resume();
       return runner;
@@ -104,6 +116,16 @@ export default defineBackground({
     ready.catch((error: unknown) => console.error('underpass: background failed to start', error));
   },
 });
+
+/** The toolbar icon, drawn from the same switch states as the badge, for the toolbar theme pages report. */
+function toolbarIconPainter(): ToolbarIconPainter {
+  const action = browser.action ?? browser.browserAction;
+  return new ToolbarIconPainter({
+    setIcon: (details) => action.setIcon(details),
+    record: (record) => browser.storage.session.set({ [TOOLBAR_ICON_RECORD_KEY]: record }),
+    onError: (error) => console.warn('underpass: toolbar icon not set', error),
+  });
+}
 
 /**
  * The toolbar badge: Protect's state first; while Protect is off, how many people this browser relays for, else

@@ -1,7 +1,10 @@
 import { render } from 'preact';
+import { reportColorScheme } from '../../lib/color-scheme';
 import { Player } from './Player';
 import '../../components/style.css';
 import './player.css';
 
+// The toolbar icon is drawn for the theme this page sees (lib/color-scheme.ts).
+reportColorScheme();
 const root = document.getElementById('app');
 if (root) render(<Player />, root);

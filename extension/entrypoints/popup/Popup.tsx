@@ -83,6 +83,7 @@ export function Popup() {
   return (
     <main class="popup">
       <header class="title">
+        <img src="/icons/underpass-32.png" alt="" width={24} height={24} />
         <h1>{t('extName')}</h1>
       </header>
       <SwitchRow

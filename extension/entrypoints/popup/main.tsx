@@ -1,6 +1,9 @@
 import { render } from 'preact';
+import { reportColorScheme } from '../../lib/color-scheme';
 import { Popup } from './Popup';
 import '../../components/style.css';
 
+// The toolbar icon is drawn for the theme this page sees (lib/color-scheme.ts).
+reportColorScheme();
 const root = document.getElementById('app');
 if (root) render(<Popup />, root);
