@@ -1,8 +1,10 @@
 import { Emitter } from '@underpass/shared/emitter';
+import type { Clock } from '@underpass/shared/clock';
 import { type PeerFactory } from '@underpass/shared/links';
 import { DownloadsHost } from '../features/downloads/downloads-host';
 import { ProtectHost } from '../features/protect/protect-host';
 import { VolunteerHost } from '../features/volunteer/volunteer-host';
+import type { ConditionSource } from '../features/volunteer/volunteer-pause-watch';
 import type { EngineEvent, EngineStatus, OffscreenCommand, SwitchName } from './messages';
 
 /**
@@ -14,6 +16,10 @@ import type { EngineEvent, EngineStatus, OffscreenCommand, SwitchName } from './
 export type EngineHostOptions = {
   createPeer: PeerFactory;
   WebSocket: typeof WebSocket;
+  /** What the browser tells about battery and network (Volunteer's pause). */
+  conditions: () => Promise<ConditionSource>;
+  /** Injected for tests: the clock of every part that takes one. */
+  clock?: Clock;
 };
 
 /** One feature's part in the engines' host. */

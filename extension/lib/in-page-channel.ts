@@ -1,5 +1,6 @@
 import type { EngineChannel } from './engine-channel';
 import { EngineHost } from './engine-host';
+import { browserConditionSource, type NavigatorLike } from '../features/volunteer/browser-conditions';
 import type { EngineEvent } from './messages';
 import { createPeer } from './peer-factory';
 
@@ -8,7 +9,11 @@ import { createPeer } from './peer-factory';
  * right here and commands are plain calls.
  */
 export function inPageChannel(): EngineChannel {
-  const host = new EngineHost({ createPeer, WebSocket: globalThis.WebSocket });
+  const host = new EngineHost({
+    createPeer,
+    WebSocket: globalThis.WebSocket,
+    conditions: () => browserConditionSource(navigator as NavigatorLike),
+  });
   return {
     async send(command) {
       return { ok: true, status: host.handle(command) };

@@ -45,6 +45,10 @@ export const settingsSchema = z.object({
   volunteerBandwidthKiBps: z.number().int().min(0).max(10_000_000),
   /** The volunteer's monthly data cap in MiB; 0: none. Volunteering pauses when it is reached. */
   volunteerMonthlyMiB: z.number().int().min(0).max(100_000_000),
+  /** Pause volunteering while the browser says it runs on battery (where it tells; off by default). */
+  volunteerPauseOnBattery: z.boolean(),
+  /** Pause volunteering while the browser says the connection is metered (where it tells; off by default). */
+  volunteerPauseOnMetered: z.boolean(),
   /** two-hop: a volunteer relay between you and the exit, which then never learns your address. */
   mode: z.enum(['two-hop', 'direct']),
   /** Sites that go direct, outside the tunnel. */
@@ -64,6 +68,8 @@ export const DEFAULT_SETTINGS: Settings = {
   volunteerCapacity: DEFAULT_VOLUNTEER_CAPACITY,
   volunteerBandwidthKiBps: 0,
   volunteerMonthlyMiB: 0,
+  volunteerPauseOnBattery: false,
+  volunteerPauseOnMetered: false,
   mode: 'two-hop',
   bypassSites: [],
 };
@@ -147,6 +153,16 @@ export function parseSettings(stored: unknown): Settings {
       shape.volunteerMonthlyMiB,
       record['volunteerMonthlyMiB'],
       DEFAULT_SETTINGS.volunteerMonthlyMiB,
+    ),
+    volunteerPauseOnBattery: field(
+      shape.volunteerPauseOnBattery,
+      record['volunteerPauseOnBattery'],
+      DEFAULT_SETTINGS.volunteerPauseOnBattery,
+    ),
+    volunteerPauseOnMetered: field(
+      shape.volunteerPauseOnMetered,
+      record['volunteerPauseOnMetered'],
+      DEFAULT_SETTINGS.volunteerPauseOnMetered,
     ),
     mode: field(shape.mode, record['mode'], DEFAULT_SETTINGS.mode),
     bypassSites: field(shape.bypassSites, record['bypassSites'], DEFAULT_SETTINGS.bypassSites),

@@ -11,6 +11,7 @@ import {
   type VolunteerStats,
 } from '../features/volunteer/volunteer-messages';
 import { volunteerUsageSchema, type VolunteerUsage } from '../features/volunteer/volunteer-usage';
+import { parseHistory, type VolunteerHistory } from '../features/volunteer/volunteer-history';
 import { SWITCH_NAMES, switchStateSchema, type SwitchName, type SwitchState } from './messages';
 import { parseSettings, SETTINGS_KEY, type Settings } from './settings';
 
@@ -25,6 +26,7 @@ const stateKey = (name: SwitchName) => `state:${name}`;
 const VOLUNTEER_STATS_KEY = 'stats:volunteer';
 const PROTECT_INFO_KEY = 'info:protect';
 const USAGE_KEY = 'usage:volunteer';
+const HISTORY_KEY = 'history:volunteer';
 
 /** Which switches the user turned on. A switch missing from what is stored (one added since) is off. */
 const wantedSchema = z.partialRecord(z.enum(SWITCH_NAMES), z.boolean());
@@ -102,25 +104,38 @@ export async function saveUsage(usage: VolunteerUsage): Promise<void> {
   await browser.storage.local.set({ [USAGE_KEY]: usage });
 }
 
+/** The volunteer's per-day figures for the week that ends at `epochMs` (validated: storage is not trusted). */
+export async function loadHistory(epochMs: number): Promise<VolunteerHistory> {
+  const stored = await browser.storage.local.get(HISTORY_KEY);
+  return parseHistory(stored[HISTORY_KEY], epochMs);
+}
+
+export async function saveHistory(history: VolunteerHistory): Promise<void> {
+  await browser.storage.local.set({ [HISTORY_KEY]: history });
+}
+
 export type StoreSnapshot = {
   protect: SwitchState;
   volunteer: SwitchState;
   volunteerStats: VolunteerStats;
   protectInfo: ProtectInfo;
   usage: VolunteerUsage | undefined;
+  volunteerHistory: VolunteerHistory;
   settings: Settings;
 };
 
 export async function loadSnapshot(): Promise<StoreSnapshot> {
-  const [protect, volunteer, volunteerStats, protectInfo, usage, settings] = await Promise.all([
-    loadSwitchState('protect'),
-    loadSwitchState('volunteer'),
-    loadVolunteerStats(),
-    loadProtectInfo(),
-    loadUsage(),
-    loadSettings(),
-  ]);
-  return { protect, volunteer, volunteerStats, protectInfo, usage, settings };
+  const [protect, volunteer, volunteerStats, protectInfo, usage, volunteerHistory, settings] =
+    await Promise.all([
+      loadSwitchState('protect'),
+      loadSwitchState('volunteer'),
+      loadVolunteerStats(),
+      loadProtectInfo(),
+      loadUsage(),
+      loadHistory(Date.now()),
+      loadSettings(),
+    ]);
+  return { protect, volunteer, volunteerStats, protectInfo, usage, volunteerHistory, settings };
 }
 
 /** Calls `listener` with a fresh snapshot whenever stored state changes. Returns an unsubscribe. */

@@ -37,6 +37,9 @@ const EXTENSION_ERROR_CODES = [
   'offscreen-unreachable',
   'bad-command',
   'monthly-cap',
+  /** Volunteer paused at the volunteer's word: the browser runs on battery, or on a metered connection. */
+  'on-battery',
+  'metered',
   'protect-failed',
   'volunteer-failed',
   /** Downloads: no exit in the directory serves torrents. */

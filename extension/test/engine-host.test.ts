@@ -5,6 +5,9 @@ import { WebSocket as NodeWebSocket, WebSocketServer } from 'ws';
 import { EngineHost } from '../lib/engine-host';
 import type { EngineEvent } from '../lib/messages';
 import { DEFAULT_DIRECTORY_KEYS } from '../lib/settings';
+import { RESUME_AFTER_MS } from '../features/volunteer/volunteer-pause-watch';
+import { ManualClock } from '../../test/manual-clock';
+import { FakeConditions } from './fake-conditions';
 
 /**
  * The engines' host with real WebSockets on 127.0.0.1: a broker that accepts and never answers (so a path
@@ -35,12 +38,15 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-function host() {
+function host(options: { conditions?: FakeConditions; clock?: ManualClock } = {}) {
+  const conditions = options.conditions ?? new FakeConditions({ onBattery: undefined, metered: undefined });
   const engineHost = new EngineHost({
     createPeer: () => {
       throw new Error('no WebRTC in this test');
     },
     WebSocket: NodeWebSocket as unknown as typeof WebSocket, // ws implements the browser's WebSocket API
+    conditions: async () => conditions,
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   const events: EngineEvent[] = [];
   engineHost.on('event', (event) => events.push(event));
@@ -197,6 +203,8 @@ describe('EngineHost', () => {
       signalingUrl: `ws://127.0.0.1:${port}`,
       capacity: 2,
       bandwidthBytesPerSec: 0,
+      pauseOnBattery: false,
+      pauseOnMetered: false,
     });
     const failed = await next(volunteerState('error'));
     expect(failed.state).toMatchObject({ status: 'error', code: 'signaling-closed' });
@@ -219,6 +227,8 @@ describe('EngineHost', () => {
       signalingUrl: `ws://127.0.0.1:${broker}`,
       capacity: 2,
       bandwidthBytesPerSec: 0,
+      pauseOnBattery: false,
+      pauseOnMetered: false,
     });
     const reconnecting = await next(volunteerState('reconnecting'));
     expect(reconnecting.state).toMatchObject({ status: 'reconnecting', attempt: 1 });
@@ -228,6 +238,76 @@ describe('EngineHost', () => {
     );
     expect(engineHost.status().volunteer).toEqual({ status: 'on' });
     engineHost.shutdown();
+  });
+
+  it('pauses Volunteer on battery, leaving the broker, and resumes by itself once plugged in', async () => {
+    const conditions = new FakeConditions({ onBattery: false, metered: undefined });
+    const clock = new ManualClock();
+    const { engineHost, events, next } = host({ conditions, clock });
+    const open = new Set<NodeWebSocket>();
+    let connections = 0;
+    const closed: Promise<void>[] = [];
+    const broker = await wsServer((socket) => {
+      const n = ++connections;
+      open.add(socket);
+      closed.push(once(socket, 'close').then(() => void open.delete(socket)));
+      socket.once('message', () =>
+        socket.send(JSON.stringify({ type: 'welcome', v: 1, peerId: `peer${n}`.padEnd(22, 'x') })),
+      );
+    });
+    engineHost.handle({
+      target: 'offscreen',
+      type: 'volunteer-start',
+      signalingUrl: `ws://127.0.0.1:${broker}`,
+      capacity: 2,
+      bandwidthBytesPerSec: 0,
+      pauseOnBattery: true,
+      pauseOnMetered: true,
+    });
+    await next(volunteerState('on'));
+    expect(open.size).toBe(1);
+
+    conditions.set({ onBattery: true });
+    expect(engineHost.status().volunteer).toEqual({ status: 'paused', code: 'on-battery' });
+    // Its place at the broker is given up: the relay's signaling socket closes.
+    await closed[0];
+    expect(open.size).toBe(0);
+
+    conditions.set({ onBattery: false });
+    clock.advance(RESUME_AFTER_MS - 1);
+    expect(engineHost.status().volunteer.status).toBe('paused');
+    const before = events.length;
+    clock.advance(1);
+    await next(
+      (event): event is StateEvent<'volunteer-state'> =>
+        event.type === 'volunteer-state' && event.state.status === 'on' && events.indexOf(event) >= before,
+    );
+    expect(connections).toBe(2);
+    expect(open.size).toBe(1);
+    engineHost.shutdown();
+    expect(conditions.subscribers).toBe(0);
+  });
+
+  it('starts Volunteer paused when already on battery, without announcing it', async () => {
+    const conditions = new FakeConditions({ onBattery: true, metered: undefined });
+    const { engineHost, next } = host({ conditions, clock: new ManualClock() });
+    let connections = 0;
+    const broker = await wsServer(() => void (connections += 1));
+    engineHost.handle({
+      target: 'offscreen',
+      type: 'volunteer-start',
+      signalingUrl: `ws://127.0.0.1:${broker}`,
+      capacity: 2,
+      bandwidthBytesPerSec: 0,
+      pauseOnBattery: true,
+      pauseOnMetered: false,
+    });
+    const paused = await next(volunteerState('paused'));
+    expect(paused.state).toEqual({ status: 'paused', code: 'on-battery' });
+    expect(connections).toBe(0);
+    engineHost.handle({ target: 'offscreen', type: 'volunteer-stop' });
+    expect(engineHost.status().volunteer).toEqual({ status: 'off' });
+    expect(conditions.subscribers).toBe(0);
   });
 
   it('stops both engines on shutdown', async () => {
@@ -247,6 +327,8 @@ describe('EngineHost', () => {
       signalingUrl: url,
       capacity: 1,
       bandwidthBytesPerSec: 0,
+      pauseOnBattery: false,
+      pauseOnMetered: false,
     });
     engineHost.shutdown();
     await next(protectState('off'));

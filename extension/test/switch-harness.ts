@@ -3,6 +3,7 @@ import type { ProtectInfo } from '../features/protect/protect-messages';
 import { VolunteerSwitch } from '../features/volunteer/volunteer-switch';
 import { ZERO_VOLUNTEER_STATS, type VolunteerStats } from '../features/volunteer/volunteer-messages';
 import type { VolunteerUsage } from '../features/volunteer/volunteer-usage';
+import { parseHistory, type VolunteerHistory } from '../features/volunteer/volunteer-history';
 import { CompanionPort, type NativePortLike } from '../lib/companion-port';
 import type { EngineChannel } from '../lib/engine-channel';
 import type { EngineEvent, EngineStatus, OffscreenCommand, SwitchName, SwitchState } from '../lib/messages';
@@ -41,8 +42,12 @@ export type HarnessOptions = {
   engines?: EngineStatus;
   /** What the user asked for before this worker started. */
   wanted?: Wanted;
-  /** Wall-clock time, for the month the volunteer's usage counts into. */
+  /** Wall-clock time, for the month the volunteer's usage counts into and the history's days. */
   now?: () => number;
+  /** Drives the volunteer history's write timer. */
+  timers?: ManualClock;
+  /** What storage holds for the volunteer's history before the worker starts (any shape: it is read back). */
+  history?: unknown;
 };
 
 export function switchHarness(options: HarnessOptions = {}) {
@@ -76,6 +81,7 @@ export function switchHarness(options: HarnessOptions = {}) {
   let wanted: Wanted = options.wanted ?? { protect: false, volunteer: false, downloads: false };
   let stats: VolunteerStats | undefined;
   let usage: VolunteerUsage | undefined;
+  let history: unknown = options.history;
   const infos: ProtectInfo[] = [];
   const store = {
     loadSettings: async (): Promise<Settings> => ({
@@ -102,6 +108,11 @@ export function switchHarness(options: HarnessOptions = {}) {
     loadUsage: async () => usage,
     saveUsage: async (next: VolunteerUsage) => {
       usage = next;
+    },
+    // Stored as it would be, and read back through the same validation as the real store.
+    loadHistory: async (epochMs: number) => parseHistory(history, epochMs),
+    saveHistory: async (next: VolunteerHistory) => {
+      history = structuredClone(next);
     },
   };
   const ports: { disconnected: boolean; closeFromHost: () => void }[] = [];
@@ -155,7 +166,12 @@ export function switchHarness(options: HarnessOptions = {}) {
     queue,
     ...(options.clock ? { clock: options.clock } : {}),
   });
-  const volunteer = new VolunteerSwitch({ channel, store, ...(options.now ? { now: options.now } : {}) });
+  const volunteer = new VolunteerSwitch({
+    channel,
+    store,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.timers ? { timers: options.timers } : {}),
+  });
   const runner = new SwitchRunner({ switches: [protect, volunteer], channel, store, queue });
   return {
     runner,
@@ -175,6 +191,8 @@ export function switchHarness(options: HarnessOptions = {}) {
     releases: () => releases,
     stats: () => stats,
     usage: () => usage,
+    /** The volunteer history as stored (raw). */
+    history: () => history,
     /** Delivers an engine event as the engines' host would, and waits until the background has handled it. */
     emit: async (event: EngineEvent) => {
       emit(event);

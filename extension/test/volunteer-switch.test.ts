@@ -1,7 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { capReached, relayedSince, usageThisMonth } from '../features/volunteer/volunteer-usage';
 import { ZERO_VOLUNTEER_STATS } from '../features/volunteer/volunteer-messages';
 import { switchHarness } from './switch-harness';
+import { ManualClock } from '../../test/manual-clock';
+import { HISTORY_FLUSH_MS } from '../features/volunteer/volunteer-history-recorder';
 
 const STATS = {
   clientsNow: 1,
@@ -9,6 +11,7 @@ const STATS = {
   bytesFromClients: 3,
   bytesToClients: 4,
   helped24h: 1,
+  helpedTotal: 1,
   capacity: 4,
 };
 
@@ -114,6 +117,82 @@ describe('VolunteerSwitch', () => {
     expect(h.volunteer.state).toMatchObject({ status: 'error', code: 'signaling-closed' });
     expect(h.volunteer.running).toBe(false);
     expect(h.releases()).toBeGreaterThan(0);
+  });
+});
+
+describe('VolunteerSwitch: history and pauses', () => {
+  it('counts people helped and bytes into the day, written in a batch and at stop', async () => {
+    const clock = new ManualClock();
+    let now = new Date(2026, 2, 1, 23, 59, 50).getTime();
+    const h = switchHarness({ now: () => now, timers: clock });
+    await h.runner.setSwitch('volunteer', true);
+    await h.emit({ target: 'background', type: 'volunteer-state', state: { status: 'on' } });
+    await h.emit({ target: 'background', type: 'volunteer-stats', stats: STATS });
+    await h.emit({
+      target: 'background',
+      type: 'volunteer-stats',
+      stats: { ...STATS, helpedTotal: 3, bytesToClients: 104 },
+    });
+    expect(h.history()).toBeUndefined(); // not yet: batched
+    clock.advance(HISTORY_FLUSH_MS);
+    await h.settled();
+    await vi.waitFor(() => expect(h.history()).toEqual([{ day: '2026-03-01', helped: 3, bytes: 107 }]));
+    now = new Date(2026, 2, 2, 0, 0, 10).getTime();
+    await h.emit({
+      target: 'background',
+      type: 'volunteer-stats',
+      stats: { ...STATS, helpedTotal: 4, bytesToClients: 204 },
+    });
+    await h.runner.setSwitch('volunteer', false);
+    expect(h.history()).toEqual([
+      { day: '2026-03-01', helped: 3, bytes: 107 },
+      { day: '2026-03-02', helped: 1, bytes: 100 },
+    ]);
+  });
+
+  it('shows the host pausing on battery, keeps the host, and counts the next run from zero', async () => {
+    const h = switchHarness({ settings: { volunteerPauseOnBattery: true } });
+    await h.runner.setSwitch('volunteer', true);
+    expect(h.commands[0]).toMatchObject({
+      type: 'volunteer-start',
+      pauseOnBattery: true,
+      pauseOnMetered: false,
+    });
+    await h.emit({ target: 'background', type: 'volunteer-state', state: { status: 'on' } });
+    await h.emit({ target: 'background', type: 'volunteer-stats', stats: STATS });
+    await h.emit({
+      target: 'background',
+      type: 'volunteer-state',
+      state: { status: 'paused', code: 'on-battery' },
+    });
+    expect(h.volunteer.state).toMatchObject({ status: 'paused', code: 'on-battery' });
+    expect(h.volunteer.state.status === 'paused' && h.volunteer.state.reason).toMatch(/^Paused: on battery/);
+    expect(h.volunteer.running).toBe(true);
+    expect(h.volunteer.clientsNow).toBe(0);
+    expect(h.releases()).toBe(0);
+    expect(h.stats()).toEqual(ZERO_VOLUNTEER_STATS);
+    expect(h.history()).toEqual([expect.objectContaining({ helped: 1, bytes: 7 })]);
+    // Resumed by the host: its new relay's counters start again from zero and all count.
+    await h.emit({ target: 'background', type: 'volunteer-state', state: { status: 'on' } });
+    await h.emit({ target: 'background', type: 'volunteer-stats', stats: { ...STATS, bytesToClients: 1 } });
+    expect(h.usage()?.bytes).toBe(11);
+    await h.runner.setSwitch('volunteer', false);
+    expect(h.history()).toEqual([expect.objectContaining({ helped: 2, bytes: 11 })]);
+  });
+
+  it('adopts a paused relay after a worker restart', async () => {
+    const h = switchHarness({
+      wanted: { protect: false, volunteer: true, downloads: false },
+      engines: {
+        protect: { status: 'off' },
+        volunteer: { status: 'paused', code: 'metered' },
+        downloads: { status: 'off' },
+      },
+    });
+    await h.runner.resume();
+    expect(h.sent()).toEqual(['status']);
+    expect(h.volunteer.state).toMatchObject({ status: 'paused', code: 'metered' });
+    expect(h.volunteer.running).toBe(true);
   });
 });
 

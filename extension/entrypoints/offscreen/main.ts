@@ -1,3 +1,4 @@
+import { browserConditionSource, type NavigatorLike } from '../../features/volunteer/browser-conditions';
 import { EngineHost } from '../../lib/engine-host';
 import { isFor, offscreenCommandSchema, type EngineEvent, type OffscreenReply } from '../../lib/messages';
 import { createPeer } from '../../lib/peer-factory';
@@ -9,7 +10,12 @@ import { truncateReason } from '../../lib/switch-error';
  * change and counter goes back as a message addressed to it.
  */
 
-const host = new EngineHost({ createPeer, WebSocket });
+const host = new EngineHost({
+  createPeer,
+  WebSocket,
+  // Battery and connection type are told to documents, not to the service worker: read them here.
+  conditions: () => browserConditionSource(navigator as NavigatorLike),
+});
 
 host.on('event', (event: EngineEvent) => {
   chrome.runtime.sendMessage(event).catch(() => {

@@ -12,6 +12,7 @@ import {
   type Settings,
 } from '../../lib/settings';
 import { loadSettings, updateSettings } from '../../lib/store';
+import { VolunteerPauseOptions } from './VolunteerPauseOptions';
 
 type Notice = { kind: 'saved' | 'invalid'; text: string } | undefined;
 
@@ -67,6 +68,8 @@ export function Options() {
       volunteerCapacity: settings.volunteerCapacity,
       volunteerBandwidthKiBps: settings.volunteerBandwidthKiBps,
       volunteerMonthlyMiB: settings.volunteerMonthlyMiB,
+      volunteerPauseOnBattery: settings.volunteerPauseOnBattery,
+      volunteerPauseOnMetered: settings.volunteerPauseOnMetered,
     }));
     setSettings(next);
     setUrlInput(url.url);
@@ -204,6 +207,10 @@ export function Options() {
           <p class="help" id="volunteer-help">
             {t('optionsVolunteerHelp')}
           </p>
+          <VolunteerPauseOptions
+            settings={settings}
+            onChange={(change) => setSettings({ ...settings, ...change })}
+          />
         </fieldset>
 
         <fieldset class="testing">

@@ -6,6 +6,7 @@ import { openDownloadsPage } from '../../features/downloads/downloads-page-chann
 import { DownloadsLine } from './DownloadsLine';
 import { NewPathButton } from './NewPathButton';
 import { ProtectRefusals } from './ProtectRefusals';
+import { VolunteerChart } from './VolunteerChart';
 import { t } from '../../lib/i18n';
 import { EMPTY_PROTECT_INFO, type ProtectInfo } from '../../features/protect/protect-messages';
 import { ZERO_VOLUNTEER_STATS } from '../../features/volunteer/volunteer-messages';
@@ -20,6 +21,7 @@ const INITIAL: StoreSnapshot = {
   volunteerStats: ZERO_VOLUNTEER_STATS,
   protectInfo: EMPTY_PROTECT_INFO,
   usage: undefined,
+  volunteerHistory: [],
   settings: DEFAULT_SETTINGS,
 };
 
@@ -149,7 +151,7 @@ export function Popup() {
         label={t('volunteerLabel')}
         hint={t('volunteerHint')}
         headline={volunteerHeadline(snapshot.volunteer)}
-        hideDetails={snapshot.volunteer.status === 'on'}
+        hideDetails={snapshot.volunteer.status === 'on' || conditionPause(snapshot.volunteer) !== undefined}
         state={snapshot.volunteer}
         busy={busy.volunteer}
         onToggle={(on) => void toggle('volunteer', on)}
@@ -184,6 +186,12 @@ export function Popup() {
             {t('volunteerFull')}
           </p>
         )}
+        {conditionPause(snapshot.volunteer) && (
+          <p class="help" data-testid="volunteer-paused-help">
+            {t('volunteerPausedResumes')}
+          </p>
+        )}
+        <VolunteerChart history={snapshot.volunteerHistory} now={Date.now()} />
       </SwitchRow>
       <DownloadsLine />
       {failure && (
@@ -265,6 +273,8 @@ function protectHeadline(state: SwitchState): string {
 }
 
 function volunteerHeadline(state: SwitchState): string {
+  const pause = conditionPause(state);
+  if (pause) return t(pause === 'on-battery' ? 'volunteerPausedBattery' : 'volunteerPausedMetered');
   switch (state.status) {
     case 'on':
       return t('stateVolunteering');
@@ -275,6 +285,12 @@ function volunteerHeadline(state: SwitchState): string {
     default:
       return protectHeadline(state);
   }
+}
+
+/** Volunteer paused for the volunteer's own conditions (on battery, metered), not for the monthly cap. */
+function conditionPause(state: SwitchState): 'on-battery' | 'metered' | undefined {
+  if (state.status !== 'paused') return undefined;
+  return state.code === 'on-battery' || state.code === 'metered' ? state.code : undefined;
 }
 
 function shortId(id: string): string {

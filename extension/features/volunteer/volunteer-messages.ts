@@ -4,6 +4,9 @@ import { count, wsUrl } from '../../lib/wire-types';
 
 /** Volunteer's messages between the background and the engines' host: commands, the relay's state and counters. */
 
+export const pauseReasonSchema = z.enum(['on-battery', 'metered']);
+export type PauseReason = z.infer<typeof pauseReasonSchema>;
+
 export const volunteerEngineStateSchema = z.discriminatedUnion('status', [
   z.object({ status: z.literal('off') }),
   z.object({ status: z.literal('connecting') }),
@@ -18,6 +21,11 @@ export const volunteerEngineStateSchema = z.discriminatedUnion('status', [
     nextInMs: z.number().int().min(0).max(3_600_000),
     reason: reasonSchema,
   }),
+  /**
+   * The volunteer asked to pause on battery or on a metered connection and the browser says that is the case:
+   * the relay is stopped (no clients, no place at the broker) and starts again by itself when it ends.
+   */
+  z.object({ status: z.literal('paused'), code: pauseReasonSchema }),
   z.object({ status: z.literal('error'), code: switchErrorCodeSchema, reason: reasonSchema }),
 ]);
 export type VolunteerEngineState = z.infer<typeof volunteerEngineStateSchema>;
@@ -28,6 +36,8 @@ export const volunteerStatsSchema = z.object({
   bytesFromClients: count,
   bytesToClients: count,
   helped24h: count,
+  /** Clients this run took that it had not served in the 24 hours before: rises, for the per-day history. */
+  helpedTotal: count,
   capacity: count,
 });
 export type VolunteerStats = z.infer<typeof volunteerStatsSchema>;
@@ -38,6 +48,7 @@ export const ZERO_VOLUNTEER_STATS: VolunteerStats = {
   bytesFromClients: 0,
   bytesToClients: 0,
   helped24h: 0,
+  helpedTotal: 0,
   capacity: 0,
 };
 
@@ -50,6 +61,9 @@ export const VOLUNTEER_COMMANDS = [
     capacity: z.number().int().min(1).max(64),
     /** 0: no cap. */
     bandwidthBytesPerSec: z.number().int().min(0).max(1e10),
+    /** Pause while the browser says it runs on battery / on a metered connection (where it tells). */
+    pauseOnBattery: z.boolean(),
+    pauseOnMetered: z.boolean(),
   }),
   z.object({ target: z.literal('offscreen'), type: z.literal('volunteer-stop') }),
 ] as const;

@@ -1,18 +1,22 @@
+import { systemClock, type Clock } from '@underpass/shared/clock';
 import type { EngineChannel } from '../../lib/engine-channel';
 import { SwitchBase, type FeatureSwitch, type ResumeInput } from '../../lib/feature-switch';
 import type { EngineEvent, SwitchName, SwitchState } from '../../lib/messages';
 import type { Settings } from '../../lib/settings';
 import { truncateReason } from '../../lib/switch-error';
+import { helpedSince } from './volunteer-history';
+import { HistoryRecorder, type HistoryStore } from './volunteer-history-recorder';
 import { type VolunteerEngineState, type VolunteerStats, ZERO_VOLUNTEER_STATS } from './volunteer-messages';
 import { capReached, relayedSince, usageThisMonth, type VolunteerUsage } from './volunteer-usage';
 
 /**
  * Volunteer, as the background runs it: off → connecting → on, paused (the monthly data cap the volunteer
- * chose is reached), or error(reason). The relay engine runs in the engines' host; its counters come back
- * as events, are stored for the popup and counted into the month's usage.
+ * chose is reached; or, by the engines' host, on battery or a metered connection when the volunteer asked),
+ * or error(reason). The relay engine runs in the engines' host; its counters come back as events, are stored
+ * for the popup and counted into the month's usage and the seven-day history.
  */
 
-export type VolunteerStore = {
+export type VolunteerStore = HistoryStore & {
   loadSettings(): Promise<Settings>;
   saveSwitchState(name: SwitchName, state: SwitchState): Promise<void>;
   loadVolunteerStats(): Promise<VolunteerStats>;
@@ -24,17 +28,25 @@ export type VolunteerStore = {
 export type VolunteerSwitchOptions = {
   channel: EngineChannel;
   store: VolunteerStore;
-  /** Wall-clock time, for the month the usage counts into. */
+  /** Wall-clock time, for the month the usage counts into and the day of the history. */
   now?: () => number;
+  /** The history's write timer. */
+  timers?: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
 };
 
 export class VolunteerSwitch extends SwitchBase implements FeatureSwitch {
   readonly name = 'volunteer';
   private relaying = false;
   private clients = 0;
+  private readonly history: HistoryRecorder;
 
   constructor(private readonly options: VolunteerSwitchOptions) {
     super((name, state) => options.store.saveSwitchState(name, state));
+    this.history = new HistoryRecorder({
+      store: options.store,
+      now: options.now ?? Date.now,
+      timers: options.timers ?? systemClock,
+    });
   }
 
   get running(): boolean {
@@ -65,6 +77,8 @@ export class VolunteerSwitch extends SwitchBase implements FeatureSwitch {
         signalingUrl: settings.signalingUrl,
         capacity: settings.volunteerCapacity,
         bandwidthBytesPerSec: settings.volunteerBandwidthKiBps * 1024,
+        pauseOnBattery: settings.volunteerPauseOnBattery,
+        pauseOnMetered: settings.volunteerPauseOnMetered,
       },
       { create: true },
     );
@@ -76,13 +90,17 @@ export class VolunteerSwitch extends SwitchBase implements FeatureSwitch {
     this.relaying = false;
     this.clients = 0;
     await this.options.channel.send({ target: 'offscreen', type: 'volunteer-stop' }, { create: false });
+    await this.history.flush();
     await this.setState(final);
   }
 
   async resume({ wanted, stored, engines }: ResumeInput): Promise<void> {
     const engine = engines?.volunteer;
     const adoptable =
-      engine?.status === 'on' || engine?.status === 'connecting' || engine?.status === 'reconnecting';
+      engine?.status === 'on' ||
+      engine?.status === 'connecting' ||
+      engine?.status === 'reconnecting' ||
+      engine?.status === 'paused';
     if (wanted && engine && adoptable) {
       // The relay outlived the worker in the engines' host: adopt it, its clients keep their circuits.
       this.relaying = true;
@@ -107,12 +125,18 @@ export class VolunteerSwitch extends SwitchBase implements FeatureSwitch {
   private async onEngineState(state: VolunteerEngineState): Promise<void> {
     if (!this.relaying) {
       // A relay running without the user's say (e.g. left over from a previous worker) must not keep going.
-      if (state.status === 'on' || state.status === 'connecting' || state.status === 'reconnecting')
+      if (state.status !== 'off' && state.status !== 'error')
         await this.options.channel.send({ target: 'offscreen', type: 'volunteer-stop' }, { create: false });
       return;
     }
     if (state.status === 'off') return;
     if (state.status === 'error') return this.stop(toSwitchState(state));
+    if (state.status === 'paused') {
+      // The host stopped the relay (its last counters came first): the next run counts from zero again.
+      await this.history.flush();
+      await this.options.store.saveVolunteerStats(ZERO_VOLUNTEER_STATS);
+      this.clients = 0;
+    }
     await this.setState(toSwitchState(state));
   }
 
@@ -125,6 +149,7 @@ export class VolunteerSwitch extends SwitchBase implements FeatureSwitch {
     const delta = relayedSince(previous, stats);
     const next = { month: usage.month, bytes: usage.bytes + delta };
     if (delta > 0) await store.saveUsage(next);
+    this.history.record({ helped: helpedSince(previous, stats), bytes: delta });
     if (stats.clientsNow !== this.clients) {
       this.clients = stats.clientsNow;
       this.emit('change', this.state);
@@ -162,6 +187,16 @@ function toSwitchState(state: VolunteerEngineState): SwitchState {
         detail: truncateReason(
           `attempt ${state.attempt}, next in ${Math.ceil(state.nextInMs / 1000)} s (${state.reason})`,
         ),
+      };
+    case 'paused':
+      // The popup words these in the user's language by their code; this reason is the stored fallback.
+      return {
+        status: 'paused',
+        code: state.code,
+        reason:
+          state.code === 'on-battery'
+            ? 'Paused: on battery. It resumes by itself once the browser is plugged in.'
+            : 'Paused: on a metered connection. It resumes by itself once off it.',
       };
     case 'error':
       return state;

@@ -49,6 +49,11 @@ export type VolunteerStats = RelayStats & {
   capacity: number;
   /** Distinct clients whose link came up in the last 24 hours. */
   helped24h: number;
+  /**
+   * Clients this run has taken that it had not served in the 24 hours before (a rising count, for per-day
+   * figures kept elsewhere). Peer ids are per connection, so a browser that reconnects counts again.
+   */
+  helpedTotal: number;
 };
 
 const HELPED_WINDOW_MS = 24 * 60 * 60 * 1000;
@@ -66,6 +71,7 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
   private running = false;
   /** Client peer id → when its link last came up. Ids are per connection, so this counts visits, not names. */
   private readonly helped = new Map<string, number>();
+  private helpedTotal = 0;
   private readonly throttle: ByteThrottle | undefined;
   /** Links to exits by link id: when the broker says an exit left, its circuits end at once. */
   private readonly exitLinks = new Map<string, Link>();
@@ -94,7 +100,7 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
     });
     this.relay.on('stats', (stats) => {
       if (this.running) this.load.set(stats.clientsNow);
-      this.emit('stats', { ...stats, capacity: options.capacity, helped24h: this.helped24h() });
+      this.emit('stats', this.withHelped(stats));
     });
   }
 
@@ -146,11 +152,23 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
   }
 
   stats(): VolunteerStats {
-    return { ...this.relay.stats(), capacity: this.options.capacity, helped24h: this.helped24h() };
+    return this.withHelped(this.relay.stats());
+  }
+
+  private withHelped(stats: RelayStats): VolunteerStats {
+    return {
+      ...stats,
+      capacity: this.options.capacity,
+      helped24h: this.helped24h(),
+      helpedTotal: this.helpedTotal,
+    };
   }
 
   private rememberHelped(peerId: string): void {
     const now = this.clock.now();
+    // Expired ones first, so a client back after 24 hours counts as new.
+    this.helped24h();
+    if (!this.helped.has(peerId)) this.helpedTotal += 1;
     this.helped.delete(peerId);
     this.helped.set(peerId, now);
     while (this.helped.size > MAX_HELPED_REMEMBERED) {
