@@ -34,7 +34,10 @@ export interface FeatureSwitch extends Emitter<{ change: [state: SwitchState] }>
   onEngineEvent(event: EngineEvent): Promise<void>;
   /** Something the user asked of a running feature besides on and off (Protect's "New path"). */
   act?(action: SwitchAction): Promise<void>;
-  /** The user changed the settings: a running feature puts them in place itself, no off and on needed. */
+  /**
+   * The user changed the settings: a running feature puts them in place itself, no off and on needed. Called
+   * whether or not the feature runs (a Volunteer paused at its monthly cap resumes when the cap is raised).
+   */
   applySettings?(settings: Settings): Promise<void>;
 }
 

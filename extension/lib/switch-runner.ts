@@ -64,11 +64,10 @@ export class SwitchRunner {
     }).catch((error: unknown) => ({ ok: false, ...toSwitchError(error, 'internal') }) as const);
   }
 
-  /** The settings changed (the options page saved them): each running feature puts them in place. */
+  /** The settings changed (the options page saved them): each feature puts in place what concerns it. */
   settingsChanged(settings: Settings): Promise<void> {
     return this.serialized(async () => {
-      for (const feature of this.options.switches)
-        if (feature.running && feature.applySettings) await feature.applySettings(settings);
+      for (const feature of this.options.switches) await feature.applySettings?.(settings);
     });
   }
 

@@ -444,8 +444,7 @@ describe('ProtectSwitch when the companion dies while Protect is on', () => {
 
   it('a new pairing starts the other companion and points the proxy at it, never clearing it', async () => {
     const PAIRING: Pairing = { socksPort: 1090, dataPort: 4100, secret: 'p'.repeat(43) };
-    const options: { pairing?: Pairing } = { pairing: PAIRING };
-    const h = switchHarness(options);
+    const h = switchHarness({ pairing: PAIRING });
     await h.runner.setSwitch('protect', true);
     await h.emit({
       target: 'background',
@@ -455,8 +454,8 @@ describe('ProtectSwitch when the companion dies while Protect is on', () => {
     await h.emit(PROTECTED);
     expect(h.proxyCalls).toEqual([{ ...PROXY_TO_COMPANION, socksPort: 1090, dataPort: 4100 }]);
 
-    delete options.pairing; // unpaired: the companion is started through native messaging again
-    await h.runner.settingsChanged(await storeSettings());
+    // Unpaired: the companion is started through native messaging again.
+    await h.replaceSettings(await storeSettings());
     expect(h.ports).toHaveLength(1);
     expect(h.proxyCalls.at(-1)).toEqual(PROXY_TO_COMPANION);
     expect(h.protect.state.status).toBe('reconnecting');

@@ -83,13 +83,14 @@ export function switchHarness(options: HarnessOptions = {}) {
   let usage: VolunteerUsage | undefined;
   let history: unknown = options.history;
   const infos: ProtectInfo[] = [];
+  let settings: Settings = {
+    ...DEFAULT_SETTINGS,
+    routeLoopback: true,
+    ...options.settings,
+    ...(options.pairing ? { pairing: options.pairing } : {}),
+  };
   const store = {
-    loadSettings: async (): Promise<Settings> => ({
-      ...DEFAULT_SETTINGS,
-      routeLoopback: true,
-      ...options.settings,
-      ...(options.pairing ? { pairing: options.pairing } : {}),
-    }),
+    loadSettings: async (): Promise<Settings> => settings,
     loadWanted: async () => wanted,
     saveWanted: async (name: SwitchName, on: boolean) => {
       wanted = { ...wanted, [name]: on };
@@ -173,6 +174,10 @@ export function switchHarness(options: HarnessOptions = {}) {
     ...(options.timers ? { timers: options.timers } : {}),
   });
   const runner = new SwitchRunner({ switches: [protect, volunteer], channel, store, queue });
+  const replaceSettings = (next: Settings) => {
+    settings = next;
+    return runner.settingsChanged(settings);
+  };
   return {
     runner,
     protect,
@@ -180,6 +185,10 @@ export function switchHarness(options: HarnessOptions = {}) {
     /** The types of the commands sent to the engines' host, in order. */
     sent: () => commands.map((command) => command.type),
     commands,
+    /** Saves settings as the options page does, and tells the runner as the storage watch does. */
+    changeSettings: (change: Partial<Settings>) => replaceSettings({ ...settings, ...change }),
+    /** The same, for settings that lose a field (an unpairing). */
+    replaceSettings,
     proxyCalls,
     states,
     ports,

@@ -196,6 +196,64 @@ describe('VolunteerSwitch: history and pauses', () => {
   });
 });
 
+describe('VolunteerSwitch: settings take effect at once', () => {
+  it('starts the relay again for a setting it runs with, and not for the others', async () => {
+    const h = switchHarness();
+    await h.runner.setSwitch('volunteer', true);
+    await h.emit({ target: 'background', type: 'volunteer-state', state: { status: 'on' } });
+    await h.changeSettings({ bypassSites: ['example.org'], mode: 'direct' });
+    expect(h.sent()).toEqual(['volunteer-start']);
+    await h.changeSettings({ volunteerCapacity: 9, volunteerBandwidthKiBps: 100 });
+    expect(h.sent()).toEqual(['volunteer-start', 'volunteer-start']);
+    expect(h.commands.at(-1)).toMatchObject({ capacity: 9, bandwidthBytesPerSec: 100 * 1024 });
+    expect(h.volunteer.state.status).toBe('connecting');
+    await h.changeSettings({ volunteerPauseOnBattery: true });
+    expect(h.commands.at(-1)).toMatchObject({ type: 'volunteer-start', pauseOnBattery: true });
+  });
+
+  it('counts the old relay’s last report and the new run’s first once each', async () => {
+    const h = switchHarness();
+    await h.runner.setSwitch('volunteer', true);
+    await h.emit({ target: 'background', type: 'volunteer-stats', stats: STATS });
+    expect(h.usage()?.bytes).toBe(7);
+    await h.changeSettings({ signalingUrl: 'wss://signal.example.org/' });
+    // The host stopped the old relay for the new start; its last counters come after the restart.
+    await h.emit({ target: 'background', type: 'volunteer-stats', stats: { ...STATS, bytesToClients: 10 } });
+    expect(h.usage()?.bytes).toBe(13);
+    await h.emit({
+      target: 'background',
+      type: 'volunteer-stats',
+      stats: { ...ZERO_VOLUNTEER_STATS, bytesToClients: 2 },
+    });
+    expect(h.usage()?.bytes).toBe(15);
+  });
+
+  it('pauses when the monthly cap is lowered below this month’s use, and resumes when it is raised', async () => {
+    const h = switchHarness();
+    await h.runner.setSwitch('volunteer', true);
+    await h.emit({ target: 'background', type: 'volunteer-state', state: { status: 'on' } });
+    const stats = { ...STATS, bytesToClients: 2 * 1024 * 1024 };
+    await h.emit({ target: 'background', type: 'volunteer-stats', stats });
+    await h.changeSettings({ volunteerMonthlyMiB: 1 });
+    expect(h.volunteer.state).toMatchObject({ status: 'paused', code: 'monthly-cap' });
+    expect(h.sent()).toEqual(['volunteer-start', 'volunteer-stop']);
+    await h.changeSettings({ volunteerMonthlyMiB: 2 });
+    expect(h.volunteer.state).toMatchObject({ status: 'paused', reason: expect.stringContaining('(2 MiB)') });
+    expect(h.sent()).toEqual(['volunteer-start', 'volunteer-stop']);
+    await h.changeSettings({ volunteerMonthlyMiB: 0 });
+    expect(h.sent()).toEqual(['volunteer-start', 'volunteer-stop', 'volunteer-start']);
+    expect(h.volunteer.state.status).toBe('connecting');
+    expect(h.volunteer.running).toBe(true);
+  });
+
+  it('does nothing while off', async () => {
+    const h = switchHarness();
+    await h.changeSettings({ volunteerCapacity: 9, volunteerMonthlyMiB: 1 });
+    expect(h.sent()).toEqual([]);
+    expect(h.volunteer.state).toEqual({ status: 'off' });
+  });
+});
+
 describe('volunteer usage', () => {
   const DEC_2 = Date.UTC(2026, 11, 2);
 

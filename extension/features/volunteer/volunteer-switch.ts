@@ -1,7 +1,7 @@
 import { systemClock, type Clock } from '@underpass/shared/clock';
 import type { EngineChannel } from '../../lib/engine-channel';
 import { SwitchBase, type FeatureSwitch, type ResumeInput } from '../../lib/feature-switch';
-import type { EngineEvent, SwitchName, SwitchState } from '../../lib/messages';
+import type { EngineEvent, OffscreenCommand, SwitchName, SwitchState } from '../../lib/messages';
 import type { Settings } from '../../lib/settings';
 import { truncateReason } from '../../lib/switch-error';
 import { helpedSince } from './volunteer-history';
@@ -38,6 +38,8 @@ export class VolunteerSwitch extends SwitchBase implements FeatureSwitch {
   readonly name = 'volunteer';
   private relaying = false;
   private clients = 0;
+  /** What the engines' host runs the relay with, so that only a change to one of them restarts it. */
+  private relayStartedWith: RelaySettings | undefined;
   private readonly history: HistoryRecorder;
 
   constructor(private readonly options: VolunteerSwitchOptions) {
@@ -60,26 +62,44 @@ export class VolunteerSwitch extends SwitchBase implements FeatureSwitch {
 
   async start(): Promise<void> {
     if (this.relaying) return;
-    const { store, channel } = this.options;
-    const settings = await store.loadSettings();
+    const settings = await this.options.store.loadSettings();
     if (capReached(await this.usage(), settings.volunteerMonthlyMiB)) {
       await this.setState(monthlyCapPause(settings.volunteerMonthlyMiB));
       return;
     }
     this.relaying = true;
     this.clients = 0;
-    await store.saveVolunteerStats(ZERO_VOLUNTEER_STATS);
+    await this.options.store.saveVolunteerStats(ZERO_VOLUNTEER_STATS);
+    await this.startRelay(settings);
+  }
+
+  /**
+   * Settings the volunteer changed take effect at once. A new monthly cap pauses or resumes by itself; a new
+   * signaling server, capacity, bandwidth cap or pause choice starts the relay again with them (the host
+   * stops the old relay first, whose clients rebuild their paths through another volunteer, as on a pause).
+   */
+  async applySettings(settings: Settings): Promise<void> {
+    const pausedAtCap = this.state.status === 'paused' && this.state.code === 'monthly-cap';
+    if (!this.relaying && !pausedAtCap) return;
+    if (capReached(await this.usage(), settings.volunteerMonthlyMiB)) {
+      const pause = monthlyCapPause(settings.volunteerMonthlyMiB);
+      await (this.relaying ? this.stop(pause) : this.setState(pause));
+      return;
+    }
+    if (!this.relaying) return this.start();
+    if (this.relayStartedWith && sameRelaySettings(this.relayStartedWith, relaySettings(settings))) return;
+    // The stored counters are kept: the old relay's last report still counts against them, and the new
+    // run's first report, lower than them, is taken as a new run's (volunteer-usage.ts relayedSince).
+    await this.history.flush();
+    await this.startRelay(settings);
+  }
+
+  private async startRelay(settings: Settings): Promise<void> {
+    const relay = relaySettings(settings);
+    this.relayStartedWith = relay;
     await this.setState(toSwitchState({ status: 'connecting' }));
-    const reply = await channel.send(
-      {
-        target: 'offscreen',
-        type: 'volunteer-start',
-        signalingUrl: settings.signalingUrl,
-        capacity: settings.volunteerCapacity,
-        bandwidthBytesPerSec: settings.volunteerBandwidthKiBps * 1024,
-        pauseOnBattery: settings.volunteerPauseOnBattery,
-        pauseOnMetered: settings.volunteerPauseOnMetered,
-      },
+    const reply = await this.options.channel.send(
+      { target: 'offscreen', type: 'volunteer-start', ...relay },
       { create: true },
     );
     if (!reply.ok && this.relaying)
@@ -89,6 +109,7 @@ export class VolunteerSwitch extends SwitchBase implements FeatureSwitch {
   async stop(final: SwitchState): Promise<void> {
     this.relaying = false;
     this.clients = 0;
+    this.relayStartedWith = undefined;
     await this.options.channel.send({ target: 'offscreen', type: 'volunteer-stop' }, { create: false });
     await this.history.flush();
     await this.setState(final);
@@ -104,6 +125,8 @@ export class VolunteerSwitch extends SwitchBase implements FeatureSwitch {
     if (wanted && engine && adoptable) {
       // The relay outlived the worker in the engines' host: adopt it, its clients keep their circuits.
       this.relaying = true;
+      // Started by an earlier worker with the settings stored then (a change since has already been applied).
+      this.relayStartedWith = relaySettings(await this.options.store.loadSettings());
       await this.setState(toSwitchState(engine));
     } else if (wanted && stored.status !== 'error') {
       // A pause for the monthly cap ends with the month: start() checks again.
@@ -162,6 +185,22 @@ export class VolunteerSwitch extends SwitchBase implements FeatureSwitch {
   private async usage(): Promise<VolunteerUsage> {
     return usageThisMonth(await this.options.store.loadUsage(), (this.options.now ?? Date.now)());
   }
+}
+
+type RelaySettings = Omit<Extract<OffscreenCommand, { type: 'volunteer-start' }>, 'target' | 'type'>;
+
+function relaySettings(settings: Settings): RelaySettings {
+  return {
+    signalingUrl: settings.signalingUrl,
+    capacity: settings.volunteerCapacity,
+    bandwidthBytesPerSec: settings.volunteerBandwidthKiBps * 1024,
+    pauseOnBattery: settings.volunteerPauseOnBattery,
+    pauseOnMetered: settings.volunteerPauseOnMetered,
+  };
+}
+
+function sameRelaySettings(a: RelaySettings, b: RelaySettings): boolean {
+  return (Object.keys(a) as (keyof RelaySettings)[]).every((key) => a[key] === b[key]);
 }
 
 function monthlyCapPause(capMiB: number): SwitchState {
