@@ -15,7 +15,8 @@ LINK = {"a": name, "b": name, "ab": DIRECTION, "ba": DIRECTION} (ab: packets fro
 dropped (counted as "unrouted"). Once the devices exist it prints {"ready": true} on stdout. Then it reads
 one JSON command per line on stdin and answers each with one line:
   {"op": "links", "links": [LINK]}      replace every link (queues and counters start empty)
-  {"op": "stats"}                       {"stats": {"a>b": {delivered, bytes, queue_drops, lost}}, "unrouted"}
+  {"op": "stats"}                       {"stats": {"a>b": {delivered, bytes, queue_drops, lost, queued_ms}},
+                                        "unrouted"}
 End of stdin (the parent exited, even by SIGKILL) ends the process.
 """
 
@@ -76,12 +77,14 @@ class Direction:
         self.last_arrival = arrival
         return arrival
 
-    def stats(self):
+    def stats(self, now):
         return {
             "delivered": self.delivered,
             "bytes": self.bytes,
             "queue_drops": self.queue_drops,
             "lost": self.lost,
+            # How long a packet admitted now would wait for the wire: the queue's fill, in ms.
+            "queued_ms": max(0.0, self.busy_until - now) * 1000,
         }
 
 
@@ -132,9 +135,10 @@ class Forwarder:
         self.links = fresh
 
     def stats(self):
+        now = time.monotonic()
         return {
             "stats": {
-                f"{self.names[a]}>{self.names[b]}": d.stats() for (a, b), d in self.links.items()
+                f"{self.names[a]}>{self.names[b]}": d.stats(now) for (a, b), d in self.links.items()
             },
             "unrouted": self.unrouted,
         }

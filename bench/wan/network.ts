@@ -52,7 +52,14 @@ export const symmetric = (a: string, b: string, spec: DirectionSpec): LinkSpec =
   ba: spec,
 });
 
-export type DirectionStats = { delivered: number; bytes: number; queueDrops: number; lost: number };
+export type DirectionStats = {
+  delivered: number;
+  bytes: number;
+  queueDrops: number;
+  lost: number;
+  /** The queue's fill now: how long a packet admitted now would wait for the wire. */
+  queuedMs: number;
+};
 /** Per direction, keyed `a>b` with role names. */
 export type LinkStats = { directions: Record<string, DirectionStats>; unrouted: number };
 
@@ -362,7 +369,10 @@ export class WanNetwork {
   /** The emulator's counters since the links were last set. */
   async stats(): Promise<LinkStats> {
     const reply = (await this.emulator.command({ op: 'stats' })) as {
-      stats: Record<string, { delivered: number; bytes: number; queue_drops: number; lost: number }>;
+      stats: Record<
+        string,
+        { delivered: number; bytes: number; queue_drops: number; lost: number; queued_ms: number }
+      >;
       unrouted: number;
     };
     const roleOf = (name: string) => this.roles[Number(name.slice(this.prefix.length + 1))] ?? name;
@@ -374,6 +384,7 @@ export class WanNetwork {
         bytes: s.bytes,
         queueDrops: s.queue_drops,
         lost: s.lost,
+        queuedMs: s.queued_ms,
       };
     }
     return { directions, unrouted: reply.unrouted };

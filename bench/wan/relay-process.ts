@@ -36,6 +36,8 @@ serve({
   openClientSide: async (name: string) => {
     path(name).relay.addClientLink(await peers.open(`${name}-client`, false));
   },
+  /** Bytes waiting in a path's relay for its congested links (for bench:wan --trace). */
+  queued: (name: string) => paths.get(name)?.relay.queuedBytes() ?? 0,
   closePath: (name: string) => {
     paths.get(name)?.relay.close();
     paths.delete(name);

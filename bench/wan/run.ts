@@ -10,6 +10,8 @@
  *   --rtt 20,50     RTTs in ms (default 20,50,150)
  *   --loss 0,1      loss in % (default 0,1)
  *   --jitter N      ± N ms on each bottleneck link's delay, each way (default 0; the emulator never reorders)
+ *   --trace         during each one-stream tunnel download, sample every 100 ms where data waits (the exit's and
+ *                   the relay's DataChannel buffers, the relay's queue, the emulator's queues) and print it
  */
 import { parseArgs } from 'node:util';
 import { median, report, type BenchResult, type Goal } from '../lib/report.js';
@@ -31,6 +33,7 @@ const { values: flags } = parseArgs({
     rtt: { type: 'string', default: '20,50,150' },
     loss: { type: 'string', default: '0,1' },
     jitter: { type: 'string', default: '0' },
+    trace: { type: 'boolean', default: false },
   },
 });
 const numbers = (text: string, what: string) =>
@@ -141,6 +144,42 @@ const fromDownload = (d: {
   emulatorCpu: d.emulatorCpu,
 });
 
+/**
+ * Runs `work` while sampling `sample` every 100 ms; prints, per sampled quantity, its mean and maximum in each
+ * second (kB for bytes, ms for queues): where the data of a download waited.
+ */
+async function traced<T>(work: () => Promise<T>, sample: () => Promise<Record<string, number>>): Promise<T> {
+  const samples: { atMs: number; values: Record<string, number> }[] = [];
+  const start = performance.now();
+  let done = false;
+  const sampler = (async () => {
+    while (!done) {
+      const values = await sample().catch(() => undefined);
+      if (values) samples.push({ atMs: performance.now() - start, values });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  })();
+  try {
+    return await work();
+  } finally {
+    done = true;
+    await sampler;
+    const keys = [...new Set(samples.flatMap((s) => Object.keys(s.values)))].sort();
+    for (const key of keys) {
+      const perSecond: string[] = [];
+      for (let second = 0; second * 1000 < (samples.at(-1)?.atMs ?? 0); second++) {
+        const values = samples
+          .filter((s) => Math.floor(s.atMs / 1000) === second && key in s.values)
+          .map((s) => s.values[key]!);
+        if (values.length === 0) continue;
+        const mean = values.reduce((a, b) => a + b, 0) / values.length;
+        perSecond.push(`${mean.toFixed(0)}/${Math.max(...values).toFixed(0)}`);
+      }
+      progress(`    ${key.padEnd(30)} ${perSecond.join(' ')}`);
+    }
+  }
+}
+
 const BARS = '▁▂▃▄▅▆▇█';
 const sparkline = (values: number[]) =>
   values.map((v) => BARS[Math.min(7, Math.max(0, Math.round((v / LINK_MBPS) * 7)))]).join('');
@@ -204,11 +243,32 @@ async function measureCondition(
     ['direct', { tunnel: direct }],
     ['two_hop', { tunnel: twoHop }],
   ];
+  /** Where the data waits (mean/max per second): kB in DataChannel buffers and the relay's queue, ms in links'. */
+  const sample = async (): Promise<Record<string, number>> => {
+    const [exitBuffered, relayBuffered, relayQueued, stats] = await Promise.all([
+      exit.call<Record<string, number>>('buffered'),
+      relay.call<Record<string, number>>('buffered'),
+      relay.call<number>('queued', twoHop),
+      network.stats(),
+    ]);
+    const values: Record<string, number> = {
+      'direct: exit DC kB': (exitBuffered[direct] ?? 0) / 1000,
+      'two-hop: exit DC kB': (exitBuffered[`${twoHop}-exit`] ?? 0) / 1000,
+      'two-hop: relay DC to client kB': (relayBuffered[`${twoHop}-client`] ?? 0) / 1000,
+      'two-hop: relay queue kB': relayQueued / 1000,
+    };
+    for (const key of ['exit>client', 'exit>relay', 'relay>client'])
+      values[`link ${key} queue ms`] = stats.directions[key]?.queuedMs ?? 0;
+    return values;
+  };
   const downloads: Record<string, Measured> = {};
   for (const streams of [1, 8]) {
     for (const [name, via] of paths) {
+      const run = () => client.call<Download>('download', via, site, streams, SECONDS);
       const measured = fromDownload(
-        await withLinkCounters(network, () => client.call<Download>('download', via, site, streams, SECONDS)),
+        await withLinkCounters(network, () =>
+          flags.trace && streams === 1 && name !== 'tcp' ? traced(run, sample) : run(),
+        ),
       );
       downloads[`${streams}_${name}`] = measured;
       log(`${streams === 1 ? 'one' : 'eight'} stream ${name}`, measured);

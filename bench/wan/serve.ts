@@ -59,6 +59,13 @@ export class Peers {
     this.peers.delete(name);
   }
 
+  /** Bytes each live peer's DataChannel holds, not yet sent (for bench:wan --trace). */
+  buffered(): Record<string, number> {
+    const buffered: Record<string, number> = {};
+    for (const [name, peer] of this.peers) buffered[name] = peer.bufferSize;
+    return buffered;
+  }
+
   closeAll(): void {
     for (const name of [...this.peers.keys()]) this.close(name);
   }
@@ -68,6 +75,7 @@ export class Peers {
     return {
       signal: (name: string, data: unknown) => this.signal(name, data),
       closePeer: (name: string) => this.close(name),
+      buffered: () => this.buffered(),
     };
   }
 }

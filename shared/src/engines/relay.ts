@@ -70,6 +70,8 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
   private bytesFromClients = 0;
   private bytesToClients = 0;
   private readonly exitLookups: ExitLookups;
+  /** Every live link's outbox, for `queuedBytes`. */
+  private readonly outboxes = new Set<RelayOutbox<Circuit>>();
 
   constructor(private readonly options: RelayEngineOptions) {
     super();
@@ -108,6 +110,13 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
     };
   }
 
+  /** Bytes of cells waiting in the relay for congested links, all links together (the relay's own queue). */
+  queuedBytes(): number {
+    let total = 0;
+    for (const outbox of this.outboxes) total += outbox.queuedBytes;
+    return total;
+  }
+
   close(): void {
     for (const link of this.clients.keys()) link.close(new SessionError('closed', 'the relay stopped'));
     for (const state of this.exitLinks.values())
@@ -121,12 +130,15 @@ export class RelayEngine extends Emitter<RelayEngineEvents> {
 
   /** One outbox per link, in both directions: a circuit that overfills one is cut off, the others go on. */
   private outbox(link: Link): RelayOutbox<Circuit> {
-    return new RelayOutbox<Circuit>(link, {
+    const outbox = new RelayOutbox<Circuit>(link, {
       maxQueuedPerOwner: this.options.maxQueuedPerCircuit ?? DEFAULT_MAX_QUEUED_PER_CIRCUIT,
       onOverflow: (circuit) => {
         if (isLive(circuit)) this.endCircuit(circuit, 'window-overrun');
       },
     });
+    this.outboxes.add(outbox);
+    link.on('close', () => this.outboxes.delete(outbox));
+    return outbox;
   }
 
   private onClientMessage(client: ClientState, bytes: Uint8Array): void {
