@@ -3,6 +3,7 @@ import { SessionError, StreamError, type StreamErrorCode } from '../errors.js';
 import type { ByteStream, ByteStreamEvents } from '../streams/byte-stream.js';
 import { MAX_DATA_PAYLOAD } from './mux-frames.js';
 import type { Mux } from './mux.js';
+import type { StreamReceiveWindow } from './receive-window.js';
 
 /** A writer that ignores `write() === false` is cut off here rather than growing memory without bound. */
 const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
@@ -14,7 +15,10 @@ type StreamPhase = 'opening' | 'open' | 'closed';
 export class MuxStream extends Emitter<ByteStreamEvents> implements ByteStream {
   private phase: StreamPhase;
   private sendWindow: number;
+  /** Credit the peer still has: what it may send before our next WINDOW. */
   private recvWindow: number;
+  /** DATA bytes received on this stream so far. */
+  private receivedTotal = 0;
   private consumedSinceUpdate = 0;
   private readonly sendQueue: Uint8Array[] = [];
   private queuedBytes = 0;
@@ -33,6 +37,7 @@ export class MuxStream extends Emitter<ByteStreamEvents> implements ByteStream {
     private readonly mux: Mux,
     readonly id: number,
     private readonly windowSize: number,
+    private readonly receiveWindow: StreamReceiveWindow,
   ) {
     super();
     this.phase = 'opening';
@@ -118,6 +123,8 @@ export class MuxStream extends Emitter<ByteStreamEvents> implements ByteStream {
     if (data.length > this.recvWindow) return false;
     if (this.remoteEnded) return false;
     this.recvWindow -= data.length;
+    this.receivedTotal += data.length;
+    this.receiveWindow.received(this.receivedTotal);
     if (this.paused || this.recvBuffer.length > 0) this.recvBuffer.push(data);
     else this.deliver(data);
     return true;
@@ -189,6 +196,7 @@ export class MuxStream extends Emitter<ByteStreamEvents> implements ByteStream {
     this.sendQueue.length = 0;
     this.recvBuffer.length = 0;
     this.queuedBytes = 0;
+    this.receiveWindow.release();
     this.mux.forget(this);
     this.emit('close', error);
     this.removeAllListeners();
@@ -197,10 +205,13 @@ export class MuxStream extends Emitter<ByteStreamEvents> implements ByteStream {
   private deliver(data: Uint8Array): void {
     this.emit('data', data);
     this.consumedSinceUpdate += data.length;
-    // Return credit in batches: one WINDOW frame per half window keeps the overhead small.
-    if (this.consumedSinceUpdate >= this.windowSize / 2 && this.phase === 'open') {
-      this.recvWindow += this.consumedSinceUpdate;
-      this.mux.sendFrame({ type: 'window', streamId: this.id, increment: this.consumedSinceUpdate });
+    this.receiveWindow.consumed(data.length);
+    // Return credit in batches (receive-window.ts says how large), with whatever the window grew by since.
+    if (this.consumedSinceUpdate >= this.receiveWindow.updateThreshold && this.phase === 'open') {
+      const edge = this.receivedTotal + this.recvWindow;
+      const increment = this.receiveWindow.grant(this.consumedSinceUpdate, edge);
+      this.recvWindow += increment;
+      this.mux.sendFrame({ type: 'window', streamId: this.id, increment });
       this.consumedSinceUpdate = 0;
     }
   }

@@ -2,6 +2,8 @@ import { Emitter } from '../emitter.js';
 import { SessionError, StreamError } from '../errors.js';
 import { withDeadline } from '../deadline.js';
 import { MuxStream } from './mux-stream.js';
+import { ReceiveWindows } from './receive-window.js';
+import { systemClock, type Clock } from '../clock.js';
 import {
   decodeMuxFrame,
   encodeMuxFrame,
@@ -28,6 +30,13 @@ export interface MuxOptions {
    * set it, because relays hold what is in transit; the companion's local data port does not.
    */
   sessionWindow?: number;
+  /**
+   * Bytes this side's receive windows may grow, all streams together, beyond the initial window as they follow
+   * the path (receive-window.ts; DEFAULT_RECEIVE_BUDGET). 0: fixed windows.
+   */
+  receiveBudget?: number;
+  /** Times the credit round trips that size the receive windows. */
+  clock?: Pick<Clock, 'now'>;
 }
 
 export const DEFAULT_STREAM_WINDOW = 256 * 1024;
@@ -59,6 +68,7 @@ export type MuxEvents = {
 export class Mux extends Emitter<MuxEvents> {
   private readonly streams = new Map<number, MuxStream>();
   private readonly window: number;
+  private readonly receiveWindows: ReceiveWindows;
   private readonly maxStreams: number;
   private readonly openTimeoutMs: number;
   /** Initiator: next id to allocate. Acceptor: highest id seen + 1. Ids below it and absent are retired. */
@@ -77,6 +87,11 @@ export class Mux extends Emitter<MuxEvents> {
   constructor(private readonly options: MuxOptions) {
     super();
     this.window = options.initialWindow ?? DEFAULT_STREAM_WINDOW;
+    this.receiveWindows = new ReceiveWindows({
+      clock: options.clock ?? systemClock,
+      initialWindow: this.window,
+      budget: options.receiveBudget,
+    });
     this.maxStreams = options.maxStreams ?? DEFAULT_MAX_STREAMS;
     this.openTimeoutMs = options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
     this.sessionSendCredit = options.sessionWindow ?? Infinity;
@@ -108,7 +123,7 @@ export class Mux extends Emitter<MuxEvents> {
       return Promise.reject(new StreamError('limit', `at most ${this.maxStreams} streams at once`));
     }
     const id = this.nextStreamId++;
-    const stream = new MuxStream(this, id, this.window);
+    const stream = new MuxStream(this, id, this.window, this.receiveWindows.stream());
     this.streams.set(id, stream);
     this.sendFrame({ type: 'open', streamId: id, request });
     const opened = new Promise<MuxStream>((resolve, reject) => {
@@ -278,7 +293,7 @@ export class Mux extends Emitter<MuxEvents> {
       this.sendFrame({ type: 'open-failed', streamId, code: 'limit' });
       return;
     }
-    const stream = new MuxStream(this, streamId, this.window);
+    const stream = new MuxStream(this, streamId, this.window, this.receiveWindows.stream());
     this.streams.set(streamId, stream);
     this.emit('stream', stream, request);
   }
@@ -295,6 +310,11 @@ export class Mux extends Emitter<MuxEvents> {
       this.sessionSendCredit -= frame.data.length;
     }
     this.options.send(encodeMuxFrame(frame));
+  }
+
+  /** The shortest credit round trip measured on this mux (ms), and the receive budget its streams hold. */
+  get receiveWindowState(): { roundTripMs: number | undefined; grownBytes: number } {
+    return { roundTripMs: this.receiveWindows.roundTripMs, grownBytes: this.receiveWindows.grownBytes };
   }
 
   /** @internal DATA bytes the session window still allows (Infinity without one). */

@@ -27,7 +27,10 @@ export type SessionOptions = {
   handshakeTimeoutMs?: number;
   /** The cipher implementation; default @noble/ciphers. */
   aead?: Aead;
-  mux?: Pick<MuxOptions, 'initialWindow' | 'maxStreams' | 'openTimeoutMs' | 'sessionWindow'>;
+  mux?: Pick<
+    MuxOptions,
+    'initialWindow' | 'maxStreams' | 'openTimeoutMs' | 'sessionWindow' | 'receiveBudget' | 'clock'
+  >;
 } & (
   | {
       role: 'client';

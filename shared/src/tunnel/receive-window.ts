@@ -1,0 +1,191 @@
+import type { Clock } from '../clock.js';
+
+/**
+ * Receive windows that follow the path (PROTOCOL.md §4, flow control): one stream can carry at most its window
+ * per credit round trip, so a fixed 256 KiB window caps it at 5 MB/s over 50 ms and 1.7 MB/s over 150 ms. Each
+ * stream's window grows to GAIN × (the rate its reader consumed in the last round trip) × (the shortest credit
+ * round trip seen on the session), within a per-session budget. Growth needs a reader that keeps up: a paused
+ * or slow reader consumes little, so its window stays where it was and it holds back only itself.
+ *
+ * The window must not outgrow the path either: what is in flight beyond the bandwidth-delay product waits in
+ * the bottleneck's queue, and when that overflows, libwebrtc's SCTP stalls for tens of seconds
+ * (bench/wan/README.md). So GAIN is 1.3, not TCP's 2: while the window is the limit the rate is about
+ * window ÷ round trip, and the window grows by ~a fifth each round trip (less the credit not yet returned);
+ * once the path is the limit the rate stops rising and the window settles near 1.3 × the BDP, which queues
+ * about 0.3 round trips — 15 ms at 50 ms, 45 ms at 150 ms, within the 50 and 100 ms queues measured. And a
+ * window grows only while the latest credit round trip is within a quarter of the shortest one: a queue that
+ * builds anyway (another flow, a rate that fell) stops the growth.
+ *
+ * The round trip is measured by the receiver itself, with no wire change (as Linux's receive-side estimate):
+ * from sending a WINDOW to the first byte that needed it. No byte beyond the old edge can come sooner, so a
+ * sample is never below the path's round trip; it is above it by what waited ahead of that byte (the
+ * sender's queues, the bottleneck's). The session keeps the minimum as the path's round trip.
+ */
+export const WINDOW_GAIN = 1.3;
+/** Growth stops while the latest credit round trip exceeds the shortest by more than this share: a queue. */
+export const QUEUE_TOLERANCE = 0.25;
+/** The largest window one stream grows to: the session window bounds what is in transit anyway. */
+export const DEFAULT_MAX_STREAM_WINDOW = 4 * 1024 * 1024;
+/** Bytes all streams of a session together may grow beyond their initial windows (memory a reader may hold). */
+export const DEFAULT_RECEIVE_BUDGET = 8 * 1024 * 1024;
+/**
+ * Shortest stretch a consumption rate is measured over: on a short path (loopback, a LAN) a round trip is below
+ * a turn of the event loop, and one turn's burst would read as an absurd rate.
+ */
+const MIN_EPOCH_MS = 10;
+
+export interface ReceiveWindowOptions {
+  clock: Pick<Clock, 'now'>;
+  /** Every stream's window at its start (the wire's initial window). */
+  initialWindow: number;
+  /** See DEFAULT_MAX_STREAM_WINDOW. */
+  maxStreamWindow?: number;
+  /** See DEFAULT_RECEIVE_BUDGET; 0 keeps every window at its initial size. */
+  budget?: number;
+}
+
+/** A session's side: the shortest credit round trip seen, and the budget its streams' windows grow into. */
+export class ReceiveWindows {
+  private minRoundTripMs: number | undefined;
+  private lastRoundTripMs: number | undefined;
+  private grown = 0;
+  readonly clock: Pick<Clock, 'now'>;
+  readonly initialWindow: number;
+  readonly maxStreamWindow: number;
+  readonly budget: number;
+
+  constructor(options: ReceiveWindowOptions) {
+    this.clock = options.clock;
+    this.initialWindow = options.initialWindow;
+    this.maxStreamWindow = Math.max(
+      options.initialWindow,
+      options.maxStreamWindow ?? DEFAULT_MAX_STREAM_WINDOW,
+    );
+    this.budget = Math.max(0, options.budget ?? DEFAULT_RECEIVE_BUDGET);
+  }
+
+  /** The shortest credit round trip seen on the session (ms), once one was measured. */
+  get roundTripMs(): number | undefined {
+    return this.minRoundTripMs;
+  }
+
+  /** Bytes of the budget the live streams hold. */
+  get grownBytes(): number {
+    return this.grown;
+  }
+
+  /** True while the latest round trip shows no queue of ours building on the path. */
+  get queueFree(): boolean {
+    const min = this.minRoundTripMs;
+    return min !== undefined && this.lastRoundTripMs! <= min * (1 + QUEUE_TOLERANCE);
+  }
+
+  noteRoundTrip(ms: number): void {
+    if (!(ms >= 0)) return;
+    this.lastRoundTripMs = ms;
+    this.minRoundTripMs = this.minRoundTripMs === undefined ? ms : Math.min(this.minRoundTripMs, ms);
+  }
+
+  /** One stream's window, starting at the initial size. */
+  stream(): StreamReceiveWindow {
+    return new StreamReceiveWindow(this);
+  }
+
+  /** @internal Takes up to `bytes` of the budget; returns what it got. */
+  reserve(bytes: number): number {
+    const granted = Math.max(0, Math.min(bytes, this.budget - this.grown));
+    this.grown += granted;
+    return granted;
+  }
+
+  /** @internal */
+  release(bytes: number): void {
+    this.grown = Math.max(0, this.grown - bytes);
+  }
+}
+
+/**
+ * One stream's receive window. The stream tells it what arrives (`received`), what its reader consumes
+ * (`consumed`) and when it sends a WINDOW (`granted`); it says how large the window is now and when credit
+ * is due.
+ */
+export class StreamReceiveWindow {
+  private window: number;
+  /** Window growth not yet handed to the peer: added to the next WINDOW's increment. */
+  private ungranted = 0;
+  private epochStart: number | undefined;
+  private epochBytes = 0;
+  /** The WINDOW whose effect is being timed: the edge before it, and when it was sent. */
+  private probe: { edge: number; at: number } | undefined;
+  private released = false;
+
+  constructor(private readonly session: ReceiveWindows) {
+    this.window = session.initialWindow;
+  }
+
+  /** Bytes the peer may have sent and we not yet consumed, at most. */
+  get size(): number {
+    return this.window;
+  }
+
+  /**
+   * Consumed bytes that make a WINDOW due: half the initial window, as the wire has always done, or an eighth
+   * of a grown one (credit held back here is missing from what is in flight; a WINDOW is one small message per
+   * eighth of a window).
+   */
+  get updateThreshold(): number {
+    return Math.max(this.session.initialWindow / 2, this.window / 8);
+  }
+
+  /** DATA arrived; `total` is every DATA byte of the stream so far. */
+  received(total: number): void {
+    const probe = this.probe;
+    if (probe && total > probe.edge) {
+      this.probe = undefined;
+      this.session.noteRoundTrip(this.session.clock.now() - probe.at);
+    }
+  }
+
+  /** The reader consumed `bytes`: measure its rate over one round trip, and grow the window if it kept up. */
+  consumed(bytes: number): void {
+    const now = this.session.clock.now();
+    // The rate is over what came after the epoch's first read: bytes in (start, now] over now − start.
+    if (this.epochStart === undefined) {
+      this.epochStart = now;
+      return;
+    }
+    this.epochBytes += bytes;
+    const roundTrip = this.session.roundTripMs;
+    if (roundTrip === undefined) return;
+    const elapsed = now - this.epochStart;
+    if (elapsed < Math.max(roundTrip, MIN_EPOCH_MS)) return;
+    const target = Math.min(
+      (WINDOW_GAIN * this.epochBytes * roundTrip) / elapsed,
+      this.session.maxStreamWindow,
+    );
+    this.epochStart = now;
+    this.epochBytes = 0;
+    if (target <= this.window || this.released || !this.session.queueFree) return;
+    const growth = this.session.reserve(Math.ceil(target - this.window));
+    this.window += growth;
+    this.ungranted += growth;
+  }
+
+  /**
+   * A WINDOW goes out now for the `consumed` bytes; `edge` is the highest stream offset the peer could send up
+   * to before it. Returns the increment to send: the consumed bytes plus any growth since the last one.
+   */
+  grant(consumed: number, edge: number): number {
+    const increment = consumed + this.ungranted;
+    this.ungranted = 0;
+    this.probe ??= { edge, at: this.session.clock.now() };
+    return increment;
+  }
+
+  /** The stream ended: its growth goes back to the session's budget. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.session.release(this.window - this.session.initialWindow);
+  }
+}

@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { ReceiveWindows, WINDOW_GAIN, type StreamReceiveWindow } from '../src/tunnel/receive-window.js';
+
+const KIB = 1024;
+const MIB = 1024 * 1024;
+
+function windows(options: { budget?: number; maxStreamWindow?: number } = {}) {
+  const clock = { t: 0, now: () => clock.t };
+  const session = new ReceiveWindows({ clock, initialWindow: 256 * KIB, ...options });
+  return { clock, session };
+}
+
+/** A round trip of `ms` measured the way a stream does: a WINDOW, then the first byte beyond the old edge. */
+function measure(clock: { t: number }, stream: StreamReceiveWindow, ms: number): void {
+  stream.grant(0, 256 * KIB);
+  clock.t += ms;
+  stream.received(256 * KIB + 1);
+}
+
+/** The reader consumes `bytesPerMs` for `ms` after a first read, in 1 ms steps: `ms` is one measured stretch. */
+function consume(clock: { t: number }, stream: StreamReceiveWindow, bytesPerMs: number, ms: number): void {
+  for (let i = 0; i <= ms; i++) {
+    clock.t += 1;
+    stream.consumed(bytesPerMs);
+  }
+}
+
+describe('receive windows', () => {
+  it('measures the credit round trip from a WINDOW to the first byte beyond the old edge, keeping the minimum', () => {
+    const { clock, session } = windows();
+    const stream = session.stream();
+    expect(session.roundTripMs).toBeUndefined();
+    stream.grant(128 * KIB, 256 * KIB);
+    clock.t += 30;
+    stream.received(256 * KIB); // up to the old edge: could have been sent without the WINDOW
+    expect(session.roundTripMs).toBeUndefined();
+    clock.t += 20;
+    stream.received(256 * KIB + 100);
+    expect(session.roundTripMs).toBe(50);
+    measure(clock, stream, 80);
+    expect(session.roundTripMs).toBe(50);
+    measure(clock, session.stream(), 45);
+    expect(session.roundTripMs).toBe(45);
+  });
+
+  it('does not grow before a round trip is known, nor where rate × round trip fits the initial window', () => {
+    const { clock, session } = windows();
+    const stream = session.stream();
+    consume(clock, stream, 100 * KIB, 100); // 100 MB/s, but no round trip yet
+    expect(stream.size).toBe(256 * KIB);
+    measure(clock, stream, 1); // a LAN: 100 kB per round trip
+    consume(clock, stream, 100 * KIB, 100);
+    expect(stream.size).toBe(256 * KIB);
+  });
+
+  it('grows to GAIN × consumed rate × round trip, and hands the growth out with the next WINDOW', () => {
+    const { clock, session } = windows();
+    const stream = session.stream();
+    measure(clock, stream, 50);
+    // 12.5 kB/ms (100 Mbit/s) for one round trip: 625 kB per round trip.
+    consume(clock, stream, 12_500, 50);
+    expect(stream.size).toBe(Math.ceil(WINDOW_GAIN * 625_000));
+    expect(stream.grant(64 * KIB, 0)).toBe(64 * KIB + stream.size - 256 * KIB);
+    expect(stream.grant(64 * KIB, 0)).toBe(64 * KIB);
+    expect(session.grownBytes).toBe(stream.size - 256 * KIB);
+    // A slower round trip after that does not shrink it; only a higher rate grows it.
+    consume(clock, stream, 5_000, 100);
+    expect(stream.size).toBe(Math.ceil(WINDOW_GAIN * 625_000));
+  });
+
+  it('returns credit per half initial window, or per eighth of a grown window', () => {
+    const { clock, session } = windows();
+    const stream = session.stream();
+    expect(stream.updateThreshold).toBe(128 * KIB);
+    measure(clock, stream, 100);
+    consume(clock, stream, 20_000, 100); // 2 MB per round trip → a 2.6 MB window
+    expect(stream.updateThreshold).toBe(stream.size / 8);
+  });
+
+  it('never grows a stream past its maximum, nor all streams past the session budget; a closed stream gives it back', () => {
+    const { clock, session } = windows({ maxStreamWindow: 2 * MIB, budget: 3 * MIB });
+    const [a, b, c] = [session.stream(), session.stream(), session.stream()];
+    measure(clock, a, 200);
+    for (const stream of [a, b, c]) consume(clock, stream, 100 * KIB, 200); // 20 MB per round trip each
+    expect(a.size).toBe(2 * MIB);
+    expect(b.size).toBe(256 * KIB + (3 * MIB - (2 * MIB - 256 * KIB)));
+    expect(c.size).toBe(256 * KIB);
+    expect(session.grownBytes).toBe(3 * MIB);
+    a.release();
+    a.release(); // once only
+    expect(session.grownBytes).toBe(3 * MIB - (2 * MIB - 256 * KIB));
+    consume(clock, c, 100 * KIB, 200);
+    expect(c.size).toBe(2 * MIB);
+    expect(session.grownBytes).toBe(3 * MIB);
+  });
+
+  it('keeps a reader that does not read at its initial window, however long the session lasts', () => {
+    const { clock, session } = windows();
+    const paused = session.stream();
+    measure(clock, paused, 50);
+    clock.t += 60_000;
+    paused.consumed(256 * KIB); // one window, read at last after a minute: a crawl
+    clock.t += 60_000;
+    paused.consumed(1);
+    expect(paused.size).toBe(256 * KIB);
+  });
+
+  it('keeps every window fixed with a budget of 0', () => {
+    const { clock, session } = windows({ budget: 0 });
+    const stream = session.stream();
+    measure(clock, stream, 100);
+    consume(clock, stream, 100 * KIB, 300);
+    expect(stream.size).toBe(256 * KIB);
+  });
+});
