@@ -265,11 +265,14 @@ async function measureCondition(
   for (const streams of [1, 8]) {
     for (const [name, via] of paths) {
       const run = () => client.call<Download>('download', via, site, streams, SECONDS);
-      const measured = fromDownload(
-        await withLinkCounters(network, () =>
-          flags.trace && streams === 1 && name !== 'tcp' ? traced(run, sample) : run(),
-        ),
-      );
+      // A download whose path died (a link that stalled past its keepalive's silence limit) counts as 0 with
+      // the reason printed, rather than ending the whole run.
+      const measured = await withLinkCounters(network, () =>
+        flags.trace && streams === 1 && name !== 'tcp' ? traced(run, sample) : run(),
+      ).then(fromDownload, (error: unknown): Measured => {
+        progress(`  ${streams} × ${name} failed: ${String(error).split('\n')[0]}`);
+        return { mbps: 0, perSecondMbps: [], queueDrops: 0, lost: 0, emulatorCpu: 0 };
+      });
       downloads[`${streams}_${name}`] = measured;
       log(`${streams === 1 ? 'one' : 'eight'} stream ${name}`, measured);
     }

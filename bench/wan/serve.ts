@@ -59,10 +59,19 @@ export class Peers {
     this.peers.delete(name);
   }
 
-  /** Bytes each live peer's DataChannel holds, not yet sent (for bench:wan --trace). */
+  /**
+   * Bytes each live peer's DataChannel holds, not yet sent (for bench:wan --trace): read from the native
+   * channel, since the polyfill's own figure (node-peer.ts) is refreshed only while above the low-water mark.
+   */
   buffered(): Record<string, number> {
     const buffered: Record<string, number> = {};
-    for (const [name, peer] of this.peers) buffered[name] = peer.bufferSize;
+    for (const [name, peer] of this.peers) {
+      const channel = peer._channel;
+      const native = channel
+        ? Object.getOwnPropertyDescriptor(Object.getPrototypeOf(channel), 'bufferedAmount')?.get
+        : undefined;
+      buffered[name] = native ? (native.call(channel) as number) : peer.bufferSize;
+    }
     return buffered;
   }
 

@@ -46,26 +46,28 @@ describe('receive windows', () => {
   it('does not grow before a round trip is known, nor where rate × round trip fits the initial window', () => {
     const { clock, session } = windows();
     const stream = session.stream();
-    consume(clock, stream, 100 * KIB, 100); // 100 MB/s, but no round trip yet
+    consume(clock, stream, 50 * KIB, 100); // 50 MiB/s, but no round trip yet
     expect(stream.size).toBe(256 * KIB);
-    measure(clock, stream, 1); // a LAN: 100 kB per round trip
-    consume(clock, stream, 100 * KIB, 100);
+    measure(clock, stream, 1); // a LAN: 50 KiB per round trip, and 128 KiB held back until a WINDOW is due
+    consume(clock, stream, 50 * KIB, 100);
     expect(stream.size).toBe(256 * KIB);
   });
 
-  it('grows to GAIN × consumed rate × round trip, and hands the growth out with the next WINDOW', () => {
+  it('grows to GAIN × consumed rate × round trip + the credit held back, and hands the growth out with the next WINDOW', () => {
     const { clock, session } = windows();
     const stream = session.stream();
     measure(clock, stream, 50);
     // 12.5 kB/ms (100 Mbit/s) for one round trip: 625 kB per round trip.
     consume(clock, stream, 12_500, 50);
-    expect(stream.size).toBe(Math.ceil(WINDOW_GAIN * 625_000));
+    // And the 128 KiB of credit held back until a WINDOW is due.
+    const grown = Math.ceil(WINDOW_GAIN * 625_000 + 128 * KIB);
+    expect(stream.size).toBe(grown);
     expect(stream.grant(64 * KIB, 0)).toBe(64 * KIB + stream.size - 256 * KIB);
     expect(stream.grant(64 * KIB, 0)).toBe(64 * KIB);
     expect(session.grownBytes).toBe(stream.size - 256 * KIB);
     // A slower round trip after that does not shrink it; only a higher rate grows it.
     consume(clock, stream, 5_000, 100);
-    expect(stream.size).toBe(Math.ceil(WINDOW_GAIN * 625_000));
+    expect(stream.size).toBe(grown);
   });
 
   it('returns credit per half initial window, or per eighth of a grown window', () => {
