@@ -11,7 +11,7 @@ import {
 } from '../fixtures/firefox-ui';
 import { launchFirefoxClient } from '../fixtures/firefox-roles';
 import { Cleanup, startTestNetwork } from '../fixtures/network';
-import { pageReachesOfferingPeer } from '../fixtures/webrtc-probe';
+import { pageReachesOfferingPeer, probeOffer, probeSettle, type ProbePage } from '../fixtures/webrtc-probe';
 
 /**
  * WebRTC leaks in Firefox while protected (direct mode, the client's link straight to the exit): a page's own
@@ -47,6 +47,10 @@ function gatherCandidates(page: Page): Promise<string[]> {
   });
 }
 
+function probe(page: Page): ProbePage {
+  return { offer: () => page.evaluate(probeOffer), settle: (answer) => page.evaluate(probeSettle, answer) };
+}
+
 function machineAddresses(): string[] {
   return Object.values(networkInterfaces())
     .flat()
@@ -67,7 +71,7 @@ test('Firefox: a protected page gathers no machine address over WebRTC', async (
     const tab = await client.newTab();
     expect(await loadGreeting(tab, `${website.url}/`)).toBe('Hello through the tunnel');
     expect((await gatherCandidates(tab)).length).toBeGreaterThan(0);
-    expect(await pageReachesOfferingPeer(tab)).toBe('connected');
+    expect(await pageReachesOfferingPeer(probe(tab))).toBe('connected');
 
     const popup = await client.popup();
     await clickSwitch(popup, 'protect');
@@ -84,7 +88,7 @@ test('Firefox: a protected page gathers no machine address over WebRTC', async (
     // Stronger, and what Firefox does with this policy: no candidate at all.
     expect(during).toEqual([]);
     // And no UDP to a server that offers its candidates (the same probe connected before Protect was on).
-    expect(await pageReachesOfferingPeer(tab)).toBe('failed');
+    expect(await pageReachesOfferingPeer(probe(tab))).toBe('failed');
     // The add-on's own link, made before the policy, still carries the page.
     expect(await loadGreeting(tab, `${website.url}/?still-protected`)).toBe('Hello through the tunnel');
 
