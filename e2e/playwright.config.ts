@@ -12,4 +12,11 @@ export default defineConfig({
   // No retries, in CI either: a spec that fails once has a cause to find (the last one was a relay that kept a
   // departed client's link, fixed in PeerLink), and a retry would hide the next one.
   retries: 0,
+  projects: [
+    // Real Chromium (/usr/bin/chromium or CHROMIUM_PATH) through Playwright.
+    { name: 'chromium', testIgnore: 'firefox/**' },
+    // Real Firefox (firefox-esr, or FIREFOX_PATH) through puppeteer-core over WebDriver BiDi (fixtures/firefox.ts);
+    // Playwright runs the specs. Chromium still plays the volunteer where one is needed.
+    { name: 'firefox', testDir: './firefox' },
+  ],
 });

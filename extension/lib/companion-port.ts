@@ -206,7 +206,8 @@ export function describeNativeError(
   // In a source checkout too: npx finds the workspace's own bin there.
   const install = installCommand(browser, extensionId);
   const message = text ?? '';
-  if (/not found/i.test(message)) {
+  // Chrome: "Specified native messaging host not found."; Firefox: "No such native application <name>".
+  if (/not found|no such native application/i.test(message)) {
     return {
       code: 'companion-missing',
       reason: `The Underpass companion is not installed. Install it with: ${install}, then turn Protect on again. ${PAIRING_HINT}`,

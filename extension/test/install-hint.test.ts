@@ -125,4 +125,20 @@ describe('the missing-companion reason', () => {
     expect(failure.reason).not.toContain('--browser chrome ');
     expect(failure.reason.length).toBeLessThanOrEqual(500);
   });
+
+  it("recognises Firefox's wording for a missing host, with the Firefox command", () => {
+    const failure = describeNativeError(
+      'No such native application org.underpass.companion',
+      'underpass@example.org',
+      {
+        name: 'Firefox',
+        browser: 'firefox',
+      },
+    );
+    expect(failure.code).toBe('companion-missing');
+    expect(failure.reason).toContain(
+      'npx underpass-companion install --browser firefox --extension-id underpass@example.org',
+    );
+    expect(failure.reason.length).toBeLessThanOrEqual(500);
+  });
 });

@@ -90,6 +90,29 @@ describe('ProtectSwitch', () => {
     expect(h.proxyCalls.length).toBe(1);
   });
 
+  it('tells the proxy when the path is up and when a new one is built, before the engine makes its links', async () => {
+    const h = switchHarness();
+    await h.runner.setSwitch('protect', true);
+    await h.emit(joined());
+    expect(h.pathUpCalls).toEqual([]);
+    await h.emit(PROTECTED);
+    expect(h.pathUpCalls.at(-1)).toBe(true);
+    await h.emit({
+      target: 'background',
+      type: 'protect-state',
+      state: { status: 'reconnecting', reason: 'the first hop closed' },
+    });
+    expect(h.pathUpCalls.at(-1)).toBe(false);
+    await h.emit(PROTECTED);
+    expect(h.pathUpCalls.at(-1)).toBe(true);
+
+    // "New path": the proxy hears first, then the engine is asked for new links.
+    const before = h.commands.length;
+    await h.runner.act('protect', 'new-path');
+    expect(h.pathUpCalls.at(-1)).toBe(false);
+    expect(h.sent().slice(before)).toEqual(['protect-new-path']);
+  });
+
   it('stops an engine that runs without a session, e.g. left over from a previous worker', async () => {
     const h = switchHarness();
     await h.emit(PROTECTED);

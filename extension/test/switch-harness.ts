@@ -68,10 +68,14 @@ export function switchHarness(options: HarnessOptions = {}) {
     },
   };
   const proxyCalls: (ProxyRuleInput | 'clear')[] = [];
+  const pathUpCalls: boolean[] = [];
   const proxy: ProxyControl = {
     async apply(input) {
       proxyCalls.push(input);
       return { ok: true };
+    },
+    async pathUp(up) {
+      pathUpCalls.push(up);
     },
     async clear() {
       proxyCalls.push('clear');
@@ -190,6 +194,7 @@ export function switchHarness(options: HarnessOptions = {}) {
     /** The same, for settings that lose a field (an unpairing). */
     replaceSettings,
     proxyCalls,
+    pathUpCalls,
     states,
     ports,
     /** How the next companions started answer (uninstalled, say). */

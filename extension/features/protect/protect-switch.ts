@@ -157,6 +157,8 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
   async act(action: SwitchAction): Promise<void> {
     const session = this.session;
     if (action !== 'new-path' || !session || this.state.status !== 'on') return;
+    // Before the engine makes its new links, which Firefox's tighter path-up policy would not let connect.
+    await this.options.proxy.pathUp(false);
     await this.command({ target: 'offscreen', type: 'protect-new-path' });
   }
 
@@ -177,6 +179,7 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
       if (!(await this.pointProxy(session, session.ready))) return;
     }
     if (change.path) {
+      if (session.proxied) await this.options.proxy.pathUp(false);
       session.path = undefined;
       session.joined = false;
       session.renewing = false;
@@ -397,6 +400,7 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
     const { ready, path } = session;
     if (ready && path && session.joined) {
       if (!session.proxied && !(await this.pointProxy(session, ready))) return;
+      await this.options.proxy.pathUp(true);
       const detail =
         path.mode === 'two-hop' && path.relayPeerId
           ? `Through relay ${shortId(path.relayPeerId)} to exit ${shortId(path.exitPeerId)}`
@@ -404,6 +408,8 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
       return this.setState({ status: 'on', detail });
     }
     if (!blocking) return this.setState(FINDING_A_PATH);
+    // A path is being built under the proxy: our new links must be able to connect (Firefox, see proxy-control).
+    if (!path) await this.options.proxy.pathUp(false);
     // Once the proxy is set, anything short of "on" blocks pages: reconnecting, with why.
     if (session.renewing)
       return this.setState({

@@ -1,0 +1,105 @@
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+
+/**
+ * Firefox's proxy control against an in-memory `browser.proxy` and `browser.privacy`: the per-request rule, and
+ * pages' WebRTC policy by the path's state (strict while it is up, looser while our new links are made).
+ */
+
+type ProxyListener = (details: { url: string }) => unknown;
+const fake = vi.hoisted(() => ({
+  listeners: new Set<(details: { url: string }) => unknown>(),
+  policy: 'default',
+  levelOfControl: 'controllable_by_this_extension',
+  sets: [] as string[],
+}));
+
+vi.mock('webextension-polyfill', () => ({
+  default: {
+    proxy: {
+      onRequest: {
+        addListener: (listener: ProxyListener) => fake.listeners.add(listener),
+        removeListener: (listener: ProxyListener) => fake.listeners.delete(listener),
+      },
+    },
+    privacy: {
+      network: {
+        webRTCIPHandlingPolicy: {
+          async get() {
+            return { value: fake.policy, levelOfControl: fake.levelOfControl };
+          },
+          async set({ value }: { value: string }) {
+            fake.sets.push(value);
+            fake.policy = value;
+          },
+          async clear() {
+            fake.sets.push('cleared');
+            fake.policy = 'default';
+          },
+        },
+      },
+    },
+  },
+}));
+
+const { firefoxProxyControl } = await import('../lib/proxy-control');
+
+const INPUT = {
+  socksPort: 1080,
+  dataPort: 4000,
+  signalingUrl: 'ws://127.0.0.1:8600/',
+  routeLoopback: false,
+  bypassSites: [],
+};
+
+function route(url: string): unknown {
+  const [listener] = fake.listeners;
+  return listener?.({ url });
+}
+
+beforeEach(() => {
+  fake.listeners.clear();
+  fake.policy = 'default';
+  fake.levelOfControl = 'controllable_by_this_extension';
+  fake.sets.length = 0;
+});
+
+describe('firefoxProxyControl', () => {
+  it('sends pages to the companion with DNS at the proxy, and holds WebRTC strict while the path is up', async () => {
+    const control = firefoxProxyControl();
+    expect(await control.apply(INPUT)).toEqual({ ok: true });
+    expect(route('http://example.org/')).toEqual({
+      type: 'socks',
+      host: '127.0.0.1',
+      port: 1080,
+      proxyDNS: true,
+    });
+    expect(route('ws://127.0.0.1:8600/')).toEqual({ type: 'direct' });
+    expect(fake.policy).toBe('proxy_only');
+
+    await control.pathUp(false);
+    expect(fake.policy).toBe('disable_non_proxied_udp');
+    await control.pathUp(false);
+    await control.pathUp(true);
+    expect(fake.sets).toEqual(['proxy_only', 'disable_non_proxied_udp', 'proxy_only']);
+
+    await control.clear();
+    expect(fake.listeners.size).toBe(0);
+    expect(fake.policy).toBe('default');
+  });
+
+  it('applied while a path is being built, starts with the looser policy', async () => {
+    const control = firefoxProxyControl();
+    await control.pathUp(false);
+    expect(fake.sets).toEqual([]);
+    await control.apply(INPUT);
+    expect(fake.policy).toBe('disable_non_proxied_udp');
+  });
+
+  it('refuses, and routes nothing, when another extension holds the WebRTC policy', async () => {
+    fake.levelOfControl = 'controlled_by_other_extensions';
+    const control = firefoxProxyControl();
+    expect(await control.apply(INPUT)).toMatchObject({ ok: false, code: 'webrtc-policy-not-controllable' });
+    expect(fake.listeners.size).toBe(0);
+    expect(fake.sets).toEqual([]);
+  });
+});
