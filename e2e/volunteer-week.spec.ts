@@ -1,8 +1,7 @@
 /// <reference types="chrome" />
 import { expect, test } from '@playwright/test';
-import WebSocket from 'ws';
-import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import { Cleanup, startTestNetwork } from './fixtures/network';
+import { clientSignaling } from './fixtures/node-client';
 import { evaluateInOffscreen } from './fixtures/offscreen';
 import { launchClient, launchVolunteer } from './fixtures/roles';
 import { expectSwitchStatus, popupScreenshot, switchControl } from './fixtures/ui';
@@ -91,11 +90,7 @@ test('the popup charts the week, and Volunteer pauses on battery and resumes whe
       'true',
     );
     await popupScreenshot(volunteerPopup, 'popup-volunteer-paused-battery');
-    const asker = new SignalingClient({
-      url: signaling.url,
-      WebSocket: WebSocket as unknown as WebSocketConstructorLike,
-      hello: { role: 'client' },
-    });
+    const asker = clientSignaling(signaling.url);
     cleanup.push(async () => asker.close());
     await asker.connect();
     await expect(asker.requestPath({ mode: 'two-hop' })).rejects.toMatchObject({

@@ -1,14 +1,10 @@
 /// <reference types="chrome" />
 import { expect, test } from '@playwright/test';
-import WebSocket from 'ws';
-import { ProtectEngine } from '@underpass/shared/engines';
-import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
-import { nodePeerFactory } from '../exit-node/src/node-peer';
+import { clientSignaling, nodeClient } from './fixtures/node-client';
 import { Cleanup, startTestNetwork } from './fixtures/network';
 import { launchClient, launchVolunteer } from './fixtures/roles';
 import { expectSwitchStatus, popupScreenshot, switchControl } from './fixtures/ui';
 import { FILE_SIZE } from './fixtures/website';
-import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
 
 /**
  * A volunteer who offers one place: the first client (a browser) gets it, a second client (the same client
@@ -18,21 +14,6 @@ import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
  */
 
 const EXIT_ADDRESS = '127.0.0.3';
-
-function nodeClient(signalingUrl: string): ProtectEngine {
-  return new ProtectEngine({
-    directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
-    createSignaling: () =>
-      new SignalingClient({
-        url: signalingUrl,
-        WebSocket: WebSocket as unknown as WebSocketConstructorLike,
-        hello: { role: 'client' },
-      }),
-    createPeer: nodePeerFactory(),
-    mode: 'two-hop',
-    initialAttempts: 1,
-  });
-}
 
 test('a volunteer with a cap of one client turns a second away, and its figures match', async () => {
   const cleanup = new Cleanup();
@@ -109,11 +90,7 @@ test('a volunteer with a cap of one client turns a second away, and its figures 
       timeout: 5_000,
     });
     await expect(volunteerPopup.getByTestId('volunteer-full')).toBeHidden();
-    const asker = new SignalingClient({
-      url: signaling.url,
-      WebSocket: WebSocket as unknown as WebSocketConstructorLike,
-      hello: { role: 'client' },
-    });
+    const asker = clientSignaling(signaling.url);
     cleanup.push(async () => asker.close());
     await asker.connect();
     const path = await asker.requestPath({ mode: 'two-hop' });

@@ -1,9 +1,5 @@
 import { expect, test } from '@playwright/test';
-import WebSocket from 'ws';
-import { ProtectEngine } from '@underpass/shared/engines';
-import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
-import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
-import { nodePeerFactory } from '../../exit-node/src/node-peer';
+import { clientSignaling, nodeClient } from '../fixtures/node-client';
 import { testIdAttribute, waitForTestIdAttribute } from '../fixtures/firefox-ui';
 import { launchFirefoxVolunteer } from '../fixtures/firefox-roles';
 import { Cleanup, startTestNetwork } from '../fixtures/network';
@@ -18,21 +14,6 @@ import { FILE_SIZE } from '../fixtures/website';
  */
 
 const EXIT_ADDRESS = '127.0.0.3';
-
-function nodeClient(signalingUrl: string): ProtectEngine {
-  return new ProtectEngine({
-    directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
-    createSignaling: () =>
-      new SignalingClient({
-        url: signalingUrl,
-        WebSocket: WebSocket as unknown as WebSocketConstructorLike,
-        hello: { role: 'client' },
-      }),
-    createPeer: nodePeerFactory(),
-    mode: 'two-hop',
-    initialAttempts: 1,
-  });
-}
 
 test('Firefox: a volunteer with a cap of one relays for one client, turns a second away, and counts', async () => {
   const cleanup = new Cleanup();
@@ -79,11 +60,7 @@ test('Firefox: a volunteer with a cap of one relays for one client, turns a seco
     await switchControl(popup, 'protect').click();
     await expectSwitchStatus(popup, 'protect', 'off');
     await waitForTestIdAttribute(volunteerPopup, 'volunteer-clients', '0', 5_000);
-    const asker = new SignalingClient({
-      url: signaling.url,
-      WebSocket: WebSocket as unknown as WebSocketConstructorLike,
-      hello: { role: 'client' },
-    });
+    const asker = clientSignaling(signaling.url);
     cleanup.push(async () => asker.close());
     await asker.connect();
     const path = await asker.requestPath({ mode: 'two-hop' });
