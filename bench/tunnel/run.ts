@@ -443,6 +443,28 @@ async function main(): Promise<void> {
       baseline: { metric: 'raw_send_plus_receive_cpu_s_per_100mb', value: round(rawSendReceive, 3) },
       ratio: round(twoHopCpu.relay / rawSendReceive, 3),
     },
+    // Machine-independent CPU per byte (issue 14's goals): each path's parties over the raw channel's ends.
+    {
+      metric: 'direct_cpu_vs_raw_ratio',
+      value: round((directCpu.exit + directCpu.client) / rawSendReceive, 3),
+      unit: 'ratio',
+      runs: RUNS,
+      baseline: { metric: 'raw_send_plus_receive_cpu_s_per_100mb', value: round(rawSendReceive, 3) },
+    },
+    {
+      metric: 'relay_cpu_vs_floor_ratio',
+      value: round(twoHopCpu.relay / rawSendReceive, 3),
+      unit: 'ratio',
+      runs: RUNS,
+      baseline: { metric: 'raw_send_plus_receive_cpu_s_per_100mb', value: round(rawSendReceive, 3) },
+    },
+    {
+      metric: 'two_hop_cpu_vs_raw_ratio',
+      value: round((twoHopCpu.exit + twoHopCpu.relay + twoHopCpu.client) / (2 * rawSendReceive), 3),
+      unit: 'ratio',
+      runs: RUNS,
+      baseline: { metric: 'raw_send_plus_receive_cpu_s_per_100mb', value: round(rawSendReceive, 3) },
+    },
     cpuRow('raw_sender', rawCpu.sender),
     cpuRow('raw_receiver', rawCpu.receiver),
     cpuRow('direct_exit', directCpu.exit, rawSenderCpu),
@@ -457,6 +479,9 @@ async function main(): Promise<void> {
     setup_p50_ms: { text: '≤ 500', met: (v) => v <= 500 },
     added_ttfb_p50_ms: { text: '≤ 3', met: (v) => v <= 3 },
     relay_cpu_s_per_100mb: { text: '≤ 1', met: (v) => v <= 1 },
+    direct_cpu_vs_raw_ratio: { text: '≤ 1.1', met: (v) => v <= 1.1 },
+    relay_cpu_vs_floor_ratio: { text: '≤ 1.03', met: (v) => v <= 1.03 },
+    two_hop_cpu_vs_raw_ratio: { text: '≤ 1.1', met: (v) => v <= 1.1 },
   });
 
   if (profileDir) {

@@ -207,6 +207,8 @@ serve({
     rawLinks.delete(name);
     peers.close(name);
   },
+  /** The tunnel's receive windows, for --trace. */
+  windowState: (name: string) => tunnels.get(name)?.receiveWindowState,
   receiveRaw,
   download,
   firstBytes,

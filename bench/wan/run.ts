@@ -11,7 +11,8 @@
  *   --loss 0,1      loss in % (default 0,1)
  *   --jitter N      ± N ms on each bottleneck link's delay, each way (default 0; the emulator never reorders)
  *   --trace         during each one-stream tunnel download, sample every 100 ms where data waits (the exit's and
- *                   the relay's DataChannel buffers, the relay's queue, the emulator's queues) and print it
+ *                   the relay's DataChannel buffers, the relay's queue, the emulator's queues and drops, each
+ *                   party's event-loop delay) and how the client's receive windows see the path; print it
  */
 import { parseArgs } from 'node:util';
 import { median, report, type BenchResult, type Goal } from '../lib/report.js';
@@ -19,6 +20,7 @@ import { symmetric, WanNetwork, type DirectionSpec, type LinkSpec, type LinkStat
 import { connect, Party } from './party.js';
 import type { Download, Target, Via } from './client-process.js';
 import { SITE_PORT } from './site-process.js';
+import type { ReceiveWindowState } from '@underpass/shared/tunnel';
 
 const LINK_MBPS = 100;
 const ROLES = ['client', 'relay', 'exit', 'site', 'signaling'] as const;
@@ -244,21 +246,31 @@ async function measureCondition(
     ['two_hop', { tunnel: twoHop }],
   ];
   /** Where the data waits (mean/max per second): kB in DataChannel buffers and the relay's queue, ms in links'. */
-  const sample = async (): Promise<Record<string, number>> => {
-    const [exitBuffered, relayBuffered, relayQueued, stats] = await Promise.all([
+  const sample = async (via: string): Promise<Record<string, number>> => {
+    const [exitBuffered, relayBuffered, relayQueued, stats, window, ...loopDelays] = await Promise.all([
       exit.call<Record<string, number>>('buffered'),
       relay.call<Record<string, number>>('buffered'),
       relay.call<number>('queued', twoHop),
       network.stats(),
+      client.call<ReceiveWindowState | undefined>('windowState', via),
+      ...[client, relay, exit].map((party) => party.call<number>('loopDelay')),
     ]);
     const values: Record<string, number> = {
+      'event loop late ms: client': loopDelays[0]!,
+      'event loop late ms: relay': loopDelays[1]!,
+      'event loop late ms: exit': loopDelays[2]!,
+      'client: windows grown kB': (window?.grownBytes ?? 0) / 1000,
+      'client: credit RTT latest ms': window?.latestRoundTripMs ?? 0,
+      'client: queue-free (1) or not': window?.queueFree ? 1 : 0,
       'direct: exit DC kB': (exitBuffered[direct] ?? 0) / 1000,
       'two-hop: exit DC kB': (exitBuffered[`${twoHop}-exit`] ?? 0) / 1000,
       'two-hop: relay DC to client kB': (relayBuffered[`${twoHop}-client`] ?? 0) / 1000,
       'two-hop: relay queue kB': relayQueued / 1000,
     };
-    for (const key of ['exit>client', 'exit>relay', 'relay>client'])
+    for (const key of ['exit>client', 'exit>relay', 'relay>client']) {
       values[`link ${key} queue ms`] = stats.directions[key]?.queuedMs ?? 0;
+      values[`link ${key} drops so far`] = stats.directions[key]?.queueDrops ?? 0;
+    }
     return values;
   };
   const downloads: Record<string, Measured> = {};
@@ -268,7 +280,7 @@ async function measureCondition(
       // A download whose path died (a link that stalled past its keepalive's silence limit) counts as 0 with
       // the reason printed, rather than ending the whole run.
       const measured = await withLinkCounters(network, () =>
-        flags.trace && streams === 1 && name !== 'tcp' ? traced(run, sample) : run(),
+        flags.trace && streams === 1 && 'tunnel' in via ? traced(run, () => sample(via.tunnel)) : run(),
       ).then(fromDownload, (error: unknown): Measured => {
         progress(`  ${streams} × ${name} failed: ${String(error).split('\n')[0]}`);
         return { mbps: 0, perSecondMbps: [], queueDrops: 0, lost: 0, emulatorCpu: 0 };

@@ -3,6 +3,7 @@
  * and owns the process's WebRTC peers, whose signals the parent carries to the other party's peer of the same
  * link. The process ends when the parent's IPC channel closes, even after a SIGKILL of the parent.
  */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { PeerLink } from '@underpass/shared/links';
 import type { SimplePeerLike } from '@underpass/shared/links';
 import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
@@ -75,6 +76,20 @@ export class Peers {
     return buffered;
   }
 
+  /**
+   * The longest this process's event loop was late since the last call (ms; for bench:wan --trace): data that
+   * arrived while the loop was busy waited that long for JavaScript, where no buffer of ours shows it.
+   */
+  loopDelay(): number {
+    this.loopDelays ??= monitorEventLoopDelay({ resolution: 5 });
+    this.loopDelays.enable();
+    const maxMs = this.loopDelays.max / 1e6;
+    this.loopDelays.reset();
+    return Number.isFinite(maxMs) ? maxMs : 0;
+  }
+
+  private loopDelays: IntervalHistogram | undefined;
+
   closeAll(): void {
     for (const name of [...this.peers.keys()]) this.close(name);
   }
@@ -85,6 +100,7 @@ export class Peers {
       signal: (name: string, data: unknown) => this.signal(name, data),
       closePeer: (name: string) => this.close(name),
       buffered: () => this.buffered(),
+      loopDelay: () => this.loopDelay(),
     };
   }
 }

@@ -5,6 +5,7 @@ import { linkHasRoom } from '../links/backpressure.js';
 import { decodeCell, encodeCell } from '../tunnel/cells.js';
 import { SecureSession } from '../tunnel/session.js';
 import type { MuxStream } from '../tunnel/mux-stream.js';
+import type { ReceiveWindowState } from '../tunnel/mux.js';
 import type { Aead } from '../tunnel/noise.js';
 import type { StreamRequest } from '../tunnel/mux-frames.js';
 import type { ExitTrust } from '../trust/exit-trust.js';
@@ -99,6 +100,11 @@ export class TunnelClient extends Emitter<TunnelClientEvents> {
   stats(): TunnelStats {
     const { mux } = this.session;
     return { bytesUp: mux.bytesSent, bytesDown: mux.bytesReceived, streamsOpen: mux.streamCount };
+  }
+
+  /** How the tunnel's receive windows see the path (for traces). */
+  get receiveWindowState(): ReceiveWindowState {
+    return this.session.mux.receiveWindowState;
   }
 
   close(error?: SessionError): void {

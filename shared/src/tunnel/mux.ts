@@ -40,6 +40,16 @@ export interface MuxOptions {
 }
 
 export const DEFAULT_STREAM_WINDOW = 256 * 1024;
+
+export interface ReceiveWindowState {
+  /** The shortest credit round trip measured (ms): the path's own. */
+  roundTripMs: number | undefined;
+  latestRoundTripMs: number | undefined;
+  /** False while a queue stands on the path, by the latest round trips: windows do not grow then. */
+  queueFree: boolean;
+  /** Bytes the streams' windows have grown beyond their initial size, together. */
+  grownBytes: number;
+}
 export const DEFAULT_MAX_STREAMS = 256;
 /** Time the acceptor has to answer an OPEN: the exit's dial (DNS and connect) must fit in it. */
 export const DEFAULT_OPEN_TIMEOUT_MS = 30_000;
@@ -312,9 +322,15 @@ export class Mux extends Emitter<MuxEvents> {
     this.options.send(encodeMuxFrame(frame));
   }
 
-  /** The shortest credit round trip measured on this mux (ms), and the receive budget its streams hold. */
-  get receiveWindowState(): { roundTripMs: number | undefined; grownBytes: number } {
-    return { roundTripMs: this.receiveWindows.roundTripMs, grownBytes: this.receiveWindows.grownBytes };
+  /** How the receive windows see the path (receive-window.ts), for traces and tests. */
+  get receiveWindowState(): ReceiveWindowState {
+    const windows = this.receiveWindows;
+    return {
+      roundTripMs: windows.roundTripMs,
+      latestRoundTripMs: windows.latestRoundTripMs,
+      queueFree: windows.queueFree,
+      grownBytes: windows.grownBytes,
+    };
   }
 
   /** @internal DATA bytes the session window still allows (Infinity without one). */

@@ -74,6 +74,11 @@ export class ReceiveWindows {
     return this.minRoundTripMs;
   }
 
+  /** The latest credit round trip measured (ms). */
+  get latestRoundTripMs(): number | undefined {
+    return this.recentRoundTripsMs.at(-1);
+  }
+
   /** Bytes of the budget the live streams hold. */
   get grownBytes(): number {
     return this.grown;
