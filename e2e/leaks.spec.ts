@@ -5,6 +5,7 @@ import { expect, test, type Page } from '@playwright/test';
 import { Cleanup, startTestNetwork } from './fixtures/network';
 import { launchClient } from './fixtures/roles';
 import { expectSwitchStatus, popupScreenshot, switchControl } from './fixtures/ui';
+import { pageReachesOfferingPeer, probeOffer, probeSettle, type ProbePage } from './fixtures/webrtc-probe';
 
 /**
  * Leaks while protected (direct mode here, which also exercises that option): a page's own
@@ -99,6 +100,45 @@ test('a protected page learns no real address over WebRTC, and DNS happens at th
       chrome.privacy.network.webRTCIPHandlingPolicy.get({}),
     );
     expect(restored.value).toBe('default');
+  } finally {
+    await cleanup.run();
+  }
+});
+
+function probe(page: Page): ProbePage {
+  return { offer: () => page.evaluate(probeOffer), settle: (answer) => page.evaluate(probeSettle, answer) };
+}
+
+/**
+ * A hostile site's other way to the address: a server of its own that offers its candidates (UDP and TCP) and
+ * waits for the page to reach them. Under Chrome's `disable_non_proxied_udp` the page sends no UDP at all, and
+ * its TCP goes through the proxy, so the tunnel carries it and the exit's policy decides (here it refuses: the
+ * server's address is not public). The one exception is a server on loopback, which Chrome never proxies: the
+ * same machine, which knows the address anyway.
+ */
+test('a protected page cannot reach a server that offers its own candidates, except over the tunnel', async () => {
+  const serverAddresses = machineAddresses().filter((address) => !address.includes(':'));
+  test.skip(serverAddresses.length === 0, 'the probe server needs an IPv4 address other than loopback');
+  const onMachineAddress = (candidate: string) => serverAddresses.some((a) => candidate.includes(` ${a} `));
+  const cleanup = new Cleanup();
+  try {
+    const { website, signaling } = await startTestNetwork(cleanup, { address: EXIT_ADDRESS });
+    const client = await launchClient(cleanup, 'leaks-probe-client', {
+      signalingUrl: signaling.url,
+      mode: 'direct',
+    });
+    const tab = await client.context.newPage();
+    await tab.goto(`${website.url}/`);
+    // The witness is not blind: unprotected, the page reaches the server's machine address.
+    expect(await pageReachesOfferingPeer(probe(tab), onMachineAddress)).toBe('connected');
+
+    const popup = await client.popup();
+    await switchControl(popup, 'protect').click();
+    await expectSwitchStatus(popup, 'protect', 'on', 90_000);
+    await tab.goto(`${website.url}/?protected`);
+    await expect(tab.locator('#greeting')).toHaveText('Hello through the tunnel');
+    // UDP and TCP candidates offered: no UDP leaves the page, and its TCP goes to the exit, which refuses.
+    expect(await pageReachesOfferingPeer(probe(tab), onMachineAddress)).toBe('failed');
   } finally {
     await cleanup.run();
   }
