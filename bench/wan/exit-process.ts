@@ -26,8 +26,14 @@ let exitNode: { node: ExitNode; dataDir: string } | undefined;
  * The baseline's sender, the shape of bench:tunnel's: messages of the tunnel's largest cell, as many as fit
  * below the links' high-water mark, then wait for the low-water mark. Runs until `stopRaw`.
  */
-async function sendRaw(link: Link, state: { stop: boolean }): Promise<void> {
+async function sendRaw(
+  link: Link,
+  state: { stop: boolean },
+  paceMbps: number,
+  backlog: () => number,
+): Promise<void> {
   const chunk = new Uint8Array(MAX_CELL);
+  if (paceMbps > 0) return sendRawPaced(link, state, chunk, paceMbps, backlog);
   while (!state.stop) {
     // @roamhq/wrtc updates bufferedAmount only between turns of the event loop: send in bursts, then yield.
     for (let burst = 0; burst < 64 && link.bufferedAmount <= LINK_HIGH_WATER; burst++) link.send(chunk);
@@ -37,6 +43,34 @@ async function sendRaw(link: Link, state: { stop: boolean }): Promise<void> {
     } else {
       await new Promise((resolve) => setImmediate(resolve));
     }
+  }
+}
+
+/**
+ * The same sender held to `paceMbps` (--raw-pace): a token bucket two messages deep, refilled by the clock, and
+ * never more than two messages waiting in the channel (its native `bufferedAmount`), so SCTP never holds a
+ * backlog to burst from — what pacing at our own senders would do.
+ */
+async function sendRawPaced(
+  link: Link,
+  state: { stop: boolean },
+  chunk: Uint8Array,
+  paceMbps: number,
+  backlog: () => number,
+): Promise<void> {
+  const bytesPerMs = (paceMbps * 1e6) / 8 / 1000;
+  const depth = 2 * chunk.length;
+  let tokens = chunk.length;
+  let last = performance.now();
+  while (!state.stop) {
+    const now = performance.now();
+    tokens = Math.min(depth, tokens + (now - last) * bytesPerMs);
+    last = now;
+    while (tokens >= chunk.length && backlog() < 2 * chunk.length) {
+      link.send(chunk);
+      tokens -= chunk.length;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }
 
@@ -58,11 +92,11 @@ serve({
     exit.addLink(await peers.open(name, initiator));
   },
   /** A link for the raw baseline: once connected, this end sends until `stopRaw`. */
-  openRawLink: async (name: string) => {
+  openRawLink: async (name: string, paceMbps = 0) => {
     const link = await peers.open(name, false);
     const state = { stop: false };
     rawSenders.set(name, state);
-    void sendRaw(link, state);
+    void sendRaw(link, state, paceMbps, () => peers.buffered()[name] ?? 0);
   },
   stopRaw: (name: string) => {
     const state = rawSenders.get(name);

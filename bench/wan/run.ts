@@ -36,8 +36,12 @@ const { values: flags } = parseArgs({
     loss: { type: 'string', default: '0,1' },
     jitter: { type: 'string', default: '0' },
     trace: { type: 'boolean', default: false },
+    'raw-pace': { type: 'string', default: '0' },
   },
 });
+/** --raw-pace: the raw baseline's sender held to this many Mbit/s (0: as fast as the channel takes). */
+const RAW_PACE_MBPS = Number(flags['raw-pace']);
+
 const numbers = (text: string, what: string) =>
   text.split(',').map((part) => {
     const value = Number(part);
@@ -208,13 +212,25 @@ async function measureCondition(
   const rawName = `raw-${tag}`;
   const rawSetupMs = await connect(
     { party: client, name: rawName, open: () => client.call('openRawLink', rawName) },
-    { party: exit, name: rawName, open: () => exit.call('openRawLink', rawName) },
+    { party: exit, name: rawName, open: () => exit.call('openRawLink', rawName, RAW_PACE_MBPS) },
   );
+  const receiveRaw = async () => ({
+    perSecond: await client.call<number[]>('receiveRaw', rawName, SECONDS),
+    firstByteMs: 0,
+  });
+  const rawSample = async (): Promise<Record<string, number>> => {
+    const [exitBuffered, stats] = await Promise.all([
+      exit.call<Record<string, number>>('buffered'),
+      network.stats(),
+    ]);
+    return {
+      'raw: exit DC kB': (exitBuffered[rawName] ?? 0) / 1000,
+      'link exit>client queue ms': stats.directions['exit>client']?.queuedMs ?? 0,
+      'link exit>client drops so far': stats.directions['exit>client']?.queueDrops ?? 0,
+    };
+  };
   const raw = fromDownload(
-    await withLinkCounters(network, async () => ({
-      perSecond: await client.call<number[]>('receiveRaw', rawName, SECONDS),
-      firstByteMs: 0,
-    })),
+    await withLinkCounters(network, () => (flags.trace ? traced(receiveRaw, rawSample) : receiveRaw())),
   );
   await exit.call('stopRaw', rawName);
   await client.call('closeRawLink', rawName);
