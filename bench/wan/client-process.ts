@@ -209,6 +209,8 @@ serve({
   },
   /** The tunnel's receive windows, for --trace. */
   windowState: (name: string) => tunnels.get(name)?.receiveWindowState,
+  /** Stream bytes the tunnel has handed its streams (for --trace, beside what the DataChannel received). */
+  delivered: (name: string) => tunnels.get(name)?.stats().bytesDown ?? 0,
   receiveRaw,
   download,
   firstBytes,

@@ -12,7 +12,8 @@
  *   --jitter N      ± N ms on each bottleneck link's delay, each way (default 0; the emulator never reorders)
  *   --trace         during each one-stream tunnel download, sample every 100 ms where data waits (the exit's and
  *                   the relay's DataChannel buffers, the relay's queue, the emulator's queues and drops, each
- *                   party's event-loop delay) and how the client's receive windows see the path; print it
+ *                   party's event-loop delay, what the client's channel received and its streams not yet) and
+ *                   how the client's receive windows see the path; print it
  */
 import { parseArgs } from 'node:util';
 import { median, report, type BenchResult, type Goal } from '../lib/report.js';
@@ -271,7 +272,11 @@ async function measureCondition(
       client.call<ReceiveWindowState | undefined>('windowState', via),
       ...[client, relay, exit].map((party) => party.call<number>('loopDelay')),
     ]);
+    // Read one after the other, libwebrtc's count first: what it has received and JavaScript not yet.
+    const inChannel = await client.call<number>('channelBytesReceived', via);
+    const delivered = await client.call<number>('delivered', via);
     const values: Record<string, number> = {
+      'client: received, not yet in JS kB': Math.max(0, inChannel - delivered) / 1000,
       'event loop late ms: client': loopDelays[0]!,
       'event loop late ms: relay': loopDelays[1]!,
       'event loop late ms: exit': loopDelays[2]!,

@@ -90,6 +90,17 @@ export class Peers {
 
   private loopDelays: IntervalHistogram | undefined;
 
+  /** Bytes libwebrtc says the link's DataChannel has received (getStats), whether or not JavaScript has them yet. */
+  async channelBytesReceived(name: string): Promise<number> {
+    const pc = (this.peers.get(name) as unknown as { _pc?: RTCPeerConnection } | undefined)?._pc;
+    if (!pc) return 0;
+    let bytes = 0;
+    (await pc.getStats()).forEach((entry: { type: string; bytesReceived?: number }) => {
+      if (entry.type === 'data-channel') bytes += entry.bytesReceived ?? 0;
+    });
+    return bytes;
+  }
+
   closeAll(): void {
     for (const name of [...this.peers.keys()]) this.close(name);
   }
@@ -101,6 +112,7 @@ export class Peers {
       closePeer: (name: string) => this.close(name),
       buffered: () => this.buffered(),
       loopDelay: () => this.loopDelay(),
+      channelBytesReceived: (name: string) => this.channelBytesReceived(name),
     };
   }
 }
