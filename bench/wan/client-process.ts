@@ -78,8 +78,17 @@ async function get(
   });
 }
 
-/** `streams` downloads of /stream at once for `seconds`: bytes per second over all of them. */
-async function download(via: Via, target: Target, streams: number, seconds: number): Promise<Download> {
+/**
+ * `streams` downloads of /stream at once for `seconds`: bytes per second over all of them. Given several
+ * paths, the streams take them in turn.
+ */
+async function download(
+  via: Via | Via[],
+  target: Target,
+  streams: number,
+  seconds: number,
+): Promise<Download> {
+  const vias = Array.isArray(via) ? via : [via];
   const perSecond = new Array<number>(seconds).fill(0);
   let firstByteMs = -1;
   const onData = (bytes: number, atMs: number) => {
@@ -88,7 +97,9 @@ async function download(via: Via, target: Target, streams: number, seconds: numb
     if (second < seconds) perSecond[second]! += bytes;
   };
   await Promise.all(
-    Array.from({ length: streams }, () => get(via, target, '/stream', onData, seconds * 1000)),
+    Array.from({ length: streams }, (_, i) =>
+      get(vias[i % vias.length]!, target, '/stream', onData, seconds * 1000),
+    ),
   );
   return { perSecond, firstByteMs };
 }

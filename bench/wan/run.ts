@@ -10,6 +10,8 @@
  *   --rtt 20,50     RTTs in ms (default 20,50,150)
  *   --loss 0,1      loss in % (default 0,1)
  *   --jitter N      ± N ms on each bottleneck link's delay, each way (default 0; the emulator never reorders)
+ *   --raw-pace N    the raw baseline's sender paced to N Mbit/s (an experiment; 0: unpaced)
+ *   --associations N  also one stream over each of N direct tunnels at once (an experiment; default 1: not run)
  *   --trace         during each one-stream tunnel download, sample every 100 ms where data waits (the exit's and
  *                   the relay's DataChannel buffers, the relay's queue, the emulator's queues and drops, each
  *                   party's event-loop delay, what the client's channel received and its streams not yet) and
@@ -38,10 +40,14 @@ const { values: flags } = parseArgs({
     jitter: { type: 'string', default: '0' },
     trace: { type: 'boolean', default: false },
     'raw-pace': { type: 'string', default: '0' },
+    associations: { type: 'string', default: '1' },
   },
 });
 /** --raw-pace: the raw baseline's sender held to this many Mbit/s (0: as fast as the channel takes). */
 const RAW_PACE_MBPS = Number(flags['raw-pace']);
+
+/** --associations N: also one stream over each of N direct tunnels at once, each its own PeerConnection. */
+const ASSOCIATIONS = Math.max(1, Math.round(Number(flags.associations)));
 
 const numbers = (text: string, what: string) =>
   text.split(',').map((part) => {
@@ -309,6 +315,26 @@ async function measureCondition(
       downloads[`${streams}_${name}`] = measured;
       log(`${streams === 1 ? 'one' : 'eight'} stream ${name}`, measured);
     }
+  }
+
+  // An experiment (--associations N): does a second SCTP association add what a second stream on one does not?
+  if (ASSOCIATIONS > 1) {
+    const tunnels: Via[] = [{ tunnel: direct }];
+    for (let i = 1; i < ASSOCIATIONS; i++) {
+      const name = `${direct}-${i}`;
+      await connect(
+        { party: client, name, open: () => client.call('openTunnel', name, exitKey) },
+        { party: exit, name, open: () => exit.call('openExitLink', name, false) },
+      );
+      tunnels.push({ tunnel: name });
+    }
+    const measured = fromDownload(
+      await withLinkCounters(network, () =>
+        client.call<Download>('download', tunnels, site, ASSOCIATIONS, SECONDS),
+      ),
+    );
+    downloads[`${ASSOCIATIONS}_direct_associations`] = measured;
+    log(`${ASSOCIATIONS} × direct, 1 each`, measured);
   }
 
   // 3. Time to first byte of a small page over the established two-hop path vs plain TCP; a page load.
