@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect, test } from '@playwright/test';
+import type { Browser as ExtensionApi } from 'webextension-polyfill';
 import { startSwarm } from '../../test/swarm/swarm';
 import {
   fileRowSelector,
@@ -9,8 +10,8 @@ import {
   waitForBadge,
   waitForFileRow,
 } from '../fixtures/firefox-downloads';
-import { firefoxScreenshot } from '../fixtures/firefox-ui';
-import { launchFirefoxDownloader } from '../fixtures/firefox-roles';
+import { clickSwitch, firefoxScreenshot, waitForSwitchStatus, webRtcPolicy } from '../fixtures/firefox-ui';
+import { launchFirefoxClient, launchFirefoxDownloader } from '../fixtures/firefox-roles';
 import { Cleanup, startSignaling, startTestExit } from '../fixtures/network';
 import { launchVolunteer } from '../fixtures/roles';
 
@@ -82,6 +83,11 @@ test('Firefox: a multi-file torrent by magnet, one file left out, paused and res
 
     // ── The Downloads page, opened from the popup ──
     const popup = await client.popup();
+    // The context menu's entry for magnet and .torrent links exists (updating an unknown id fails).
+    await popup.evaluate(async () => {
+      const api = (globalThis as unknown as { browser: ExtensionApi }).browser;
+      await api.contextMenus.update('underpass-download-link', {});
+    });
     const page = await client.tabOpenedBy('/downloads.html', () =>
       popup.locator('[data-testid="open-downloads"]').click(),
     );
@@ -170,6 +176,61 @@ test('Firefox: a multi-file torrent by magnet, one file left out, paused and res
         { timeout: 10_000 },
       )
       .toEqual([]);
+  } finally {
+    await cleanup.run();
+  }
+});
+
+/**
+ * Firefox's WebRTC policy while Protect is on (`proxy_only`) binds the background page's new links too, so
+ * Downloads cannot build their own path then: the page says so in words, and the download goes on by itself
+ * once Protect is off. The swarm still sees only the exit.
+ */
+test('Firefox: while Protect is on, Downloads say they wait for it, and go on once it is off', async () => {
+  test.setTimeout(180_000);
+  const cleanup = new Cleanup();
+  try {
+    const swarm = await startSwarm();
+    cleanup.push(() => swarm.stop());
+    const { content } = swarm;
+    const signaling = await startSignaling(cleanup);
+    await startTestExit(cleanup, {
+      signalingUrl: signaling.url,
+      address: EXIT_ADDRESS,
+      name: 'ff-torrent-exit-protect',
+      allowDestinations: swarm.allowDestinations,
+      torrents: true,
+    });
+    await launchVolunteer(cleanup, 'ff-downloads-protect-volunteer', { signalingUrl: signaling.url });
+    const client = await launchFirefoxClient(cleanup, 'downloads-protect-client', {
+      signalingUrl: signaling.url,
+    });
+    const popup = await client.popup();
+    await clickSwitch(popup, 'protect');
+    await waitForSwitchStatus(popup, 'protect', 'on', 90_000);
+    expect(await webRtcPolicy(popup)).toBe('proxy_only');
+
+    const page = await client.extensionPage('downloads.html');
+    await page.setViewport({ width: 900, height: 800 });
+    await page.locator('[data-testid="magnet-input"]').fill(swarm.magnet());
+    await page.locator('[data-testid="magnet-add"]').click();
+    await page.waitForFunction(
+      () =>
+        document
+          .querySelector('[data-testid="downloads-held-by-protect"]')
+          ?.textContent?.startsWith('In Firefox, Downloads cannot connect while Protect is on') === true,
+      { timeout: 60_000 },
+    );
+    await firefoxScreenshot(page, 'firefox-downloads-held-by-protect');
+
+    await popup.bringToFront();
+    await clickSwitch(popup, 'protect');
+    await waitForSwitchStatus(popup, 'protect', 'off');
+    for (const file of content.files)
+      await waitForFileRow(page, `${content.name}/${file.path}`, 'data-done', 'true', 60_000);
+    expect(await page.$('[data-testid="downloads-held-by-protect"]')).toBeNull();
+    const contacts = await swarm.contacts();
+    expect(new Set(contacts.map((contact) => contact.from))).toEqual(new Set([EXIT_ADDRESS]));
   } finally {
     await cleanup.run();
   }
