@@ -184,9 +184,11 @@ test('Firefox: a multi-file torrent by magnet, one file left out, paused and res
 /**
  * Firefox's WebRTC policy while Protect is on (`proxy_only`) binds the background page's new links too, so
  * Downloads cannot build their own path then: the page says so in words, and the download goes on by itself
- * once Protect is off. The swarm still sees only the exit.
+ * once Protect is off. Then the same torrent again, by a picked .torrent file (its bytes cross to the background
+ * page in the add command) with one file unticked before anything is fetched: that file is never completed.
+ * The swarm still sees only the exit.
  */
-test('Firefox: while Protect is on, Downloads say they wait for it, and go on once it is off', async () => {
+test('Firefox: while Protect is on, Downloads say they wait for it, and go on once it is off; then by .torrent', async () => {
   test.setTimeout(180_000);
   const cleanup = new Cleanup();
   try {
@@ -229,6 +231,47 @@ test('Firefox: while Protect is on, Downloads say they wait for it, and go on on
     for (const file of content.files)
       await waitForFileRow(page, `${content.name}/${file.path}`, 'data-done', 'true', 60_000);
     expect(await page.$('[data-testid="downloads-held-by-protect"]')).toBeNull();
+    await page.bringToFront();
+    const row = `[data-testid="torrent-row"][data-infohash="${content.infoHash}"]`;
+    await page.locator(`${row} [data-testid="torrent-remove"]`).click();
+    await page.waitForSelector('[data-testid="downloads-empty"]', { timeout: 15_000 });
+
+    // ── By a picked .torrent file: one file unticked before anything is fetched ──
+    // puppeteer's uploadFile (BiDi `input.setFiles`) leaves the hidden input empty in Firefox 153, so the file is
+    // handed to the input the way a picker does: its FileList set, then `change`.
+    await page.evaluate(
+      (name, base64) => {
+        const input = document.querySelector<HTMLInputElement>('[data-testid="torrent-file-input"]')!;
+        const bytes = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], name, { type: 'application/x-bittorrent' }));
+        input.files = transfer.files;
+        input.dispatchEvent(new Event('change', { bubbles: true }));
+      },
+      `${content.name}.torrent`,
+      Buffer.from(content.torrentFile).toString('base64'),
+    );
+    const skipped = `${content.name}/${SKIPPED}`;
+    const preview = '[data-testid="torrent-preview"]';
+    await page.waitForFunction(
+      (selector, count) =>
+        document.querySelectorAll(`${selector} [data-testid="preview-file"]`).length === count,
+      { timeout: 15_000 },
+      preview,
+      content.files.length,
+    );
+    await page
+      .locator(
+        `${preview} [data-testid="preview-file"][data-path="${skipped}"] [data-testid="preview-file-select"]`,
+      )
+      .click();
+    await page.locator(`${preview} [data-testid="preview-start"]`).click();
+    await waitForFileRow(page, skipped, 'data-selected', 'false');
+    for (const file of content.files.filter((candidate) => candidate.path !== SKIPPED))
+      await waitForFileRow(page, `${content.name}/${file.path}`, 'data-done', 'true', 60_000);
+    await page.waitForSelector(`${row}[data-state="done"]`, { timeout: 30_000 });
+    // Chosen before the first wire: the file left out was never fetched (it has a piece of its own).
+    await waitForFileRow(page, skipped, 'data-done', 'false');
     const contacts = await swarm.contacts();
     expect(new Set(contacts.map((contact) => contact.from))).toEqual(new Set([EXIT_ADDRESS]));
   } finally {
