@@ -12,6 +12,8 @@ import {
 import {
   DOWNLOADS_COMMANDS,
   DOWNLOADS_EVENTS,
+  DOWNLOADS_PAGE_COMMAND_TYPES,
+  DOWNLOADS_PAGE_EVENT_TYPES,
   downloadsEngineStateSchema,
 } from '../features/downloads/downloads-messages';
 import { reasonSchema, switchErrorSchema, switchErrorCodeSchema } from './switch-error';
@@ -80,6 +82,19 @@ export const engineEventSchema = z.discriminatedUnion('type', [
   ...DOWNLOADS_EVENTS,
 ]);
 export type EngineEvent = z.infer<typeof engineEventSchema>;
+
+// ── extension pages ↔ engines' host ───────────────────────────────────────────────────────────────────────
+
+/**
+ * The commands extension pages send the engines' host directly (the same schema as the background's), and the
+ * events they listen to. In Chrome every page hears the offscreen document's messages anyway; in Firefox the
+ * host is in the background page, which answers exactly these (`lib/in-page-bridge.ts`).
+ */
+export const PAGE_COMMAND_TYPES: readonly OffscreenCommand['type'][] = [
+  'status',
+  ...DOWNLOADS_PAGE_COMMAND_TYPES,
+];
+export const PAGE_EVENT_TYPES: readonly EngineEvent['type'][] = DOWNLOADS_PAGE_EVENT_TYPES;
 
 // ── popup / options → background ───────────────────────────────────────────────────────────────────────
 

@@ -74,6 +74,18 @@ export async function saveSwitchState(name: SwitchName, state: SwitchState): Pro
   await browser.storage.session.set({ [stateKey(name)]: state });
 }
 
+/** Calls `listener` with a switch's state whenever the background saves it. Returns an unsubscribe. */
+export function watchSwitchState(name: SwitchName, listener: (state: SwitchState) => void): () => void {
+  const key = stateKey(name);
+  const onChanged = (changes: Record<string, { newValue?: unknown }>, area: string) => {
+    if (area !== 'session' || !(key in changes)) return;
+    const parsed = switchStateSchema.safeParse(changes[key]?.newValue);
+    listener(parsed.success ? parsed.data : { status: 'off' });
+  };
+  browser.storage.onChanged.addListener(onChanged);
+  return () => browser.storage.onChanged.removeListener(onChanged);
+}
+
 export async function loadVolunteerStats(): Promise<VolunteerStats> {
   const stored = await browser.storage.session.get(VOLUNTEER_STATS_KEY);
   const parsed = volunteerStatsSchema.safeParse(stored[VOLUNTEER_STATS_KEY]);

@@ -53,7 +53,8 @@ export function Player() {
     };
   }, []);
 
-  const view = playerViewOf(link, engine);
+  // Firefox gives an add-on's pages no service worker, which answers the media element's requests in Chrome.
+  const view = playerViewOf(link, engine, !import.meta.env.FIREFOX);
   const title = 'file' in view ? fileNameOf(view.file.path) : t('playerTitle');
   useEffect(() => {
     document.title = title;
@@ -165,6 +166,8 @@ function viewWords(view: Exclude<PlayerView, { status: 'playable' }>): string {
       return t('playerNoFile');
     case 'not-media':
       return t('playerNotMedia', fileNameOf(view.file.path));
+    case 'no-streaming':
+      return t('playerNoStreamingFirefox', fileNameOf(view.file.path));
   }
 }
 

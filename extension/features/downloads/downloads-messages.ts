@@ -139,6 +139,23 @@ export const DOWNLOADS_COMMANDS = [
   }),
 ] as const;
 
+/**
+ * The commands extension pages (the Downloads page, the popup's line, the player) send the engines' host
+ * themselves; start and stop are the background's (the Downloads switch).
+ */
+export const DOWNLOADS_PAGE_COMMAND_TYPES = [
+  'downloads-add',
+  'downloads-add-torrent-file',
+  'downloads-remove',
+  'downloads-pause',
+  'downloads-resume',
+  'downloads-select',
+  'downloads-save',
+] as const;
+
+/** The host's events extension pages listen to. */
+export const DOWNLOADS_PAGE_EVENT_TYPES = ['downloads-state', 'downloads-file-ready'] as const;
+
 /** engines' host → background and the Downloads page. */
 export const DOWNLOADS_EVENTS = [
   z.object({

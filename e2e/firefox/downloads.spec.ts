@@ -1,0 +1,280 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect, test } from '@playwright/test';
+import type { Browser as ExtensionApi } from 'webextension-polyfill';
+import { startSwarm } from '../../test/swarm/swarm';
+import {
+  fileRowSelector,
+  opfsDirectoriesInFirefox,
+  saveAndHashInFirefox,
+  waitForBadge,
+  waitForFileRow,
+} from '../fixtures/firefox-downloads';
+import { clickSwitch, firefoxScreenshot, waitForSwitchStatus, webRtcPolicy } from '../fixtures/firefox-ui';
+import { launchFirefoxClient, launchFirefoxDownloader } from '../fixtures/firefox-roles';
+import { Cleanup, startSignaling, startTestExit } from '../fixtures/network';
+import { launchVolunteer } from '../fixtures/roles';
+
+/**
+ * Downloads in real Firefox: the add-on's WebTorrent runs in the MV2 background page, and the Downloads page
+ * reaches it with the same runtime messages as Chrome's offscreen document (lib/in-page-bridge.ts). A
+ * multi-file torrent by magnet, pasted in the Downloads page opened from the popup, one file left out, paused
+ * and resumed, fetched through a Chromium volunteer's relay (its bandwidth capped, so the download lasts long
+ * enough to be seen under way) from an exit that serves torrents; the files saved with Firefox's downloads
+ * have the swarm content's hashes. Protect stays off and no companion is installed. The local swarm (tracker,
+ * WebTorrent and aria2 seeders) saw no address but the exit's, and the magnet's `xs`/`ws` sources, on a server
+ * only Firefox could reach, were never asked.
+ */
+
+const EXIT_ADDRESS = '127.0.0.27';
+/**
+ * The swarm's default content, with its video named as one (random bytes: the player never decodes it here).
+ * The file left out has a piece of its own.
+ */
+const FILES = [
+  { path: 'video/movie.webm', length: 700_000 },
+  { path: 'video/subtitles.bin', length: 90_000 },
+  { path: 'readme.bin', length: 500_000 },
+];
+const SKIPPED = 'video/subtitles.bin';
+const VIDEO = 'video/movie.webm';
+/** Slow enough (~20 s for the 1.2 MB wanted) for the badge and a pause to be seen under way. */
+const VOLUNTEER_KIBPS = 64;
+
+test('Firefox: a multi-file torrent by magnet, one file left out, paused and resumed, saved; the swarm sees only the exit', async () => {
+  test.setTimeout(240_000);
+  const cleanup = new Cleanup();
+  try {
+    const swarm = await startSwarm({ files: FILES });
+    cleanup.push(() => swarm.stop());
+    const { content } = swarm;
+    const kept = content.files.filter((file) => file.path !== SKIPPED);
+    expect(kept.length).toBe(content.files.length - 1);
+
+    // Where the magnet's `xs` and `ws` point: a server on 127.0.0.1, which the exit may not reach (its policy
+    // allows only the swarm's addresses), so any request here would come from Firefox.
+    const sourceRequests: string[] = [];
+    const sources = createServer((request, response) => {
+      sourceRequests.push(`${request.method} ${request.url}`);
+      response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => sources.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => new Promise<void>((resolve) => sources.close(() => resolve())));
+    const sourceUrl = `http://127.0.0.1:${(sources.address() as AddressInfo).port}`;
+    const magnet =
+      `${swarm.magnet()}&xs=${encodeURIComponent(`${sourceUrl}/${content.name}.torrent`)}` +
+      `&ws=${encodeURIComponent(`${sourceUrl}/seed/`)}`;
+
+    const signaling = await startSignaling(cleanup);
+    await startTestExit(cleanup, {
+      signalingUrl: signaling.url,
+      address: EXIT_ADDRESS,
+      name: 'ff-torrent-exit',
+      allowDestinations: swarm.allowDestinations,
+      torrents: true,
+    });
+    await launchVolunteer(cleanup, 'ff-downloads-volunteer', {
+      signalingUrl: signaling.url,
+      volunteerBandwidthKiBps: VOLUNTEER_KIBPS,
+    });
+    const client = await launchFirefoxDownloader(cleanup, 'downloads-client', {
+      signalingUrl: signaling.url,
+    });
+
+    // ── The Downloads page, opened from the popup ──
+    const popup = await client.popup();
+    // The context menu's entry for magnet and .torrent links exists (updating an unknown id fails).
+    await popup.evaluate(async () => {
+      const api = (globalThis as unknown as { browser: ExtensionApi }).browser;
+      await api.contextMenus.update('underpass-download-link', {});
+    });
+    const page = await client.tabOpenedBy('/downloads.html', () =>
+      popup.locator('[data-testid="open-downloads"]').click(),
+    );
+    await page.setViewport({ width: 900, height: 800 });
+    await page.waitForSelector('[data-testid="magnet-input"]');
+
+    // ── By magnet: files chosen once the metadata has named them ──
+    await page.locator('[data-testid="magnet-input"]').fill(magnet);
+    await page.locator('[data-testid="magnet-add"]').click();
+    const row = `[data-testid="torrent-row"][data-infohash="${content.infoHash}"]`;
+    await page.waitForSelector(row, { timeout: 30_000 });
+    await page.waitForFunction(
+      (selector, count) =>
+        document.querySelectorAll(`${selector} [data-testid="torrent-file"]`).length === count,
+      { timeout: 90_000 },
+      row,
+      content.files.length,
+    );
+    const skipped = `${content.name}/${SKIPPED}`;
+    await page.locator(`${fileRowSelector(skipped)} [data-testid="file-select"]`).click();
+    // The host took the choice (the page shows the host's state, not its own guess).
+    await waitForFileRow(page, skipped, 'data-selected', 'false');
+
+    // ── Under way: the badge counts it and the popup's line shows it; a pause holds it, a resume goes on ──
+    await popup.waitForFunction(
+      () => document.querySelector('[data-testid="downloads-line"]')?.getAttribute('data-active') === '1',
+      { timeout: 30_000 },
+    );
+    await waitForBadge(popup, '↓1');
+    await firefoxScreenshot(popup, 'firefox-downloads-popup-line');
+    await page.locator(`${row} [data-testid="torrent-pause"]`).click();
+    await page.waitForSelector(`${row}[data-state="paused"]`, { timeout: 15_000 });
+    await popup.waitForFunction(
+      () => document.querySelector('[data-testid="downloads-line"]')?.getAttribute('data-active') === '0',
+      { timeout: 15_000 },
+    );
+    await waitForBadge(popup, '');
+    await page.locator(`${row} [data-testid="torrent-resume"]`).click();
+
+    for (const file of kept)
+      await waitForFileRow(page, `${content.name}/${file.path}`, 'data-done', 'true', 90_000);
+    await page.waitForSelector(`${row}[data-state="done"]`, { timeout: 30_000 });
+    expect(
+      await page.$eval('[data-testid="downloads-path"]', (element) => element.textContent ?? ''),
+    ).toContain('Connected');
+    await firefoxScreenshot(page, 'firefox-downloads-done');
+    for (const file of kept)
+      expect(await saveAndHashInFirefox(page, `${content.name}/${file.path}`), file.path).toBe(file.sha256);
+
+    // ── The player says in words that Firefox cannot play it while it downloads (and shows no media element) ──
+    const play = await page.$eval(
+      `${fileRowSelector(`${content.name}/${VIDEO}`)} [data-testid="file-play"]`,
+      (link) => link.getAttribute('href') ?? '',
+    );
+    expect(play).toMatch(/^\/player\.html\?infoHash=[0-9a-f]{40}&file=\d+$/);
+    const player = await client.extensionPage(play.slice(1));
+    await player.waitForFunction(
+      () =>
+        document
+          .querySelector('[data-testid="player-message"]')
+          ?.textContent?.startsWith('Playing while downloading is not available in Firefox yet.') === true,
+      { timeout: 15_000 },
+    );
+    expect(await player.$('[data-testid="player-media"]')).toBeNull();
+    expect(await player.$eval('[data-testid="player-title"]', (element) => element.textContent)).toBe(
+      'movie.webm',
+    );
+    await firefoxScreenshot(player, 'firefox-player-no-streaming');
+    await player.close();
+
+    // ── Who saw whom: the swarm only the exit; the magnet's own sources nobody ──
+    const contacts = await swarm.contacts();
+    expect(contacts.length).toBeGreaterThan(0);
+    expect(new Set(contacts.map((contact) => contact.from))).toEqual(new Set([EXIT_ADDRESS]));
+    expect(sourceRequests).toEqual([]);
+
+    // ── Removing it takes its pieces too ──
+    await page.locator(`${row} [data-testid="torrent-remove"]`).click();
+    await page.waitForSelector('[data-testid="downloads-empty"]', { timeout: 15_000 });
+    await expect
+      .poll(
+        async () =>
+          (await opfsDirectoriesInFirefox(page)).filter((name) =>
+            name.startsWith(`underpass-${content.infoHash}`),
+          ),
+        { timeout: 10_000 },
+      )
+      .toEqual([]);
+  } finally {
+    await cleanup.run();
+  }
+});
+
+/**
+ * Firefox's WebRTC policy while Protect is on (`proxy_only`) binds the background page's new links too, so
+ * Downloads cannot build their own path then: the page says so in words, and the download goes on by itself
+ * once Protect is off. Then the same torrent again, by a picked .torrent file (its bytes cross to the background
+ * page in the add command) with one file unticked before anything is fetched: that file is never completed.
+ * The swarm still sees only the exit.
+ */
+test('Firefox: while Protect is on, Downloads say they wait for it, and go on once it is off; then by .torrent', async () => {
+  test.setTimeout(180_000);
+  const cleanup = new Cleanup();
+  try {
+    const swarm = await startSwarm();
+    cleanup.push(() => swarm.stop());
+    const { content } = swarm;
+    const signaling = await startSignaling(cleanup);
+    await startTestExit(cleanup, {
+      signalingUrl: signaling.url,
+      address: EXIT_ADDRESS,
+      name: 'ff-torrent-exit-protect',
+      allowDestinations: swarm.allowDestinations,
+      torrents: true,
+    });
+    await launchVolunteer(cleanup, 'ff-downloads-protect-volunteer', { signalingUrl: signaling.url });
+    const client = await launchFirefoxClient(cleanup, 'downloads-protect-client', {
+      signalingUrl: signaling.url,
+    });
+    const popup = await client.popup();
+    await clickSwitch(popup, 'protect');
+    await waitForSwitchStatus(popup, 'protect', 'on', 90_000);
+    expect(await webRtcPolicy(popup)).toBe('proxy_only');
+
+    const page = await client.extensionPage('downloads.html');
+    await page.setViewport({ width: 900, height: 800 });
+    await page.locator('[data-testid="magnet-input"]').fill(swarm.magnet());
+    await page.locator('[data-testid="magnet-add"]').click();
+    await page.waitForFunction(
+      () =>
+        document
+          .querySelector('[data-testid="downloads-held-by-protect"]')
+          ?.textContent?.startsWith('In Firefox, Downloads cannot connect while Protect is on') === true,
+      { timeout: 60_000 },
+    );
+    await firefoxScreenshot(page, 'firefox-downloads-held-by-protect');
+
+    await popup.bringToFront();
+    await clickSwitch(popup, 'protect');
+    await waitForSwitchStatus(popup, 'protect', 'off');
+    for (const file of content.files)
+      await waitForFileRow(page, `${content.name}/${file.path}`, 'data-done', 'true', 60_000);
+    expect(await page.$('[data-testid="downloads-held-by-protect"]')).toBeNull();
+    await page.bringToFront();
+    const row = `[data-testid="torrent-row"][data-infohash="${content.infoHash}"]`;
+    await page.locator(`${row} [data-testid="torrent-remove"]`).click();
+    await page.waitForSelector('[data-testid="downloads-empty"]', { timeout: 15_000 });
+
+    // ── By a picked .torrent file: one file unticked before anything is fetched ──
+    // puppeteer's uploadFile (BiDi `input.setFiles`) leaves the hidden input empty in Firefox 153, so the file is
+    // handed to the input the way a picker does: its FileList set, then `change`.
+    await page.evaluate(
+      (name, base64) => {
+        const input = document.querySelector<HTMLInputElement>('[data-testid="torrent-file-input"]')!;
+        const bytes = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], name, { type: 'application/x-bittorrent' }));
+        input.files = transfer.files;
+        input.dispatchEvent(new Event('change', { bubbles: true }));
+      },
+      `${content.name}.torrent`,
+      Buffer.from(content.torrentFile).toString('base64'),
+    );
+    const skipped = `${content.name}/${SKIPPED}`;
+    const preview = '[data-testid="torrent-preview"]';
+    await page.waitForFunction(
+      (selector, count) =>
+        document.querySelectorAll(`${selector} [data-testid="preview-file"]`).length === count,
+      { timeout: 15_000 },
+      preview,
+      content.files.length,
+    );
+    await page
+      .locator(
+        `${preview} [data-testid="preview-file"][data-path="${skipped}"] [data-testid="preview-file-select"]`,
+      )
+      .click();
+    await page.locator(`${preview} [data-testid="preview-start"]`).click();
+    await waitForFileRow(page, skipped, 'data-selected', 'false');
+    for (const file of content.files.filter((candidate) => candidate.path !== SKIPPED))
+      await waitForFileRow(page, `${content.name}/${file.path}`, 'data-done', 'true', 60_000);
+    await page.waitForSelector(`${row}[data-state="done"]`, { timeout: 30_000 });
+    // Chosen before the first wire: the file left out was never fetched (it has a piece of its own).
+    await waitForFileRow(page, skipped, 'data-done', 'false');
+    const contacts = await swarm.contacts();
+    expect(new Set(contacts.map((contact) => contact.from))).toEqual(new Set([EXIT_ADDRESS]));
+  } finally {
+    await cleanup.run();
+  }
+});
