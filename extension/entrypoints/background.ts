@@ -26,6 +26,9 @@ export default defineBackground({
   // Firefox (MV2) keeps a persistent background page, which is where its WebRTC engines live.
   persistent: { firefox: true },
   main() {
+    // Firefox: the proxy listener is in place before anything else runs, so that a browser starting again with
+    // Protect on holds its first requests until Protect says where they go (lib/proxy-control.ts).
+    const proxy = import.meta.env.FIREFOX ? firefoxProxyControl() : chromeProxyControl();
     // Listeners are registered synchronously: an MV3 worker woken by a message must find them in place.
     // The player's media requests (Chrome: Firefox's background page sees no fetches, and has no player yet).
     if (!import.meta.env.FIREFOX) listenForMediaRequests();
@@ -42,7 +45,7 @@ export default defineBackground({
       const queue = new SerialQueue();
       const protect = new ProtectSwitch({
         channel,
-        proxy: import.meta.env.FIREFOX ? firefoxProxyControl() : chromeProxyControl(),
+        proxy,
         createCompanion: () =>
           new CompanionPort({
             connect: (name) => browser.runtime.connectNative(name) as unknown as NativePortLike,
