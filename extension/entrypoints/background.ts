@@ -6,6 +6,7 @@ import { TORRENT_LINK_PATTERNS } from '../features/downloads/torrent-link';
 import { listenForMediaRequests } from '../features/downloads/media-worker';
 import { ProtectSwitch } from '../features/protect/protect-switch';
 import { VolunteerSwitch } from '../features/volunteer/volunteer-switch';
+import { newClientsHeldByProtect } from '../features/volunteer/held-by-protect';
 import { badgeFor, type BadgeInput } from '../lib/badge';
 import { loadToolbarTheme, reportColorScheme, watchToolbarTheme } from '../lib/color-scheme';
 import { toolbarStateFor } from '../lib/toolbar-icon';
@@ -56,6 +57,12 @@ export default defineBackground({
         queue,
       });
       const volunteer = new VolunteerSwitch({ channel, store });
+      // Firefox: while Protect's path is up our new links cannot connect, so the relay takes no new people.
+      if (import.meta.env.FIREFOX)
+        protect.on('change', (state) => {
+          const take = !newClientsHeldByProtect(true, state);
+          void queue.run(() => volunteer.takeNewClients(take));
+        });
       const downloads = new DownloadsSwitch({ channel, store });
       const switches = [protect, volunteer, downloads];
       const redrawToolbar = () => {

@@ -119,9 +119,12 @@ const FIREFOX_REBUILD_POLICY = 'disable_non_proxied_udp';
 
 /**
  * Firefox's proxy control. Its listener is registered at once, when the background page starts (call this
- * synchronously there): Firefox holds the requests of a starting browser for a listener that was registered
- * when it closed only until the background page has run, and a listener added later would let the restored
- * tabs' first requests go direct. Until `block`, `apply` or `clear` says what the user wants, requests wait.
+ * synchronously there), and never removed: Firefox remembers only a `proxy.onRequest` listener added
+ * synchronously as the background page starts, and at the next start holds the browser's first requests (a
+ * restored session's tabs) until the background page has run and answered them. A listener added later, when
+ * Protect is turned on, is not remembered (ExtensionCommon's EventManager): measured, a page the browser opened
+ * as it started then went direct in one restart of three. Until `block`, `apply` or `clear` says what the user wants, requests wait; while
+ * Protect is off the listener answers nothing (the browser's own setting).
  */
 export function firefoxProxyControl(): ProxyControl {
   const setting = browser.privacy.network.webRTCIPHandlingPolicy;
@@ -148,12 +151,7 @@ export function firefoxProxyControl(): ProxyControl {
   };
   const onRequest = (details: { url: string }): FirefoxProxyAnswer | Promise<FirefoxProxyAnswer> =>
     route.kind === 'undecided' ? decided.then(() => answer(details.url)) : answer(details.url);
-  let listening = false;
-  const listen = () => {
-    if (listening) return;
-    browser.proxy.onRequest.addListener(onRequest, { urls: ['<all_urls>'] });
-    listening = true;
-  };
+  browser.proxy.onRequest.addListener(onRequest, { urls: ['<all_urls>'] });
   const setRoute = (next: FirefoxRoute) => {
     route = next;
     decide();
@@ -163,22 +161,18 @@ export function firefoxProxyControl(): ProxyControl {
     await setting.set({ value });
     policySet = value;
   };
-  listen();
-
   return {
     async apply(input) {
       if (!(await canSetPolicy(setting))) {
         // Pages stay blocked if they were; otherwise Protect does not start and nothing is routed.
-        if (route.kind !== 'blocked') await stopListening();
+        if (route.kind !== 'blocked') setRoute({ kind: 'none' });
         return WEBRTC_POLICY_NOT_CONTROLLABLE;
       }
-      listen();
       setRoute({ kind: 'companion', input });
       await setPolicy(up ? FIREFOX_PATH_UP_POLICY : FIREFOX_REBUILD_POLICY);
       return { ok: true };
     },
     async block(rules) {
-      listen();
       setRoute({ kind: 'blocked', rules });
       up = false;
       if (await canSetPolicy(setting)) await setPolicy(FIREFOX_REBUILD_POLICY);
@@ -188,22 +182,12 @@ export function firefoxProxyControl(): ProxyControl {
       if (route.kind === 'companion') await setPolicy(up ? FIREFOX_PATH_UP_POLICY : FIREFOX_REBUILD_POLICY);
     },
     async clear() {
-      await stopListening();
+      setRoute({ kind: 'none' });
       up = true;
       policySet = undefined;
       await setting.clear({});
     },
   };
-
-  /** Lets requests that waited for a decision go as the browser would send them, then stops listening. */
-  async function stopListening(): Promise<void> {
-    setRoute({ kind: 'none' });
-    // The waiting requests' answers are resolved before the listener goes.
-    await decided;
-    if (!listening) return;
-    browser.proxy.onRequest.removeListener(onRequest);
-    listening = false;
-  }
 }
 
 /** The part of a browser setting (`chrome.types.ChromeSetting`, Firefox's `types.Setting`) used here. */
