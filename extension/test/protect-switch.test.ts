@@ -167,9 +167,15 @@ describe('ProtectSwitch', () => {
     expect(state).toMatchObject({ status: 'error', code: 'companion-missing' });
     expect(state.status === 'error' && state.reason).toContain('blocked until you turn Protect off');
 
+    // The popup tries again (it watches for the companion to be installed): still blocked, never cleared.
+    await h.runner.setSwitch('protect', true);
+    expect(h.proxyCalls).toEqual([{ block: BLOCK_RULES }, { block: BLOCK_RULES }]);
+    expect(h.protect.state).toMatchObject({ status: 'error', code: 'companion-missing', blocking: true });
+
     // A browser started again once more: still blocked, still the error, until the user turns Protect off.
     await h.runner.resume();
-    expect(h.proxyCalls).toEqual([{ block: BLOCK_RULES }, { block: BLOCK_RULES }]);
+    expect(h.proxyCalls.filter((call) => call === 'clear')).toEqual([]);
+    expect(h.proxyCalls.at(-1)).toEqual({ block: BLOCK_RULES });
     expect(h.protect.state).toMatchObject({ status: 'error', code: 'companion-missing' });
     await h.runner.setSwitch('protect', false);
     expect(h.proxyCalls.at(-1)).toBe('clear');

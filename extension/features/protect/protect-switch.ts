@@ -132,9 +132,12 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
     const { store, channel } = this.options;
     const settings = await store.loadSettings();
     const pairing = settings.pairing;
-    if (carry.proxied === 'blocked') await this.options.proxy.block(blockRules(settings));
+    // Started again from an error that keeps pages blocked (the popup retries a missing companion): still blocked.
+    const proxied =
+      carry.proxied ?? (this.state.status === 'error' && this.state.blocking ? 'blocked' : undefined);
+    if (proxied === 'blocked') await this.options.proxy.block(blockRules(settings));
     await this.setState(
-      carry.proxied === 'blocked'
+      proxied === 'blocked'
         ? { status: 'reconnecting', detail: 'Starting the companion again.' }
         : {
             status: 'connecting',
@@ -149,10 +152,10 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
       restarts: new CompanionRestarts({ ...this.options.restarts, clock: this.clock }),
       pathLost: false,
       renewing: false,
-      applyingSettings: carry.proxied !== undefined && carry.proxied !== 'blocked',
+      applyingSettings: proxied !== undefined && proxied !== 'blocked',
       stats: ZERO_PROTECT_STATS,
       ...(pairing ? { pairing } : {}),
-      ...(carry.proxied ? { proxied: carry.proxied } : {}),
+      ...(proxied ? { proxied } : {}),
     };
     this.session = session;
     await store.saveProtectInfo(EMPTY_PROTECT_INFO);
