@@ -6,6 +6,7 @@ import { TORRENT_LINK_PATTERNS } from '../features/downloads/torrent-link';
 import { listenForMediaRequests } from '../features/downloads/media-worker';
 import { ProtectSwitch } from '../features/protect/protect-switch';
 import { VolunteerSwitch } from '../features/volunteer/volunteer-switch';
+import { newClientsHeldByProtect } from '../features/volunteer/held-by-protect';
 import { badgeFor, type BadgeInput } from '../lib/badge';
 import { loadToolbarTheme, reportColorScheme, watchToolbarTheme } from '../lib/color-scheme';
 import { toolbarStateFor } from '../lib/toolbar-icon';
@@ -26,6 +27,9 @@ export default defineBackground({
   // Firefox (MV2) keeps a persistent background page, which is where its WebRTC engines live.
   persistent: { firefox: true },
   main() {
+    // Firefox: the proxy listener is in place before anything else runs, so that a browser starting again with
+    // Protect on holds its first requests until Protect says where they go (lib/proxy-control.ts).
+    const proxy = import.meta.env.FIREFOX ? firefoxProxyControl() : chromeProxyControl();
     // Listeners are registered synchronously: an MV3 worker woken by a message must find them in place.
     // The player's media requests (Chrome: Firefox's background page sees no fetches, and has no player yet).
     if (!import.meta.env.FIREFOX) listenForMediaRequests();
@@ -42,7 +46,7 @@ export default defineBackground({
       const queue = new SerialQueue();
       const protect = new ProtectSwitch({
         channel,
-        proxy: import.meta.env.FIREFOX ? firefoxProxyControl() : chromeProxyControl(),
+        proxy,
         createCompanion: () =>
           new CompanionPort({
             connect: (name) => browser.runtime.connectNative(name) as unknown as NativePortLike,
@@ -53,6 +57,12 @@ export default defineBackground({
         queue,
       });
       const volunteer = new VolunteerSwitch({ channel, store });
+      // Firefox: while Protect's path is up our new links cannot connect, so the relay takes no new people.
+      if (import.meta.env.FIREFOX)
+        protect.on('change', (state) => {
+          const take = !newClientsHeldByProtect(true, state);
+          void queue.run(() => volunteer.takeNewClients(take));
+        });
       const downloads = new DownloadsSwitch({ channel, store });
       const switches = [protect, volunteer, downloads];
       const redrawToolbar = () => {

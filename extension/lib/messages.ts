@@ -40,7 +40,13 @@ export const switchStateSchema = z.discriminatedUnion('status', [
   z.object({ status: z.literal('on'), detail: reasonSchema.optional() }),
   z.object({ status: z.literal('reconnecting'), detail: reasonSchema.optional() }),
   z.object({ status: z.literal('paused'), code: switchErrorCodeSchema, reason: reasonSchema }),
-  z.object({ status: z.literal('error'), code: switchErrorCodeSchema, reason: reasonSchema }),
+  z.object({
+    status: z.literal('error'),
+    code: switchErrorCodeSchema,
+    reason: reasonSchema,
+    /** Protect's kill switch still holds: pages are blocked until the user turns it off (kept across restarts). */
+    blocking: z.literal(true).optional(),
+  }),
 ]);
 export type SwitchState = z.infer<typeof switchStateSchema>;
 

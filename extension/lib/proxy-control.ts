@@ -1,5 +1,10 @@
 import browser from 'webextension-polyfill';
-import { chromeProxyConfig, firefoxShouldBypass, type ProxyRuleInput } from './proxy-rules';
+import {
+  chromeProxyConfig,
+  firefoxShouldBypass,
+  type BlockRuleInput,
+  type ProxyRuleInput,
+} from './proxy-rules';
 import type { SwitchError } from './switch-error';
 
 /**
@@ -15,6 +20,12 @@ export interface ProxyControl {
    * tighter while no new link of ours is needed (see firefoxProxyControl); Chrome needs no such change.
    */
   pathUp(up: boolean): Promise<void>;
+  /**
+   * Protect is wanted but no companion is up yet (it comes back after the browser restarted): pages fail, never
+   * go direct, and our own connections (`rules`: the signaling server) and new links may still be made, until
+   * `apply` points pages at a companion.
+   */
+  block(rules: BlockRuleInput): Promise<void>;
   clear(): Promise<void>;
 }
 
@@ -45,6 +56,10 @@ export function chromeProxyControl(): ProxyControl {
     async pathUp() {
       // Chrome's policy binds pages only, never our own links: one setting serves the whole session.
     },
+    async block() {
+      // Chrome keeps an extension's proxy setting across a restart: it still points at the previous companion's
+      // SOCKS port, which died with the browser and refuses, until apply points it at the new one.
+    },
     async clear() {
       await chrome.proxy.settings.clear({ scope: 'regular' });
       await chrome.privacy.network.webRTCIPHandlingPolicy.clear({});
@@ -53,6 +68,36 @@ export function chromeProxyControl(): ProxyControl {
 }
 
 type FirefoxProxyInfo = { type: 'direct' } | { type: 'socks'; host: string; port: number; proxyDNS: boolean };
+/**
+ * What a `proxy.onRequest` listener answers: one proxy, or a list tried in order. `null` last in a list means
+ * no fallback: without it Firefox falls back to the browser's own proxy setting when ours cannot be reached,
+ * which would let pages out another way (ProxyChannelFilter: `createProxyInfoFromData`). `undefined`: the
+ * browser's own setting, as if we were not there.
+ */
+type FirefoxProxyAnswer = FirefoxProxyInfo | [FirefoxProxyInfo, null] | undefined;
+
+const DIRECT: FirefoxProxyInfo = { type: 'direct' };
+
+/**
+ * Where a blocked page request is sent: a SOCKS proxy at a multicast address, on which no host can accept a TCP
+ * connection, so nothing can answer in the companion's place (a closed loopback port could be taken by another
+ * program). Measured in ESR 153: the request fails at once with NS_ERROR_PROXY_CONNECTION_REFUSED and never
+ * goes direct. (An invalid answer, a port 0 say, would be worse than none: Firefox then uses its own setting.)
+ */
+const REFUSING_PROXY: [FirefoxProxyInfo, null] = [
+  { type: 'socks', host: '224.0.0.1', port: 1080, proxyDNS: true },
+  null,
+];
+
+/** Where Firefox's page requests go: decided per request from this. */
+type FirefoxRoute =
+  /** The background page just started: requests wait until it knows whether Protect is wanted. */
+  | { kind: 'undecided' }
+  /** Protect is wanted, no companion is up yet: pages fail, only our own connections go out. */
+  | { kind: 'blocked'; rules: BlockRuleInput }
+  | { kind: 'companion'; input: ProxyRuleInput }
+  /** Protect is off: the browser's own setting. */
+  | { kind: 'none' };
 
 /**
  * Firefox's WebRTC policy binds the add-on's background page too (unlike Chrome's), where our own links live,
@@ -65,19 +110,51 @@ type FirefoxProxyInfo = { type: 'direct' } | { type: 'socks'; host: string; port
  *   server can see the address, and with a STUN server a page would learn the public one. Our own new links
  *   connect the same way, to the relay or exit that offers its candidates.
  * So: `proxy_only` while the path is up, `disable_non_proxied_udp` while a new path is built (and pages'
- * requests are refused by the kill switch), the browser's own choice once Protect is off.
+ * requests are refused by the kill switch), the browser's own choice once Protect is off. Firefox keeps an
+ * add-on's setting across a restart, so a Protect that comes back after one starts from `proxy_only` and must
+ * loosen it (block) before its first link.
  */
 const FIREFOX_PATH_UP_POLICY = 'proxy_only';
 const FIREFOX_REBUILD_POLICY = 'disable_non_proxied_udp';
 
+/**
+ * Firefox's proxy control. Its listener is registered at once, when the background page starts (call this
+ * synchronously there), and never removed: Firefox remembers only a `proxy.onRequest` listener added
+ * synchronously as the background page starts, and at the next start holds the browser's first requests (a
+ * restored session's tabs) until the background page has run and answered them. A listener added later, when
+ * Protect is turned on, is not remembered (ExtensionCommon's EventManager): measured, a page the browser opened
+ * as it started then went direct in one restart of three. Until `block`, `apply` or `clear` says what the user wants, requests wait; while
+ * Protect is off the listener answers nothing (the browser's own setting).
+ */
 export function firefoxProxyControl(): ProxyControl {
   const setting = browser.privacy.network.webRTCIPHandlingPolicy;
-  let listener: ((details: { url: string }) => FirefoxProxyInfo) | undefined;
+  let route: FirefoxRoute = { kind: 'undecided' };
+  let decide: () => void = () => {};
+  const decided = new Promise<void>((resolve) => {
+    decide = resolve;
+  });
   let up = true;
   let policySet: string | undefined;
-  const remove = () => {
-    if (listener) browser.proxy.onRequest.removeListener(listener);
-    listener = undefined;
+
+  const answer = (url: string): FirefoxProxyAnswer => {
+    switch (route.kind) {
+      case 'undecided':
+      case 'none':
+        return undefined;
+      case 'blocked':
+        return firefoxShouldBypass(url, route.rules) ? DIRECT : REFUSING_PROXY;
+      case 'companion':
+        return firefoxShouldBypass(url, route.input)
+          ? DIRECT
+          : [{ type: 'socks', host: '127.0.0.1', port: route.input.socksPort, proxyDNS: true }, null];
+    }
+  };
+  const onRequest = (details: { url: string }): FirefoxProxyAnswer | Promise<FirefoxProxyAnswer> =>
+    route.kind === 'undecided' ? decided.then(() => answer(details.url)) : answer(details.url);
+  browser.proxy.onRequest.addListener(onRequest, { urls: ['<all_urls>'] });
+  const setRoute = (next: FirefoxRoute) => {
+    route = next;
+    decide();
   };
   const setPolicy = async (value: string) => {
     if (policySet === value) return;
@@ -86,26 +163,26 @@ export function firefoxProxyControl(): ProxyControl {
   };
   return {
     async apply(input) {
-      remove();
-      const onRequest = (details: { url: string }): FirefoxProxyInfo =>
-        firefoxShouldBypass(details.url, input)
-          ? { type: 'direct' }
-          : { type: 'socks', host: '127.0.0.1', port: input.socksPort, proxyDNS: true };
-      listener = onRequest;
-      browser.proxy.onRequest.addListener(onRequest, { urls: ['<all_urls>'] });
       if (!(await canSetPolicy(setting))) {
-        remove();
+        // Pages stay blocked if they were; otherwise Protect does not start and nothing is routed.
+        if (route.kind !== 'blocked') setRoute({ kind: 'none' });
         return WEBRTC_POLICY_NOT_CONTROLLABLE;
       }
+      setRoute({ kind: 'companion', input });
       await setPolicy(up ? FIREFOX_PATH_UP_POLICY : FIREFOX_REBUILD_POLICY);
       return { ok: true };
     },
+    async block(rules) {
+      setRoute({ kind: 'blocked', rules });
+      up = false;
+      if (await canSetPolicy(setting)) await setPolicy(FIREFOX_REBUILD_POLICY);
+    },
     async pathUp(pathIsUp) {
       up = pathIsUp;
-      if (listener) await setPolicy(up ? FIREFOX_PATH_UP_POLICY : FIREFOX_REBUILD_POLICY);
+      if (route.kind === 'companion') await setPolicy(up ? FIREFOX_PATH_UP_POLICY : FIREFOX_REBUILD_POLICY);
     },
     async clear() {
-      remove();
+      setRoute({ kind: 'none' });
       up = true;
       policySet = undefined;
       await setting.clear({});

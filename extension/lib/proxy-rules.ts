@@ -17,6 +17,9 @@ export type ProxyRuleInput = {
   bypassSites: readonly string[];
 };
 
+/** What the rules need before a companion is up (no ports yet): what still goes direct while pages are blocked. */
+export type BlockRuleInput = Omit<ProxyRuleInput, 'socksPort' | 'dataPort'>;
+
 /** `host:port` of the signaling server as Chrome's bypass rules spell it (IPv6 hosts keep their brackets). */
 export function signalingHostPort(signalingUrl: string): string {
   const url = new URL(signalingUrl);
@@ -57,7 +60,10 @@ export function chromeProxyConfig(input: ProxyRuleInput): chrome.proxy.ProxyConf
  * Firefox decides per request (`proxy.onRequest`), so the same rules are a predicate there. Loopback goes
  * direct unless routeLoopback, like Chrome's implicit rule.
  */
-export function firefoxShouldBypass(requestUrl: string, input: Omit<ProxyRuleInput, 'socksPort'>): boolean {
+export function firefoxShouldBypass(
+  requestUrl: string,
+  input: BlockRuleInput & { dataPort?: number },
+): boolean {
   let url: URL;
   try {
     url = new URL(requestUrl);
@@ -68,7 +74,7 @@ export function firefoxShouldBypass(requestUrl: string, input: Omit<ProxyRuleInp
   const port = url.port || defaultPort(url.protocol);
   const hostPort = `${url.hostname}:${port}`;
   if (hostPort === signalingHostPort(input.signalingUrl)) return true;
-  if (hostPort === `127.0.0.1:${input.dataPort}`) return true;
+  if (input.dataPort !== undefined && hostPort === `127.0.0.1:${input.dataPort}`) return true;
   if (!input.routeLoopback && isLoopbackHost(url.hostname)) return true;
   return input.bypassSites.some((site) => siteMatches(site, url.hostname));
 }

@@ -63,16 +63,15 @@ beforeEach(() => {
   fake.sets.length = 0;
 });
 
+const TO_COMPANION = [{ type: 'socks', host: '127.0.0.1', port: 1080, proxyDNS: true }, null];
+const REFUSED = [{ type: 'socks', host: '224.0.0.1', port: 1080, proxyDNS: true }, null];
+
 describe('firefoxProxyControl', () => {
   it('sends pages to the companion with DNS at the proxy, and holds WebRTC strict while the path is up', async () => {
     const control = firefoxProxyControl();
     expect(await control.apply(INPUT)).toEqual({ ok: true });
-    expect(route('http://example.org/')).toEqual({
-      type: 'socks',
-      host: '127.0.0.1',
-      port: 1080,
-      proxyDNS: true,
-    });
+    // No fallback after the companion (`null`): the browser's own proxy would be another way out.
+    expect(route('http://example.org/')).toEqual(TO_COMPANION);
     expect(route('ws://127.0.0.1:8600/')).toEqual({ type: 'direct' });
     expect(fake.policy).toBe('proxy_only');
 
@@ -83,8 +82,43 @@ describe('firefoxProxyControl', () => {
     expect(fake.sets).toEqual(['proxy_only', 'disable_non_proxied_udp', 'proxy_only']);
 
     await control.clear();
-    expect(fake.listeners.size).toBe(0);
+    // Still listening (Firefox remembers only a listener added as the background starts), answering nothing.
+    expect(fake.listeners.size).toBe(1);
+    expect(route('http://example.org/')).toBeUndefined();
     expect(fake.policy).toBe('default');
+  });
+
+  it('listens from the start, and requests wait until it is told where they go', async () => {
+    const control = firefoxProxyControl();
+    expect(fake.listeners.size).toBe(1);
+    const early = route('http://example.org/');
+    expect(early).toBeInstanceOf(Promise);
+    await control.apply(INPUT);
+    expect(await early).toEqual(TO_COMPANION);
+  });
+
+  it('lets waiting requests go as the browser would send them once Protect is not wanted', async () => {
+    const control = firefoxProxyControl();
+    const early = route('http://example.org/');
+    await control.clear();
+    expect(await early).toBeUndefined();
+  });
+
+  it('blocks pages (never direct) but not the signaling server, with the looser policy, until a companion is up', async () => {
+    fake.policy = 'proxy_only'; // Firefox kept it from before the restart.
+    const control = firefoxProxyControl();
+    const early = route('http://example.org/');
+    await control.block({ signalingUrl: INPUT.signalingUrl, routeLoopback: false, bypassSites: [] });
+    expect(await early).toEqual(REFUSED);
+    expect(route('https://example.org/x')).toEqual(REFUSED);
+    expect(route('ws://127.0.0.1:8600/')).toEqual({ type: 'direct' });
+    expect(fake.policy).toBe('disable_non_proxied_udp');
+
+    await control.apply(INPUT);
+    expect(route('http://example.org/')).toEqual(TO_COMPANION);
+    expect(fake.policy).toBe('disable_non_proxied_udp');
+    await control.pathUp(true);
+    expect(fake.policy).toBe('proxy_only');
   });
 
   it('applied while a path is being built, starts with the looser policy', async () => {
@@ -99,7 +133,15 @@ describe('firefoxProxyControl', () => {
     fake.levelOfControl = 'controlled_by_other_extensions';
     const control = firefoxProxyControl();
     expect(await control.apply(INPUT)).toMatchObject({ ok: false, code: 'webrtc-policy-not-controllable' });
-    expect(fake.listeners.size).toBe(0);
+    expect(route('http://example.org/')).toBeUndefined();
     expect(fake.sets).toEqual([]);
+  });
+
+  it('keeps pages blocked when the policy cannot be had once they are', async () => {
+    const control = firefoxProxyControl();
+    await control.block({ signalingUrl: INPUT.signalingUrl, routeLoopback: false, bypassSites: [] });
+    fake.levelOfControl = 'controlled_by_other_extensions';
+    expect(await control.apply(INPUT)).toMatchObject({ ok: false });
+    expect(route('http://example.org/')).toEqual(REFUSED);
   });
 });

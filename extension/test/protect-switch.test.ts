@@ -14,6 +14,12 @@ const PROXY_TO_COMPANION = {
   bypassSites: [],
 };
 
+const BLOCK_RULES = {
+  signalingUrl: DEFAULT_SETTINGS.signalingUrl,
+  routeLoopback: true,
+  bypassSites: [],
+};
+
 describe('ProtectSwitch', () => {
   it('starts the path and the companion together, sets the proxy only once both are up, and clears it when turned off', async () => {
     const h = switchHarness();
@@ -140,7 +146,39 @@ describe('ProtectSwitch', () => {
     });
     await h.runner.resume();
     expect(h.sent()).toEqual(['status', 'protect-stop', 'protect-start', 'protect-companion']);
-    expect(h.protect.state).toEqual({ status: 'connecting', detail: 'Finding a path' });
+    // Pages were blocked before anything else, then pointed at the new companion: never direct.
+    expect(h.proxyCalls).toEqual([{ block: BLOCK_RULES }, PROXY_TO_COMPANION]);
+    expect(h.protect.state).toMatchObject({ status: 'reconnecting' });
+    expect(h.pathUpCalls.at(-1)).toBe(false);
+    await h.emit(joined());
+    await h.emit(PROTECTED);
+    expect(h.protect.state).toMatchObject({ status: 'on' });
+    expect(h.pathUpCalls.at(-1)).toBe(true);
+  });
+
+  it('keeps pages blocked when a Protect that comes back after a restart finds no companion', async () => {
+    const h = switchHarness({
+      companion: 'missing',
+      wanted: { protect: true, volunteer: false, downloads: false },
+    });
+    await h.runner.resume();
+    expect(h.proxyCalls).toEqual([{ block: BLOCK_RULES }]);
+    const state = h.protect.state;
+    expect(state).toMatchObject({ status: 'error', code: 'companion-missing' });
+    expect(state.status === 'error' && state.reason).toContain('blocked until you turn Protect off');
+
+    // The popup tries again (it watches for the companion to be installed): still blocked, never cleared.
+    await h.runner.setSwitch('protect', true);
+    expect(h.proxyCalls).toEqual([{ block: BLOCK_RULES }, { block: BLOCK_RULES }]);
+    expect(h.protect.state).toMatchObject({ status: 'error', code: 'companion-missing', blocking: true });
+
+    // A browser started again once more: still blocked, still the error, until the user turns Protect off.
+    await h.runner.resume();
+    expect(h.proxyCalls.filter((call) => call === 'clear')).toEqual([]);
+    expect(h.proxyCalls.at(-1)).toEqual({ block: BLOCK_RULES });
+    expect(h.protect.state).toMatchObject({ status: 'error', code: 'companion-missing' });
+    await h.runner.setSwitch('protect', false);
+    expect(h.proxyCalls.at(-1)).toBe('clear');
   });
 
   it('clears the proxy on resume when Protect is not wanted', async () => {

@@ -9,7 +9,7 @@ import type { EngineChannel } from '../lib/engine-channel';
 import type { EngineEvent, EngineStatus, OffscreenCommand, SwitchName, SwitchState } from '../lib/messages';
 import type { Pairing } from '@underpass/shared/data-port';
 import type { ProxyControl } from '../lib/proxy-control';
-import type { ProxyRuleInput } from '../lib/proxy-rules';
+import type { BlockRuleInput, ProxyRuleInput } from '../lib/proxy-rules';
 import { SerialQueue } from '../lib/serial-queue';
 import { DEFAULT_SETTINGS, type Settings } from '../lib/settings';
 import type { Wanted } from '../lib/store';
@@ -67,7 +67,7 @@ export function switchHarness(options: HarnessOptions = {}) {
       emit = listener;
     },
   };
-  const proxyCalls: (ProxyRuleInput | 'clear')[] = [];
+  const proxyCalls: (ProxyRuleInput | 'clear' | { block: BlockRuleInput })[] = [];
   const pathUpCalls: boolean[] = [];
   const proxy: ProxyControl = {
     async apply(input) {
@@ -76,6 +76,9 @@ export function switchHarness(options: HarnessOptions = {}) {
     },
     async pathUp(up) {
       pathUpCalls.push(up);
+    },
+    async block(rules) {
+      proxyCalls.push({ block: rules });
     },
     async clear() {
       proxyCalls.push('clear');

@@ -16,6 +16,19 @@ const STATS = {
 };
 
 describe('VolunteerSwitch', () => {
+  it('takes no new clients while told so, in the running relay and in the next start', async () => {
+    const h = switchHarness();
+    // Not relaying: nothing to tell the host yet.
+    await h.volunteer.takeNewClients(false);
+    expect(h.sent()).toEqual([]);
+    await h.runner.setSwitch('volunteer', true);
+    expect(h.commands.at(-1)).toMatchObject({ type: 'volunteer-start', takeNewClients: false });
+    await h.volunteer.takeNewClients(true);
+    expect(h.commands.at(-1)).toEqual({ target: 'offscreen', type: 'volunteer-new-clients', take: true });
+    await h.volunteer.takeNewClients(true);
+    expect(h.sent().filter((type) => type === 'volunteer-new-clients')).toHaveLength(1);
+  });
+
   it('goes on when the engine says so and stores its counters', async () => {
     const h = switchHarness();
     await h.runner.setSwitch('volunteer', true);

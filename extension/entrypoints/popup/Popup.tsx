@@ -10,6 +10,7 @@ import { VolunteerChart } from './VolunteerChart';
 import { t } from '../../lib/i18n';
 import { EMPTY_PROTECT_INFO, type ProtectInfo } from '../../features/protect/protect-messages';
 import { ZERO_VOLUNTEER_STATS } from '../../features/volunteer/volunteer-messages';
+import { newClientsHeldByProtect } from '../../features/volunteer/held-by-protect';
 import { uiReplySchema, type SwitchName, type SwitchState, type UiRequest } from '../../lib/messages';
 import { DEFAULT_SETTINGS } from '../../lib/settings';
 import { loadSnapshot, watchSnapshot, type StoreSnapshot } from '../../lib/store';
@@ -115,6 +116,11 @@ export function Popup() {
             )}
           </div>
         )}
+        {snapshot.protect.status === 'error' && snapshot.protect.blocking === true && (
+          <p class="help" data-testid="protect-kill-switch">
+            {t('protectBlockedUntilOff')}
+          </p>
+        )}
         {snapshot.protect.status === 'error' && snapshot.protect.code === 'untrusted-exit' && (
           <p class="help" data-testid="untrusted-exit">
             {t('untrustedExit')}
@@ -186,6 +192,12 @@ export function Popup() {
             {t('volunteerFull')}
           </p>
         )}
+        {snapshot.volunteer.status === 'on' &&
+          newClientsHeldByProtect(import.meta.env.FIREFOX === true, snapshot.protect) && (
+            <p class="help" data-testid="volunteer-held-by-protect">
+              {t('volunteerHeldByProtect')}
+            </p>
+          )}
         {conditionPause(snapshot.volunteer) && (
           <p class="help" data-testid="volunteer-paused-help">
             {t('volunteerPausedResumes')}

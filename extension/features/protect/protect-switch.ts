@@ -13,6 +13,7 @@ import type {
 import { explainPairedFailure, PairedCompanion } from '../../lib/paired-companion';
 import type { Pairing } from '@underpass/shared/data-port';
 import type { ProxyControl } from '../../lib/proxy-control';
+import type { BlockRuleInput } from '../../lib/proxy-rules';
 import type { SerialQueue } from '../../lib/serial-queue';
 import { type Settings } from '../../lib/settings';
 import { settingsChangeFor } from './protect-settings';
@@ -65,6 +66,8 @@ export type ProtectSwitchOptions = {
   restarts?: Omit<CompanionRestartsOptions, 'clock'>;
 };
 
+type ProxiedTo = { socksPort: number; dataPort: number } | 'blocked';
+
 /** A companion being started again: which attempt, and the timer that starts it. */
 type Restart = { attempt: number; left: number; delayMs: number; timer?: unknown };
 
@@ -81,8 +84,12 @@ type ProtectSession = {
   joined: boolean;
   restart?: Restart;
   restarts: CompanionRestarts;
-  /** The ports the proxy points at, once set: it stays set (the kill switch) until Protect is turned off. */
-  proxied?: { socksPort: number; dataPort: number };
+  /**
+   * Set once pages are kept from going direct: the ports the proxy points at, or `blocked` (a Protect that came
+   * back after a restart, before its companion is up: pages fail). It stays set (the kill switch) until Protect
+   * is turned off.
+   */
+  proxied?: ProxiedTo;
   /** The engine is rebuilding a lost path. */
   pathLost: boolean;
   /** The engine is building the new path the user asked for (the old one is no longer used). */
@@ -117,17 +124,26 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
 
   /**
    * `carry.proxied`: the proxy already points at a companion (a restart for new settings), so it stays set,
-   * pages fail rather than go direct, until the new companion is up and the proxy is pointed at it.
+   * pages fail rather than go direct, until the new companion is up and the proxy is pointed at it; or
+   * `blocked`: Protect was on when the browser closed, so pages are blocked from the start.
    */
-  async start(carry: { proxied?: ProtectSession['proxied'] } = {}): Promise<void> {
+  async start(carry: { proxied?: ProxiedTo } = {}): Promise<void> {
     if (this.session) return;
     const { store, channel } = this.options;
     const settings = await store.loadSettings();
     const pairing = settings.pairing;
-    await this.setState({
-      status: 'connecting',
-      detail: pairing ? 'Connecting to the paired companion' : 'Starting the companion',
-    });
+    // Started again from an error that keeps pages blocked (the popup retries a missing companion): still blocked.
+    const proxied =
+      carry.proxied ?? (this.state.status === 'error' && this.state.blocking ? 'blocked' : undefined);
+    if (proxied === 'blocked') await this.options.proxy.block(blockRules(settings));
+    await this.setState(
+      proxied === 'blocked'
+        ? { status: 'reconnecting', detail: 'Starting the companion again.' }
+        : {
+            status: 'connecting',
+            detail: pairing ? 'Connecting to the paired companion' : 'Starting the companion',
+          },
+    );
     const companion = pairing ? new PairedCompanion(pairing) : this.options.createCompanion();
     const session: ProtectSession = {
       companion,
@@ -136,10 +152,10 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
       restarts: new CompanionRestarts({ ...this.options.restarts, clock: this.clock }),
       pathLost: false,
       renewing: false,
-      applyingSettings: carry.proxied !== undefined,
+      applyingSettings: proxied !== undefined && proxied !== 'blocked',
       stats: ZERO_PROTECT_STATS,
       ...(pairing ? { pairing } : {}),
-      ...(carry.proxied ? { proxied: carry.proxied } : {}),
+      ...(proxied ? { proxied } : {}),
     };
     this.session = session;
     await store.saveProtectInfo(EMPTY_PROTECT_INFO);
@@ -175,6 +191,8 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
     session.settings = settings;
     if (change.companion) return this.restartWith(session);
     // First the proxy: a new signaling server must bypass it before the engine dials it.
+    if ((change.proxy || change.path) && session.proxied === 'blocked')
+      await this.options.proxy.block(blockRules(settings));
     if ((change.proxy || change.path) && session.proxied && session.ready) {
       if (!(await this.pointProxy(session, session.ready))) return;
     }
@@ -324,20 +342,28 @@ export class ProtectSwitch extends SwitchBase implements FeatureSwitch {
     session?.companion.close();
     if (final.status === 'off') await this.options.store.saveProtectInfo(EMPTY_PROTECT_INFO);
     await this.setState(
-      keepProxy && final.status === 'error' ? { ...final, reason: withKillSwitchNote(final.reason) } : final,
+      keepProxy && final.status === 'error'
+        ? { ...final, reason: withKillSwitchNote(final.reason), blocking: true }
+        : final,
     );
   }
 
+  /**
+   * The companion's native port died with the previous worker or browser: a wanted Protect is rebuilt from
+   * scratch, with pages blocked meanwhile (the user left it on: nothing may go direct before it is back). One
+   * that had ended in an error stays there, with pages still blocked if they were, until the user turns it off.
+   */
   async resume({ wanted, stored, engines }: ResumeInput): Promise<void> {
-    // The companion's native port died with the previous worker: a wanted Protect is rebuilt from scratch.
     if (engines && engines.protect.status !== 'off')
       await this.command({ target: 'offscreen', type: 'protect-stop' });
     if (wanted && stored.status !== 'error') {
-      await this.start();
+      await this.start({ proxied: 'blocked' });
     } else if (!wanted) {
       await this.options.proxy.clear();
       await this.setState({ status: 'off' });
     } else {
+      if (stored.status === 'error' && stored.blocking)
+        await this.options.proxy.block(blockRules(await this.options.store.loadSettings()));
       this.showStored(stored);
     }
   }
@@ -476,6 +502,15 @@ const KILL_SWITCH_NOTE = ' Traffic stays blocked until you turn Protect off.';
 function withKillSwitchNote(reason: string): string {
   const room = MAX_REASON_LENGTH - KILL_SWITCH_NOTE.length;
   return `${reason.length <= room ? reason : `${reason.slice(0, room - 1)}…`}${KILL_SWITCH_NOTE}`;
+}
+
+/** What goes direct while pages are blocked: our own signaling server (the rules' own exceptions). */
+function blockRules(settings: Settings): BlockRuleInput {
+  return {
+    signalingUrl: settings.signalingUrl,
+    routeLoopback: settings.routeLoopback,
+    bypassSites: settings.bypassSites,
+  };
 }
 
 function formatSeconds(ms: number): string {

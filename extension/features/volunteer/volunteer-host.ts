@@ -50,6 +50,8 @@ export class VolunteerHost implements FeatureHost<'volunteer'> {
   readonly name = 'volunteer';
   private run: VolunteerRun | undefined;
   private current: VolunteerEngineState = { status: 'off' };
+  /** Whether new clients may come (volunteer-new-clients); kept across runs, as it is the browser's, not theirs. */
+  private takingNew = true;
 
   constructor(private readonly options: VolunteerHostOptions) {}
 
@@ -64,6 +66,10 @@ export class VolunteerHost implements FeatureHost<'volunteer'> {
         return true;
       case 'volunteer-stop':
         this.stop({ status: 'off' });
+        return true;
+      case 'volunteer-new-clients':
+        this.takingNew = command.take;
+        this.run?.relay?.engine.takeNewClients(command.take);
         return true;
       default:
         return false;
@@ -86,6 +92,7 @@ export class VolunteerHost implements FeatureHost<'volunteer'> {
 
   private async start(command: StartCommand): Promise<void> {
     this.stop(undefined);
+    if (command.takeNewClients !== undefined) this.takingNew = command.takeNewClients;
     const run: VolunteerRun = { command };
     this.run = run;
     this.setState({ status: 'connecting' });
@@ -154,6 +161,7 @@ export class VolunteerHost implements FeatureHost<'volunteer'> {
       capacity: command.capacity,
       ...(command.bandwidthBytesPerSec > 0 ? { bandwidthBytesPerSec: command.bandwidthBytesPerSec } : {}),
     });
+    engine.takeNewClients(this.takingNew);
     const relay: RelayRun = { engine };
     run.relay = relay;
     const current = () => this.run === run && run.relay === relay;

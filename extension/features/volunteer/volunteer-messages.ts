@@ -64,8 +64,15 @@ export const VOLUNTEER_COMMANDS = [
     /** Pause while the browser says it runs on battery / on a metered connection (where it tells). */
     pauseOnBattery: z.boolean(),
     pauseOnMetered: z.boolean(),
+    /** False: the relay takes no new clients for now (see volunteer-new-clients); true when absent. */
+    takeNewClients: z.boolean().optional(),
   }),
   z.object({ target: z.literal('offscreen'), type: z.literal('volunteer-stop') }),
+  /**
+   * Whether the relay may take new clients: not while our new WebRTC links cannot connect (Firefox, while the
+   * user's own Protect holds its WebRTC policy strict). The clients it has keep their place.
+   */
+  z.object({ target: z.literal('offscreen'), type: z.literal('volunteer-new-clients'), take: z.boolean() }),
 ] as const;
 
 /** engines' host → background. */

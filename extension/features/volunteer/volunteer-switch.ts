@@ -41,6 +41,8 @@ export class VolunteerSwitch extends SwitchBase implements FeatureSwitch {
   /** What the engines' host runs the relay with, so that only a change to one of them restarts it. */
   private relayStartedWith: RelaySettings | undefined;
   private readonly history: HistoryRecorder;
+  /** False while this browser cannot let a new link connect (see takeNewClients). */
+  private takingNew = true;
 
   constructor(private readonly options: VolunteerSwitchOptions) {
     super((name, state) => options.store.saveSwitchState(name, state));
@@ -94,12 +96,27 @@ export class VolunteerSwitch extends SwitchBase implements FeatureSwitch {
     await this.startRelay(settings);
   }
 
+  /**
+   * Whether new people may come to this relay. Firefox's WebRTC policy, held strict while the user's own Protect
+   * is up, binds the add-on's links too: a new one cannot connect then, so the relay must not be named to anyone
+   * (the people it relays for keep their links). Nothing to do while it is not relaying: the next start says it.
+   */
+  async takeNewClients(take: boolean): Promise<void> {
+    if (this.takingNew === take) return;
+    this.takingNew = take;
+    if (!this.relaying) return;
+    await this.options.channel.send(
+      { target: 'offscreen', type: 'volunteer-new-clients', take },
+      { create: false },
+    );
+  }
+
   private async startRelay(settings: Settings): Promise<void> {
     const relay = relaySettings(settings);
     this.relayStartedWith = relay;
     await this.setState(toSwitchState({ status: 'connecting' }));
     const reply = await this.options.channel.send(
-      { target: 'offscreen', type: 'volunteer-start', ...relay },
+      { target: 'offscreen', type: 'volunteer-start', ...relay, takeNewClients: this.takingNew },
       { create: true },
     );
     if (!reply.ok && this.relaying)

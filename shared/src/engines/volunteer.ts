@@ -77,6 +77,8 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
   private readonly exitLinks = new Map<string, Link>();
   private readonly clock: Clock;
   private readonly load: LoadReporter;
+  /** False while the host cannot let a new link connect (see takeNewClients). */
+  private takingNew = true;
 
   constructor(private readonly options: VolunteerEngineOptions) {
     super();
@@ -99,7 +101,7 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
       },
     });
     this.relay.on('stats', (stats) => {
-      if (this.running) this.load.set(stats.clientsNow);
+      if (this.running) this.reportLoad(stats.clientsNow);
       this.emit('stats', this.withHelped(stats));
     });
   }
@@ -109,6 +111,8 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
     const { signaling } = this.options;
     await signaling.connect();
     this.running = true;
+    // Closed to new clients from the start: the broker must hear it before it names this relay to anyone.
+    if (!this.takingNew) this.reportLoad(0);
     this.connector = new PeerConnector({
       signaling,
       createPeer: this.options.createPeer,
@@ -121,7 +125,7 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
     });
     signaling.on('link', (offer) => {
       if (!this.running || offer.initiator || offer.peer.role !== 'client') return;
-      if (this.relay.stats().clientsNow >= this.options.capacity) {
+      if (!this.takingNew || this.relay.stats().clientsNow >= this.options.capacity) {
         signaling.linkClosed(offer.linkId);
         return;
       }
@@ -141,6 +145,22 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
           (error: SessionError) => this.emit('error', error),
         );
     });
+  }
+
+  /**
+   * Whether new clients may come. A host whose new WebRTC links cannot connect for a while (Firefox while the
+   * user's own Protect holds its WebRTC policy strict) takes none: the broker is told the relay is full, so it
+   * names it to nobody, and an offer that crosses that word is turned away. The clients already here keep
+   * their circuits; their links were made before.
+   */
+  takeNewClients(take: boolean): void {
+    if (this.takingNew === take) return;
+    this.takingNew = take;
+    if (this.running) this.reportLoad(this.relay.stats().clientsNow);
+  }
+
+  private reportLoad(clientsNow: number): void {
+    this.load.set(this.takingNew ? clientsNow : Math.max(clientsNow, this.options.capacity));
   }
 
   stop(): void {
