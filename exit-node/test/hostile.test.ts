@@ -95,6 +95,8 @@ describe('hostile clients against a real exit (WebRTC, relay, TCP)', () => {
   let hostileLink: Link;
   const links: Link[] = [];
   const dialed: string[] = [];
+  /** Why the relay↔exit link closed, when it did before the end (it should not). */
+  const linkCloses: string[] = [];
   /** While set, the exit's rate limits see this time: they stop refilling (its timers run as ever). */
   let pausedAt: number | undefined;
 
@@ -130,6 +132,13 @@ describe('hostile clients against a real exit (WebRTC, relay, TCP)', () => {
       clock: { ...systemClock, now: () => pausedAt ?? systemClock.now() },
     });
     const [relayToExit, exitFromRelay] = await peerLinkPair();
+    // A shared link that dies takes the good session with it (it fails with `link-closed`): say which and why.
+    relayToExit.on('close', (error) =>
+      linkCloses.push(`relay→exit closed: ${error?.message ?? 'no reason'}`),
+    );
+    exitFromRelay.on('close', (error) =>
+      linkCloses.push(`exit←relay closed: ${error?.message ?? 'no reason'}`),
+    );
     exit.addLink(exitFromRelay);
     relay = new RelayEngine({ connectExit: async () => relayToExit });
     const [goodClient, relayFromGood] = await peerLinkPair();
@@ -263,7 +272,11 @@ describe('hostile clients against a real exit (WebRTC, relay, TCP)', () => {
     expect(refused).toBe(DEFAULT_SESSION_LIMITS.streamOpensBurst);
     pausedAt = undefined;
 
-    const body = await download;
+    const body = await download.catch((error: unknown) => {
+      throw new Error(
+        `the good download failed: ${String(error)}; ${linkCloses.join('; ') || 'no link closed'}`,
+      );
+    });
     expect(body.status).toMatch(/^HTTP\/1\.1 200/);
     expect(body.sha256).toBe(site.fileSha256);
     expect(good.closed).toBe(false);
