@@ -38,6 +38,8 @@ export function serve(handlers: Record<string, Handler>): void {
 export class Peers {
   private readonly peers = new Map<string, SimplePeerLike>();
   private readonly createPeer = nodePeerFactory();
+  /** Measures the event loop's lateness once loopDelay is first asked (bench:wan --trace). */
+  private loopDelays: IntervalHistogram | undefined;
 
   /** Starts a peer; resolves with its link once connected (the parent carries the signals meanwhile). */
   open(name: string, initiator: boolean): Promise<PeerLink> {
@@ -87,8 +89,6 @@ export class Peers {
     this.loopDelays.reset();
     return Number.isFinite(maxMs) ? maxMs : 0;
   }
-
-  private loopDelays: IntervalHistogram | undefined;
 
   /** Bytes libwebrtc says the link's DataChannel has received (getStats), whether or not JavaScript has them yet. */
   async channelBytesReceived(name: string): Promise<number> {
