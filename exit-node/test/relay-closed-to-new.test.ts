@@ -1,15 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ProtectEngine, VolunteerEngine } from '@underpass/shared/engines';
 import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
-import { startSignalingServer, type SignalingServer } from '../../signaling-server/src/server.js';
-import { startExitNode, type ExitNode } from '../src/exit-node.js';
 import { nodePeerFactory } from '../src/node-peer.js';
-import { developmentCertificates } from '../src/certificates.js';
+import { signalingWithExit } from './signaling-with-exit.js';
 
 const WS = WebSocket as unknown as WebSocketConstructorLike;
 
@@ -19,28 +14,8 @@ const WS = WebSocket as unknown as WebSocketConstructorLike;
  * the broker names it again.
  */
 describe('a relay closed to new clients', () => {
-  let signaling: SignalingServer;
-  let exit: ExitNode;
-  let dataDir: string;
-  const closers: (() => void)[] = [];
-
-  beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'underpass-exit-'));
-    signaling = await startSignalingServer({ port: 0 });
-    exit = await startExitNode({
-      signalingUrl: signaling.url,
-      dataDir,
-      bindAddress: '127.0.0.3',
-      certificate: developmentCertificates,
-    });
-  });
-
-  afterAll(async () => {
-    for (const close of closers.reverse()) close();
-    await exit?.close();
-    await signaling?.close();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  const signaling = signalingWithExit();
+  const { closers } = signaling;
 
   const client = (): ProtectEngine => {
     const clientSignaling = new SignalingClient({

@@ -1,7 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { fromBase64Url, toBase64Url } from '@underpass/shared/bytes';
 import { ProtectEngine, VolunteerEngine } from '@underpass/shared/engines';
@@ -9,10 +6,8 @@ import type { UnderpassError } from '@underpass/shared/errors';
 import { PeerConnector, type Link } from '@underpass/shared/links';
 import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import { encodeCell } from '@underpass/shared/tunnel';
-import { startSignalingServer, type SignalingServer } from '../../signaling-server/src/server.js';
-import { startExitNode, type ExitNode } from '../src/exit-node.js';
 import { nodePeerFactory } from '../src/node-peer.js';
-import { developmentCertificates } from '../src/certificates.js';
+import { signalingWithExit } from './signaling-with-exit.js';
 import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
 
 const WS = WebSocket as unknown as WebSocketConstructorLike;
@@ -24,28 +19,8 @@ const CIRCUITS = 300;
  * update for each, past the signaling server's message rate, and the server dropped the relay.
  */
 describe('a client flooding a relay with circuits does not get it dropped by the signaling server', () => {
-  let signaling: SignalingServer;
-  let exit: ExitNode;
-  let dataDir: string;
-  const closers: (() => void)[] = [];
-
-  beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'underpass-exit-'));
-    signaling = await startSignalingServer({ port: 0 });
-    exit = await startExitNode({
-      signalingUrl: signaling.url,
-      dataDir,
-      bindAddress: '127.0.0.3',
-      certificate: developmentCertificates,
-    });
-  });
-
-  afterAll(async () => {
-    for (const close of closers.reverse()) close();
-    await exit?.close();
-    await signaling?.close();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  const signaling = signalingWithExit();
+  const { closers } = signaling;
 
   it(`${CIRCUITS} circuits opened and closed through one link; the relay stays listed`, async () => {
     const relaySignaling = new SignalingClient({
