@@ -194,10 +194,10 @@ async function setup(signalingUrl: string, target: Target): Promise<number> {
 serve({
   ...peers.handlers(),
   /** A tunnel over a new link to its first hop (the exit, or a relay): resolves once the exit has answered. */
-  openTunnel: async (name: string, exitKey: number[]) => {
+  openTunnel: async (name: string, exitKey: number[], lanes = 1) => {
     const tunnel = new TunnelClient({
       trust: DEVELOPMENT_TRUST,
-      link: await peers.open(name, true),
+      link: await peers.open(name, true, lanes),
       exitKey: Uint8Array.from(exitKey),
       aead: nodeAead,
     });

@@ -87,9 +87,9 @@ serve({
     return [...staticKey.publicKey];
   },
   /** A link the exit serves (a client's direct link, or a relay's). */
-  openExitLink: async (name: string, initiator: boolean) => {
+  openExitLink: async (name: string, initiator: boolean, lanes = 1) => {
     if (!exit) throw new Error('startEngine first');
-    exit.addLink(await peers.open(name, initiator));
+    exit.addLink(await peers.open(name, initiator, lanes));
   },
   /** A link for the raw baseline: once connected, this end sends until `stopRaw`. */
   openRawLink: async (name: string, paceMbps = 0) => {

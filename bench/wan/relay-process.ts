@@ -5,22 +5,22 @@
  */
 import WebSocket from 'ws';
 import { RelayEngine, VolunteerEngine } from '@underpass/shared/engines';
-import type { PeerLink } from '@underpass/shared/links';
+import type { Link } from '@underpass/shared/links';
 import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
 import { Peers, serve } from './serve.js';
 
 const peers = new Peers();
 /** One two-hop path: the relay engine, and how its exit link (opened by `openExitSide`) reaches it. */
-type Path = { relay: RelayEngine; resolveExit: (link: PeerLink) => void };
+type Path = { relay: RelayEngine; resolveExit: (link: Link) => void };
 const paths = new Map<string, Path>();
 let volunteer: { engine: VolunteerEngine; signaling: SignalingClient } | undefined;
 
 function path(name: string): Path {
   const existing = paths.get(name);
   if (existing) return existing;
-  let resolveExit: (link: PeerLink) => void = () => undefined;
-  const exitLink = new Promise<PeerLink>((resolve) => (resolveExit = resolve));
+  let resolveExit: (link: Link) => void = () => undefined;
+  const exitLink = new Promise<Link>((resolve) => (resolveExit = resolve));
   const created = { relay: new RelayEngine({ connectExit: () => exitLink }), resolveExit };
   paths.set(name, created);
   return created;
@@ -29,12 +29,12 @@ function path(name: string): Path {
 serve({
   ...peers.handlers(),
   /** The relay opens the link to the exit, as in the real network. */
-  openExitSide: async (name: string) => {
-    path(name).resolveExit(await peers.open(`${name}-exit`, true));
+  openExitSide: async (name: string, lanes = 1) => {
+    path(name).resolveExit(await peers.open(`${name}-exit`, true, lanes));
   },
   /** And answers the client's. */
-  openClientSide: async (name: string) => {
-    path(name).relay.addClientLink(await peers.open(`${name}-client`, false));
+  openClientSide: async (name: string, lanes = 1) => {
+    path(name).relay.addClientLink(await peers.open(`${name}-client`, false, lanes));
   },
   /** Bytes waiting in a path's relay for its congested links (for bench:wan --trace). */
   queued: (name: string) => paths.get(name)?.relay.queuedBytes() ?? 0,

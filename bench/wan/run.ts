@@ -12,6 +12,7 @@
  *   --jitter N      ± N ms on each bottleneck link's delay, each way (default 0; the emulator never reorders)
  *   --raw-pace N    the raw baseline's sender paced to N Mbit/s (an experiment; 0: unpaced)
  *   --associations N  also one stream over each of N direct tunnels at once (an experiment; default 1: not run)
+ *   --lanes N       each tunnel link (not the raw baseline's) over N PeerConnections (StripedLink; default 1)
  *   --trace         during each one-stream tunnel download, sample every 100 ms where data waits (the exit's and
  *                   the relay's DataChannel buffers, the relay's queue, the emulator's queues and drops, each
  *                   party's event-loop delay, what the client's channel received and its streams not yet) and
@@ -41,6 +42,7 @@ const { values: flags } = parseArgs({
     trace: { type: 'boolean', default: false },
     'raw-pace': { type: 'string', default: '0' },
     associations: { type: 'string', default: '1' },
+    lanes: { type: 'string', default: '1' },
   },
 });
 /** --raw-pace: the raw baseline's sender held to this many Mbit/s (0: as fast as the channel takes). */
@@ -48,6 +50,9 @@ const RAW_PACE_MBPS = Number(flags['raw-pace']);
 
 /** --associations N: also one stream over each of N direct tunnels at once, each its own PeerConnection. */
 const ASSOCIATIONS = Math.max(1, Math.round(Number(flags.associations)));
+
+/** --lanes N: each tunnel link over N PeerConnections, striped (shared/src/links/striped-link.ts). */
+const LANES = Math.max(1, Math.min(8, Math.round(Number(flags.lanes))));
 
 const numbers = (text: string, what: string) =>
   text.split(',').map((part) => {
@@ -246,17 +251,21 @@ async function measureCondition(
   // 2. The direct path and the two-hop path, on fresh links.
   const direct = `direct-${tag}`;
   const directSetupMs = await connect(
-    { party: client, name: direct, open: () => client.call('openTunnel', direct, exitKey) },
-    { party: exit, name: direct, open: () => exit.call('openExitLink', direct, false) },
+    { party: client, name: direct, open: () => client.call('openTunnel', direct, exitKey, LANES) },
+    { party: exit, name: direct, open: () => exit.call('openExitLink', direct, false, LANES) },
   );
   const twoHop = `two-hop-${tag}`;
   await connect(
-    { party: relay, name: `${twoHop}-exit`, open: () => relay.call('openExitSide', twoHop) },
-    { party: exit, name: `${twoHop}-exit`, open: () => exit.call('openExitLink', `${twoHop}-exit`, false) },
+    { party: relay, name: `${twoHop}-exit`, open: () => relay.call('openExitSide', twoHop, LANES) },
+    {
+      party: exit,
+      name: `${twoHop}-exit`,
+      open: () => exit.call('openExitLink', `${twoHop}-exit`, false, LANES),
+    },
   );
   const twoHopSetupMs = await connect(
-    { party: client, name: twoHop, open: () => client.call('openTunnel', twoHop, exitKey) },
-    { party: relay, name: `${twoHop}-client`, open: () => relay.call('openClientSide', twoHop) },
+    { party: client, name: twoHop, open: () => client.call('openTunnel', twoHop, exitKey, LANES) },
+    { party: relay, name: `${twoHop}-client`, open: () => relay.call('openClientSide', twoHop, LANES) },
   );
   progress(
     `  links up: raw ${rawSetupMs.toFixed(0)} ms, direct tunnel ${directSetupMs.toFixed(0)} ms, ` +

@@ -4,7 +4,7 @@
  * link. The process ends when the parent's IPC channel closes, even after a SIGKILL of the parent.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { PeerLink } from '@underpass/shared/links';
+import { PeerLink, StripedLink, type Link } from '@underpass/shared/links';
 import type { SimplePeerLike } from '@underpass/shared/links';
 import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
 
@@ -16,6 +16,11 @@ type Handler = (...args: never[]) => unknown;
 
 export function emit(event: string, data: unknown): void {
   process.send?.({ event, data } satisfies PartyEvent);
+}
+
+/** The key of a link's lane: the link's own name for lane 0, as links without lanes have. */
+function laneKey(name: string, lane: number): string {
+  return lane === 0 ? name : `${name}~${lane}`;
 }
 
 export function serve(handlers: Record<string, Handler>): void {
@@ -41,12 +46,26 @@ export class Peers {
   /** Measures the event loop's lateness once loopDelay is first asked (bench:wan --trace). */
   private loopDelays: IntervalHistogram | undefined;
 
-  /** Starts a peer; resolves with its link once connected (the parent carries the signals meanwhile). */
-  open(name: string, initiator: boolean): Promise<PeerLink> {
-    if (this.peers.has(name)) throw new Error(`a peer ${name} exists already`);
+  /**
+   * Starts a link's peers, one per lane; resolves with the link once every lane is connected (the parent
+   * carries the signals meanwhile, by the link's name; a further lane's are wrapped with its number, as
+   * lane-signals.ts does). Both ends must open the link with the same number of lanes.
+   */
+  async open(name: string, initiator: boolean, lanes = 1): Promise<Link> {
+    const connected = Array.from({ length: lanes }, (_, lane) => this.openLane(name, lane, initiator));
+    const [first, ...others] = await Promise.all(connected);
+    if (others.length === 0) return first!;
+    const link = new StripedLink(first!);
+    for (const lane of others) link.addLane(lane);
+    return link;
+  }
+
+  private openLane(name: string, lane: number, initiator: boolean): Promise<PeerLink> {
+    const key = laneKey(name, lane);
+    if (this.peers.has(key)) throw new Error(`a peer ${key} exists already`);
     const peer = this.createPeer({ initiator });
-    this.peers.set(name, peer);
-    peer.on('signal', (data) => emit('signal', { name, data }));
+    this.peers.set(key, peer);
+    peer.on('signal', (data) => emit('signal', { name, data: lane === 0 ? data : { lane, signal: data } }));
     return new Promise((resolve, reject) => {
       peer.on('connect', () => resolve(new PeerLink(peer)));
       peer.on('error', (error: unknown) => reject(error instanceof Error ? error : new Error(String(error))));
@@ -54,12 +73,21 @@ export class Peers {
   }
 
   signal(name: string, data: unknown): void {
-    this.peers.get(name)?.signal(data);
+    const { lane, signal } = data as { lane?: number; signal?: unknown };
+    if (lane === undefined) this.peers.get(name)?.signal(data);
+    else this.peers.get(laneKey(name, lane))?.signal(signal);
   }
 
   close(name: string): void {
-    this.peers.get(name)?.destroy();
-    this.peers.delete(name);
+    for (const key of this.lanesOf(name)) {
+      this.peers.get(key)?.destroy();
+      this.peers.delete(key);
+    }
+  }
+
+  /** The keys of a link's lanes' peers. */
+  private lanesOf(name: string): string[] {
+    return [...this.peers.keys()].filter((key) => key === name || key.startsWith(`${name}~`));
   }
 
   /**
@@ -92,12 +120,14 @@ export class Peers {
 
   /** Bytes libwebrtc says the link's DataChannel has received (getStats), whether or not JavaScript has them yet. */
   async channelBytesReceived(name: string): Promise<number> {
-    const pc = (this.peers.get(name) as unknown as { _pc?: RTCPeerConnection } | undefined)?._pc;
-    if (!pc) return 0;
     let bytes = 0;
-    (await pc.getStats()).forEach((entry: { type: string; bytesReceived?: number }) => {
-      if (entry.type === 'data-channel') bytes += entry.bytesReceived ?? 0;
-    });
+    for (const key of this.lanesOf(name)) {
+      const pc = (this.peers.get(key) as unknown as { _pc?: RTCPeerConnection } | undefined)?._pc;
+      if (!pc) continue;
+      (await pc.getStats()).forEach((entry: { type: string; bytesReceived?: number }) => {
+        if (entry.type === 'data-channel') bytes += entry.bytesReceived ?? 0;
+      });
+    }
     return bytes;
   }
 

@@ -13,6 +13,7 @@ import {
 } from '@underpass/shared/exit';
 import { errorMessage } from '@underpass/shared/errors';
 import { DEFAULT_MAX_STREAMS } from '@underpass/shared/tunnel';
+import { DEFAULT_LINK_LANES, MAX_LANES } from '@underpass/shared/links';
 import { DEFAULT_EXIT_CAPACITY, defaultDataDir } from './exit-node.js';
 import { DEFAULT_TCP_CONNECT_TIMEOUT_MS } from './tcp-dialer.js';
 import { DEFAULT_TORRENT_LIMITS, DEFAULT_TORRENT_LISTEN_PORT, type TorrentLimits } from './torrent/index.js';
@@ -64,6 +65,10 @@ ${helpTable([
   ['--max-sessions N', `client sessions at once, across all links (default ${DEFAULT_MAX_SESSIONS})`],
   ['--max-streams N', `streams open at once in one session (default ${DEFAULT_MAX_STREAMS})`],
   ['--session-rate BYTES', 'bytes per second per session, both ways together (default 0: unlimited)'],
+  [
+    '--lanes N',
+    `PeerConnections per link at most, 1-${MAX_LANES} (default ${DEFAULT_LINK_LANES}; PROTOCOL.md, Lanes)`,
+  ],
   ['--connect-timeout SECONDS', `TCP connect timeout (default ${inSeconds(DEFAULT_TCP_CONNECT_TIMEOUT_MS)})`],
   [
     '--dial-timeout SECONDS',
@@ -132,6 +137,7 @@ export type ExitConfig = {
   capacity: number | undefined;
   maxSessions: number | undefined;
   maxStreamsPerSession: number | undefined;
+  lanes: number | undefined;
   connectTimeoutMs: number | undefined;
   limits: Partial<SessionLimits>;
   iceServers: { urls: string }[];
@@ -223,6 +229,7 @@ export function parseExitConfig(argv: readonly string[], env: Env): ExitConfigRe
       'max-sessions': { type: 'string' },
       'max-streams': { type: 'string' },
       'session-rate': { type: 'string' },
+      lanes: { type: 'string' },
       'connect-timeout': { type: 'string' },
       'dial-timeout': { type: 'string' },
       'idle-timeout': { type: 'string' },
@@ -298,6 +305,7 @@ export function parseExitConfig(argv: readonly string[], env: Env): ExitConfigRe
       capacity: wholeNumber('capacity', values.capacity, 1, 1000),
       maxSessions: wholeNumber('max-sessions', values['max-sessions'], 1, 100_000),
       maxStreamsPerSession: wholeNumber('max-streams', values['max-streams'], 1, 4096),
+      lanes: wholeNumber('lanes', values.lanes, 1, MAX_LANES),
       connectTimeoutMs: seconds('connect-timeout', values['connect-timeout']),
       limits: {
         ...(dialTimeoutMs === undefined ? {} : { dialTimeoutMs }),

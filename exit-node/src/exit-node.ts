@@ -54,6 +54,8 @@ export interface ExitNodeOptions {
   capacity?: number;
   iceServers?: IceServer[];
   connectTimeoutMs?: number;
+  /** Lanes per WebRTC link (PeerConnectorOptions.lanes): asked for on links this end makes, agreed to on others. */
+  lanes?: number;
   /** Client sessions served at once, across all links. */
   maxSessions?: number;
   maxStreamsPerSession?: number;
@@ -235,6 +237,7 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     signaling,
     createPeer: nodePeerFactory(options.iceServers),
     connectTimeoutMs: options.connectTimeoutMs,
+    lanes: options.lanes,
   });
   // Links come and go as clients choose (direct mode): the broker hears the count at most once a second.
   const load = new LoadReporter({ report: (links) => signaling.reportLoad(links) });

@@ -52,6 +52,7 @@ async function main(): Promise<number | void> {
     capacity: config.capacity,
     maxSessions: config.maxSessions,
     maxStreamsPerSession: config.maxStreamsPerSession,
+    lanes: config.lanes,
     connectTimeoutMs: config.connectTimeoutMs,
     limits: config.limits,
     iceServers: config.iceServers,

@@ -135,6 +135,10 @@ export class FakePeer extends Emitter<{
   connectNow(): void {
     this.emit('connect');
   }
+  /** What simple-peer emits for the broker to carry (an offer, an answer, a candidate). */
+  signalOut(data: unknown): void {
+    this.emit('signal', data);
+  }
   fail(error: Error): void {
     this.emit('error', error);
   }

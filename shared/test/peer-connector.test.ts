@@ -3,13 +3,18 @@ import { Emitter } from '../src/emitter.js';
 import { FakePeer } from './helpers.js';
 import { PeerConnector, type SignalingChannel } from '../src/links/peer-connector.js';
 import { PeerLink, type SimplePeerLike } from '../src/links/peer-link.js';
+import { StripedLink } from '../src/links/striped-link.js';
 
 class FakeSignaling
   extends Emitter<{ signal: [linkId: string, data: unknown]; 'link-closed': [linkId: string] }>
   implements SignalingChannel
 {
   readonly closedLinks: string[] = [];
-  signal(): void {}
+  /** Every `signal.data` this end sent, for the broker to carry. */
+  readonly sent: unknown[] = [];
+  signal(_linkId: string, data: unknown): void {
+    this.sent.push(data);
+  }
   /** A signal from the far side, relayed by the broker. */
   deliver(linkId: string, data: unknown): void {
     this.emit('signal', linkId, data);
@@ -73,4 +78,125 @@ describe('PeerConnector', () => {
     await vi.waitFor(() => expect(peers[0]!.closed).toBe(true)); // the close that destroy() emits
     expect(signaling.closedLinks).toEqual(['link-3']);
   });
+});
+
+describe('PeerConnector: lanes', () => {
+  function lanesSetup(lanes: number) {
+    const signaling = new FakeSignaling();
+    const sent = signaling.sent;
+    const peers: FakePeer[] = [];
+    const connector = new PeerConnector({
+      signaling,
+      lanes,
+      createPeer: () => {
+        const peer = new FakePeer({ closeWhenDestroyed: true });
+        peers.push(peer);
+        return peer as unknown as SimplePeerLike;
+      },
+    });
+    return { signaling, sent, peers, connector };
+  }
+
+  it('asks for its lanes in the offer, sets up the ones agreed once answered, and adds them as they open', async () => {
+    const { signaling, sent, peers, connector } = lanesSetup(4);
+    const link = connector.connect('link-1', true);
+    peers[0]!.signalOut({ type: 'offer', sdp: 'o' });
+    expect(sent).toEqual([{ type: 'offer', sdp: 'o', lanes: 4 }]);
+    signaling.deliver('link-1', { type: 'answer', sdp: 'a', lanes: 2 });
+    // simple-peer gets its own object, without our field.
+    expect(peers[0]!.signals).toEqual([{ type: 'answer', sdp: 'a' }]);
+    expect(peers).toHaveLength(2);
+    peers[1]!.signalOut({ type: 'offer', sdp: 'o1' });
+    expect(sent[1]).toEqual({ lane: 1, signal: { type: 'offer', sdp: 'o1' } });
+    signaling.deliver('link-1', { lane: 1, signal: { type: 'answer', sdp: 'a1' } });
+    expect(peers[1]!.signals).toEqual([{ type: 'answer', sdp: 'a1' }]);
+    peers[0]!.connectNow();
+    const striped = await link;
+    expect(striped).toBeInstanceOf(StripedLink);
+    expect((striped as StripedLink).laneCount).toBe(1);
+    peers[1]!.connectNow();
+    expect((striped as StripedLink).laneCount).toBe(2);
+  });
+
+  it('agrees, as responder, to no more lanes than it allows, and names none to a peer that named none', async () => {
+    const asked = lanesSetup(2);
+    void signalAndAnswer(asked, { type: 'offer', sdp: 'o', lanes: 8 });
+    expect(asked.sent).toEqual([{ type: 'answer', sdp: 'a', lanes: 2 }]);
+    expect(asked.peers).toHaveLength(2);
+
+    const plain = lanesSetup(4);
+    const plainLink = signalAndAnswer(plain, { type: 'offer', sdp: 'o' });
+    expect(plain.sent).toEqual([{ type: 'answer', sdp: 'a' }]);
+    expect(plain.peers).toHaveLength(1);
+    plain.peers[0]!.connectNow();
+    expect(await plainLink).toBeInstanceOf(PeerLink);
+  });
+
+  it('goes on without a further lane that fails to come up', async () => {
+    const { signaling, peers, connector } = lanesSetup(3);
+    const link = connector.connect('link-1', true);
+    signaling.deliver('link-1', { type: 'answer', sdp: 'a', lanes: 3 });
+    peers[0]!.connectNow();
+    const striped = (await link) as StripedLink;
+    peers[1]!.fail(new Error('ICE failed'));
+    peers[2]!.connectNow();
+    expect(striped.laneCount).toBe(2);
+    expect(striped.closed).toBe(false);
+    // Signals still on their way for the lane given up go nowhere.
+    signaling.deliver('link-1', { lane: 1, signal: { candidate: 'c' } });
+    expect(striped.closed).toBe(false);
+  });
+
+  it('adds a further lane that opened before the first, once the first opens', async () => {
+    const { signaling, peers, connector } = lanesSetup(2);
+    const link = connector.connect('link-1', false);
+    signaling.deliver('link-1', { type: 'offer', sdp: 'o', lanes: 2 });
+    peers[1]!.connectNow();
+    peers[0]!.connectNow();
+    expect(((await link) as StripedLink).laneCount).toBe(2);
+  });
+
+  describe('hostile far ends', () => {
+    const refusals: [string, unknown[]][] = [
+      ['an answer agreeing to more lanes than asked', [{ type: 'answer', sdp: 'a', lanes: 5 }]],
+      ['an answer naming a bad count', [{ type: 'answer', sdp: 'a', lanes: 0.5 }]],
+      [
+        'a signal for a lane never agreed',
+        [
+          { type: 'answer', sdp: 'a', lanes: 2 },
+          { lane: 2, signal: {} },
+        ],
+      ],
+      ['a signal for a lane before any were agreed', [{ lane: 1, signal: {} }]],
+      ['a lane number out of range', [{ lane: 99, signal: {} }]],
+      [
+        'a lane signal without its object',
+        [
+          { type: 'answer', sdp: 'a', lanes: 2 },
+          { lane: 1, signal: 'x' },
+        ],
+      ],
+    ];
+    for (const [what, signals] of refusals) {
+      it(`gives the link up on ${what}, and tells the broker once`, async () => {
+        const { signaling, peers, connector } = lanesSetup(4);
+        const outcome = connector.connect('link-1', true).catch((error: { code: string }) => error);
+        for (const data of signals) signaling.deliver('link-1', data);
+        expect(await outcome).toMatchObject({
+          code: 'link-closed',
+          message: expect.stringContaining('signal'),
+        });
+        expect(peers.every((peer) => peer.destroyed)).toBe(true);
+        expect(signaling.closedLinks).toEqual(['link-1']);
+      });
+    }
+  });
+
+  /** As responder: the offer arrives, simple-peer answers; resolves with the link once it opens. */
+  function signalAndAnswer(setup: ReturnType<typeof lanesSetup>, offer: unknown): Promise<unknown> {
+    const link = setup.connector.connect('link-1', false);
+    setup.signaling.deliver('link-1', offer);
+    setup.peers[0]!.signalOut({ type: 'answer', sdp: 'a' });
+    return link;
+  }
 });

@@ -69,8 +69,8 @@ describe('PeerLink over real WebRTC', () => {
       return peer;
     };
     const [nearLink, farLink] = await Promise.all([
-      new PeerConnector({ signaling: near, createPeer: create }).connect('link-1', true),
-      new PeerConnector({ signaling: far, createPeer: create }).connect('link-1', false),
+      new PeerConnector({ signaling: near, createPeer: create, lanes: 1 }).connect('link-1', true),
+      new PeerConnector({ signaling: far, createPeer: create, lanes: 1 }).connect('link-1', false),
     ]);
     expect(nearLink).toBeInstanceOf(PeerLink);
     const closed = new Promise<string | undefined>((resolve) =>

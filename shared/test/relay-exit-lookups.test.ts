@@ -45,7 +45,7 @@ describe('RelayEngine: exit lookups a client asks for (issue 12: unknown exit ke
     }
     expect(closes).toHaveLength(480);
     expect(new Set(closes)).toEqual(new Set(['wrong-exit']));
-    // Time stood still: the broker heard the burst and no more (it allows 100 messages, then 50/s).
+    // Time stood still: the broker heard the burst and no more (it allows 400 messages, then 200/s).
     expect(directory.asked).toHaveLength(DEFAULT_EXIT_LOOKUP_LIMITS.burst);
 
     // A second later the relay may ask again, at its rate.

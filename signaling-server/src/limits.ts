@@ -47,8 +47,10 @@ export const DEFAULT_LIMITS: SignalingLimits = {
   matchWaitMs: 5_000,
   maxWaitingRequests: 10_000,
   maxLinksPerClient: 8,
-  messagesPerSecond: 50,
-  messageBurst: 100,
+  // Four times what one PeerConnection per link needed: each of a link's lanes signals for itself (PROTOCOL.md
+  // §2, Lanes), about five messages a side, and an exit answers every link that comes to it.
+  messagesPerSecond: 200,
+  messageBurst: 400,
   maxErrors: 20,
   pingIntervalMs: 30_000,
   maxBufferedBytes: 1024 * 1024,

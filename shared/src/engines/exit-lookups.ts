@@ -4,7 +4,7 @@ import { TokenBucket } from '../rate-limit.js';
 /**
  * Each exit link a relay lacks costs a `connect-exit` message to the broker, asked for by whatever a client puts
  * in an OPEN cell. Unbounded, a client naming hundreds of unknown exit keys made the relay break the broker's
- * message rate (50/s) and be cut off: one client knocked a volunteer off the network. So lookups are rationed
+ * message rate (then 50/s; 200/s since links have lanes) and be cut off: one client knocked a volunteer off the network. So lookups are rationed
  * (a relay needs one per exit it serves, and a few more as exit links come and go), and a key the directory
  * just did not have is not asked about again for a while.
  */

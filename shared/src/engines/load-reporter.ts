@@ -1,8 +1,8 @@
 import { systemClock, type Clock } from '../clock.js';
 
 /**
- * The least time between two load updates to the broker. The signaling server allows a connection 50
- * messages a second (burst 100) and drops one that keeps exceeding it; a relay's load changes with every
+ * The least time between two load updates to the broker. The signaling server allows a connection 200
+ * messages a second (burst 400) and drops one that keeps exceeding it; a relay's load changes with every
  * client link, which its clients control, so the updates must be bounded whatever they do.
  */
 export const DEFAULT_LOAD_REPORT_INTERVAL_MS = 1_000;

@@ -90,6 +90,8 @@ export interface ProtectEngineOptions {
    */
   directoryKeys: readonly Uint8Array[];
   connectTimeoutMs?: number;
+  /** Lanes per WebRTC link (PeerConnectorOptions.lanes): asked for on links this end makes, agreed to on others. */
+  lanes?: number;
   /** How long the encrypted handshake with the exit may take on a new path. */
   handshakeTimeoutMs?: number;
   /** Tries at the first path before Protect reports an error (WebRTC setup can fail once and work next). */
@@ -289,6 +291,7 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
       signaling,
       createPeer: this.options.createPeer,
       connectTimeoutMs: this.options.connectTimeoutMs,
+      lanes: this.options.lanes,
     });
   }
 

@@ -39,6 +39,8 @@ export interface VolunteerEngineOptions {
   /** Bytes per second across all clients, both directions together; unset means no cap. */
   bandwidthBytesPerSec?: number;
   connectTimeoutMs?: number;
+  /** Lanes per WebRTC link (PeerConnectorOptions.lanes): asked for on links this end makes, agreed to on others. */
+  lanes?: number;
   /** Injected for tests: the bandwidth budget, the load updates and the 24-hour count of clients helped read it. */
   clock?: Clock;
   /** Least time between two load updates to the broker (default 1 s): clients must not be able to flood it. */
@@ -117,6 +119,7 @@ export class VolunteerEngine extends Emitter<VolunteerEngineEvents> {
       signaling,
       createPeer: this.options.createPeer,
       connectTimeoutMs: this.options.connectTimeoutMs,
+      lanes: this.options.lanes,
     });
     // The WebRTC link notices a vanished exit on its own, but not always promptly; the broker's word is
     // enough to end the circuits through it, so their clients rebuild through another exit at once.

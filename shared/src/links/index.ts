@@ -8,3 +8,5 @@ export * from './peer-connector.js';
 export * from './memory-link.js';
 export * from './throttled-link.js';
 export * from './websocket-link.js';
+export * from './striped-link.js';
+export * from './lane-signals.js';

@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+import { memoryLinkPair, type MemoryLink } from '../src/links/memory-link.js';
+import { MAX_REORDER_BYTES, STRIPE_HEADER, StripedLink } from '../src/links/striped-link.js';
+import { LINK_HIGH_WATER, LINK_LOW_WATER } from '../src/links/link.js';
+import type { SessionError } from '../src/errors.js';
+
+/** Two striped links joined by `count` memory lanes; `near`'s lanes are the ones a test drives by hand. */
+function stripedPair(count: number) {
+  const pairs = Array.from({ length: count }, () => memoryLinkPair());
+  const nearLanes = pairs.map(([near]) => near);
+  const farLanes = pairs.map(([, far]) => far);
+  const near = new StripedLink(nearLanes[0]!);
+  const far = new StripedLink(farLanes[0]!);
+  for (let lane = 1; lane < count; lane++) {
+    near.addLane(nearLanes[lane]!);
+    far.addLane(farLanes[lane]!);
+  }
+  return { near, far, nearLanes, farLanes };
+}
+
+function framed(sequence: number, payload: number[]): Uint8Array {
+  const bytes = new Uint8Array(STRIPE_HEADER + payload.length);
+  new DataView(bytes.buffer).setUint32(0, sequence);
+  bytes.set(payload, STRIPE_HEADER);
+  return bytes;
+}
+
+function received(link: StripedLink): number[][] {
+  const got: number[][] = [];
+  link.on('message', (message) => got.push([...message]));
+  return got;
+}
+
+function closedWith(link: StripedLink): Promise<SessionError | undefined> {
+  return new Promise((resolve) => link.on('close', resolve));
+}
+
+describe('StripedLink', () => {
+  it('spreads messages over its idle lanes in turn and delivers them in order', async () => {
+    const { near, far, nearLanes } = stripedPair(3);
+    for (const lane of nearLanes) lane.recordSent = true;
+    const got = received(far);
+    for (let i = 0; i < 6; i++) near.send(new Uint8Array([i]));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(got).toEqual([[0], [1], [2], [3], [4], [5]]);
+    expect(nearLanes.map((lane) => lane.sent.length)).toEqual([2, 2, 2]);
+  });
+
+  it('puts messages that overtook each other on different lanes back in order', () => {
+    const { far, farLanes } = stripedPair(2);
+    const got = received(far);
+    farLanes[1]!.deliver(framed(2, [12]));
+    farLanes[1]!.deliver(framed(1, [11]));
+    expect(got).toEqual([]);
+    farLanes[0]!.deliver(framed(0, [10]));
+    expect(got).toEqual([[10], [11], [12]]);
+    farLanes[0]!.deliver(framed(3, [13]));
+    expect(got).toEqual([[10], [11], [12], [13]]);
+    expect(far.closed).toBe(false);
+  });
+
+  it('sends on the lane with the least waiting, so a lane slowed by a loss gets less', () => {
+    const { near, nearLanes } = stripedPair(3);
+    for (const lane of nearLanes) lane.recordSent = true;
+    nearLanes[0]!.simulateBuffered(300_000);
+    nearLanes[1]!.simulateBuffered(100_000);
+    nearLanes[2]!.simulateBuffered(200_000);
+    near.send(new Uint8Array([1]));
+    expect(nearLanes.map((lane) => lane.sent.length)).toEqual([0, 1, 0]);
+  });
+
+  it('is full only when every lane is, and drains when the first of them does', () => {
+    const { near, nearLanes } = stripedPair(2);
+    let drains = 0;
+    near.on('drain', () => drains++);
+    nearLanes[0]!.simulateBuffered(LINK_HIGH_WATER + 1);
+    expect(near.bufferedAmount).toBe(0);
+    nearLanes[1]!.simulateBuffered(LINK_HIGH_WATER + 2);
+    expect(near.bufferedAmount).toBe(LINK_HIGH_WATER + 1);
+    nearLanes[1]!.simulateBuffered(LINK_LOW_WATER);
+    expect(drains).toBe(1);
+    expect(near.bufferedAmount).toBe(LINK_LOW_WATER);
+  });
+
+  it('holds what arrives before anyone listens, in order', async () => {
+    const { near, far } = stripedPair(2);
+    near.send(new Uint8Array([1]));
+    near.send(new Uint8Array([2]));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(received(far)).toEqual([[1], [2]]);
+  });
+
+  it('numbers across the wrap of its 32-bit sequence', () => {
+    const { far, farLanes } = stripedPair(2);
+    (far as unknown as { nextToDeliver: number }).nextToDeliver = 2 ** 32 - 1;
+    const got = received(far);
+    farLanes[1]!.deliver(framed(0, [2]));
+    farLanes[0]!.deliver(framed(2 ** 32 - 1, [1]));
+    expect(got).toEqual([[1], [2]]);
+  });
+
+  describe('hostile far ends', () => {
+    it('closes on a message that came twice', async () => {
+      const { far, farLanes } = stripedPair(2);
+      const closed = closedWith(far);
+      farLanes[0]!.deliver(framed(0, [1]));
+      farLanes[1]!.deliver(framed(0, [1]));
+      expect(await closed).toMatchObject({ code: 'malformed-frame' });
+    });
+
+    it('closes on a message held twice while waiting', async () => {
+      const { far, farLanes } = stripedPair(2);
+      const closed = closedWith(far);
+      farLanes[0]!.deliver(framed(5, [1]));
+      farLanes[1]!.deliver(framed(5, [1]));
+      expect(await closed).toMatchObject({ code: 'malformed-frame' });
+    });
+
+    it('closes on a message with no payload', async () => {
+      const { far, farLanes } = stripedPair(2);
+      const closed = closedWith(far);
+      farLanes[0]!.deliver(new Uint8Array([0, 0, 0, 0]));
+      expect(await closed).toMatchObject({ code: 'malformed-frame' });
+    });
+
+    it('closes with limit when it would hold more than its bound for one missing message', async () => {
+      const { far, farLanes } = stripedPair(2);
+      const closed = closedWith(far);
+      const chunk = new Array<number>(60_000).fill(7);
+      let sequence = 1;
+      while (!far.closed && sequence < MAX_REORDER_BYTES / 60_000 + 2)
+        farLanes[1]!.deliver(framed(sequence++, chunk));
+      expect(await closed).toMatchObject({ code: 'limit' });
+      expect(sequence).toBeGreaterThan(MAX_REORDER_BYTES / 60_000);
+    });
+  });
+
+  it('closes when a lane closes, and closes its other lanes', async () => {
+    const { far, farLanes } = stripedPair(3);
+    const closed = closedWith(far);
+    farLanes[1]!.close();
+    expect(await closed).toMatchObject({ code: 'link-closed', message: expect.stringContaining('a lane') });
+    expect(farLanes.every((lane: MemoryLink) => lane.closed)).toBe(true);
+  });
+
+  it('closes a lane that joins after it closed', () => {
+    const { near } = stripedPair(1);
+    near.close();
+    const [late] = memoryLinkPair();
+    near.addLane(late);
+    expect(late.closed).toBe(true);
+  });
+});
