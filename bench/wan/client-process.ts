@@ -11,6 +11,7 @@ import { ProtectEngine, TunnelClient } from '@underpass/shared/engines';
 import { NodeSocketStream, type ByteStream } from '@underpass/shared/streams';
 import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import { DEVELOPMENT_DIRECTORY_KEYS, DEVELOPMENT_TRUST } from '@underpass/shared/trust';
+import { StripedLink, type Link } from '@underpass/shared/links';
 import { nodeAead } from '../../exit-node/src/node-aead.js';
 import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
 import { Peers, serve } from './serve.js';
@@ -23,6 +24,8 @@ export type Download = { perSecond: number[]; firstByteMs: number };
 
 const peers = new Peers();
 const tunnels = new Map<string, TunnelClient>();
+/** Each tunnel's link, for what its lanes hold (--trace). */
+const tunnelLinks = new Map<string, Link>();
 
 async function openStream(via: Via, target: Target): Promise<ByteStream> {
   if ('tunnel' in via) {
@@ -195,9 +198,11 @@ serve({
   ...peers.handlers(),
   /** A tunnel over a new link to its first hop (the exit, or a relay): resolves once the exit has answered. */
   openTunnel: async (name: string, exitKey: number[], lanes = 1) => {
+    const link = await peers.open(name, true, lanes);
+    tunnelLinks.set(name, link);
     const tunnel = new TunnelClient({
       trust: DEVELOPMENT_TRUST,
-      link: await peers.open(name, true, lanes),
+      link,
       exitKey: Uint8Array.from(exitKey),
       aead: nodeAead,
     });
@@ -207,6 +212,7 @@ serve({
   closeTunnel: (name: string) => {
     tunnels.get(name)?.close();
     tunnels.delete(name);
+    tunnelLinks.delete(name);
     peers.close(name);
   },
   openRawLink: async (name: string) => {
@@ -222,6 +228,11 @@ serve({
   windowState: (name: string) => tunnels.get(name)?.receiveWindowState,
   /** Stream bytes the tunnel has handed its streams (for --trace, beside what the DataChannel received). */
   delivered: (name: string) => tunnels.get(name)?.stats().bytesDown ?? 0,
+  /** Bytes the tunnel's striped link holds for order (for --trace). */
+  heldForOrder: (name: string) => {
+    const link = tunnelLinks.get(name);
+    return link instanceof StripedLink ? link.heldBytes : 0;
+  },
   receiveRaw,
   download,
   firstBytes,

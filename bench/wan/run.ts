@@ -12,7 +12,8 @@
  *   --jitter N      ± N ms on each bottleneck link's delay, each way (default 0; the emulator never reorders)
  *   --raw-pace N    the raw baseline's sender paced to N Mbit/s (an experiment; 0: unpaced)
  *   --associations N  also one stream over each of N direct tunnels at once (an experiment; default 1: not run)
- *   --lanes N       each tunnel link (not the raw baseline's) over N PeerConnections (StripedLink; default 1)
+ *   --lanes N       each tunnel link (not the raw baseline's) over N PeerConnections (StripedLink; default the
+ *                   product's, DEFAULT_LINK_LANES)
  *   --trace         during each one-stream tunnel download, sample every 100 ms where data waits (the exit's and
  *                   the relay's DataChannel buffers, the relay's queue, the emulator's queues and drops, each
  *                   party's event-loop delay, what the client's channel received and its streams not yet) and
@@ -25,6 +26,7 @@ import { connect, Party } from './party.js';
 import type { Download, Target, Via } from './client-process.js';
 import { SITE_PORT } from './site-process.js';
 import type { ReceiveWindowState } from '@underpass/shared/tunnel';
+import { DEFAULT_LINK_LANES, MAX_LANES } from '@underpass/shared/links';
 
 const LINK_MBPS = 100;
 const ROLES = ['client', 'relay', 'exit', 'site', 'signaling'] as const;
@@ -42,7 +44,7 @@ const { values: flags } = parseArgs({
     trace: { type: 'boolean', default: false },
     'raw-pace': { type: 'string', default: '0' },
     associations: { type: 'string', default: '1' },
-    lanes: { type: 'string', default: '1' },
+    lanes: { type: 'string', default: String(DEFAULT_LINK_LANES) },
   },
 });
 /** --raw-pace: the raw baseline's sender held to this many Mbit/s (0: as fast as the channel takes). */
@@ -52,7 +54,7 @@ const RAW_PACE_MBPS = Number(flags['raw-pace']);
 const ASSOCIATIONS = Math.max(1, Math.round(Number(flags.associations)));
 
 /** --lanes N: each tunnel link over N PeerConnections, striped (shared/src/links/striped-link.ts). */
-const LANES = Math.max(1, Math.min(8, Math.round(Number(flags.lanes))));
+const LANES = Math.max(1, Math.min(MAX_LANES, Math.round(Number(flags.lanes))));
 
 const numbers = (text: string, what: string) =>
   text.split(',').map((part) => {
@@ -290,8 +292,10 @@ async function measureCondition(
     // Read one after the other, libwebrtc's count first: what it has received and JavaScript not yet.
     const inChannel = await client.call<number>('channelBytesReceived', via);
     const delivered = await client.call<number>('delivered', via);
+    const held = await client.call<number>('heldForOrder', via);
     const values: Record<string, number> = {
       'client: received, not yet in JS kB': Math.max(0, inChannel - delivered) / 1000,
+      'client: of which held for order kB': held / 1000,
       'event loop late ms: client': loopDelays[0]!,
       'event loop late ms: relay': loopDelays[1]!,
       'event loop late ms: exit': loopDelays[2]!,
@@ -465,7 +469,8 @@ async function main(): Promise<void> {
     LOSSES.map((lossPercent) => ({ rttMs, lossPercent, queueMs: rttMs >= 150 ? 100 : 50 })),
   );
   progress(
-    `bench:wan — ${conditions.length} conditions, ${SECONDS} s per download, ${LINK_MBPS} Mbit/s bottleneck` +
+    `bench:wan — ${conditions.length} conditions, ${SECONDS} s per download, ${LINK_MBPS} Mbit/s bottleneck, ` +
+      `tunnel links over ${LANES} lane${LANES === 1 ? '' : 's'}` +
       (JITTER_MS ? `, jitter ±${JITTER_MS} ms` : ''),
   );
   const setupStart = performance.now();

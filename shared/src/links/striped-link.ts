@@ -53,6 +53,11 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     return this.lanes.length;
   }
 
+  /** Bytes arrived early and held until the message before them comes (bench:wan --trace). */
+  get heldBytes(): number {
+    return this.waitingBytes;
+  }
+
   /** Another lane, already connected, from the same far end. */
   addLane(lane: Link): void {
     if (this.isClosed) {
