@@ -74,7 +74,7 @@ afterAll(async () => {
 });
 
 /** A Protect engine for pages (nothing required of its exit), and the path requests it made. */
-function pagesPath(options: { exitKey?: string } = {}) {
+function pagesPath(options: { exitKey?: string; mode?: 'two-hop' | 'direct' } = {}) {
   const client = new SignalingClient({ url: signaling.url, WebSocket: WS, hello: { role: 'client' } });
   const requests: { needs?: string; exitKey?: string }[] = [];
   const ask = client.requestPath.bind(client);
@@ -86,8 +86,8 @@ function pagesPath(options: { exitKey?: string } = {}) {
     directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
     signaling: client,
     createPeer: nodePeerFactory(),
-    mode: 'two-hop',
-    ...options,
+    mode: options.mode ?? 'two-hop',
+    ...(options.exitKey ? { exitKey: options.exitKey } : {}),
   });
   cleanup.push(() => {
     engine.stop();
@@ -147,6 +147,42 @@ describe('torrents over a path built for pages', () => {
       'a renewed path with a torrent session',
     );
     expect(requests).toEqual([{ mode: 'two-hop' }, { mode: 'two-hop', needs: 'torrent' }]);
+    await downloadOver(engine);
+  }, 60_000);
+
+  it('direct mode: the torrent session is a second circuit on the link to the exit itself', async () => {
+    const { engine, requests } = pagesPath({ mode: 'direct' });
+    engine.want('torrent');
+    await engine.start();
+    expect(engine.state).toMatchObject({ status: 'protected', path: { hop: { role: 'exit' } } });
+    await waitFor(() => engine.serviceState().status === 'ready', 10_000, 'the torrent session');
+    await downloadOver(engine);
+    expect(requests).toEqual([{ mode: 'direct', needs: 'torrent' }]);
+  }, 60_000);
+
+  it('a new path ("New path", a rebuild) takes the torrent session with it; the old one ends with its link', async () => {
+    const { engine } = pagesPath();
+    engine.want('torrent');
+    await engine.start();
+    await waitFor(() => engine.serviceState().status === 'ready', 10_000, 'the torrent session');
+    const before = engine.state.status === 'protected' ? engine.state.path.linkId : undefined;
+    const seen: string[] = [];
+    engine.on('service', (state) => seen.push(state.status));
+    expect(engine.renew()).toBe(true);
+    // Between paths, nothing: a torrent stream waits for the next one (ExitPeer opens it again).
+    expect(engine.serviceState()).toEqual({ status: 'none' });
+    await expect(
+      engine.openService({ kind: 'torrent', infoHash: 'a'.repeat(40), trackers: [], files: [] }),
+    ).rejects.toMatchObject({ code: 'unreachable' });
+    await waitFor(
+      () =>
+        engine.state.status === 'protected' &&
+        engine.state.path.linkId !== before &&
+        engine.serviceState().status === 'ready',
+      15_000,
+      'the next path with its torrent session',
+    );
+    expect(seen).toEqual(['none', 'opening', 'ready']);
     await downloadOver(engine);
   }, 60_000);
 
