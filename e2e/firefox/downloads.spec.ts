@@ -44,7 +44,7 @@ const VIDEO = 'video/movie.webm';
 const VOLUNTEER_KIBPS = 64;
 
 /** The exit's pace for the test with Protect on: bytes a second, both directions of a session together. */
-const EXIT_BYTES_PER_SECOND = 120_000;
+const EXIT_BYTES_PER_SECOND = 60_000;
 
 test('Firefox: a multi-file torrent by magnet, one file left out, paused and resumed, saved; the swarm sees only the exit', async () => {
   test.setTimeout(240_000);
@@ -192,11 +192,12 @@ test('Firefox: a multi-file torrent by magnet, one file left out, paused and res
  * Protect's link, to Protect's exit, which serves torrents. The download runs and finishes while Protect stays
  * on and the policy stays `proxy_only`, and the broker made no path for Firefox meanwhile: no new link. Then the
  * same torrent again, by a picked .torrent file (its bytes cross to the background page in the add command) with
- * one file unticked before anything is fetched, started while Protect is on and carried on after Protect goes
- * off mid-download, on Downloads' own path again, keeping what was verified: that file is never completed, the
- * others have the swarm's hashes. The swarm sees only the exit; the magnet's `xs`/`ws` sources nobody.
+ * one file unticked before anything is fetched, started while Protect is on, carried on over Protect's next path
+ * after "New path", then, once Protect goes off mid-download, over Downloads' own path again, keeping what it
+ * had: that file is never completed, the others have the swarm's hashes. The swarm sees only the exit; the
+ * magnet's `xs`/`ws` sources nobody.
  */
-test('Firefox: while Protect is on, Downloads ride its path and finish with no new link; a download moves off it when Protect goes off', async () => {
+test('Firefox: while Protect is on, Downloads ride its path and finish with no new link; a download follows New path, then moves off when Protect goes off', async () => {
   test.setTimeout(240_000);
   const cleanup = new Cleanup();
   try {
@@ -212,7 +213,7 @@ test('Firefox: while Protect is on, Downloads ride its path and finish with no n
       name: 'ff-torrent-exit-protect',
       allowDestinations: swarm.allowDestinations,
       torrents: true,
-      // Slow enough (~10 s for the torrent) for Protect to be turned off while the second download runs.
+      // Slow enough (~20 s for the torrent) for "New path" and Protect off while the second download runs.
       limits: { bytesPerSecond: EXIT_BYTES_PER_SECOND },
     });
     await launchVolunteer(cleanup, 'ff-downloads-protect-volunteer', { signalingUrl: signaling.url });
@@ -288,14 +289,34 @@ test('Firefox: while Protect is on, Downloads ride its path and finish with no n
     await page.waitForSelector('[data-testid="downloads-path"][data-shares-protect="true"]', {
       timeout: 30_000,
     });
-    // ── Protect off mid-download: Downloads build their own path and go on from what they verified ──
     const kept = content.files.filter((candidate) => candidate.path !== SKIPPED);
     const keptBytes = kept.reduce((sum, file) => sum + file.length, 0);
-    let verified = 0;
+    let had = 0;
     await expect
-      .poll(async () => (verified = await downloadedBytes(page, content.infoHash)), { timeout: 30_000 })
+      .poll(async () => (had = await downloadedBytes(page, content.infoHash)), { timeout: 30_000 })
       .toBeGreaterThan(0);
-    expect(verified).toBeLessThan(keptBytes);
+    expect(had).toBeLessThan(keptBytes);
+
+    // ── "New path" mid-download: Protect's next path carries it on (the old one, and its wire, are let go) ──
+    const asked = await pathRequests(signaling);
+    await popup.bringToFront();
+    await popup.locator('[data-testid="protect-new-path"]').click();
+    await expect.poll(() => pathRequests(signaling), { timeout: 30_000 }).toBeGreaterThan(asked);
+    await waitForSwitchStatus(popup, 'protect', 'on');
+    await page.bringToFront();
+    await page.waitForSelector('[data-testid="downloads-path"][data-shares-protect="true"]', {
+      timeout: 30_000,
+    });
+    expect(await downloadedBytes(page, content.infoHash)).toBeGreaterThanOrEqual(had);
+    const before = had;
+    await expect
+      .poll(async () => (had = await downloadedBytes(page, content.infoHash)), { timeout: 30_000 })
+      .toBeGreaterThan(before);
+    expect(had).toBeLessThan(keptBytes);
+    expect(await webRtcPolicy(page)).toBe('proxy_only');
+
+    // ── Protect off mid-download: Downloads build their own path and go on from what they had ──
+    const verified = had;
     await popup.bringToFront();
     await clickSwitch(popup, 'protect');
     await waitForSwitchStatus(popup, 'protect', 'off');
