@@ -125,7 +125,9 @@ describe('torrents over a path built for pages', () => {
     await waitFor(() => engine.serviceState().status === 'ready', 10_000, 'the torrent session');
     const linksBefore = volunteer.stats().clientsNow;
     await downloadOver(engine);
-    expect(requests).toEqual([{ mode: 'two-hop', needs: 'torrent' }]);
+    // Every path asked for (a first WebRTC setup may fail and be tried again) asked for an exit with torrents.
+    expect(requests.length).toBeGreaterThan(0);
+    for (const request of requests) expect(request).toEqual({ mode: 'two-hop', needs: 'torrent' });
     expect(volunteer.stats().clientsNow).toBe(linksBefore);
     // The path's own figures are its pages': the torrent's bytes went in a session of their own.
     expect(engine.stats().bytesDown).toBeLessThan(100_000);
@@ -140,13 +142,17 @@ describe('torrents over a path built for pages', () => {
     const { engine, requests } = pagesPath();
     await engine.start();
     expect(exitKeyOf(engine)).toBe(plainExit.exitKey);
+    const beforeWant = requests.length;
     engine.want('torrent');
     await waitFor(
       () => exitKeyOf(engine) === torrentExit.exitKey && engine.serviceState().status === 'ready',
       15_000,
       'a renewed path with a torrent session',
     );
-    expect(requests).toEqual([{ mode: 'two-hop' }, { mode: 'two-hop', needs: 'torrent' }]);
+    for (const request of requests.slice(0, beforeWant)) expect(request).toEqual({ mode: 'two-hop' });
+    expect(requests.length).toBeGreaterThan(beforeWant);
+    for (const request of requests.slice(beforeWant))
+      expect(request).toEqual({ mode: 'two-hop', needs: 'torrent' });
     await downloadOver(engine);
   }, 60_000);
 
@@ -157,7 +163,8 @@ describe('torrents over a path built for pages', () => {
     expect(engine.state).toMatchObject({ status: 'protected', path: { hop: { role: 'exit' } } });
     await waitFor(() => engine.serviceState().status === 'ready', 10_000, 'the torrent session');
     await downloadOver(engine);
-    expect(requests).toEqual([{ mode: 'direct', needs: 'torrent' }]);
+    expect(requests.length).toBeGreaterThan(0);
+    for (const request of requests) expect(request).toEqual({ mode: 'direct', needs: 'torrent' });
   }, 60_000);
 
   it('a new path ("New path", a rebuild) takes the torrent session with it; the old one ends with its link', async () => {
@@ -192,12 +199,14 @@ describe('torrents over a path built for pages', () => {
     await engine.start();
     expect(exitKeyOf(engine)).toBe(plainExit.exitKey);
     await waitFor(() => engine.serviceState().status === 'lacking', 10_000, 'the exit found lacking');
-    // Asked for an exit with torrents, refused, then a path for pages all the same; not renewed for it.
-    expect(requests).toEqual([
-      { mode: 'two-hop', exitKey: plainExit.exitKey, needs: 'torrent' },
-      { mode: 'two-hop', exitKey: plainExit.exitKey },
-    ]);
+    // Each try asked for an exit with torrents, was refused, then asked for a path for pages all the same (a
+    // first WebRTC setup may fail and be tried again); the path found lacking is not renewed for it.
     expect(engine.state.status).toBe('protected');
+    expect(requests.length % 2).toBe(0);
+    for (let i = 0; i < requests.length; i += 2) {
+      expect(requests[i]).toEqual({ mode: 'two-hop', exitKey: plainExit.exitKey, needs: 'torrent' });
+      expect(requests[i + 1]).toEqual({ mode: 'two-hop', exitKey: plainExit.exitKey });
+    }
     await expect(
       engine.openService({ kind: 'torrent', infoHash: 'a'.repeat(40), trackers: [], files: [] }),
     ).rejects.toMatchObject({ code: 'torrents-off' });

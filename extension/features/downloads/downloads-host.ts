@@ -1,5 +1,5 @@
 import type { Clock } from '@underpass/shared/clock';
-import type { PathServiceState, ProtectEngine, ProtectState } from '@underpass/shared/engines';
+import type { ProtectEngine, ProtectState } from '@underpass/shared/engines';
 import { StreamError } from '@underpass/shared/errors';
 import type { ByteStream } from '@underpass/shared/streams';
 import type { TorrentRequest } from '@underpass/shared/tunnel';
@@ -253,15 +253,13 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
       run.path = sharedPathOf(engine.state, engine.serviceState());
       this.report();
     };
-    const onState = (_state: ProtectState) => update();
-    const onService = (_state: PathServiceState) => update();
-    engine.on('state', onState);
-    engine.on('service', onService);
+    engine.on('state', update);
+    engine.on('service', update);
     run.shared = {
       engine,
       detach: () => {
-        engine.off('state', onState);
-        engine.off('service', onService);
+        engine.off('state', update);
+        engine.off('service', update);
         engine.want(undefined);
       },
     };

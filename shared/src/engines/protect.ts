@@ -268,10 +268,9 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     if (this.wanted === service) return;
     this.wanted = service;
     const live = this.live;
-    if (live?.service) {
-      live.service.close();
-      live.service = undefined;
-    }
+    const previous = live?.service;
+    if (live) live.service = undefined;
+    previous?.close();
     if (live && service) this.openServiceSession(live, service);
     this.emitService();
   }
@@ -301,7 +300,9 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
 
   /** Opens the wanted service's session over the live path; renews a path whose exit lacks it (once). */
   private openServiceSession(live: LivePath, needs: ExitService): PathService {
-    live.service?.close();
+    const previous = live.service;
+    live.service = undefined;
+    previous?.close();
     const service = new PathService({
       link: live.link,
       exitKey: live.exitKey,
