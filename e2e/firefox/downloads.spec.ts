@@ -13,6 +13,8 @@ import {
 import { clickSwitch, firefoxScreenshot, waitForSwitchStatus, webRtcPolicy } from '../fixtures/firefox-ui';
 import { launchFirefoxClient, launchFirefoxDownloader } from '../fixtures/firefox-roles';
 import { Cleanup, startSignaling, startTestExit } from '../fixtures/network';
+import type { SignalingServer } from '../../signaling-server/src/server';
+import type { Page } from 'puppeteer-core';
 import { launchVolunteer } from '../fixtures/roles';
 
 /**
@@ -40,6 +42,9 @@ const SKIPPED = 'video/subtitles.bin';
 const VIDEO = 'video/movie.webm';
 /** Slow enough (~20 s for the 1.2 MB wanted) for the badge and a pause to be seen under way. */
 const VOLUNTEER_KIBPS = 64;
+
+/** The exit's pace for the test with Protect on: bytes a second, both directions of a session together. */
+const EXIT_BYTES_PER_SECOND = 60_000;
 
 test('Firefox: a multi-file torrent by magnet, one file left out, paused and resumed, saved; the swarm sees only the exit', async () => {
   test.setTimeout(240_000);
@@ -183,18 +188,24 @@ test('Firefox: a multi-file torrent by magnet, one file left out, paused and res
 
 /**
  * Firefox's WebRTC policy while Protect is on (`proxy_only`) binds the background page's new links too, so
- * Downloads cannot build their own path then: the page says so in words, and the download goes on by itself
- * once Protect is off. Then the same torrent again, by a picked .torrent file (its bytes cross to the background
- * page in the add command) with one file unticked before anything is fetched: that file is never completed.
- * The swarm still sees only the exit.
+ * Downloads ride Protect's path then (features/downloads/downloads-route.ts): a session of their own over
+ * Protect's link, to Protect's exit, which serves torrents. The download runs and finishes while Protect stays
+ * on and the policy stays `proxy_only`, and the broker made no path for Firefox meanwhile: no new link. Then the
+ * same torrent again, by a picked .torrent file (its bytes cross to the background page in the add command) with
+ * one file unticked before anything is fetched, started while Protect is on, carried on over Protect's next path
+ * after "New path", then, once Protect goes off mid-download, over Downloads' own path again, keeping what it
+ * had: that file is never completed, the others have the swarm's hashes. The swarm sees only the exit; the
+ * magnet's `xs`/`ws` sources nobody.
  */
-test('Firefox: while Protect is on, Downloads say they wait for it, and go on once it is off; then by .torrent', async () => {
-  test.setTimeout(180_000);
+test('Firefox: while Protect is on, Downloads ride its path and finish with no new link; a download follows New path, then moves off when Protect goes off', async () => {
+  test.setTimeout(240_000);
   const cleanup = new Cleanup();
   try {
     const swarm = await startSwarm();
     cleanup.push(() => swarm.stop());
     const { content } = swarm;
+    const sources = await startSourceWitness(cleanup);
+    const magnet = `${swarm.magnet()}&xs=${encodeURIComponent(`${sources.url}/${content.name}.torrent`)}&ws=${encodeURIComponent(`${sources.url}/seed/`)}`;
     const signaling = await startSignaling(cleanup);
     await startTestExit(cleanup, {
       signalingUrl: signaling.url,
@@ -202,6 +213,8 @@ test('Firefox: while Protect is on, Downloads say they wait for it, and go on on
       name: 'ff-torrent-exit-protect',
       allowDestinations: swarm.allowDestinations,
       torrents: true,
+      // Slow enough (~20 s for the torrent) for "New path" and Protect off while the second download runs.
+      limits: { bytesPerSecond: EXIT_BYTES_PER_SECOND },
     });
     await launchVolunteer(cleanup, 'ff-downloads-protect-volunteer', { signalingUrl: signaling.url });
     const client = await launchFirefoxClient(cleanup, 'downloads-protect-client', {
@@ -211,28 +224,34 @@ test('Firefox: while Protect is on, Downloads say they wait for it, and go on on
     await clickSwitch(popup, 'protect');
     await waitForSwitchStatus(popup, 'protect', 'on', 90_000);
     expect(await webRtcPolicy(popup)).toBe('proxy_only');
+    // Every WebRTC link of Firefox's is one the broker made for a path it asked for.
+    const pathsBefore = await pathRequests(signaling);
 
     const page = await client.extensionPage('downloads.html');
     await page.setViewport({ width: 900, height: 800 });
-    await page.locator('[data-testid="magnet-input"]').fill(swarm.magnet());
+    await page.locator('[data-testid="magnet-input"]').fill(magnet);
     await page.locator('[data-testid="magnet-add"]').click();
-    await page.waitForFunction(
-      () =>
-        document
-          .querySelector('[data-testid="downloads-held-by-protect"]')
-          ?.textContent?.startsWith('In Firefox, Downloads cannot connect while Protect is on') === true,
-      { timeout: 60_000 },
-    );
-    await firefoxScreenshot(page, 'firefox-downloads-held-by-protect');
-
-    await popup.bringToFront();
-    await clickSwitch(popup, 'protect');
-    await waitForSwitchStatus(popup, 'protect', 'off');
+    await page.waitForSelector('[data-testid="downloads-path"][data-shares-protect="true"]', {
+      timeout: 60_000,
+    });
+    expect(
+      await page.$eval('[data-testid="downloads-path"]', (element) => element.textContent ?? ''),
+    ).toContain("over Protect's path");
     for (const file of content.files)
-      await waitForFileRow(page, `${content.name}/${file.path}`, 'data-done', 'true', 60_000);
-    expect(await page.$('[data-testid="downloads-held-by-protect"]')).toBeNull();
-    await page.bringToFront();
+      await waitForFileRow(page, `${content.name}/${file.path}`, 'data-done', 'true', 90_000);
     const row = `[data-testid="torrent-row"][data-infohash="${content.infoHash}"]`;
+    await page.waitForSelector(`${row}[data-state="done"]`, { timeout: 30_000 });
+    await firefoxScreenshot(page, 'firefox-downloads-over-protect');
+    // Protect stayed on, pages' WebRTC stayed held, and Firefox asked for no path: no new link was made.
+    await popup.bringToFront();
+    await waitForSwitchStatus(popup, 'protect', 'on');
+    expect(await webRtcPolicy(popup)).toBe('proxy_only');
+    expect(await pathRequests(signaling)).toBe(pathsBefore);
+    await page.bringToFront();
+    for (const file of content.files)
+      expect(await saveAndHashInFirefox(page, `${content.name}/${file.path}`), file.path).toBe(file.sha256);
+    expect(new Set((await swarm.contacts()).map((contact) => contact.from))).toEqual(new Set([EXIT_ADDRESS]));
+    expect(sources.requests).toEqual([]);
     await page.locator(`${row} [data-testid="torrent-remove"]`).click();
     await page.waitForSelector('[data-testid="downloads-empty"]', { timeout: 15_000 });
 
@@ -267,14 +286,96 @@ test('Firefox: while Protect is on, Downloads say they wait for it, and go on on
       .click();
     await page.locator(`${preview} [data-testid="preview-start"]`).click();
     await waitForFileRow(page, skipped, 'data-selected', 'false');
-    for (const file of content.files.filter((candidate) => candidate.path !== SKIPPED))
+    await page.waitForSelector('[data-testid="downloads-path"][data-shares-protect="true"]', {
+      timeout: 30_000,
+    });
+    const kept = content.files.filter((candidate) => candidate.path !== SKIPPED);
+    const keptBytes = kept.reduce((sum, file) => sum + file.length, 0);
+    let had = 0;
+    await expect
+      .poll(async () => (had = await downloadedBytes(page, content.infoHash)), { timeout: 30_000 })
+      .toBeGreaterThan(0);
+    expect(had).toBeLessThan(keptBytes);
+
+    // ── "New path" mid-download: Protect's next path carries it on (the old one, and its wire, are let go) ──
+    const asked = await pathRequests(signaling);
+    await popup.bringToFront();
+    await popup.locator('[data-testid="protect-new-path"]').click();
+    await expect.poll(() => pathRequests(signaling), { timeout: 30_000 }).toBeGreaterThan(asked);
+    await waitForSwitchStatus(popup, 'protect', 'on');
+    await page.bringToFront();
+    await page.waitForSelector('[data-testid="downloads-path"][data-shares-protect="true"]', {
+      timeout: 30_000,
+    });
+    expect(await downloadedBytes(page, content.infoHash)).toBeGreaterThanOrEqual(had);
+    const before = had;
+    await expect
+      .poll(async () => (had = await downloadedBytes(page, content.infoHash)), { timeout: 30_000 })
+      .toBeGreaterThan(before);
+    expect(had).toBeLessThan(keptBytes);
+    expect(await webRtcPolicy(page)).toBe('proxy_only');
+
+    // ── Protect off mid-download: Downloads build their own path and go on from what they had ──
+    const verified = had;
+    await popup.bringToFront();
+    await clickSwitch(popup, 'protect');
+    await waitForSwitchStatus(popup, 'protect', 'off');
+    await page.bringToFront();
+    await page.waitForSelector('[data-testid="downloads-path"][data-shares-protect="false"]', {
+      timeout: 30_000,
+    });
+    // Nothing it had was dropped in the move (WebTorrent keeps it; the new wire asks only for the rest).
+    expect(await downloadedBytes(page, content.infoHash)).toBeGreaterThanOrEqual(verified);
+    expect(await pathRequests(signaling)).toBeGreaterThan(pathsBefore);
+    for (const file of kept)
       await waitForFileRow(page, `${content.name}/${file.path}`, 'data-done', 'true', 60_000);
     await page.waitForSelector(`${row}[data-state="done"]`, { timeout: 30_000 });
     // Chosen before the first wire: the file left out was never fetched (it has a piece of its own).
     await waitForFileRow(page, skipped, 'data-done', 'false');
+    for (const file of kept)
+      expect(await saveAndHashInFirefox(page, `${content.name}/${file.path}`), file.path).toBe(file.sha256);
     const contacts = await swarm.contacts();
     expect(new Set(contacts.map((contact) => contact.from))).toEqual(new Set([EXIT_ADDRESS]));
+    expect(sources.requests).toEqual([]);
   } finally {
     await cleanup.run();
   }
 });
+
+/**
+ * A server standing where a magnet's `xs` and `ws` point, on 127.0.0.1, which the exit may not reach for the
+ * swarm (its policy allows only the swarm's addresses): any request it gets came from Firefox.
+ */
+async function startSourceWitness(cleanup: Cleanup): Promise<{ url: string; requests: string[] }> {
+  const requests: string[] = [];
+  const server = createServer((request, response) => {
+    requests.push(`${request.method} ${request.url}`);
+    response.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+}
+
+/** Paths the broker was asked for (made or refused): each of a client's WebRTC links starts as one. */
+async function pathRequests(signaling: SignalingServer): Promise<number> {
+  const text = await signaling.metrics.text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (/^underpass_signaling_(matches|unmatched_requests)_total[{ ]/.test(line))
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
+
+/** The torrent's verified bytes, as the engines' host reports them to its pages. */
+async function downloadedBytes(page: Page, infoHash: string): Promise<number> {
+  return page.evaluate(async (wanted: string) => {
+    const api = (globalThis as unknown as { browser: ExtensionApi }).browser;
+    const reply = (await api.runtime.sendMessage({ target: 'offscreen', type: 'status' })) as {
+      ok?: boolean;
+      status?: { downloads?: { torrents?: { infoHash: string; downloaded: number }[] } };
+    };
+    return reply.status?.downloads?.torrents?.find((torrent) => torrent.infoHash === wanted)?.downloaded ?? 0;
+  }, infoHash);
+}

@@ -20,6 +20,11 @@ export type EngineHostOptions = {
   conditions: () => Promise<ConditionSource>;
   /** Injected for tests: the clock of every part that takes one. */
   clock?: Clock;
+  /**
+   * Downloads ride Protect's path while Protect is on, instead of building their own (Firefox, whose WebRTC
+   * policy binds our own new links then: features/downloads/downloads-route.ts).
+   */
+  sharesProtectPath?: boolean;
 };
 
 /** One feature's part in the engines' host. */
@@ -41,9 +46,18 @@ export class EngineHost extends Emitter<{ event: [event: EngineEvent] }> {
   constructor(options: EngineHostOptions) {
     super();
     const emit = (event: EngineEvent) => this.emit('event', event);
-    this.protect = new ProtectHost({ ...options, emit });
+    const protectEmit = (event: EngineEvent) => {
+      emit(event);
+      // Downloads follow Protect's run: they ride its path, or leave it (downloads-route.ts).
+      if (event.type === 'protect-state') this.downloads.protectChanged();
+    };
+    this.protect = new ProtectHost({ ...options, emit: protectEmit });
     this.volunteer = new VolunteerHost({ ...options, emit });
-    this.downloads = new DownloadsHost({ ...options, emit });
+    this.downloads = new DownloadsHost({
+      ...options,
+      emit,
+      ...(options.sharesProtectPath ? { protectRun: () => this.protect.runView } : {}),
+    });
     // The one list of the features' hosts: a new feature adds its host here.
     this.hosts = [this.protect, this.volunteer, this.downloads];
   }

@@ -16,6 +16,8 @@ export function inPageChannel(): EngineChannel {
     createPeer,
     WebSocket: globalThis.WebSocket,
     conditions: () => browserConditionSource(navigator as NavigatorLike),
+    // Firefox's WebRTC policy binds this page's new links while Protect is on (lib/proxy-control.ts).
+    sharesProtectPath: true,
   });
   // The polyfill's listener type is wider (any message, any reply); the bridge needs only this part.
   bridgePagesToHost({ runtime: browser.runtime as unknown as PageRuntime, host });

@@ -112,7 +112,9 @@ type FirefoxRoute =
  * So: `proxy_only` while the path is up, `disable_non_proxied_udp` while a new path is built (and pages'
  * requests are refused by the kill switch), the browser's own choice once Protect is off. Firefox keeps an
  * add-on's setting across a restart, so a Protect that comes back after one starts from `proxy_only` and must
- * loosen it (block) before its first link.
+ * loosen it (block) before its first link. Our other links make do with that: Volunteer takes no new people
+ * while Protect is on (features/volunteer/held-by-protect.ts), and Downloads ride Protect's path, over the link it
+ * already has (features/downloads/downloads-route.ts).
  */
 const FIREFOX_PATH_UP_POLICY = 'proxy_only';
 const FIREFOX_REBUILD_POLICY = 'disable_non_proxied_udp';

@@ -4,9 +4,13 @@ import type { UnderpassError } from '@underpass/shared/errors';
 import type { ByteStreamEvents, ByteStream } from '@underpass/shared/streams';
 import type { TorrentRequest } from '@underpass/shared/tunnel';
 import { describe, expect, it, vi } from 'vitest';
+import type { PathServiceState, ProtectState } from '@underpass/shared/engines';
+import type { ExitService } from '@underpass/shared/signaling';
 import {
   DownloadsHost,
   type DownloadsPathEngine,
+  type ProtectPathEngine,
+  type ProtectRunView,
   type WebTorrentClient,
 } from '../features/downloads/downloads-host';
 import { MAX_DOWNLOADS, type DownloadsEngineState } from '../features/downloads/downloads-messages';
@@ -208,8 +212,10 @@ class FakePath extends Emitter<{ state: [unknown] }> {
   opened: { request: TorrentRequest; stream: FakeStream }[] = [];
   stopped = false;
   async start() {}
+  /** A stopped path's tunnel closes, and its streams with it. */
   stop() {
     this.stopped = true;
+    for (const { stream } of this.opened) stream.destroy();
   }
   async open(request: TorrentRequest) {
     const stream = new FakeStream();
@@ -224,11 +230,60 @@ const directoryOf = (torrent: FakeTorrent) =>
   ((torrent.addOptions as { store: { directory: string } }).store ?? {}).directory;
 const ADD_OPTIONS = { announce: [], store: expect.any(Function), deselect: true };
 
-/** `onDisk`: the piece directories OPFS holds at start (the sweep deletes those the host does not claim). */
-function harness(saved = memorySavedDownloads(), onDisk: string[] = []) {
+/** Protect's engine as Downloads ride its path (want, openService, its state and service events). */
+class FakeProtect extends Emitter<{ state: [ProtectState]; service: [PathServiceState] }> {
+  state: ProtectState = { status: 'connecting' };
+  service: PathServiceState = { status: 'none' };
+  wanted: (ExitService | undefined)[] = [];
+  opened: { request: TorrentRequest; stream: FakeStream }[] = [];
+  want(service: ExitService | undefined) {
+    this.wanted.push(service);
+  }
+  serviceState() {
+    return this.service;
+  }
+  async openService(request: TorrentRequest) {
+    const stream = new FakeStream();
+    this.opened.push({ request: structuredClone(request), stream });
+    return stream;
+  }
+  setState(state: ProtectState, service: PathServiceState) {
+    this.state = state;
+    this.service = service;
+    this.emit('state', state);
+    this.emit('service', service);
+  }
+  /** Protect stopped: its link closes, and every session on it. */
+  stop() {
+    for (const { stream } of this.opened) stream.destroy();
+    this.setState({ status: 'off' }, { status: 'none' });
+  }
+}
+
+const PROTECTED: ProtectState = {
+  status: 'protected',
+  path: {
+    mode: 'two-hop',
+    linkId: 'l'.repeat(22),
+    hop: { peerId: 'r'.repeat(22), role: 'relay' },
+    exit: { peerId: 'e'.repeat(22), exitKey: 'k'.repeat(43) },
+  },
+};
+
+/**
+ * `onDisk`: the piece directories OPFS holds at start (the sweep deletes those the host does not claim).
+ * `protectRun`: Protect's run as the engines' host shows it (Firefox); absent, Downloads always build their own.
+ */
+function harness(
+  saved = memorySavedDownloads(),
+  onDisk: string[] = [],
+  protectRun?: () => ProtectRunView | undefined,
+) {
   const events: EngineEvent[] = [];
   const client = new FakeClient();
   const path = new FakePath();
+  /** Every own path made, in order (the first is `path`). */
+  const ownPaths: FakePath[] = [];
   const pieces = { removed: [] as string[], swept: [] as string[][] };
   const host = new DownloadsHost({
     createPeer: () => {
@@ -249,7 +304,12 @@ function harness(saved = memorySavedDownloads(), onDisk: string[] = []) {
       },
     }),
     saved,
-    createPath: () => path as unknown as DownloadsPathEngine, // start, stop, open and its state events
+    createPath: () => {
+      const made = ownPaths.length === 0 ? path : new FakePath();
+      ownPaths.push(made);
+      return made as unknown as DownloadsPathEngine; // start, stop, open and its state events
+    },
+    ...(protectRun ? { protectRun } : {}),
   });
   const send = (command: OffscreenCommand) => host.handle(command);
   send({
@@ -263,7 +323,11 @@ function harness(saved = memorySavedDownloads(), onDisk: string[] = []) {
     const state: DownloadsEngineState = host.state;
     return state.status === 'on' ? state.torrents : [];
   };
-  return { host, send, client, path, saved, pieces, events, torrents };
+  const pathState = () => {
+    const state: DownloadsEngineState = host.state;
+    return state.status === 'on' ? state.path : undefined;
+  };
+  return { host, send, client, path, ownPaths, saved, pieces, events, torrents, pathState };
 }
 
 const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
@@ -561,3 +625,117 @@ async function readyTorrent() {
   await vi.waitFor(() => expect(h.torrents()[0]!.state).toEqual({ status: 'downloading' }));
   return h;
 }
+
+describe("DownloadsHost on Protect's path (Firefox)", () => {
+  /** A host whose hand-made torrent is added and ready, with Protect on or off as `view` says at each moment. */
+  async function sharedHarness(initial: ProtectRunView | undefined) {
+    let view = initial;
+    const h = harness(undefined, [], () => view);
+    h.send({
+      target: 'offscreen',
+      type: 'downloads-add-torrent-file',
+      name: 'album.torrent',
+      base64: base64(TORRENT_FILE),
+      files: [],
+    });
+    await vi.waitFor(() => expect(h.client.torrents).toHaveLength(1));
+    const torrent = h.client.torrents[0]!;
+    torrent.giveMetadata(USER_TORRENT);
+    torrent.becomeReady();
+    const setView = (next: ProtectRunView | undefined) => {
+      view = next;
+      h.host.protectChanged();
+    };
+    return { ...h, torrent, setView };
+  }
+  const run = (engine: FakeProtect, status: ProtectRunView['status'] = 'protected'): ProtectRunView => ({
+    engine: engine as unknown as ProtectPathEngine, // state, want, serviceState, openService and its events
+    status,
+  });
+
+  it("while Protect runs, the wire goes over its path and no path of Downloads' own is built", async () => {
+    const protect = new FakeProtect();
+    protect.setState(PROTECTED, { status: 'opening' });
+    const h = await sharedHarness(run(protect));
+    expect(h.ownPaths).toHaveLength(0);
+    expect(protect.wanted).toEqual(['torrent']);
+    await vi.waitFor(() => expect(protect.opened).toHaveLength(1));
+    expect(protect.opened[0]!.request).toMatchObject({ kind: 'torrent', infoHash: INFO_HASH });
+    expect(h.pathState()).toEqual({ status: 'connecting' });
+    protect.setState(PROTECTED, { status: 'ready' });
+    expect(h.pathState()).toEqual({ status: 'ready', exitPeerId: 'e'.repeat(22), sharesProtect: true });
+    // Protect rebuilding its path (failover, "New path") keeps them there, waiting.
+    h.setView(run(protect, 'reconnecting'));
+    protect.setState(
+      { status: 'reconnecting', reason: 'the first hop closed', attempt: 0 },
+      { status: 'none' },
+    );
+    expect(h.ownPaths).toHaveLength(0);
+    expect(h.pathState()).toEqual({ status: 'reconnecting', reason: 'the first hop closed' });
+    expect(h.torrents()[0]!.state).toEqual({ status: 'downloading' });
+  });
+
+  it('moves to its own path when Protect goes off mid-download, and back when it is on again, keeping the torrent', async () => {
+    const protect = new FakeProtect();
+    protect.setState(PROTECTED, { status: 'ready' });
+    const h = await sharedHarness(run(protect));
+    await vi.waitFor(() => expect(protect.opened).toHaveLength(1));
+    h.torrent.downloaded = 20000;
+
+    // Protect off: its link closes (the wire with it), then its host says off.
+    protect.stop();
+    h.setView(undefined);
+    expect(protect.wanted).toEqual(['torrent', undefined]);
+    expect(h.ownPaths).toHaveLength(1);
+    expect(h.pathState()).toEqual({ status: 'connecting' });
+    await vi.waitFor(() => expect(h.path.opened).toHaveLength(1), { timeout: 5_000 });
+    expect(h.path.opened[0]!.request).toMatchObject({ kind: 'torrent', infoHash: INFO_HASH });
+    expect(h.torrent.destroyed).toBe(false);
+    expect(h.torrents()[0]!.downloaded).toBe(20000);
+
+    // Protect on again (a new run): the own path is let go and the wire goes over Protect's new path.
+    const again = new FakeProtect();
+    h.setView(run(again, 'connecting'));
+    expect(h.path.stopped).toBe(true);
+    expect(again.wanted).toEqual(['torrent']);
+    again.setState(PROTECTED, { status: 'ready' });
+    await vi.waitFor(() => expect(again.opened).toHaveLength(1), { timeout: 5_000 });
+    expect(h.ownPaths).toHaveLength(1);
+    expect(h.torrent.destroyed).toBe(false);
+  });
+
+  it("says so when the exit of Protect's path serves no torrents", async () => {
+    const protect = new FakeProtect();
+    protect.setState(PROTECTED, { status: 'lacking', reason: 'no torrents' });
+    const h = await sharedHarness(run(protect));
+    expect(h.pathState()).toMatchObject({ status: 'failed', code: 'no-torrent-exit' });
+  });
+
+  it('a failed Protect hands Downloads back to their own path', async () => {
+    const protect = new FakeProtect();
+    const h = await sharedHarness(run(protect, 'connecting'));
+    expect(h.ownPaths).toHaveLength(0);
+    h.setView(undefined);
+    expect(h.ownPaths).toHaveLength(1);
+  });
+
+  it("stopping Downloads lets go of Protect's path without touching Protect", async () => {
+    const protect = new FakeProtect();
+    protect.setState(PROTECTED, { status: 'ready' });
+    const h = await sharedHarness(run(protect));
+    h.send({ target: 'offscreen', type: 'downloads-stop' });
+    expect(protect.wanted).toEqual(['torrent', undefined]);
+    expect(protect.listenerCount('state')).toBe(0);
+    expect(protect.listenerCount('service')).toBe(0);
+    expect(protect.state).toBe(PROTECTED);
+  });
+});
+
+describe('DownloadsHost in Chrome', () => {
+  it("keeps its own path whatever Protect does (Chrome's policy spares the extension's links)", async () => {
+    const h = harness();
+    h.host.protectChanged();
+    expect(h.ownPaths).toHaveLength(1);
+    expect(h.path.stopped).toBe(false);
+  });
+});

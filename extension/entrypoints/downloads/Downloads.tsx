@@ -14,12 +14,9 @@ import {
   type DownloadsCommand,
 } from '../../features/downloads/downloads-page-channel';
 import { selectionCommandFiles } from '../../features/downloads/file-selection';
-import { protectHoldsDownloads } from '../../features/downloads/protect-hold';
 import { bytesToBase64, readTorrentFile, type TorrentFile } from '../../features/downloads/torrent-file';
 import { fetchTorrentFile, linkFromFragment, readLink } from '../../features/downloads/torrent-link';
 import { t } from '../../lib/i18n';
-import type { SwitchState } from '../../lib/messages';
-import { loadSwitchState, watchSwitchState } from '../../lib/store';
 import { PreviewCard } from './PreviewCard';
 import { TorrentRow } from './TorrentRow';
 import { fetchProblemWords, pathWords, safeFileName, torrentFileProblemWords } from './words';
@@ -44,8 +41,6 @@ export function Downloads() {
   const [notice, setNotice] = useState<string>();
   const [pending, setPending] = useState<Pending[]>([]);
   const [dragging, setDragging] = useState(false);
-  // Firefox only: Protect's state, which holds Downloads' path while it is on (protect-hold.ts).
-  const [protect, setProtect] = useState<SwitchState>({ status: 'off' });
   const fileInput = useRef<HTMLInputElement>(null);
   // Handlers registered once (hashchange, drop) read the latest list through this.
   const engineRef = useRef(engine);
@@ -141,17 +136,6 @@ export function Downloads() {
       files,
     });
   };
-
-  useEffect(() => {
-    if (!import.meta.env.FIREFOX) return undefined;
-    let live = true;
-    const unwatch = watchSwitchState('protect', setProtect);
-    void loadSwitchState('protect').then((state) => live && setProtect(state));
-    return () => {
-      live = false;
-      unwatch();
-    };
-  }, []);
 
   useEffect(() => {
     let live = true;
@@ -305,16 +289,14 @@ export function Downloads() {
         />
       ))}
       {engine.status === 'on' && (
-        <p data-testid="downloads-path" aria-live="polite">
+        <p
+          data-testid="downloads-path"
+          data-shares-protect={String(engine.path.status === 'ready' && engine.path.sharesProtect === true)}
+          aria-live="polite"
+        >
           {pathWords(engine.path)}
         </p>
       )}
-      {engine.status === 'on' &&
-        protectHoldsDownloads({ firefox: import.meta.env.FIREFOX === true, protect, path: engine.path }) && (
-          <p class="help" role="status" data-testid="downloads-held-by-protect">
-            {t('downloadsHeldByProtectFirefox')}
-          </p>
-        )}
       {torrents.length === 0 ? (
         pending.length === 0 && <p data-testid="downloads-empty">{t('downloadsEmpty')}</p>
       ) : (

@@ -45,7 +45,7 @@ export function pathWords(path: DownloadsPath): string {
     case 'connecting':
       return t('downloadsPathConnecting');
     case 'ready':
-      return t('downloadsPathReady');
+      return path.sharesProtect ? t('downloadsPathSharesProtect') : t('downloadsPathReady');
     case 'reconnecting':
       return t('downloadsPathReconnecting');
     case 'failed':

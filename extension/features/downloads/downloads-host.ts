@@ -1,5 +1,8 @@
 import type { Clock } from '@underpass/shared/clock';
 import type { ProtectEngine, ProtectState } from '@underpass/shared/engines';
+import { StreamError } from '@underpass/shared/errors';
+import type { ByteStream } from '@underpass/shared/streams';
+import type { TorrentRequest } from '@underpass/shared/tunnel';
 import type { PeerFactory } from '@underpass/shared/links';
 import { ISOLATED_CLIENT_OPTIONS, readMagnet } from '@underpass/shared/torrent';
 import type WebTorrent from 'webtorrent/dist/webtorrent.min.js';
@@ -9,7 +12,9 @@ import { createPathEngine, type PathEngineOptions } from '../../lib/path-engine'
 import type { EngineEvent, OffscreenCommand } from '../../lib/messages';
 import { safely } from '../../lib/safely';
 import { switchError, toSwitchError, truncateReason } from '../../lib/switch-error';
+import type { ProtectEngineState } from '../protect/protect-messages';
 import { MAX_DOWNLOADS, type DownloadsEngineState, type DownloadsPath } from './downloads-messages';
+import { downloadsRoute, sharedPathOf } from './downloads-route';
 import { newPieceDirectory } from './piece-directory';
 import type { PieceStorage } from './piece-store';
 import {
@@ -27,8 +32,9 @@ import { startMediaServer, type MediaServer } from './media-server';
  * Downloads in the engines' host: the user's own WebTorrent, which finds no one by itself (no tracker, DHT,
  * LSD, PEX or web seeds; magnets stripped of everything it could contact; .torrent files cut down to their
  * info), and whose one peer per torrent is an exit's torrent service reached through this feature's own path
- * (a ProtectEngine that asks the broker for an exit serving torrents). The swarm sees only the exit; the
- * user's client still verifies every piece.
+ * (a ProtectEngine that asks the broker for an exit serving torrents), or, in Firefox while Protect is on,
+ * through Protect's path (downloads-route.ts). The swarm sees only the exit; the user's client still verifies
+ * every piece.
  *
  * The list survives a browser restart: each torrent's record (trackers for the exit, files chosen, paused) and
  * its metadata are saved (saved-downloads.ts), its verified pieces are in OPFS (piece-store.ts), and `start`
@@ -45,6 +51,15 @@ export type WebTorrentClient = Pick<WebTorrent, 'add' | 'destroy' | 'on'>;
 /** The part of a path the downloads use (ProtectEngine with `needs: 'torrent'`). */
 export type DownloadsPathEngine = Pick<ProtectEngine, 'start' | 'stop' | 'open' | 'on'>;
 
+/** The part of Protect's engine Downloads use when they ride its path (want, openService). */
+export type ProtectPathEngine = Pick<
+  ProtectEngine,
+  'state' | 'want' | 'serviceState' | 'openService' | 'on' | 'off'
+>;
+
+/** Protect's run as its host has it: its engine, and the status it reports (the engine's own lags at start). */
+export type ProtectRunView = { engine: ProtectPathEngine; status: ProtectEngineState['status'] };
+
 /** Where pieces go: the store class WebTorrent is given for a directory, and removal outside WebTorrent. */
 export type PieceStorageKit = { storeIn(directory: string): ChunkStoreClass; pieces: PieceStorage };
 
@@ -60,12 +75,22 @@ export type DownloadsHostOptions = {
   saved?: SavedDownloads;
   /** Downloads' path; createPathEngine by default. */
   createPath?: (options: PathEngineOptions) => DownloadsPathEngine;
+  /**
+   * Protect's run, where Downloads ride Protect's path while it is on (Firefox: downloads-route.ts); absent
+   * where they always build their own (Chrome). The host is told of each change with `protectChanged`.
+   */
+  protectRun?: () => ProtectRunView | undefined;
   clock?: Clock;
 };
 
 /** One run of Downloads, from start to stop: callbacks check it is still the current one. */
 type DownloadsRun = {
-  engine: DownloadsPathEngine;
+  /** What the path is built from. */
+  settings: Pick<PathEngineOptions, 'signalingUrl' | 'directoryKeys' | 'mode'>;
+  /** Downloads' own path, while they use it. */
+  own: DownloadsPathEngine | undefined;
+  /** Protect's path, while they ride it: its engine, and how to stop listening to it. */
+  shared: { engine: ProtectPathEngine; detach: () => void } | undefined;
   client: Promise<WebTorrentClient>;
   storage: Promise<PieceStorageKit>;
   path: DownloadsPath;
@@ -150,17 +175,23 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
     this.stop();
   }
 
+  /**
+   * Protect started, stopped or changed state: Downloads move to the path they should use now (a no-op unless
+   * downloads-route.ts says otherwise).
+   */
+  protectChanged(): void {
+    if (this.run) this.route(this.run);
+  }
+
   private start(command: Extract<OffscreenCommand, { type: 'downloads-start' }>): void {
-    const engine = (this.options.createPath ?? createPathEngine)({
-      signalingUrl: command.signalingUrl,
-      directoryKeys: command.directoryKeys,
-      mode: command.mode,
-      needs: 'torrent',
-      WebSocket: this.options.WebSocket,
-      createPeer: this.options.createPeer,
-    });
     const run: DownloadsRun = {
-      engine,
+      settings: {
+        signalingUrl: command.signalingUrl,
+        directoryKeys: command.directoryKeys,
+        mode: command.mode,
+      },
+      own: undefined,
+      shared: undefined,
       client: (this.options.createClient ?? createIsolatedClient)(),
       storage: (this.options.loadStorage ?? loadOpfsStorage)(),
       path: { status: 'connecting' },
@@ -184,24 +215,93 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
         this.report();
       },
     );
+    void this.restore(run);
+    this.route(run);
+  }
+
+  /**
+   * Puts the run on the path it should use now. Leaving a path closes the torrents' wires on it; each
+   * ExitPeer opens its wire again through `openWire`, on the new path, and WebTorrent keeps what it verified.
+   */
+  private route(run: DownloadsRun): void {
+    const protect = this.options.protectRun?.();
+    const ride =
+      protect && downloadsRoute({ sharesProtectPath: true, protect: protect.status }) === 'protect'
+        ? protect.engine
+        : undefined;
+    if (ride ? run.shared?.engine === ride : run.own !== undefined) return;
+    this.leavePath(run);
+    if (ride) this.rideProtect(run, ride);
+    else this.buildOwnPath(run);
+    this.report();
+  }
+
+  private leavePath(run: DownloadsRun): void {
+    if (run.retryTimer !== undefined) clearTimeout(run.retryTimer);
+    run.retryTimer = undefined;
+    const { own, shared } = run;
+    run.own = undefined;
+    run.shared = undefined;
+    if (own) safely(() => own.stop());
+    if (shared) safely(() => shared.detach());
+  }
+
+  /** Downloads' torrent streams in a session of their own over Protect's path (downloads-route.ts). */
+  private rideProtect(run: DownloadsRun, engine: ProtectPathEngine): void {
+    const update = () => {
+      if (this.run !== run || run.shared?.engine !== engine) return;
+      run.path = sharedPathOf(engine.state, engine.serviceState());
+      this.report();
+    };
+    engine.on('state', update);
+    engine.on('service', update);
+    run.shared = {
+      engine,
+      detach: () => {
+        engine.off('state', update);
+        engine.off('service', update);
+        engine.want(undefined);
+      },
+    };
+    run.path = sharedPathOf(engine.state, engine.serviceState());
+    engine.want('torrent');
+  }
+
+  /** Downloads' own path: a ProtectEngine that asks the broker for an exit serving torrents. */
+  private buildOwnPath(run: DownloadsRun): void {
+    const engine = (this.options.createPath ?? createPathEngine)({
+      ...run.settings,
+      needs: 'torrent',
+      WebSocket: this.options.WebSocket,
+      createPeer: this.options.createPeer,
+    });
+    run.own = engine;
+    run.path = { status: 'connecting' };
     engine.on('state', (state: ProtectState) => {
-      if (this.run !== run) return;
+      if (this.run !== run || run.own !== engine) return;
       const path = pathOf(state);
       if (path) run.path = path;
       this.report();
     });
-    void this.restore(run);
-    this.buildPath(run);
+    this.startOwnPath(run, engine);
   }
 
   /** Builds the path; when it cannot be built (no exit serves torrents, say), tries again after a pause. */
-  private buildPath(run: DownloadsRun): void {
-    run.engine.start().catch(() => {
-      if (this.run !== run) return;
+  private startOwnPath(run: DownloadsRun, engine: DownloadsPathEngine): void {
+    engine.start().catch(() => {
+      if (this.run !== run || run.own !== engine) return;
       run.retryTimer = setTimeout(() => {
-        if (this.run === run) this.buildPath(run);
+        run.retryTimer = undefined;
+        if (this.run === run && run.own === engine) this.startOwnPath(run, engine);
       }, DOWNLOADS_PATH_RETRY_MS);
     });
+  }
+
+  /** A torrent's wire, through whichever path the run uses now. */
+  private openWire(run: DownloadsRun, request: TorrentRequest): Promise<ByteStream> {
+    if (run.shared) return run.shared.engine.openService(request);
+    if (run.own) return run.own.open(request);
+    return Promise.reject(new StreamError('unreachable', 'no path is up'));
   }
 
   /** Ends the run: wires closed, torrents let go, pieces and the saved list kept for the next start. */
@@ -211,9 +311,8 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
     if (run) {
       clearInterval(run.ticker);
       run.media.stop();
-      if (run.retryTimer !== undefined) clearTimeout(run.retryTimer);
       for (const entry of run.entries.values()) entry.release(false);
-      safely(() => run.engine.stop());
+      this.leavePath(run);
       void run.client.then(
         (client) => safely(() => client.destroy()),
         () => {},
@@ -290,7 +389,7 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
     const entry = new TorrentEntry({
       record: download,
       hasMetadata: typeof torrentId !== 'string',
-      open: (request) => run.engine.open(request),
+      open: (request) => this.openWire(run, request),
       save: (record) => this.persist(record),
       onMetadata: (torrent) => void this.keepMetadata(run, entry, torrent),
       onChange: () => {

@@ -74,7 +74,12 @@ export type TorrentProgress = z.infer<typeof torrentProgressSchema>;
 /** The downloads path (its own ProtectEngine, to an exit that serves torrents). */
 export const downloadsPathSchema = z.discriminatedUnion('status', [
   z.object({ status: z.literal('connecting') }),
-  z.object({ status: z.literal('ready'), exitPeerId: z.string().max(128) }),
+  z.object({
+    status: z.literal('ready'),
+    exitPeerId: z.string().max(128),
+    /** Carried over Protect's path (Firefox while Protect is on: downloads-route.ts), not a path of their own. */
+    sharesProtect: z.literal(true).optional(),
+  }),
   z.object({ status: z.literal('reconnecting'), reason: reasonSchema }),
   /** Building it failed (e.g. no exit serves torrents); the host tries again after a pause. */
   z.object({ status: z.literal('failed'), code: switchErrorCodeSchema, reason: reasonSchema }),

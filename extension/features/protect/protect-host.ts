@@ -55,6 +55,11 @@ export class ProtectHost implements FeatureHost<'protect'> {
     return this.current;
   }
 
+  /** The run's engine and the status reported for it, for Downloads riding its path (downloads-route.ts). */
+  get runView(): { engine: ProtectEngine; status: ProtectEngineState['status'] } | undefined {
+    return this.run && { engine: this.run.engine, status: this.current.status };
+  }
+
   handle(command: OffscreenCommand): boolean {
     switch (command.type) {
       case 'protect-start':

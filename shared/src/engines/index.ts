@@ -8,3 +8,4 @@ export * from './volunteer.js';
 export * from './load-reporter.js';
 export * from './refusal-log.js';
 export * from './round-trip.js';
+export * from './path-service.js';

@@ -11,6 +11,8 @@ import { TunnelClient, type TunnelStats } from './client.js';
 import { withDeadline } from '../deadline.js';
 import { RefusalLog, refusalReasonOf, type RefusalSummary } from './refusal-log.js';
 import { RoundTripMeter } from './round-trip.js';
+import { PathService, type PathServiceState } from './path-service.js';
+import type { Link } from '../links/link.js';
 
 /** How often the round trip of the current path is measured (one PING, 8 bytes, through every hop). */
 export const DEFAULT_RTT_INTERVAL_MS = 5_000;
@@ -113,7 +115,23 @@ export interface ProtectEngineOptions {
   wallClock?: () => number;
 }
 
-export type ProtectEngineEvents = { state: [state: ProtectState] };
+export type ProtectEngineEvents = {
+  state: [state: ProtectState];
+  /** The wanted service's session on the current path (want, openService). */
+  service: [state: PathServiceState];
+};
+
+/** The path that is up: what a service session over it needs. */
+type LivePath = {
+  tunnel: TunnelClient;
+  link: Link;
+  exitKey: Uint8Array;
+  /** The service this path's broker request asked for (a preference, want), if any. */
+  askedFor: ExitService | undefined;
+  service: PathService | undefined;
+  /** The next circuit id for a service session on this link (the path's own session has 1). */
+  nextCircuitId: number;
+};
 
 /**
  * Protect: builds a path (signaling → WebRTC link to the first hop → encrypted session to the exit) and keeps
@@ -138,6 +156,10 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
   /** The path being replaced by renew(), held until the new one is up so the broker counts it as ours. */
   private retiring: TunnelClient | undefined;
   private readonly refusals: RefusalLog;
+  /** A service another feature wants carried over this engine's paths (want). */
+  private wanted: ExitService | undefined;
+  /** The path that is up (with `tunnel`), and its service session. */
+  private live: LivePath | undefined;
 
   private readonly clock: Clock;
 
@@ -177,6 +199,7 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     if (this.retryTimer !== undefined) this.clock.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.stopMeasuring();
+    this.dropLive();
     this.tunnel?.close();
     this.tunnel = undefined;
     this.retiring?.close();
@@ -216,6 +239,9 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     if (!old || this.current.status !== 'protected') return false;
     const generation = this.generation;
     this.tunnel = undefined;
+    // The old path's service session stays with its link, and its streams with it, until the link goes.
+    this.live = undefined;
+    this.emitService();
     this.stopMeasuring();
     this.retiring = old;
     this.setState({ status: 'reconnecting', reason: 'finding a new path', attempt: 0, renewing: true });
@@ -230,6 +256,85 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
       this.scheduleRebuild(generation, toUnderpassError(error).message, 1);
     });
     return true;
+  }
+
+  /**
+   * Another feature's streams over this engine's paths (Firefox: Downloads' torrent streams on Protect's path,
+   * where no new link of ours may connect while it is up). While wanted, every path this engine builds asks the
+   * broker for an exit that offers `service` (a preference: with none, a path without it, so pages never wait
+   * for it), and a session for it (PathService) is opened over the path's link. A path already up whose exit
+   * turns out not to offer it, and that was not asked for it, is renewed once. `undefined`: no longer wanted; the
+   * session is closed.
+   */
+  want(service: ExitService | undefined): void {
+    if (this.wanted === service) return;
+    this.wanted = service;
+    const live = this.live;
+    const previous = live?.service;
+    if (live) live.service = undefined;
+    previous?.close();
+    if (live && service) this.openServiceSession(live, service);
+    this.emitService();
+  }
+
+  /** The wanted service's session on the current path. */
+  serviceState(): PathServiceState {
+    return this.live?.service?.state ?? { status: 'none' };
+  }
+
+  /**
+   * A stream of the wanted service over the current path (its own session, not the path's: it is not counted
+   * in `stats` nor among the refusals). Fails at once while no path is up, or when the path's exit does not
+   * offer the service (`torrents-off`).
+   */
+  openService(request: StreamRequest): Promise<ByteStream> {
+    const { live, wanted } = this;
+    if (!wanted || !live || this.tunnel !== live.tunnel || this.current.status !== 'protected')
+      return Promise.reject(new StreamError('unreachable', 'no path is up'));
+    // A session that ended (a handshake timeout, the exit's limit) is replaced; a lacking exit is not asked again.
+    const current = live.service;
+    const service =
+      current && (!current.closed || current.state.status === 'lacking')
+        ? current
+        : this.openServiceSession(live, wanted);
+    return service.open(request);
+  }
+
+  /** Opens the wanted service's session over the live path; renews a path whose exit lacks it (once). */
+  private openServiceSession(live: LivePath, needs: ExitService): PathService {
+    const previous = live.service;
+    live.service = undefined;
+    previous?.close();
+    const service = new PathService({
+      link: live.link,
+      exitKey: live.exitKey,
+      needs,
+      directoryKeys: this.options.directoryKeys,
+      circuitId: live.nextCircuitId,
+      ...(this.options.handshakeTimeoutMs ? { handshakeTimeoutMs: this.options.handshakeTimeoutMs } : {}),
+    });
+    // Circuit ids are not reused on a link: a CLOSE and a new OPEN for one id could cross at the exit.
+    live.nextCircuitId += 1;
+    live.service = service;
+    service.on('state', (state) => {
+      if (this.live !== live || live.service !== service) return;
+      this.emitService();
+      // The broker named this exit without being asked for the service: ask it for a path that has it.
+      if (state.status === 'lacking' && live.askedFor !== needs && this.wanted === needs) this.renew();
+    });
+    return service;
+  }
+
+  /** Lets the live path's service session go (the path itself is closed by its owner). */
+  private dropLive(): void {
+    const live = this.live;
+    this.live = undefined;
+    live?.service?.close();
+    if (live) this.emitService();
+  }
+
+  private emitService(): void {
+    this.emit('service', this.serviceState());
   }
 
   stats(): ProtectStats {
@@ -312,10 +417,17 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     const { signaling, connector } = await this.ensureSignaling();
     if (generation !== this.generation) return;
     const { exitKey: pinned, needs } = this.options;
-    const path = await signaling.requestPath({
-      mode,
-      ...(pinned ? { exitKey: pinned } : {}),
-      ...(needs ? { needs } : {}),
+    // What another feature wants of the path (want) is asked for, not required: pages never wait for it.
+    const askedFor = needs ?? this.wanted;
+    const ask = (service: ExitService | undefined) =>
+      signaling.requestPath({
+        mode,
+        ...(pinned ? { exitKey: pinned } : {}),
+        ...(service ? { needs: service } : {}),
+      });
+    const path = await ask(askedFor).catch((error: unknown) => {
+      if (needs || !askedFor || toUnderpassError(error).code !== 'no-exit-available') throw error;
+      return ask(undefined);
     });
     const exitKey = fromBase64Url(path.exit.exitKey);
     if (!exitKey || exitKey.length !== 32)
@@ -360,21 +472,27 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     }
     this.rttMs = rttMs;
     this.tunnel = tunnel;
+    const live: LivePath = { tunnel, link, exitKey, askedFor, service: undefined, nextCircuitId: 2 };
+    this.live = live;
     if (meter) this.startMeasuring(tunnel, meter, generation);
     tunnel.once('close', (error) => {
       const stats = tunnel.stats();
       this.totals.bytesUp += stats.bytesUp;
       this.totals.bytesDown += stats.bytesDown;
       link.close();
+      if (this.live === live) this.dropLive();
       if (this.tunnel !== tunnel || generation !== this.generation) return;
       this.tunnel = undefined;
       this.stopMeasuring();
       this.scheduleRebuild(generation, error?.message ?? 'the path closed', 0);
     });
+    // Opened before the path is announced, so whoever hears `protected` finds the service session under way.
+    if (this.wanted) this.openServiceSession(live, this.wanted);
     this.setState({
       status: 'protected',
       path: { mode, linkId: path.linkId, hop: path.hop, exit: path.exit },
     });
+    if (this.wanted) this.emitService();
   }
 
   /**
