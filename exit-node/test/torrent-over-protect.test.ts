@@ -1,19 +1,16 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ProtectEngine, VolunteerEngine } from '@underpass/shared/engines';
 import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import { readMagnet } from '@underpass/shared/torrent';
 import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
-import { startSignalingServer, type SignalingServer } from '../../signaling-server/src/server.js';
-import { startSwarm, type LocalSwarm } from '../../test/swarm/swarm.js';
+import type { SignalingServer } from '../../signaling-server/src/server.js';
+import type { LocalSwarm } from '../../test/swarm/swarm.js';
 import { UserClient } from '../../test/swarm/user-client.js';
-import { developmentCertificates } from '../src/certificates.js';
-import { startExitNode, type ExitNode } from '../src/exit-node.js';
+import type { ExitNode } from '../src/exit-node.js';
 import { nodePeerFactory } from '../src/node-peer.js';
 import { EXIT_ADDRESS, waitFor } from './torrent-helpers.js';
+import { startTorrentNetwork, type TorrentNetwork } from './torrent-network.js';
 
 /**
  * Torrents over a path built for pages (ProtectEngine.want, PathService), as Firefox's Downloads use Protect's
@@ -30,27 +27,12 @@ let plainExit: ExitNode;
 let torrentExit: ExitNode;
 let volunteer: VolunteerEngine;
 let relaySignaling: SignalingClient;
+let network: TorrentNetwork | undefined;
 const cleanup: (() => Promise<void> | void)[] = [];
 
 beforeAll(async () => {
-  swarm = await startSwarm();
-  signaling = await startSignalingServer({ port: 0 });
-  const dataDir = await mkdtemp(join(tmpdir(), 'underpass-exit-'));
-  cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
-  plainExit = await startExitNode({
-    certificate: developmentCertificates,
-    signalingUrl: signaling.url,
-    dataDir: join(dataDir, 'plain'),
-    allowDestinations: swarm.allowDestinations,
-  });
-  torrentExit = await startExitNode({
-    certificate: developmentCertificates,
-    signalingUrl: signaling.url,
-    dataDir: join(dataDir, 'torrents-exit'),
-    allowDestinations: swarm.allowDestinations,
-    bindAddress: EXIT_ADDRESS,
-    torrentService: { dataDir: join(dataDir, 'torrents'), listenPort: 0, dht: false },
-  });
+  network = await startTorrentNetwork();
+  ({ swarm, signaling, plainExit, torrentExit } = network);
   relaySignaling = new SignalingClient({
     url: signaling.url,
     WebSocket: WS,
@@ -67,10 +49,7 @@ afterEach(async () => {
 afterAll(async () => {
   volunteer?.stop();
   relaySignaling?.close();
-  await plainExit?.close();
-  await torrentExit?.close();
-  await signaling?.close();
-  await swarm?.stop();
+  await network?.close();
 });
 
 /** A Protect engine for pages (nothing required of its exit), and the path requests it made. */

@@ -1,19 +1,16 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ProtectEngine, VolunteerEngine } from '@underpass/shared/engines';
 import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import { readMagnet } from '@underpass/shared/torrent';
-import { startSignalingServer, type SignalingServer } from '../../signaling-server/src/server.js';
-import { startSwarm, type LocalSwarm } from '../../test/swarm/swarm.js';
+import type { SignalingServer } from '../../signaling-server/src/server.js';
+import type { LocalSwarm } from '../../test/swarm/swarm.js';
 import { UserClient } from '../../test/swarm/user-client.js';
-import { startExitNode, type ExitNode } from '../src/exit-node.js';
+import type { ExitNode } from '../src/exit-node.js';
 import { nodePeerFactory } from '../src/node-peer.js';
 import { EXIT_ADDRESS, waitFor } from './torrent-helpers.js';
+import { startTorrentNetwork, type TorrentNetwork } from './torrent-network.js';
 import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
-import { developmentCertificates } from '../src/certificates.js';
 
 /**
  * A download the way Underpass makes it, in Node with real WebRTC: the user's isolated WebTorrent, its one
@@ -26,36 +23,17 @@ const WS = WebSocket as unknown as WebSocketConstructorLike;
 let swarm: LocalSwarm;
 let signaling: SignalingServer;
 let torrentExit: ExitNode;
-let plainExit: ExitNode;
+let network: TorrentNetwork | undefined;
 const cleanup: (() => Promise<void> | void)[] = [];
 
 beforeAll(async () => {
-  swarm = await startSwarm();
-  signaling = await startSignalingServer({ port: 0 });
-  const dataDir = await mkdtemp(join(tmpdir(), 'underpass-exit-'));
-  cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
-  plainExit = await startExitNode({
-    certificate: developmentCertificates,
-    signalingUrl: signaling.url,
-    dataDir: join(dataDir, 'plain'),
-    allowDestinations: swarm.allowDestinations,
-  });
-  torrentExit = await startExitNode({
-    certificate: developmentCertificates,
-    signalingUrl: signaling.url,
-    dataDir: join(dataDir, 'torrents-exit'),
-    allowDestinations: swarm.allowDestinations,
-    bindAddress: EXIT_ADDRESS,
-    torrentService: { dataDir: join(dataDir, 'torrents'), listenPort: 0, dht: false },
-  });
+  network = await startTorrentNetwork();
+  ({ swarm, signaling, torrentExit } = network);
 }, 30_000);
 
 afterAll(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();
-  await plainExit?.close();
-  await torrentExit?.close();
-  await signaling?.close();
-  await swarm?.stop();
+  await network?.close();
 });
 
 describe('a download through two hops', () => {
