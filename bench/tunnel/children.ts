@@ -6,32 +6,34 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { SimplePeerLike } from '@underpass/shared/links';
 import type { ClientCommand, ClientReport, Target } from './client-process.js';
 import type { GetTiming } from './http-timing.js';
 import type { ChildMessage, ParentMessage } from './relay-process.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
-/** With a profile directory, the child writes its CPU profiles into `profileDir/<file without .ts>/`. */
-function forkChild(file: string, profileDir: string | undefined): ChildProcess {
+/** How a child is started. */
+export interface ChildOptions {
+  /** Lanes (PeerConnections) of each of the child's links; the far end must open them with as many. */
+  lanes: number;
+  /** With one, the child writes its CPU profiles into `profileDir/<file without .ts>/`. */
+  profileDir?: string;
+}
+
+function forkChild(file: string, { lanes, profileDir }: ChildOptions): ChildProcess {
   const profile = profileDir
     ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, file.replace('.ts', ''))}`]
     : [];
-  return fork(join(here, file), [], {
+  return fork(join(here, file), ['--lanes', String(lanes)], {
     execArgv: ['--import', 'tsx', ...profile],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
 }
 
-/** Either end of a WebRTC link whose signals the parent carries: a peer here, or one in a child. */
+/** A child's end of a WebRTC link (all its lanes), whose signals the parent carries. */
 export interface SignalEnd {
   signal(data: unknown): void;
   onSignal(listener: (data: unknown) => void): void;
-}
-
-export function localEnd(peer: SimplePeerLike): SignalEnd {
-  return { signal: (data) => peer.signal(data), onSignal: (listener) => peer.on('signal', listener) };
 }
 
 /** Carries each end's signals to the other. */
@@ -44,7 +46,7 @@ type Reply<T extends ClientReport['type']> = Extract<ClientReport, { type: T }>;
 
 export class ClientProcess {
   readonly end: SignalEnd;
-  /** Resolves once the client's link to its first hop is up. */
+  /** Resolves once the client's link to its first hop is up, every lane of it. */
   readonly linked: Promise<void>;
   private readonly child: ChildProcess;
   private waiting: {
@@ -54,8 +56,8 @@ export class ClientProcess {
   }[] = [];
   private signalListener: ((data: unknown) => void) | undefined;
 
-  constructor(profileDir?: string) {
-    this.child = forkChild('client-process.ts', profileDir);
+  constructor(options: ChildOptions) {
+    this.child = forkChild('client-process.ts', options);
     let onLinked: () => void = () => undefined;
     let onGone: (error: Error) => void = () => undefined;
     this.linked = new Promise((resolve, reject) => {
@@ -130,10 +132,16 @@ export class RelayProcess {
   private readonly listeners: Partial<Record<'client' | 'exit', (data: unknown) => void>> = {};
   private onCpu: ((message: Extract<ChildMessage, { type: 'cpu' }>) => void) | undefined;
 
-  constructor(profileDir?: string) {
-    this.child = forkChild('relay-process.ts', profileDir);
+  constructor(options: ChildOptions) {
+    this.child = forkChild('relay-process.ts', options);
     let onLinked: () => void = () => undefined;
-    this.clientLinked = new Promise((resolve) => (onLinked = resolve));
+    let onGone: (error: Error) => void = () => undefined;
+    this.clientLinked = new Promise((resolve, reject) => {
+      onLinked = resolve;
+      onGone = reject;
+    });
+    // A relay that dies (a lane that failed to connect, say) must fail the benchmark, not leave it waiting.
+    this.child.on('exit', (code) => onGone(new Error(`the relay process exited (code ${code})`)));
     this.child.on('message', (message: ChildMessage) => {
       if (message.type === 'signal') this.listeners[message.side]?.(message.data);
       else if (message.type === 'client-linked') onLinked();

@@ -1,13 +1,16 @@
 /**
- * The client of bench:tunnel, in its own process as on a user's machine: one peer towards its first hop (the
- * exit in direct mode, a relay with two hops, or the raw sender of the baseline), driven over the IPC channel.
+ * The client of bench:tunnel, in its own process as on a user's machine: one link towards its first hop (the
+ * exit in direct mode, a relay with two hops, or the raw sender of the baseline) over `--lanes N` PeerConnections,
+ * driven over the IPC channel.
  * A Node host of the client engine uses Node's native ChaCha20-Poly1305, as the exit node does.
  */
+import { parseArgs } from 'node:util';
 import { TunnelClient } from '@underpass/shared/engines';
-import { PeerLink, type Link } from '@underpass/shared/links';
+import type { Link } from '@underpass/shared/links';
 import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
 import { nodeAead } from '../../exit-node/src/node-aead.js';
 import { processCpuSeconds } from '../lib/process-cpu.js';
+import { LinkOverLanes } from '../lib/link-over-lanes.js';
 import { tcpGet, timedGet, type GetTiming } from './http-timing.js';
 import { DEVELOPMENT_TRUST } from '@underpass/shared/trust';
 
@@ -34,11 +37,23 @@ export type ClientReport =
 const report = (message: ClientReport) => process.send?.(message);
 const fail = (error: unknown) => report({ type: 'failed', message: String(error) });
 
+const { values: flags } = parseArgs({ options: { lanes: { type: 'string', default: '1' } } });
 // The client starts the link to its first hop, as a client does in the real network.
-const peer = nodePeerFactory()({ initiator: true });
-peer.on('signal', (data) => report({ type: 'signal', data }));
-const link = new Promise<Link>((resolve) => peer.on('connect', () => resolve(new PeerLink(peer))));
-void link.then(() => report({ type: 'linked' }));
+const firstHop = new LinkOverLanes({
+  createPeer: nodePeerFactory(),
+  initiator: true,
+  lanes: Number(flags.lanes),
+  sendSignal: (data) => report({ type: 'signal', data }),
+});
+const link = firstHop.connected;
+link.then(
+  () => report({ type: 'linked' }),
+  (error: unknown) => {
+    // The parent learns it from the exit: ClientProcess fails whatever waits on this process.
+    console.error('the client link failed:', error);
+    process.exit(1);
+  },
+);
 let tunnel: TunnelClient | undefined;
 
 function receiveRaw(from: Link, bytes: number): void {
@@ -62,7 +77,7 @@ async function tunnelGet(target: Target): Promise<GetTiming> {
 process.on('message', (command: ClientCommand) => {
   switch (command.type) {
     case 'signal':
-      peer.signal(command.data);
+      firstHop.signal(command.data);
       return;
     case 'receive-raw':
       void link.then((from) => receiveRaw(from, command.bytes));
@@ -95,7 +110,7 @@ process.on('message', (command: ClientCommand) => {
       return;
     case 'stop':
       tunnel?.close();
-      peer.destroy();
+      firstHop.destroy();
       setTimeout(() => process.exit(0), 100);
       return;
   }

@@ -1,12 +1,14 @@
 /**
  * The relay of the two-hop benchmark, in its own process so that its CPU time can be measured alone
  * (process.cpuUsage) and so that it runs as it would in a volunteer's browser: beside, not inside, the
- * client and the exit. The parent hands WebRTC signals across the IPC channel.
+ * client and the exit. Its links to both have `--lanes N` PeerConnections; the parent hands their WebRTC
+ * signals across the IPC channel.
  */
+import { parseArgs } from 'node:util';
 import { RelayEngine } from '@underpass/shared/engines';
-import { PeerLink, type Link } from '@underpass/shared/links';
 import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
 import { processCpuSeconds } from '../lib/process-cpu.js';
+import { LinkOverLanes } from '../lib/link-over-lanes.js';
 
 type Side = 'client' | 'exit';
 export type ParentMessage =
@@ -18,33 +20,41 @@ export type ChildMessage =
   | { type: 'client-linked' };
 
 const send = (message: ChildMessage) => process.send?.(message);
+const { values: flags } = parseArgs({ options: { lanes: { type: 'string', default: '1' } } });
 const createPeer = nodePeerFactory();
+const open = (side: Side, initiator: boolean) =>
+  new LinkOverLanes({
+    createPeer,
+    initiator,
+    lanes: Number(flags.lanes),
+    sendSignal: (data) => send({ type: 'signal', side, data }),
+  });
 // The relay opens the link to the exit (as in the real network) and answers the client's.
-const peers = { client: createPeer({ initiator: false }), exit: createPeer({ initiator: true }) };
-for (const side of ['client', 'exit'] as const) {
-  peers[side].on('signal', (data) => send({ type: 'signal', side, data }));
-}
-const exitLink = new Promise<Link>((resolve) =>
-  peers.exit.on('connect', () => resolve(new PeerLink(peers.exit))),
-);
-const relay = new RelayEngine({ connectExit: () => exitLink });
-peers.client.on('connect', () => {
-  relay.addClientLink(new PeerLink(peers.client));
+const links = { client: open('client', false), exit: open('exit', true) };
+const failed = (error: unknown) => {
+  // RelayProcess fails the benchmark when this process ends.
+  console.error('a relay link failed:', error);
+  process.exit(1);
+};
+links.exit.connected.catch(failed);
+const relay = new RelayEngine({ connectExit: () => links.exit.connected });
+links.client.connected.then((link) => {
+  relay.addClientLink(link);
   send({ type: 'client-linked' });
-});
+}, failed);
 
 process.on('message', (message: ParentMessage) => {
   switch (message.type) {
     case 'signal':
-      peers[message.side].signal(message.data);
+      links[message.side].signal(message.data);
       return;
     case 'cpu':
       send({ type: 'cpu', seconds: processCpuSeconds() });
       return;
     case 'stop':
       relay.close();
-      peers.client.destroy();
-      peers.exit.destroy();
+      links.client.destroy();
+      links.exit.destroy();
       setTimeout(() => process.exit(0), 100);
       return;
   }

@@ -4,16 +4,26 @@
  *
  *   --profile      also record CPU profiles of the two-hop downloads (this process: the exit; children: client, relay)
  *                  and print where the time goes
- *   env BENCH_TUNNEL_MB (default 100), BENCH_TUNNEL_RUNS (default 5)
+ *   --lanes N      each tunnel link (client↔exit, client↔relay, relay↔exit) over N PeerConnections (StripedLink;
+ *                  default BENCH_TUNNEL_LANES, else the product's DEFAULT_LINK_LANES); the raw baseline stays one
+ *                  DataChannel
+ *   env BENCH_TUNNEL_MB (default 100), BENCH_TUNNEL_RUNS (default 5), BENCH_TUNNEL_LANES
  */
 import { cpus, tmpdir } from 'node:os';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { Session } from 'node:inspector/promises';
 import WebSocket from 'ws';
 import { ProtectEngine, VolunteerEngine } from '@underpass/shared/engines';
 import { ExitEngine, ExitPolicy } from '@underpass/shared/exit';
-import { LINK_HIGH_WATER, LINK_LOW_WATER, PeerLink, type Link } from '@underpass/shared/links';
+import {
+  DEFAULT_LINK_LANES,
+  LINK_HIGH_WATER,
+  LINK_LOW_WATER,
+  MAX_LANES,
+  type Link,
+} from '@underpass/shared/links';
 import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import {
   MAX_CELL,
@@ -28,10 +38,11 @@ import { startExitNode } from '../../exit-node/src/exit-node.js';
 import { nodeAead } from '../../exit-node/src/node-aead.js';
 import { startSignalingServer } from '../../signaling-server/src/server.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
-import { ClientProcess, joinEnds, localEnd, RelayProcess } from './children.js';
+import { ClientProcess, joinEnds, RelayProcess, type SignalEnd } from './children.js';
 import { timedGet } from './http-timing.js';
 import { median, report, type BenchResult } from '../lib/report.js';
 import { processCpuSeconds } from '../lib/process-cpu.js';
+import { LinkOverLanes } from '../lib/link-over-lanes.js';
 import { DEVELOPMENT_DIRECTORY_KEYS, developmentCertificateFor } from '@underpass/shared/trust';
 import { developmentCertificates } from '../../exit-node/src/certificates.js';
 
@@ -39,7 +50,19 @@ const MB = 1_000_000;
 const SIZE = Number(process.env.BENCH_TUNNEL_MB ?? 100) * MB;
 const RUNS = Math.max(1, Number(process.env.BENCH_TUNNEL_RUNS ?? 5));
 const LATENCY_RUNS = 31;
-const PROFILE = process.argv.includes('--profile');
+const { values: flags } = parseArgs({
+  options: {
+    profile: { type: 'boolean', default: false },
+    lanes: { type: 'string', default: process.env.BENCH_TUNNEL_LANES ?? String(DEFAULT_LINK_LANES) },
+  },
+});
+const PROFILE = flags.profile;
+/** PeerConnections per tunnel link (striped-link.ts); the raw baseline, the floor, is always one DataChannel. */
+const LANES = Number(flags.lanes);
+if (!Number.isInteger(LANES) || LANES < 1 || LANES > MAX_LANES) {
+  throw new Error(`--lanes (or BENCH_TUNNEL_LANES) must be an integer 1 … ${MAX_LANES}, not ${flags.lanes}`);
+}
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 const HOST = '127.0.0.3';
 
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
@@ -85,13 +108,25 @@ function aeadMbps(aead: Aead): number {
   return mbps(frames * frame.length, performance.now() - start);
 }
 
-/** A peer in this process (the exit's side, or the raw sender) linked to a client in its own process. */
-async function linkToClient(client: ClientProcess): Promise<PeerLink> {
-  const peer = nodePeerFactory()({ initiator: false });
-  const connected = new Promise<void>((resolve) => peer.on('connect', () => resolve()));
-  joinEnds(localEnd(peer), client.end);
-  await Promise.all([connected, client.linked]);
-  return new PeerLink(peer);
+/**
+ * This process's end (the exit's, or the raw sender's) of a link over `lanes` PeerConnections to a child's end,
+ * which must have as many; it answers, the child starts.
+ */
+function linkTo(far: SignalEnd, lanes: number): Promise<Link> {
+  const near = new LinkOverLanes({
+    createPeer: nodePeerFactory(),
+    initiator: false,
+    lanes,
+    sendSignal: (data) => far.signal(data),
+  });
+  far.onSignal((data) => near.signal(data));
+  return near.connected;
+}
+
+/** This process linked to a client process, once both ends have every lane up. */
+async function linkToClient(client: ClientProcess, lanes: number): Promise<Link> {
+  const [link] = await Promise.all([linkTo(client.end, lanes), client.linked]);
+  return link;
 }
 
 /** The limit: SIZE bytes in messages of the tunnel's largest cell over one DataChannel, to another process. */
@@ -128,6 +163,7 @@ async function measureSetup(site: TestSite): Promise<number[]> {
     signalingUrl: signaling.url,
     dataDir,
     allowDestinations: [`${HOST}/32`],
+    lanes: LANES,
   });
   const relaySignaling = new SignalingClient({
     url: signaling.url,
@@ -138,6 +174,7 @@ async function measureSetup(site: TestSite): Promise<number[]> {
     signaling: relaySignaling,
     createPeer: nodePeerFactory(),
     capacity: 8,
+    lanes: LANES,
   });
   await volunteer.start();
   const times: number[] = [];
@@ -165,6 +202,7 @@ async function measureSetup(site: TestSite): Promise<number[]> {
         signaling: preconnected,
         createPeer: nodePeerFactory(),
         mode: 'two-hop',
+        lanes: LANES,
       });
       const start = performance.now();
       await protect.start();
@@ -241,7 +279,8 @@ async function mainThreadProfile(dir: string): Promise<CpuProfile> {
 
 async function main(): Promise<void> {
   progress(
-    `bench:tunnel — ${SIZE / MB} MB downloads, ${RUNS} runs each, ${cpus().length} CPUs, Node ${process.version}`,
+    `bench:tunnel — ${SIZE / MB} MB downloads, ${RUNS} runs each, tunnel links over ${plural(LANES, 'lane')} ` +
+      `(raw baseline: one DataChannel), ${cpus().length} CPUs, Node ${process.version}`,
   );
   const site = await startTestSite({ host: HOST, fileSize: SIZE });
   const file = { host: HOST, port: site.port, path: '/file.bin' };
@@ -249,9 +288,9 @@ async function main(): Promise<void> {
   const results: BenchResult[] = [];
   const profileDir = PROFILE ? await mkdtemp(join(tmpdir(), 'underpass-prof-')) : undefined;
 
-  // 1. Raw DataChannel: this process sends, a client process receives.
-  const rawReceiver = new ClientProcess();
-  const rawSender = await linkToClient(rawReceiver);
+  // 1. Raw DataChannel: this process sends, a client process receives, over one PeerConnection whatever --lanes.
+  const rawReceiver = new ClientProcess({ lanes: 1 });
+  const rawSender = await linkToClient(rawReceiver, 1);
   const raw: number[] = [];
   const rawCpu = await cpuPer100MB(
     { sender: thisProcessCpu, receiver: () => rawReceiver.cpuSeconds() },
@@ -283,8 +322,8 @@ async function main(): Promise<void> {
   });
 
   // 3. Direct: client process → exit.
-  const directClient = new ClientProcess();
-  exit.addLink(await linkToClient(directClient));
+  const directClient = new ClientProcess({ lanes: LANES });
+  exit.addLink(await linkToClient(directClient, LANES));
   await directClient.tunnel(staticKey.publicKey);
   const directRuns: number[] = [];
   const directCpu = await cpuPer100MB(
@@ -301,14 +340,11 @@ async function main(): Promise<void> {
   progress(`direct (client → exit): ${directRuns.map((v) => v.toFixed(0)).join(', ')} Mbit/s`);
 
   // 4. Two hops: client process → relay process → exit.
-  const relay = new RelayProcess(profileDir);
-  const client = new ClientProcess(profileDir);
-  const exitPeer = nodePeerFactory()({ initiator: false });
-  const exitLinked = new Promise<void>((resolve) => exitPeer.on('connect', () => resolve()));
+  const relay = new RelayProcess({ lanes: LANES, profileDir });
+  const client = new ClientProcess({ lanes: LANES, profileDir });
   joinEnds(client.end, relay.clientEnd);
-  joinEnds(relay.exitEnd, localEnd(exitPeer));
-  await Promise.all([exitLinked, client.linked, relay.clientLinked]);
-  exit.addLink(new PeerLink(exitPeer));
+  const [exitLink] = await Promise.all([linkTo(relay.exitEnd, LANES), client.linked, relay.clientLinked]);
+  exit.addLink(exitLink);
   await client.tunnel(staticKey.publicKey);
   await client.tunnelGet(page); // warm
   const inspector = PROFILE ? new Session() : undefined;
@@ -385,6 +421,8 @@ async function main(): Promise<void> {
   const rawSenderCpu = { metric: 'raw_sender', value: rawCpu.sender };
   const rawReceiverCpu = { metric: 'raw_receiver', value: rawCpu.receiver };
   results.push(
+    // What the tunnel's figures describe: each tunnel link over this many PeerConnections (the raw one: one).
+    { metric: 'tunnel_link_lanes', value: LANES, unit: 'lanes', runs: 1 },
     { metric: 'raw_datachannel_mbps', value: round(rawMbps, 1), unit: 'Mbit/s', runs: RUNS },
     {
       metric: 'direct_mbps',

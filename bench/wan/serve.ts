@@ -4,9 +4,9 @@
  * link. The process ends when the parent's IPC channel closes, even after a SIGKILL of the parent.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { PeerLink, StripedLink, type Link } from '@underpass/shared/links';
-import type { SimplePeerLike } from '@underpass/shared/links';
+import type { Link } from '@underpass/shared/links';
 import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
+import { LinkOverLanes } from '../lib/link-over-lanes.js';
 
 export type Request = { id: number; method: string; args: unknown[] };
 export type Reply = { id: number; value?: unknown; error?: string };
@@ -18,7 +18,7 @@ export function emit(event: string, data: unknown): void {
   process.send?.({ event, data } satisfies PartyEvent);
 }
 
-/** The key of a link's lane: the link's own name for lane 0, as links without lanes have. */
+/** A lane's key in buffered(): the link's own name for lane 0, as links without lanes have. */
 function laneKey(name: string, lane: number): string {
   return lane === 0 ? name : `${name}~${lane}`;
 }
@@ -41,67 +41,51 @@ export function serve(handlers: Record<string, Handler>): void {
 
 /** This process's ends of named WebRTC links. */
 export class Peers {
-  private readonly peers = new Map<string, SimplePeerLike>();
+  private readonly links = new Map<string, LinkOverLanes>();
   private readonly createPeer = nodePeerFactory();
   /** Measures the event loop's lateness once loopDelay is first asked (bench:wan --trace). */
   private loopDelays: IntervalHistogram | undefined;
 
   /**
    * Starts a link's peers, one per lane; resolves with the link once every lane is connected (the parent
-   * carries the signals meanwhile, by the link's name; a further lane's are wrapped with its number, as
-   * lane-signals.ts does). Both ends must open the link with the same number of lanes.
+   * carries the signals meanwhile, by the link's name). Both ends must open the link with the same number of
+   * lanes.
    */
-  async open(name: string, initiator: boolean, lanes = 1): Promise<Link> {
-    const connected = Array.from({ length: lanes }, (_, lane) => this.openLane(name, lane, initiator));
-    const [first, ...others] = await Promise.all(connected);
-    if (others.length === 0) return first!;
-    const link = new StripedLink(first!);
-    for (const lane of others) link.addLane(lane);
-    return link;
-  }
-
-  private openLane(name: string, lane: number, initiator: boolean): Promise<PeerLink> {
-    const key = laneKey(name, lane);
-    if (this.peers.has(key)) throw new Error(`a peer ${key} exists already`);
-    const peer = this.createPeer({ initiator });
-    this.peers.set(key, peer);
-    peer.on('signal', (data) => emit('signal', { name, data: lane === 0 ? data : { lane, signal: data } }));
-    return new Promise((resolve, reject) => {
-      peer.on('connect', () => resolve(new PeerLink(peer)));
-      peer.on('error', (error: unknown) => reject(error instanceof Error ? error : new Error(String(error))));
+  open(name: string, initiator: boolean, lanes = 1): Promise<Link> {
+    if (this.links.has(name)) throw new Error(`a link ${name} exists already`);
+    const link = new LinkOverLanes({
+      createPeer: this.createPeer,
+      initiator,
+      lanes,
+      sendSignal: (data) => emit('signal', { name, data }),
     });
+    this.links.set(name, link);
+    return link.connected;
   }
 
   signal(name: string, data: unknown): void {
-    const { lane, signal } = data as { lane?: number; signal?: unknown };
-    if (lane === undefined) this.peers.get(name)?.signal(data);
-    else this.peers.get(laneKey(name, lane))?.signal(signal);
+    this.links.get(name)?.signal(data);
   }
 
   close(name: string): void {
-    for (const key of this.lanesOf(name)) {
-      this.peers.get(key)?.destroy();
-      this.peers.delete(key);
-    }
-  }
-
-  /** The keys of a link's lanes' peers. */
-  private lanesOf(name: string): string[] {
-    return [...this.peers.keys()].filter((key) => key === name || key.startsWith(`${name}~`));
+    this.links.get(name)?.destroy();
+    this.links.delete(name);
   }
 
   /**
-   * Bytes each live peer's DataChannel holds, not yet sent (for bench:wan --trace): read from the native
+   * Bytes each live lane's DataChannel holds, not yet sent, by laneKey (for bench:wan --trace): read from the native
    * channel, since the polyfill's own figure (node-peer.ts) is refreshed only while above the low-water mark.
    */
   buffered(): Record<string, number> {
     const buffered: Record<string, number> = {};
-    for (const [name, peer] of this.peers) {
-      const channel = peer._channel;
-      const native = channel
-        ? Object.getOwnPropertyDescriptor(Object.getPrototypeOf(channel), 'bufferedAmount')?.get
-        : undefined;
-      buffered[name] = native ? (native.call(channel) as number) : peer.bufferSize;
+    for (const [name, link] of this.links) {
+      link.peers.forEach((peer, lane) => {
+        const channel = peer._channel;
+        const native = channel
+          ? Object.getOwnPropertyDescriptor(Object.getPrototypeOf(channel), 'bufferedAmount')?.get
+          : undefined;
+        buffered[laneKey(name, lane)] = native ? (native.call(channel) as number) : peer.bufferSize;
+      });
     }
     return buffered;
   }
@@ -121,8 +105,8 @@ export class Peers {
   /** Bytes libwebrtc says the link's DataChannel has received (getStats), whether or not JavaScript has them yet. */
   async channelBytesReceived(name: string): Promise<number> {
     let bytes = 0;
-    for (const key of this.lanesOf(name)) {
-      const pc = (this.peers.get(key) as unknown as { _pc?: RTCPeerConnection } | undefined)?._pc;
+    for (const peer of this.links.get(name)?.peers ?? []) {
+      const pc = (peer as unknown as { _pc?: RTCPeerConnection })._pc;
       if (!pc) continue;
       (await pc.getStats()).forEach((entry: { type: string; bytesReceived?: number }) => {
         if (entry.type === 'data-channel') bytes += entry.bytesReceived ?? 0;
@@ -132,7 +116,7 @@ export class Peers {
   }
 
   closeAll(): void {
-    for (const name of [...this.peers.keys()]) this.close(name);
+    for (const name of [...this.links.keys()]) this.close(name);
   }
 
   /** The handlers every party has. */

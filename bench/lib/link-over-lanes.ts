@@ -1,0 +1,76 @@
+/**
+ * One end of a benchmark's WebRTC link over N lanes (PeerConnections), whose signals the benchmark carries to
+ * the far end itself (bench:wan's parent, bench:tunnel's IPC) instead of a broker. Each lane is a simple-peer;
+ * lane 0's signals go as simple-peer's own objects and lane k's wrapped `{ lane: k, signal }`, as lane-signals.ts
+ * has them. The product agrees the count inside lane 0's offer and answer (peer-connector.ts); here both ends are
+ * told it, so neither names it. One lane gives a plain PeerLink, a link without lanes; more give a StripedLink,
+ * handed out once every lane is up.
+ */
+import {
+  MAX_LANES,
+  PeerLink,
+  readLaneSignal,
+  StripedLink,
+  writeLaneSignal,
+  type Link,
+  type PeerFactory,
+  type SimplePeerLike,
+} from '@underpass/shared/links';
+
+export interface LinkOverLanesOptions {
+  createPeer: PeerFactory;
+  initiator: boolean;
+  /** 1 … MAX_LANES; both ends of a link must be given the same. */
+  lanes: number;
+  /** Carries one of this end's signals to the far end's `signal`. */
+  sendSignal(data: unknown): void;
+}
+
+export class LinkOverLanes {
+  /** The lanes' peers, lane 0 first: for readings of their channels (bench:wan --trace). */
+  readonly peers: readonly SimplePeerLike[];
+  /** The link, once every lane is connected; rejects if a lane fails before. */
+  readonly connected: Promise<Link>;
+  private destroyed = false;
+
+  constructor(options: LinkOverLanesOptions) {
+    const { lanes, initiator, createPeer, sendSignal } = options;
+    if (!Number.isInteger(lanes) || lanes < 1 || lanes > MAX_LANES) {
+      throw new RangeError(`a link has 1 … ${MAX_LANES} lanes, not ${lanes}`);
+    }
+    this.peers = Array.from({ length: lanes }, () => createPeer({ initiator }));
+    const up = this.peers.map((peer, lane) => {
+      peer.on('signal', (data) => sendSignal(writeLaneSignal(lane, data, undefined)));
+      return new Promise<PeerLink>((resolve, reject) => {
+        // At once, not a microtask later: PeerLink takes the channel over before its first message event.
+        peer.on('connect', () => resolve(new PeerLink(peer)));
+        peer.on('error', (error: unknown) =>
+          reject(error instanceof Error ? error : new Error(String(error))),
+        );
+      });
+    });
+    this.connected = Promise.all(up).then(([first, ...others]) => {
+      if (others.length === 0) return first!;
+      const link = new StripedLink(first!);
+      for (const lane of others) link.addLane(lane);
+      return link;
+    });
+  }
+
+  /** A signal from the far end, to its lane's peer. Late ones, after destroy(), are dropped. */
+  signal(data: unknown): void {
+    if (this.destroyed) return;
+    const read = readLaneSignal(data);
+    if ('malformed' in read) throw new Error(`malformed signal: ${read.malformed}`);
+    const peer = this.peers[read.lane];
+    if (!peer) throw new Error(`a signal for lane ${read.lane} of a link with ${this.peers.length}`);
+    peer.signal(read.signal);
+  }
+
+  /** Ends every lane, up or not (the link, if up, closes with them). */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const peer of this.peers) peer.destroy();
+  }
+}
