@@ -17,6 +17,7 @@ import { MAX_DOWNLOADS, type DownloadsEngineState } from '../features/downloads/
 import { memorySavedDownloads, type SavedDownload } from '../features/downloads/saved-downloads';
 import type { EngineEvent, OffscreenCommand } from '../lib/messages';
 import { DEFAULT_DIRECTORY_KEYS } from '../lib/settings';
+import { PROTECTED_TWO_HOP } from './protected-state';
 
 /**
  * DownloadsHost's logic around stand-ins for what only a browser has (WebTorrent's browser build, OPFS,
@@ -259,16 +260,6 @@ class FakeProtect extends Emitter<{ state: [ProtectState]; service: [PathService
     this.setState({ status: 'off' }, { status: 'none' });
   }
 }
-
-const PROTECTED: ProtectState = {
-  status: 'protected',
-  path: {
-    mode: 'two-hop',
-    linkId: 'l'.repeat(22),
-    hop: { peerId: 'r'.repeat(22), role: 'relay' },
-    exit: { peerId: 'e'.repeat(22), exitKey: 'k'.repeat(43) },
-  },
-};
 
 /**
  * `onDisk`: the piece directories OPFS holds at start (the sweep deletes those the host does not claim).
@@ -607,9 +598,8 @@ function record(infoHash: string): SavedDownload {
   return { infoHash, name: 'album', trackers: ['udp://t.example:1'], files: [], paused: false, addedAt: 1 };
 }
 
-/** A host with the hand-made torrent added, its metadata in, ready, and its exit wire open. */
-async function readyTorrent() {
-  const h = harness();
+/** Adds the hand-made torrent to a harness's host and makes it ready (its metadata in); returns the torrent. */
+async function addReadyTorrent(h: ReturnType<typeof harness>) {
   h.send({
     target: 'offscreen',
     type: 'downloads-add-torrent-file',
@@ -621,6 +611,13 @@ async function readyTorrent() {
   const torrent = h.client.torrents[0]!;
   torrent.giveMetadata(USER_TORRENT);
   torrent.becomeReady();
+  return torrent;
+}
+
+/** A host with the hand-made torrent added, its metadata in, ready, and its exit wire open. */
+async function readyTorrent() {
+  const h = harness();
+  await addReadyTorrent(h);
   await vi.waitFor(() => expect(h.path.opened).toHaveLength(1));
   await vi.waitFor(() => expect(h.torrents()[0]!.state).toEqual({ status: 'downloading' }));
   return h;
@@ -631,17 +628,7 @@ describe("DownloadsHost on Protect's path (Firefox)", () => {
   async function sharedHarness(initial: ProtectRunView | undefined) {
     let view = initial;
     const h = harness(undefined, [], () => view);
-    h.send({
-      target: 'offscreen',
-      type: 'downloads-add-torrent-file',
-      name: 'album.torrent',
-      base64: base64(TORRENT_FILE),
-      files: [],
-    });
-    await vi.waitFor(() => expect(h.client.torrents).toHaveLength(1));
-    const torrent = h.client.torrents[0]!;
-    torrent.giveMetadata(USER_TORRENT);
-    torrent.becomeReady();
+    const torrent = await addReadyTorrent(h);
     const setView = (next: ProtectRunView | undefined) => {
       view = next;
       h.host.protectChanged();
@@ -655,14 +642,14 @@ describe("DownloadsHost on Protect's path (Firefox)", () => {
 
   it("while Protect runs, the wire goes over its path and no path of Downloads' own is built", async () => {
     const protect = new FakeProtect();
-    protect.setState(PROTECTED, { status: 'opening' });
+    protect.setState(PROTECTED_TWO_HOP, { status: 'opening' });
     const h = await sharedHarness(run(protect));
     expect(h.ownPaths).toHaveLength(0);
     expect(protect.wanted).toEqual(['torrent']);
     await vi.waitFor(() => expect(protect.opened).toHaveLength(1));
     expect(protect.opened[0]!.request).toMatchObject({ kind: 'torrent', infoHash: INFO_HASH });
     expect(h.pathState()).toEqual({ status: 'connecting' });
-    protect.setState(PROTECTED, { status: 'ready' });
+    protect.setState(PROTECTED_TWO_HOP, { status: 'ready' });
     expect(h.pathState()).toEqual({ status: 'ready', exitPeerId: 'e'.repeat(22), sharesProtect: true });
     // Protect rebuilding its path (failover, "New path") keeps them there, waiting.
     h.setView(run(protect, 'reconnecting'));
@@ -677,7 +664,7 @@ describe("DownloadsHost on Protect's path (Firefox)", () => {
 
   it('moves to its own path when Protect goes off mid-download, and back when it is on again, keeping the torrent', async () => {
     const protect = new FakeProtect();
-    protect.setState(PROTECTED, { status: 'ready' });
+    protect.setState(PROTECTED_TWO_HOP, { status: 'ready' });
     const h = await sharedHarness(run(protect));
     await vi.waitFor(() => expect(protect.opened).toHaveLength(1));
     h.torrent.downloaded = 20000;
@@ -698,7 +685,7 @@ describe("DownloadsHost on Protect's path (Firefox)", () => {
     h.setView(run(again, 'connecting'));
     expect(h.path.stopped).toBe(true);
     expect(again.wanted).toEqual(['torrent']);
-    again.setState(PROTECTED, { status: 'ready' });
+    again.setState(PROTECTED_TWO_HOP, { status: 'ready' });
     await vi.waitFor(() => expect(again.opened).toHaveLength(1), { timeout: 5_000 });
     expect(h.ownPaths).toHaveLength(1);
     expect(h.torrent.destroyed).toBe(false);
@@ -706,7 +693,7 @@ describe("DownloadsHost on Protect's path (Firefox)", () => {
 
   it("says so when the exit of Protect's path serves no torrents", async () => {
     const protect = new FakeProtect();
-    protect.setState(PROTECTED, { status: 'lacking', reason: 'no torrents' });
+    protect.setState(PROTECTED_TWO_HOP, { status: 'lacking', reason: 'no torrents' });
     const h = await sharedHarness(run(protect));
     expect(h.pathState()).toMatchObject({ status: 'failed', code: 'no-torrent-exit' });
   });
@@ -721,13 +708,13 @@ describe("DownloadsHost on Protect's path (Firefox)", () => {
 
   it("stopping Downloads lets go of Protect's path without touching Protect", async () => {
     const protect = new FakeProtect();
-    protect.setState(PROTECTED, { status: 'ready' });
+    protect.setState(PROTECTED_TWO_HOP, { status: 'ready' });
     const h = await sharedHarness(run(protect));
     h.send({ target: 'offscreen', type: 'downloads-stop' });
     expect(protect.wanted).toEqual(['torrent', undefined]);
     expect(protect.listenerCount('state')).toBe(0);
     expect(protect.listenerCount('service')).toBe(0);
-    expect(protect.state).toBe(PROTECTED);
+    expect(protect.state).toBe(PROTECTED_TWO_HOP);
   });
 });
 

@@ -1,19 +1,9 @@
-import type { ProtectState } from '@underpass/shared/engines';
 import { describe, expect, it } from 'vitest';
 import { downloadsRoute, sharedPathOf } from '../features/downloads/downloads-route';
 import type { ProtectEngineState } from '../features/protect/protect-messages';
+import { PROTECTED_TWO_HOP } from './protected-state';
 
 const STATUSES: ProtectEngineState['status'][] = ['off', 'connecting', 'reconnecting', 'protected', 'error'];
-
-const protectedState: ProtectState = {
-  status: 'protected',
-  path: {
-    mode: 'two-hop',
-    linkId: 'l'.repeat(22),
-    hop: { peerId: 'r'.repeat(22), role: 'relay' },
-    exit: { peerId: 'e'.repeat(22), exitKey: 'k'.repeat(43) },
-  },
-};
 
 describe('downloadsRoute', () => {
   it("keeps Downloads on their own path where the platform's policy spares our links (Chrome)", () => {
@@ -35,18 +25,18 @@ describe('downloadsRoute', () => {
 
 describe('sharedPathOf', () => {
   it("is ready only once Protect's path is up and its exit's torrent session is open", () => {
-    expect(sharedPathOf(protectedState, { status: 'ready' })).toEqual({
+    expect(sharedPathOf(PROTECTED_TWO_HOP, { status: 'ready' })).toEqual({
       status: 'ready',
       exitPeerId: 'e'.repeat(22),
       sharesProtect: true,
     });
-    expect(sharedPathOf(protectedState, { status: 'opening' })).toEqual({ status: 'connecting' });
-    expect(sharedPathOf(protectedState, { status: 'none' })).toEqual({ status: 'connecting' });
+    expect(sharedPathOf(PROTECTED_TWO_HOP, { status: 'opening' })).toEqual({ status: 'connecting' });
+    expect(sharedPathOf(PROTECTED_TWO_HOP, { status: 'none' })).toEqual({ status: 'connecting' });
     expect(sharedPathOf({ status: 'connecting' }, { status: 'none' })).toEqual({ status: 'connecting' });
   });
 
   it("says when Protect's exit serves no torrents, and when Protect rebuilds its path", () => {
-    expect(sharedPathOf(protectedState, { status: 'lacking', reason: 'no torrents here' })).toMatchObject({
+    expect(sharedPathOf(PROTECTED_TWO_HOP, { status: 'lacking', reason: 'no torrents here' })).toMatchObject({
       status: 'failed',
       code: 'no-torrent-exit',
     });
