@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { ProtectEngine, VolunteerEngine } from '@underpass/shared/engines';
+import { VolunteerEngine } from '@underpass/shared/engines';
 import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
-import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
 import { nodePeerFactory } from '../src/node-peer.js';
 import { signalingWithExit } from './signaling-with-exit.js';
 
@@ -17,25 +16,7 @@ describe('a relay closed to new clients', () => {
   const signaling = signalingWithExit();
   const { closers } = signaling;
 
-  const client = (): ProtectEngine => {
-    const clientSignaling = new SignalingClient({
-      url: signaling.url,
-      WebSocket: WS,
-      hello: { role: 'client' },
-    });
-    const protect = new ProtectEngine({
-      signaling: clientSignaling,
-      createPeer: nodePeerFactory(),
-      mode: 'two-hop',
-      directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
-      initialAttempts: 1,
-    });
-    closers.push(() => {
-      protect.stop();
-      clientSignaling.close();
-    });
-    return protect;
-  };
+  const client = () => signaling.client({ initialAttempts: 1 });
 
   it('is named to nobody, keeps the client it has, and is named again once open', async () => {
     const volunteer = new VolunteerEngine({

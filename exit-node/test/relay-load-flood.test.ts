@@ -1,14 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { fromBase64Url, toBase64Url } from '@underpass/shared/bytes';
-import { ProtectEngine, VolunteerEngine } from '@underpass/shared/engines';
+import { VolunteerEngine } from '@underpass/shared/engines';
 import type { UnderpassError } from '@underpass/shared/errors';
 import { PeerConnector, type Link } from '@underpass/shared/links';
 import { SignalingClient, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import { encodeCell } from '@underpass/shared/tunnel';
 import { nodePeerFactory } from '../src/node-peer.js';
 import { signalingWithExit } from './signaling-with-exit.js';
-import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
 
 const WS = WebSocket as unknown as WebSocketConstructorLike;
 /** Open/close pairs the hostile client sends: 600 circuit events, six times the server's message burst. */
@@ -68,21 +67,7 @@ describe('a client flooding a relay with circuits does not get it dropped by the
     expect(relayErrors.map((error) => error.code)).not.toContain('rate-limited');
 
     // And the broker still lists it: a new client gets a path through this relay.
-    const clientSignaling = new SignalingClient({
-      url: signaling.url,
-      WebSocket: WS,
-      hello: { role: 'client' },
-    });
-    const protect = new ProtectEngine({
-      signaling: clientSignaling,
-      createPeer: nodePeerFactory(),
-      mode: 'two-hop',
-      directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
-    });
-    closers.push(() => {
-      protect.stop();
-      clientSignaling.close();
-    });
+    const protect = signaling.client();
     await protect.start();
     expect(protect.state).toMatchObject({ status: 'protected', path: { hop: { role: 'relay' } } });
   }, 60_000);
