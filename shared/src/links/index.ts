@@ -2,7 +2,6 @@
 // backpressure rule, and the connector that makes WebRTC links through the broker.
 export * from './link.js';
 export * from './backpressure.js';
-export * from './heard-link.js';
 export * from './peer-link.js';
 export * from './link-keepalive.js';
 export * from './peer-connector.js';

@@ -1,7 +1,7 @@
+import { Emitter } from '../emitter.js';
 import { systemClock, type Clock } from '../clock.js';
 import { errorMessage, SessionError } from '../errors.js';
-import type { Link } from './link.js';
-import { HeardLink } from './heard-link.js';
+import type { Link, LinkEvents } from './link.js';
 import { Backpressure } from './backpressure.js';
 import {
   DEFAULT_LINK_KEEPALIVE_MS,
@@ -43,6 +43,9 @@ export interface DataChannelLike {
   onmessage?: ((event: { data: unknown }) => void) | null;
   addEventListener?(type: 'bufferedamountlow', listener: () => void): void;
 }
+
+/** Far more than the handful a peer sends before its first answer; a flood beyond it closes the link. */
+const MAX_UNHEARD_MESSAGES = 256;
 
 export type PeerFactory = (options: { initiator: boolean }) => SimplePeerLike;
 
@@ -88,12 +91,18 @@ export function onPeerGone(peer: SimplePeerLike, gone: (reason: string) => void)
  * ordered and reliable, which the session's implicit nonces rely on. The link keeps itself alive (LinkKeepalive):
  * its keepalive messages are consumed here, and a far end silent past the limit ends it.
  */
-export class PeerLink extends HeardLink implements Link {
+export class PeerLink extends Emitter<LinkEvents> implements Link {
   private isClosed = false;
   /** A reader that finds the link full must get a drain later, even if no send of ours crossed the mark. */
   private readonly backpressure = new Backpressure(() => {
     if (!this.isClosed) this.emit('drain');
   });
+  /**
+   * Messages that arrived before anyone listened. The far end sends its first cell the moment the channel
+   * opens, while our engine attaches to the link a tick after `connect`; without this, that cell was lost.
+   */
+  private readonly unheard: Uint8Array[] = [];
+
   private iceTimer: unknown;
   private readonly clock: Clock;
   private readonly keepalive: LinkKeepalive;
@@ -151,6 +160,14 @@ export class PeerLink extends HeardLink implements Link {
     }
   }
 
+  override on<K extends keyof LinkEvents>(event: K, listener: (...args: LinkEvents[K]) => void): this {
+    super.on(event, listener);
+    if (event === 'message') {
+      for (const message of this.unheard.splice(0)) if (!this.isClosed) this.emit('message', message);
+    }
+    return this;
+  }
+
   get bufferedAmount(): number {
     if (this.isClosed) return 0;
     return this.backpressure.note(this.peer.bufferSize);
@@ -183,7 +200,9 @@ export class PeerLink extends HeardLink implements Link {
     if (this.isClosed) return;
     this.keepalive.heard();
     if (isLinkKeepalive(data)) return;
-    this.deliver(data);
+    if (this.listenerCount('message') > 0) this.emit('message', data);
+    else if (this.unheard.length < MAX_UNHEARD_MESSAGES) this.unheard.push(data);
+    else this.close(new SessionError('link-closed', 'messages arrived with no one listening'));
   }
 
   private clearIceTimer(): void {

@@ -1,6 +1,6 @@
+import { Emitter } from '../emitter.js';
 import { SessionError } from '../errors.js';
-import type { Link } from './link.js';
-import { HeardLink } from './heard-link.js';
+import type { Link, LinkEvents } from './link.js';
 import { Backpressure } from './backpressure.js';
 
 /** Bytes of the sequence number in front of every message on a striped link. */
@@ -17,6 +17,9 @@ export const MAX_REORDER_MESSAGES = 8192;
 const SEQUENCE_SPACE = 2 ** 32;
 const HALF_SPACE = 2 ** 31;
 
+/** Far more than the handful a peer sends before an engine listens; see PeerLink's `unheard`. */
+const MAX_UNHEARD_MESSAGES = 256;
+
 /**
  * One link carried over several lanes (each a Link of its own: in practice a WebRTC PeerConnection, each with
  * its own SCTP association). Why: one association cannot fill a long path — its congestion control recovers
@@ -28,7 +31,7 @@ const HALF_SPACE = 2 ** 31;
  * it recovers. Lanes may join after the link is up (the first one carries the first messages); a lane that
  * closes closes the link, because what it held is lost.
  */
-export class StripedLink extends HeardLink implements Link {
+export class StripedLink extends Emitter<LinkEvents> implements Link {
   private readonly lanes: Link[] = [];
   private isClosed = false;
   private nextToSend = 0;
@@ -36,6 +39,7 @@ export class StripedLink extends HeardLink implements Link {
   private readonly waiting = new Map<number, Uint8Array>();
   private waitingBytes = 0;
   private lastLane = 0;
+  private readonly unheard: Uint8Array[] = [];
   private readonly backpressure = new Backpressure(() => {
     if (!this.isClosed) this.emit('drain');
   });
@@ -73,6 +77,14 @@ export class StripedLink extends HeardLink implements Link {
         ),
       ),
     );
+  }
+
+  override on<K extends keyof LinkEvents>(event: K, listener: (...args: LinkEvents[K]) => void): this {
+    super.on(event, listener);
+    if (event === 'message') {
+      for (const message of this.unheard.splice(0)) if (!this.isClosed) this.emit('message', message);
+    }
+    return this;
   }
 
   /**
@@ -140,7 +152,7 @@ export class StripedLink extends HeardLink implements Link {
     const message = framed.subarray(STRIPE_HEADER);
     const ahead = (sequence - this.nextToDeliver + SEQUENCE_SPACE) % SEQUENCE_SPACE;
     if (ahead === 0) {
-      this.deliverNext(message);
+      this.deliver(message);
       this.deliverWaiting();
       return;
     }
@@ -167,12 +179,14 @@ export class StripedLink extends HeardLink implements Link {
       if (message === undefined || this.isClosed) return;
       this.waiting.delete(this.nextToDeliver);
       this.waitingBytes -= message.length;
-      this.deliverNext(message);
+      this.deliver(message);
     }
   }
 
-  private deliverNext(message: Uint8Array): void {
+  private deliver(message: Uint8Array): void {
     this.nextToDeliver = (this.nextToDeliver + 1) % SEQUENCE_SPACE;
-    this.deliver(message);
+    if (this.listenerCount('message') > 0) this.emit('message', message);
+    else if (this.unheard.length < MAX_UNHEARD_MESSAGES) this.unheard.push(message);
+    else this.close(new SessionError('link-closed', 'messages arrived with no one listening'));
   }
 }
