@@ -150,11 +150,23 @@ async function receiveRaw(name: string, seconds: number): Promise<number[]> {
 }
 const rawLinks = new Map<string, ReturnType<Peers['open']>>();
 
+/** Where a fresh path's setup went, ms from the path request (`--trace`). */
+export type SetupPhases = {
+  /** The broker named a relay and an exit. */
+  path: number;
+  /** The first lane of the link to the relay opened (WebRTC: ICE, DTLS, SCTP, the DataChannel). */
+  link: number;
+  /** Protect said `protected`: the Noise handshake through both hops, then the first PING's answer. */
+  protected: number;
+  /** The first byte of `/`: the stream's OPEN, the exit's TCP connect, the GET and its answer. */
+  firstByte: number;
+};
+
 /**
  * Path request → first byte of `/` on a fresh two-hop path, with the signaling WebSocket already welcomed (as
  * bench:tunnel measures it): the broker's answer, WebRTC to the relay, relay→exit, Noise, stream open, GET.
  */
-async function setup(signalingUrl: string, target: Target): Promise<number> {
+async function setup(signalingUrl: string, target: Target): Promise<SetupPhases> {
   const signaling = new SignalingClient({
     url: signalingUrl,
     WebSocket: WebSocket as unknown as WebSocketConstructorLike,
@@ -162,32 +174,54 @@ async function setup(signalingUrl: string, target: Target): Promise<number> {
   });
   const welcomed = signaling.connect();
   await welcomed;
+  let start = 0;
+  const since = () => performance.now() - start;
+  const phases: Partial<SetupPhases> = {};
   const preconnected = new Proxy(signaling, {
     get(target, property, receiver) {
       if (property === 'connect') return () => welcomed;
       const value: unknown = Reflect.get(target, property, receiver);
+      if (property === 'requestPath' && typeof value === 'function') {
+        return async (...args: unknown[]) => {
+          const path: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          phases.path ??= since();
+          return path;
+        };
+      }
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
   });
+  const createPeer = nodePeerFactory();
   const protect = new ProtectEngine({
     directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
     signaling: preconnected,
-    createPeer: nodePeerFactory(),
+    createPeer: (options) => {
+      const peer = createPeer(options);
+      peer.on('connect', () => (phases.link ??= since()));
+      return peer;
+    },
     mode: 'two-hop',
   });
+  protect.on('state', (state) => {
+    if (state.status === 'protected') phases.protected ??= since();
+  });
   try {
-    const start = performance.now();
+    start = performance.now();
     await protect.start();
     const stream = await protect.open({ kind: 'tcp', host: target.host, port: target.port });
-    return await new Promise<number>((resolve, reject) => {
+    const firstByte = await new Promise<number>((resolve, reject) => {
       stream.once('data', () => {
-        resolve(performance.now() - start);
+        resolve(since());
         stream.destroy();
       });
       stream.once('close', (error) => reject(error ?? new Error('closed before the first byte')));
       stream.resume();
       stream.write(Buffer.from(`GET / HTTP/1.0\r\nHost: ${target.host}\r\n\r\n`));
     });
+    const { path, link, protected: up } = phases;
+    if (path === undefined || link === undefined || up === undefined)
+      throw new Error('a setup phase went unseen');
+    return { path, link, protected: up, firstByte };
   } finally {
     protect.stop();
     signaling.close();

@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { median, report, type BenchResult, type Goal } from '../lib/report.js';
 import { symmetric, WanNetwork, type DirectionSpec, type LinkSpec, type LinkStats } from './network.js';
 import { connect, Party } from './party.js';
-import type { Download, Target, Via } from './client-process.js';
+import type { Download, SetupPhases, Target, Via } from './client-process.js';
 import { SITE_PORT } from './site-process.js';
 import type { ReceiveWindowState } from '@underpass/shared/tunnel';
 import { DEFAULT_LINK_LANES, MAX_LANES } from '@underpass/shared/links';
@@ -373,13 +373,42 @@ async function measureCondition(
   await exit.call('closePeer', `${twoHop}-exit`);
 
   // 4. Setup of a fresh two-hop path through the signaling server (the first run warms the relay→exit link).
-  const setups: number[] = [];
+  const setupRuns: SetupPhases[] = [];
   for (let run = 0; run <= SETUP_RUNS; run++) {
-    const ms = await client.call<number>('setup', signalingUrl, site);
-    if (run > 0) setups.push(ms);
+    const phases = await client.call<SetupPhases>('setup', signalingUrl, site);
+    if (run > 0) setupRuns.push(phases);
   }
+  const setups = setupRuns.map((phases) => phases.firstByte);
   const setup = median(setups);
   progress(`  setup ${setups.map((v) => v.toFixed(0)).join(', ')} ms`);
+  if (flags.trace) {
+    const phase = (name: string, from: (p: SetupPhases) => number, to: (p: SetupPhases) => number) =>
+      `${name} ${median(setupRuns.map((p) => to(p) - from(p))).toFixed(0)}`;
+    progress(
+      `  setup phases, medians in ms: ${[
+        phase(
+          'broker',
+          () => 0,
+          (p) => p.path,
+        ),
+        phase(
+          'link to the relay',
+          (p) => p.path,
+          (p) => p.link,
+        ),
+        phase(
+          'handshake + first PING',
+          (p) => p.link,
+          (p) => p.protected,
+        ),
+        phase(
+          'open + GET',
+          (p) => p.protected,
+          (p) => p.firstByte,
+        ),
+      ].join(', ')}`,
+    );
+  }
 
   const rawBaseline = { metric: `raw_mbps_${tag}`, value: round(raw.mbps) };
   const series = (m: Measured) => ({ series: { unit: 'Mbit/s per second', values: m.perSecondMbps } });
