@@ -22,6 +22,10 @@ export interface LinkOverLanesOptions {
   initiator: boolean;
   /** 1 … MAX_LANES; both ends of a link must be given the same. */
   lanes: number;
+  /** Per-lane receipts (StripedLink), as the product agrees them; both ends must be given the same. Default on. */
+  receipts?: boolean;
+  /** See StripedLinkOptions. */
+  stickyLaneBytes?: number;
   /** Carries one of this end's signals to the far end's `signal`. */
   sendSignal(data: unknown): void;
 }
@@ -31,6 +35,8 @@ export class LinkOverLanes {
   readonly peers: readonly SimplePeerLike[];
   /** The link, once every lane is connected; rejects if a lane fails before. */
   readonly connected: Promise<Link>;
+  /** The link once connected. */
+  link: Link | undefined;
   private destroyed = false;
 
   constructor(options: LinkOverLanesOptions) {
@@ -50,10 +56,13 @@ export class LinkOverLanes {
       });
     });
     this.connected = Promise.all(up).then(([first, ...others]) => {
-      if (others.length === 0) return first!;
-      const link = new StripedLink(first!);
+      if (others.length === 0) return (this.link = first!);
+      const link = new StripedLink(first!, {
+        receipts: options.receipts ?? true,
+        ...(options.stickyLaneBytes === undefined ? {} : { stickyLaneBytes: options.stickyLaneBytes }),
+      });
       for (const lane of others) link.addLane(lane);
-      return link;
+      return (this.link = link);
     });
   }
 

@@ -14,6 +14,9 @@
  *   --associations N  also one stream over each of N direct tunnels at once (an experiment; default 1: not run)
  *   --lanes N       each tunnel link (not the raw baseline's) over N PeerConnections (StripedLink; default the
  *                   product's, DEFAULT_LINK_LANES)
+ *   --lane-receipts on|off  per-lane receipts on striped links (default on, as the product agrees them)
+ *   BENCH_STICKY_LANE_KIB=N  (environment; an experiment) with receipts, keep sending on one lane until it has
+ *                   N KiB in flight (default the product's STICKY_LANE_BYTES)
  *   --trace         during each one-stream tunnel download, sample every 100 ms where data waits (the exit's and
  *                   the relay's DataChannel buffers, the relay's queue, the emulator's queues and drops, each
  *                   party's event-loop delay, what the client's channel received and its streams not yet) and
@@ -45,8 +48,13 @@ const { values: flags } = parseArgs({
     'raw-pace': { type: 'string', default: '0' },
     associations: { type: 'string', default: '1' },
     lanes: { type: 'string', default: String(DEFAULT_LINK_LANES) },
+    'lane-receipts': { type: 'string', default: 'on' },
   },
 });
+/** --lane-receipts off: striped links without per-lane receipts (as with a peer from before them). */
+if (flags['lane-receipts'] !== 'on' && flags['lane-receipts'] !== 'off')
+  throw new Error('--lane-receipts on|off');
+process.env.BENCH_LANE_RECEIPTS = flags['lane-receipts'];
 /** --raw-pace: the raw baseline's sender held to this many Mbit/s (0: as fast as the channel takes). */
 const RAW_PACE_MBPS = Number(flags['raw-pace']);
 
@@ -281,9 +289,21 @@ async function measureCondition(
   ];
   /** Where the data waits (mean/max per second): kB in DataChannel buffers and the relay's queue, ms in links'. */
   const sample = async (via: string): Promise<Record<string, number>> => {
-    const [exitBuffered, relayBuffered, relayQueued, stats, window, ...loopDelays] = await Promise.all([
+    type InFlight = Record<string, { most: number; all: number }>;
+    const [
+      exitBuffered,
+      relayBuffered,
+      exitInFlight,
+      relayInFlight,
+      relayQueued,
+      stats,
+      window,
+      ...loopDelays
+    ] = await Promise.all([
       exit.call<Record<string, number>>('buffered'),
       relay.call<Record<string, number>>('buffered'),
+      exit.call<InFlight>('inFlight'),
+      relay.call<InFlight>('inFlight'),
       relay.call<number>('queued', twoHop),
       network.stats(),
       client.call<ReceiveWindowState | undefined>('windowState', via),
@@ -307,6 +327,17 @@ async function measureCondition(
       'two-hop: relay DC to client kB': (relayBuffered[`${twoHop}-client`] ?? 0) / 1000,
       'two-hop: relay queue kB': relayQueued / 1000,
     };
+    // Sent and not yet receipted (striped links with receipts): on all lanes, and on the fullest one.
+    const inFlight: [string, { most: number; all: number } | undefined][] = [
+      ['direct: exit', exitInFlight[direct]],
+      ['two-hop: exit', exitInFlight[`${twoHop}-exit`]],
+      ['two-hop: relay', relayInFlight[`${twoHop}-client`]],
+    ];
+    for (const [who, figures] of inFlight) {
+      if (!figures) continue;
+      values[`${who} in flight kB`] = figures.all / 1000;
+      values[`${who} in flight, fullest lane kB`] = figures.most / 1000;
+    }
     for (const key of ['exit>client', 'exit>relay', 'relay>client']) {
       values[`link ${key} queue ms`] = stats.directions[key]?.queuedMs ?? 0;
       values[`link ${key} drops so far`] = stats.directions[key]?.queueDrops ?? 0;

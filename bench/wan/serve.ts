@@ -4,7 +4,7 @@
  * link. The process ends when the parent's IPC channel closes, even after a SIGKILL of the parent.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { Link } from '@underpass/shared/links';
+import { StripedLink, type Link } from '@underpass/shared/links';
 import { nodePeerFactory } from '../../exit-node/src/node-peer.js';
 import { LinkOverLanes } from '../lib/link-over-lanes.js';
 
@@ -57,6 +57,11 @@ export class Peers {
       createPeer: this.createPeer,
       initiator,
       lanes,
+      // Set by run.ts's --lane-receipts for every party it starts.
+      receipts: process.env.BENCH_LANE_RECEIPTS !== 'off',
+      ...(process.env.BENCH_STICKY_LANE_KIB
+        ? { stickyLaneBytes: Number(process.env.BENCH_STICKY_LANE_KIB) * 1024 }
+        : {}),
       sendSignal: (data) => emit('signal', { name, data }),
     });
     this.links.set(name, link);
@@ -88,6 +93,20 @@ export class Peers {
       });
     }
     return buffered;
+  }
+
+  /**
+   * Per striped link: the bytes in flight on its fullest lane and on all (sent, not yet receipted by the far end;
+   * bench:wan --trace), by the link's name.
+   */
+  inFlight(): Record<string, { most: number; all: number }> {
+    const inFlight: Record<string, { most: number; all: number }> = {};
+    for (const [name, { link }] of this.links) {
+      if (!(link instanceof StripedLink)) continue;
+      const lanes = link.lanesInFlight;
+      inFlight[name] = { most: Math.max(...lanes), all: lanes.reduce((sum, bytes) => sum + bytes, 0) };
+    }
+    return inFlight;
   }
 
   /**
@@ -125,6 +144,7 @@ export class Peers {
       signal: (name: string, data: unknown) => this.signal(name, data),
       closePeer: (name: string) => this.close(name),
       buffered: () => this.buffered(),
+      inFlight: () => this.inFlight(),
       loopDelay: () => this.loopDelay(),
       channelBytesReceived: (name: string) => this.channelBytesReceived(name),
     };

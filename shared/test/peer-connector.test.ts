@@ -81,13 +81,14 @@ describe('PeerConnector', () => {
 });
 
 describe('PeerConnector: lanes', () => {
-  function lanesSetup(lanes: number) {
+  function lanesSetup(lanes: number, laneReceipts = true) {
     const signaling = new FakeSignaling();
     const sent = signaling.sent;
     const peers: FakePeer[] = [];
     const connector = new PeerConnector({
       signaling,
       lanes,
+      laneReceipts,
       createPeer: () => {
         const peer = new FakePeer({ closeWhenDestroyed: true });
         peers.push(peer);
@@ -101,8 +102,8 @@ describe('PeerConnector: lanes', () => {
     const { signaling, sent, peers, connector } = lanesSetup(4);
     const link = connector.connect('link-1', true);
     peers[0]!.signalOut({ type: 'offer', sdp: 'o' });
-    expect(sent).toEqual([{ type: 'offer', sdp: 'o', lanes: 4 }]);
-    signaling.deliver('link-1', { type: 'answer', sdp: 'a', lanes: 2 });
+    expect(sent).toEqual([{ type: 'offer', sdp: 'o', lanes: 4, receipts: true }]);
+    signaling.deliver('link-1', { type: 'answer', sdp: 'a', lanes: 2, receipts: true });
     // simple-peer gets its own object, without our field.
     expect(peers[0]!.signals).toEqual([{ type: 'answer', sdp: 'a' }]);
     expect(peers).toHaveLength(2);
@@ -114,14 +115,15 @@ describe('PeerConnector: lanes', () => {
     const striped = await link;
     expect(striped).toBeInstanceOf(StripedLink);
     expect((striped as StripedLink).laneCount).toBe(1);
+    expect((striped as StripedLink).receipts).toBe(true);
     peers[1]!.connectNow();
     expect((striped as StripedLink).laneCount).toBe(2);
   });
 
   it('agrees, as responder, to no more lanes than it allows, and names none to a peer that named none', async () => {
     const asked = lanesSetup(2);
-    void signalAndAnswer(asked, { type: 'offer', sdp: 'o', lanes: 8 });
-    expect(asked.sent).toEqual([{ type: 'answer', sdp: 'a', lanes: 2 }]);
+    void signalAndAnswer(asked, { type: 'offer', sdp: 'o', lanes: 8, receipts: true });
+    expect(asked.sent).toEqual([{ type: 'answer', sdp: 'a', lanes: 2, receipts: true }]);
     expect(asked.peers).toHaveLength(2);
 
     const plain = lanesSetup(4);
@@ -130,6 +132,38 @@ describe('PeerConnector: lanes', () => {
     expect(plain.peers).toHaveLength(1);
     plain.peers[0]!.connectNow();
     expect(await plainLink).toBeInstanceOf(PeerLink);
+  });
+
+  it('uses receipts only when both the offer and the answer name them', async () => {
+    const receiptsOf = async (ends: ReturnType<typeof lanesSetup>, link: Promise<unknown>) => {
+      ends.peers[0]!.connectNow();
+      return ((await link) as StripedLink).receipts;
+    };
+    // A responder from before receipts answers with lanes only.
+    const initiator = lanesSetup(2);
+    const initiated = initiator.connector.connect('link-1', true);
+    initiator.signaling.deliver('link-1', { type: 'answer', sdp: 'a', lanes: 2 });
+    expect(await receiptsOf(initiator, initiated)).toBe(false);
+    // An initiator from before receipts offers lanes only: the answer names none either.
+    const responder = lanesSetup(2);
+    const answered = signalAndAnswer(responder, { type: 'offer', sdp: 'o', lanes: 2 });
+    expect(responder.sent).toEqual([{ type: 'answer', sdp: 'a', lanes: 2 }]);
+    expect(await receiptsOf(responder, answered)).toBe(false);
+    // Turned off here (bench:wan --lane-receipts off): named neither way.
+    const off = lanesSetup(2, false);
+    const offLink = off.connector.connect('link-1', true);
+    off.peers[0]!.signalOut({ type: 'offer', sdp: 'o' });
+    expect(off.sent).toEqual([{ type: 'offer', sdp: 'o', lanes: 2 }]);
+    off.signaling.deliver('link-1', { type: 'answer', sdp: 'a', lanes: 2, receipts: true });
+    expect(await receiptsOf(off, offLink)).toBe(false);
+    const offResponder = lanesSetup(2, false);
+    void signalAndAnswer(offResponder, { type: 'offer', sdp: 'o', lanes: 2, receipts: true });
+    expect(offResponder.sent).toEqual([{ type: 'answer', sdp: 'a', lanes: 2 }]);
+    // Anything but `true` names none; simple-peer never sees the field.
+    const odd = lanesSetup(2);
+    const oddLink = signalAndAnswer(odd, { type: 'offer', sdp: 'o', lanes: 2, receipts: 'yes' });
+    expect(odd.peers[0]!.signals).toEqual([{ type: 'offer', sdp: 'o' }]);
+    expect(await receiptsOf(odd, oddLink)).toBe(false);
   });
 
   it('goes on without a further lane that fails to come up', async () => {

@@ -1,16 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { memoryLinkPair, type MemoryLink } from '../src/links/memory-link.js';
-import { MAX_REORDER_BYTES, STRIPE_HEADER, StripedLink } from '../src/links/striped-link.js';
+import {
+  MAX_REORDER_BYTES,
+  RECEIPT_INTERVAL_MS,
+  STICKY_LANE_BYTES,
+  STRIPE_HEADER,
+  StripedLink,
+  type StripedLinkOptions,
+} from '../src/links/striped-link.js';
 import { LINK_HIGH_WATER, LINK_LOW_WATER } from '../src/links/link.js';
 import type { SessionError } from '../src/errors.js';
+import { ManualClock } from '../../test/manual-clock.js';
 
 /** Two striped links joined by `count` memory lanes; `near`'s lanes are the ones a test drives by hand. */
-function stripedPair(count: number) {
+function stripedPair(count: number, options: StripedLinkOptions = {}) {
   const pairs = Array.from({ length: count }, () => memoryLinkPair());
   const nearLanes = pairs.map(([near]) => near);
   const farLanes = pairs.map(([, far]) => far);
-  const near = new StripedLink(nearLanes[0]!);
-  const far = new StripedLink(farLanes[0]!);
+  const near = new StripedLink(nearLanes[0]!, options);
+  const far = new StripedLink(farLanes[0]!, options);
   for (let lane = 1; lane < count; lane++) {
     near.addLane(nearLanes[lane]!);
     far.addLane(farLanes[lane]!);
@@ -149,5 +157,109 @@ describe('StripedLink', () => {
     const [late] = memoryLinkPair();
     near.addLane(late);
     expect(late.closed).toBe(true);
+  });
+
+  describe('with receipts', () => {
+    function receipt(bytes: number): Uint8Array {
+      const message = new Uint8Array(STRIPE_HEADER);
+      new DataView(message.buffer).setUint32(0, bytes);
+      return message;
+    }
+    const receiptValue = (message: Uint8Array) => new DataView(message.buffer).getUint32(0);
+
+    it('tells the sender what arrived on each lane, at most once per interval, and delivers no receipt as data', () => {
+      const clock = new ManualClock();
+      const { far, farLanes } = stripedPair(2, { receipts: true, clock });
+      for (const lane of farLanes) lane.recordSent = true;
+      const got = received(far);
+      farLanes[0]!.deliver(framed(0, new Array<number>(100).fill(1)));
+      // The first message on a lane is receipted at once: 4 bytes of header + 100.
+      expect(farLanes[0]!.sent.map(receiptValue)).toEqual([104]);
+      farLanes[0]!.deliver(framed(1, new Array<number>(50).fill(2)));
+      farLanes[0]!.deliver(framed(2, new Array<number>(50).fill(3)));
+      expect(farLanes[0]!.sent).toHaveLength(1);
+      clock.advance(RECEIPT_INTERVAL_MS);
+      expect(farLanes[0]!.sent.map(receiptValue)).toEqual([104, 212]);
+      expect(farLanes[1]!.sent).toHaveLength(0);
+      farLanes[1]!.deliver(framed(3, [4]));
+      expect(farLanes[1]!.sent.map(receiptValue)).toEqual([5]);
+      expect(got.map((message) => message.length)).toEqual([100, 50, 50, 1]);
+    });
+
+    it('keeps light traffic on one lane, fills the others in turn, then sends by what each has in flight', () => {
+      const { near, nearLanes } = stripedPair(3, { receipts: true });
+      for (const lane of nearLanes) lane.recordSent = true;
+      const cell = new Uint8Array(16 * 1024 - STRIPE_HEADER);
+      const perLane = STICKY_LANE_BYTES / (16 * 1024);
+      for (let i = 0; i < perLane; i++) near.send(cell);
+      expect(nearLanes.map((lane) => lane.sent.length)).toEqual([perLane, 0, 0]);
+      for (let i = 0; i < 2 * perLane; i++) near.send(cell);
+      expect(nearLanes.map((lane) => lane.sent.length)).toEqual([perLane, perLane, perLane]);
+      expect(near.lanesInFlight).toEqual([STICKY_LANE_BYTES, STICKY_LANE_BYTES, STICKY_LANE_BYTES]);
+      // Lane 1 says all it carried arrived: it has the least in flight now.
+      nearLanes[1]!.deliver(receipt(STICKY_LANE_BYTES));
+      near.send(cell);
+      expect(nearLanes.map((lane) => lane.sent.length)).toEqual([perLane, perLane + 1, perLane]);
+    });
+
+    it('counts receipts across the wrap of their 32-bit counter', () => {
+      const { near, nearLanes } = stripedPair(1, { receipts: true });
+      const lane = (near as unknown as { lanes: { sent: number; receipted: number }[] }).lanes[0]!;
+      lane.sent = lane.receipted = 2 ** 32 - 10;
+      near.send(new Uint8Array(16));
+      expect(near.lanesInFlight).toEqual([20]);
+      nearLanes[0]!.deliver(receipt(10));
+      expect(near.lanesInFlight).toEqual([0]);
+      expect(near.closed).toBe(false);
+    });
+
+    it('closes on a receipt for more than was sent', async () => {
+      const { near, nearLanes } = stripedPair(2, { receipts: true });
+      const closed = closedWith(near);
+      near.send(new Uint8Array(10));
+      nearLanes[0]!.deliver(receipt(15));
+      expect(await closed).toMatchObject({
+        code: 'malformed-frame',
+        message: expect.stringContaining('receipt'),
+      });
+    });
+
+    it('closes on a receipt that goes back', async () => {
+      const { near, nearLanes } = stripedPair(1, { receipts: true });
+      const closed = closedWith(near);
+      near.send(new Uint8Array(10));
+      nearLanes[0]!.deliver(receipt(14));
+      near.send(new Uint8Array(10));
+      nearLanes[0]!.deliver(receipt(4));
+      expect(await closed).toMatchObject({ code: 'malformed-frame' });
+    });
+
+    it('closes on a message shorter than a receipt', async () => {
+      const { far, farLanes } = stripedPair(1, { receipts: true });
+      const closed = closedWith(far);
+      farLanes[0]!.deliver(new Uint8Array([0, 0, 1]));
+      expect(await closed).toMatchObject({ code: 'malformed-frame' });
+    });
+
+    it('takes a receipt for a malformed message where none were agreed', async () => {
+      const { near, nearLanes } = stripedPair(1);
+      const closed = closedWith(near);
+      near.send(new Uint8Array(10));
+      nearLanes[0]!.deliver(receipt(14));
+      expect(await closed).toMatchObject({ code: 'malformed-frame' });
+    });
+
+    it('sends no receipt due after it closed', () => {
+      const clock = new ManualClock();
+      const { far, farLanes } = stripedPair(1, { receipts: true, clock });
+      farLanes[0]!.recordSent = true;
+      received(far);
+      farLanes[0]!.deliver(framed(0, [1]));
+      farLanes[0]!.deliver(framed(1, [2]));
+      expect(clock.pending).toBe(1);
+      far.close();
+      expect(clock.pending).toBe(0);
+      expect(farLanes[0]!.sent).toHaveLength(1);
+    });
   });
 });

@@ -7,6 +7,8 @@
  *   the responder agreed to, never more); an answer without it means one, a plain link.
  * - Lane k ≥ 1's signals are wrapped: `{ lane: k, signal: <simple-peer's object> }`, sent only once both sides
  *   know the count, so a peer without lanes never sees one.
+ * - Receipts (StripedLink): an offer or answer that names `lanes` also names `receipts: true`; they are used only
+ *   when both lane 0's offer and its answer name them, so peers from before receipts see none.
  */
 
 /** Most lanes a link may have; each is a PeerConnection with its own ports, DTLS and SCTP. */
@@ -18,7 +20,7 @@ export type LaneSignal = { lane: number; signal: Record<string, unknown> } | { m
 export function readLaneSignal(data: unknown): LaneSignal {
   if (!isRecord(data)) return { malformed: 'a signal that is not an object' };
   if (!('lane' in data)) {
-    const { lanes: _lanes, ...signal } = data;
+    const { lanes: _lanes, receipts: _receipts, ...signal } = data;
     return { lane: 0, signal };
   }
   const { lane, signal } = data;
@@ -43,13 +45,26 @@ export function namedLaneCount(data: unknown): number | undefined | { malformed:
   return lanes;
 }
 
-/** What goes out as `signal.data` for simple-peer's `signal` on a lane; `lanes` is named on lane 0's offer or answer. */
-export function writeLaneSignal(lane: number, signal: unknown, lanes: number | undefined): unknown {
+/** Whether lane 0's offer or answer names receipts (anything but `true` names none). */
+export function namesReceipts(data: unknown): boolean {
+  return isRecord(data) && (data.type === 'offer' || data.type === 'answer') && data.receipts === true;
+}
+
+/**
+ * What goes out as `signal.data` for simple-peer's `signal` on a lane; `lanes` is named on lane 0's offer or
+ * answer, with `receipts` when this end names them too.
+ */
+export function writeLaneSignal(
+  lane: number,
+  signal: unknown,
+  lanes: number | undefined,
+  receipts = false,
+): unknown {
   if (lane > 0) return { lane, signal };
   if (lanes === undefined || !isRecord(signal) || (signal.type !== 'offer' && signal.type !== 'answer')) {
     return signal;
   }
-  return { ...signal, lanes };
+  return receipts ? { ...signal, lanes, receipts: true } : { ...signal, lanes };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

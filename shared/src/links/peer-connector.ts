@@ -3,7 +3,7 @@ import { withDeadline } from '../deadline.js';
 import type { Link } from './link.js';
 import { onPeerGone, PeerLink, type PeerFactory, type SimplePeerLike } from './peer-link.js';
 import { StripedLink } from './striped-link.js';
-import { MAX_LANES, namedLaneCount, readLaneSignal, writeLaneSignal } from './lane-signals.js';
+import { MAX_LANES, namedLaneCount, namesReceipts, readLaneSignal, writeLaneSignal } from './lane-signals.js';
 
 /** The slice of the signaling client that link setup needs. */
 export interface SignalingChannel {
@@ -22,6 +22,11 @@ export interface PeerConnectorOptions {
    * agrees to at most (DEFAULT_LINK_LANES). 1 makes plain links, as peers before lanes did.
    */
   lanes?: number;
+  /**
+   * Whether this end names receipts (StripedLink) on its offer or answer: on by default; off only to measure a
+   * link without them (bench:wan --lane-receipts off), as a peer from before them would be.
+   */
+  laneReceipts?: boolean;
 }
 
 /**
@@ -49,6 +54,12 @@ interface LinkSetup {
    * peer before lanes: an initiator that wants one lane, a responder whose initiator named none.
    */
   named: number | undefined;
+  /**
+   * Whether this end names receipts beside the count; on a responder, only if the offer named them too. Both
+   * ends use them once lane 0's answer is known to name them (`receiptsAgreed`).
+   */
+  namesReceipts: boolean;
+  receiptsAgreed: boolean;
   /** Once lane 0 is up: the link handed out. */
   link: StripedLink | PeerLink | undefined;
   /** Ends the setup: every lane's peer destroyed, the broker told once. */
@@ -64,9 +75,11 @@ export class PeerConnector {
   private readonly setups = new Map<string, LinkSetup>();
   private readonly early = new Map<string, unknown[]>();
   private readonly lanes: number;
+  private readonly receipts: boolean;
 
   constructor(private readonly options: PeerConnectorOptions) {
     this.lanes = Math.max(1, Math.min(MAX_LANES, Math.floor(options.lanes ?? DEFAULT_LINK_LANES)));
+    this.receipts = options.laneReceipts ?? true;
     options.signaling.on('signal', (linkId, data) => {
       const setup = this.setups.get(linkId);
       if (setup) {
@@ -103,6 +116,8 @@ export class PeerConnector {
       peers: new Map(),
       agreed: undefined,
       named: initiator && this.lanes > 1 ? this.lanes : undefined,
+      namesReceipts: initiator && this.receipts,
+      receiptsAgreed: false,
       link: undefined,
       abandon: (error) => {
         failFirst(error);
@@ -123,7 +138,8 @@ export class PeerConnector {
         connected = true;
         // At once, not a microtask later: PeerLink takes the channel over before its first message event.
         const lane = new PeerLink(peer);
-        const link = (setup.agreed ?? 1) > 1 ? new StripedLink(lane) : lane;
+        const link =
+          (setup.agreed ?? 1) > 1 ? new StripedLink(lane, { receipts: setup.receiptsAgreed }) : lane;
         setup.link = link;
         link.on('close', () => {
           for (const other of setup.peers.values()) other.destroy();
@@ -154,7 +170,7 @@ export class PeerConnector {
     const peer = this.options.createPeer({ initiator: setup.initiator });
     setup.peers.set(lane, peer);
     peer.on('signal', (data) =>
-      this.options.signaling.signal(linkId, writeLaneSignal(lane, data, setup.named)),
+      this.options.signaling.signal(linkId, writeLaneSignal(lane, data, setup.named, setup.namesReceipts)),
     );
     return peer;
   }
@@ -218,10 +234,12 @@ export class PeerConnector {
           return;
         }
         setup.agreed = named ?? 1;
+        setup.receiptsAgreed = setup.namesReceipts && namesReceipts(data);
         this.addFurtherLanes(linkId, setup);
       } else if (!setup.initiator && read.signal.type === 'offer') {
         setup.agreed = Math.min(named ?? 1, this.lanes);
         if (named !== undefined) setup.named = setup.agreed;
+        setup.namesReceipts = setup.receiptsAgreed = this.receipts && namesReceipts(data);
         // Its answer (which names the count) comes from simple-peer only after this offer is signalled below.
         this.addFurtherLanes(linkId, setup);
       }

@@ -1,5 +1,6 @@
 import { Emitter } from '../emitter.js';
 import { SessionError } from '../errors.js';
+import { systemClock, type Clock } from '../clock.js';
 import type { Link, LinkEvents } from './link.js';
 import { Backpressure } from './backpressure.js';
 
@@ -21,18 +22,63 @@ const HALF_SPACE = 2 ** 31;
 const MAX_UNHEARD_MESSAGES = 256;
 
 /**
+ * A receipt (agreed lanes only) is a message of exactly the header's size: what this end has received on that
+ * lane so far, in bytes of framed messages, mod 2³². At most one per lane per RECEIPT_INTERVAL_MS, so the
+ * sender's view of a lane is at most this much staler than the path, and a fast link costs ≤ 200 a second a
+ * lane whatever its rate.
+ */
+export const RECEIPT_INTERVAL_MS = 5;
+
+/**
+ * While the lane last used has less than this unreceipted, the next message goes there too: light traffic (a
+ * page's requests and their answers) stays on one lane whose congestion window is warm and never waits for
+ * order behind another lane; bulk spreads over all.
+ */
+export const STICKY_LANE_BYTES = 64 * 1024;
+
+export interface StripedLinkOptions {
+  /**
+   * Both ends agreed to receipts (lane-signals.ts): each end tells the other, per lane, what arrived, so a sender
+   * sees what each lane really has in flight — `bufferedAmount` does not count what SCTP has taken but not yet
+   * delivered (bench:wan measured up to ~1 MB there) — and puts each message on the lane with the least.
+   */
+  receipts?: boolean;
+  /** With receipts: see STICKY_LANE_BYTES. */
+  stickyLaneBytes?: number;
+  clock?: Clock;
+}
+
+/** One lane and what each end knows of it. */
+interface Lane {
+  readonly link: Link;
+  /** Framed bytes sent on it, and of those, what the far end's latest receipt says arrived (receipts only). */
+  sent: number;
+  receipted: number;
+  /** Framed bytes received on it, and when this end last sent a receipt for them, or one is due. */
+  received: number;
+  receiptSentAt: number;
+  receiptDue: unknown;
+}
+
+/**
  * One link carried over several lanes (each a Link of its own: in practice a WebRTC PeerConnection, each with
  * its own SCTP association). Why: one association cannot fill a long path — its congestion control recovers
  * from a loss a packet per round trip, and bench:wan measured four associations carrying ~4 × what one does at
  * RTT 50 and 150 ms. A link must still deliver in order (the sessions' nonces are implicit), so each message
  * goes out on one lane with a 32-bit sequence number in front, and the receiver puts them back in order.
  *
- * A sender picks the lane with the least waiting in its send buffer, so a lane slowed by a loss gets less while
- * it recovers. Lanes may join after the link is up (the first one carries the first messages); a lane that
+ * Where both ends agreed to receipts, each tells the other what arrived on each lane, and a sender keeps light
+ * traffic on one lane and spreads the rest by what each lane has in flight, so a lane slowed by a loss gets less
+ * while it recovers. Without them (a peer from before receipts) it can only go by each lane's send buffer, which
+ * in libwebrtc does not count what SCTP has taken, so it takes idle lanes in turn. Lanes may join after the link is up (the first one carries the first messages); a lane that
  * closes closes the link, because what it held is lost.
  */
 export class StripedLink extends Emitter<LinkEvents> implements Link {
-  private readonly lanes: Link[] = [];
+  private readonly lanes: Lane[] = [];
+  /** Whether both ends agreed to receipts (StripedLinkOptions). */
+  readonly receipts: boolean;
+  private readonly clock: Clock;
+  private readonly stickyLaneBytes: number;
   private isClosed = false;
   private nextToSend = 0;
   private nextToDeliver = 0;
@@ -44,8 +90,11 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     if (!this.isClosed) this.emit('drain');
   });
 
-  constructor(firstLane: Link) {
+  constructor(firstLane: Link, options: StripedLinkOptions = {}) {
     super();
+    this.receipts = options.receipts ?? false;
+    this.clock = options.clock ?? systemClock;
+    this.stickyLaneBytes = options.stickyLaneBytes ?? STICKY_LANE_BYTES;
     this.addLane(firstLane);
   }
 
@@ -58,14 +107,27 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     return this.waitingBytes;
   }
 
+  /** With receipts: bytes sent on each lane that its far end has not yet receipted (bench:wan --trace). */
+  get lanesInFlight(): number[] {
+    return this.lanes.map((lane) => lane.sent - lane.receipted);
+  }
+
   /** Another lane, already connected, from the same far end. */
   addLane(lane: Link): void {
     if (this.isClosed) {
       lane.close();
       return;
     }
-    this.lanes.push(lane);
-    lane.on('message', (message) => this.onLaneMessage(message));
+    const state: Lane = {
+      link: lane,
+      sent: 0,
+      receipted: 0,
+      received: 0,
+      receiptSentAt: -Infinity,
+      receiptDue: undefined,
+    };
+    this.lanes.push(state);
+    lane.on('message', (message) => this.onLaneMessage(state, message));
     lane.on('drain', () => {
       if (!this.isClosed) this.backpressure.check(this.leastBuffered());
     });
@@ -106,7 +168,9 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     new DataView(framed.buffer).setUint32(0, this.nextToSend);
     framed.set(message, STRIPE_HEADER);
     this.nextToSend = (this.nextToSend + 1) % SEQUENCE_SPACE;
-    this.pickLane().send(framed);
+    const lane = this.receipts ? this.leastInFlight() : this.pickLane();
+    lane.sent += framed.length;
+    lane.link.send(framed);
     if (!this.backpressure.congested) this.backpressure.note(this.leastBuffered());
   }
 
@@ -114,19 +178,22 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     if (this.isClosed) return;
     this.isClosed = true;
     this.waiting.clear();
-    for (const lane of this.lanes) lane.close(error);
+    for (const lane of this.lanes) {
+      if (lane.receiptDue !== undefined) this.clock.clearTimeout(lane.receiptDue);
+      lane.link.close(error);
+    }
     this.emit('close', error);
     this.removeAllListeners();
   }
 
   /** The lane with the least waiting; among equals, the next after the last one used, so idle lanes share. */
-  private pickLane(): Link {
+  private pickLane(): Lane {
     const count = this.lanes.length;
     let best = (this.lastLane + 1) % count;
-    let bestBuffered = this.lanes[best]!.bufferedAmount;
+    let bestBuffered = this.lanes[best]!.link.bufferedAmount;
     for (let step = 2; step <= count && bestBuffered > 0; step++) {
       const index = (this.lastLane + step) % count;
-      const buffered = this.lanes[index]!.bufferedAmount;
+      const buffered = this.lanes[index]!.link.bufferedAmount;
       if (buffered < bestBuffered) {
         best = index;
         bestBuffered = buffered;
@@ -136,18 +203,43 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     return this.lanes[best]!;
   }
 
+  /**
+   * With receipts: the lane last used while it has little in flight (STICKY_LANE_BYTES), else the one with the
+   * least in flight, so a lane that drains slowly (a loss, a smaller congestion window) gets less.
+   */
+  private leastInFlight(): Lane {
+    const last = this.lanes[this.lastLane]!;
+    if (last.sent - last.receipted < this.stickyLaneBytes) return last;
+    let best = this.lastLane;
+    let bestInFlight = last.sent - last.receipted;
+    for (let index = 0; index < this.lanes.length; index++) {
+      const lane = this.lanes[index]!;
+      if (lane.sent - lane.receipted < bestInFlight) {
+        best = index;
+        bestInFlight = lane.sent - lane.receipted;
+      }
+    }
+    this.lastLane = best;
+    return this.lanes[best]!;
+  }
+
   private leastBuffered(): number {
     let least = Infinity;
-    for (const lane of this.lanes) least = Math.min(least, lane.bufferedAmount);
+    for (const lane of this.lanes) least = Math.min(least, lane.link.bufferedAmount);
     return least === Infinity ? 0 : least;
   }
 
-  private onLaneMessage(framed: Uint8Array): void {
+  private onLaneMessage(lane: Lane, framed: Uint8Array): void {
     if (this.isClosed) return;
+    if (framed.length === STRIPE_HEADER && this.receipts) {
+      this.onReceipt(lane, new DataView(framed.buffer, framed.byteOffset, STRIPE_HEADER).getUint32(0));
+      return;
+    }
     if (framed.length <= STRIPE_HEADER) {
       this.close(new SessionError('malformed-frame', 'a message on a striped link without a payload'));
       return;
     }
+    if (this.receipts) this.noteReceived(lane, framed.length);
     const sequence = new DataView(framed.buffer, framed.byteOffset, STRIPE_HEADER).getUint32(0);
     const message = framed.subarray(STRIPE_HEADER);
     const ahead = (sequence - this.nextToDeliver + SEQUENCE_SPACE) % SEQUENCE_SPACE;
@@ -171,6 +263,36 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
       return;
     }
     this.waiting.set(sequence, message);
+  }
+
+  /** A receipt may only say more arrived than before, and never more than was sent. */
+  private onReceipt(lane: Lane, receipt: number): void {
+    const newlyArrived = (receipt - lane.receipted + SEQUENCE_SPACE) % SEQUENCE_SPACE;
+    if (newlyArrived > lane.sent - lane.receipted) {
+      this.close(new SessionError('malformed-frame', 'a receipt on a striped link for more than was sent'));
+      return;
+    }
+    lane.receipted += newlyArrived;
+  }
+
+  private noteReceived(lane: Lane, bytes: number): void {
+    lane.received += bytes;
+    if (lane.receiptDue !== undefined) return;
+    const wait = lane.receiptSentAt + RECEIPT_INTERVAL_MS - this.clock.now();
+    if (wait <= 0) {
+      this.sendReceipt(lane);
+      return;
+    }
+    lane.receiptDue = this.clock.setTimeout(() => this.sendReceipt(lane), wait);
+  }
+
+  private sendReceipt(lane: Lane): void {
+    lane.receiptDue = undefined;
+    if (this.isClosed) return;
+    lane.receiptSentAt = this.clock.now();
+    const receipt = new Uint8Array(STRIPE_HEADER);
+    new DataView(receipt.buffer).setUint32(0, lane.received % SEQUENCE_SPACE);
+    lane.link.send(receipt);
   }
 
   private deliverWaiting(): void {
