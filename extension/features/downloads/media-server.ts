@@ -36,7 +36,10 @@ export interface MediaTorrent {
   removeListener(event: 'close', listener: () => void): unknown;
 }
 
-/** Where the worker's requests arrive: `navigator.serviceWorker` in the offscreen document. */
+/**
+ * Where the requests arrive: `navigator.serviceWorker` in Chrome's offscreen document (from the worker); the
+ * background page's window in Firefox (from the player page, media-host-reader.ts).
+ */
 export interface MediaRequestSource {
   addEventListener(type: 'message', listener: (event: MessageEvent) => void): void;
   removeEventListener(type: 'message', listener: (event: MessageEvent) => void): void;
