@@ -243,3 +243,82 @@ test('Firefox: an MP4 with its index at the end and a WebM play while they downl
     await cleanup.run();
   }
 });
+
+/**
+ * A longer MP4 (about 150 kB a second of video), its index at the start this time, downloaded faster than it
+ * plays (so only the lost path makes it stall) and still far from complete when the path drops.
+ */
+const LONG_MP4: VideoOptions = { ...MP4, seconds: 40, index: 'start' };
+const FIRST_VOLUNTEER_KIBPS = 256;
+
+test('Firefox: when the path drops the player stalls once its buffer runs out, and plays on when a new path is up', async () => {
+  test.setTimeout(300_000);
+  const cleanup = new Cleanup();
+  try {
+    const signaling = await startSignaling(cleanup);
+    const first = await launchVolunteer(cleanup, 'ff-stall-volunteer-1', {
+      signalingUrl: signaling.url,
+      volunteerBandwidthKiBps: FIRST_VOLUNTEER_KIBPS,
+    });
+    const video = await makeVideo(first.profile.context, LONG_MP4);
+    const swarm = await startSwarm({ files: [{ path: 'clip/long.mp4', data: video }] });
+    cleanup.push(() => swarm.stop());
+    await startTestExit(cleanup, {
+      signalingUrl: signaling.url,
+      address: EXIT_ADDRESS,
+      name: 'ff-stall-exit',
+      allowDestinations: swarm.allowDestinations,
+      torrents: true,
+    });
+    const client = await launchFirefoxDownloader(cleanup, 'ff-stall-client', { signalingUrl: signaling.url });
+    const page = await client.extensionPage('downloads.html');
+    await page.waitForSelector('[data-testid="magnet-input"]');
+    await page.locator('[data-testid="magnet-input"]').fill(swarm.magnet());
+    await page.locator('[data-testid="magnet-add"]').click();
+    const { infoHash, name } = swarm.content;
+    await page.waitForSelector(
+      `[data-testid="torrent-row"][data-infohash="${infoHash}"][data-state="downloading"]`,
+      {
+        timeout: 90_000,
+      },
+    );
+    const index = await fileIndexOf(page, infoHash, `${name}/clip/long.mp4`);
+    const player = await client.extensionPage(`player.html?infoHash=${infoHash}&file=${index}`);
+    const before = await waitForPlaying(player, infoHash, index, 1);
+    expect(before.fileDownloaded).toBeLessThan(before.fileLength / 2);
+
+    // ── The only volunteer's browser closes: the path is down, the element plays what it has, then waits ──
+    await first.profile.closeBrowser();
+    let stalled: Snapshot | undefined;
+    await expect
+      .poll(
+        async () => {
+          stalled = await snapshot(player, infoHash, index);
+          return stalled.readyState <= 2 && !stalled.paused;
+        },
+        { timeout: 60_000, intervals: [250] },
+      )
+      .toBe(true);
+    console.log(
+      `firefox play e2e: stalled at ${stalled!.currentTime.toFixed(2)} s with ${stalled!.fileDownloaded} of ` +
+        `${stalled!.fileLength} bytes downloaded`,
+    );
+    expect(stalled!.fileDownloaded).toBeLessThan(stalled!.fileLength);
+    await player.waitForFunction(
+      () =>
+        document
+          .querySelector('[data-testid="player-state"]')
+          ?.textContent?.startsWith('The path to the exit is down') === true,
+      { timeout: 30_000 },
+    );
+    expect(await player.$('[data-testid="player-error"]')).toBeNull();
+
+    // ── A new volunteer: Downloads build a new path, the pieces come, and the element plays on ──
+    await launchVolunteer(cleanup, 'ff-stall-volunteer-2', { signalingUrl: signaling.url });
+    const resumed = await waitForPlaying(player, infoHash, index, stalled!.currentTime + 2);
+    console.log(`firefox play e2e: playing again at ${resumed.currentTime.toFixed(2)} s`);
+    expect(await player.$('[data-testid="player-error"]')).toBeNull();
+  } finally {
+    await cleanup.run();
+  }
+});

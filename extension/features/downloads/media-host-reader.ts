@@ -147,6 +147,8 @@ export function createMediaHostReader(options: MediaHostReaderOptions): MediaHos
         async pull(controller) {
           try {
             const next = await body.read();
+            // A cancelled body ends without an error: it must not look like a complete range.
+            if (cancelled) throw new MediaReadError('cancelled');
             if (next.done) {
               finish();
               controller.close();

@@ -212,6 +212,11 @@ class Session {
     this.feed?.cancel();
     for (const [type, listener] of this.listeners) this.options.media.removeEventListener(type, listener);
     this.listeners.length = 0;
+    // The element lets the MediaSource (and what it buffered) go.
+    if (this.mediaSource && !this.options.media.error) {
+      this.options.media.removeAttribute('src');
+      this.options.media.load();
+    }
   }
 
   private listen(type: string, listener: () => void): void {
