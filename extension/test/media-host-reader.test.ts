@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   createMediaHostReader,
   MediaReadError,
@@ -136,9 +136,9 @@ describe('reading a file of the downloads from the host (Firefox player)', () =>
       thirdStarted = true;
       return stream;
     });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Two streams open on the host; the third read waits for a slot (it has none to start with).
+    await vi.waitFor(() => expect(server.openStreams).toBe(2));
     expect(thirdStarted).toBe(false);
-    expect(server.openStreams).toBe(2);
     // The first read ends: the third one goes.
     const firstBytes = readAll(first);
     video.download(PIECE);

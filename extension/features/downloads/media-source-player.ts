@@ -381,6 +381,8 @@ class Feed {
   fedTo: number | undefined;
   readonly done: Promise<'ended' | 'cancelled'>;
   private cancelled = false;
+  /** Why an append failed: the muxer only hears of it at its next write, so the loop checks it itself. */
+  private failure: unknown;
   private unwritten = 0;
   private wake: () => void = () => {};
 
@@ -408,7 +410,13 @@ class Feed {
           write: async (bytes) => {
             this.unwritten = 0;
             if (this.cancelled) return;
-            await this.options.append(new Uint8Array(bytes));
+            try {
+              await this.options.append(new Uint8Array(bytes));
+            } catch (error) {
+              this.failure ??= error;
+              this.wake();
+              throw error;
+            }
           },
         }),
       ),
@@ -419,11 +427,13 @@ class Feed {
       await output.start();
       for (;;) {
         if (this.cancelled) return 'cancelled';
+        if (this.failure !== undefined) throw this.failure;
         const lane = earliest(lanes);
         if (!lane?.next) break;
         const packet = lane.next;
         await this.roomFor(packet.timestamp);
         if (this.cancelled) return 'cancelled';
+        if (this.failure !== undefined) throw this.failure;
         this.unwritten += packet.byteLength;
         if (this.unwritten > this.options.maxUnwrittenBytes) throw new PlaybackError('no-room');
         await lane.add(packet, lane.first);
@@ -434,6 +444,7 @@ class Feed {
       }
       for (const lane of lanes) lane.close();
       await output.finalize();
+      if (this.failure !== undefined) throw this.failure;
       return this.cancelled ? 'cancelled' : 'ended';
     } catch (error) {
       if (this.cancelled) return 'cancelled';
@@ -493,7 +504,7 @@ class Feed {
   /** Waits while the feed is more than `aheadSeconds` ahead of the playing position. */
   private async roomFor(timestamp: number): Promise<void> {
     const { media, aheadSeconds } = this.options;
-    while (!this.cancelled && timestamp - media.currentTime > aheadSeconds) {
+    while (!this.cancelled && this.failure === undefined && timestamp - media.currentTime > aheadSeconds) {
       await new Promise<void>((resolve) => {
         this.wake = resolve;
         media.addEventListener('timeupdate', () => resolve(), { once: true });
