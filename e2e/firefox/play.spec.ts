@@ -7,15 +7,15 @@ import { launchFirefoxDownloader } from '../fixtures/firefox-roles';
 import { firefoxScreenshot } from '../fixtures/firefox-ui';
 import { Cleanup, startSignaling, startTestExit } from '../fixtures/network';
 import { launchVolunteer } from '../fixtures/roles';
-import { makeVideo, type VideoOptions } from '../fixtures/video';
+import { makeUndecodableWebm, makeVideo, type VideoOptions } from '../fixtures/video';
 
 /**
  * Playing while downloading in real Firefox, where the player page feeds its media element a MediaSource
  * from the background page's media server (features/downloads/media-source-player.ts): a torrent with an
  * H.264 MP4 whose index (`moov`) is at the end, as recorders leave it, a VP8 WebM and a text file, made at
  * test time and fetched through a Chromium volunteer whose bandwidth cap keeps the download slow. The MP4
- * plays while it is far from complete, and a seek forward plays from there; so does the WebM; the text file
- * and the removed torrent get the player's words, and no media element.
+ * plays while it is far from complete, and a seek forward plays from there; so does the WebM; the text file,
+ * a WebM whose frames cannot be decoded and the removed torrent get the player's words.
  */
 
 const EXIT_ADDRESS = '127.0.0.28';
@@ -132,7 +132,7 @@ async function seekAndWait(player: Page, infoHash: string, fileIndex: number, to
   return waitForPlaying(player, infoHash, fileIndex, to + 1);
 }
 
-test('Firefox: an MP4 with its index at the end and a WebM play while they download, and seek; a text file and a removed torrent get words', async () => {
+test('Firefox: an MP4 with its index at the end and a WebM play while they download, and seek; a text file, undecodable frames and a removed torrent get words', async () => {
   test.setTimeout(300_000);
   const cleanup = new Cleanup();
   try {
@@ -149,6 +149,7 @@ test('Firefox: an MP4 with its index at the end and a WebM play while they downl
         { path: 'clip/movie.mp4', data: mp4 },
         { path: 'clip/movie.webm', data: webm },
         { path: 'clip/notes.txt', length: 10_000 },
+        { path: 'clip/broken.webm', data: await makeUndecodableWebm(3, 10) },
       ],
     });
     cleanup.push(() => swarm.stop());
@@ -173,7 +174,8 @@ test('Firefox: an MP4 with its index at the end and a WebM play while they downl
     const mp4Index = await fileIndexOf(page, infoHash, `${name}/clip/movie.mp4`);
     const webmIndex = await fileIndexOf(page, infoHash, `${name}/clip/movie.webm`);
     const textIndex = await fileIndexOf(page, infoHash, `${name}/clip/notes.txt`);
-    expect(Math.min(mp4Index, webmIndex, textIndex)).toBeGreaterThanOrEqual(0);
+    const brokenIndex = await fileIndexOf(page, infoHash, `${name}/clip/broken.webm`);
+    expect(Math.min(mp4Index, webmIndex, textIndex, brokenIndex)).toBeGreaterThanOrEqual(0);
 
     // ── The MP4, while it downloads: its index is read from the file's end first ──
     const player = await client.extensionPage(`player.html?infoHash=${infoHash}&file=${mp4Index}`);
@@ -224,6 +226,16 @@ test('Firefox: an MP4 with its index at the end and a WebM play while they downl
     );
     expect(await textPlayer.$('[data-testid="player-media"]')).toBeNull();
     await textPlayer.close();
+
+    // ── A WebM whose frames Firefox cannot decode: the element's own error, in Chrome's words ──
+    const brokenPlayer = await client.extensionPage(`player.html?infoHash=${infoHash}&file=${brokenIndex}`);
+    await brokenPlayer.waitForSelector('[data-testid="player-error"][data-code="media-3"]', {
+      timeout: 60_000,
+    });
+    expect(await brokenPlayer.$eval('[data-testid="player-error"]', (element) => element.textContent)).toBe(
+      'The browser could not decode this file: it may be damaged.',
+    );
+    await brokenPlayer.close();
 
     // ── Removing the torrent stops the player with a reason ──
     await page.bringToFront();
