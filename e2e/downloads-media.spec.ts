@@ -5,7 +5,7 @@ import { startSwarm } from '../test/swarm/swarm';
 import { Cleanup, startSignaling, startTestExit } from './fixtures/network';
 import { ARTIFACTS_DIR } from './fixtures/paths';
 import { launchClient, launchVolunteer } from './fixtures/roles';
-import { makeWebmVideo } from './fixtures/video';
+import { makeVideo } from './fixtures/video';
 
 /**
  * A video plays while it downloads: the Downloads page takes a magnet of a torrent with a real WebM video
@@ -76,7 +76,7 @@ test('a video plays while it downloads through a volunteer and an exit, and seek
     });
     const client = await launchClient(cleanup, 'media-client', { signalingUrl: signaling.url });
 
-    const video = await makeWebmVideo(client.context, VIDEO);
+    const video = await makeVideo(client.context, VIDEO);
     expect(video.length).toBeGreaterThan(2_000_000);
     const swarm = await startSwarm({
       files: [

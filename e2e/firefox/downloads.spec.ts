@@ -30,7 +30,7 @@ import { launchVolunteer } from '../fixtures/roles';
 
 const EXIT_ADDRESS = '127.0.0.27';
 /**
- * The swarm's default content, with its video named as one (random bytes: the player never decodes it here).
+ * The swarm's default content, with its video named as one (random bytes: the player says it cannot read them).
  * The file left out has a piece of its own.
  */
 const FILES = [
@@ -142,25 +142,23 @@ test('Firefox: a multi-file torrent by magnet, one file left out, paused and res
     for (const file of kept)
       expect(await saveAndHashInFirefox(page, `${content.name}/${file.path}`), file.path).toBe(file.sha256);
 
-    // ── The player says in words that Firefox cannot play it while it downloads (and shows no media element) ──
+    // ── The player reads the file's container itself in Firefox: random bytes named .webm get words, not a black box ──
     const play = await page.$eval(
       `${fileRowSelector(`${content.name}/${VIDEO}`)} [data-testid="file-play"]`,
       (link) => link.getAttribute('href') ?? '',
     );
     expect(play).toMatch(/^\/player\.html\?infoHash=[0-9a-f]{40}&file=\d+$/);
     const player = await client.extensionPage(play.slice(1));
-    await player.waitForFunction(
-      () =>
-        document
-          .querySelector('[data-testid="player-message"]')
-          ?.textContent?.startsWith('Playing while downloading is not available in Firefox yet.') === true,
-      { timeout: 15_000 },
+    await player.waitForSelector('[data-testid="player-error"][data-code="unsupported-format"]', {
+      timeout: 15_000,
+    });
+    expect(await player.$eval('[data-testid="player-error"]', (element) => element.textContent)).toBe(
+      'movie.webm is in a format the player cannot read while it downloads. Once it is done, save it from the Downloads page and open it from your downloads.',
     );
-    expect(await player.$('[data-testid="player-media"]')).toBeNull();
     expect(await player.$eval('[data-testid="player-title"]', (element) => element.textContent)).toBe(
       'movie.webm',
     );
-    await firefoxScreenshot(player, 'firefox-player-no-streaming');
+    await firefoxScreenshot(player, 'firefox-player-not-a-video');
     await player.close();
 
     // ── Who saw whom: the swarm only the exit; the magnet's own sources nobody ──

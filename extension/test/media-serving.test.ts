@@ -1,14 +1,12 @@
-import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MEDIA_REQUEST_TYPE, mediaPath, type MediaRequest } from '../features/downloads/media-messages';
 import {
   startMediaServer,
-  type MediaFile,
   type MediaRequestSource,
   type MediaServer,
-  type MediaTorrent,
 } from '../features/downloads/media-server';
 import { createMediaResponder, type MediaFetch, type MediaHost } from '../features/downloads/media-worker';
+import { bytesOf, DownloadingFile, FakeTorrent, PIECE } from './media-fakes';
 
 /**
  * The worker's media responder and the engines' host's media server, joined by real MessageChannels as in
@@ -20,67 +18,6 @@ import { createMediaResponder, type MediaFetch, type MediaHost } from '../featur
 const ORIGIN = 'chrome-extension://abcdefghijklmnopabcdefghijklmnop';
 const PLAYER = `${ORIGIN}/player.html?infoHash=x&file=0`;
 const INFO_HASH = 'a'.repeat(40);
-const PIECE = 64 * 1024;
-
-/** A file whose bytes become readable piece by piece as the test "downloads" them. */
-class DownloadingFile implements MediaFile {
-  available = 0;
-  returned = 0;
-  private readonly arrived = new EventEmitter();
-
-  constructor(
-    readonly path: string,
-    readonly bytes: Uint8Array,
-  ) {}
-
-  get length(): number {
-    return this.bytes.length;
-  }
-
-  download(upTo: number): void {
-    this.available = Math.min(this.length, upTo);
-    this.arrived.emit('piece');
-  }
-
-  [Symbol.asyncIterator](range: { start: number; end: number }): AsyncIterator<Uint8Array> {
-    // WebTorrent's quirk: an `end` of 0 reads to the end of the file.
-    const end = range.end || this.length - 1;
-    let position = range.start;
-    const next = async (): Promise<IteratorResult<Uint8Array>> => {
-      if (position > end) return { done: true, value: undefined };
-      const pieceEnd = Math.min(end + 1, (Math.floor(position / PIECE) + 1) * PIECE);
-      while (this.available < pieceEnd) await new Promise((resolve) => this.arrived.once('piece', resolve));
-      const value = this.bytes.slice(position, pieceEnd);
-      position = pieceEnd;
-      return { done: false, value };
-    };
-    return {
-      next,
-      return: async () => {
-        this.returned += 1;
-        return { done: true, value: undefined };
-      },
-    };
-  }
-}
-
-class FakeTorrent extends EventEmitter implements MediaTorrent {
-  ready = true;
-  destroyed = false;
-  constructor(readonly files: DownloadingFile[]) {
-    super();
-  }
-  remove(): void {
-    this.destroyed = true;
-    this.emit('close');
-  }
-}
-
-function bytesOf(length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  for (let i = 0; i < length; i++) bytes[i] = (i * 7 + 3) % 251;
-  return bytes;
-}
 
 type Setup = {
   server: MediaServer;

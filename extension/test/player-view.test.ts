@@ -72,15 +72,4 @@ describe('what the player shows', () => {
     expect(playerViewOf({ ...link, fileIndex: 5 }, on(torrent())).status).toBe('no-file');
     expect(playerViewOf({ ...link, fileIndex: 0 }, on(torrent())).status).toBe('not-media');
   });
-
-  it('says so where the player cannot stream (Firefox), and only for a file it would otherwise play', () => {
-    expect(playerViewOf(link, on(torrent()), false)).toMatchObject({
-      status: 'no-streaming',
-      file: { index: 1, path: 'clip/movie.WebM' },
-    });
-    // The other reasons come first: they are true in every browser.
-    expect(playerViewOf({ ...link, fileIndex: 0 }, on(torrent()), false).status).toBe('not-media');
-    expect(playerViewOf(link, on(), false).status).toBe('not-listed');
-    expect(playerViewOf(link, 'no-host', false).status).toBe('downloads-off');
-  });
 });

@@ -1,15 +1,18 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import browser from 'webextension-polyfill';
 import { formatBytes } from '../../components/format';
 import type { DownloadsEngineState, TorrentProgress } from '../../features/downloads/downloads-messages';
 import { t } from '../../lib/i18n';
 import { engineEventSchema, offscreenReplySchema, type OffscreenCommand } from '../../lib/messages';
-import { fileNameOf, playerViewOf, readPlayerLink, type PlayerView } from './player-view';
+import type { PlaybackErrorCode } from '../../features/downloads/media-source-player';
+import { fileNameOf, playerViewOf, readPlayerLink, type PlayerLink, type PlayerView } from './player-view';
 
 /**
  * The player page: one audio or video file of a torrent in the user's downloads, played while it downloads.
- * The media element reads `/media/<infohash>/<file>`, which the service worker answers with bytes from the
- * engines' host; seeking asks for the pieces at the new position first. The page follows the downloads (their
+ * In Chrome the media element reads `/media/<infohash>/<file>`, which the service worker answers with bytes
+ * from the engines' host; in Firefox (no service worker for add-on pages) the page feeds the element a
+ * MediaSource from the same host (firefox-playback.ts). Either way seeking asks for the pieces at the new
+ * position first. The page follows the downloads (their
  * events, and a poll for a page opened while none come), and drops the media element with a sentence saying
  * why as soon as the torrent is removed or Downloads stop.
  */
@@ -32,6 +35,7 @@ export function Player() {
   const [link] = useState(() => readPlayerLink(location.search));
   const [engine, setEngine] = useState<HostState>(undefined);
   const [mediaError, setMediaError] = useState<number>();
+  const [playbackError, setPlaybackError] = useState<PlaybackErrorCode>();
 
   useEffect(() => {
     let live = true;
@@ -53,8 +57,7 @@ export function Player() {
     };
   }, []);
 
-  // Firefox gives an add-on's pages no service worker, which answers the media element's requests in Chrome.
-  const view = playerViewOf(link, engine, !import.meta.env.FIREFOX);
+  const view = playerViewOf(link, engine);
   const title = 'file' in view ? fileNameOf(view.file.path) : t('playerTitle');
   useEffect(() => {
     document.title = title;
@@ -65,11 +68,17 @@ export function Player() {
       <h1 data-testid="player-title">{title}</h1>
       {view.status === 'playable' ? (
         <>
-          <Media view={view} onError={setMediaError} />
-          {mediaError !== undefined && (
-            <p class="problem" role="alert" data-testid="player-error">
+          <Media view={view} link={link!} onError={setMediaError} onPlaybackError={setPlaybackError} />
+          {mediaError !== undefined ? (
+            <p class="problem" role="alert" data-testid="player-error" data-code={`media-${mediaError}`}>
               {mediaErrorWords(mediaError)}
             </p>
+          ) : (
+            playbackError !== undefined && (
+              <p class="problem" role="alert" data-testid="player-error" data-code={playbackError}>
+                {playbackErrorWords(playbackError, view.file.path)}
+              </p>
+            )
           )}
           <FileStatus view={view} />
         </>
@@ -82,11 +91,38 @@ export function Player() {
 
 function Media(props: {
   view: Extract<PlayerView, { status: 'playable' }>;
+  link: PlayerLink;
   onError: (code: number | undefined) => void;
+  onPlaybackError: (code: PlaybackErrorCode) => void;
 }) {
-  const { view, onError } = props;
+  const { view, link, onError, onPlaybackError } = props;
+  const ref = useRef<HTMLVideoElement & HTMLAudioElement>(null);
+  // Firefox: the element plays a MediaSource this page feeds, started once per file (the element is keyed by it).
+  useEffect(() => {
+    const media = ref.current;
+    if (!import.meta.env.FIREFOX || !media) return;
+    let live = true;
+    let player: { stop(): void } | undefined;
+    import('./firefox-playback')
+      .then(async ({ playInFirefox }) => {
+        const started = await playInFirefox(media, link, (error) => {
+          if (live) onPlaybackError(error.code);
+        });
+        if (live) player = started;
+        else started.stop();
+      })
+      .catch(() => {
+        if (live) onPlaybackError('bad-file');
+      });
+    return () => {
+      live = false;
+      player?.stop();
+    };
+    // The element is keyed by `view.src`: one run per file.
+  }, [view.src]);
   const common = {
-    src: view.src,
+    ref,
+    ...(import.meta.env.FIREFOX ? {} : { src: view.src }),
     controls: true,
     autoplay: true,
     preload: 'auto' as const,
@@ -166,8 +202,36 @@ function viewWords(view: Exclude<PlayerView, { status: 'playable' }>): string {
       return t('playerNoFile');
     case 'not-media':
       return t('playerNotMedia', fileNameOf(view.file.path));
-    case 'no-streaming':
-      return t('playerNoStreamingFirefox', fileNameOf(view.file.path));
+  }
+}
+
+/** Why Firefox's MediaSource feed stopped (media-source-player.ts), in the same words as the rest of the page. */
+function playbackErrorWords(code: PlaybackErrorCode, path: string): string {
+  switch (code) {
+    case 'gone':
+    case 'no-torrent':
+    case 'downloads-off':
+    case 'cancelled':
+      return t('playerErrorNetwork');
+    case 'no-metadata':
+      return t('playerMetadata');
+    case 'no-file':
+      return t('playerNoFile');
+    case 'not-media':
+      return t('playerNotMedia', fileNameOf(path));
+    case 'unsupported-format':
+      return t('playerErrorContainer', fileNameOf(path));
+    case 'unsupported-codec':
+      return t('playerErrorCodecs', fileNameOf(path));
+    case 'bad-file':
+      return t('playerErrorDamaged');
+    case 'no-room':
+      return t('playerErrorNoRoom');
+    case 'forbidden':
+    case 'bad-method':
+    case 'range-not-satisfiable':
+    case 'bad-answer':
+      return t('playerErrorOther');
   }
 }
 

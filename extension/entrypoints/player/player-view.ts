@@ -28,11 +28,7 @@ export type PlayerView =
   | { status: 'failed'; torrent: TorrentProgress; reason: string }
   | { status: 'no-file'; torrent: TorrentProgress }
   | { status: 'not-media'; torrent: TorrentProgress; file: FileProgress }
-  /**
-   * A file that would play, in a browser where the player cannot stream (Firefox: its add-on pages get no
-   * service worker to answer the media element's requests).
-   */
-  | { status: 'no-streaming'; torrent: TorrentProgress; file: FileProgress }
+  /** `src`: what Chrome's media element reads (the service worker answers it); Firefox feeds a MediaSource. */
   | { status: 'playable'; torrent: TorrentProgress; file: FileProgress; kind: MediaKind; src: string };
 
 /** The link's torrent and file, or undefined when the link does not name exactly one of each. */
@@ -44,14 +40,10 @@ export function readPlayerLink(search: string): PlayerLink | undefined {
   return { infoHash: infoHash.data, fileIndex: Number(file) };
 }
 
-/**
- * `engine`: the host's downloads, `undefined` before its first answer, `'no-host'` when none answered.
- * `canStream`: whether this browser's player can read files while they download (not in Firefox).
- */
+/** `engine`: the host's downloads, `undefined` before its first answer, `'no-host'` when none answered. */
 export function playerViewOf(
   link: PlayerLink | undefined,
   engine: DownloadsEngineState | 'no-host' | undefined,
-  canStream = true,
 ): PlayerView {
   if (!link) return { status: 'bad-link' };
   if (engine === undefined) return { status: 'loading' };
@@ -66,7 +58,6 @@ export function playerViewOf(
   if (!file) return { status: 'no-file', torrent };
   const kind = mediaKindOf(file.path);
   if (!kind) return { status: 'not-media', torrent, file };
-  if (!canStream) return { status: 'no-streaming', torrent, file };
   return { status: 'playable', torrent, file, kind, src: mediaPath(link.infoHash, link.fileIndex) };
 }
 

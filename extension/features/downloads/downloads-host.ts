@@ -26,7 +26,7 @@ import {
 } from './saved-downloads';
 import { TorrentEntry } from './torrent-entry';
 import { fromBase64, readTorrentFile } from './torrent-file';
-import { startMediaServer, type MediaServer } from './media-server';
+import { startMediaServer, type MediaRequestSource, type MediaServer } from './media-server';
 
 /**
  * Downloads in the engines' host: the user's own WebTorrent, which finds no one by itself (no tracker, DHT,
@@ -204,7 +204,11 @@ export class DownloadsHost implements FeatureHost<'downloads'> {
       ticker: setInterval(() => {
         if (this.run === run && run.entries.size > 0) this.report();
       }, DOWNLOADS_PROGRESS_INTERVAL_MS),
-      media: startMediaServer({ torrentOf: (infoHash) => run.entries.get(infoHash)?.torrent }),
+      media: startMediaServer({
+        torrentOf: (infoHash) => run.entries.get(infoHash)?.torrent,
+        // Firefox's host is the background page: the player posts its requests to this window (no worker).
+        ...(import.meta.env.FIREFOX ? { source: globalThis as unknown as MediaRequestSource } : {}),
+      }),
     };
     this.run = run;
     Promise.all([run.client, run.storage]).then(

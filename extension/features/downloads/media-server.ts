@@ -11,8 +11,8 @@ import {
 import { parseRange } from './media-range';
 
 /**
- * The engines' host's side of playing while downloading: it answers the service worker's media requests
- * (see media-messages.ts) with bytes of the user's own torrents, read through WebTorrent's file iterator,
+ * The engines' host's side of playing while downloading: it answers the media requests of Chrome's service
+ * worker, or of Firefox's player page (media-host-reader.ts), (see media-messages.ts) with bytes of the user's own torrents, read through WebTorrent's file iterator,
  * which asks the exit for the pieces a request needs first and waits for them. Only torrents the host lists
  * are served, only files whose names say audio or video, and never a byte outside the asked range. A stream
  * waits as long as its pieces take (a lost path only pauses it); it ends with `gone` when its torrent is
@@ -36,7 +36,10 @@ export interface MediaTorrent {
   removeListener(event: 'close', listener: () => void): unknown;
 }
 
-/** Where the worker's requests arrive: `navigator.serviceWorker` in the offscreen document. */
+/**
+ * Where the requests arrive: `navigator.serviceWorker` in Chrome's offscreen document (from the worker); the
+ * background page's window in Firefox (from the player page, media-host-reader.ts).
+ */
 export interface MediaRequestSource {
   addEventListener(type: 'message', listener: (event: MessageEvent) => void): void;
   removeEventListener(type: 'message', listener: (event: MessageEvent) => void): void;

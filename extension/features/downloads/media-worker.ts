@@ -3,14 +3,11 @@ import {
   MEDIA_PATH_PREFIX,
   MEDIA_REFUSALS,
   MEDIA_REQUEST_TYPE,
-  mediaChunkSchema,
-  mediaHeadSchema,
   readMediaPath,
-  type MediaHead,
-  type MediaPull,
   type MediaRefusal,
   type MediaRequest,
 } from './media-messages';
+import { bodyFrom, headFrom, MEDIA_HEAD_TIMEOUT_MS } from './media-port';
 import { MAX_RANGE_HEADER } from './media-range';
 
 /**
@@ -40,9 +37,6 @@ export type MediaResponderOptions = {
   /** How long the host has to answer a request's head; default MEDIA_HEAD_TIMEOUT_MS. */
   headTimeoutMs?: number;
 };
-
-/** The host answers a head at once (it needs no piece for it); this much silence means it is not serving. */
-export const MEDIA_HEAD_TIMEOUT_MS = 5_000;
 
 const MEDIA_DESTINATIONS: readonly string[] = ['video', 'audio'];
 
@@ -140,69 +134,6 @@ function refusal(code: MediaRefusal, size?: number): Response {
   headers.set('X-Underpass-Error', code);
   if (code === 'range-not-satisfiable' && size !== undefined) headers.set('Content-Range', `bytes */${size}`);
   return new Response(REFUSAL_WORDS[code], { status: MEDIA_REFUSALS[code], headers });
-}
-
-/** The host's head, or undefined when it said nothing in time. A malformed head throws. */
-function headFrom(port: MessagePort, timeoutMs: number, send: () => void): Promise<MediaHead | undefined> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      port.onmessage = null;
-      resolve(undefined);
-    }, timeoutMs);
-    port.onmessage = (event: MessageEvent) => {
-      clearTimeout(timer);
-      port.onmessage = null;
-      const head = mediaHeadSchema.safeParse(event.data);
-      if (head.success) resolve(head.data);
-      else reject(new Error('malformed media head'));
-    };
-    send();
-  });
-}
-
-/**
- * The response body: one pull to the host per chunk the media element reads. Exactly `length` bytes or an
- * error: a host that sends more, or ends early, fails the response rather than hand over a wrong file.
- */
-function bodyFrom(port: MessagePort, length: number): ReadableStream<Uint8Array> {
-  let received = 0;
-  const say = (message: MediaPull) => port.postMessage(message);
-  const done = () => {
-    port.onmessage = null;
-    port.close();
-  };
-  return new ReadableStream<Uint8Array>({
-    pull: (controller) =>
-      new Promise<void>((resolve) => {
-        port.onmessage = (event: MessageEvent) => {
-          resolve();
-          const chunk = mediaChunkSchema.safeParse(event.data);
-          if (!chunk.success) {
-            done();
-            return controller.error(new Error('the downloads engine sent a malformed chunk'));
-          }
-          if (chunk.data.type === 'gone') {
-            done();
-            return controller.error(new Error('the file is no longer in your downloads'));
-          }
-          if (chunk.data.type === 'end' || received + chunk.data.bytes.length > length) {
-            done();
-            return controller.error(new Error('the downloads engine sent the wrong number of bytes'));
-          }
-          received += chunk.data.bytes.length;
-          controller.enqueue(chunk.data.bytes);
-          if (received === length) {
-            done();
-            controller.close();
-          }
-        };
-        say({ type: 'pull' });
-      }),
-    cancel: () => {
-      say({ type: 'cancel' });
-      done();
-    },
-  });
 }
 
 /** The parts of the service worker's global scope the media responder uses (no WebWorker lib here). */
