@@ -22,9 +22,12 @@ export interface LinkOverLanesOptions {
   initiator: boolean;
   /** 1 … MAX_LANES; both ends of a link must be given the same. */
   lanes: number;
-  /** Per-lane receipts (StripedLink), as the product agrees them; both ends must be given the same. Default on. */
+  /**
+   * Per-lane receipts (StripedLink), as the product agrees them; both ends must be given the same. Default: on
+   * unless BENCH_LANE_RECEIPTS=off (bench:wan's --lane-receipts sets it for every party it starts).
+   */
   receipts?: boolean;
-  /** See StripedLinkOptions. */
+  /** See StripedLinkOptions; default: BENCH_STICKY_LANE_KIB × 1024 if set, else the product's. */
   stickyLaneBytes?: number;
   /** Carries one of this end's signals to the far end's `signal`. */
   sendSignal(data: unknown): void;
@@ -55,11 +58,13 @@ export class LinkOverLanes {
         );
       });
     });
+    const stickyKib = process.env.BENCH_STICKY_LANE_KIB;
+    const sticky = options.stickyLaneBytes ?? (stickyKib ? Number(stickyKib) * 1024 : undefined);
     this.connected = Promise.all(up).then(([first, ...others]) => {
       if (others.length === 0) return (this.link = first!);
       const link = new StripedLink(first!, {
-        receipts: options.receipts ?? true,
-        ...(options.stickyLaneBytes === undefined ? {} : { stickyLaneBytes: options.stickyLaneBytes }),
+        receipts: options.receipts ?? process.env.BENCH_LANE_RECEIPTS !== 'off',
+        ...(sticky === undefined ? {} : { stickyLaneBytes: sticky }),
       });
       for (const lane of others) link.addLane(lane);
       return (this.link = link);

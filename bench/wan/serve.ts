@@ -57,11 +57,6 @@ export class Peers {
       createPeer: this.createPeer,
       initiator,
       lanes,
-      // Set by run.ts's --lane-receipts for every party it starts.
-      receipts: process.env.BENCH_LANE_RECEIPTS !== 'off',
-      ...(process.env.BENCH_STICKY_LANE_KIB
-        ? { stickyLaneBytes: Number(process.env.BENCH_STICKY_LANE_KIB) * 1024 }
-        : {}),
       sendSignal: (data) => emit('signal', { name, data }),
     });
     this.links.set(name, link);

@@ -229,6 +229,8 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
       policy: policy.summary(),
       // Absent rather than false when off: what a server that predates the field expects.
       ...(dialer.servesTorrents ? { torrents: true } : {}),
+      // So that clients use its paths without first waiting for a PING's answer (PROTOCOL.md §4).
+      pings: true,
     },
     // The broker may ask the exit to prove it holds the key it announces; the proof is a MAC, never the key.
     exitSecretKey: staticKey.secretKey,

@@ -40,6 +40,23 @@ async function httpGet(stream: ByteStream, host: string, path: string): Promise<
   return all.subarray(split + 4);
 }
 
+/** The client's signaling, its paths' exits not saying `pings`: as from a broker or exit from before the field. */
+function withoutPings(signaling: SignalingClient): SignalingClient {
+  return new Proxy(signaling, {
+    get(target, property, receiver) {
+      if (property === 'requestPath') {
+        return async (request: Parameters<SignalingClient['requestPath']>[0]) => {
+          const path = await target.requestPath(request);
+          const { pings: _pings, ...exit } = path.exit;
+          return { ...path, exit };
+        };
+      }
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 describe('a real path: client engine → relay engine → exit node → website (WebRTC in Node)', () => {
   let signaling: SignalingServer;
   let exit: ExitNode;
@@ -68,8 +85,15 @@ describe('a real path: client engine → relay engine → exit node → website 
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  /** A client engine with its own signaling connection, Protect already on. */
-  async function startClient(mode: 'two-hop' | 'direct', rttIntervalMs?: number) {
+  /**
+   * A client engine with its own signaling connection, Protect already on. `pingsUnknown`: the broker's paths
+   * do not say the exit answers PING, as from a broker or an exit from before the field.
+   */
+  async function startClient(
+    mode: 'two-hop' | 'direct',
+    rttIntervalMs?: number,
+    options: { pingsUnknown?: boolean } = {},
+  ) {
     const clientSignaling = new SignalingClient({
       url: signaling.url,
       WebSocket: WS,
@@ -77,7 +101,7 @@ describe('a real path: client engine → relay engine → exit node → website 
     });
     const protect = new ProtectEngine({
       directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
-      signaling: clientSignaling,
+      signaling: options.pingsUnknown ? withoutPings(clientSignaling) : clientSignaling,
       createPeer: nodePeerFactory(),
       mode,
       ...(rttIntervalMs ? { rttIntervalMs } : {}),
@@ -219,7 +243,7 @@ describe('a real path: client engine → relay engine → exit node → website 
     });
     try {
       const sessionsBefore = exit.stats().sessionsTotal;
-      const { protect, clientSignaling } = await startClient('direct', 50);
+      const { protect, clientSignaling } = await startClient('direct', 50, { pingsUnknown: true });
       expect(protect.state.status).toBe('protected');
       // One session refused the PING, the second never got one.
       expect(exit.stats().sessionsTotal - sessionsBefore).toBe(2);
@@ -233,6 +257,48 @@ describe('a real path: client engine → relay engine → exit node → website 
       expect(body.toString()).toContain('Hello through the tunnel');
       expect(protect.state.status).toBe('protected');
       expect(exit.stats().sessionsTotal - sessionsBefore).toBe(2);
+      protect.stop();
+      clientSignaling.close();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('an exit that says it answers PING: the path is used at once and its first PING goes beside it', async () => {
+    const sessionsBefore = exit.stats().sessionsTotal;
+    // Measurements a minute apart: a round trip measured within seconds is the first PING, sent at once.
+    const { protect, clientSignaling } = await startClient('direct', 60_000);
+    expect(protect.state.status).toBe('protected');
+    const handshakeRtt = protect.stats().rttMs;
+    expect(handshakeRtt).toBeGreaterThanOrEqual(0);
+    await until('the first PING answered', () => protect.stats().rttMs !== handshakeRtt, 5_000);
+    expect(exit.stats().sessionsTotal - sessionsBefore).toBe(1);
+    protect.stop();
+    clientSignaling.close();
+  });
+
+  it('a broker that says an exit answers PING when it ends the session on one: learned, and the path rebuilt without', async () => {
+    const receive = Mux.prototype.receive;
+    const spy = vi.spyOn(Mux.prototype, 'receive').mockImplementation(function (this: Mux, bytes) {
+      if (bytes[0] === MuxFrameType.Ping)
+        this.close(new SessionError('malformed-frame', 'unknown frame type 8'));
+      else receive.call(this, bytes);
+    });
+    try {
+      const sessionsBefore = exit.stats().sessionsTotal;
+      const { protect, clientSignaling } = await startClient('direct', 50);
+      await until('the session ended on the PING and a second one built', () => {
+        return exit.stats().sessionsTotal - sessionsBefore === 2 && protect.state.status === 'protected';
+      });
+      const body = await httpGet(
+        await protect.open({ kind: 'tcp', host: '127.0.0.1', port: site.port }),
+        '127.0.0.1',
+        '/',
+      );
+      expect(body.toString()).toContain('Hello through the tunnel');
+      // No PING on the second session, though measurements are due every 50 ms: still the one session.
+      expect(exit.stats().sessionsTotal - sessionsBefore).toBe(2);
+      expect(protect.state.status).toBe('protected');
       protect.stop();
       clientSignaling.close();
     } finally {

@@ -116,6 +116,24 @@ describe('exits that serve torrents', () => {
     }
   });
 
+  it('an exit may say it answers PING; no other role may, and a path or link names it', () => {
+    const hello = { type: 'hello', v: 1, role: 'exit', exitKey, pings: true };
+    expect(parsePeerMessage(JSON.stringify(hello))).toEqual({ ok: true, msg: hello });
+    for (const bad of [
+      { type: 'hello', v: 1, role: 'client', pings: true },
+      { type: 'hello', v: 1, role: 'relay', capacity: 2, pings: false },
+      { type: 'hello', v: 1, role: 'exit', exitKey, pings: 1 },
+    ]) {
+      expect(parsePeerMessage(JSON.stringify(bad))).toMatchObject({ ok: false, code: 'malformed' });
+    }
+    const link = { type: 'link', linkId: peerId, initiator: false, peer: { peerId, role: 'client' } };
+    const withExit = { ...link, exit: { peerId, exitKey, pings: true } };
+    expect(parseServerMessage(JSON.stringify(withExit))).toEqual({ ok: true, msg: withExit });
+    expect(
+      parseServerMessage(JSON.stringify({ ...link, exit: { peerId, exitKey, pings: 'yes' } })),
+    ).toMatchObject({ ok: false });
+  });
+
   it('link-resume claims 1 to 256 valid link ids', () => {
     const id = randomId();
     const claim = { type: 'link-resume', linkIds: [id] };

@@ -209,6 +209,7 @@ export class Broker {
         exitKey: hello.exitKey,
         policy: hello.policy,
         torrents: hello.torrents,
+        pings: hello.pings,
       },
       // An exit gets here only with a verified proof (admit): it holds the key's secret, so another peer
       // registered with that key is its own stale registration (a socket not yet seen closed, a dead

@@ -326,9 +326,20 @@ export class Matchmaker {
   }
 }
 
-/** How a path or link names its exit; `torrents` only when true (absent means no, as from older servers). */
-function exitRefOf(exit: PeerEntry, exitKey: string): { peerId: string; exitKey: string; torrents?: true } {
-  return { peerId: exit.peerId, exitKey, ...(exit.torrents ? { torrents: true } : {}) };
+/**
+ * How a path or link names its exit; `torrents` and `pings` only when true (absent means no, as from older
+ * servers).
+ */
+function exitRefOf(
+  exit: PeerEntry,
+  exitKey: string,
+): { peerId: string; exitKey: string; torrents?: true; pings?: true } {
+  return {
+    peerId: exit.peerId,
+    exitKey,
+    ...(exit.torrents ? { torrents: true } : {}),
+    ...(exit.pings ? { pings: true } : {}),
+  };
 }
 
 function noExitMessage(msg: PathRequestMessage): string {

@@ -26,12 +26,13 @@ import type {
 
 const COMMON = `
 local p = ARGV[1]
-local FIELDS = {'role', 'cap', 'key', 'pol', 'load', 'asg', 'pend', 'tor'}
+local FIELDS = {'role', 'cap', 'key', 'pol', 'load', 'asg', 'pend', 'tor', 'png'}
 local function fields(id)
   local f = redis.call('HMGET', p .. 'peer:' .. id, unpack(FIELDS))
   if not f[1] then return false end
-  -- 'tor' is missing (false) for peers an older instance registered: sent as '' (no torrents).
-  return {id, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8] or ''}
+  -- 'tor' and 'png' are missing (false) for peers an older instance registered: sent as '' (no torrents, and
+  -- PING not known to be answered).
+  return {id, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8] or '', f[9] or ''}
 end
 -- Whether exit id offers what a path needs ('' = nothing in particular).
 local function offers(id, needs)
@@ -127,7 +128,8 @@ end
 `;
 
 const SCRIPTS = {
-  // ARGV: prefix, id, role, cap, key, policy, instance, torrents ('1' or ''), take over the exit key ('1' or '')
+  // ARGV: prefix, id, role, cap, key, policy, instance, torrents ('1' or ''), take over the exit key ('1' or ''),
+  // answers PING ('1' or '')
   addPeer: `
 local id, role, cap, key = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local pk = p .. 'peer:' .. id
@@ -143,7 +145,7 @@ if holder then
 end
 local seq = redis.call('INCR', p .. 'seq')
 redis.call('HSET', pk, 'role', role, 'cap', cap, 'key', key, 'pol', ARGV[6], 'load', 0, 'asg', 0,
-  'pend', 0, 'own', 0, 'inst', ARGV[7], 'tor', ARGV[8])
+  'pend', 0, 'own', 0, 'inst', ARGV[7], 'tor', ARGV[8], 'png', ARGV[10])
 if role == 'relay' then redis.call('ZADD', p .. 'relays', tonumber(cap), id) end
 if role == 'exit' then
   redis.call('ZADD', p .. 'exits', seq, id)
@@ -337,10 +339,11 @@ function text(value: unknown): string {
 }
 
 function toPeer(row: unknown): PeerEntry | undefined {
-  if (!Array.isArray(row) || row.length < 9) return undefined;
-  const [id, role, cap, key, pol, load, asg, pend, tor] = row.map(text) as [
+  if (!Array.isArray(row) || row.length < 10) return undefined;
+  const [id, role, cap, key, pol, load, asg, pend, tor, png] = row.map(text) as [
     string,
     PeerRole,
+    string,
     string,
     string,
     string,
@@ -356,6 +359,7 @@ function toPeer(row: unknown): PeerEntry | undefined {
     exitKey: key === '' ? undefined : key,
     policy: pol === '' ? undefined : pol,
     torrents: tor === '1',
+    pings: png === '1',
     load: Number(load),
     assigned: Number(asg),
     pending: Number(pend),
@@ -404,6 +408,7 @@ export class RedisRegistry implements Registry {
       this.instanceId,
       peer.torrents === true ? '1' : '',
       options.takeOverExitKey === true ? '1' : '',
+      peer.pings === true ? '1' : '',
     );
     if (!Array.isArray(result)) throw new Error('unexpected reply from addPeer');
     const status = text(result[0]);

@@ -16,6 +16,8 @@ export type NewPeer = {
   policy?: string | undefined;
   /** (Exits) serves torrent streams; absent: it does not. */
   torrents?: boolean | undefined;
+  /** (Exits) answers PING; absent: not known to. */
+  pings?: boolean | undefined;
 };
 
 export type PeerEntry = {
@@ -26,6 +28,8 @@ export type PeerEntry = {
   readonly policy: string | undefined;
   /** (Exits) serves torrent streams; false for every other peer. */
   readonly torrents: boolean;
+  /** (Exits) said it answers PING; false for every other peer, and for exits from before PING. */
+  readonly pings: boolean;
   /** Clients served, as last reported by the peer itself. */
   readonly load: number;
   /** Links on which this peer is the hop (the serving side). */
@@ -191,6 +195,7 @@ export class MemoryRegistry implements Registry {
       exitKey: peer.exitKey,
       policy: peer.policy,
       torrents: peer.torrents === true,
+      pings: peer.pings === true,
       load: 0,
       assigned: 0,
       pending: 0,

@@ -431,6 +431,30 @@ describe.each(registries)('Broker with the %s registry', (_name, makeRegistry) =
       ]);
     });
 
+    it('says in a path and in the exit side of its link that the exit answers PING, when the exit said so', async () => {
+      const { broker, registry, take } = setup();
+      const pingKey = newExitKey();
+      const oldKey = newExitKey();
+      await broker.join(id('pinging'), { type: 'hello', v: 1, role: 'exit', exitKey: pingKey, pings: true });
+      await broker.join(id('old'), { type: 'hello', v: 1, role: 'exit', exitKey: oldKey });
+      await broker.join(id('c'), { type: 'hello', v: 1, role: 'client' });
+      for (const peer of ['c', 'pinging', 'old']) take(id(peer));
+      expect((await registry.getPeer(id('pinging')))?.pings).toBe(true);
+      expect((await registry.getPeer(id('old')))?.pings).toBe(false);
+      for (const [requestId, exitKey] of [
+        ['p', pingKey],
+        ['o', oldKey],
+      ] as const)
+        await broker.handle(id('c'), { type: 'path-request', requestId, mode: 'direct', exitKey });
+      expect(take(id('c')).map((m) => (m.type === 'path' ? [m.requestId, m.exit] : m))).toEqual([
+        ['p', { peerId: id('pinging'), exitKey: pingKey, pings: true }],
+        ['o', { peerId: id('old'), exitKey: oldKey }],
+      ]);
+      expect(take(id('pinging'))).toMatchObject([
+        { type: 'link', exit: { peerId: id('pinging'), exitKey: pingKey, pings: true } },
+      ]);
+    });
+
     it('refuses a torrent path when no exit serves torrents, or the pinned one does not, charging none', async () => {
       const { broker, registry, take } = setup();
       const plainKey = newExitKey();
@@ -533,5 +557,18 @@ describe('RedisRegistry and exits registered before the torrents field', () => {
     expect(await registry.pickExit(undefined, 'torrent')).toBeUndefined();
     expect(await registry.pickExit(exitKey, 'torrent')).toBeUndefined();
     expect(await registry.pickExit(exitKey)).toMatchObject({ peerId, torrents: false });
+  });
+
+  it('reads an exit whose record has no pings field as not known to answer PING', async () => {
+    const prefix = `t${++prefixes}:`;
+    const registry = new RedisRegistry({ redis: redis!, instanceId: 'test', prefix });
+    const peerId = 'old-exit'.padEnd(22, '0');
+    expect(await registry.addPeer({ peerId, role: 'exit', exitKey: newExitKey(), pings: true })).toEqual({
+      ok: true,
+    });
+    expect(await registry.getPeer(peerId)).toMatchObject({ peerId, pings: true });
+    // What an instance that predates the field would have written: no 'png'.
+    await redis!.hdel(`${prefix}peer:${peerId}`, 'png');
+    expect(await registry.getPeer(peerId)).toMatchObject({ peerId, pings: false });
   });
 });

@@ -38,7 +38,7 @@ export interface ProtectSignaling extends SignalingChannel {
     mode: PathMode;
     exitKey?: string;
     needs?: ExitService;
-  }): Promise<Omit<PathInfo, 'mode'>>;
+  }): Promise<Omit<PathInfo, 'mode'> & { exit: { pings?: boolean | undefined } }>;
   /** False once the socket to the broker is gone; a client cannot reconnect, so a new one is made. */
   readonly connected?: boolean;
   /**
@@ -448,12 +448,16 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     });
     let meter: RoundTripMeter | undefined;
     let rttMs: number;
+    // The broker says this exit answers PING (it told the broker so): the path is used at once, shown with the
+    // handshake's round trip until its first PING, sent beside the first streams, answers. Otherwise the
+    // first PING is asked before any stream, since an exit from before PING ends the session on it.
+    const pingsKnown = path.exit.pings === true;
     try {
       await tunnel.ready();
       rttMs = Math.max(0, this.clock.now() - handshakeStarted);
       if (!this.noEcho.has(path.exit.exitKey)) {
         meter = new RoundTripMeter({ echoer: tunnel, clock: this.clock });
-        rttMs = await this.firstEcho(tunnel, meter, path.exit.exitKey);
+        if (!pingsKnown) rttMs = await this.firstEcho(tunnel, meter, path.exit.exitKey);
       }
     } catch (error) {
       // A half-built path must not keep its link: the hop would go on counting us against its capacity.
@@ -474,8 +478,11 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     this.tunnel = tunnel;
     const live: LivePath = { tunnel, link, exitKey, askedFor, service: undefined, nextCircuitId: 2 };
     this.live = live;
-    if (meter) this.startMeasuring(tunnel, meter, generation);
+    if (meter) this.startMeasuring(tunnel, meter, generation, pingsKnown ? 0 : undefined);
     tunnel.once('close', (error) => {
+      // A broker that said `pings` of an exit that then ended the session on its first PING: never again.
+      if (pingsKnown && meter?.answered === 0 && tunnel.session.mux.error?.code === 'malformed-frame')
+        this.noEcho.add(path.exit.exitKey);
       const stats = tunnel.stats();
       this.totals.bytesUp += stats.bytesUp;
       this.totals.bytesDown += stats.bytesDown;
@@ -517,7 +524,13 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
   }
 
   /** Measures the current path's round trip every rttIntervalMs while it is up. */
-  private startMeasuring(tunnel: TunnelClient, meter: RoundTripMeter, generation: number): void {
+  /** `firstInMs`: when the first PING goes (default: one interval on, the first was asked already). */
+  private startMeasuring(
+    tunnel: TunnelClient,
+    meter: RoundTripMeter,
+    generation: number,
+    firstInMs?: number,
+  ): void {
     this.meter = meter;
     const interval = this.options.rttIntervalMs ?? DEFAULT_RTT_INTERVAL_MS;
     const tick = () => {
@@ -535,7 +548,7 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
         },
       );
     };
-    this.rttTimer = this.clock.setTimeout(tick, interval);
+    this.rttTimer = this.clock.setTimeout(tick, firstInMs ?? interval);
   }
 
   private stopMeasuring(): void {

@@ -20,6 +20,7 @@ export interface RoundTripMeterOptions {
  */
 export class RoundTripMeter {
   private sequence = 0;
+  private answers = 0;
   private pending:
     { payload: Uint8Array; resolve: (at: number) => void; reject: (error: Error) => void } | undefined;
   private readonly unsubscribe: () => void;
@@ -30,6 +31,11 @@ export class RoundTripMeter {
 
   get measuring(): boolean {
     return this.pending !== undefined;
+  }
+
+  /** PINGs answered so far: none yet says nothing of whether the exit answers PING at all. */
+  get answered(): number {
+    return this.answers;
   }
 
   /** The round trip in milliseconds; rejects with `timeout` after `timeoutMs`, or if another is under way. */
@@ -72,6 +78,7 @@ export class RoundTripMeter {
     const pending = this.pending;
     if (!pending || !sameBytes(pending.payload, payload)) return;
     this.pending = undefined;
+    this.answers += 1;
     pending.resolve(this.options.clock.now());
   }
 }

@@ -86,11 +86,16 @@ export const signalDataSchema = z
 export const bytes32Schema = z.string().refine(isExitKey, 'expected base64url (no padding) of 32 bytes');
 
 const peerRefSchema = z.object({ peerId: idSchema, role: z.enum(PEER_ROLES) });
-/** `torrents` is absent (false) from servers that predate it: a client that needs torrents checks it. */
+/**
+ * `torrents` is absent (false) from servers that predate it: a client that needs torrents checks it. `pings`
+ * (the exit answers PING, PROTOCOL.md §4) is absent from servers and exits that predate it: the client then
+ * asks with its first PING before it uses the path.
+ */
 const exitRefSchema = z.object({
   peerId: idSchema,
   exitKey: exitKeySchema,
   torrents: z.boolean().optional(),
+  pings: z.boolean().optional(),
 });
 
 // --- peer → server ---------------------------------------------------------------------------------------
@@ -105,6 +110,8 @@ export const helloMessageSchema = z
     policy: z.string().max(MAX_POLICY_LENGTH).optional(),
     /** (Exits) the exit serves torrent streams; absent means it does not. */
     torrents: z.boolean().optional(),
+    /** (Exits) the exit answers PING; absent: not known to (an exit from before PING). */
+    pings: z.boolean().optional(),
   })
   .superRefine((m, ctx) => {
     if (m.role === 'relay' && m.capacity === undefined)
@@ -119,6 +126,8 @@ export const helloMessageSchema = z
       ctx.addIssue({ code: 'custom', path: ['policy'], message: 'only exits have a policy' });
     if (m.role !== 'exit' && m.torrents !== undefined)
       ctx.addIssue({ code: 'custom', path: ['torrents'], message: 'only exits serve torrents' });
+    if (m.role !== 'exit' && m.pings !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['pings'], message: 'only exits answer PING' });
   });
 
 export const pathRequestMessageSchema = z.object({
