@@ -7,7 +7,10 @@ import { decodeCell } from '../src/tunnel/cells.js';
 
 /** A connected simple-peer with its DataChannel, which PeerLink reads directly. */
 class FakeChannelPeer extends FakePeer {
-  readonly _channel: { onmessage: ((event: { data: unknown }) => void) | null } = { onmessage: null };
+  readonly _channel: { onmessage: ((event: { data: unknown }) => void) | null; readyState: string } = {
+    onmessage: null,
+    readyState: 'open',
+  };
   channelMessage(data: unknown): void {
     this._channel.onmessage?.({ data });
   }
@@ -23,6 +26,23 @@ describe('PeerLink', () => {
     link.on('message', (message) => heard.push(message[0]!));
     peer.receive(Uint8Array.of(3));
     expect(heard).toEqual([1, 2, 3]);
+  });
+
+  it('sends nothing once the far end is closing the channel, and still delivers what it sent before', () => {
+    const peer = new FakeChannelPeer();
+    const link = new PeerLink(peer as unknown as SimplePeerLike);
+    const heard: number[] = [];
+    link.on('message', (message) => heard.push(message[0]!));
+    // A real channel throws on send now ("readyState is not 'open'"); the fake records what it is given.
+    peer._channel.readyState = 'closing';
+    link.send(Uint8Array.of(9));
+    expect(peer.sent).toEqual([]);
+    expect(link.closed).toBe(false);
+    // The far end's last message, still on its way in, reaches the listener; then its close ends the link.
+    peer.channelMessage(Uint8Array.of(7).buffer);
+    expect(heard).toEqual([7]);
+    peer.closeNow();
+    expect(link.closed).toBe(true);
   });
 
   it('closes the link instead of holding an unbounded backlog nobody reads', () => {

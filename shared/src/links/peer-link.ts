@@ -40,6 +40,7 @@ export interface SimplePeerLike {
  * `binaryType = 'arraybuffer'` and assigns `onmessage` itself; PeerLink takes `onmessage` over.
  */
 export interface DataChannelLike {
+  readonly readyState?: string;
   onmessage?: ((event: { data: unknown }) => void) | null;
   addEventListener?(type: 'bufferedamountlow', listener: () => void): void;
 }
@@ -179,6 +180,11 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
 
   send(message: Uint8Array): void {
     if (this.isClosed) return;
+    // The far end is closing the channel: its close event follows, and messages it sent before may still be
+    // on their way in (a CLOSE cell is often its last word). Failing this send would close the link at once
+    // and lose them; what we would send could not arrive anyway.
+    const state = this.peer._channel?.readyState;
+    if (state === 'closing' || state === 'closed') return;
     try {
       this.peer.send(message);
       this.keepalive.sent();

@@ -239,7 +239,14 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
       this.close(new SessionError('malformed-frame', 'a message on a striped link without a payload'));
       return;
     }
-    if (this.receipts) this.noteReceived(lane, framed.length);
+    this.take(framed);
+    // Only now: sending the receipt may find the lane closing and close the link, which must not lose the
+    // message that came (a CLOSE cell is often a far end's last word).
+    if (this.receipts && !this.isClosed) this.noteReceived(lane, framed.length);
+  }
+
+  /** A striped message: delivered, or held until the ones before it came. */
+  private take(framed: Uint8Array): void {
     const sequence = new DataView(framed.buffer, framed.byteOffset, STRIPE_HEADER).getUint32(0);
     const message = framed.subarray(STRIPE_HEADER);
     const ahead = (sequence - this.nextToDeliver + SEQUENCE_SPACE) % SEQUENCE_SPACE;
