@@ -90,9 +90,6 @@ describe('lanes over real WebRTC', () => {
     sendSome();
     await until('every message delivered', () => next === count, 30_000);
     expect(outOfOrder).toBe(0);
-    // Both ends named receipts, and the far end's receipts account for every byte on every lane.
-    expect(nearStriped.receipts && farStriped.receipts).toBe(true);
-    await until('every lane receipted', () => nearStriped.lanesInFlight.every((bytes) => bytes === 0));
   });
 
   it('makes a plain link with a peer that names no lanes, either way round', async () => {

@@ -57,6 +57,19 @@ function withoutPings(signaling: SignalingClient): SignalingClient {
   });
 }
 
+/**
+ * What an exit built before PING does with one: an unknown frame type ends the session. Only exits receive
+ * PINGs (the client never gets one), so this makes every exit here an old one until the spy is restored.
+ */
+function refusePings() {
+  const receive = Mux.prototype.receive;
+  return vi.spyOn(Mux.prototype, 'receive').mockImplementation(function (this: Mux, bytes) {
+    if (bytes[0] === MuxFrameType.Ping)
+      this.close(new SessionError('malformed-frame', 'unknown frame type 8'));
+    else receive.call(this, bytes);
+  });
+}
+
 describe('a real path: client engine → relay engine → exit node → website (WebRTC in Node)', () => {
   let signaling: SignalingServer;
   let exit: ExitNode;
@@ -233,14 +246,7 @@ describe('a real path: client engine → relay engine → exit node → website 
   });
 
   it('an exit that predates PING: the path is built again without it, and no stream ever meets the difference', async () => {
-    // What an exit built before PING does with one: an unknown frame type ends the session. Only exits
-    // receive PINGs (the client never gets one), so this makes every exit here an old one.
-    const receive = Mux.prototype.receive;
-    const spy = vi.spyOn(Mux.prototype, 'receive').mockImplementation(function (this: Mux, bytes) {
-      if (bytes[0] === MuxFrameType.Ping)
-        this.close(new SessionError('malformed-frame', 'unknown frame type 8'));
-      else receive.call(this, bytes);
-    });
+    const spy = refusePings();
     try {
       const sessionsBefore = exit.stats().sessionsTotal;
       const { protect, clientSignaling } = await startClient('direct', 50, { pingsUnknown: true });
@@ -278,12 +284,7 @@ describe('a real path: client engine → relay engine → exit node → website 
   });
 
   it('a broker that says an exit answers PING when it ends the session on one: learned, and the path rebuilt without', async () => {
-    const receive = Mux.prototype.receive;
-    const spy = vi.spyOn(Mux.prototype, 'receive').mockImplementation(function (this: Mux, bytes) {
-      if (bytes[0] === MuxFrameType.Ping)
-        this.close(new SessionError('malformed-frame', 'unknown frame type 8'));
-      else receive.call(this, bytes);
-    });
+    const spy = refusePings();
     try {
       const sessionsBefore = exit.stats().sessionsTotal;
       const { protect, clientSignaling } = await startClient('direct', 50);

@@ -202,6 +202,25 @@ describe('StripedLink', () => {
       expect(nearLanes.map((lane) => lane.sent.length)).toEqual([perLane, perLane + 1, perLane]);
     });
 
+    it('never sends on a lane above the high-water mark while another has room', () => {
+      const { near, nearLanes } = stripedPair(3, { receipts: true });
+      for (const lane of nearLanes) lane.recordSent = true;
+      const cell = new Uint8Array(STICKY_LANE_BYTES);
+      // Lane 0 has the least in flight, but its send buffer is full (SCTP took nothing there).
+      nearLanes[0]!.simulateBuffered(LINK_HIGH_WATER + 1);
+      near.send(cell);
+      near.send(cell);
+      near.send(cell);
+      // (Lane 2 keeps the third: ties go to the lane used last.)
+      expect(nearLanes.map((lane) => lane.sent.length)).toEqual([0, 1, 2]);
+      // Every lane full: the emptiest, as without receipts; the sender is told to stop.
+      nearLanes[1]!.simulateBuffered(LINK_HIGH_WATER + 3);
+      nearLanes[2]!.simulateBuffered(LINK_HIGH_WATER + 2);
+      expect(near.bufferedAmount).toBe(LINK_HIGH_WATER + 1);
+      near.send(cell);
+      expect(nearLanes.map((lane) => lane.sent.length)).toEqual([1, 1, 2]);
+    });
+
     it('counts receipts across the wrap of their 32-bit counter', () => {
       const { near, nearLanes } = stripedPair(1, { receipts: true });
       const lane = (near as unknown as { lanes: { sent: number; receipted: number }[] }).lanes[0]!;

@@ -1,7 +1,7 @@
 import { Emitter } from '../emitter.js';
 import { SessionError } from '../errors.js';
 import { systemClock, type Clock } from '../clock.js';
-import type { Link, LinkEvents } from './link.js';
+import { LINK_HIGH_WATER, type Link, type LinkEvents } from './link.js';
 import { Backpressure } from './backpressure.js';
 
 /** Bytes of the sequence number in front of every message on a striped link. */
@@ -205,20 +205,23 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
 
   /**
    * With receipts: the lane last used while it has little in flight (STICKY_LANE_BYTES), else the one with the
-   * least in flight, so a lane that drains slowly (a loss, a smaller congestion window) gets less.
+   * least in flight, so a lane that drains slowly (a loss, a smaller congestion window) gets less — among lanes
+   * whose send buffer is below the high-water mark. The link's `bufferedAmount` is its emptiest lane's, so a
+   * sender goes on while any lane has room: a lane above the mark must get nothing more, or its buffer grows
+   * past what the DataChannel holds (which fails the send) while the others drain. With every lane above it,
+   * the emptiest, as without receipts (the sender is told to stop then).
    */
   private leastInFlight(): Lane {
+    const inFlight = (lane: Lane) => lane.sent - lane.receipted;
+    const hasRoom = (lane: Lane) => lane.link.bufferedAmount <= LINK_HIGH_WATER;
     const last = this.lanes[this.lastLane]!;
-    if (last.sent - last.receipted < this.stickyLaneBytes) return last;
-    let best = this.lastLane;
-    let bestInFlight = last.sent - last.receipted;
+    if (inFlight(last) < this.stickyLaneBytes && hasRoom(last)) return last;
+    let best = hasRoom(last) ? this.lastLane : undefined;
     for (let index = 0; index < this.lanes.length; index++) {
       const lane = this.lanes[index]!;
-      if (lane.sent - lane.receipted < bestInFlight) {
-        best = index;
-        bestInFlight = lane.sent - lane.receipted;
-      }
+      if (hasRoom(lane) && (best === undefined || inFlight(lane) < inFlight(this.lanes[best]!))) best = index;
     }
+    if (best === undefined) return this.pickLane();
     this.lastLane = best;
     return this.lanes[best]!;
   }
