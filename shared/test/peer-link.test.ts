@@ -14,6 +14,11 @@ class FakeChannelPeer extends FakePeer {
   channelMessage(data: unknown): void {
     this._channel.onmessage?.({ data });
   }
+  /** As a real channel: a send throws unless it is open. */
+  override send(data: Uint8Array): void {
+    if (this._channel.readyState !== 'open') throw new Error("RTCDataChannel.readyState is not 'open'");
+    super.send(data);
+  }
 }
 
 describe('PeerLink', () => {
@@ -33,7 +38,6 @@ describe('PeerLink', () => {
     const link = new PeerLink(peer as unknown as SimplePeerLike);
     const heard: number[] = [];
     link.on('message', (message) => heard.push(message[0]!));
-    // A real channel throws on send now ("readyState is not 'open'"); the fake records what it is given.
     peer._channel.readyState = 'closing';
     link.send(Uint8Array.of(9));
     expect(peer.sent).toEqual([]);

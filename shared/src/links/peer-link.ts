@@ -180,15 +180,15 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
 
   send(message: Uint8Array): void {
     if (this.isClosed) return;
-    // The far end is closing the channel: its close event follows, and messages it sent before may still be
-    // on their way in (a CLOSE cell is often its last word). Failing this send would close the link at once
-    // and lose them; what we would send could not arrive anyway.
-    const state = this.peer._channel?.readyState;
-    if (state === 'closing' || state === 'closed') return;
     try {
       this.peer.send(message);
       this.keepalive.sent();
     } catch (error) {
+      // The far end is closing the channel: its close event follows, and messages it sent before may still be
+      // on their way in (a CLOSE cell is often its last word). Closing the link now would lose them; what we
+      // sent could not arrive anyway. (Read only here: each read is a call into the native side.)
+      const state = this.peer._channel?.readyState;
+      if (state === 'closing' || state === 'closed') return;
       // A DataChannel throws when its send buffer overflows or it is closing: the link is unusable either way.
       this.close(new SessionError('link-closed', `send failed: ${errorMessage(error)}`));
       return;
