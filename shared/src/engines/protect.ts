@@ -523,8 +523,10 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     }
   }
 
-  /** Measures the current path's round trip every rttIntervalMs while it is up. */
-  /** `firstInMs`: when the first PING goes (default: one interval on, the first was asked already). */
+  /**
+   * Measures the current path's round trip every rttIntervalMs while it is up; the first PING goes `firstInMs`
+   * from now (default: one interval on, when the first was asked already).
+   */
   private startMeasuring(
     tunnel: TunnelClient,
     meter: RoundTripMeter,
