@@ -70,8 +70,9 @@ interface Lane {
  * Where both ends agreed to receipts, each tells the other what arrived on each lane, and a sender keeps light
  * traffic on one lane and spreads the rest by what each lane has in flight, so a lane slowed by a loss gets less
  * while it recovers. Without them (a peer from before receipts) it can only go by each lane's send buffer, which
- * in libwebrtc does not count what SCTP has taken, so it takes idle lanes in turn. Lanes may join after the link is up (the first one carries the first messages); a lane that
- * closes closes the link, because what it held is lost.
+ * in libwebrtc does not count what SCTP has taken, so it takes idle lanes in turn. Lanes may join after the link
+ * is up (the first one carries the first messages); a lane that closes closes the link, because what it held is
+ * lost.
  */
 export class StripedLink extends Emitter<LinkEvents> implements Link {
   private readonly lanes: Lane[] = [];
@@ -165,7 +166,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
   send(message: Uint8Array): void {
     if (this.isClosed) return;
     const framed = new Uint8Array(STRIPE_HEADER + message.length);
-    new DataView(framed.buffer).setUint32(0, this.nextToSend);
+    writeHeader(framed, this.nextToSend);
     framed.set(message, STRIPE_HEADER);
     this.nextToSend = (this.nextToSend + 1) % SEQUENCE_SPACE;
     const lane = this.receipts ? this.leastInFlight() : this.pickLane();
@@ -235,7 +236,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
   private onLaneMessage(lane: Lane, framed: Uint8Array): void {
     if (this.isClosed) return;
     if (framed.length === STRIPE_HEADER && this.receipts) {
-      this.onReceipt(lane, new DataView(framed.buffer, framed.byteOffset, STRIPE_HEADER).getUint32(0));
+      this.onReceipt(lane, readHeader(framed));
       return;
     }
     if (framed.length <= STRIPE_HEADER) {
@@ -250,7 +251,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
 
   /** A striped message: delivered, or held until the ones before it came. */
   private take(framed: Uint8Array): void {
-    const sequence = new DataView(framed.buffer, framed.byteOffset, STRIPE_HEADER).getUint32(0);
+    const sequence = readHeader(framed);
     const message = framed.subarray(STRIPE_HEADER);
     const ahead = (sequence - this.nextToDeliver + SEQUENCE_SPACE) % SEQUENCE_SPACE;
     if (ahead === 0) {
@@ -301,7 +302,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     if (this.isClosed) return;
     lane.receiptSentAt = this.clock.now();
     const receipt = new Uint8Array(STRIPE_HEADER);
-    new DataView(receipt.buffer).setUint32(0, lane.received % SEQUENCE_SPACE);
+    writeHeader(receipt, lane.received % SEQUENCE_SPACE);
     lane.link.send(receipt);
   }
 
@@ -321,4 +322,13 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     else if (this.unheard.length < MAX_UNHEARD_MESSAGES) this.unheard.push(message);
     else this.close(new SessionError('link-closed', 'messages arrived with no one listening'));
   }
+}
+
+/** The 32-bit big-endian number every striped message starts with: a data message's sequence, or a receipt. */
+function readHeader(message: Uint8Array): number {
+  return new DataView(message.buffer, message.byteOffset, STRIPE_HEADER).getUint32(0);
+}
+
+function writeHeader(message: Uint8Array, value: number): void {
+  new DataView(message.buffer, message.byteOffset, STRIPE_HEADER).setUint32(0, value);
 }
