@@ -106,6 +106,21 @@ describe('lanes over real WebRTC', () => {
     expect(await got).toEqual([1, 2, 3]);
   });
 
+  for (const lanes of [1, 4]) {
+    it(`delivers what was sent just before a close (${lanes} lane${lanes > 1 ? 's' : ''})`, async () => {
+      const { near, far } = await connectPair(lanes, lanes);
+      if (far instanceof StripedLink) await until('every lane up', () => far.laneCount === lanes);
+      const received: number[] = [];
+      far.on('message', (message) => received.push(message[0]!));
+      const farClosed = new Promise((resolve) => far.on('close', resolve));
+      // A client refusing an exit does this: a CLOSE cell per circuit, then the link closed at once.
+      for (let index = 0; index < 40; index++) near.send(new Uint8Array(100 + index * 1_000).fill(index));
+      near.close();
+      await farClosed;
+      expect(received).toEqual(Array.from({ length: 40 }, (_, index) => index));
+    });
+  }
+
   it('closes the whole link, and tells the broker once, when one lane closes', async () => {
     const { near, far, nearSignaling } = await connectPair(2, 2);
     const nearStriped = near as StripedLink;

@@ -3,6 +3,7 @@ import { Emitter } from '../src/emitter.js';
 import { FakePeer } from './helpers.js';
 import { PeerLink, type SimplePeerLike } from '../src/links/peer-link.js';
 import { LINK_KEEPALIVE_MESSAGE } from '../src/links/link-keepalive.js';
+import { DEFAULT_LINK_GOODBYE_WAIT_MS, LINK_GOODBYE_MESSAGE } from '../src/links/link-goodbye.js';
 import { decodeCell } from '../src/tunnel/cells.js';
 
 /** A connected simple-peer with its DataChannel, which PeerLink reads directly. */
@@ -57,7 +58,7 @@ describe('PeerLink', () => {
     for (let i = 0; i < 300; i++) peer.receive(Uint8Array.of(i & 0xff));
     expect(link.closed).toBe(true);
     expect(closeCode).toBe('link-closed');
-    expect(peer.destroyed).toBe(true);
+    expect(peer.sent).toEqual([LINK_GOODBYE_MESSAGE]);
   });
 
   it('reads messages straight from the DataChannel, after what simple-peer had already queued', () => {
@@ -81,7 +82,67 @@ describe('PeerLink', () => {
     peer.channelMessage('hello');
     expect(link.closed).toBe(true);
     expect(closeCode).toBe('malformed-frame');
+    expect(peer.sent).toEqual([LINK_GOODBYE_MESSAGE]);
+  });
+});
+
+describe('PeerLink: goodbye', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('says goodbye after its last message, and the connection goes when the far end ends it', () => {
+    vi.useFakeTimers();
+    const peer = new FakePeer();
+    const link = new PeerLink(peer as unknown as SimplePeerLike);
+    link.send(Uint8Array.of(3, 0, 0, 0, 1, 7));
+    link.close();
+    expect(link.closed).toBe(true);
+    expect(peer.sent).toEqual([Uint8Array.of(3, 0, 0, 0, 1, 7), LINK_GOODBYE_MESSAGE]);
+    // Torn down now, the connection would lose both on their way out.
+    expect(peer.destroyed).toBe(false);
+    peer.closeNow();
     expect(peer.destroyed).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('ends the connection itself when the far end does not, after the wait', () => {
+    vi.useFakeTimers();
+    const peer = new FakePeer();
+    const link = new PeerLink(peer as unknown as SimplePeerLike);
+    link.close();
+    vi.advanceTimersByTime(DEFAULT_LINK_GOODBYE_WAIT_MS - 1);
+    expect(peer.destroyed).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(peer.destroyed).toBe(true);
+  });
+
+  it('ends the connection at once when the goodbye cannot be sent', () => {
+    const peer = new FakeChannelPeer();
+    const link = new PeerLink(peer as unknown as SimplePeerLike);
+    peer._channel.readyState = 'closing';
+    link.close();
+    expect(peer.destroyed).toBe(true);
+  });
+
+  it('hears the far end’s goodbye after what it sent before, ends the link and the connection at once', () => {
+    const peer = new FakePeer();
+    const link = new PeerLink(peer as unknown as SimplePeerLike);
+    const heard: number[] = [];
+    let closed: { code?: string; message?: string } | undefined;
+    link.on('message', (message) => heard.push(message[5]!));
+    link.on('close', (error) => (closed = { code: error?.code, message: error?.message }));
+    peer.receive(Uint8Array.of(3, 0, 0, 0, 1, 7));
+    peer.receive(LINK_GOODBYE_MESSAGE.slice());
+    expect(heard).toEqual([7]);
+    expect(closed).toEqual({ code: 'link-closed', message: 'the far end closed the link' });
+    expect(peer.destroyed).toBe(true);
+    // Nothing after it, and no goodbye back: the far end is gone.
+    peer.receive(Uint8Array.of(3, 0, 0, 0, 1, 8));
+    expect(heard).toEqual([7]);
+    expect(peer.sent).toEqual([]);
+    // Not a cell any engine would accept, should one ever get through: circuit id 0 is reserved.
+    expect(decodeCell(LINK_GOODBYE_MESSAGE).ok).toBe(false);
   });
 });
 
@@ -147,6 +208,7 @@ describe('PeerLink: a far end that left', () => {
     vi.advanceTimersByTime(1);
     expect(link.closed).toBe(true);
     expect(reason).toMatch(/ICE disconnected/);
+    vi.advanceTimersByTime(DEFAULT_LINK_GOODBYE_WAIT_MS);
     expect(peer.destroyCalls).toBeGreaterThan(0);
   });
 
@@ -223,6 +285,7 @@ describe('PeerLink: keepalive', () => {
     vi.advanceTimersByTime(500); // 3.25 s after the last word: six whole silent periods
     expect(link.closed).toBe(true);
     expect(closed).toEqual({ code: 'link-closed', message: 'nothing heard from the far end for 3000 ms' });
+    vi.advanceTimersByTime(DEFAULT_LINK_GOODBYE_WAIT_MS);
     expect(peer.destroyed).toBe(true);
   });
 
@@ -251,6 +314,9 @@ describe('PeerLink: keepalive', () => {
     const peer = new FakePeer();
     const link = new PeerLink(peer as unknown as SimplePeerLike);
     link.close();
+    // Only the wait for the far end to end the connection (goodbye) is left.
+    vi.advanceTimersByTime(DEFAULT_LINK_GOODBYE_WAIT_MS);
     expect(vi.getTimerCount()).toBe(0);
+    expect(peer.sent).toEqual([LINK_GOODBYE_MESSAGE]);
   });
 });

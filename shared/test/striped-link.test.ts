@@ -143,12 +143,39 @@ describe('StripedLink', () => {
     });
   });
 
-  it('closes when a lane closes, and closes its other lanes', async () => {
+  it('delivers what its other lanes still bring once a lane ended, and closes when every lane has', () => {
     const { far, farLanes } = stripedPair(3);
-    const closed = closedWith(far);
+    const got = received(far);
+    let closedWithError: SessionError | undefined;
+    far.on('close', (error) => (closedWithError = error));
+    // The far end closed its link: each lane ends after its own last messages, in any order.
+    farLanes[0]!.deliver(framed(1, [11]));
     farLanes[1]!.close();
-    expect(await closed).toMatchObject({ code: 'link-closed', message: expect.stringContaining('a lane') });
-    expect(farLanes.every((lane: MemoryLink) => lane.closed)).toBe(true);
+    expect(far.closed).toBe(false);
+    farLanes[2]!.deliver(framed(0, [10]));
+    farLanes[0]!.close();
+    expect(far.closed).toBe(false);
+    farLanes[2]!.close();
+    expect(got).toEqual([[10], [11]]);
+    expect(far.closed).toBe(true);
+    expect(closedWithError).toMatchObject({
+      code: 'link-closed',
+      message: expect.stringContaining('a lane'),
+    });
+  });
+
+  it('sends nothing once a lane ended, and closes its other lanes after the wait', () => {
+    const clock = new ManualClock();
+    const { near, nearLanes } = stripedPair(3, { clock, laneEndWaitMs: 2_000 });
+    for (const lane of nearLanes) lane.recordSent = true;
+    nearLanes[1]!.close();
+    near.send(new Uint8Array([1]));
+    expect(nearLanes.map((lane) => lane.sent.length)).toEqual([0, 0, 0]);
+    clock.advance(1_999);
+    expect(near.closed).toBe(false);
+    clock.advance(1);
+    expect(near.closed).toBe(true);
+    expect(nearLanes.every((lane: MemoryLink) => lane.closed)).toBe(true);
   });
 
   it('closes a lane that joins after it closed', () => {

@@ -4,6 +4,7 @@ export * from './link.js';
 export * from './backpressure.js';
 export * from './peer-link.js';
 export * from './link-keepalive.js';
+export * from './link-goodbye.js';
 export * from './peer-connector.js';
 export * from './memory-link.js';
 export * from './throttled-link.js';

@@ -48,6 +48,11 @@ const MAX_EARLY_SIGNALS_PER_LINK = 32 * MAX_LANES;
 interface LinkSetup {
   readonly initiator: boolean;
   readonly peers: Map<number, SimplePeerLike>;
+  /**
+   * Those handed to a PeerLink: their link ends them, after its goodbye (link-goodbye.ts); destroying them with
+   * the link would lose the last messages it sent.
+   */
+  readonly linked: Set<SimplePeerLike>;
   /** How many lanes both ends agreed to; unknown until lane 0's offer (responder) or answer (initiator). */
   agreed: number | undefined;
   /**
@@ -115,6 +120,7 @@ export class PeerConnector {
     const setup: LinkSetup = {
       initiator,
       peers: new Map(),
+      linked: new Set(),
       agreed: undefined,
       named: initiator && this.lanes > 1 ? this.lanes : undefined,
       namesReceipts: initiator && this.receipts,
@@ -122,7 +128,7 @@ export class PeerConnector {
       link: undefined,
       abandon: (error) => {
         failFirst(error);
-        for (const peer of setup.peers.values()) peer.destroy(error);
+        for (const peer of setup.peers.values()) if (!setup.linked.has(peer)) peer.destroy(error);
         setup.link?.close(error);
         if (!connected) tellBroker();
       },
@@ -139,11 +145,12 @@ export class PeerConnector {
         connected = true;
         // At once, not a microtask later: PeerLink takes the channel over before its first message event.
         const lane = new PeerLink(peer);
+        setup.linked.add(peer);
         const link =
           (setup.agreed ?? 1) > 1 ? new StripedLink(lane, { receipts: setup.receiptsAgreed }) : lane;
         setup.link = link;
         link.on('close', () => {
-          for (const other of setup.peers.values()) other.destroy();
+          for (const other of setup.peers.values()) if (!setup.linked.has(other)) other.destroy();
           tellBroker();
         });
         resolve(link);
@@ -193,6 +200,7 @@ export class PeerConnector {
         // Lane 0 always opens first on the initiator, whose further offers wait for its answer; on a responder
         // a further lane may win the race, and waits (in its PeerLink's unheard messages) for the link.
         const joined = new PeerLink(peer);
+        setup.linked.add(peer);
         if (link instanceof StripedLink) link.addLane(joined);
         else this.waitForFirstLane(setup, joined);
       });

@@ -10,6 +10,7 @@ import {
   LinkKeepalive,
   isLinkKeepalive,
 } from './link-keepalive.js';
+import { DEFAULT_LINK_GOODBYE_WAIT_MS, LINK_GOODBYE_MESSAGE, isLinkGoodbye } from './link-goodbye.js';
 
 /**
  * The part of a simple-peer instance we use. Declared structurally so that shared/ does not import simple-peer
@@ -64,6 +65,8 @@ export interface PeerLinkOptions {
   keepaliveMs?: number;
   /** See DEFAULT_LINK_SILENCE_LIMIT_MS. */
   silenceLimitMs?: number;
+  /** See DEFAULT_LINK_GOODBYE_WAIT_MS. */
+  goodbyeWaitMs?: number;
   clock?: Clock;
 }
 
@@ -105,6 +108,9 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
   private readonly unheard: Uint8Array[] = [];
 
   private iceTimer: unknown;
+  /** Set while a link we closed waits for the far end to read our goodbye and end the connection. */
+  private goodbyeTimer: unknown;
+  private readonly goodbyeWaitMs: number;
   private readonly clock: Clock;
   private readonly keepalive: LinkKeepalive;
 
@@ -114,6 +120,7 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
   ) {
     super();
     this.clock = options.clock ?? systemClock;
+    this.goodbyeWaitMs = options.goodbyeWaitMs ?? DEFAULT_LINK_GOODBYE_WAIT_MS;
     this.keepalive = new LinkKeepalive({
       intervalMs: options.keepaliveMs ?? DEFAULT_LINK_KEEPALIVE_MS,
       silenceLimitMs: options.silenceLimitMs ?? DEFAULT_LINK_SILENCE_LIMIT_MS,
@@ -125,6 +132,7 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
     // Messages simple-peer already queued in its stream (before we took the channel over) still come this way.
     peer.on('data', (data) => this.onData(data));
     onPeerGone(peer, (reason) => {
+      if (this.goodbyeTimer !== undefined) this.clock.clearTimeout(this.goodbyeTimer);
       // Already torn down in the usual case; if not (a half-closed stream), the connection goes too.
       peer.destroy();
       this.finish(new SessionError('link-closed', reason));
@@ -196,16 +204,33 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
     if (!this.backpressure.congested) this.backpressure.note(this.peer.bufferSize);
   }
 
+  /**
+   * Closes the link at once for us; the connection stays until the far end has read what we sent (our goodbye,
+   * the last message, tells it), or DEFAULT_LINK_GOODBYE_WAIT_MS.
+   */
   close(error?: SessionError): void {
     if (this.isClosed) return;
-    this.peer.destroy();
     this.finish(error);
+    try {
+      this.peer.send(LINK_GOODBYE_MESSAGE);
+    } catch {
+      // The channel is closing or gone: nothing more can reach the far end, so there is nothing to wait for.
+      this.peer.destroy();
+      return;
+    }
+    this.goodbyeTimer = this.clock.setTimeout(() => this.peer.destroy(), this.goodbyeWaitMs);
   }
 
   private onData(data: Uint8Array): void {
     if (this.isClosed) return;
     this.keepalive.heard();
     if (isLinkKeepalive(data)) return;
+    if (isLinkGoodbye(data)) {
+      // Everything the far end sent is read: the connection can go without losing any of it.
+      this.peer.destroy();
+      this.finish(new SessionError('link-closed', 'the far end closed the link'));
+      return;
+    }
     if (this.listenerCount('message') > 0) this.emit('message', data);
     else if (this.unheard.length < MAX_UNHEARD_MESSAGES) this.unheard.push(data);
     else this.close(new SessionError('link-closed', 'messages arrived with no one listening'));

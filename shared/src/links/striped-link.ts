@@ -3,6 +3,7 @@ import { SessionError } from '../errors.js';
 import { systemClock, type Clock } from '../clock.js';
 import { LINK_HIGH_WATER, type Link, type LinkEvents } from './link.js';
 import { Backpressure } from './backpressure.js';
+import { DEFAULT_LINK_GOODBYE_WAIT_MS } from './link-goodbye.js';
 
 /** Bytes of the sequence number in front of every message on a striped link. */
 export const STRIPE_HEADER = 4;
@@ -45,6 +46,8 @@ export interface StripedLinkOptions {
   receipts?: boolean;
   /** With receipts: see STICKY_LANE_BYTES. */
   stickyLaneBytes?: number;
+  /** How long the link waits for its other lanes once one has ended (see `onLaneEnded`). */
+  laneEndWaitMs?: number;
   clock?: Clock;
 }
 
@@ -58,6 +61,7 @@ interface Lane {
   received: number;
   receiptSentAt: number;
   receiptDue: unknown;
+  ended: boolean;
 }
 
 /**
@@ -71,8 +75,8 @@ interface Lane {
  * traffic on one lane and spreads the rest by what each lane has in flight, so a lane slowed by a loss gets less
  * while it recovers. Without them (a peer from before receipts) it can only go by each lane's send buffer, which
  * in libwebrtc does not count what SCTP has taken, so it takes idle lanes in turn. Lanes may join after the link
- * is up (the first one carries the first messages); a lane that closes closes the link, because what it held is
- * lost.
+ * is up (the first one carries the first messages); once a lane ends the link sends nothing more and closes
+ * when the others have ended too (or after a wait), since a lane cannot carry on what another one lost.
  */
 export class StripedLink extends Emitter<LinkEvents> implements Link {
   private readonly lanes: Lane[] = [];
@@ -80,7 +84,10 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
   readonly receipts: boolean;
   private readonly clock: Clock;
   private readonly stickyLaneBytes: number;
+  private readonly laneEndWaitMs: number;
   private isClosed = false;
+  /** Set once a lane has ended: why the link will close, and when it closes at the latest. */
+  private ending: { error: SessionError; timer: unknown } | undefined;
   private nextToSend = 0;
   private nextToDeliver = 0;
   private readonly waiting = new Map<number, Uint8Array>();
@@ -96,6 +103,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     this.receipts = options.receipts ?? false;
     this.clock = options.clock ?? systemClock;
     this.stickyLaneBytes = options.stickyLaneBytes ?? STICKY_LANE_BYTES;
+    this.laneEndWaitMs = options.laneEndWaitMs ?? DEFAULT_LINK_GOODBYE_WAIT_MS;
     this.addLane(firstLane);
   }
 
@@ -126,20 +134,14 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
       received: 0,
       receiptSentAt: -Infinity,
       receiptDue: undefined,
+      ended: false,
     };
     this.lanes.push(state);
     lane.on('message', (message) => this.onLaneMessage(state, message));
     lane.on('drain', () => {
       if (!this.isClosed) this.backpressure.check(this.leastBuffered());
     });
-    lane.on('close', (error) =>
-      this.close(
-        new SessionError(
-          'link-closed',
-          `a lane of the link closed: ${error?.message ?? 'closed by the far end'}`,
-        ),
-      ),
-    );
+    lane.on('close', (error) => this.onLaneEnded(state, error));
   }
 
   override on<K extends keyof LinkEvents>(event: K, listener: (...args: LinkEvents[K]) => void): this {
@@ -164,7 +166,8 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
   }
 
   send(message: Uint8Array): void {
-    if (this.isClosed) return;
+    // A link with an ended lane is closing: what it sent now could be lost with that lane, leaving a gap.
+    if (this.isClosed || this.ending) return;
     const framed = new Uint8Array(STRIPE_HEADER + message.length);
     writeHeader(framed, this.nextToSend);
     framed.set(message, STRIPE_HEADER);
@@ -178,6 +181,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
   close(error?: SessionError): void {
     if (this.isClosed) return;
     this.isClosed = true;
+    if (this.ending) this.clock.clearTimeout(this.ending.timer);
     this.waiting.clear();
     for (const lane of this.lanes) {
       if (lane.receiptDue !== undefined) this.clock.clearTimeout(lane.receiptDue);
@@ -185,6 +189,28 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     }
     this.emit('close', error);
     this.removeAllListeners();
+  }
+
+  /**
+   * A far end that closes its link ends every lane, each after the last messages it carried (PeerLink's goodbye),
+   * so lanes end one by one and the others may still bring messages the link must deliver (often a CLOSE cell).
+   * The link closes once every lane has ended, or `laneEndWaitMs` after the first (a lane that failed alone);
+   * what it held for a message that never came is lost.
+   */
+  private onLaneEnded(lane: Lane, error: SessionError | undefined): void {
+    if (this.isClosed) return;
+    lane.ended = true;
+    const why =
+      this.ending?.error ??
+      new SessionError(
+        'link-closed',
+        `a lane of the link closed: ${error?.message ?? 'closed by the far end'}`,
+      );
+    if (this.lanes.every((each) => each.ended)) {
+      this.close(why);
+      return;
+    }
+    this.ending ??= { error: why, timer: this.clock.setTimeout(() => this.close(why), this.laneEndWaitMs) };
   }
 
   /** The lane with the least waiting; among equals, the next after the last one used, so idle lanes share. */
