@@ -10,5 +10,8 @@ export default defineConfig({
     // 204 s in parallel, measured) and made the real-WebRTC tests of several files contend for the CPU, the
     // likeliest cause of their rare handshake timeouts and closed links in CI.
     fileParallelism: false,
+    // Each file runs in a process of its own (pool forks, isolate by default). One that dies (a native crash
+    // in @roamhq/wrtc) is reported by vitest without its file; this reporter names it.
+    reporters: ['default', './test/unfinished-files-reporter.ts'],
   },
 });
