@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import wrtc from '@roamhq/wrtc';
-import { LINK_HIGH_WATER, PeerLink, type SimplePeerLike } from '@underpass/shared/links';
-import { nodePeerFactory } from '../exit-node/src/node-peer.js';
+import { LINK_HIGH_WATER } from '@underpass/shared/links';
+import { peerLinkPair } from '../exit-node/test/peer-pair.js';
 
 /**
  * `npx tsx scripts/wrtc-close-race.ts [abrupt|goodbye|links] [processes] [rounds]`: the native crash of
@@ -52,19 +52,6 @@ async function connectedPair(): Promise<{
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Two PeerLinks over nodePeerFactory, as exit-node/test/peer-pair.ts makes them. */
-async function peerLinkPair(): Promise<[PeerLink, PeerLink]> {
-  const createPeer = nodePeerFactory();
-  const a = createPeer({ initiator: true });
-  const b = createPeer({ initiator: false });
-  a.on('signal', (data) => b.signal(data));
-  b.on('signal', (data) => a.signal(data));
-  const connected = (peer: SimplePeerLike) =>
-    new Promise<void>((resolve) => peer.on('connect', () => resolve()));
-  await Promise.all([connected(a), connected(b)]);
-  return [new PeerLink(a), new PeerLink(b)];
-}
 
 /** One process, links mode: B's link sends until it is closed; A's link closes meanwhile. */
 async function linksChild(rounds: number): Promise<void> {

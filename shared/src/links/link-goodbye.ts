@@ -1,3 +1,5 @@
+import { isLinkControlMessage } from './link-keepalive.js';
+
 /**
  * The goodbye message of a WebRTC link (PROTOCOL.md §2): cell type 5 on the reserved circuit id 0, no payload —
  * "nothing more comes from me". It is sent after a link's last message, and a far end that reads it has read
@@ -9,14 +11,7 @@
 export const LINK_GOODBYE_MESSAGE: Uint8Array = Uint8Array.of(5, 0, 0, 0, 0);
 
 export function isLinkGoodbye(message: Uint8Array): boolean {
-  return (
-    message.length === 5 &&
-    message[0] === 5 &&
-    message[1] === 0 &&
-    message[2] === 0 &&
-    message[3] === 0 &&
-    message[4] === 0
-  );
+  return isLinkControlMessage(message, LINK_GOODBYE_MESSAGE[0]!);
 }
 
 /**

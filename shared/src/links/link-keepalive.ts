@@ -7,9 +7,14 @@ import type { Clock } from '../clock.js';
 export const LINK_KEEPALIVE_MESSAGE: Uint8Array = Uint8Array.of(4, 0, 0, 0, 0);
 
 export function isLinkKeepalive(message: Uint8Array): boolean {
+  return isLinkControlMessage(message, LINK_KEEPALIVE_MESSAGE[0]!);
+}
+
+/** A message of the link itself (§2): the given cell type on the reserved circuit id 0, no payload. */
+export function isLinkControlMessage(message: Uint8Array, type: number): boolean {
   return (
     message.length === 5 &&
-    message[0] === 4 &&
+    message[0] === type &&
     message[1] === 0 &&
     message[2] === 0 &&
     message[3] === 0 &&
