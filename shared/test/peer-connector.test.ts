@@ -4,6 +4,7 @@ import { FakePeer } from './helpers.js';
 import { PeerConnector, type SignalingChannel } from '../src/links/peer-connector.js';
 import { PeerLink, type SimplePeerLike } from '../src/links/peer-link.js';
 import { StripedLink } from '../src/links/striped-link.js';
+import { DEFAULT_LINK_GOODBYE_WAIT_MS, LINK_GOODBYE_MESSAGE } from '../src/links/link-goodbye.js';
 
 class FakeSignaling
   extends Emitter<{ signal: [linkId: string, data: unknown]; 'link-closed': [linkId: string] }>
@@ -179,6 +180,28 @@ describe('PeerConnector: lanes', () => {
     // Signals still on their way for the lane given up go nowhere.
     signaling.deliver('link-1', { lane: 1, signal: { candidate: 'c' } });
     expect(striped.closed).toBe(false);
+  });
+
+  it('leaves a lane still coming up when the link closes: it says goodbye once open, or goes after the wait', async () => {
+    vi.useFakeTimers();
+    try {
+      const { signaling, peers, connector } = lanesSetup(3);
+      const link = connector.connect('link-1', true);
+      signaling.deliver('link-1', { type: 'answer', sdp: 'a', lanes: 3 });
+      peers[0]!.connectNow();
+      const striped = (await link) as StripedLink;
+      striped.close();
+      // The far end may have these open already: torn down now, they would be aborted under its sends.
+      expect(peers[1]!.destroyed).toBe(false);
+      expect(peers[2]!.destroyed).toBe(false);
+      peers[1]!.connectNow();
+      expect(peers[1]!.sent).toEqual([LINK_GOODBYE_MESSAGE]);
+      vi.advanceTimersByTime(DEFAULT_LINK_GOODBYE_WAIT_MS);
+      expect(peers[2]!.destroyed).toBe(true);
+      expect(peers[1]!.destroyed).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('adds a further lane that opened before the first, once the first opens', async () => {

@@ -1,6 +1,7 @@
 import { errorMessage, SessionError, toUnderpassError } from '../errors.js';
 import { withDeadline } from '../deadline.js';
 import type { Link } from './link.js';
+import { DEFAULT_LINK_GOODBYE_WAIT_MS } from './link-goodbye.js';
 import { onPeerGone, PeerLink, type PeerFactory, type SimplePeerLike } from './peer-link.js';
 import { StripedLink } from './striped-link.js';
 import { MAX_LANES, namedLaneCount, namesReceipts, readLaneSignal, writeLaneSignal } from './lane-signals.js';
@@ -150,7 +151,7 @@ export class PeerConnector {
           (setup.agreed ?? 1) > 1 ? new StripedLink(lane, { receipts: setup.receiptsAgreed }) : lane;
         setup.link = link;
         link.on('close', () => {
-          for (const other of setup.peers.values()) if (!setup.linked.has(other)) other.destroy();
+          this.endPendingLanes(setup);
           tellBroker();
         });
         resolve(link);
@@ -205,6 +206,20 @@ export class PeerConnector {
         else this.waitForFirstLane(setup, joined);
       });
     }
+  }
+
+  /**
+   * Lanes still coming up when their link closed. The far end may already have one open and be sending on it:
+   * destroyed now, it would be aborted under that send, which can crash a far end on @roamhq/wrtc
+   * (exit-node/src/node-peer.ts). One that opens joins the closed link, which closes it with a goodbye; one
+   * still not open after the goodbye wait is destroyed.
+   */
+  private endPendingLanes(setup: LinkSetup): void {
+    const pending = [...setup.peers.values()].filter((peer) => !setup.linked.has(peer));
+    if (pending.length === 0) return;
+    setTimeout(() => {
+      for (const peer of pending) if (!setup.linked.has(peer)) peer.destroy();
+    }, DEFAULT_LINK_GOODBYE_WAIT_MS);
   }
 
   private waitForFirstLane(setup: LinkSetup, lane: PeerLink): void {
