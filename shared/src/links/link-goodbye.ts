@@ -16,6 +16,9 @@ export function isLinkGoodbye(message: Uint8Array): boolean {
 
 /**
  * How long a link that said goodbye waits for the far end to tear the connection down before it does so
- * itself: a far end that stopped reading, or one from before the goodbye, holds a connection no longer.
+ * itself: a far end that stopped reading, or one from before the goodbye, holds a connection no longer. Not
+ * less: what the link sent last may need SCTP's retransmission timer to arrive, which backs off (0.4, 0.8,
+ * 1.6 s …); on loopback a burst overflows the receiving socket, and over real WebRTC a close after 800 kB took
+ * up to 2 s to be read.
  */
-export const DEFAULT_LINK_GOODBYE_WAIT_MS = 2_000;
+export const DEFAULT_LINK_GOODBYE_WAIT_MS = 5_000;
