@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Emitter } from '../src/emitter.js';
 import { FakePeer } from './helpers.js';
-import { PeerConnector, type SignalingChannel } from '../src/links/peer-connector.js';
+import { BROKER_CLOSE_GRACE_MS, PeerConnector, type SignalingChannel } from '../src/links/peer-connector.js';
 import { PeerLink, type SimplePeerLike } from '../src/links/peer-link.js';
 import { StripedLink } from '../src/links/striped-link.js';
 import { DEFAULT_LINK_GOODBYE_WAIT_MS, LINK_GOODBYE_MESSAGE } from '../src/links/link-goodbye.js';
@@ -19,6 +19,10 @@ class FakeSignaling
   /** A signal from the far side, relayed by the broker. */
   deliver(linkId: string, data: unknown): void {
     this.emit('signal', linkId, data);
+  }
+  /** The broker's word that the far end closed the link. */
+  brokerClosed(linkId: string): void {
+    this.emit('link-closed', linkId);
   }
   linkClosed(linkId: string): void {
     this.closedLinks.push(linkId);
@@ -53,6 +57,26 @@ describe('PeerConnector', () => {
     // Closed later: the broker hears of it.
     peers[0]!.closeNow();
     expect(signaling.closedLinks).toEqual(['link-1']);
+  });
+
+  it('lets an open link the broker says was closed take its last messages, then closes it if they stop', async () => {
+    vi.useFakeTimers();
+    const { signaling, peers, connector } = setup();
+    const pending = connector.connect('link-1', true);
+    peers[0]!.connectNow();
+    const link = await pending;
+    const heard: number[] = [];
+    let closedWith: string | undefined;
+    link.on('message', (message) => heard.push(message[5]!));
+    link.on('close', (error) => (closedWith = error?.message));
+    signaling.brokerClosed('link-1');
+    // Its far end's last messages, still on their way, arrive after the broker's word.
+    peers[0]!.receive(Uint8Array.of(3, 0, 0, 0, 1, 7));
+    vi.advanceTimersByTime(BROKER_CLOSE_GRACE_MS - 1);
+    expect(link.closed).toBe(false);
+    expect(heard).toEqual([7]);
+    vi.advanceTimersByTime(1);
+    expect(closedWith).toBe('the broker closed the link');
   });
 
   it('gives up a link that does not come up in time: the peer destroyed, the broker told once', async () => {

@@ -164,6 +164,29 @@ describe('StripedLink', () => {
     });
   });
 
+  it('once its lanes ended, waits for one still coming up, which may bring what the far end sent on it', () => {
+    const [, first] = memoryLinkPair();
+    const far = new StripedLink(first, { lanes: 2 });
+    const got = received(far);
+    first.close();
+    expect(far.closed).toBe(false);
+    const [, late] = memoryLinkPair();
+    far.addLane(late);
+    late.deliver(framed(0, [7]));
+    late.close();
+    expect(got).toEqual([[7]]);
+    expect(far.closed).toBe(true);
+  });
+
+  it('closes once its lanes ended and the one still coming up gave up', () => {
+    const [, first] = memoryLinkPair();
+    const far = new StripedLink(first, { lanes: 2 });
+    first.close();
+    expect(far.closed).toBe(false);
+    far.laneGaveUp();
+    expect(far.closed).toBe(true);
+  });
+
   it('sends nothing once a lane ended, and closes its other lanes after the wait', () => {
     const clock = new ManualClock();
     const { near, nearLanes } = stripedPair(3, { clock, laneEndWaitMs: 2_000 });

@@ -41,6 +41,13 @@ export const DEFAULT_LINK_LANES = 4;
 /** Time for a WebRTC link to come up (offer, answer, ICE, DataChannel open) before it is given up. */
 export const DEFAULT_PEER_CONNECT_TIMEOUT_MS = 20_000;
 
+/**
+ * How long an open link whose far end the broker says closed it waits for that end's last messages and goodbye
+ * before it closes anyway. Short: a far end that vanished (its browser killed, its socket to the broker gone)
+ * sends nothing, and a relay counts that client until its link ends.
+ */
+export const BROKER_CLOSE_GRACE_MS = 1_000;
+
 /** Signals that arrive before their link is being set up are held, within these bounds. */
 const MAX_EARLY_LINKS = 64;
 const MAX_EARLY_SIGNALS_PER_LINK = 32 * MAX_LANES;
@@ -103,7 +110,18 @@ export class PeerConnector {
     });
     options.signaling.on('link-closed', (linkId) => {
       this.early.delete(linkId);
-      this.setups.get(linkId)?.abandon(new SessionError('link-closed', 'the broker closed the link'));
+      const setup = this.setups.get(linkId);
+      const error = new SessionError('link-closed', 'the broker closed the link');
+      const link = setup?.link;
+      if (!link || link.closed) {
+        setup?.abandon(error);
+        return;
+      }
+      // The far end closed a link that is up: the broker's word races the link's own last messages and goodbye
+      // (a CLOSE cell on a lane still opening here came after it). They get a moment; a far end that vanished
+      // sends none, and the link ends when the moment is up.
+      const timer = setTimeout(() => link.close(error), BROKER_CLOSE_GRACE_MS);
+      link.on('close', () => clearTimeout(timer));
     });
   }
 
@@ -147,8 +165,11 @@ export class PeerConnector {
         // At once, not a microtask later: PeerLink takes the channel over before its first message event.
         const lane = new PeerLink(peer);
         setup.linked.add(peer);
+        // Lanes still coming up count: the far end may send on one before it opens here.
         const link =
-          (setup.agreed ?? 1) > 1 ? new StripedLink(lane, { receipts: setup.receiptsAgreed }) : lane;
+          (setup.agreed ?? 1) > 1
+            ? new StripedLink(lane, { receipts: setup.receiptsAgreed, lanes: setup.peers.size })
+            : lane;
         setup.link = link;
         link.on('close', () => {
           this.endPendingLanes(setup);
@@ -194,6 +215,7 @@ export class PeerConnector {
       onPeerGone(peer, () => {
         clearTimeout(giveUp);
         setup.peers.delete(lane);
+        if (!setup.linked.has(peer) && setup.link instanceof StripedLink) setup.link.laneGaveUp();
       });
       peer.on('connect', () => {
         clearTimeout(giveUp);

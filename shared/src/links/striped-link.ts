@@ -48,6 +48,11 @@ export interface StripedLinkOptions {
   stickyLaneBytes?: number;
   /** How long the link waits for its other lanes once one has ended (see `onLaneEnded`). */
   laneEndWaitMs?: number;
+  /**
+   * How many lanes the link is to have, counting those still coming up (`laneGaveUp` takes back one that never
+   * does): an ending link waits for those too, since the far end may already have sent on them.
+   */
+  lanes?: number;
   clock?: Clock;
 }
 
@@ -85,6 +90,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
   private readonly clock: Clock;
   private readonly stickyLaneBytes: number;
   private readonly laneEndWaitMs: number;
+  private expectedLanes: number;
   private isClosed = false;
   /** Set once a lane has ended: why the link will close, and when it closes at the latest. */
   private ending: { error: SessionError; timer: unknown } | undefined;
@@ -104,6 +110,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     this.clock = options.clock ?? systemClock;
     this.stickyLaneBytes = options.stickyLaneBytes ?? STICKY_LANE_BYTES;
     this.laneEndWaitMs = options.laneEndWaitMs ?? DEFAULT_LINK_GOODBYE_WAIT_MS;
+    this.expectedLanes = options.lanes ?? 1;
     this.addLane(firstLane);
   }
 
@@ -142,6 +149,12 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
       if (!this.isClosed) this.backpressure.check(this.leastBuffered());
     });
     lane.on('close', (error) => this.onLaneEnded(state, error));
+  }
+
+  /** A lane counted in `lanes` that will not come up. */
+  laneGaveUp(): void {
+    this.expectedLanes -= 1;
+    if (this.ending && this.allLanesEnded()) this.close(this.ending.error);
   }
 
   override on<K extends keyof LinkEvents>(event: K, listener: (...args: LinkEvents[K]) => void): this {
@@ -193,8 +206,9 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
 
   /**
    * A far end that closes its link ends every lane, each after the last messages it carried (PeerLink's goodbye),
-   * so lanes end one by one and the others may still bring messages the link must deliver (often a CLOSE cell).
-   * The link closes once every lane has ended, or `laneEndWaitMs` after the first (a lane that failed alone);
+   * so lanes end one by one and the others may still bring messages the link must deliver (often a CLOSE cell),
+   * as may a lane still coming up here that the far end already sent on. The link closes once every lane has
+   * joined and ended, or `laneEndWaitMs` after the first ended (a lane that failed alone);
    * what it held for a message that never came is lost.
    */
   private onLaneEnded(lane: Lane, error: SessionError | undefined): void {
@@ -206,11 +220,16 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
         'link-closed',
         `a lane of the link closed: ${error?.message ?? 'closed by the far end'}`,
       );
-    if (this.lanes.every((each) => each.ended)) {
+    if (this.allLanesEnded()) {
       this.close(why);
       return;
     }
     this.ending ??= { error: why, timer: this.clock.setTimeout(() => this.close(why), this.laneEndWaitMs) };
+  }
+
+  /** Every lane has ended, and none is still coming up (one may bring what the far end sent on it first). */
+  private allLanesEnded(): boolean {
+    return this.lanes.length >= this.expectedLanes && this.lanes.every((lane) => lane.ended);
   }
 
   /** The lane with the least waiting; among equals, the next after the last one used, so idle lanes share. */
