@@ -15,8 +15,9 @@ import type { Profile } from './fixtures/profile';
 const EXIT_ADDRESS = '127.0.0.7';
 /**
  * The documented bounds (README, "A client that leaves a volunteer"), each with the popup's half-second stats
- * interval on top: a client whose browser still runs its network stack, or whose socket to the broker closes,
- * is gone at once; one that vanishes without a word is found by the link's keepalive (PROTOCOL.md §2: nothing
+ * interval on top: a client whose browser still runs its network stack is gone at once, one whose socket to the
+ * broker closes within ~1.5 s (the broker's word gives its link 1 s for last messages, PROTOCOL.md §1); one that
+ * vanishes without a word is found by the link's keepalive (PROTOCOL.md §2: nothing
  * heard for 3 s, found within 3.5 s).
  */
 const FREED_WITHIN_MS: Record<Leave, number> = {
