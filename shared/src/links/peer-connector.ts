@@ -25,8 +25,9 @@ export interface PeerConnectorOptions {
   lanes?: number;
   /**
    * Whether this end names receipts (StripedLink) on its offer or answer. Off by default for now: with them on,
-   * real-WebRTC tests failed under load in ways not yet explained (a 20 MB striped transfer that stalled, a
-   * rogue exit's CLOSE cells lost once more); bench:wan measures them (`--lane-receipts on`).
+   * real-WebRTC tests failed under load in ways not yet explained (a 20 MB striped transfer that stalled; a
+   * 50 MB download whose client heard nothing on one lane for 3 s); bench:wan measures them
+   * (`--lane-receipts on`). Lost CLOSE cells, once blamed on them, were lost on any close (link-goodbye.ts).
    */
   laneReceipts?: boolean;
 }
