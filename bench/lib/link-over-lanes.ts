@@ -7,6 +7,8 @@
  * handed out once every lane is up.
  */
 import {
+  DEFAULT_LANE_SILENCE_LIMIT_MS,
+  DEFAULT_LINK_SILENCE_LIMIT_MS,
   MAX_LANES,
   PeerLink,
   readLaneSignal,
@@ -52,7 +54,14 @@ export class LinkOverLanes {
       peer.on('signal', (data) => sendSignal(writeLaneSignal(lane, data, undefined)));
       return new Promise<PeerLink>((resolve, reject) => {
         // At once, not a microtask later: PeerLink takes the channel over before its first message event.
-        peer.on('connect', () => resolve(new PeerLink(peer)));
+        // Lanes as the product's (PeerConnector): each silent alone for longer, the link judging them together.
+        const laneOptions = {
+          silenceLimitMs: DEFAULT_LANE_SILENCE_LIMIT_MS,
+          onHeard: () => {
+            if (this.link instanceof StripedLink) this.link.heard();
+          },
+        };
+        peer.on('connect', () => resolve(new PeerLink(peer, lanes > 1 ? laneOptions : {})));
         peer.on('error', (error: unknown) =>
           reject(error instanceof Error ? error : new Error(String(error))),
         );
@@ -64,6 +73,7 @@ export class LinkOverLanes {
       if (others.length === 0) return (this.link = first!);
       const link = new StripedLink(first!, {
         receipts: options.receipts ?? process.env.BENCH_LANE_RECEIPTS === 'on',
+        silenceLimitMs: DEFAULT_LINK_SILENCE_LIMIT_MS,
         ...(sticky === undefined ? {} : { stickyLaneBytes: sticky }),
       });
       for (const lane of others) link.addLane(lane);

@@ -121,17 +121,20 @@ type Parties = Record<'client' | 'relay' | 'exit' | 'site' | 'signaling', Party>
 async function withLinkCounters<T>(
   network: WanNetwork,
   work: () => Promise<T>,
-): Promise<{ value: T; queueDrops: number; lost: number; emulatorCpu: number }> {
+): Promise<{ value: T; queueDrops: number; lost: number; firstHopBytes: number; emulatorCpu: number }> {
   const sum = (stats: LinkStats) => {
     let queueDrops = 0;
     let lost = 0;
+    let firstHopBytes = 0;
     for (const [key, s] of Object.entries(stats.directions)) {
       if (key === 'exit>client' || key === 'relay>client' || key === 'exit>relay' || key === 'site>client') {
         queueDrops += s.queueDrops;
         lost += s.lost;
       }
+      // Each download crosses exactly one of these first: what it put on the wire, retransmissions included.
+      if (key === 'exit>client' || key === 'exit>relay' || key === 'site>client') firstHopBytes += s.bytes;
     }
-    return { queueDrops, lost };
+    return { queueDrops, lost, firstHopBytes };
   };
   const before = sum(await network.stats());
   const cpuBefore = await network.emulatorCpuSeconds();
@@ -144,6 +147,7 @@ async function withLinkCounters<T>(
     value,
     queueDrops: after.queueDrops - before.queueDrops,
     lost: after.lost - before.lost,
+    firstHopBytes: after.firstHopBytes - before.firstHopBytes,
     emulatorCpu: emulatorCpu / seconds,
   };
 }
@@ -153,6 +157,11 @@ type Measured = {
   perSecondMbps: number[];
   queueDrops: number;
   lost: number;
+  /**
+   * Bytes on the wire of the download's first hop (IP packets, retransmissions included) per byte it delivered:
+   * ~1.1 is headers alone; more is data sent twice.
+   */
+  wirePerByte: number;
   /** Share of one core the emulator used meanwhile. */
   emulatorCpu: number;
 };
@@ -160,6 +169,7 @@ const fromDownload = (d: {
   value: Download;
   queueDrops: number;
   lost: number;
+  firstHopBytes: number;
   emulatorCpu: number;
 }): Measured => ({
   mbps: mbps(
@@ -169,6 +179,12 @@ const fromDownload = (d: {
   perSecondMbps: d.value.perSecond.map((bytes) => round(mbps(bytes, 1))),
   queueDrops: d.queueDrops,
   lost: d.lost,
+  wirePerByte:
+    d.firstHopBytes /
+    Math.max(
+      1,
+      d.value.perSecond.reduce((a, b) => a + b, 0),
+    ),
   emulatorCpu: d.emulatorCpu,
 });
 
@@ -227,7 +243,7 @@ async function measureCondition(
   const log = (name: string, m: Measured) =>
     progress(
       `  ${name.padEnd(22)} ${m.mbps.toFixed(1).padStart(6)} Mbit/s  ${sparkline(m.perSecondMbps)}  ` +
-        `(queue drops ${m.queueDrops}, lost ${m.lost}, emulator ${(m.emulatorCpu * 100).toFixed(0)} % CPU)`,
+        `(queue drops ${m.queueDrops}, lost ${m.lost}, wire ${m.wirePerByte.toFixed(2)} B/B, emulator ${(m.emulatorCpu * 100).toFixed(0)} % CPU)`,
     );
 
   // 1. The raw DataChannel baseline: the exit's namespace sends, the client's receives.
@@ -354,7 +370,7 @@ async function measureCondition(
         flags.trace && streams === 1 && 'tunnel' in via ? traced(run, () => sample(via.tunnel)) : run(),
       ).then(fromDownload, (error: unknown): Measured => {
         progress(`  ${streams} × ${name} failed: ${String(error).split('\n')[0]}`);
-        return { mbps: 0, perSecondMbps: [], queueDrops: 0, lost: 0, emulatorCpu: 0 };
+        return { mbps: 0, perSecondMbps: [], queueDrops: 0, lost: 0, wirePerByte: 0, emulatorCpu: 0 };
       });
       downloads[`${streams}_${name}`] = measured;
       log(`${streams === 1 ? 'one' : 'eight'} stream ${name}`, measured);

@@ -5,6 +5,11 @@ import { BROKER_CLOSE_GRACE_MS, PeerConnector, type SignalingChannel } from '../
 import { PeerLink, type SimplePeerLike } from '../src/links/peer-link.js';
 import { StripedLink } from '../src/links/striped-link.js';
 import { DEFAULT_LINK_GOODBYE_WAIT_MS, LINK_GOODBYE_MESSAGE } from '../src/links/link-goodbye.js';
+import {
+  DEFAULT_LANE_SILENCE_LIMIT_MS,
+  DEFAULT_LINK_SILENCE_LIMIT_MS,
+  LINK_KEEPALIVE_MESSAGE,
+} from '../src/links/link-keepalive.js';
 
 class FakeSignaling
   extends Emitter<{ signal: [linkId: string, data: unknown]; 'link-closed': [linkId: string] }>
@@ -223,6 +228,55 @@ describe('PeerConnector: lanes', () => {
       vi.advanceTimersByTime(DEFAULT_LINK_GOODBYE_WAIT_MS);
       expect(peers[2]!.destroyed).toBe(true);
       expect(peers[1]!.destroyed).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('judges silence over all lanes: one lane silent past 3 s keeps the link while another hears the far end', async () => {
+    vi.useFakeTimers();
+    try {
+      const { signaling, peers, connector } = lanesSetup(2);
+      const link = connector.connect('link-1', true);
+      signaling.deliver('link-1', { type: 'answer', sdp: 'a', lanes: 2 });
+      peers[0]!.connectNow();
+      const striped = (await link) as StripedLink;
+      peers[1]!.connectNow();
+      // Lane 1 hears nothing for 9 s (its SCTP backing off a retransmission); lane 0 hears keepalives.
+      for (let tick = 0; tick < 18; tick++) {
+        peers[0]!.receive(LINK_KEEPALIVE_MESSAGE.slice());
+        vi.advanceTimersByTime(500);
+      }
+      expect(striped.closed).toBe(false);
+      // Then lane 0 goes quiet too: 3 s of silence on every lane end the link.
+      vi.advanceTimersByTime(DEFAULT_LINK_SILENCE_LIMIT_MS + 500);
+      expect(striped.closed).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('ends the link when one lane alone stays silent past its own, longer limit', async () => {
+    vi.useFakeTimers();
+    try {
+      const { signaling, peers, connector } = lanesSetup(2);
+      const link = connector.connect('link-1', true);
+      signaling.deliver('link-1', { type: 'answer', sdp: 'a', lanes: 2 });
+      peers[0]!.connectNow();
+      const striped = (await link) as StripedLink;
+      peers[1]!.connectNow();
+      const saidGoodbye = () => peers[1]!.sent.some((message) => message[0] === LINK_GOODBYE_MESSAGE[0]);
+      let heardFor = 0;
+      while (!saidGoodbye() && heardFor < 2 * DEFAULT_LANE_SILENCE_LIMIT_MS) {
+        peers[0]!.receive(LINK_KEEPALIVE_MESSAGE.slice());
+        vi.advanceTimersByTime(500);
+        heardFor += 500;
+      }
+      // Ten silent seconds and up to one period to notice, as a lone link's three; the link then ends with it.
+      expect(heardFor).toBeGreaterThanOrEqual(DEFAULT_LANE_SILENCE_LIMIT_MS);
+      expect(heardFor).toBeLessThanOrEqual(DEFAULT_LANE_SILENCE_LIMIT_MS + 500);
+      vi.advanceTimersByTime(DEFAULT_LINK_GOODBYE_WAIT_MS);
+      expect(striped.closed).toBe(true);
     } finally {
       vi.useRealTimers();
     }

@@ -300,6 +300,19 @@ describe('PeerLink: keepalive', () => {
     expect(link.closed).toBe(false);
   });
 
+  it('tells its owner of every message heard, keepalives included (a striped link judges silence by it)', () => {
+    const peer = new FakePeer();
+    let heard = 0;
+    const link = new PeerLink(peer as unknown as SimplePeerLike, { onHeard: () => heard++ });
+    link.on('message', () => undefined);
+    peer.receive(LINK_KEEPALIVE_MESSAGE.slice());
+    peer.receive(Uint8Array.of(2, 0, 0, 0, 1, 9));
+    expect(heard).toBe(2);
+    link.close();
+    peer.receive(LINK_KEEPALIVE_MESSAGE.slice());
+    expect(heard).toBe(2);
+  });
+
   it('with keepaliveMs 0 sends nothing and never takes silence for death', () => {
     vi.useFakeTimers();
     const peer = new FakePeer();

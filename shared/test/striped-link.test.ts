@@ -201,6 +201,35 @@ describe('StripedLink', () => {
     expect(nearLanes.every((lane: MemoryLink) => lane.closed)).toBe(true);
   });
 
+  it('with a silence limit, lives while any lane hears the far end, and ends once none has for the limit', () => {
+    const clock = new ManualClock();
+    const { near, nearLanes } = stripedPair(3, { clock, silenceLimitMs: 3_000 });
+    let closedWith: SessionError | undefined;
+    near.on('close', (error) => (closedWith = error));
+    // Lanes 1 and 2 hear nothing for 10 s (an SCTP retransmission backoff, say); lane 0 keeps hearing keepalives.
+    for (let tick = 0; tick < 20; tick++) {
+      near.heard();
+      clock.advance(500);
+    }
+    expect(near.closed).toBe(false);
+    clock.advance(2_999);
+    expect(near.closed).toBe(false);
+    clock.advance(1);
+    expect(near.closed).toBe(true);
+    expect(closedWith).toMatchObject({
+      code: 'link-closed',
+      message: 'nothing heard from the far end on any lane for 3000 ms',
+    });
+    expect(nearLanes.every((lane) => lane.closed)).toBe(true);
+  });
+
+  it('without a silence limit leaves silence to its lanes', () => {
+    const clock = new ManualClock();
+    const { near } = stripedPair(2, { clock });
+    clock.advance(60_000);
+    expect(near.closed).toBe(false);
+  });
+
   it('closes a lane that joins after it closed', () => {
     const { near } = stripedPair(1);
     near.close();

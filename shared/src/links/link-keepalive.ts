@@ -35,6 +35,14 @@ export const DEFAULT_LINK_KEEPALIVE_MS = 500;
  * Detection takes between this and one period more.
  */
 export const DEFAULT_LINK_SILENCE_LIMIT_MS = 3_000;
+/**
+ * A lane of a striped link is taken for dead alone only after this long; the link judges silence over all its
+ * lanes with DEFAULT_LINK_SILENCE_LIMIT_MS. Why longer: a lane whose SCTP lost a burst waits for its
+ * retransmission timer (libwebrtc backs it off up to 3 s) with everything behind the loss, its keepalives
+ * included, while the other lanes go on delivering; a per-lane 3 s ended whole links that way (once in a 50 MB
+ * download beside a busy core). Still bounded: a lane that died alone holds the link's order until then.
+ */
+export const DEFAULT_LANE_SILENCE_LIMIT_MS = 10_000;
 
 export interface LinkKeepaliveOptions {
   /** How often to look; 0 turns keepalives and the silence limit off. */

@@ -2,6 +2,7 @@ import { errorMessage, SessionError, toUnderpassError } from '../errors.js';
 import { withDeadline } from '../deadline.js';
 import type { Link } from './link.js';
 import { DEFAULT_LINK_GOODBYE_WAIT_MS } from './link-goodbye.js';
+import { DEFAULT_LANE_SILENCE_LIMIT_MS, DEFAULT_LINK_SILENCE_LIMIT_MS } from './link-keepalive.js';
 import { onPeerGone, PeerLink, type PeerFactory, type SimplePeerLike } from './peer-link.js';
 import { StripedLink } from './striped-link.js';
 import { MAX_LANES, namedLaneCount, namesReceipts, readLaneSignal, writeLaneSignal } from './lane-signals.js';
@@ -164,13 +165,17 @@ export class PeerConnector {
       peer.on('connect', () => {
         connected = true;
         // At once, not a microtask later: PeerLink takes the channel over before its first message event.
-        const lane = new PeerLink(peer);
+        const striped = (setup.agreed ?? 1) > 1;
+        const lane = striped ? this.laneLink(peer, setup) : new PeerLink(peer);
         setup.linked.add(peer);
         // Lanes still coming up count: the far end may send on one before it opens here.
-        const link =
-          (setup.agreed ?? 1) > 1
-            ? new StripedLink(lane, { receipts: setup.receiptsAgreed, lanes: setup.peers.size })
-            : lane;
+        const link = striped
+          ? new StripedLink(lane, {
+              receipts: setup.receiptsAgreed,
+              lanes: setup.peers.size,
+              silenceLimitMs: DEFAULT_LINK_SILENCE_LIMIT_MS,
+            })
+          : lane;
         setup.link = link;
         link.on('close', () => {
           this.endPendingLanes(setup);
@@ -206,6 +211,16 @@ export class PeerConnector {
     return peer;
   }
 
+  /** One lane of a striped link: its silence is judged with the others' (DEFAULT_LANE_SILENCE_LIMIT_MS). */
+  private laneLink(peer: SimplePeerLike, setup: LinkSetup): PeerLink {
+    return new PeerLink(peer, {
+      silenceLimitMs: DEFAULT_LANE_SILENCE_LIMIT_MS,
+      onHeard: () => {
+        if (setup.link instanceof StripedLink) setup.link.heard();
+      },
+    });
+  }
+
   /** Lanes beyond the first: set up once the count is agreed, each joining the link when it opens. */
   private addFurtherLanes(linkId: string, setup: LinkSetup): void {
     const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_PEER_CONNECT_TIMEOUT_MS;
@@ -223,7 +238,7 @@ export class PeerConnector {
         const link = setup.link;
         // Lane 0 always opens first on the initiator, whose further offers wait for its answer; on a responder
         // a further lane may win the race, and waits (in its PeerLink's unheard messages) for the link.
-        const joined = new PeerLink(peer);
+        const joined = this.laneLink(peer, setup);
         setup.linked.add(peer);
         if (link instanceof StripedLink) link.addLane(joined);
         else this.waitForFirstLane(setup, joined);

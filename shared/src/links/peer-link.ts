@@ -67,6 +67,11 @@ export interface PeerLinkOptions {
   silenceLimitMs?: number;
   /** See DEFAULT_LINK_GOODBYE_WAIT_MS. */
   goodbyeWaitMs?: number;
+  /**
+   * Called on every message from the far end, keepalives included: a striped link judges silence over all its
+   * lanes (StripedLink's `heard`).
+   */
+  onHeard?: () => void;
   clock?: Clock;
 }
 
@@ -113,6 +118,7 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
   private readonly goodbyeWaitMs: number;
   private readonly clock: Clock;
   private readonly keepalive: LinkKeepalive;
+  private readonly onHeard: (() => void) | undefined;
 
   constructor(
     private readonly peer: SimplePeerLike,
@@ -121,6 +127,7 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
     super();
     this.clock = options.clock ?? systemClock;
     this.goodbyeWaitMs = options.goodbyeWaitMs ?? DEFAULT_LINK_GOODBYE_WAIT_MS;
+    this.onHeard = options.onHeard;
     this.keepalive = new LinkKeepalive({
       intervalMs: options.keepaliveMs ?? DEFAULT_LINK_KEEPALIVE_MS,
       silenceLimitMs: options.silenceLimitMs ?? DEFAULT_LINK_SILENCE_LIMIT_MS,
@@ -224,6 +231,7 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
   private onData(data: Uint8Array): void {
     if (this.isClosed) return;
     this.keepalive.heard();
+    this.onHeard?.();
     if (isLinkKeepalive(data)) return;
     if (isLinkGoodbye(data)) {
       // Everything the far end sent is read: the connection can go without losing any of it.

@@ -4,6 +4,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { LINK_HIGH_WATER, type Link, type LinkEvents } from './link.js';
 import { Backpressure } from './backpressure.js';
 import { DEFAULT_LINK_GOODBYE_WAIT_MS } from './link-goodbye.js';
+import { DEFAULT_LINK_KEEPALIVE_MS, LinkKeepalive } from './link-keepalive.js';
 
 /** Bytes of the sequence number in front of every message on a striped link. */
 export const STRIPE_HEADER = 4;
@@ -53,6 +54,12 @@ export interface StripedLinkOptions {
    * does): an ending link waits for those too, since the far end may already have sent on them.
    */
   lanes?: number;
+  /**
+   * Ends the link once no lane has heard anything from the far end for this long (its lanes call `heard`, and
+   * carry the keepalives themselves); 0, the default, leaves silence to each lane. See
+   * DEFAULT_LANE_SILENCE_LIMIT_MS for why a link over lanes judges it as a whole.
+   */
+  silenceLimitMs?: number;
   clock?: Clock;
 }
 
@@ -99,6 +106,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
   private readonly waiting = new Map<number, Uint8Array>();
   private waitingBytes = 0;
   private lastLane = 0;
+  private readonly silence: LinkKeepalive;
   private readonly unheard: Uint8Array[] = [];
   private readonly backpressure = new Backpressure(() => {
     if (!this.isClosed) this.emit('drain');
@@ -111,6 +119,18 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     this.stickyLaneBytes = options.stickyLaneBytes ?? STICKY_LANE_BYTES;
     this.laneEndWaitMs = options.laneEndWaitMs ?? DEFAULT_LINK_GOODBYE_WAIT_MS;
     this.expectedLanes = options.lanes ?? 1;
+    const silenceLimitMs = options.silenceLimitMs ?? 0;
+    this.silence = new LinkKeepalive({
+      intervalMs: silenceLimitMs > 0 ? DEFAULT_LINK_KEEPALIVE_MS : 0,
+      silenceLimitMs,
+      clock: this.clock,
+      // The lanes keep the far end hearing from us; this one only listens.
+      send: () => {},
+      silent: (ms) =>
+        this.close(
+          new SessionError('link-closed', `nothing heard from the far end on any lane for ${ms} ms`),
+        ),
+    });
     this.addLane(firstLane);
   }
 
@@ -149,6 +169,11 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
       if (!this.isClosed) this.backpressure.check(this.leastBuffered());
     });
     lane.on('close', (error) => this.onLaneEnded(state, error));
+  }
+
+  /** A lane heard something from the far end (a keepalive too): the link is not silent. */
+  heard(): void {
+    this.silence.heard();
   }
 
   /** A lane counted in `lanes` that will not come up. */
@@ -194,6 +219,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
   close(error?: SessionError): void {
     if (this.isClosed) return;
     this.isClosed = true;
+    this.silence.stop();
     if (this.ending) this.clock.clearTimeout(this.ending.timer);
     this.waiting.clear();
     for (const lane of this.lanes) {
