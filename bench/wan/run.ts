@@ -120,6 +120,7 @@ type Parties = Record<'client' | 'relay' | 'exit' | 'site' | 'signaling', Party>
 /** What the emulator counted during `work`, summed over the directions towards the client. */
 async function withLinkCounters<T>(
   network: WanNetwork,
+  firstHop: 'exit>client' | 'exit>relay' | 'site>client',
   work: () => Promise<T>,
 ): Promise<{ value: T; queueDrops: number; lost: number; firstHopBytes: number; emulatorCpu: number }> {
   const sum = (stats: LinkStats) => {
@@ -131,8 +132,9 @@ async function withLinkCounters<T>(
         queueDrops += s.queueDrops;
         lost += s.lost;
       }
-      // Each download crosses exactly one of these first: what it put on the wire, retransmissions included.
-      if (key === 'exit>client' || key === 'exit>relay' || key === 'site>client') firstHopBytes += s.bytes;
+      // What the download put on the wire, retransmissions included. Only its own hop: another may still be
+      // draining what an earlier download's sender had queued.
+      if (key === firstHop) firstHopBytes += s.bytes;
     }
     return { queueDrops, lost, firstHopBytes };
   };
@@ -268,7 +270,9 @@ async function measureCondition(
     };
   };
   const raw = fromDownload(
-    await withLinkCounters(network, () => (flags.trace ? traced(receiveRaw, rawSample) : receiveRaw())),
+    await withLinkCounters(network, 'exit>client', () =>
+      flags.trace ? traced(receiveRaw, rawSample) : receiveRaw(),
+    ),
   );
   await exit.call('stopRaw', rawName);
   await client.call('closeRawLink', rawName);
@@ -298,10 +302,10 @@ async function measureCondition(
       `two-hop tunnel (relay→exit already up) ${twoHopSetupMs.toFixed(0)} ms`,
   );
 
-  const paths: [string, Via][] = [
-    ['tcp', { tcp: true }],
-    ['direct', { tunnel: direct }],
-    ['two_hop', { tunnel: twoHop }],
+  const paths: [string, Via, 'site>client' | 'exit>client' | 'exit>relay'][] = [
+    ['tcp', { tcp: true }, 'site>client'],
+    ['direct', { tunnel: direct }, 'exit>client'],
+    ['two_hop', { tunnel: twoHop }, 'exit>relay'],
   ];
   /** Where the data waits (mean/max per second): kB in DataChannel buffers and the relay's queue, ms in links'. */
   const sample = async (via: string): Promise<Record<string, number>> => {
@@ -362,11 +366,11 @@ async function measureCondition(
   };
   const downloads: Record<string, Measured> = {};
   for (const streams of [1, 8]) {
-    for (const [name, via] of paths) {
+    for (const [name, via, firstHop] of paths) {
       const run = () => client.call<Download>('download', via, site, streams, SECONDS);
       // A download whose path died (a link that stalled past its keepalive's silence limit) counts as 0 with
       // the reason printed, rather than ending the whole run.
-      const measured = await withLinkCounters(network, () =>
+      const measured = await withLinkCounters(network, firstHop, () =>
         flags.trace && streams === 1 && 'tunnel' in via ? traced(run, () => sample(via.tunnel)) : run(),
       ).then(fromDownload, (error: unknown): Measured => {
         progress(`  ${streams} × ${name} failed: ${String(error).split('\n')[0]}`);
@@ -389,7 +393,7 @@ async function measureCondition(
       tunnels.push({ tunnel: name });
     }
     const measured = fromDownload(
-      await withLinkCounters(network, () =>
+      await withLinkCounters(network, 'exit>client', () =>
         client.call<Download>('download', tunnels, site, ASSOCIATIONS, SECONDS),
       ),
     );

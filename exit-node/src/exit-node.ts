@@ -107,6 +107,10 @@ export interface ExitNode {
    * with one key would take it from each other for ever. Never settles otherwise.
    */
   readonly ended: Promise<UnderpassError>;
+  /**
+   * Leaves the broker, ends every circuit with a CLOSE cell ("the exit is shutting down") and every link with
+   * its goodbye, and settles once the far ends have read them and ended the connections (at most ~5.5 s).
+   */
   close(): Promise<void>;
 }
 
@@ -282,8 +286,10 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
     await dialer.close();
   };
   const close = async () => {
+    // First out of the broker's list, so that no new link comes; then the links' last words are let out.
     signaling.close();
     await stopServing();
+    await connector.connectionsEnded();
   };
   let end!: (why: UnderpassError) => void;
   const ended = new Promise<UnderpassError>((resolve) => (end = resolve));
@@ -314,7 +320,9 @@ export async function startExitNode(options: ExitNodeOptions): Promise<ExitNode>
             { event: 'replaced', code: state.code, reason: state.reason, links: engine.stats().links },
             'another exit process proved this key and took over; this one stops (see the other process)',
           );
-          void stopServing().finally(() => end(new UnderpassError('replaced', state.reason ?? 'replaced')));
+          void stopServing()
+            .then(() => connector.connectionsEnded())
+            .finally(() => end(new UnderpassError('replaced', state.reason ?? 'replaced')));
         } else if (state.code !== undefined)
           logger.error(
             { event: 'signaling-stopped', code: state.code, reason: state.reason },

@@ -83,10 +83,15 @@ async function main(): Promise<number | void> {
     logger.info({ event: 'stats', ...exit.stats(), ...(torrents ? { torrents } : {}) }, 'figures');
   }, STATS_LOG_INTERVAL_MS);
   figures.unref();
+  // Clients are told (a CLOSE cell on each circuit, then each link's goodbye) and the exit waits up to ~5 s for
+  // them to read it, so they move to another exit at once; a second signal ends the process without waiting.
   const shutdown = () => {
-    logger.info({ event: 'shutdown' }, 'shutting down');
+    logger.info({ event: 'shutdown', links: exit.stats().links }, 'shutting down: telling clients');
     clearInterval(figures);
-    void exit.close().finally(() => process.exit(0));
+    void exit.close().finally(() => {
+      logger.info({ event: 'shutdown-done' }, 'clients told; exiting');
+      process.exit(0);
+    });
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);

@@ -6,17 +6,17 @@
  * same key while the relay may still hold its dead link.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { ProtectEngine, VolunteerEngine, type ProtectState } from '@underpass/shared/engines';
 import type { ByteStream } from '@underpass/shared/streams';
 import { ReconnectingSignaling, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/src/server.js';
-import { startExitNode, writeDevelopmentCertificate } from '../src/exit-node.js';
+import { startExitNode } from '../src/exit-node.js';
+import { spawnExit, stopExit } from './exit-process.js';
 import { nodePeerFactory } from '../src/node-peer.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
 import { httpGet } from './http-get.js';
@@ -25,34 +25,8 @@ import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
 import { developmentCertificates } from '../src/certificates.js';
 
 const WS = WebSocket as unknown as WebSocketConstructorLike;
-const exitBin = fileURLToPath(new URL('../bin/underpass-exit.js', import.meta.url));
 /** Issue 11's goal for the recovery from an exit's loss. */
 const RECOVERY_GOAL_MS = 5_000;
-
-/** An exit in its own process, from its CLI: ready once it printed its `announced` line. */
-async function spawnExit(
-  signalingUrl: string,
-  dataDir: string,
-): Promise<{ child: ChildProcessWithoutNullStreams; exitKey: string }> {
-  await writeDevelopmentCertificate({ dataDir, allowDestinations: ['127.0.0.1/32'], servesTorrents: false });
-  const child = spawn(
-    process.execPath,
-    [exitBin, '--signaling', signalingUrl, '--data-dir', dataDir, '--allow-destination', '127.0.0.1/32'],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  const exitKey = await new Promise<string>((resolve, reject) => {
-    let seen = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      seen = (seen + chunk.toString()).slice(-8192);
-      const match = /"event":"announced","exitKey":"([^"]+)"/.exec(seen);
-      if (match) resolve(match[1] ?? '');
-    });
-    child.once('exit', (code, signal) =>
-      reject(new Error(`the exit process ended early (${code ?? signal ?? 'unknown'})`)),
-    );
-  });
-  return { child, exitKey };
-}
 
 /** Links the broker registered again from both members' claims (its `link_claims_total{outcome="paired"}`). */
 async function resumedLinks(port: number): Promise<number> {
@@ -61,12 +35,8 @@ async function resumedLinks(port: number): Promise<number> {
   return match ? Number(match[1]) : 0;
 }
 
-function kill(child: ChildProcessWithoutNullStreams): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
+async function kill(child: ChildProcessWithoutNullStreams): Promise<void> {
+  await stopExit(child);
 }
 
 describe('the loss of an exit (SIGKILL), a second exit up', { timeout: 120_000 }, () => {

@@ -75,6 +75,24 @@ describe('exit session caps per link and per peer (issue 12: one party filled th
     expect(honest.refused.size).toBe(0);
   }, 60_000);
 
+  it('when it closes, tells every circuit (CLOSE `closed`) before it closes the links', async () => {
+    const engine = start();
+    const openers = [connect(engine), connect(engine)];
+    for (const opener of openers) opener.open(3);
+    await expect.poll(() => engine.stats().sessions).toBe(6);
+    engine.close();
+    exit = undefined;
+    for (const opener of openers) {
+      await expect.poll(() => opener.link.closed).toBe(true);
+      expect([...opener.refused.entries()]).toEqual([
+        [1, 'closed'],
+        [2, 'closed'],
+        [3, 'closed'],
+      ]);
+    }
+    expect(engine.stats()).toMatchObject({ links: 0, sessions: 0 });
+  });
+
   it('links from one peer share its cap; a closed circuit gives its place back', async () => {
     const engine = start({ maxCircuitsPerPeer: 10 });
     const first = connect(engine, { peerId: 'relay-a' });

@@ -84,6 +84,34 @@ describe('PeerConnector', () => {
     expect(closedWith).toBe('the broker closed the link');
   });
 
+  it('says when every connection it made has ended: once the far ends read the goodbyes, or after the wait', async () => {
+    vi.useFakeTimers();
+    const { peers, connector } = setup();
+    await expect(connector.connectionsEnded()).resolves.toBeUndefined(); // none yet
+    const links = [connector.connect('link-1', true), connector.connect('link-2', true)];
+    for (const peer of peers) peer.connectNow();
+    for (const link of await Promise.all(links)) link.close();
+    let ended = false;
+    void connector.connectionsEnded().then(() => (ended = true));
+    peers[0]!.closeNow(); // the far end read link-1's goodbye and ended the connection
+    await vi.advanceTimersByTimeAsync(0);
+    expect(ended).toBe(false);
+    peers[1]!.closeNow();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(ended).toBe(true);
+
+    // A far end that never answers holds the wait no longer than the goodbye's own.
+    const silent = connector.connect('link-3', true);
+    peers[2]!.connectNow();
+    (await silent).close();
+    let gaveUp = false;
+    void connector.connectionsEnded().then(() => (gaveUp = true));
+    await vi.advanceTimersByTimeAsync(DEFAULT_LINK_GOODBYE_WAIT_MS);
+    expect(peers[2]!.destroyed).toBe(true); // the link's own wait ended it
+    await vi.advanceTimersByTimeAsync(0);
+    expect(gaveUp).toBe(true);
+  });
+
   it('gives up a link that does not come up in time: the peer destroyed, the broker told once', async () => {
     vi.useFakeTimers();
     const { signaling, peers, connector } = setup(5_000);

@@ -130,8 +130,14 @@ export class ExitEngine extends Emitter<ExitEngineEvents> {
     };
   }
 
+  /**
+   * Ends every circuit with a CLOSE cell saying the exit is shutting down, then every link (with its goodbye):
+   * clients learn at once, and why, and look for another exit. What was sent still needs the connections to
+   * live until it is read: a host waits for them (PeerConnector's `connectionsEnded`) before it exits.
+   */
   close(): void {
-    for (const state of this.links) state.link.close(new SessionError('closed', 'the exit is shutting down'));
+    const error = new SessionError('closed', 'the exit is shutting down');
+    for (const state of this.links) state.shutDown(error);
     this.links.clear();
   }
 
@@ -242,6 +248,12 @@ class IncomingLink {
     link.on('drain', () => {
       for (const circuit of this.circuits.values()) circuit.session.drain();
     });
+  }
+
+  /** Each circuit closed with a CLOSE cell to its far end, then the link. */
+  shutDown(error: SessionError): void {
+    for (const circuit of [...this.circuits.values()]) circuit.session.close(error);
+    this.link.close(error);
   }
 
   closeAll(error: SessionError): void {

@@ -92,6 +92,9 @@ export class PeerConnector {
   private readonly early = new Map<string, unknown[]>();
   private readonly lanes: number;
   private readonly receipts: boolean;
+  /** Every connection made and not yet ended, and who waits for them all to end (`connectionsEnded`). */
+  private readonly live = new Set<SimplePeerLike>();
+  private readonly waitingForEnd: (() => void)[] = [];
 
   constructor(private readonly options: PeerConnectorOptions) {
     this.lanes = Math.max(1, Math.min(MAX_LANES, Math.floor(options.lanes ?? DEFAULT_LINK_LANES)));
@@ -201,10 +204,32 @@ export class PeerConnector {
     });
   }
 
+  /**
+   * Settles once every connection this connector made has ended, or after `maxWaitMs`. A host shutting down
+   * closes its links and then waits here, so that what they sent last (CLOSE cells, then the goodbye) leaves
+   * before the process does: the far ends then learn at once, and why, rather than by seconds of silence.
+   */
+  connectionsEnded(maxWaitMs = DEFAULT_LINK_GOODBYE_WAIT_MS + 500): Promise<void> {
+    if (this.live.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(done, maxWaitMs);
+      this.waitingForEnd.push(done);
+    });
+  }
+
   /** A lane's simple-peer, its signals sent under the link's id. */
   private addLane(linkId: string, setup: LinkSetup, lane: number): SimplePeerLike {
     const peer = this.options.createPeer({ initiator: setup.initiator });
     setup.peers.set(lane, peer);
+    this.live.add(peer);
+    onPeerGone(peer, () => {
+      this.live.delete(peer);
+      if (this.live.size === 0) for (const done of this.waitingForEnd.splice(0)) done();
+    });
     peer.on('signal', (data) =>
       this.options.signaling.signal(linkId, writeLaneSignal(lane, data, setup.named, setup.namesReceipts)),
     );
