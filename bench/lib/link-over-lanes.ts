@@ -25,8 +25,8 @@ export interface LinkOverLanesOptions {
   /** 1 … MAX_LANES; both ends of a link must be given the same. */
   lanes: number;
   /**
-   * Per-lane receipts (StripedLink); both ends must be given the same. Default: off, as the product's links,
-   * unless BENCH_LANE_RECEIPTS=on (bench:wan's --lane-receipts sets it for every party it starts).
+   * Per-lane receipts (StripedLink); both ends must be given the same. Default: on, as the product's links,
+   * unless BENCH_LANE_RECEIPTS=off (bench:wan's --lane-receipts sets it for every party it starts).
    */
   receipts?: boolean;
   /** See StripedLinkOptions; default: BENCH_STICKY_LANE_KIB × 1024 if set, else the product's. */
@@ -72,7 +72,7 @@ export class LinkOverLanes {
     this.connected = Promise.all(up).then(([first, ...others]) => {
       if (others.length === 0) return (this.link = first!);
       const link = new StripedLink(first!, {
-        receipts: options.receipts ?? process.env.BENCH_LANE_RECEIPTS === 'on',
+        receipts: options.receipts ?? process.env.BENCH_LANE_RECEIPTS !== 'off',
         silenceLimitMs: DEFAULT_LINK_SILENCE_LIMIT_MS,
         ...(sticky === undefined ? {} : { stickyLaneBytes: sticky }),
       });

@@ -14,7 +14,7 @@
  *   --associations N  also one stream over each of N direct tunnels at once (an experiment; default 1: not run)
  *   --lanes N       each tunnel link (not the raw baseline's) over N PeerConnections (StripedLink; default the
  *                   product's, DEFAULT_LINK_LANES)
- *   --lane-receipts on|off  per-lane receipts on striped links (default off, as the product's links for now)
+ *   --lane-receipts on|off  per-lane receipts on striped links (default on, as the product's links)
  *   BENCH_STICKY_LANE_KIB=N  (environment; an experiment) with receipts, keep sending on one lane until it has
  *                   N KiB in flight (default the product's STICKY_LANE_BYTES)
  *   --trace         during each one-stream tunnel download, sample every 100 ms where data waits (the exit's and
@@ -48,10 +48,10 @@ const { values: flags } = parseArgs({
     'raw-pace': { type: 'string', default: '0' },
     associations: { type: 'string', default: '1' },
     lanes: { type: 'string', default: String(DEFAULT_LINK_LANES) },
-    'lane-receipts': { type: 'string', default: 'off' },
+    'lane-receipts': { type: 'string', default: 'on' },
   },
 });
-/** --lane-receipts on: striped links with per-lane receipts (off in the product for now: PeerConnector). */
+/** --lane-receipts off: striped links without per-lane receipts (the product names them: PeerConnector). */
 if (flags['lane-receipts'] !== 'on' && flags['lane-receipts'] !== 'off')
   throw new Error('--lane-receipts on|off');
 process.env.BENCH_LANE_RECEIPTS = flags['lane-receipts'];

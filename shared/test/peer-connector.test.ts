@@ -192,6 +192,23 @@ describe('PeerConnector: lanes', () => {
     expect(await plainLink).toBeInstanceOf(PeerLink);
   });
 
+  it('names receipts unless told not to', () => {
+    const signaling = new FakeSignaling();
+    const peers: FakePeer[] = [];
+    const connector = new PeerConnector({
+      signaling,
+      lanes: 2,
+      createPeer: () => {
+        const peer = new FakePeer();
+        peers.push(peer);
+        return peer as unknown as SimplePeerLike;
+      },
+    });
+    void connector.connect('link-1', true).catch(() => undefined);
+    peers[0]!.signalOut({ type: 'offer', sdp: 'o' });
+    expect(signaling.sent).toEqual([{ type: 'offer', sdp: 'o', lanes: 2, receipts: true }]);
+  });
+
   it('uses receipts only when both the offer and the answer name them', async () => {
     const receiptsOf = async (ends: ReturnType<typeof lanesSetup>, link: Promise<unknown>) => {
       ends.peers[0]!.connectNow();
