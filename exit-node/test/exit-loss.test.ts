@@ -10,21 +10,17 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import WebSocket from 'ws';
-import { ProtectEngine, VolunteerEngine, type ProtectState } from '@underpass/shared/engines';
+import type { ProtectEngine, ProtectState } from '@underpass/shared/engines';
 import type { ByteStream } from '@underpass/shared/streams';
-import { ReconnectingSignaling, type WebSocketConstructorLike } from '@underpass/shared/signaling';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/src/server.js';
 import { startExitNode } from '../src/exit-node.js';
 import { spawnExit, stopExit } from './exit-process.js';
-import { nodePeerFactory } from '../src/node-peer.js';
+import { relayAndClient } from './relay-and-client.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
 import { httpGet } from './http-get.js';
 import { until } from './until.js';
-import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
 import { developmentCertificates } from '../src/certificates.js';
 
-const WS = WebSocket as unknown as WebSocketConstructorLike;
 /** Issue 11's goal for the recovery from an exit's loss. */
 const RECOVERY_GOAL_MS = 5_000;
 
@@ -92,25 +88,7 @@ describe('the loss of an exit (SIGKILL), a second exit up', { timeout: 120_000 }
     let a = await spawnExit(signaling.url, dirA);
     children.push(a.child);
 
-    const relaySignaling = new ReconnectingSignaling({
-      url: signaling.url,
-      WebSocket: WS,
-      hello: { role: 'relay', capacity: 4 },
-    });
-    const volunteer = new VolunteerEngine({
-      signaling: relaySignaling,
-      createPeer: nodePeerFactory(),
-      capacity: 4,
-    });
-    await volunteer.start();
-
-    // As the extension makes it: a signaling client that reconnects by itself, kept for the whole run.
-    const protect = new ProtectEngine({
-      directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
-      createSignaling: () =>
-        new ReconnectingSignaling({ url: signaling.url, WebSocket: WS, hello: { role: 'client' } }),
-      createPeer: nodePeerFactory(),
-    });
+    const { relaySignaling, volunteer, protect } = await relayAndClient(signaling.url);
     const timeline: string[] = [];
     const note = timeline.push.bind(timeline);
     timeline.push = (...lines: string[]) => {

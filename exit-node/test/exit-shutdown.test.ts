@@ -9,20 +9,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import WebSocket from 'ws';
-import { ProtectEngine, VolunteerEngine, type ProtectState } from '@underpass/shared/engines';
-import { ReconnectingSignaling, type WebSocketConstructorLike } from '@underpass/shared/signaling';
-import { DEVELOPMENT_DIRECTORY_KEYS } from '@underpass/shared/trust';
+import type { ProtectState } from '@underpass/shared/engines';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/src/server.js';
 import { startExitNode, type ExitNode } from '../src/exit-node.js';
 import { developmentCertificates } from '../src/certificates.js';
-import { nodePeerFactory } from '../src/node-peer.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
 import { spawnExit, stopExit } from './exit-process.js';
+import { relayAndClient } from './relay-and-client.js';
 import { httpGet } from './http-get.js';
 import { until } from './until.js';
-
-const WS = WebSocket as unknown as WebSocketConstructorLike;
 
 describe('an exit shut down by SIGTERM, a second exit up', { timeout: 60_000 }, () => {
   let signaling: SignalingServer;
@@ -50,22 +45,7 @@ describe('an exit shut down by SIGTERM, a second exit up', { timeout: 60_000 }, 
     let logA = '';
     a.child.stdout.on('data', (chunk: Buffer) => (logA += chunk.toString()));
 
-    const volunteer = new VolunteerEngine({
-      signaling: new ReconnectingSignaling({
-        url: signaling.url,
-        WebSocket: WS,
-        hello: { role: 'relay', capacity: 4 },
-      }),
-      createPeer: nodePeerFactory(),
-      capacity: 4,
-    });
-    await volunteer.start();
-    const protect = new ProtectEngine({
-      directoryKeys: DEVELOPMENT_DIRECTORY_KEYS,
-      createSignaling: () =>
-        new ReconnectingSignaling({ url: signaling.url, WebSocket: WS, hello: { role: 'client' } }),
-      createPeer: nodePeerFactory(),
-    });
+    const { volunteer, protect } = await relayAndClient(signaling.url);
     const states: ProtectState[] = [];
     protect.on('state', (state) => states.push(state));
     try {

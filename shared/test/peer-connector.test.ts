@@ -1,7 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Emitter } from '../src/emitter.js';
 import { FakePeer } from './helpers.js';
-import { BROKER_CLOSE_GRACE_MS, PeerConnector, type SignalingChannel } from '../src/links/peer-connector.js';
+import {
+  BROKER_CLOSE_GRACE_MS,
+  DEFAULT_ANSWER_TIMEOUT_MS,
+  PeerConnector,
+  type SignalingChannel,
+} from '../src/links/peer-connector.js';
 import { PeerLink, type SimplePeerLike } from '../src/links/peer-link.js';
 import { StripedLink } from '../src/links/striped-link.js';
 import { DEFAULT_LINK_GOODBYE_WAIT_MS, LINK_GOODBYE_MESSAGE } from '../src/links/link-goodbye.js';
@@ -82,6 +87,28 @@ describe('PeerConnector', () => {
     expect(heard).toEqual([7]);
     vi.advanceTimersByTime(1);
     expect(closedWith).toBe('the broker closed the link');
+  });
+
+  it('gives up, as initiator, a link whose far end says nothing at all within the answer timeout', async () => {
+    vi.useFakeTimers();
+    const { signaling, peers, connector } = setup();
+    const unanswered = connector.connect('link-1', true);
+    const outcome = unanswered.catch((error: unknown) => error);
+    await vi.advanceTimersByTimeAsync(DEFAULT_ANSWER_TIMEOUT_MS);
+    expect(await outcome).toMatchObject({
+      code: 'link-closed',
+      message: 'the far end did not answer the offer in time',
+    });
+    expect(peers[0]!.destroyed).toBe(true);
+    expect(signaling.closedLinks).toEqual(['link-1']);
+
+    // A far end that answered, however slowly its link then comes up, is waited for as before.
+    const answered = connector.connect('link-2', true);
+    await vi.advanceTimersByTimeAsync(DEFAULT_ANSWER_TIMEOUT_MS - 1);
+    signaling.deliver('link-2', { type: 'answer', sdp: 'a' });
+    await vi.advanceTimersByTimeAsync(DEFAULT_ANSWER_TIMEOUT_MS);
+    peers[1]!.connectNow();
+    expect(await answered).toBeInstanceOf(PeerLink);
   });
 
   it('says when every connection it made has ended: once the far ends read the goodbyes, or after the wait', async () => {
@@ -278,15 +305,21 @@ describe('PeerConnector: lanes', () => {
     }
   });
 
+  /** A link over two lanes, both open. */
+  async function twoLanesUp() {
+    const { signaling, peers, connector } = lanesSetup(2);
+    const link = connector.connect('link-1', true);
+    signaling.deliver('link-1', { type: 'answer', sdp: 'a', lanes: 2 });
+    peers[0]!.connectNow();
+    const striped = (await link) as StripedLink;
+    peers[1]!.connectNow();
+    return { peers, striped };
+  }
+
   it('judges silence over all lanes: one lane silent past 3 s keeps the link while another hears the far end', async () => {
     vi.useFakeTimers();
     try {
-      const { signaling, peers, connector } = lanesSetup(2);
-      const link = connector.connect('link-1', true);
-      signaling.deliver('link-1', { type: 'answer', sdp: 'a', lanes: 2 });
-      peers[0]!.connectNow();
-      const striped = (await link) as StripedLink;
-      peers[1]!.connectNow();
+      const { peers, striped } = await twoLanesUp();
       // Lane 1 hears nothing for 9 s (its SCTP backing off a retransmission); lane 0 hears keepalives.
       for (let tick = 0; tick < 18; tick++) {
         peers[0]!.receive(LINK_KEEPALIVE_MESSAGE.slice());
@@ -304,12 +337,7 @@ describe('PeerConnector: lanes', () => {
   it('ends the link when one lane alone stays silent past its own, longer limit', async () => {
     vi.useFakeTimers();
     try {
-      const { signaling, peers, connector } = lanesSetup(2);
-      const link = connector.connect('link-1', true);
-      signaling.deliver('link-1', { type: 'answer', sdp: 'a', lanes: 2 });
-      peers[0]!.connectNow();
-      const striped = (await link) as StripedLink;
-      peers[1]!.connectNow();
+      const { peers, striped } = await twoLanesUp();
       const saidGoodbye = () => peers[1]!.sent.some((message) => message[0] === LINK_GOODBYE_MESSAGE[0]);
       let heardFor = 0;
       while (!saidGoodbye() && heardFor < 2 * DEFAULT_LANE_SILENCE_LIMIT_MS) {

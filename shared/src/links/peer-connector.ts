@@ -19,6 +19,8 @@ export interface PeerConnectorOptions {
   signaling: SignalingChannel;
   createPeer: PeerFactory;
   connectTimeoutMs?: number;
+  /** See DEFAULT_ANSWER_TIMEOUT_MS. */
+  answerTimeoutMs?: number;
   /**
    * Lanes per link (StripedLink, lane-signals.ts): how many an initiator asks for, and how many a responder
    * agrees to at most (DEFAULT_LINK_LANES). 1 makes plain links, as peers before lanes did.
@@ -44,6 +46,14 @@ export const DEFAULT_LINK_LANES = 4;
 
 /** Time for a WebRTC link to come up (offer, answer, ICE, DataChannel open) before it is given up. */
 export const DEFAULT_PEER_CONNECT_TIMEOUT_MS = 20_000;
+/**
+ * An initiator that has heard nothing at all from the far end this long after asking gives the link up: a live
+ * peer answers an offer in well under a second. Why: with several signaling servers, the broker may offer a peer
+ * whose server just died and which has not yet been reaped (reaping tells no one, since that peer's links that
+ * are up may live on); nothing answers, and a client waited the whole connect timeout before choosing another
+ * relay (chaos: a relay lost 4 s after a signaling restart, back in 18 s instead of 2).
+ */
+export const DEFAULT_ANSWER_TIMEOUT_MS = 5_000;
 
 /**
  * How long an open link whose far end the broker says closed it waits for that end's last messages and goodbye
@@ -78,6 +88,8 @@ interface LinkSetup {
    */
   namesReceipts: boolean;
   receiptsAgreed: boolean;
+  /** Whether any signal came from the far end (see DEFAULT_ANSWER_TIMEOUT_MS). */
+  heard: boolean;
   /** Once lane 0 is up: the link handed out. */
   link: StripedLink | PeerLink | undefined;
   /** Ends the setup: every lane's peer destroyed, the broker told once. */
@@ -151,6 +163,7 @@ export class PeerConnector {
       named: initiator && this.lanes > 1 ? this.lanes : undefined,
       namesReceipts: initiator && this.receipts,
       receiptsAgreed: false,
+      heard: false,
       link: undefined,
       abandon: (error) => {
         failFirst(error);
@@ -191,6 +204,14 @@ export class PeerConnector {
     });
     for (const data of this.early.get(linkId) ?? []) this.route(linkId, setup, data);
     this.early.delete(linkId);
+    if (initiator) {
+      const unanswered = setTimeout(() => {
+        if (!setup.heard && !connected)
+          setup.abandon(new SessionError('link-closed', 'the far end did not answer the offer in time'));
+      }, this.options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS);
+      const stop = () => clearTimeout(unanswered);
+      first.then(stop, stop);
+    }
     return withDeadline(first, {
       ms: this.options.connectTimeoutMs ?? DEFAULT_PEER_CONNECT_TIMEOUT_MS,
       onTimeout: () => new SessionError('link-closed', 'the WebRTC link did not come up in time'),
@@ -301,6 +322,7 @@ export class PeerConnector {
   }
 
   private route(linkId: string, setup: LinkSetup, data: unknown): void {
+    setup.heard = true;
     const read = readLaneSignal(data);
     if ('malformed' in read) {
       setup.abandon(new SessionError('link-closed', `malformed signal: ${read.malformed}`));
