@@ -118,9 +118,12 @@ function linksFor(c: Condition): LinkSpec[] {
 type Parties = Record<'client' | 'relay' | 'exit' | 'site' | 'signaling', Party>;
 
 /** What the emulator counted during `work`, summed over the directions towards the client. */
+/** The link a download crosses first, from its sender: where its bytes on the wire are counted. */
+type FirstHop = 'exit>client' | 'exit>relay' | 'site>client';
+
 async function withLinkCounters<T>(
   network: WanNetwork,
-  firstHop: 'exit>client' | 'exit>relay' | 'site>client',
+  firstHop: FirstHop,
   work: () => Promise<T>,
 ): Promise<{ value: T; queueDrops: number; lost: number; firstHopBytes: number; emulatorCpu: number }> {
   const sum = (stats: LinkStats) => {
@@ -302,7 +305,7 @@ async function measureCondition(
       `two-hop tunnel (relay→exit already up) ${twoHopSetupMs.toFixed(0)} ms`,
   );
 
-  const paths: [string, Via, 'site>client' | 'exit>client' | 'exit>relay'][] = [
+  const paths: [string, Via, FirstHop][] = [
     ['tcp', { tcp: true }, 'site>client'],
     ['direct', { tunnel: direct }, 'exit>client'],
     ['two_hop', { tunnel: twoHop }, 'exit>relay'],

@@ -31,10 +31,6 @@ async function resumedLinks(port: number): Promise<number> {
   return match ? Number(match[1]) : 0;
 }
 
-async function kill(child: ChildProcessWithoutNullStreams): Promise<void> {
-  await stopExit(child);
-}
-
 describe('the loss of an exit (SIGKILL), a second exit up', { timeout: 120_000 }, () => {
   let signaling: SignalingServer;
   let site: TestSite;
@@ -50,7 +46,7 @@ describe('the loss of an exit (SIGKILL), a second exit up', { timeout: 120_000 }
   });
 
   afterAll(async () => {
-    for (const child of children) await kill(child);
+    for (const child of children) await stopExit(child);
     await signaling?.close();
     await site?.close();
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
@@ -146,7 +142,7 @@ describe('the loss of an exit (SIGKILL), a second exit up', { timeout: 120_000 }
 
       const killedAt = Date.now();
       timeline.push(`${killedAt - t0} ms SIGKILL A`);
-      await kill(a.child);
+      await stopExit(a.child);
       // The chaos run starts the killed exit again 2–6 s later, same key.
       const restart = (async () => {
         await until('2 s after the kill', () => Date.now() - killedAt >= 2_000, 30_000);
@@ -162,7 +158,7 @@ describe('the loss of an exit (SIGKILL), a second exit up', { timeout: 120_000 }
     } finally {
       protect.stop();
       volunteer.stop();
-      await kill(a.child);
+      await stopExit(a.child);
       await closeB?.();
     }
   }
