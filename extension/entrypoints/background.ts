@@ -19,6 +19,7 @@ import { chromeProxyControl, firefoxProxyControl } from '../lib/proxy-control';
 import { SerialQueue } from '../lib/serial-queue';
 import * as store from '../lib/store';
 import { SwitchRunner } from '../lib/switch-runner';
+import { UpdateGate } from '../lib/update-gate';
 
 const WATCHDOG_ALARM = 'underpass-watchdog';
 const DOWNLOAD_LINK_MENU = 'underpass-download-link';
@@ -39,11 +40,19 @@ export default defineBackground({
     void loadToolbarTheme().then((theme) => icon.setInitialTheme(theme));
     // Firefox's background is a page and can see the colour scheme itself; Chrome's worker learns it from pages.
     if (import.meta.env.FIREFOX) reportColorScheme();
+    const queue = new SerialQueue();
+    // Firefox: a new version of the add-on waits while Protect is on (lib/update-gate.ts). The listener is
+    // there from the start, so that Firefox postpones any update it finds; the decision waits in the queue
+    // behind the user's commands.
+    const updates = import.meta.env.FIREFOX ? firefoxUpdateGate() : undefined;
+    if (updates)
+      browser.runtime.onUpdateAvailable.addListener((details) => {
+        void queue.run(() => updates.updateAvailable(details));
+      });
     const ready = (async () => {
       const channel = import.meta.env.FIREFOX
         ? (await import('../lib/in-page-channel')).inPageChannel()
         : offscreenChannel();
-      const queue = new SerialQueue();
       const protect = new ProtectSwitch({
         channel,
         proxy,
@@ -62,6 +71,11 @@ export default defineBackground({
         protect.on('change', (state) => {
           const take = !newClientsHeldByProtect(true, state);
           void queue.run(() => volunteer.takeNewClients(take));
+        });
+      // Protect off: a version that waited goes in now, if the user turned it off (a failure keeps it waiting).
+      if (updates)
+        protect.on('change', (state) => {
+          if (state.status === 'off') void queue.run(() => updates.protectOff());
         });
       const downloads = new DownloadsSwitch({ channel, store });
       const switches = [protect, volunteer, downloads];
@@ -126,6 +140,15 @@ export default defineBackground({
     ready.catch((error: unknown) => console.error('underpass: background failed to start', error));
   },
 });
+
+/** Firefox's update gate: Protect's wish from storage; the waiting version in session storage, for pages. */
+function firefoxUpdateGate(): UpdateGate {
+  return new UpdateGate({
+    protectWanted: async () => (await store.loadWanted()).protect,
+    applyNow: () => browser.runtime.reload(),
+    recordWaiting: (version) => store.saveWaitingUpdate(version),
+  });
+}
 
 /** The toolbar icon, drawn from the same switch states as the badge, for the toolbar theme pages report. */
 function toolbarIconPainter(): ToolbarIconPainter {

@@ -27,6 +27,7 @@ const VOLUNTEER_STATS_KEY = 'stats:volunteer';
 const PROTECT_INFO_KEY = 'info:protect';
 const USAGE_KEY = 'usage:volunteer';
 const HISTORY_KEY = 'history:volunteer';
+const WAITING_UPDATE_KEY = 'update:waiting';
 
 /** Which switches the user turned on. A switch missing from what is stored (one added since) is off. */
 const wantedSchema = z.partialRecord(z.enum(SWITCH_NAMES), z.boolean());
@@ -104,6 +105,20 @@ export async function loadProtectInfo(): Promise<ProtectInfo> {
 
 export async function saveProtectInfo(info: ProtectInfo): Promise<void> {
   await browser.storage.session.set({ [PROTECT_INFO_KEY]: info });
+}
+
+/**
+ * The add-on's version that Firefox holds until Protect is off (lib/update-gate.ts). In `storage.session`, which
+ * Firefox empties when the add-on unloads, so the version that then starts finds none waiting.
+ */
+export async function loadWaitingUpdate(): Promise<string | undefined> {
+  const stored = await browser.storage.session.get(WAITING_UPDATE_KEY);
+  const parsed = z.string().max(64).safeParse(stored[WAITING_UPDATE_KEY]);
+  return parsed.success ? parsed.data : undefined;
+}
+
+export async function saveWaitingUpdate(version: string): Promise<void> {
+  await browser.storage.session.set({ [WAITING_UPDATE_KEY]: version });
 }
 
 export async function loadUsage(): Promise<VolunteerUsage | undefined> {

@@ -77,6 +77,15 @@ describe('store', () => {
     expect(await store.loadUsage()).toBeUndefined();
   });
 
+  it('keeps the version of a waiting update in session storage, and reads a malformed one as none', async () => {
+    expect(await store.loadWaitingUpdate()).toBeUndefined();
+    await store.saveWaitingUpdate('1.0.1');
+    expect(await store.loadWaitingUpdate()).toBe('1.0.1');
+    expect(storage.local.data.size).toBe(0);
+    await storage.session.set({ 'update:waiting': 101 });
+    expect(await store.loadWaitingUpdate()).toBeUndefined();
+  });
+
   it('changes one part of the settings without writing back a stale copy of another', async () => {
     await store.saveSettings({ ...DEFAULT_SETTINGS, volunteerCapacity: 7 });
     const next = await store.updateSettings((stored) => ({ ...stored, mode: 'direct' }));
