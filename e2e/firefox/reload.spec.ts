@@ -19,10 +19,10 @@ import { packFirefoxAddon } from '../fixtures/xpi';
  * is (a packed .xpi, installed permanently), and its updates go in the way Firefox installs them.
  *
  * Firefox unloads the running add-on before it starts the next one, and in between there is no
- * `proxy.onRequest` listener of ours: a page's requests then go straight to the website (measured in ESR 153,
- * 20–250 ms, whether the add-on is updated, reloaded, or turned off and on). So an update waits while Protect
- * is on (extension/lib/update-gate.ts): until the next browser restart, which keeps the kill switch (the
- * restart spec), or until the user turns Protect off. A reload or an off-and-on in about:addons cannot be
+ * `proxy.onRequest` listener of ours: a page's requests then go straight to the website (measured in ESR 153:
+ * about 25–270 ms, whether the add-on is updated, reloaded, or turned off and on). So an update waits while
+ * Protect is on (extension/lib/update-gate.ts): until the next browser restart, which keeps the kill switch
+ * (the restart spec), or until the user turns Protect off. A reload or an off-and-on in about:addons cannot be
  * held: the second test shows what then holds and what does not.
  */
 

@@ -3,8 +3,8 @@ import { z } from 'zod';
 /**
  * When a new version of the add-on goes in (Firefox). Firefox unloads the running add-on before it starts the
  * new one, and in between it has no `proxy.onRequest` listener of ours: measured in ESR 153, pages' requests
- * went straight to the website for 20–250 ms (an update installed over the add-on, `runtime.reload()`, the
- * add-on turned off and on). Nothing the add-on sets outlives that gap in a way that blocks pages (its
+ * went straight to the website for about 25–270 ms (an update installed over the add-on, `runtime.reload()`,
+ * the add-on turned off and on). Nothing the add-on sets outlives that gap in a way that blocks pages (its
  * `proxy.settings` would need the private-browsing grant, and Firefox drops an add-on's settings when it turns
  * it off). What it can do is choose when an update goes in: with a `runtime.onUpdateAvailable` listener,
  * Firefox postpones every update of an installed add-on (from its update check or a file installed over it)
