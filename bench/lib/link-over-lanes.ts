@@ -8,6 +8,7 @@
  */
 import {
   DEFAULT_LANE_SILENCE_LIMIT_MS,
+  DEFAULT_LINK_GOODBYE_WAIT_MS,
   DEFAULT_LINK_SILENCE_LIMIT_MS,
   MAX_LANES,
   PeerLink,
@@ -18,6 +19,9 @@ import {
   type PeerFactory,
   type SimplePeerLike,
 } from '@underpass/shared/links';
+
+/** The product's goodbye wait (DEFAULT_LINK_GOODBYE_WAIT_MS) and a margin for the lanes to end after it. */
+const LINK_CLOSE_WAIT_MS = DEFAULT_LINK_GOODBYE_WAIT_MS + 1_000;
 
 export interface LinkOverLanesOptions {
   createPeer: PeerFactory;
@@ -91,7 +95,31 @@ export class LinkOverLanes {
     peer.signal(read.signal);
   }
 
-  /** Ends every lane, up or not (the link, if up, closes with them). */
+  /**
+   * Ends the link as the product does: a link that is up says goodbye and ends its lanes once the far end has
+   * read it (PeerLink); resolves when every lane's peer has closed, or after `maxWaitMs`, then destroys what is
+   * left. Ending lanes abruptly while the far end still sends is what crashes @roamhq/wrtc now and then
+   * (README, "Run it under a supervisor"): bench:wan lost one run in three to it before this.
+   */
+  async close(maxWaitMs = LINK_CLOSE_WAIT_MS): Promise<void> {
+    if (this.destroyed) return;
+    const link = this.link;
+    if (link && !link.closed) {
+      const lanesClosed = this.peers.map(
+        (peer) => new Promise<void>((resolve) => peer.on('close', () => resolve())),
+      );
+      let timer: NodeJS.Timeout | undefined;
+      link.close();
+      await Promise.race([
+        Promise.all(lanesClosed),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, maxWaitMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    this.destroy();
+  }
+
+  /** Ends every lane at once, up or not (the link, if up, closes with them). */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;

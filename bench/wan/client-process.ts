@@ -243,20 +243,20 @@ serve({
     await tunnel.ready();
     tunnels.set(name, tunnel);
   },
-  closeTunnel: (name: string) => {
+  closeTunnel: async (name: string) => {
     tunnels.get(name)?.close();
     tunnels.delete(name);
     tunnelLinks.delete(name);
-    peers.close(name);
+    await peers.close(name);
   },
   openRawLink: async (name: string) => {
     const link = peers.open(name, true);
     rawLinks.set(name, link);
     await link;
   },
-  closeRawLink: (name: string) => {
+  closeRawLink: async (name: string) => {
     rawLinks.delete(name);
-    peers.close(name);
+    await peers.close(name);
   },
   /** The tunnel's receive windows, for --trace. */
   windowState: (name: string) => tunnels.get(name)?.receiveWindowState,

@@ -98,11 +98,11 @@ serve({
     rawSenders.set(name, state);
     void sendRaw(link, state, paceMbps, () => peers.buffered()[name] ?? 0);
   },
-  stopRaw: (name: string) => {
+  stopRaw: async (name: string) => {
     const state = rawSenders.get(name);
     if (state) state.stop = true;
     rawSenders.delete(name);
-    peers.close(name);
+    await peers.close(name);
   },
   startExitNode: async (signalingUrl: string, siteAddress: string) => {
     const dataDir = await mkdtemp(join(tmpdir(), 'underpass-wan-exit-'));

@@ -38,11 +38,10 @@ serve({
   },
   /** Bytes waiting in a path's relay for its congested links (for bench:wan --trace). */
   queued: (name: string) => paths.get(name)?.relay.queuedBytes() ?? 0,
-  closePath: (name: string) => {
+  closePath: async (name: string) => {
     paths.get(name)?.relay.close();
     paths.delete(name);
-    peers.close(`${name}-exit`);
-    peers.close(`${name}-client`);
+    await Promise.all([peers.close(`${name}-exit`), peers.close(`${name}-client`)]);
   },
   startVolunteer: async (signalingUrl: string) => {
     const signaling = new SignalingClient({

@@ -67,9 +67,11 @@ export class Peers {
     this.links.get(name)?.signal(data);
   }
 
-  close(name: string): void {
-    this.links.get(name)?.destroy();
+  /** Ends a link with its goodbye, as the product does (LinkOverLanes.close). */
+  async close(name: string): Promise<void> {
+    const link = this.links.get(name);
     this.links.delete(name);
+    await link?.close();
   }
 
   /**
@@ -127,10 +129,6 @@ export class Peers {
       });
     }
     return bytes;
-  }
-
-  closeAll(): void {
-    for (const name of [...this.links.keys()]) this.close(name);
   }
 
   /** The handlers every party has. */
