@@ -122,7 +122,7 @@ class Network {
     }
     const instances = mode === 'redis' ? 2 : 1;
     for (let i = 0; i < instances; i += 1) {
-      const port = await freePort();
+      const port = await freePort(SERVICE_ADDRESS);
       const server = new ServerProcess({
         name: `signaling-${mode}-${i + 1}`,
         script: SIGNALING_BIN,
