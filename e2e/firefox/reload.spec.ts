@@ -5,7 +5,9 @@ import { launchFirefoxClient } from '../fixtures/firefox-roles';
 import {
   addonVersion,
   clickSwitch,
+  expectOnlyFrom,
   loadGreeting,
+  protectOn,
   waitForSwitchStatus,
   waitingUpdate,
   webRtcPolicy,
@@ -56,7 +58,7 @@ test('Firefox: an update waits while Protect is on, goes in at the restart with 
     expect(await loadGreeting(await client.newTab(), `${website.url}/?update-waiting`)).toBe(
       'Hello through the tunnel',
     );
-    expectOnlyTheExit(website);
+    expectOnlyFrom(website, EXIT_ADDRESS);
 
     // ── Firefox restarts: the update goes in before the add-on starts, and Protect comes back on it ──
     await client.restart({ startupUrl: `${website.url}/?at-startup` });
@@ -67,13 +69,13 @@ test('Firefox: an update waits while Protect is on, goes in at the restart with 
     expect(await loadGreeting(await client.newTab(), `${website.url}/?after-restart`)).toBe(
       'Hello through the tunnel',
     );
-    expectOnlyTheExit(website);
+    expectOnlyFrom(website, EXIT_ADDRESS);
 
     // ── Another update waits; the user turns Protect off, and it goes in at once ──
     const second = client.installPermanent(await packFirefoxAddon(FIREFOX_EXTENSION_DIR, '1.0.2'));
     await expect.poll(() => waitingUpdate(afterRestart), { timeout: 30_000 }).toBe('1.0.2');
     expect(await addonVersion(afterRestart)).toBe('1.0.1');
-    expectOnlyTheExit(website);
+    expectOnlyFrom(website, EXIT_ADDRESS);
     await clickSwitch(afterRestart, 'protect');
     // Firefox completes the install once the new version is in place.
     await within(second, 30_000, 'the update waiting for Protect to go off');
@@ -107,7 +109,7 @@ test('Firefox: reloaded while Protect is on, the add-on turns Protect back on by
     );
     const popup = await protectOn(client);
     await keepAsking(await client.newTab(), `${website.url}/?asking`);
-    expectOnlyTheExit(website);
+    expectOnlyFrom(website, EXIT_ADDRESS);
 
     // `runtime.reload()` of an installed add-on is Firefox turning it off and on again, as about:addons does.
     await popup.evaluate(() => {
@@ -126,7 +128,7 @@ test('Firefox: reloaded while Protect is on, the add-on turns Protect back on by
     expect(await loadGreeting(await client.newTab(), `${laterSite.url}/?after-reload`)).toBe(
       'Hello through the tunnel',
     );
-    expectOnlyTheExit(laterSite);
+    expectOnlyFrom(laterSite, EXIT_ADDRESS);
     expect(await loadGreeting(await client.newTab(), `${website.url}/?after-reload`)).toBe(
       'Hello through the tunnel',
     );
@@ -146,14 +148,6 @@ test('Firefox: reloaded while Protect is on, the add-on turns Protect back on by
     await cleanup.run();
   }
 });
-
-async function protectOn(client: FirefoxProfile): Promise<Page> {
-  const popup = await client.popup();
-  await clickSwitch(popup, 'protect');
-  await waitForSwitchStatus(popup, 'protect', 'on', 90_000);
-  expect(await webRtcPolicy(popup)).toBe('proxy_only');
-  return popup;
-}
 
 /**
  * Opens the popup of the add-on that started again. Its pages cannot load while it is unloaded (the attempt
@@ -211,8 +205,4 @@ async function keepAsking(tab: Page, url: string): Promise<void> {
 
 function directConnections(website: Website): number {
   return website.remoteAddresses.filter((address) => address === DIRECT_ADDRESS).length;
-}
-
-function expectOnlyTheExit(website: Website): void {
-  expect([...new Set(website.remoteAddresses)]).toEqual([EXIT_ADDRESS]);
 }

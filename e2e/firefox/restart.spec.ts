@@ -1,11 +1,15 @@
 import { expect, test } from '@playwright/test';
-import type { Page } from 'puppeteer-core';
 import { uninstallNativeHost } from 'underpass-companion';
-import type { FirefoxProfile } from '../fixtures/firefox';
 import { launchFirefoxClient } from '../fixtures/firefox-roles';
-import { clickSwitch, loadGreeting, waitForSwitchStatus, webRtcPolicy } from '../fixtures/firefox-ui';
+import {
+  clickSwitch,
+  expectOnlyFrom,
+  loadGreeting,
+  protectOn,
+  waitForSwitchStatus,
+  webRtcPolicy,
+} from '../fixtures/firefox-ui';
 import { Cleanup, startTestNetwork } from '../fixtures/network';
-import type { Website } from '../fixtures/website';
 
 /**
  * Protect survives a Firefox restart: the add-on installed as it stays for a user (not BiDi's temporary
@@ -38,14 +42,14 @@ test('Firefox: Protect comes back after a restart, and nothing goes direct meanw
       .newTab()
       .then((early) => early.goto(`${website.url}/?right-after-restart`, { timeout: 15_000 }))
       .catch(() => undefined);
-    expectOnlyTheExit(website);
+    expectOnlyFrom(website, EXIT_ADDRESS);
 
     const popup = await client.popup();
     await waitForSwitchStatus(popup, 'protect', 'on', 90_000);
     expect(await webRtcPolicy(popup)).toBe('proxy_only');
     const after = await client.newTab();
     expect(await loadGreeting(after, `${website.url}/?after-restart`)).toBe('Hello through the tunnel');
-    expectOnlyTheExit(website);
+    expectOnlyFrom(website, EXIT_ADDRESS);
   } finally {
     await cleanup.run();
   }
@@ -85,15 +89,3 @@ test('Firefox: after a restart without the companion, pages stay blocked until P
     await cleanup.run();
   }
 });
-
-async function protectOn(client: FirefoxProfile): Promise<Page> {
-  const popup = await client.popup();
-  await clickSwitch(popup, 'protect');
-  await waitForSwitchStatus(popup, 'protect', 'on', 90_000);
-  expect(await webRtcPolicy(popup)).toBe('proxy_only');
-  return popup;
-}
-
-function expectOnlyTheExit(website: Website): void {
-  expect([...new Set(website.remoteAddresses)]).toEqual([EXIT_ADDRESS]);
-}
