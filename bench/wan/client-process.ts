@@ -22,6 +22,9 @@ export type Target = { host: string; port: number };
 /** Bytes received in each second of a download, from the request on; and the first byte's time. */
 export type Download = { perSecond: number[]; firstByteMs: number };
 
+/** Requests go with their stream's OPEN (as the browser's do through the companion) unless --early-data off. */
+const EARLY_DATA = process.env.BENCH_EARLY_DATA !== 'off';
+
 const peers = new Peers();
 const tunnels = new Map<string, TunnelClient>();
 /** Each tunnel's link, for what its lanes hold (--trace). */
@@ -31,7 +34,8 @@ async function openStream(via: Via, target: Target): Promise<ByteStream> {
   if ('tunnel' in via) {
     const tunnel = tunnels.get(via.tunnel);
     if (!tunnel) throw new Error(`no tunnel ${via.tunnel}`);
-    return tunnel.open({ kind: 'tcp', host: target.host, port: target.port });
+    const request = { kind: 'tcp', host: target.host, port: target.port } as const;
+    return EARLY_DATA ? tunnel.openEarly(request).stream : tunnel.open(request);
   }
   const socket = tcpConnect({ host: target.host, port: target.port, noDelay: true, allowHalfOpen: true });
   await new Promise<void>((resolve, reject) => {
@@ -208,7 +212,8 @@ async function setup(signalingUrl: string, target: Target): Promise<SetupPhases>
   try {
     start = performance.now();
     await protect.start();
-    const stream = await protect.open({ kind: 'tcp', host: target.host, port: target.port });
+    const request = { kind: 'tcp', host: target.host, port: target.port } as const;
+    const stream = EARLY_DATA ? protect.openEarly(request).stream : await protect.open(request);
     const firstByte = await new Promise<number>((resolve, reject) => {
       stream.once('data', () => {
         resolve(since());

@@ -186,6 +186,30 @@ describe('a real path: client engine → relay engine → exit node → website 
     clientSignaling.close();
   });
 
+  it('early data: a request written with the open is answered; a refusal closes its stream with the exit’s code and is logged, a stream given up before the answer is not', async () => {
+    const { protect, clientSignaling } = await startClient('direct');
+    const early = protect.openEarly({ kind: 'tcp', host: '127.0.0.1', port: site.port });
+    const body = await httpGet(early.stream, '127.0.0.1', '/');
+    expect(body.toString()).toContain('Hello through the tunnel');
+    await early.opened;
+
+    const denied = protect.openEarly({ kind: 'tcp', host: '10.0.0.1', port: site.port });
+    await expect(httpGet(denied.stream, '10.0.0.1', '/')).rejects.toMatchObject({ code: 'policy-denied' });
+    await expect(denied.opened).rejects.toMatchObject({ code: 'policy-denied' });
+
+    const givenUp = protect.openEarly({ kind: 'tcp', host: '127.0.0.1', port: site.port });
+    givenUp.stream.destroy();
+    await expect(givenUp.opened).rejects.toBeDefined();
+    expect(protect.stats().refusals).toMatchObject({ total: 1, byReason: { 'policy-denied': 1 } });
+    expect(protect.state.status).toBe('protected');
+
+    protect.stop();
+    expect(() => protect.openEarly({ kind: 'tcp', host: '127.0.0.1', port: site.port })).toThrow(
+      expect.objectContaining({ code: 'unreachable' }),
+    );
+    clientSignaling.close();
+  });
+
   it('measures the round trip end to end with PING/PONG, again and again while the path is up', async () => {
     const { protect, clientSignaling } = await startClient('direct', 50);
     const first = protect.stats().rttMs;

@@ -7,6 +7,7 @@ import { memoryLinkPair } from '../src/links/memory-link.js';
 import { bridgeCompanion } from '../src/data-port/bridge.js';
 import { muxOverLink } from '../src/data-port/mux-link.js';
 import { decodeMuxFrame, type StreamRequest } from '../src/tunnel/mux-frames.js';
+import type { EarlyOpen } from '../src/tunnel/mux.js';
 import { collect, EchoStream } from './helpers.js';
 
 /** A tunnel stream the test writes into by hand, synchronously. */
@@ -32,8 +33,13 @@ class HandStream extends Emitter<ByteStreamEvents> implements ByteStream {
 
 const REQUEST: StreamRequest = { kind: 'tcp', host: 'example.com', port: 443 };
 
+/** A tunnel stream as the engine's openEarly hands it over: writable now, the exit's answer still to come. */
+function early(stream: ByteStream, opened: Promise<void> = Promise.resolve()): EarlyOpen<ByteStream> {
+  return { stream, opened };
+}
+
 /** The extension's bridge on one end of a link, the companion's initiating mux on the other. */
-function setup(open: (request: StreamRequest) => Promise<ByteStream>) {
+function setup(open: (request: StreamRequest) => EarlyOpen<ByteStream>) {
   const [extensionEnd, companionEnd] = memoryLinkPair();
   const requests: StreamRequest[] = [];
   const bridge = bridgeCompanion({
@@ -56,7 +62,7 @@ function dataFrames(sent: Uint8Array[]): number {
 
 describe('bridgeCompanion', () => {
   it('joins each stream the companion opens to the tunnel stream for its request, both ways', async () => {
-    const { companion, requests } = setup(() => Promise.resolve(new EchoStream()));
+    const { companion, requests } = setup(() => early(new EchoStream()));
     const stream = await companion.open(REQUEST);
     expect(requests).toEqual([REQUEST]);
     const echoed = collect(stream);
@@ -65,38 +71,49 @@ describe('bridgeCompanion', () => {
     expect(new TextDecoder().decode(await echoed)).toBe('through the tunnel');
   });
 
-  it('refuses the stream with the tunnel’s error code, and with unreachable for anything untyped', async () => {
-    const refusals: unknown[] = [new StreamError('policy-denied'), new Error('no path')];
-    const { companion } = setup(() => Promise.reject(refusals.shift()));
-    await expect(companion.open(REQUEST)).rejects.toMatchObject({ code: 'policy-denied' });
+  it('refuses the stream at once when no tunnel stream can start (the kill switch), with its code; unreachable for anything untyped', async () => {
+    const refusals: unknown[] = [new StreamError('unreachable', 'no path is up'), new Error('broken')];
+    const { companion } = setup(() => {
+      throw refusals.shift();
+    });
+    await expect(companion.open(REQUEST)).rejects.toMatchObject({ code: 'unreachable' });
+    refusals.unshift(new StreamError('limit'));
+    await expect(companion.open(REQUEST)).rejects.toMatchObject({ code: 'limit' });
     await expect(companion.open(REQUEST)).rejects.toMatchObject({ code: 'unreachable' });
   });
 
+  it('answers before the exit does, so the first bytes travel at once; the exit’s refusal then resets the stream with its code', async () => {
+    const tunnel = new HandStream();
+    const { companion } = setup(() => early(tunnel, new Promise<void>(() => {})));
+    const stream = await companion.open(REQUEST);
+    stream.resume();
+    stream.write(new TextEncoder().encode('GET / HTTP/1.1'));
+    await waitUntil(() => tunnel.written.length === 1);
+    expect(new TextDecoder().decode(tunnel.written[0])).toBe('GET / HTTP/1.1');
+    const closed = new Promise<unknown>((resolve) => stream.once('close', resolve));
+    tunnel.destroy(new StreamError('policy-denied'));
+    expect(await closed).toMatchObject({ code: 'policy-denied' });
+  });
+
   it('refuses a torrent stream from the companion without opening anything: it carries SOCKS connections only', async () => {
-    const { companion, requests } = setup(() => Promise.resolve(new EchoStream()));
+    const { companion, requests } = setup(() => early(new EchoStream()));
     const torrent: StreamRequest = { kind: 'torrent', infoHash: 'a'.repeat(40), trackers: [], files: [] };
     await expect(companion.open(torrent)).rejects.toMatchObject({ code: 'protocol' });
     expect(requests).toEqual([]);
   });
 
-  it('destroys a tunnel stream that arrives after the companion’s stream is gone', async () => {
-    let resolveOpen: (stream: ByteStream) => void = () => {};
-    const { companion, companionEnd, requests } = setup(
-      () => new Promise<ByteStream>((resolve) => (resolveOpen = resolve)),
-    );
-    const opening = companion.open(REQUEST).catch((error: unknown) => error);
-    await waitUntil(() => requests.length === 1);
-    companionEnd.close();
-    expect(await opening).toBeInstanceOf(StreamError);
-    const late = new HandStream();
-    resolveOpen(late);
-    await waitUntil(() => late.closed);
-    expect(late.closed).toBe(true);
+  it('destroys the tunnel stream when the companion’s stream ends first', async () => {
+    const tunnel = new HandStream();
+    const { companion } = setup(() => early(tunnel, new Promise<void>(() => {})));
+    const stream = await companion.open(REQUEST);
+    stream.destroy();
+    await waitUntil(() => tunnel.closed);
+    expect(tunnel.closed).toBe(true);
   });
 
   it('holds DATA while the link is congested and sends it on drain', async () => {
     const tunnel = new HandStream();
-    const { companion, extensionEnd } = setup(() => Promise.resolve(tunnel));
+    const { companion, extensionEnd } = setup(() => early(tunnel));
     const stream = await companion.open(REQUEST);
     const received: number[] = [];
     stream.on('data', (chunk) => received.push(...chunk));
@@ -112,12 +129,12 @@ describe('bridgeCompanion', () => {
   });
 
   it('closes with its link, and closes the link when closed', async () => {
-    const first = setup(() => Promise.resolve(new EchoStream()));
+    const first = setup(() => early(new EchoStream()));
     first.companionEnd.close(new SessionError('malformed-frame'));
     await waitUntil(() => first.bridge.closed);
     expect(first.extensionEnd.closed).toBe(true);
 
-    const second = setup(() => Promise.resolve(new EchoStream()));
+    const second = setup(() => early(new EchoStream()));
     const [error] = await Promise.all([
       new Promise<SessionError | undefined>((resolve) => second.companionEnd.once('close', resolve)),
       Promise.resolve().then(() => second.bridge.close()),

@@ -225,3 +225,116 @@ describe('mux round trip (PING/PONG)', () => {
     }
   });
 });
+
+/** An initiator and an acceptor joined directly; the acceptor answers opens only when the test says. */
+function joined(options: { initialWindow?: number; openTimeoutMs?: number } = {}) {
+  const initiatorSent: MuxFrame[] = [];
+  // Each side's send reaches the other only once both exist (the first frame is the test's first open).
+  const acceptorMux: Mux = new Mux({
+    role: 'acceptor',
+    initialWindow: options.initialWindow ?? 1024,
+    send: (bytes) => initiator.receive(bytes),
+  });
+  const initiator: Mux = new Mux({
+    role: 'initiator',
+    initialWindow: options.initialWindow ?? 1024,
+    openTimeoutMs: options.openTimeoutMs,
+    send: (bytes) => {
+      const decoded = decodeMuxFrame(bytes);
+      if (decoded.ok) initiatorSent.push(decoded.value);
+      acceptorMux.receive(bytes);
+    },
+  });
+  const waiting: MuxStream[] = [];
+  acceptorMux.on('stream', (stream) => waiting.push(stream));
+  return { initiator, acceptor: acceptorMux, initiatorSent, waiting };
+}
+
+const REQUEST = { kind: 'tcp', host: 'example.test', port: 443 } as const;
+
+describe('mux early data (openEarly)', () => {
+  it('sends DATA and FIN right behind the OPEN; the acceptor holds them until it accepts, then delivers them', async () => {
+    const { initiator, initiatorSent, waiting } = joined();
+    const { stream, opened } = initiator.openEarly(REQUEST);
+    stream.write(new TextEncoder().encode('GET / HTTP/1.0\r\n\r\n'));
+    stream.end();
+    expect(initiatorSent.map((frame) => frame.type)).toEqual(['open', 'data', 'fin']);
+
+    const [accepted] = waiting;
+    const received = collectText(accepted!);
+    accepted!.accept();
+    await opened;
+    accepted!.write(new TextEncoder().encode('HTTP/1.0 200 OK\r\n\r\n'));
+    accepted!.end();
+    expect(await received).toBe('GET / HTTP/1.0\r\n\r\n');
+    expect(await collectText(stream)).toBe('HTTP/1.0 200 OK\r\n\r\n');
+  });
+
+  it('holds an early stream to its window until the acceptor answers', () => {
+    const { initiator, initiatorSent } = joined({ initialWindow: 1024 });
+    const { stream } = initiator.openEarly(REQUEST);
+    expect(stream.write(new Uint8Array(3000))).toBe(false);
+    const sentData = initiatorSent.filter((frame) => frame.type === 'data');
+    expect(
+      sentData.reduce((bytes, frame) => bytes + (frame.type === 'data' ? frame.data.length : 0), 0),
+    ).toBe(1024);
+  });
+
+  it('closes an early stream with the acceptor’s refusal code and rejects `opened`; what it sent is dropped', async () => {
+    const { initiator, acceptor, waiting } = joined();
+    const { stream, opened } = initiator.openEarly(REQUEST);
+    const closed = new Promise<unknown>((resolve) => stream.once('close', resolve));
+    stream.write(new Uint8Array(100));
+    waiting[0]!.reject('refused');
+    await expect(opened).rejects.toMatchObject({ code: 'refused' });
+    expect(await closed).toMatchObject({ code: 'refused' });
+    expect(stream.cancelled).toBe(false);
+    expect(acceptor.streamCount).toBe(0);
+    expect(acceptor.closed).toBe(false);
+  });
+
+  it('tells a stream its user gave up before the answer (cancelled, RESET sent) from one that timed out', async () => {
+    const given = joined();
+    const first = given.initiator.openEarly(REQUEST);
+    first.stream.destroy();
+    await expect(first.opened).rejects.toBeDefined();
+    expect(first.stream.cancelled).toBe(true);
+    expect(given.initiatorSent.at(-1)).toEqual({ type: 'reset', streamId: 1, code: 'reset' });
+
+    const slow = joined({ openTimeoutMs: 5 });
+    const second = slow.initiator.openEarly(REQUEST);
+    await expect(second.opened).rejects.toMatchObject({ code: 'timeout' });
+    expect(second.stream.cancelled).toBe(false);
+    expect(slow.initiatorSent.at(-1)).toEqual({ type: 'reset', streamId: 1, code: 'timeout' });
+  });
+
+  it('throws at once when no stream can start: closed session, invalid request, stream limit', () => {
+    const { initiator } = joined();
+    expect(() => initiator.openEarly({ kind: 'tcp', host: 'a b', port: 80 })).toThrow(
+      expect.objectContaining({ code: 'protocol' }),
+    );
+    initiator.close();
+    expect(() => initiator.openEarly(REQUEST)).toThrow(expect.objectContaining({ code: 'session-closed' }));
+  });
+
+  it('sends nothing of a stream from open() before OPEN_OK: it is handed over only then', async () => {
+    const { initiator, initiatorSent, waiting } = joined();
+    const opening = initiator.open(REQUEST);
+    expect(initiatorSent.map((frame) => frame.type)).toEqual(['open']);
+    waiting[0]!.accept();
+    const stream = await opening;
+    stream.write(new Uint8Array(3));
+    expect(initiatorSent.map((frame) => frame.type)).toEqual(['open', 'data']);
+  });
+});
+
+function collectText(stream: MuxStream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const decoder = new TextDecoder();
+    stream.on('data', (chunk) => (text += decoder.decode(chunk, { stream: true })));
+    stream.on('end', () => resolve(text));
+    stream.on('close', (error) => (error ? reject(error) : resolve(text)));
+    stream.resume();
+  });
+}

@@ -159,16 +159,22 @@ export class ProtectHost implements FeatureHost<'protect'> {
     attachment.bridge = bridgeCompanion({
       link: websocketLink(socket),
       open: (request) => {
-        const stream = engine.open(request);
         // A refusal (the exit's, or the kill switch's) shows in the popup at once, not at the next tick.
-        stream.catch(() => {
+        const reportRefusal = () => {
           if (this.run !== run || run.refusalReport !== undefined) return;
           run.refusalReport = setTimeout(() => {
             run.refusalReport = undefined;
             if (this.run === run) this.sendStats(engine);
           }, PROTECT_REFUSAL_REPORT_MS);
-        });
-        return stream;
+        };
+        try {
+          const early = engine.openEarly(request);
+          early.opened.catch(reportRefusal);
+          return early;
+        } catch (error) {
+          reportRefusal();
+          throw error;
+        }
       },
     });
     this.emitLink({ status: 'joined', dataPort: target.dataPort });

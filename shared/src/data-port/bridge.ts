@@ -3,12 +3,16 @@ import { pipeBoth, type ByteStream } from '../streams/byte-stream.js';
 import type { Link } from '../links/link.js';
 import { muxOverLink } from './mux-link.js';
 import type { TcpRequest } from '../tunnel/mux-frames.js';
+import type { EarlyOpen } from '../tunnel/mux.js';
 
 export interface CompanionBridgeOptions {
   /** The authenticated data-port WebSocket to the companion, as a Link. */
   link: Link;
-  /** Opens a stream through the tunnel; rejects with a StreamError while no path is up (the kill switch). */
-  open(request: TcpRequest): Promise<ByteStream>;
+  /**
+   * Starts a stream through the tunnel that may be written at once (ProtectEngine.openEarly); throws a
+   * StreamError while no path is up (the kill switch). A refusal by the exit closes the stream with its code.
+   */
+  open(request: TcpRequest): EarlyOpen<ByteStream>;
 }
 
 export interface CompanionBridge {
@@ -30,17 +34,18 @@ export function bridgeCompanion(options: CompanionBridgeOptions): CompanionBridg
       stream.reject('protocol');
       return;
     }
-    options.open(request).then(
-      (tunnelStream) => {
-        if (stream.closed) {
-          tunnelStream.destroy();
-          return;
-        }
-        stream.accept();
-        void pipeBoth(stream, tunnelStream);
-      },
-      (error: unknown) => stream.reject(error instanceof StreamError ? error.code : 'unreachable'),
-    );
+    let tunnelStream: ByteStream;
+    try {
+      tunnelStream = options.open(request).stream;
+    } catch (error) {
+      stream.reject(error instanceof StreamError ? error.code : 'unreachable');
+      return;
+    }
+    // Accepted before the exit has answered, so the companion answers the browser's CONNECT at once and the
+    // browser's first bytes travel with the OPEN (PROTOCOL.md §4', "Early data"). The exit's refusal then
+    // resets the stream with its code instead of refusing the CONNECT.
+    stream.accept();
+    void pipeBoth(stream, tunnelStream);
   });
   return {
     close: () => mux.close(),

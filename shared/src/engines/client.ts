@@ -5,7 +5,7 @@ import { linkHasRoom } from '../links/backpressure.js';
 import { decodeCell, encodeCell } from '../tunnel/cells.js';
 import { SecureSession } from '../tunnel/session.js';
 import type { MuxStream } from '../tunnel/mux-stream.js';
-import type { ReceiveWindowState } from '../tunnel/mux.js';
+import type { EarlyOpen, ReceiveWindowState } from '../tunnel/mux.js';
 import type { Aead } from '../tunnel/noise.js';
 import type { StreamRequest } from '../tunnel/mux-frames.js';
 import type { ExitTrust } from '../trust/exit-trust.js';
@@ -84,6 +84,16 @@ export class TunnelClient extends Emitter<TunnelClientEvents> {
     if (this.session.closed) throw new StreamError('session-closed', 'no tunnel');
     await this.session.whenReady();
     return this.session.mux.open(request);
+  }
+
+  /**
+   * A stream whose request may be written at once, before the exit has connected (Mux.openEarly). Only on a
+   * session that is ready: throws a StreamError otherwise, as for a stream that cannot be started.
+   */
+  openEarly(request: StreamRequest): EarlyOpen {
+    if (this.session.closed) throw new StreamError('session-closed', 'no tunnel');
+    if (!this.session.established) throw new StreamError('unreachable', 'the tunnel is not ready yet');
+    return this.session.mux.openEarly(request);
   }
 
   /** Asks the exit to echo `payload` (PING): only an exit that answers PING may be asked (see ProtectEngine). */

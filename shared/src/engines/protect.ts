@@ -6,6 +6,7 @@ import type { ByteStream } from '../streams/byte-stream.js';
 import type { ExitService } from '../signaling/messages.js';
 import type { PeerFactory } from '../links/peer-link.js';
 import type { StreamRequest } from '../tunnel/mux-frames.js';
+import type { EarlyOpen } from '../tunnel/mux.js';
 import { PeerConnector, type SignalingChannel } from '../links/peer-connector.js';
 import { TunnelClient, type TunnelStats } from './client.js';
 import { withDeadline } from '../deadline.js';
@@ -213,18 +214,51 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     this.setState({ status: 'off' });
   }
 
+  /** A stream through the path, handed over once the exit has reached the target. */
   open(request: StreamRequest): Promise<ByteStream> {
-    const tunnel = this.tunnel;
-    if (!tunnel || this.current.status !== 'protected') {
-      this.blocked += 1;
-      if (this.current.status === 'reconnecting') this.blockedWhileReconnecting += 1;
-      this.refusals.record(request, 'no-path');
-      return Promise.reject(new StreamError('unreachable', 'no path is up'));
-    }
+    const tunnel = this.openingTunnel(request);
+    if (!tunnel) return Promise.reject(new StreamError('unreachable', 'no path is up'));
     return tunnel.open(request).catch((error: unknown) => {
-      this.refusals.record(request, refusalReasonOf(toUnderpassError(error).code));
+      this.recordRefusal(request, error);
       throw error;
     });
+  }
+
+  /**
+   * A stream through the path that may be written at once, before the exit has connected (Mux.openEarly): a
+   * request then costs one path round trip, not two. Throws a StreamError while no path is up (the kill
+   * switch); the exit's refusal closes the stream and rejects `opened`, and is logged as `open`'s are.
+   */
+  openEarly(request: StreamRequest): EarlyOpen<ByteStream> {
+    const tunnel = this.openingTunnel(request);
+    if (!tunnel) throw new StreamError('unreachable', 'no path is up');
+    let early: EarlyOpen;
+    try {
+      early = tunnel.openEarly(request);
+    } catch (error) {
+      this.recordRefusal(request, error);
+      throw error;
+    }
+    const { stream, opened } = early;
+    // A stream its user gave up before the exit answered (a tab closed, a preconnect not needed) was not refused.
+    opened.catch((error: unknown) => {
+      if (!stream.cancelled) this.recordRefusal(request, error);
+    });
+    return early;
+  }
+
+  /** The path's tunnel if one is up; otherwise the kill switch's refusal is counted and logged. */
+  private openingTunnel(request: StreamRequest): TunnelClient | undefined {
+    const tunnel = this.tunnel;
+    if (tunnel && this.current.status === 'protected') return tunnel;
+    this.blocked += 1;
+    if (this.current.status === 'reconnecting') this.blockedWhileReconnecting += 1;
+    this.refusals.record(request, 'no-path');
+    return undefined;
+  }
+
+  private recordRefusal(request: StreamRequest, error: unknown): void {
+    this.refusals.record(request, refusalReasonOf(toUnderpassError(error).code));
   }
 
   /**

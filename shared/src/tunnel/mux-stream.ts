@@ -30,6 +30,7 @@ export class MuxStream extends Emitter<ByteStreamEvents> implements ByteStream {
   private remoteEnded = false;
   private remoteEndDelivered = false;
   private needsDrain = false;
+  private destroyedByUser = false;
   /** @internal set by Mux.open */
   onOpened: (() => void) | undefined;
 
@@ -38,6 +39,8 @@ export class MuxStream extends Emitter<ByteStreamEvents> implements ByteStream {
     readonly id: number,
     private readonly windowSize: number,
     private readonly receiveWindow: StreamReceiveWindow,
+    /** Initiator: DATA and FIN may go out before the acceptor's OPEN_OK (Mux.openEarly). */
+    private readonly earlyData: boolean,
   ) {
     super();
     this.phase = 'opening';
@@ -88,6 +91,18 @@ export class MuxStream extends Emitter<ByteStreamEvents> implements ByteStream {
 
   destroy(error?: StreamError | SessionError | Error): void {
     if (this.phase === 'closed') return;
+    this.destroyedByUser = true;
+    this.reset(error);
+  }
+
+  /** True when this side's user destroyed the stream (not the peer, the session or an open that timed out). */
+  get cancelled(): boolean {
+    return this.destroyedByUser;
+  }
+
+  /** @internal Ends the stream and tells the peer, on the mux's behalf (an open that was not answered in time). */
+  reset(error?: StreamError | SessionError | Error): void {
+    if (this.phase === 'closed') return;
     const code: StreamErrorCode = error instanceof StreamError ? error.code : 'reset';
     this.mux.sendFrame({ type: 'reset', streamId: this.id, code });
     this.terminate(
@@ -106,6 +121,11 @@ export class MuxStream extends Emitter<ByteStreamEvents> implements ByteStream {
       this.deliver(this.recvBuffer.shift()!);
     }
     if (!this.paused) this.maybeDeliverEnd();
+  }
+
+  /** Whether DATA and FIN may go out now: once open, or at once for an early stream. */
+  private get maySend(): boolean {
+    return this.phase === 'open' || (this.phase === 'opening' && this.earlyData);
   }
 
   /** @internal */
@@ -146,8 +166,7 @@ export class MuxStream extends Emitter<ByteStreamEvents> implements ByteStream {
   /** @internal Sends at most one DATA frame; true if it sent something. */
   sendSome(): boolean {
     const sessionCredit = this.mux.sessionCredit;
-    if (this.phase !== 'open' || this.sendWindow <= 0 || this.queuedBytes === 0 || sessionCredit <= 0)
-      return false;
+    if (!this.maySend || this.sendWindow <= 0 || this.queuedBytes === 0 || sessionCredit <= 0) return false;
     const size = Math.min(this.queuedBytes, this.sendWindow, sessionCredit, MAX_DATA_PAYLOAD);
     const piece = this.takeQueued(size);
     this.queuedBytes -= size;
@@ -224,8 +243,7 @@ export class MuxStream extends Emitter<ByteStreamEvents> implements ByteStream {
   }
 
   private maybeSendFin(): void {
-    if (!this.localEndRequested || this.localFinSent || this.sendQueue.length > 0 || this.phase !== 'open')
-      return;
+    if (!this.localEndRequested || this.localFinSent || this.sendQueue.length > 0 || !this.maySend) return;
     this.localFinSent = true;
     this.mux.sendFrame({ type: 'fin', streamId: this.id });
     this.maybeFinish();

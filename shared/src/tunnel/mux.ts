@@ -50,6 +50,13 @@ export interface ReceiveWindowState {
   /** Bytes the streams' windows have grown beyond their initial size, together. */
   grownBytes: number;
 }
+/** A stream opened with `openEarly`: writable at once; `opened` settles with the acceptor's answer. */
+export interface EarlyOpen<S = MuxStream> {
+  stream: S;
+  /** Resolves on OPEN_OK; rejects with the StreamError of OPEN_FAILED, a time-out or the session's end. */
+  opened: Promise<void>;
+}
+
 export const DEFAULT_MAX_STREAMS = 256;
 /** Time the acceptor has to answer an OPEN: the exit's dial (DNS and connect) must fit in it. */
 export const DEFAULT_OPEN_TIMEOUT_MS = 30_000;
@@ -124,30 +131,54 @@ export class Mux extends Emitter<MuxEvents> {
     return this.received;
   }
 
+  /** Opens a stream and waits for the acceptor's answer: the stream is handed over once the target is reached. */
   open(request: StreamRequest): Promise<MuxStream> {
+    try {
+      const { stream, opened } = this.start(request, false);
+      return opened.then(() => stream);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Opens a stream that may carry DATA (and FIN) at once, before the acceptor answers (PROTOCOL.md §4, "Early
+   * data"): what is written follows the OPEN within the stream's window, and the acceptor holds it until the
+   * target is reached. Saves the open's round trip before the first request. A refusal closes the stream with
+   * the acceptor's code, as `opened` rejects. Throws a StreamError (`session-closed`, `protocol`, `limit`) when
+   * the stream cannot even be started.
+   */
+  openEarly(request: StreamRequest): EarlyOpen {
+    return this.start(request, true);
+  }
+
+  private start(request: StreamRequest, earlyData: boolean): EarlyOpen {
     if (this.options.role !== 'initiator') throw new Error('only the initiator opens streams');
-    if (this.isClosed) return Promise.reject(new StreamError('session-closed', 'the session is closed'));
+    if (this.isClosed) throw new StreamError('session-closed', 'the session is closed');
     const invalid = validateRequest(request);
-    if (invalid) return Promise.reject(new StreamError('protocol', invalid));
+    if (invalid) throw new StreamError('protocol', invalid);
     if (this.streams.size >= this.maxStreams) {
-      return Promise.reject(new StreamError('limit', `at most ${this.maxStreams} streams at once`));
+      throw new StreamError('limit', `at most ${this.maxStreams} streams at once`);
     }
     const id = this.nextStreamId++;
-    const stream = new MuxStream(this, id, this.window, this.receiveWindows.stream());
+    const stream = new MuxStream(this, id, this.window, this.receiveWindows.stream(), earlyData);
     this.streams.set(id, stream);
     this.sendFrame({ type: 'open', streamId: id, request });
-    const opened = new Promise<MuxStream>((resolve, reject) => {
+    const answered = new Promise<void>((resolve, reject) => {
       stream.once('close', (error) => reject(error ?? new StreamError('reset')));
-      stream.onOpened = () => resolve(stream);
+      stream.onOpened = resolve;
     });
-    return withDeadline(opened, {
+    const opened = withDeadline(answered, {
       ms: this.openTimeoutMs,
       onTimeout: () => new StreamError('timeout', 'the exit did not answer the open in time'),
     }).catch((error: unknown) => {
       // Timed out: the far side is told (RESET) and the stream forgotten. Already closed otherwise: a no-op.
-      stream.destroy(error instanceof Error ? error : undefined);
+      stream.reset(error instanceof Error ? error : undefined);
       throw error;
     });
+    // An early stream's refusal also closes the stream, which is where its user hears of it.
+    opened.catch(() => undefined);
+    return { stream, opened };
   }
 
   /**
@@ -303,7 +334,7 @@ export class Mux extends Emitter<MuxEvents> {
       this.sendFrame({ type: 'open-failed', streamId, code: 'limit' });
       return;
     }
-    const stream = new MuxStream(this, streamId, this.window, this.receiveWindows.stream());
+    const stream = new MuxStream(this, streamId, this.window, this.receiveWindows.stream(), false);
     this.streams.set(streamId, stream);
     this.emit('stream', stream, request);
   }
