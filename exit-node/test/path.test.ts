@@ -196,6 +196,9 @@ describe('a real path: client engine → relay engine → exit node → website 
     const denied = protect.openEarly({ kind: 'tcp', host: '10.0.0.1', port: site.port });
     await expect(httpGet(denied.stream, '10.0.0.1', '/')).rejects.toMatchObject({ code: 'policy-denied' });
     await expect(denied.opened).rejects.toMatchObject({ code: 'policy-denied' });
+    // Remembered, so that the browser's next connection there waits for the exit's answer (a proxy error).
+    expect(protect.refusedLately({ kind: 'tcp', host: '10.0.0.1', port: site.port })).toBe(true);
+    expect(protect.refusedLately({ kind: 'tcp', host: '127.0.0.1', port: site.port })).toBe(false);
 
     const givenUp = protect.openEarly({ kind: 'tcp', host: '127.0.0.1', port: site.port });
     givenUp.stream.destroy();

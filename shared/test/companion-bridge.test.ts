@@ -34,12 +34,20 @@ class HandStream extends Emitter<ByteStreamEvents> implements ByteStream {
 const REQUEST: StreamRequest = { kind: 'tcp', host: 'example.com', port: 443 };
 
 /** A tunnel stream as the engine's openEarly hands it over: writable now, the exit's answer still to come. */
-function early(stream: ByteStream, opened: Promise<void> = Promise.resolve()): EarlyOpen<ByteStream> {
+function early(
+  stream: ByteStream,
+  opened: Promise<void> = new Promise<void>(() => {}),
+): EarlyOpen<ByteStream> {
   return { stream, opened };
 }
 
+const noStream = (): Promise<ByteStream> => Promise.reject(new Error('open() was not to be called'));
+
 /** The extension's bridge on one end of a link, the companion's initiating mux on the other. */
-function setup(open: (request: StreamRequest) => EarlyOpen<ByteStream>) {
+function setup(
+  open: (request: StreamRequest) => Promise<ByteStream>,
+  openEarly?: (request: StreamRequest) => EarlyOpen<ByteStream> | undefined,
+) {
   const [extensionEnd, companionEnd] = memoryLinkPair();
   const requests: StreamRequest[] = [];
   const bridge = bridgeCompanion({
@@ -48,6 +56,7 @@ function setup(open: (request: StreamRequest) => EarlyOpen<ByteStream>) {
       requests.push(request);
       return open(request);
     },
+    ...(openEarly ? { openEarly } : {}),
   });
   const companion = muxOverLink(companionEnd, 'initiator');
   return { extensionEnd, companionEnd, bridge, companion, requests };
@@ -62,7 +71,7 @@ function dataFrames(sent: Uint8Array[]): number {
 
 describe('bridgeCompanion', () => {
   it('joins each stream the companion opens to the tunnel stream for its request, both ways', async () => {
-    const { companion, requests } = setup(() => early(new EchoStream()));
+    const { companion, requests } = setup(() => Promise.resolve(new EchoStream()));
     const stream = await companion.open(REQUEST);
     expect(requests).toEqual([REQUEST]);
     const echoed = collect(stream);
@@ -71,20 +80,38 @@ describe('bridgeCompanion', () => {
     expect(new TextDecoder().decode(await echoed)).toBe('through the tunnel');
   });
 
-  it('refuses the stream at once when no tunnel stream can start (the kill switch), with its code; unreachable for anything untyped', async () => {
-    const refusals: unknown[] = [new StreamError('unreachable', 'no path is up'), new Error('broken')];
-    const { companion } = setup(() => {
-      throw refusals.shift();
-    });
-    await expect(companion.open(REQUEST)).rejects.toMatchObject({ code: 'unreachable' });
-    refusals.unshift(new StreamError('limit'));
-    await expect(companion.open(REQUEST)).rejects.toMatchObject({ code: 'limit' });
+  it('refuses the stream with the tunnel’s error code, and with unreachable for anything untyped', async () => {
+    const refusals: unknown[] = [new StreamError('policy-denied'), new Error('no path')];
+    const { companion } = setup(() => Promise.reject(refusals.shift()));
+    await expect(companion.open(REQUEST)).rejects.toMatchObject({ code: 'policy-denied' });
     await expect(companion.open(REQUEST)).rejects.toMatchObject({ code: 'unreachable' });
   });
 
-  it('answers before the exit does, so the first bytes travel at once; the exit’s refusal then resets the stream with its code', async () => {
+  it('refuses a torrent stream from the companion without opening anything: it carries SOCKS connections only', async () => {
+    const { companion, requests } = setup(() => Promise.resolve(new EchoStream()));
+    const torrent: StreamRequest = { kind: 'torrent', infoHash: 'a'.repeat(40), trackers: [], files: [] };
+    await expect(companion.open(torrent)).rejects.toMatchObject({ code: 'protocol' });
+    expect(requests).toEqual([]);
+  });
+
+  it('destroys a tunnel stream that arrives after the companion’s stream is gone', async () => {
+    let resolveOpen: (stream: ByteStream) => void = () => {};
+    const { companion, companionEnd, requests } = setup(
+      () => new Promise<ByteStream>((resolve) => (resolveOpen = resolve)),
+    );
+    const opening = companion.open(REQUEST).catch((error: unknown) => error);
+    await waitUntil(() => requests.length === 1);
+    companionEnd.close();
+    expect(await opening).toBeInstanceOf(StreamError);
+    const late = new HandStream();
+    resolveOpen(late);
+    await waitUntil(() => late.closed);
+    expect(late.closed).toBe(true);
+  });
+
+  it('early: answers before the exit does, so the first bytes travel at once; the exit’s refusal then resets the stream with its code', async () => {
     const tunnel = new HandStream();
-    const { companion } = setup(() => early(tunnel, new Promise<void>(() => {})));
+    const { companion } = setup(noStream, () => early(tunnel));
     const stream = await companion.open(REQUEST);
     stream.resume();
     stream.write(new TextEncoder().encode('GET / HTTP/1.1'));
@@ -95,16 +122,26 @@ describe('bridgeCompanion', () => {
     expect(await closed).toMatchObject({ code: 'policy-denied' });
   });
 
-  it('refuses a torrent stream from the companion without opening anything: it carries SOCKS connections only', async () => {
-    const { companion, requests } = setup(() => early(new EchoStream()));
-    const torrent: StreamRequest = { kind: 'torrent', infoHash: 'a'.repeat(40), trackers: [], files: [] };
-    await expect(companion.open(torrent)).rejects.toMatchObject({ code: 'protocol' });
+  it('early: refuses at once when no tunnel stream can start (the kill switch), with its code', async () => {
+    const { companion, requests } = setup(noStream, () => {
+      throw new StreamError('unreachable', 'no path is up');
+    });
+    await expect(companion.open(REQUEST)).rejects.toMatchObject({ code: 'unreachable' });
     expect(requests).toEqual([]);
   });
 
-  it('destroys the tunnel stream when the companion’s stream ends first', async () => {
+  it('early: waits for the exit’s answer where the engine says so (a destination refused lately), so the refusal is the SOCKS reply', async () => {
+    const { companion, requests } = setup(
+      () => Promise.reject(new StreamError('dns-failed')),
+      () => undefined,
+    );
+    await expect(companion.open(REQUEST)).rejects.toMatchObject({ code: 'dns-failed' });
+    expect(requests).toEqual([REQUEST]);
+  });
+
+  it('early: ends the tunnel stream when the companion’s stream ends first', async () => {
     const tunnel = new HandStream();
-    const { companion } = setup(() => early(tunnel, new Promise<void>(() => {})));
+    const { companion } = setup(noStream, () => early(tunnel));
     const stream = await companion.open(REQUEST);
     stream.destroy();
     await waitUntil(() => tunnel.closed);
@@ -113,7 +150,7 @@ describe('bridgeCompanion', () => {
 
   it('holds DATA while the link is congested and sends it on drain', async () => {
     const tunnel = new HandStream();
-    const { companion, extensionEnd } = setup(() => early(tunnel));
+    const { companion, extensionEnd } = setup(() => Promise.resolve(tunnel));
     const stream = await companion.open(REQUEST);
     const received: number[] = [];
     stream.on('data', (chunk) => received.push(...chunk));
@@ -129,12 +166,12 @@ describe('bridgeCompanion', () => {
   });
 
   it('closes with its link, and closes the link when closed', async () => {
-    const first = setup(() => early(new EchoStream()));
+    const first = setup(() => Promise.resolve(new EchoStream()));
     first.companionEnd.close(new SessionError('malformed-frame'));
     await waitUntil(() => first.bridge.closed);
     expect(first.extensionEnd.closed).toBe(true);
 
-    const second = setup(() => early(new EchoStream()));
+    const second = setup(() => Promise.resolve(new EchoStream()));
     const [error] = await Promise.all([
       new Promise<SessionError | undefined>((resolve) => second.companionEnd.once('close', resolve)),
       Promise.resolve().then(() => second.bridge.close()),

@@ -156,17 +156,23 @@ export class ProtectHost implements FeatureHost<'protect'> {
           : { code: 'companion-closed', reason: 'The connection to the companion closed.' },
       );
     });
+    // A refusal (the exit's, or the kill switch's) shows in the popup at once, not at the next tick.
+    const reportRefusal = () => {
+      if (this.run !== run || run.refusalReport !== undefined) return;
+      run.refusalReport = setTimeout(() => {
+        run.refusalReport = undefined;
+        if (this.run === run) this.sendStats(engine);
+      }, PROTECT_REFUSAL_REPORT_MS);
+    };
     attachment.bridge = bridgeCompanion({
       link: websocketLink(socket),
       open: (request) => {
-        // A refusal (the exit's, or the kill switch's) shows in the popup at once, not at the next tick.
-        const reportRefusal = () => {
-          if (this.run !== run || run.refusalReport !== undefined) return;
-          run.refusalReport = setTimeout(() => {
-            run.refusalReport = undefined;
-            if (this.run === run) this.sendStats(engine);
-          }, PROTECT_REFUSAL_REPORT_MS);
-        };
+        const stream = engine.open(request);
+        stream.catch(reportRefusal);
+        return stream;
+      },
+      openEarly: (request) => {
+        if (engine.refusedLately(request)) return undefined;
         try {
           const early = engine.openEarly(request);
           early.opened.catch(reportRefusal);

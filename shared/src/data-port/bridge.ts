@@ -9,10 +9,16 @@ export interface CompanionBridgeOptions {
   /** The authenticated data-port WebSocket to the companion, as a Link. */
   link: Link;
   /**
-   * Starts a stream through the tunnel that may be written at once (ProtectEngine.openEarly); throws a
-   * StreamError while no path is up (the kill switch). A refusal by the exit closes the stream with its code.
+   * Opens a stream through the tunnel, handed over once the exit has reached the target; rejects with a
+   * StreamError while no path is up (the kill switch) or when the exit refuses.
    */
-  open(request: TcpRequest): EarlyOpen<ByteStream>;
+  open(request: TcpRequest): Promise<ByteStream>;
+  /**
+   * Starts a stream through the tunnel that may be written at once (ProtectEngine.openEarly), or returns
+   * undefined where the exit's answer is worth waiting for (a destination it refused lately: `open` then). Throws
+   * a StreamError while no path is up. Without it, every stream waits for the exit's answer.
+   */
+  openEarly?(request: TcpRequest): EarlyOpen<ByteStream> | undefined;
 }
 
 export interface CompanionBridge {
@@ -24,6 +30,11 @@ export interface CompanionBridge {
  * The extension's side of the companion's data port: the companion opens one mux stream per browser
  * connection, and each is joined to a tunnel stream. The same mux (and its flow control) as inside the tunnel,
  * without encryption: it never leaves 127.0.0.1.
+ *
+ * A stream started early is accepted before the exit has answered, so the companion answers the browser's
+ * CONNECT at once and the browser's first bytes travel with the tunnel's OPEN (PROTOCOL.md §4', "Early data");
+ * the exit's refusal then resets the stream with its code. Otherwise the stream is accepted or refused with the
+ * exit's answer, as the SOCKS reply then says.
  */
 export function bridgeCompanion(options: CompanionBridgeOptions): CompanionBridge {
   const mux = muxOverLink(options.link, 'acceptor');
@@ -34,18 +45,29 @@ export function bridgeCompanion(options: CompanionBridgeOptions): CompanionBridg
       stream.reject('protocol');
       return;
     }
-    let tunnelStream: ByteStream;
+    let early: EarlyOpen<ByteStream> | undefined;
     try {
-      tunnelStream = options.open(request).stream;
+      early = options.openEarly?.(request);
     } catch (error) {
-      stream.reject(error instanceof StreamError ? error.code : 'unreachable');
+      stream.reject(codeOf(error));
       return;
     }
-    // Accepted before the exit has answered, so the companion answers the browser's CONNECT at once and the
-    // browser's first bytes travel with the OPEN (PROTOCOL.md §4', "Early data"). The exit's refusal then
-    // resets the stream with its code instead of refusing the CONNECT.
-    stream.accept();
-    void pipeBoth(stream, tunnelStream);
+    if (early) {
+      stream.accept();
+      void pipeBoth(stream, early.stream);
+      return;
+    }
+    options.open(request).then(
+      (tunnelStream) => {
+        if (stream.closed) {
+          tunnelStream.destroy();
+          return;
+        }
+        stream.accept();
+        void pipeBoth(stream, tunnelStream);
+      },
+      (error: unknown) => stream.reject(codeOf(error)),
+    );
   });
   return {
     close: () => mux.close(),
@@ -53,4 +75,8 @@ export function bridgeCompanion(options: CompanionBridgeOptions): CompanionBridg
       return mux.closed;
     },
   };
+}
+
+function codeOf(error: unknown): StreamError['code'] {
+  return error instanceof StreamError ? error.code : 'unreachable';
 }

@@ -11,6 +11,7 @@ import { PeerConnector, type SignalingChannel } from '../links/peer-connector.js
 import { TunnelClient, type TunnelStats } from './client.js';
 import { withDeadline } from '../deadline.js';
 import { RefusalLog, refusalReasonOf, type RefusalSummary } from './refusal-log.js';
+import { RefusedDestinations } from './refused-destinations.js';
 import { RoundTripMeter } from './round-trip.js';
 import { PathService, type PathServiceState } from './path-service.js';
 import type { Link } from '../links/link.js';
@@ -157,6 +158,7 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
   /** The path being replaced by renew(), held until the new one is up so the broker counts it as ours. */
   private retiring: TunnelClient | undefined;
   private readonly refusals: RefusalLog;
+  private readonly refusedDestinations: RefusedDestinations;
   /** A service another feature wants carried over this engine's paths (want). */
   private wanted: ExitService | undefined;
   /** The path that is up (with `tunnel`), and its service session. */
@@ -168,6 +170,7 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     super();
     this.clock = options.clock ?? systemClock;
     this.refusals = new RefusalLog({ clock: { now: options.wallClock ?? (() => Date.now()) } });
+    this.refusedDestinations = new RefusedDestinations({ clock: this.clock });
     if (!options.createSignaling && !options.signaling)
       throw new UnderpassError('bad-options', 'ProtectEngine needs createSignaling or signaling');
     this.signaling = options.signaling;
@@ -184,6 +187,7 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
     this.setState({ status: 'connecting' });
     this.blockedWhileReconnecting = 0;
     this.refusals.clear();
+    this.refusedDestinations.clear();
     this.rttMs = undefined;
     try {
       await this.buildFirstPath(generation);
@@ -258,7 +262,17 @@ export class ProtectEngine extends Emitter<ProtectEngineEvents> {
   }
 
   private recordRefusal(request: StreamRequest, error: unknown): void {
-    this.refusals.record(request, refusalReasonOf(toUnderpassError(error).code));
+    const { code } = toUnderpassError(error);
+    this.refusals.record(request, refusalReasonOf(code));
+    this.refusedDestinations.note(request, code);
+  }
+
+  /**
+   * Whether the exit refused this destination lately (RefusedDestinations): a browser connection to it should
+   * wait for the exit's answer (`open`) rather than go out with early data (`openEarly`).
+   */
+  refusedLately(request: StreamRequest): boolean {
+    return this.refusedDestinations.has(request);
   }
 
   /**
