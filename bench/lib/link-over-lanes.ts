@@ -77,6 +77,7 @@ export class LinkOverLanes {
       if (others.length === 0) return (this.link = first!);
       const link = new StripedLink(first!, {
         receipts: options.receipts ?? process.env.BENCH_LANE_RECEIPTS !== 'off',
+        nudges: process.env.BENCH_NUDGES !== 'off',
         silenceLimitMs: DEFAULT_LINK_SILENCE_LIMIT_MS,
         ...(sticky === undefined ? {} : { stickyLaneBytes: sticky }),
       });

@@ -7,7 +7,8 @@
  *   --lanes N      each tunnel link (client↔exit, client↔relay, relay↔exit) over N PeerConnections (StripedLink;
  *                  default BENCH_TUNNEL_LANES, else the product's DEFAULT_LINK_LANES); the raw baseline stays one
  *                  DataChannel
- *   env BENCH_TUNNEL_MB (default 100), BENCH_TUNNEL_RUNS (default 5), BENCH_TUNNEL_LANES, BENCH_LANE_RECEIPTS=off
+ *   env BENCH_TUNNEL_MB (default 100), BENCH_TUNNEL_RUNS (default 5), BENCH_TUNNEL_LANES, BENCH_LANE_RECEIPTS=off,
+ *   BENCH_NUDGES=off
  */
 import { cpus, tmpdir } from 'node:os';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';

@@ -15,6 +15,7 @@
  *   --lanes N       each tunnel link (not the raw baseline's) over N PeerConnections (StripedLink; default the
  *                   product's, DEFAULT_LINK_LANES)
  *   --lane-receipts on|off  per-lane receipts on striped links (default on, as the product's links)
+ *   --nudges on|off  striped links nudge lanes with long round trips (default on, as the product's: StripedLink)
  *   --early-data on|off  tunnel requests written with their stream's OPEN (default on, as the browser's through the
  *                   companion: ProtectEngine.openEarly); off waits for the exit's OPEN_OK first
  *   BENCH_STICKY_LANE_KIB=N  (environment; an experiment) with receipts, keep sending on one lane until it has
@@ -52,6 +53,7 @@ const { values: flags } = parseArgs({
     lanes: { type: 'string', default: String(DEFAULT_LINK_LANES) },
     'lane-receipts': { type: 'string', default: 'on' },
     'early-data': { type: 'string', default: 'on' },
+    nudges: { type: 'string', default: 'on' },
   },
 });
 /** --lane-receipts off: striped links without per-lane receipts (the product names them: PeerConnector). */
@@ -61,6 +63,9 @@ process.env.BENCH_LANE_RECEIPTS = flags['lane-receipts'];
 /** --early-data off: the client waits for OPEN_OK before it writes a request (the parties inherit it). */
 if (flags['early-data'] !== 'on' && flags['early-data'] !== 'off') throw new Error('--early-data on|off');
 process.env.BENCH_EARLY_DATA = flags['early-data'];
+/** --nudges off: striped links never nudge their lanes (the parties inherit it). */
+if (flags.nudges !== 'on' && flags.nudges !== 'off') throw new Error('--nudges on|off');
+process.env.BENCH_NUDGES = flags.nudges;
 /** --raw-pace: the raw baseline's sender held to this many Mbit/s (0: as fast as the channel takes). */
 const RAW_PACE_MBPS = Number(flags['raw-pace']);
 
@@ -559,7 +564,7 @@ async function main(): Promise<void> {
   );
   progress(
     `bench:wan — ${conditions.length} conditions, ${SECONDS} s per download, ${LINK_MBPS} Mbit/s bottleneck, ` +
-      `tunnel links over ${LANES} lane${LANES === 1 ? '' : 's'}, early data ${flags['early-data']}` +
+      `tunnel links over ${LANES} lane${LANES === 1 ? '' : 's'}, early data ${flags['early-data']}, nudges ${flags.nudges}` +
       (JITTER_MS ? `, jitter ±${JITTER_MS} ms` : ''),
   );
   const setupStart = performance.now();

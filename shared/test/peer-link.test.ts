@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Emitter } from '../src/emitter.js';
 import { FakePeer } from './helpers.js';
-import { PeerLink, type SimplePeerLike } from '../src/links/peer-link.js';
+import { BYTES_PER_SEND, PeerLink, type SimplePeerLike } from '../src/links/peer-link.js';
 import { LINK_KEEPALIVE_MESSAGE } from '../src/links/link-keepalive.js';
 import { DEFAULT_LINK_GOODBYE_WAIT_MS, LINK_GOODBYE_MESSAGE } from '../src/links/link-goodbye.js';
 import { decodeCell } from '../src/tunnel/cells.js';
@@ -32,6 +32,20 @@ describe('PeerLink', () => {
     link.on('message', (message) => heard.push(message[0]!));
     peer.receive(Uint8Array.of(3));
     expect(heard).toEqual([1, 2, 3]);
+  });
+
+  it('nudges: one keepalive per BYTES_PER_SEND of a message beyond the first, none for a small one or once closed', () => {
+    const peer = new FakePeer();
+    const link = new PeerLink(peer as unknown as SimplePeerLike, { keepaliveMs: 0 });
+    link.nudge(new Uint8Array(BYTES_PER_SEND - 1));
+    expect(peer.sent).toEqual([]);
+    link.nudge(new Uint8Array(61_470));
+    expect(peer.sent).toHaveLength(Math.floor(61_470 / BYTES_PER_SEND));
+    expect(peer.sent.every((message) => message === LINK_KEEPALIVE_MESSAGE)).toBe(true);
+    link.close();
+    const before = peer.sent.length;
+    link.nudge(new Uint8Array(61_470));
+    expect(peer.sent.slice(before).every((message) => message !== LINK_KEEPALIVE_MESSAGE)).toBe(true);
   });
 
   it('sends nothing once the far end is closing the channel, and still delivers what it sent before', () => {

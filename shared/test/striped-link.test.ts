@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { memoryLinkPair, type MemoryLink } from '../src/links/memory-link.js';
 import {
   MAX_REORDER_BYTES,
+  NUDGE_MIN_ROUND_TRIP_MS,
   RECEIPT_INTERVAL_MS,
   STICKY_LANE_BYTES,
   STRIPE_HEADER,
@@ -298,6 +299,46 @@ describe('StripedLink', () => {
       expect(near.bufferedAmount).toBe(LINK_HIGH_WATER + 1);
       near.send(cell);
       expect(nearLanes.map((lane) => lane.sent.length)).toEqual([1, 1, 2]);
+    });
+
+    it('nudges a lane after each message once its shortest round trip is long; not before one is timed, not a short one, not with nudges off', () => {
+      /** Lane 0 of a one-lane pair whose round trip is timed as `roundTripMs`: what it was asked to nudge. */
+      const timedLane = (roundTripMs: number, options: StripedLinkOptions = {}) => {
+        const clock = new ManualClock();
+        const { near, nearLanes } = stripedPair(1, { receipts: true, clock, ...options });
+        const nudged: number[] = [];
+        Object.assign(nearLanes[0]!, { nudge: (message: Uint8Array) => nudged.push(message.length) });
+        near.send(new Uint8Array(60_000));
+        expect(nudged).toEqual([]);
+        clock.advance(roundTripMs);
+        nearLanes[0]!.deliver(receipt(60_000 + STRIPE_HEADER));
+        expect(near.lanesRoundTripMs).toEqual([roundTripMs]);
+        near.send(new Uint8Array(60_000));
+        return nudged;
+      };
+      expect(timedLane(NUDGE_MIN_ROUND_TRIP_MS)).toEqual([60_000 + STRIPE_HEADER]);
+      expect(timedLane(150)).toEqual([60_000 + STRIPE_HEADER]);
+      expect(timedLane(NUDGE_MIN_ROUND_TRIP_MS - 1)).toEqual([]);
+      expect(timedLane(150, { nudges: false })).toEqual([]);
+    });
+
+    it('keeps the shortest round trip timed, one message at a time', () => {
+      const clock = new ManualClock();
+      const { near, nearLanes } = stripedPair(1, { receipts: true, clock });
+      near.send(new Uint8Array(100)); // timed
+      clock.advance(20);
+      near.send(new Uint8Array(100)); // not timed: the first is still out
+      clock.advance(20);
+      nearLanes[0]!.deliver(receipt(104));
+      expect(near.lanesRoundTripMs).toEqual([40]);
+      near.send(new Uint8Array(100)); // timed
+      clock.advance(15);
+      nearLanes[0]!.deliver(receipt(312));
+      expect(near.lanesRoundTripMs).toEqual([15]);
+      near.send(new Uint8Array(100));
+      clock.advance(90);
+      nearLanes[0]!.deliver(receipt(416));
+      expect(near.lanesRoundTripMs).toEqual([15]);
     });
 
     it('counts receipts across the wrap of their 32-bit counter', () => {

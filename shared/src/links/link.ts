@@ -18,6 +18,11 @@ export interface Link extends Pick<Emitter<LinkEvents>, 'on' | 'once' | 'off'> {
   readonly bufferedAmount: number;
   readonly closed: boolean;
   close(error?: SessionError): void;
+  /**
+   * Lets the transport send more of what it holds now, after a large message: see PeerLink's `nudge`. Only links
+   * whose transport releases data in bursts per call (WebRTC) have it.
+   */
+  nudge?(message: Uint8Array): void;
 }
 
 /** Above this many buffered bytes a sender should wait for `drain`. */

@@ -38,6 +38,14 @@ export const RECEIPT_INTERVAL_MS = 5;
  */
 export const STICKY_LANE_BYTES = 64 * 1024;
 
+/**
+ * With receipts, a lane whose shortest round trip (a message's send to the receipt that covers it) is at least
+ * this long is nudged after each large message (Link's `nudge`): on a long path the nudges let SCTP send a
+ * burst at once; on a short one they only cost, since acknowledgements come back at once anyway. A receipt
+ * follows data by up to RECEIPT_INTERVAL_MS, so the shortest sample on a local link stays below this.
+ */
+export const NUDGE_MIN_ROUND_TRIP_MS = 10;
+
 export interface StripedLinkOptions {
   /**
    * Both ends agreed to receipts (lane-signals.ts): each end tells the other, per lane, what arrived, so a sender
@@ -47,6 +55,8 @@ export interface StripedLinkOptions {
   receipts?: boolean;
   /** With receipts: see STICKY_LANE_BYTES. */
   stickyLaneBytes?: number;
+  /** With receipts: nudge lanes with long round trips (NUDGE_MIN_ROUND_TRIP_MS); on by default. */
+  nudges?: boolean;
   /** How long the link waits for its other lanes once one has ended (see `onLaneEnded`). */
   laneEndWaitMs?: number;
   /**
@@ -74,6 +84,10 @@ interface Lane {
   receiptSentAt: number;
   receiptDue: unknown;
   ended: boolean;
+  /** With receipts: the one message timed at a time (the lane's `sent` once it is out, and when). */
+  timed: { sentMark: number; at: number } | undefined;
+  /** With receipts: the shortest round trip timed on it, ms; undefined until one is. */
+  shortestRoundTripMs: number | undefined;
 }
 
 /**
@@ -96,6 +110,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
   readonly receipts: boolean;
   private readonly clock: Clock;
   private readonly stickyLaneBytes: number;
+  private readonly nudges: boolean;
   private readonly laneEndWaitMs: number;
   private expectedLanes: number;
   private isClosed = false;
@@ -115,6 +130,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
   constructor(firstLane: Link, options: StripedLinkOptions = {}) {
     super();
     this.receipts = options.receipts ?? false;
+    this.nudges = options.nudges ?? true;
     this.clock = options.clock ?? systemClock;
     this.stickyLaneBytes = options.stickyLaneBytes ?? STICKY_LANE_BYTES;
     this.laneEndWaitMs = options.laneEndWaitMs ?? DEFAULT_LINK_GOODBYE_WAIT_MS;
@@ -143,6 +159,11 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     return this.waitingBytes;
   }
 
+  /** With receipts: each lane's shortest round trip so far (ms; undefined until timed), for traces and tests. */
+  get lanesRoundTripMs(): (number | undefined)[] {
+    return this.lanes.map((lane) => lane.shortestRoundTripMs);
+  }
+
   /** With receipts: bytes sent on each lane that its far end has not yet receipted (bench:wan --trace). */
   get lanesInFlight(): number[] {
     return this.lanes.map((lane) => lane.sent - lane.receipted);
@@ -162,6 +183,8 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
       receiptSentAt: -Infinity,
       receiptDue: undefined,
       ended: false,
+      timed: undefined,
+      shortestRoundTripMs: undefined,
     };
     this.lanes.push(state);
     lane.on('message', (message) => this.onLaneMessage(state, message));
@@ -213,6 +236,12 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     const lane = this.receipts ? this.leastInFlight() : this.pickLane();
     lane.sent += framed.length;
     lane.link.send(framed);
+    if (this.receipts) {
+      lane.timed ??= { sentMark: lane.sent, at: this.clock.now() };
+      const roundTrip = lane.shortestRoundTripMs;
+      if (this.nudges && roundTrip !== undefined && roundTrip >= NUDGE_MIN_ROUND_TRIP_MS)
+        lane.link.nudge?.(framed);
+    }
     if (!this.backpressure.congested) this.backpressure.note(this.leastBuffered());
   }
 
@@ -355,6 +384,12 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
       return;
     }
     lane.receipted += newlyArrived;
+    const timed = lane.timed;
+    if (timed && lane.receipted >= timed.sentMark) {
+      const sample = this.clock.now() - timed.at;
+      lane.shortestRoundTripMs = Math.min(lane.shortestRoundTripMs ?? sample, sample);
+      lane.timed = undefined;
+    }
   }
 
   private noteReceived(lane: Lane, bytes: number): void {
