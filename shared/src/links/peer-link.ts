@@ -201,21 +201,26 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
   }
 
   send(message: Uint8Array): void {
-    if (this.isClosed) return;
+    if (this.write(message) && !this.backpressure.congested) this.backpressure.note(this.peer.bufferSize);
+  }
+
+  /** Hands one message to the channel; false if it could not (the link is closed, or closing). */
+  private write(message: Uint8Array): boolean {
+    if (this.isClosed) return false;
     try {
       this.peer.send(message);
       this.keepalive.sent();
+      return true;
     } catch (error) {
       // The far end is closing the channel: its close event follows, and messages it sent before may still be
       // on their way in (a CLOSE cell is often its last word). Closing the link now would lose them; what we
       // sent could not arrive anyway. (Read only here: each read is a call into the native side.)
       const state = this.peer._channel?.readyState;
-      if (state === 'closing' || state === 'closed') return;
+      if (state === 'closing' || state === 'closed') return false;
       // A DataChannel throws when its send buffer overflows or it is closing: the link is unusable either way.
       this.close(new SessionError('link-closed', `send failed: ${errorMessage(error)}`));
-      return;
+      return false;
     }
-    if (!this.backpressure.congested) this.backpressure.note(this.peer.bufferSize);
   }
 
   /**
@@ -225,13 +230,13 @@ export class PeerLink extends Emitter<LinkEvents> implements Link {
    * acknowledgements return, doubling each round trip whatever its congestion window allows. On a long path each
    * burst of a stream then crawls out again at every hop. Each keepalive is one more call, so the message leaves
    * as fast as the congestion window allows; the far end consumes keepalives (§2). bench:wan, RTT 150 ms, one
-   * stream: 55 Mbit/s direct against 6–14 without, 25–34 through two hops against 9–13. Costly where round trips
+   * stream over 10 s: 42–56 Mbit/s direct against 10–18 without, 46–57 through two hops against 13–14. Costly where round trips
    * are short (the far end handles a dozen more messages per 60 kB, and acknowledgements come back at once
    * anyway): StripedLink nudges only lanes with long round trips.
    */
   nudge(message: Uint8Array): void {
-    for (let count = Math.floor(message.length / BYTES_PER_SEND); count > 0 && !this.isClosed; count--)
-      this.send(LINK_KEEPALIVE_MESSAGE);
+    for (let count = Math.floor(message.length / BYTES_PER_SEND); count > 0; count--)
+      if (!this.write(LINK_KEEPALIVE_MESSAGE)) return;
   }
 
   /**
