@@ -20,7 +20,7 @@
  *                   companion: ProtectEngine.openEarly); off waits for the exit's OPEN_OK first
  *   BENCH_STICKY_LANE_KIB=N  (environment; an experiment) with receipts, keep sending on one lane until it has
  *                   N KiB in flight (default the product's STICKY_LANE_BYTES)
- *   --trace         during each one-stream tunnel download, sample every 100 ms where data waits (the exit's and
+ *   --trace         during each tunnel download, sample every 100 ms where data waits (the exit's and
  *                   the relay's DataChannel buffers, the relay's queue, the emulator's queues and drops, each
  *                   party's event-loop delay, what the client's channel received and its streams not yet) and
  *                   how the client's receive windows see the path; print it
@@ -354,7 +354,9 @@ async function measureCondition(
       'event loop late ms: relay': loopDelays[1]!,
       'event loop late ms: exit': loopDelays[2]!,
       'client: windows grown kB': (window?.grownBytes ?? 0) / 1000,
+      'client: windows open kB': (window?.openBytes ?? 0) / 1000,
       'client: credit RTT latest ms': window?.latestRoundTripMs ?? 0,
+      'client: credit RTT shortest ms': window?.roundTripMs ?? 0,
       'client: queue-free (1) or not': window?.queueFree ? 1 : 0,
       'direct: exit DC kB': (exitBuffered[direct] ?? 0) / 1000,
       'two-hop: exit DC kB': (exitBuffered[`${twoHop}-exit`] ?? 0) / 1000,
@@ -385,7 +387,7 @@ async function measureCondition(
       // A download whose path died (a link that stalled past its keepalive's silence limit) counts as 0 with
       // the reason printed, rather than ending the whole run.
       const measured = await withLinkCounters(network, firstHop, () =>
-        flags.trace && streams === 1 && 'tunnel' in via ? traced(run, () => sample(via.tunnel)) : run(),
+        flags.trace && 'tunnel' in via ? traced(run, () => sample(via.tunnel)) : run(),
       ).then(fromDownload, (error: unknown): Measured => {
         progress(`  ${streams} × ${name} failed: ${String(error).split('\n')[0]}`);
         return { mbps: 0, perSecondMbps: [], queueDrops: 0, lost: 0, wirePerByte: 0, emulatorCpu: 0 };

@@ -102,6 +102,20 @@ describe('receive windows on a simulated path', () => {
     });
   }
 
+  it('lets eight streams together fill the path at 150 ms, with under two thirds of a round trip queued', async () => {
+    // Grown stream by stream, eight windows held 8 × 128 KiB of credit back besides what was in flight: a queue
+    // of 186 ms here, against the 100 ms bench:wan's bottleneck holds at this round trip. The session's bound
+    // keeps their sum to what one stream would get.
+    const path = new SimulatedPath(MBIT_100, 150);
+    const downloads = [];
+    for (let i = 0; i < 8; i++) downloads.push(await path.download());
+    await path.run(4_000);
+    expect(path.error).toBeUndefined();
+    const third = downloads.reduce((sum, download) => sum + (download.perSecond[3] ?? 0), 0);
+    expect(third / 1000).toBeGreaterThan(0.95 * MBIT_100);
+    expect(path.maxQueueMs).toBeLessThanOrEqual((2 / 3) * 150);
+  });
+
   it('with fixed windows (a budget of 0) carries one window per round trip, as before', async () => {
     const path = new SimulatedPath(MBIT_100, 150, 0);
     const { perSecond } = await path.download();

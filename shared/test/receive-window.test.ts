@@ -10,17 +10,32 @@ function windows(options: { budget?: number; maxStreamWindow?: number } = {}) {
   return { clock, session };
 }
 
-/** A round trip of `ms` measured the way a stream does: a WINDOW, then the first byte beyond the old edge. */
-function measure(clock: { t: number }, stream: StreamReceiveWindow, ms: number): void {
-  stream.grant(0, 256 * KIB);
-  clock.t += ms;
-  stream.received(256 * KIB + 1);
+/** DATA bytes each stream has received so far, as its mux counts them. */
+const receivedTotals = new WeakMap<StreamReceiveWindow, number>();
+
+/** `bytes` of DATA arrive for `stream`. */
+function receive(stream: StreamReceiveWindow, bytes: number): void {
+  const total = (receivedTotals.get(stream) ?? 0) + bytes;
+  receivedTotals.set(stream, total);
+  stream.received(total);
 }
 
-/** The reader consumes `bytesPerMs` for `ms` after a first read, in 1 ms steps: `ms` is one measured stretch. */
+/** A round trip of `ms` measured the way a stream does: a WINDOW, then the first byte beyond the old edge. */
+function measure(clock: { t: number }, stream: StreamReceiveWindow, ms: number): void {
+  stream.grant(0, receivedTotals.get(stream) ?? 0);
+  clock.t += ms;
+  receive(stream, 1);
+  stream.consumed(1);
+}
+
+/**
+ * The reader consumes `bytesPerMs` for `ms` after a first read, in 1 ms steps, each arriving just before it is
+ * read: `ms` is one measured stretch.
+ */
 function consume(clock: { t: number }, stream: StreamReceiveWindow, bytesPerMs: number, ms: number): void {
   for (let i = 0; i <= ms; i++) {
     clock.t += 1;
+    receive(stream, bytesPerMs);
     stream.consumed(bytesPerMs);
   }
 }
@@ -105,6 +120,37 @@ describe('receive windows', () => {
     clock.t += 60_000;
     paused.consumed(1);
     expect(paused.size).toBe(256 * KIB);
+  });
+
+  it("bounds all streams' open windows together by what one stream would get at the session's rate", () => {
+    const { clock, session } = windows();
+    const streams = Array.from({ length: 8 }, () => session.stream());
+    expect(session.openBytes).toBe(8 * 256 * KIB);
+    measure(clock, streams[0]!, 150);
+    // Read one after the other, each at 1,562.5 B/ms for a round trip: alone, each would grow to GAIN × 234 kB
+    // + 128 KiB ≈ 436 kB. Together they read at the same 1,562.5 B/ms, which one 256 KiB window already carries.
+    for (let round = 0; round < 5; round++)
+      for (const stream of streams) consume(clock, stream, 1_562.5, 150);
+    expect(WINDOW_GAIN * 1_562.5 * 150 + 128 * KIB).toBeGreaterThan(256 * KIB);
+    expect(streams.map((stream) => stream.size)).toEqual(streams.map(() => 256 * KIB));
+    expect(session.grownBytes).toBe(0);
+    expect(session.openBytes).toBe(8 * 256 * KIB);
+  });
+
+  it("leaves a paused stream's unread window out of the others' bound, and takes a closed stream's out", () => {
+    const { clock, session } = windows();
+    const paused = session.stream();
+    receive(paused, 256 * KIB); // its whole window arrived, unread
+    const reader = session.stream();
+    expect(session.openBytes).toBe(256 * KIB);
+    measure(clock, reader, 50);
+    consume(clock, reader, 12_500, 50);
+    consume(clock, reader, 12_500, 50);
+    expect(reader.size).toBe(Math.ceil(WINDOW_GAIN * 12_500 * 50 + 128 * KIB));
+    paused.release();
+    reader.release();
+    expect(session.openBytes).toBe(0);
+    expect(session.grownBytes).toBe(0);
   });
 
   it('keeps every window fixed with a budget of 0', () => {

@@ -49,6 +49,8 @@ export interface ReceiveWindowState {
   queueFree: boolean;
   /** Bytes the streams' windows have grown beyond their initial size, together. */
   grownBytes: number;
+  /** Bytes of the streams' windows not filled by unread data, together: bounded by the session's rate. */
+  openBytes: number;
 }
 /** A stream opened with `openEarly`: writable at once; `opened` settles with the acceptor's answer. */
 export interface EarlyOpen<S = MuxStream> {
@@ -361,6 +363,7 @@ export class Mux extends Emitter<MuxEvents> {
       latestRoundTripMs: windows.latestRoundTripMs,
       queueFree: windows.queueFree,
       grownBytes: windows.grownBytes,
+      openBytes: windows.openBytes,
     };
   }
 

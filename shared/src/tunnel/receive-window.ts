@@ -18,6 +18,13 @@ import type { Clock } from '../clock.js';
  * shortest (`queueFree`) — 12 ms of queue at 50 ms, 37 ms at 150 ms, against the 50 and 100 ms queues of
  * bench:wan.
  *
+ * Streams share the path, so the session bounds them together too: all its windows' open parts (what is not
+ * filled by data their readers have yet to read) may add up to no more than one stream alone would get at the
+ * session's consumption rate. Without it, each of eight streams grew to GAIN × its eighth of the rate + its own
+ * held-back credit, and the credit alone (8 × 128 KiB) overflowed the bottleneck's queue (bench:wan, RTT 150:
+ * 1,423 drops and a crawl at ~1 Mbit/s). A paused stream's window is filled by its unread data, so it takes
+ * nothing from the others.
+ *
  * The round trip is measured by the receiver itself, with no wire change (as Linux's receive-side estimate):
  * from sending a WINDOW to the first byte that needed it. No byte beyond the old edge can come sooner, so a
  * sample is never below the path's round trip; it is above it by what waited ahead of that byte (the
@@ -54,6 +61,12 @@ export class ReceiveWindows {
   /** The latest few round trips: their minimum is the path's round trip now (see `queueFree`). */
   private readonly recentRoundTripsMs: number[] = [];
   private grown = 0;
+  /** Bytes of the live streams' windows not filled by unread data: what may be in flight or held back. */
+  private open = 0;
+  /** The session's consumption: over the current epoch, and its rate over the last whole one (bytes per ms). */
+  private epochStart: number | undefined;
+  private epochBytes = 0;
+  private consumptionRate = 0;
   readonly clock: Pick<Clock, 'now'>;
   readonly initialWindow: number;
   readonly maxStreamWindow: number;
@@ -102,15 +115,54 @@ export class ReceiveWindows {
     this.minRoundTripMs = this.minRoundTripMs === undefined ? ms : Math.min(this.minRoundTripMs, ms);
   }
 
+  /** Bytes of the live streams' windows not filled by unread data, together. */
+  get openBytes(): number {
+    return this.open;
+  }
+
   /** One stream's window, starting at the initial size. */
   stream(): StreamReceiveWindow {
+    this.open += this.initialWindow;
     return new StreamReceiveWindow(this);
+  }
+
+  /**
+   * How far a stream may grow its window with the whole session in view: to GAIN × the session's consumption
+   * rate × the shortest round trip + `heldBack` (the growing stream's own held-back credit), less what every
+   * stream's windows already hold open.
+   */
+  headroom(heldBack: number): number {
+    const roundTrip = this.minRoundTripMs;
+    if (roundTrip === undefined) return 0;
+    return Math.max(0, WINDOW_GAIN * this.consumptionRate * roundTrip + heldBack - this.open);
+  }
+
+  /** @internal A reader consumed `bytes`: they are open again, and count toward the session's rate. */
+  noteConsumed(bytes: number): void {
+    this.open += bytes;
+    const now = this.clock.now();
+    if (this.epochStart === undefined) {
+      this.epochStart = now;
+      return;
+    }
+    this.epochBytes += bytes;
+    const elapsed = now - this.epochStart;
+    if (elapsed < Math.max(this.minRoundTripMs ?? Infinity, MIN_EPOCH_MS)) return;
+    this.consumptionRate = this.epochBytes / elapsed;
+    this.epochStart = now;
+    this.epochBytes = 0;
+  }
+
+  /** @internal Window bytes were filled by data arriving (`bytes` > 0) or left the session (`bytes` < 0). */
+  noteFilled(bytes: number): void {
+    this.open -= bytes;
   }
 
   /** @internal Takes up to `bytes` of the budget; returns what it got. */
   reserve(bytes: number): number {
     const granted = Math.max(0, Math.min(bytes, this.budget - this.grown));
     this.grown += granted;
+    this.open += granted;
     return granted;
   }
 
@@ -133,6 +185,9 @@ export class StreamReceiveWindow {
   private epochBytes = 0;
   /** The WINDOW whose effect is being timed: the edge before it, and when it was sent. */
   private probe: { edge: number; at: number } | undefined;
+  /** DATA bytes received and consumed so far: their difference is what fills the window, unread. */
+  private receivedTotal = 0;
+  private consumedTotal = 0;
   private released = false;
 
   constructor(private readonly session: ReceiveWindows) {
@@ -155,6 +210,9 @@ export class StreamReceiveWindow {
 
   /** DATA arrived; `total` is every DATA byte of the stream so far. */
   received(total: number): void {
+    if (this.released) return;
+    this.session.noteFilled(total - this.receivedTotal);
+    this.receivedTotal = total;
     const probe = this.probe;
     if (probe && total > probe.edge) {
       this.probe = undefined;
@@ -164,6 +222,9 @@ export class StreamReceiveWindow {
 
   /** The reader consumed `bytes`: measure its rate over one round trip, and grow the window if it kept up. */
   consumed(bytes: number): void {
+    if (this.released) return;
+    this.consumedTotal += bytes;
+    this.session.noteConsumed(bytes);
     const now = this.session.clock.now();
     // The rate is over what came after the epoch's first read: bytes in (start, now] over now − start.
     if (this.epochStart === undefined) {
@@ -179,11 +240,12 @@ export class StreamReceiveWindow {
     // is due (measured: with 128 KiB held back, one stream had only ~0.6 of a 256 KiB window in flight).
     const target = Math.min(
       (WINDOW_GAIN * this.epochBytes * roundTrip) / elapsed + this.updateThreshold,
+      this.window + this.session.headroom(this.updateThreshold),
       this.session.maxStreamWindow,
     );
     this.epochStart = now;
     this.epochBytes = 0;
-    if (target <= this.window || this.released || !this.session.queueFree) return;
+    if (target <= this.window || !this.session.queueFree) return;
     const growth = this.session.reserve(Math.ceil(target - this.window));
     this.window += growth;
     this.ungranted += growth;
@@ -205,5 +267,6 @@ export class StreamReceiveWindow {
     if (this.released) return;
     this.released = true;
     this.session.release(this.window - this.session.initialWindow);
+    this.session.noteFilled(this.window - (this.receivedTotal - this.consumedTotal));
   }
 }
