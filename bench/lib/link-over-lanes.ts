@@ -33,6 +33,11 @@ export interface LinkOverLanesOptions {
    * unless BENCH_LANE_RECEIPTS=off (bench:wan's --lane-receipts sets it for every party it starts).
    */
   receipts?: boolean;
+  /**
+   * Resends (StripedLink), with receipts; both ends must be given the same. Default: on, as the product's links,
+   * unless BENCH_LANE_RESENDS=off (bench:wan's --lane-resends).
+   */
+  resends?: boolean;
   /** See StripedLinkOptions; default: BENCH_STICKY_LANE_KIB × 1024 if set, else the product's. */
   stickyLaneBytes?: number;
   /** Carries one of this end's signals to the far end's `signal`. */
@@ -78,6 +83,7 @@ export class LinkOverLanes {
       const link = new StripedLink(first!, {
         receipts: options.receipts ?? process.env.BENCH_LANE_RECEIPTS !== 'off',
         nudges: process.env.BENCH_NUDGES !== 'off',
+        resends: options.resends ?? process.env.BENCH_LANE_RESENDS !== 'off',
         silenceLimitMs: DEFAULT_LINK_SILENCE_LIMIT_MS,
         ...(sticky === undefined ? {} : { stickyLaneBytes: sticky }),
       });

@@ -16,6 +16,8 @@
  *                   product's, DEFAULT_LINK_LANES)
  *   --lane-receipts on|off  per-lane receipts on striped links (default on, as the product's links)
  *   --nudges on|off  striped links nudge lanes with long round trips (default on, as the product's: StripedLink)
+ *   --lane-resends on|off  striped links resend a stalled lane's messages on another lane (default on, as the
+ *                   product's: StripedLink)
  *   --early-data on|off  tunnel requests written with their stream's OPEN (default on, as the browser's through the
  *                   companion: ProtectEngine.openEarly); off waits for the exit's OPEN_OK first
  *   BENCH_STICKY_LANE_KIB=N  (environment; an experiment) with receipts, keep sending on one lane until it has
@@ -54,6 +56,7 @@ const { values: flags } = parseArgs({
     'lane-receipts': { type: 'string', default: 'on' },
     'early-data': { type: 'string', default: 'on' },
     nudges: { type: 'string', default: 'on' },
+    'lane-resends': { type: 'string', default: 'on' },
   },
 });
 /** --lane-receipts off: striped links without per-lane receipts (the product names them: PeerConnector). */
@@ -66,6 +69,10 @@ process.env.BENCH_EARLY_DATA = flags['early-data'];
 /** --nudges off: striped links never nudge their lanes (the parties inherit it). */
 if (flags.nudges !== 'on' && flags.nudges !== 'off') throw new Error('--nudges on|off');
 process.env.BENCH_NUDGES = flags.nudges;
+/** --lane-resends off: striped links never resend a stalled lane's messages on another (the parties inherit it). */
+if (flags['lane-resends'] !== 'on' && flags['lane-resends'] !== 'off')
+  throw new Error('--lane-resends on|off');
+process.env.BENCH_LANE_RESENDS = flags['lane-resends'];
 /** --raw-pace: the raw baseline's sender held to this many Mbit/s (0: as fast as the channel takes). */
 const RAW_PACE_MBPS = Number(flags['raw-pace']);
 
@@ -323,7 +330,7 @@ async function measureCondition(
   ];
   /** Where the data waits (mean/max per second): kB in DataChannel buffers and the relay's queue, ms in links'. */
   const sample = async (via: string): Promise<Record<string, number>> => {
-    type InFlight = Record<string, { most: number; all: number }>;
+    type InFlight = Record<string, { most: number; all: number; resent: number }>;
     const [
       exitBuffered,
       relayBuffered,
@@ -364,7 +371,7 @@ async function measureCondition(
       'two-hop: relay queue kB': relayQueued / 1000,
     };
     // Sent and not yet receipted (striped links with receipts): on all lanes, and on the fullest one.
-    const inFlight: [string, { most: number; all: number } | undefined][] = [
+    const inFlight: [string, { most: number; all: number; resent: number } | undefined][] = [
       ['direct: exit', exitInFlight[direct]],
       ['two-hop: exit', exitInFlight[`${twoHop}-exit`]],
       ['two-hop: relay', relayInFlight[`${twoHop}-client`]],
@@ -373,6 +380,7 @@ async function measureCondition(
       if (!figures) continue;
       values[`${who} in flight kB`] = figures.all / 1000;
       values[`${who} in flight, fullest lane kB`] = figures.most / 1000;
+      values[`${who} resent messages so far`] = figures.resent;
     }
     for (const key of ['exit>client', 'exit>relay', 'relay>client']) {
       values[`link ${key} queue ms`] = stats.directions[key]?.queuedMs ?? 0;
@@ -566,7 +574,7 @@ async function main(): Promise<void> {
   );
   progress(
     `bench:wan — ${conditions.length} conditions, ${SECONDS} s per download, ${LINK_MBPS} Mbit/s bottleneck, ` +
-      `tunnel links over ${LANES} lane${LANES === 1 ? '' : 's'}, early data ${flags['early-data']}, nudges ${flags.nudges}` +
+      `tunnel links over ${LANES} lane${LANES === 1 ? '' : 's'}, early data ${flags['early-data']}, nudges ${flags.nudges}, resends ${flags['lane-resends']}` +
       (JITTER_MS ? `, jitter ±${JITTER_MS} ms` : ''),
   );
   const setupStart = performance.now();

@@ -93,15 +93,19 @@ export class Peers {
   }
 
   /**
-   * Per striped link: the bytes in flight on its fullest lane and on all (sent, not yet receipted by the far end;
-   * bench:wan --trace), by the link's name.
+   * Per striped link: the bytes in flight on its fullest lane and on all (sent, not yet receipted by the far end),
+   * and the messages it resent for stalled lanes so far (bench:wan --trace), by the link's name.
    */
-  inFlight(): Record<string, { most: number; all: number }> {
-    const inFlight: Record<string, { most: number; all: number }> = {};
+  inFlight(): Record<string, { most: number; all: number; resent: number }> {
+    const inFlight: Record<string, { most: number; all: number; resent: number }> = {};
     for (const [name, { link }] of this.links) {
       if (!(link instanceof StripedLink)) continue;
       const lanes = link.lanesInFlight;
-      inFlight[name] = { most: Math.max(...lanes), all: lanes.reduce((sum, bytes) => sum + bytes, 0) };
+      inFlight[name] = {
+        most: Math.max(...lanes),
+        all: lanes.reduce((sum, bytes) => sum + bytes, 0),
+        resent: link.resentMessages,
+      };
     }
     return inFlight;
   }

@@ -166,7 +166,7 @@ describe('PeerConnector', () => {
 });
 
 describe('PeerConnector: lanes', () => {
-  function lanesSetup(lanes: number, laneReceipts = true) {
+  function lanesSetup(lanes: number, laneReceipts = true, laneResends = true) {
     const signaling = new FakeSignaling();
     const sent = signaling.sent;
     const peers: FakePeer[] = [];
@@ -174,6 +174,7 @@ describe('PeerConnector: lanes', () => {
       signaling,
       lanes,
       laneReceipts,
+      laneResends,
       createPeer: () => {
         const peer = new FakePeer({ closeWhenDestroyed: true });
         peers.push(peer);
@@ -187,8 +188,8 @@ describe('PeerConnector: lanes', () => {
     const { signaling, sent, peers, connector } = lanesSetup(4);
     const link = connector.connect('link-1', true);
     peers[0]!.signalOut({ type: 'offer', sdp: 'o' });
-    expect(sent).toEqual([{ type: 'offer', sdp: 'o', lanes: 4, receipts: true }]);
-    signaling.deliver('link-1', { type: 'answer', sdp: 'a', lanes: 2, receipts: true });
+    expect(sent).toEqual([{ type: 'offer', sdp: 'o', lanes: 4, receipts: true, resends: true }]);
+    signaling.deliver('link-1', { type: 'answer', sdp: 'a', lanes: 2, receipts: true, resends: true });
     // simple-peer gets its own object, without our field.
     expect(peers[0]!.signals).toEqual([{ type: 'answer', sdp: 'a' }]);
     expect(peers).toHaveLength(2);
@@ -201,14 +202,15 @@ describe('PeerConnector: lanes', () => {
     expect(striped).toBeInstanceOf(StripedLink);
     expect((striped as StripedLink).laneCount).toBe(1);
     expect((striped as StripedLink).receipts).toBe(true);
+    expect((striped as StripedLink).resends).toBe(true);
     peers[1]!.connectNow();
     expect((striped as StripedLink).laneCount).toBe(2);
   });
 
   it('agrees, as responder, to no more lanes than it allows, and names none to a peer that named none', async () => {
     const asked = lanesSetup(2);
-    void signalAndAnswer(asked, { type: 'offer', sdp: 'o', lanes: 8, receipts: true });
-    expect(asked.sent).toEqual([{ type: 'answer', sdp: 'a', lanes: 2, receipts: true }]);
+    void signalAndAnswer(asked, { type: 'offer', sdp: 'o', lanes: 8, receipts: true, resends: true });
+    expect(asked.sent).toEqual([{ type: 'answer', sdp: 'a', lanes: 2, receipts: true, resends: true }]);
     expect(asked.peers).toHaveLength(2);
 
     const plain = lanesSetup(4);
@@ -219,7 +221,7 @@ describe('PeerConnector: lanes', () => {
     expect(await plainLink).toBeInstanceOf(PeerLink);
   });
 
-  it('names receipts unless told not to', () => {
+  it('names receipts and resends unless told not to', () => {
     const signaling = new FakeSignaling();
     const peers: FakePeer[] = [];
     const connector = new PeerConnector({
@@ -233,7 +235,52 @@ describe('PeerConnector: lanes', () => {
     });
     void connector.connect('link-1', true).catch(() => undefined);
     peers[0]!.signalOut({ type: 'offer', sdp: 'o' });
-    expect(signaling.sent).toEqual([{ type: 'offer', sdp: 'o', lanes: 2, receipts: true }]);
+    expect(signaling.sent).toEqual([{ type: 'offer', sdp: 'o', lanes: 2, receipts: true, resends: true }]);
+  });
+
+  it('uses resends only when both the offer and the answer name them, and only beside receipts', async () => {
+    const resendsOf = async (ends: ReturnType<typeof lanesSetup>, link: Promise<unknown>) => {
+      ends.peers[0]!.connectNow();
+      return ((await link) as StripedLink).resends;
+    };
+    // A responder from before resends answers with receipts only.
+    const initiator = lanesSetup(2);
+    const initiated = initiator.connector.connect('link-1', true);
+    initiator.signaling.deliver('link-1', { type: 'answer', sdp: 'a', lanes: 2, receipts: true });
+    expect(await resendsOf(initiator, initiated)).toBe(false);
+    // An initiator from before resends: the answer names none either.
+    const responder = lanesSetup(2);
+    const answered = signalAndAnswer(responder, { type: 'offer', sdp: 'o', lanes: 2, receipts: true });
+    expect(responder.sent).toEqual([{ type: 'answer', sdp: 'a', lanes: 2, receipts: true }]);
+    expect(await resendsOf(responder, answered)).toBe(false);
+    // Both name them: the answer too, and simple-peer never sees the field.
+    const both = lanesSetup(2);
+    const bothLink = signalAndAnswer(both, {
+      type: 'offer',
+      sdp: 'o',
+      lanes: 2,
+      receipts: true,
+      resends: true,
+    });
+    expect(both.sent).toEqual([{ type: 'answer', sdp: 'a', lanes: 2, receipts: true, resends: true }]);
+    expect(both.peers[0]!.signals).toEqual([{ type: 'offer', sdp: 'o' }]);
+    expect(await resendsOf(both, bothLink)).toBe(true);
+    // Without receipts, none: resends need them to see a stall.
+    const noReceipts = lanesSetup(2);
+    const noReceiptsLink = signalAndAnswer(noReceipts, { type: 'offer', sdp: 'o', lanes: 2, resends: true });
+    expect(noReceipts.sent).toEqual([{ type: 'answer', sdp: 'a', lanes: 2 }]);
+    expect(await resendsOf(noReceipts, noReceiptsLink)).toBe(false);
+    // Turned off here: named neither way, used not even when the far end names them.
+    const off = lanesSetup(2, true, false);
+    const offLink = signalAndAnswer(off, {
+      type: 'offer',
+      sdp: 'o',
+      lanes: 2,
+      receipts: true,
+      resends: true,
+    });
+    expect(off.sent).toEqual([{ type: 'answer', sdp: 'a', lanes: 2, receipts: true }]);
+    expect(await resendsOf(off, offLink)).toBe(false);
   });
 
   it('uses receipts only when both the offer and the answer name them', async () => {

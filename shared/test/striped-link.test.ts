@@ -2,8 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { memoryLinkPair, type MemoryLink } from '../src/links/memory-link.js';
 import {
   MAX_REORDER_BYTES,
+  MAX_RESEND_BYTES,
   NUDGE_MIN_ROUND_TRIP_MS,
   RECEIPT_INTERVAL_MS,
+  STALL_CHECK_MS,
+  STALL_ROUND_TRIPS,
+  STALL_SLACK_MS,
   STICKY_LANE_BYTES,
   STRIPE_HEADER,
   StripedLink,
@@ -399,6 +403,153 @@ describe('StripedLink', () => {
       far.close();
       expect(clock.pending).toBe(0);
       expect(farLanes[0]!.sent).toHaveLength(1);
+    });
+
+    describe('with resends', () => {
+      /**
+       * A sender with resends over `count` lanes whose far ends are plain memory links: a test receipts by hand.
+       * Each lane's round trip is timed at 100 ms by a first 96-byte message.
+       */
+      function sender(count: number) {
+        const clock = new ManualClock();
+        const pairs = Array.from({ length: count }, () => memoryLinkPair());
+        const lanes = pairs.map(([near]) => near);
+        const link = new StripedLink(lanes[0]!, { receipts: true, resends: true, clock });
+        for (const lane of lanes.slice(1)) link.addLane(lane);
+        for (const lane of lanes) lane.recordSent = true;
+        const receipted = lanes.map(() => 0);
+        /** The far end of lane `index` says everything sent on it so far arrived. */
+        const receiptAll = (index: number) => {
+          receipted[index] = lanes[index]!.sent.reduce((sum, message) => sum + message.length, 0);
+          lanes[index]!.deliver(receipt(receipted[index]));
+        };
+        for (let index = 0; index < count; index++) {
+          // Sticky: each small message stays on lane 0 unless it is busy; make each lane busy in turn.
+          lanes.forEach((lane, other) => lane.simulateBuffered(other === index ? 0 : LINK_HIGH_WATER + 1));
+          link.send(new Uint8Array(96));
+        }
+        for (const lane of lanes) lane.simulateBuffered(0);
+        clock.advance(100);
+        for (let index = 0; index < count; index++) receiptAll(index);
+        const sequences = (index: number) =>
+          lanes[index]!.sent.map((message) => new DataView(message.buffer).getUint32(0));
+        return { clock, link, lanes, receiptAll, sequences };
+      }
+      const stallMs = STALL_ROUND_TRIPS * 100 + STALL_SLACK_MS;
+
+      it("puts a stalled lane's messages on another lane, in order, and gives it nothing new until it catches up", () => {
+        const { clock, link, lanes, receiptAll, sequences } = sender(2);
+        expect(link.lanesRoundTripMs).toEqual([100, 100]);
+        const cell = new Uint8Array(40_000);
+        for (let i = 0; i < 3; i++) link.send(cell); // 2, 3 on lane 1 (the last used, sticky), 4 on lane 0
+        expect([sequences(0), sequences(1)]).toEqual([
+          [0, 4],
+          [1, 2, 3],
+        ]);
+        clock.advance(100);
+        receiptAll(0); // lane 0 moves; lane 1 does not
+        clock.advance(stallMs - 100 - 1);
+        expect(sequences(0)).toEqual([0, 4]);
+        expect(link.resentMessages).toBe(0);
+        clock.advance(STALL_CHECK_MS);
+        expect(sequences(0)).toEqual([0, 4, 2, 3]);
+        expect(link.resentMessages).toBe(2);
+        // Lane 1 is suspended: lane 0 takes the next, though it has more in flight.
+        link.send(cell);
+        expect(sequences(0)).toEqual([0, 4, 2, 3, 5]);
+        // Once all lane 1 carried is receipted, it takes messages again.
+        receiptAll(1);
+        receiptAll(0);
+        lanes[0]!.simulateBuffered(LINK_HIGH_WATER + 1);
+        link.send(cell);
+        expect(sequences(1)).toEqual([1, 2, 3, 6]);
+        expect(link.closed).toBe(false);
+      });
+
+      it('resends nothing while no other lane is receipted either (a far end slow to read)', () => {
+        const { clock, link, sequences } = sender(2);
+        const cell = new Uint8Array(40_000);
+        for (let i = 0; i < 4; i++) link.send(cell);
+        clock.advance(10 * stallMs);
+        expect(link.resentMessages).toBe(0);
+        expect([sequences(0), sequences(1)]).toEqual([
+          [0, 4, 5],
+          [1, 2, 3],
+        ]);
+      });
+
+      it('keeps no copies past its bound, so a far end withholding receipts cannot make it hold all it sends', () => {
+        const { clock, link, lanes, receiptAll, sequences } = sender(2);
+        lanes[1]!.simulateBuffered(LINK_HIGH_WATER + 1); // all to lane 0
+        const piece = new Uint8Array(1024 * 1024);
+        for (let i = 0; i <= MAX_RESEND_BYTES / piece.length; i++) link.send(piece);
+        lanes[1]!.simulateBuffered(0);
+        clock.advance(100);
+        receiptAll(1);
+        clock.advance(10 * stallMs);
+        expect(link.resentMessages).toBe(0);
+        expect(sequences(1)).toEqual([1]);
+      });
+
+      it('delivers every message in order over a lane that stops carrying anything, and drops the late copies', async () => {
+        const clock = new ManualClock();
+        const { near, far, nearLanes } = stripedPair(2, { receipts: true, resends: true, clock });
+        const got = received(far);
+        const flush = () => new Promise((resolve) => setTimeout(resolve, 0));
+        // Time both lanes' round trips (the far end receipts the first message on a lane at once).
+        for (let i = 0; i < 2; i++) {
+          nearLanes.forEach((lane, other) => lane.simulateBuffered(other === i ? 0 : LINK_HIGH_WATER + 1));
+          near.send(new Uint8Array([i]));
+        }
+        for (const lane of nearLanes) lane.simulateBuffered(0);
+        clock.advance(100);
+        await flush();
+        expect(near.lanesRoundTripMs).toEqual([100, 100]);
+        // Lane 0 stops carrying anything, but keeps what it was given, to deliver it late.
+        const late: Uint8Array[] = [];
+        const forward = nearLanes[0]!.send.bind(nearLanes[0]!);
+        nearLanes[0]!.send = (message) => void late.push(message);
+        for (let i = 2; i < 40; i++) {
+          // The first few on lane 0, where they stay; the rest on lane 1, which the far end receipts.
+          nearLanes[1]!.simulateBuffered(i < 5 ? LINK_HIGH_WATER + 1 : 0);
+          near.send(new Uint8Array(20_000).fill(i));
+          clock.advance(5);
+          await flush();
+        }
+        expect(got.map((message) => message[0])).toEqual([0, 1]);
+        clock.advance(STALL_ROUND_TRIPS * 100 + STALL_SLACK_MS + STALL_CHECK_MS);
+        await flush();
+        expect(near.resentMessages).toBeGreaterThan(0);
+        expect(got.map((message) => message[0])).toEqual(Array.from({ length: 40 }, (_, i) => i));
+        // What lane 0 held arrives at last: copies of what came already, dropped.
+        for (const message of late) forward(message);
+        clock.advance(RECEIPT_INTERVAL_MS);
+        await flush();
+        expect(got).toHaveLength(40);
+        expect(far.closed).toBe(false);
+        expect(near.closed).toBe(false);
+      });
+
+      it('takes a copy for a violation where resends were not agreed', async () => {
+        const { far, farLanes } = stripedPair(2, { receipts: true });
+        const closed = closedWith(far);
+        received(far);
+        farLanes[0]!.deliver(framed(0, [1]));
+        farLanes[1]!.deliver(framed(0, [1]));
+        expect(await closed).toMatchObject({ code: 'malformed-frame' });
+      });
+
+      it('drops a copy of a message delivered or held already where resends were agreed', () => {
+        const { far, farLanes } = stripedPair(2, { receipts: true, resends: true });
+        const got = received(far);
+        farLanes[0]!.deliver(framed(0, [10]));
+        farLanes[0]!.deliver(framed(2, [12]));
+        farLanes[1]!.deliver(framed(0, [10]));
+        farLanes[1]!.deliver(framed(2, [12]));
+        farLanes[1]!.deliver(framed(1, [11]));
+        expect(got).toEqual([[10], [11], [12]]);
+        expect(far.closed).toBe(false);
+      });
     });
   });
 });

@@ -9,6 +9,8 @@
  *   know the count, so a peer without lanes never sees one.
  * - Receipts (StripedLink): an offer or answer that names `lanes` also names `receipts: true`; they are used only
  *   when both lane 0's offer and its answer name them, so peers from before receipts see none.
+ * - Resends (StripedLink): likewise `resends: true` beside `receipts: true`; used only when both name them, so a
+ *   peer from before resends, which takes a copy for a violation, is never sent one.
  */
 
 /** Most lanes a link may have; each is a PeerConnection with its own ports, DTLS and SCTP. */
@@ -20,7 +22,7 @@ export type LaneSignal = { lane: number; signal: Record<string, unknown> } | { m
 export function readLaneSignal(data: unknown): LaneSignal {
   if (!isRecord(data)) return { malformed: 'a signal that is not an object' };
   if (!('lane' in data)) {
-    const { lanes: _lanes, receipts: _receipts, ...signal } = data;
+    const { lanes: _lanes, receipts: _receipts, resends: _resends, ...signal } = data;
     return { lane: 0, signal };
   }
   const { lane, signal } = data;
@@ -50,21 +52,36 @@ export function namesReceipts(data: unknown): boolean {
   return isRecord(data) && (data.type === 'offer' || data.type === 'answer') && data.receipts === true;
 }
 
+/** Whether lane 0's offer or answer names resends (only beside receipts; anything but `true` names none). */
+export function namesResends(data: unknown): boolean {
+  return namesReceipts(data) && isRecord(data) && data.resends === true;
+}
+
+/** What an end names beside the lane count on lane 0's offer or answer. */
+export interface LaneFeatures {
+  receipts: boolean;
+  /** Only with receipts. */
+  resends: boolean;
+}
+
 /**
  * What goes out as `signal.data` for simple-peer's `signal` on a lane; `lanes` is named on lane 0's offer or
- * answer, with `receipts` when this end names them too.
+ * answer, with `receipts` and `resends` when this end names them too.
  */
 export function writeLaneSignal(
   lane: number,
   signal: unknown,
   lanes: number | undefined,
-  receipts = false,
+  features: LaneFeatures = { receipts: false, resends: false },
 ): unknown {
   if (lane > 0) return { lane, signal };
   if (lanes === undefined || !isRecord(signal) || (signal.type !== 'offer' && signal.type !== 'answer')) {
     return signal;
   }
-  return receipts ? { ...signal, lanes, receipts: true } : { ...signal, lanes };
+  if (!features.receipts) return { ...signal, lanes };
+  return features.resends
+    ? { ...signal, lanes, receipts: true, resends: true }
+    : { ...signal, lanes, receipts: true };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

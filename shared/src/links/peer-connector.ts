@@ -5,7 +5,14 @@ import { DEFAULT_LINK_GOODBYE_WAIT_MS } from './link-goodbye.js';
 import { DEFAULT_LANE_SILENCE_LIMIT_MS, DEFAULT_LINK_SILENCE_LIMIT_MS } from './link-keepalive.js';
 import { onPeerGone, PeerLink, type PeerFactory, type SimplePeerLike } from './peer-link.js';
 import { StripedLink } from './striped-link.js';
-import { MAX_LANES, namedLaneCount, namesReceipts, readLaneSignal, writeLaneSignal } from './lane-signals.js';
+import {
+  MAX_LANES,
+  namedLaneCount,
+  namesReceipts,
+  namesResends,
+  readLaneSignal,
+  writeLaneSignal,
+} from './lane-signals.js';
 
 /** The slice of the signaling client that link setup needs. */
 export interface SignalingChannel {
@@ -35,6 +42,11 @@ export interface PeerConnectorOptions {
    * getting more (StripedLink's `leastInFlight`), not seen since.
    */
   laneReceipts?: boolean;
+  /**
+   * Whether this end names resends (StripedLink: a stalled lane's messages go out again on another) beside
+   * receipts; on by default, used only where both ends name them.
+   */
+  laneResends?: boolean;
 }
 
 /**
@@ -88,6 +100,9 @@ interface LinkSetup {
    */
   namesReceipts: boolean;
   receiptsAgreed: boolean;
+  /** Likewise for resends, named only beside receipts. */
+  namesResends: boolean;
+  resendsAgreed: boolean;
   /** Whether any signal came from the far end (see DEFAULT_ANSWER_TIMEOUT_MS). */
   heard: boolean;
   /** Once lane 0 is up: the link handed out. */
@@ -106,6 +121,7 @@ export class PeerConnector {
   private readonly early = new Map<string, unknown[]>();
   private readonly lanes: number;
   private readonly receipts: boolean;
+  private readonly resends: boolean;
   /** Every connection made and not yet ended, and who waits for them all to end (`connectionsEnded`). */
   private readonly live = new Set<SimplePeerLike>();
   private readonly waitingForEnd: (() => void)[] = [];
@@ -113,6 +129,7 @@ export class PeerConnector {
   constructor(private readonly options: PeerConnectorOptions) {
     this.lanes = Math.max(1, Math.min(MAX_LANES, Math.floor(options.lanes ?? DEFAULT_LINK_LANES)));
     this.receipts = options.laneReceipts ?? true;
+    this.resends = this.receipts && (options.laneResends ?? true);
     options.signaling.on('signal', (linkId, data) => {
       const setup = this.setups.get(linkId);
       if (setup) {
@@ -163,6 +180,8 @@ export class PeerConnector {
       named: initiator && this.lanes > 1 ? this.lanes : undefined,
       namesReceipts: initiator && this.receipts,
       receiptsAgreed: false,
+      namesResends: initiator && this.resends,
+      resendsAgreed: false,
       heard: false,
       link: undefined,
       abandon: (error) => {
@@ -190,6 +209,7 @@ export class PeerConnector {
         const link = striped
           ? new StripedLink(lane, {
               receipts: setup.receiptsAgreed,
+              resends: setup.resendsAgreed,
               lanes: setup.peers.size,
               silenceLimitMs: DEFAULT_LINK_SILENCE_LIMIT_MS,
             })
@@ -254,7 +274,13 @@ export class PeerConnector {
       if (this.live.size === 0) for (const done of this.waitingForEnd.splice(0)) done();
     });
     peer.on('signal', (data) =>
-      this.options.signaling.signal(linkId, writeLaneSignal(lane, data, setup.named, setup.namesReceipts)),
+      this.options.signaling.signal(
+        linkId,
+        writeLaneSignal(lane, data, setup.named, {
+          receipts: setup.namesReceipts,
+          resends: setup.namesResends,
+        }),
+      ),
     );
     return peer;
   }
@@ -346,11 +372,13 @@ export class PeerConnector {
         }
         setup.agreed = named ?? 1;
         setup.receiptsAgreed = setup.namesReceipts && namesReceipts(data);
+        setup.resendsAgreed = setup.namesResends && namesResends(data);
         this.addFurtherLanes(linkId, setup);
       } else if (!setup.initiator && read.signal.type === 'offer') {
         setup.agreed = Math.min(named ?? 1, this.lanes);
         if (named !== undefined) setup.named = setup.agreed;
         setup.namesReceipts = setup.receiptsAgreed = this.receipts && namesReceipts(data);
+        setup.namesResends = setup.resendsAgreed = this.resends && namesResends(data);
         // Its answer (which names the count) comes from simple-peer only after this offer is signalled below.
         this.addFurtherLanes(linkId, setup);
       }

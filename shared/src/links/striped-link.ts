@@ -46,6 +46,25 @@ export const STICKY_LANE_BYTES = 64 * 1024;
  */
 export const NUDGE_MIN_ROUND_TRIP_MS = 10;
 
+/**
+ * With resends: a lane is stalled once its receipts have not moved for this many of its shortest round trips
+ * plus STALL_SLACK_MS while it has messages out and another lane's receipts did move. SCTP repairs a single loss
+ * in about two round trips; after losing a burst, libwebrtc's crawls for seconds to tens of seconds (bench:wan),
+ * and ordered delivery holds every other lane's messages behind it.
+ */
+export const STALL_ROUND_TRIPS = 4;
+export const STALL_SLACK_MS = 200;
+/** A lane not yet timed is judged as if its round trip were this long. */
+const UNTIMED_ROUND_TRIP_MS = 500;
+/** How often a link with messages out looks for a stalled lane. */
+export const STALL_CHECK_MS = 50;
+/**
+ * Most bytes a lane keeps copies of, to resend: what is in flight is bounded by the circuits' windows, so an honest
+ * far end's receipts keep it far below; a far end that withholds receipts must not make us hold all we send.
+ * Past it, the lane keeps none until everything it carried is receipted, and a stall there is not repaired.
+ */
+export const MAX_RESEND_BYTES = 4 * 1024 * 1024;
+
 export interface StripedLinkOptions {
   /**
    * Both ends agreed to receipts (lane-signals.ts): each end tells the other, per lane, what arrived, so a sender
@@ -57,6 +76,12 @@ export interface StripedLinkOptions {
   stickyLaneBytes?: number;
   /** With receipts: nudge lanes with long round trips (NUDGE_MIN_ROUND_TRIP_MS); on by default. */
   nudges?: boolean;
+  /**
+   * With receipts, both ends agreed to resends (lane-signals.ts): a sender puts what a stalled lane carries on
+   * another lane too (STALL_ROUND_TRIPS), and a receiver drops the copy that comes second instead of taking it
+   * for a peer's violation.
+   */
+  resends?: boolean;
   /** How long the link waits for its other lanes once one has ended (see `onLaneEnded`). */
   laneEndWaitMs?: number;
   /**
@@ -88,6 +113,15 @@ interface Lane {
   timed: { sentMark: number; at: number } | undefined;
   /** With receipts: the shortest round trip timed on it, ms; undefined until one is. */
   shortestRoundTripMs: number | undefined;
+  /** With resends: since when its receipts have not moved (or since it last went from idle to busy). */
+  progressAt: number;
+  /**
+   * With resends: the messages it carries not yet receipted, each with the lane's `sent` once it was out; null
+   * once they outgrew MAX_RESEND_BYTES, until the lane is idle again.
+   */
+  unreceipted: { framed: Uint8Array; end: number }[] | null;
+  /** With resends: what it carries was resent elsewhere; it gets nothing new until all of it is receipted. */
+  suspended: boolean;
 }
 
 /**
@@ -111,6 +145,9 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
   private readonly clock: Clock;
   private readonly stickyLaneBytes: number;
   private readonly nudges: boolean;
+  /** Whether both ends agreed to resends (StripedLinkOptions); only with receipts. */
+  readonly resends: boolean;
+  private stallCheck: unknown;
   private readonly laneEndWaitMs: number;
   private expectedLanes: number;
   private isClosed = false;
@@ -121,6 +158,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
   private readonly waiting = new Map<number, Uint8Array>();
   private waitingBytes = 0;
   private lastLane = 0;
+  private resent = 0;
   private readonly silence: LinkKeepalive;
   private readonly unheard: Uint8Array[] = [];
   private readonly backpressure = new Backpressure(() => {
@@ -131,6 +169,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     super();
     this.receipts = options.receipts ?? false;
     this.nudges = options.nudges ?? true;
+    this.resends = this.receipts && (options.resends ?? false);
     this.clock = options.clock ?? systemClock;
     this.stickyLaneBytes = options.stickyLaneBytes ?? STICKY_LANE_BYTES;
     this.laneEndWaitMs = options.laneEndWaitMs ?? DEFAULT_LINK_GOODBYE_WAIT_MS;
@@ -164,6 +203,11 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     return this.lanes.map((lane) => lane.shortestRoundTripMs);
   }
 
+  /** With resends: messages sent again on another lane, since the link began (bench:wan --trace). */
+  get resentMessages(): number {
+    return this.resent;
+  }
+
   /** With receipts: bytes sent on each lane that its far end has not yet receipted (bench:wan --trace). */
   get lanesInFlight(): number[] {
     return this.lanes.map((lane) => lane.sent - lane.receipted);
@@ -185,6 +229,9 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
       ended: false,
       timed: undefined,
       shortestRoundTripMs: undefined,
+      progressAt: this.clock.now(),
+      unreceipted: [],
+      suspended: false,
     };
     this.lanes.push(state);
     lane.on('message', (message) => this.onLaneMessage(state, message));
@@ -233,7 +280,22 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     writeHeader(framed, this.nextToSend);
     framed.set(message, STRIPE_HEADER);
     this.nextToSend = (this.nextToSend + 1) % SEQUENCE_SPACE;
-    const lane = this.receipts ? this.leastInFlight() : this.pickLane();
+    this.put(this.receipts ? this.leastInFlight() : this.pickLane(), framed);
+    if (!this.backpressure.congested) this.backpressure.note(this.leastBuffered());
+  }
+
+  /** One framed message out on `lane`: counted, timed, kept for a resend, nudged (each as agreed). */
+  private put(lane: Lane, framed: Uint8Array): void {
+    if (this.resends) {
+      if (lane.sent === lane.receipted) {
+        lane.progressAt = this.clock.now();
+        lane.unreceipted = [];
+      }
+      if (lane.unreceipted && lane.sent - lane.receipted + framed.length > MAX_RESEND_BYTES)
+        lane.unreceipted = null;
+      lane.unreceipted?.push({ framed, end: lane.sent + framed.length });
+      this.stallCheck ??= this.clock.setTimeout(() => this.checkStalls(), STALL_CHECK_MS);
+    }
     lane.sent += framed.length;
     lane.link.send(framed);
     if (this.receipts) {
@@ -242,7 +304,43 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
       if (this.nudges && roundTrip !== undefined && roundTrip >= NUDGE_MIN_ROUND_TRIP_MS)
         lane.link.nudge?.(framed);
     }
-    if (!this.backpressure.congested) this.backpressure.note(this.leastBuffered());
+  }
+
+  /**
+   * With resends: what a stalled lane carries goes out again on the lane with the least in flight, in order, and
+   * the stalled lane gets nothing new until all it carried is receipted. Only while another lane's receipts move:
+   * a far end that is merely slow to read stalls every lane at once, and copies would only add to its load.
+   */
+  private checkStalls(): void {
+    this.stallCheck = undefined;
+    if (this.isClosed || this.ending) return;
+    const now = this.clock.now();
+    for (const lane of this.lanes) {
+      if (lane.suspended || lane.ended || !lane.unreceipted || lane.sent === lane.receipted) continue;
+      const roundTrip = lane.shortestRoundTripMs ?? UNTIMED_ROUND_TRIP_MS;
+      if (now - lane.progressAt < STALL_ROUND_TRIPS * roundTrip + STALL_SLACK_MS) continue;
+      const movedSince = (other: Lane) => other !== lane && other.progressAt > lane.progressAt;
+      if (!this.lanes.some(movedSince)) continue;
+      // An idle lane may take them too: light traffic keeps to one lane, and it is that one that stalls.
+      const healthy = this.lanes.filter(
+        (other) =>
+          other !== lane &&
+          !other.suspended &&
+          !other.ended &&
+          (movedSince(other) || other.sent === other.receipted),
+      );
+      if (healthy.length === 0) continue;
+      const target = healthy.reduce((best, other) =>
+        other.sent - other.receipted < best.sent - best.receipted ? other : best,
+      );
+      const copies = lane.unreceipted;
+      lane.unreceipted = [];
+      lane.suspended = true;
+      this.resent += copies.length;
+      for (const { framed } of copies) this.put(target, framed);
+    }
+    if (this.lanes.some((lane) => lane.sent !== lane.receipted))
+      this.stallCheck ??= this.clock.setTimeout(() => this.checkStalls(), STALL_CHECK_MS);
   }
 
   close(error?: SessionError): void {
@@ -250,6 +348,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     this.isClosed = true;
     this.silence.stop();
     if (this.ending) this.clock.clearTimeout(this.ending.timer);
+    if (this.stallCheck !== undefined) this.clock.clearTimeout(this.stallCheck);
     this.waiting.clear();
     for (const lane of this.lanes) {
       if (lane.receiptDue !== undefined) this.clock.clearTimeout(lane.receiptDue);
@@ -314,7 +413,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
    */
   private leastInFlight(): Lane {
     const inFlight = (lane: Lane) => lane.sent - lane.receipted;
-    const hasRoom = (lane: Lane) => lane.link.bufferedAmount <= LINK_HIGH_WATER;
+    const hasRoom = (lane: Lane) => !lane.suspended && lane.link.bufferedAmount <= LINK_HIGH_WATER;
     const last = this.lanes[this.lastLane]!;
     if (inFlight(last) < this.stickyLaneBytes && hasRoom(last)) return last;
     let best = hasRoom(last) ? this.lastLane : undefined;
@@ -360,6 +459,8 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
       return;
     }
     if (ahead >= HALF_SPACE || this.waiting.has(sequence)) {
+      // With resends, the far end sends a stalled lane's messages again on another: the copy second in drops.
+      if (this.resends) return;
       this.close(new SessionError('malformed-frame', `message ${sequence} on a striped link came twice`));
       return;
     }
@@ -384,11 +485,27 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
       return;
     }
     lane.receipted += newlyArrived;
+    if (this.resends && newlyArrived > 0) this.noteProgress(lane);
     const timed = lane.timed;
     if (timed && lane.receipted >= timed.sentMark) {
       const sample = this.clock.now() - timed.at;
       lane.shortestRoundTripMs = Math.min(lane.shortestRoundTripMs ?? sample, sample);
       lane.timed = undefined;
+    }
+  }
+
+  /** With resends: the lane's receipts moved; the copies they cover are no longer needed. */
+  private noteProgress(lane: Lane): void {
+    lane.progressAt = this.clock.now();
+    const copies = lane.unreceipted;
+    if (copies) {
+      let covered = 0;
+      while (covered < copies.length && copies[covered]!.end <= lane.receipted) covered++;
+      copies.splice(0, covered);
+    }
+    if (lane.sent === lane.receipted) {
+      lane.suspended = false;
+      lane.unreceipted = [];
     }
   }
 
