@@ -84,6 +84,7 @@ export class LinkOverLanes {
         receipts: options.receipts ?? process.env.BENCH_LANE_RECEIPTS !== 'off',
         nudges: process.env.BENCH_NUDGES !== 'off',
         resends: options.resends ?? process.env.BENCH_LANE_RESENDS !== 'off',
+        pacing: process.env.BENCH_PACING !== 'off',
         silenceLimitMs: DEFAULT_LINK_SILENCE_LIMIT_MS,
         ...(sticky === undefined ? {} : { stickyLaneBytes: sticky }),
       });

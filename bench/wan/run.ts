@@ -18,6 +18,8 @@
  *   --nudges on|off  striped links nudge lanes with long round trips (default on, as the product's: StripedLink)
  *   --lane-resends on|off  striped links resend a stalled lane's messages on another lane (default on, as the
  *                   product's: StripedLink)
+ *   --pacing on|off  striped links on long paths pace what they send to 1.5 × the rate receipted (default on, as
+ *                   the product's: StripedLink, pacer.ts)
  *   --early-data on|off  tunnel requests written with their stream's OPEN (default on, as the browser's through the
  *                   companion: ProtectEngine.openEarly); off waits for the exit's OPEN_OK first
  *   BENCH_STICKY_LANE_KIB=N  (environment; an experiment) with receipts, keep sending on one lane until it has
@@ -57,6 +59,7 @@ const { values: flags } = parseArgs({
     'early-data': { type: 'string', default: 'on' },
     nudges: { type: 'string', default: 'on' },
     'lane-resends': { type: 'string', default: 'on' },
+    pacing: { type: 'string', default: 'on' },
   },
 });
 /** --lane-receipts off: striped links without per-lane receipts (the product names them: PeerConnector). */
@@ -73,6 +76,9 @@ process.env.BENCH_NUDGES = flags.nudges;
 if (flags['lane-resends'] !== 'on' && flags['lane-resends'] !== 'off')
   throw new Error('--lane-resends on|off');
 process.env.BENCH_LANE_RESENDS = flags['lane-resends'];
+/** --pacing off: striped links on long paths hand their lanes messages as fast as they come (the parties inherit it). */
+if (flags.pacing !== 'on' && flags.pacing !== 'off') throw new Error('--pacing on|off');
+process.env.BENCH_PACING = flags.pacing;
 /** --raw-pace: the raw baseline's sender held to this many Mbit/s (0: as fast as the channel takes). */
 const RAW_PACE_MBPS = Number(flags['raw-pace']);
 
@@ -330,7 +336,7 @@ async function measureCondition(
   ];
   /** Where the data waits (mean/max per second): kB in DataChannel buffers and the relay's queue, ms in links'. */
   const sample = async (via: string): Promise<Record<string, number>> => {
-    type InFlight = Record<string, { most: number; all: number; resent: number }>;
+    type InFlight = Record<string, { most: number; all: number; resent: number; paced: number }>;
     const [
       exitBuffered,
       relayBuffered,
@@ -371,7 +377,7 @@ async function measureCondition(
       'two-hop: relay queue kB': relayQueued / 1000,
     };
     // Sent and not yet receipted (striped links with receipts): on all lanes, and on the fullest one.
-    const inFlight: [string, { most: number; all: number; resent: number } | undefined][] = [
+    const inFlight: [string, { most: number; all: number; resent: number; paced: number } | undefined][] = [
       ['direct: exit', exitInFlight[direct]],
       ['two-hop: exit', exitInFlight[`${twoHop}-exit`]],
       ['two-hop: relay', relayInFlight[`${twoHop}-client`]],
@@ -381,6 +387,7 @@ async function measureCondition(
       values[`${who} in flight kB`] = figures.all / 1000;
       values[`${who} in flight, fullest lane kB`] = figures.most / 1000;
       values[`${who} resent messages so far`] = figures.resent;
+      values[`${who} waiting for the pacer kB`] = figures.paced / 1000;
     }
     for (const key of ['exit>client', 'exit>relay', 'relay>client']) {
       values[`link ${key} queue ms`] = stats.directions[key]?.queuedMs ?? 0;
@@ -574,7 +581,7 @@ async function main(): Promise<void> {
   );
   progress(
     `bench:wan — ${conditions.length} conditions, ${SECONDS} s per download, ${LINK_MBPS} Mbit/s bottleneck, ` +
-      `tunnel links over ${LANES} lane${LANES === 1 ? '' : 's'}, early data ${flags['early-data']}, nudges ${flags.nudges}, resends ${flags['lane-resends']}` +
+      `tunnel links over ${LANES} lane${LANES === 1 ? '' : 's'}, early data ${flags['early-data']}, nudges ${flags.nudges}, resends ${flags['lane-resends']}, pacing ${flags.pacing}` +
       (JITTER_MS ? `, jitter ±${JITTER_MS} ms` : ''),
   );
   const setupStart = performance.now();

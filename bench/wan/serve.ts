@@ -94,10 +94,11 @@ export class Peers {
 
   /**
    * Per striped link: the bytes in flight on its fullest lane and on all (sent, not yet receipted by the far end),
-   * and the messages it resent for stalled lanes so far (bench:wan --trace), by the link's name.
+   * the messages it resent for stalled lanes so far and the bytes waiting for its pacer (bench:wan --trace), by the
+   * link's name.
    */
-  inFlight(): Record<string, { most: number; all: number; resent: number }> {
-    const inFlight: Record<string, { most: number; all: number; resent: number }> = {};
+  inFlight(): Record<string, { most: number; all: number; resent: number; paced: number }> {
+    const inFlight: Record<string, { most: number; all: number; resent: number; paced: number }> = {};
     for (const [name, { link }] of this.links) {
       if (!(link instanceof StripedLink)) continue;
       const lanes = link.lanesInFlight;
@@ -105,6 +106,7 @@ export class Peers {
         most: Math.max(...lanes),
         all: lanes.reduce((sum, bytes) => sum + bytes, 0),
         resent: link.resentMessages,
+        paced: link.pacedBytesWaiting,
       };
     }
     return inFlight;

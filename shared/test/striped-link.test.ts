@@ -530,6 +530,72 @@ describe('StripedLink', () => {
         expect(near.closed).toBe(false);
       });
 
+      it('paces a burst on a long path to 1.5 × what was receipted over a round trip, counting what waits as buffered', () => {
+        const { clock, link, lanes, receiptAll, sequences } = sender(2);
+        const drains: number[] = [];
+        link.on('drain', () => drains.push(clock.now()));
+        const cell = new Uint8Array(60_000);
+        const framedCell = cell.length + STRIPE_HEADER;
+        // No rate yet: 480 kB at once (on lane 0: lane 1 is full), receipted a round trip later: 4,800 B/ms.
+        lanes[1]!.simulateBuffered(LINK_HIGH_WATER + 1);
+        for (let i = 0; i < 8; i++) link.send(cell);
+        lanes[1]!.simulateBuffered(0);
+        clock.advance(100);
+        receiptAll(0);
+        const out = () => lanes.reduce((sum, lane) => sum + lane.sent.length, 0);
+        const before = out();
+        // Paced at 1.5 × 4,800 B/ms once a burst (256 KiB) is out: 4 cells at once, the 5th 6 ms later, the 6th 8 ms after.
+        for (let i = 0; i < 10; i++) link.send(cell);
+        expect(out() - before).toBe(4);
+        expect(link.bufferedAmount).toBe(6 * framedCell);
+        clock.advance(5);
+        expect(out() - before).toBe(4);
+        clock.advance(1);
+        expect(out() - before).toBe(5);
+        clock.advance(7);
+        expect(out() - before).toBe(5);
+        clock.advance(1);
+        expect(out() - before).toBe(6);
+        clock.advance(40);
+        expect(out() - before).toBe(10);
+        expect(link.bufferedAmount).toBe(0);
+        // In order, whichever lane each went on.
+        const all = [...sequences(0), ...sequences(1)].sort((a, b) => a - b);
+        expect(all).toEqual(Array.from({ length: all.length }, (_, i) => i));
+        for (const index of [0, 1])
+          expect(sequences(index)).toEqual([...sequences(index)].sort((a, b) => a - b));
+        // Past the high-water mark a sender is told to stop, and gets its drain once the pacer let enough out.
+        receiptAll(0);
+        receiptAll(1);
+        for (let i = 0; i < 24; i++) link.send(cell);
+        expect(link.bufferedAmount).toBeGreaterThan(LINK_HIGH_WATER);
+        expect(drains).toEqual([]);
+        clock.advance(1_000);
+        expect(drains).toHaveLength(1);
+        expect(link.bufferedAmount).toBe(0);
+      });
+
+      it('does not pace a link with a short round trip, nor with pacing off', () => {
+        for (const options of [
+          { roundTripMs: NUDGE_MIN_ROUND_TRIP_MS - 1 },
+          { roundTripMs: 100, pacing: false },
+        ]) {
+          const clock = new ManualClock();
+          const [near, far] = memoryLinkPair();
+          const link = new StripedLink(near, { receipts: true, clock, pacing: options.pacing });
+          far.on('message', () => undefined);
+          near.recordSent = true;
+          link.send(new Uint8Array(1_000));
+          clock.advance(options.roundTripMs);
+          near.deliver(receipt(1_004));
+          link.send(new Uint8Array(100_000));
+          clock.advance(options.roundTripMs);
+          near.deliver(receipt(101_008));
+          for (let i = 0; i < 20; i++) link.send(new Uint8Array(60_000));
+          expect(near.sent).toHaveLength(22);
+        }
+      });
+
       it('takes a copy for a violation where resends were not agreed', async () => {
         const { far, farLanes } = stripedPair(2, { receipts: true });
         const closed = closedWith(far);

@@ -3,6 +3,7 @@ import { SessionError } from '../errors.js';
 import { systemClock, type Clock } from '../clock.js';
 import { LINK_HIGH_WATER, type Link, type LinkEvents } from './link.js';
 import { Backpressure } from './backpressure.js';
+import { Pacer } from './pacer.js';
 import { DEFAULT_LINK_GOODBYE_WAIT_MS } from './link-goodbye.js';
 import { DEFAULT_LINK_KEEPALIVE_MS, LinkKeepalive } from './link-keepalive.js';
 
@@ -82,6 +83,12 @@ export interface StripedLinkOptions {
    * for a peer's violation.
    */
   resends?: boolean;
+  /**
+   * With receipts: on a link whose lanes all have long round trips (NUDGE_MIN_ROUND_TRIP_MS), messages go out no
+   * faster than twice what the far end receipted over a round trip (pacer.ts); on by default. A sender only
+   * sees them wait in `bufferedAmount`.
+   */
+  pacing?: boolean;
   /** How long the link waits for its other lanes once one has ended (see `onLaneEnded`). */
   laneEndWaitMs?: number;
   /**
@@ -148,6 +155,13 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
   /** Whether both ends agreed to resends (StripedLinkOptions); only with receipts. */
   readonly resends: boolean;
   private stallCheck: unknown;
+  /** With receipts and pacing: the pacer, what waits for it (framed, in order) and when it is next due. */
+  private readonly pacer: Pacer | undefined;
+  private readonly paced: Uint8Array[] = [];
+  private pacedBytes = 0;
+  private pacedDue: unknown;
+  /** Framed bytes the far end has receipted, over all lanes (the pacer's measure of delivery). */
+  private receiptedTotal = 0;
   private readonly laneEndWaitMs: number;
   private expectedLanes: number;
   private isClosed = false;
@@ -170,6 +184,10 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     this.receipts = options.receipts ?? false;
     this.nudges = options.nudges ?? true;
     this.resends = this.receipts && (options.resends ?? false);
+    this.pacer =
+      this.receipts && (options.pacing ?? true)
+        ? new Pacer({ clock: options.clock ?? systemClock })
+        : undefined;
     this.clock = options.clock ?? systemClock;
     this.stickyLaneBytes = options.stickyLaneBytes ?? STICKY_LANE_BYTES;
     this.laneEndWaitMs = options.laneEndWaitMs ?? DEFAULT_LINK_GOODBYE_WAIT_MS;
@@ -201,6 +219,11 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
   /** With receipts: each lane's shortest round trip so far (ms; undefined until timed), for traces and tests. */
   get lanesRoundTripMs(): (number | undefined)[] {
     return this.lanes.map((lane) => lane.shortestRoundTripMs);
+  }
+
+  /** With pacing: bytes waiting for the pacer (bench:wan --trace). */
+  get pacedBytesWaiting(): number {
+    return this.pacedBytes;
   }
 
   /** With resends: messages sent again on another lane, since the link began (bench:wan --trace). */
@@ -236,7 +259,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     this.lanes.push(state);
     lane.on('message', (message) => this.onLaneMessage(state, message));
     lane.on('drain', () => {
-      if (!this.isClosed) this.backpressure.check(this.leastBuffered());
+      if (!this.isClosed) this.backpressure.check(this.buffered());
     });
     lane.on('close', (error) => this.onLaneEnded(state, error));
   }
@@ -266,7 +289,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
    */
   get bufferedAmount(): number {
     if (this.isClosed) return 0;
-    return this.backpressure.note(this.leastBuffered());
+    return this.backpressure.note(this.buffered());
   }
 
   get closed(): boolean {
@@ -280,8 +303,43 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     writeHeader(framed, this.nextToSend);
     framed.set(message, STRIPE_HEADER);
     this.nextToSend = (this.nextToSend + 1) % SEQUENCE_SPACE;
-    this.put(this.receipts ? this.leastInFlight() : this.pickLane(), framed);
-    if (!this.backpressure.congested) this.backpressure.note(this.leastBuffered());
+    if (this.paced.length > 0 || this.paceWait(framed.length) > 0) {
+      this.paced.push(framed);
+      this.pacedBytes += framed.length;
+      this.releasePaced();
+    } else {
+      this.pacer?.take(framed.length);
+      this.put(this.receipts ? this.leastInFlight() : this.pickLane(), framed);
+    }
+    if (!this.backpressure.congested) this.backpressure.note(this.buffered());
+  }
+
+  /** Milliseconds a message of `bytes` must wait for the pacer: 0 where the link is not paced (see `pacing`). */
+  private paceWait(bytes: number): number {
+    const long = (lane: Lane) => (lane.shortestRoundTripMs ?? 0) >= NUDGE_MIN_ROUND_TRIP_MS;
+    return this.pacer && this.lanes.every(long) ? this.pacer.waitFor(bytes) : 0;
+  }
+
+  /** Sends what waits for the pacer as far as it allows, and sets a timer for the rest. */
+  private releasePaced(): void {
+    if (this.pacedDue !== undefined || this.isClosed) return;
+    while (this.paced.length > 0) {
+      const framed = this.paced[0]!;
+      const wait = this.paceWait(framed.length);
+      if (wait > 0) {
+        this.pacedDue = this.clock.setTimeout(() => {
+          this.pacedDue = undefined;
+          if (this.isClosed || this.ending) return;
+          this.releasePaced();
+          this.backpressure.check(this.buffered());
+        }, wait);
+        return;
+      }
+      this.paced.shift();
+      this.pacedBytes -= framed.length;
+      this.pacer?.take(framed.length);
+      this.put(this.leastInFlight(), framed);
+    }
   }
 
   /** One framed message out on `lane`: counted, timed, kept for a resend, nudged (each as agreed). */
@@ -349,6 +407,8 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     this.silence.stop();
     if (this.ending) this.clock.clearTimeout(this.ending.timer);
     if (this.stallCheck !== undefined) this.clock.clearTimeout(this.stallCheck);
+    if (this.pacedDue !== undefined) this.clock.clearTimeout(this.pacedDue);
+    this.paced.length = 0;
     this.waiting.clear();
     for (const lane of this.lanes) {
       if (lane.receiptDue !== undefined) this.clock.clearTimeout(lane.receiptDue);
@@ -426,6 +486,11 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     return this.lanes[best]!;
   }
 
+  /** What the link holds unsent: what waits for the pacer, and what the emptiest lane holds. */
+  private buffered(): number {
+    return this.pacedBytes + this.leastBuffered();
+  }
+
   private leastBuffered(): number {
     let least = Infinity;
     for (const lane of this.lanes) least = Math.min(least, lane.link.bufferedAmount);
@@ -491,6 +556,11 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
       const sample = this.clock.now() - timed.at;
       lane.shortestRoundTripMs = Math.min(lane.shortestRoundTripMs ?? sample, sample);
       lane.timed = undefined;
+    }
+    this.receiptedTotal += newlyArrived;
+    if (this.pacer && lane.shortestRoundTripMs !== undefined) {
+      const timed = this.lanes.map((other) => other.shortestRoundTripMs ?? Infinity);
+      this.pacer.noteDelivered(this.receiptedTotal, Math.min(...timed));
     }
   }
 
