@@ -21,9 +21,9 @@ import type { Clock } from '../clock.js';
  * Streams share the path, so the session bounds them together too: all its windows' open parts (what is not
  * filled by data their readers have yet to read) may add up to no more than one stream alone would get at the
  * session's consumption rate. Without it, each of eight streams grew to GAIN × its eighth of the rate + its own
- * held-back credit, and the credit alone (8 × 128 KiB) overflowed the bottleneck's queue (bench:wan, RTT 150:
- * 1,423 drops and a crawl at ~1 Mbit/s). A paused stream's window is filled by its unread data, so it takes
- * nothing from the others.
+ * held-back credit: the credit alone is 8 × 128 KiB, and eight streams queued up to 186 ms on the simulated
+ * 150 ms path of mux-path.test.ts, against the 100 ms bench:wan's bottleneck holds there (69 ms with the bound).
+ * A paused stream's window is filled by its unread data, so it takes nothing from the others.
  *
  * The round trip is measured by the receiver itself, with no wire change (as Linux's receive-side estimate):
  * from sending a WINDOW to the first byte that needed it. No byte beyond the old edge can come sooner, so a
