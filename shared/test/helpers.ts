@@ -112,6 +112,7 @@ export class FakePeer extends Emitter<{
   data: [Uint8Array];
   close: [];
   error: [Error];
+  end: [];
 }> {
   readonly bufferSize = 0;
   readonly signals: unknown[] = [];
@@ -144,6 +145,10 @@ export class FakePeer extends Emitter<{
   }
   closeNow(): void {
     this.emit('close');
+  }
+  /** What simple-peer 10 emits first as it tears itself down: the end of its stream. */
+  endNow(): void {
+    this.emit('end');
   }
   destroy(): void {
     if (this.destroyed) return;

@@ -163,6 +163,26 @@ describe('PeerConnector', () => {
     await vi.waitFor(() => expect(peers[0]!.closed).toBe(true)); // the close that destroy() emits
     expect(signaling.closedLinks).toEqual(['link-3']);
   });
+
+  it('reports the error that ends a peer before it connects, though simple-peer 10 ends its stream first', async () => {
+    const { peers, connector } = setup();
+    const outcome = connector
+      .connect('link-4', true)
+      .catch((error: { code: string; message: string }) => error);
+    // simple-peer 10's teardown: it sets a zero timer that will emit the error, then ends its stream.
+    setTimeout(() => peers[0]!.fail(new Error('Failed to add ICE candidate')), 0);
+    peers[0]!.endNow();
+    expect(await outcome).toMatchObject({
+      code: 'link-closed',
+      message: 'WebRTC failed: Failed to add ICE candidate',
+    });
+    // With no error to follow, what ended it.
+    const quiet = connector.connect('link-5', true).catch((error: { message: string }) => error);
+    peers[1]!.endNow();
+    expect(await quiet).toMatchObject({
+      message: 'the peer closed before connecting (the far end closed the link)',
+    });
+  });
 });
 
 describe('PeerConnector: lanes', () => {

@@ -196,8 +196,14 @@ export class PeerConnector {
       failFirst = reject;
       const peer = this.addLane(linkId, setup, 0);
       peer.on('error', (error) => reject(new SessionError('link-closed', `WebRTC failed: ${error.message}`)));
-      onPeerGone(peer, () => {
-        if (!connected) reject(new SessionError('link-closed', 'the peer closed before connecting'));
+      onPeerGone(peer, (reason) => {
+        if (connected) return;
+        // simple-peer 10 ends its stream at once and emits the error that ended it only a timer turn later: wait
+        // for it, so that what failed (a rejected description or candidate) is what the caller sees.
+        setTimeout(
+          () => reject(new SessionError('link-closed', `the peer closed before connecting (${reason})`)),
+          0,
+        );
       });
       peer.on('connect', () => {
         connected = true;
