@@ -35,6 +35,7 @@ import { symmetric, WanNetwork, type DirectionSpec, type LinkSpec, type LinkStat
 import { connect, Party } from './party.js';
 import type { Download, SetupPhases, Target, Via } from './client-process.js';
 import { SITE_PORT } from './site-process.js';
+import type { StripedLinkFigures } from './serve.js';
 import type { ReceiveWindowState } from '@underpass/shared/tunnel';
 import { DEFAULT_LINK_LANES, MAX_LANES } from '@underpass/shared/links';
 
@@ -62,23 +63,22 @@ const { values: flags } = parseArgs({
     pacing: { type: 'string', default: 'on' },
   },
 });
+/** A switch's value, on or off; anything else ends the run. */
+function onOff(name: 'lane-receipts' | 'early-data' | 'nudges' | 'lane-resends' | 'pacing'): 'on' | 'off' {
+  const value = flags[name];
+  if (value !== 'on' && value !== 'off') throw new Error(`--${name} on|off`);
+  return value;
+}
 /** --lane-receipts off: striped links without per-lane receipts (the product names them: PeerConnector). */
-if (flags['lane-receipts'] !== 'on' && flags['lane-receipts'] !== 'off')
-  throw new Error('--lane-receipts on|off');
-process.env.BENCH_LANE_RECEIPTS = flags['lane-receipts'];
+process.env.BENCH_LANE_RECEIPTS = onOff('lane-receipts');
 /** --early-data off: the client waits for OPEN_OK before it writes a request (the parties inherit it). */
-if (flags['early-data'] !== 'on' && flags['early-data'] !== 'off') throw new Error('--early-data on|off');
-process.env.BENCH_EARLY_DATA = flags['early-data'];
+process.env.BENCH_EARLY_DATA = onOff('early-data');
 /** --nudges off: striped links never nudge their lanes (the parties inherit it). */
-if (flags.nudges !== 'on' && flags.nudges !== 'off') throw new Error('--nudges on|off');
-process.env.BENCH_NUDGES = flags.nudges;
+process.env.BENCH_NUDGES = onOff('nudges');
 /** --lane-resends off: striped links never resend a stalled lane's messages on another (the parties inherit it). */
-if (flags['lane-resends'] !== 'on' && flags['lane-resends'] !== 'off')
-  throw new Error('--lane-resends on|off');
-process.env.BENCH_LANE_RESENDS = flags['lane-resends'];
+process.env.BENCH_LANE_RESENDS = onOff('lane-resends');
 /** --pacing off: striped links on long paths hand their lanes messages as fast as they come (the parties inherit it). */
-if (flags.pacing !== 'on' && flags.pacing !== 'off') throw new Error('--pacing on|off');
-process.env.BENCH_PACING = flags.pacing;
+process.env.BENCH_PACING = onOff('pacing');
 /** --raw-pace: the raw baseline's sender held to this many Mbit/s (0: as fast as the channel takes). */
 const RAW_PACE_MBPS = Number(flags['raw-pace']);
 
@@ -336,7 +336,7 @@ async function measureCondition(
   ];
   /** Where the data waits (mean/max per second): kB in DataChannel buffers and the relay's queue, ms in links'. */
   const sample = async (via: string): Promise<Record<string, number>> => {
-    type InFlight = Record<string, { most: number; all: number; resent: number; paced: number }>;
+    type InFlight = Record<string, StripedLinkFigures>;
     const [
       exitBuffered,
       relayBuffered,
@@ -377,7 +377,7 @@ async function measureCondition(
       'two-hop: relay queue kB': relayQueued / 1000,
     };
     // Sent and not yet receipted (striped links with receipts): on all lanes, and on the fullest one.
-    const inFlight: [string, { most: number; all: number; resent: number; paced: number } | undefined][] = [
+    const inFlight: [string, StripedLinkFigures | undefined][] = [
       ['direct: exit', exitInFlight[direct]],
       ['two-hop: exit', exitInFlight[`${twoHop}-exit`]],
       ['two-hop: relay', relayInFlight[`${twoHop}-client`]],

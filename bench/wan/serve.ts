@@ -39,6 +39,17 @@ export function serve(handlers: Record<string, Handler>): void {
   });
 }
 
+/** What bench:wan --trace reads of one striped link (`Peers.inFlight`). */
+export interface StripedLinkFigures {
+  /** Bytes sent and not yet receipted, on the fullest lane and on all. */
+  most: number;
+  all: number;
+  /** Messages resent for stalled lanes so far. */
+  resent: number;
+  /** Bytes waiting for the pacer. */
+  paced: number;
+}
+
 /** This process's ends of named WebRTC links. */
 export class Peers {
   private readonly links = new Map<string, LinkOverLanes>();
@@ -97,8 +108,8 @@ export class Peers {
    * the messages it resent for stalled lanes so far and the bytes waiting for its pacer (bench:wan --trace), by the
    * link's name.
    */
-  inFlight(): Record<string, { most: number; all: number; resent: number; paced: number }> {
-    const inFlight: Record<string, { most: number; all: number; resent: number; paced: number }> = {};
+  inFlight(): Record<string, StripedLinkFigures> {
+    const inFlight: Record<string, StripedLinkFigures> = {};
     for (const [name, { link }] of this.links) {
       if (!(link instanceof StripedLink)) continue;
       const lanes = link.lanesInFlight;

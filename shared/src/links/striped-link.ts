@@ -559,8 +559,9 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     }
     this.receiptedTotal += newlyArrived;
     if (this.pacer && lane.shortestRoundTripMs !== undefined) {
-      const timed = this.lanes.map((other) => other.shortestRoundTripMs ?? Infinity);
-      this.pacer.noteDelivered(this.receiptedTotal, Math.min(...timed));
+      let shortest = lane.shortestRoundTripMs;
+      for (const other of this.lanes) shortest = Math.min(shortest, other.shortestRoundTripMs ?? Infinity);
+      this.pacer.noteDelivered(this.receiptedTotal, shortest);
     }
   }
 

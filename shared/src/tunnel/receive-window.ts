@@ -45,6 +45,33 @@ export const DEFAULT_RECEIVE_BUDGET = 8 * 1024 * 1024;
  */
 const MIN_EPOCH_MS = 10;
 
+/** A reader's consumption, measured over stretches of at least one round trip (and MIN_EPOCH_MS). */
+class ConsumptionEpoch {
+  private start: number | undefined;
+  private bytes = 0;
+
+  /** `bytes` consumed at `now`: the stretch's bytes and length once it has lasted a round trip. */
+  note(
+    bytes: number,
+    now: number,
+    roundTripMs: number | undefined,
+  ): { bytes: number; elapsedMs: number } | undefined {
+    // The rate is over what came after the stretch's first read: bytes in (start, now] over now − start.
+    if (this.start === undefined) {
+      this.start = now;
+      return undefined;
+    }
+    this.bytes += bytes;
+    if (roundTripMs === undefined) return undefined;
+    const elapsedMs = now - this.start;
+    if (elapsedMs < Math.max(roundTripMs, MIN_EPOCH_MS)) return undefined;
+    const stretch = { bytes: this.bytes, elapsedMs };
+    this.start = now;
+    this.bytes = 0;
+    return stretch;
+  }
+}
+
 export interface ReceiveWindowOptions {
   clock: Pick<Clock, 'now'>;
   /** Every stream's window at its start (the wire's initial window). */
@@ -63,9 +90,8 @@ export class ReceiveWindows {
   private grown = 0;
   /** Bytes of the live streams' windows not filled by unread data: what may be in flight or held back. */
   private open = 0;
-  /** The session's consumption: over the current epoch, and its rate over the last whole one (bytes per ms). */
-  private epochStart: number | undefined;
-  private epochBytes = 0;
+  /** The session's consumption: the current stretch, and the rate over the last whole one (bytes per ms). */
+  private readonly consumption = new ConsumptionEpoch();
   private consumptionRate = 0;
   readonly clock: Pick<Clock, 'now'>;
   readonly initialWindow: number;
@@ -140,20 +166,11 @@ export class ReceiveWindows {
   /** @internal A reader consumed `bytes`: they are open again, and count toward the session's rate. */
   noteConsumed(bytes: number): void {
     this.open += bytes;
-    const now = this.clock.now();
-    if (this.epochStart === undefined) {
-      this.epochStart = now;
-      return;
-    }
-    this.epochBytes += bytes;
-    const elapsed = now - this.epochStart;
-    if (elapsed < Math.max(this.minRoundTripMs ?? Infinity, MIN_EPOCH_MS)) return;
-    this.consumptionRate = this.epochBytes / elapsed;
-    this.epochStart = now;
-    this.epochBytes = 0;
+    const stretch = this.consumption.note(bytes, this.clock.now(), this.minRoundTripMs);
+    if (stretch) this.consumptionRate = stretch.bytes / stretch.elapsedMs;
   }
 
-  /** @internal Window bytes were filled by data arriving (`bytes` > 0) or left the session (`bytes` < 0). */
+  /** @internal `bytes` of the open windows are gone: filled by data arriving, or left with a closed stream. */
   noteFilled(bytes: number): void {
     this.open -= bytes;
   }
@@ -181,8 +198,7 @@ export class StreamReceiveWindow {
   private window: number;
   /** Window growth not yet handed to the peer: added to the next WINDOW's increment. */
   private ungranted = 0;
-  private epochStart: number | undefined;
-  private epochBytes = 0;
+  private readonly consumption = new ConsumptionEpoch();
   /** The WINDOW whose effect is being timed: the edge before it, and when it was sent. */
   private probe: { edge: number; at: number } | undefined;
   /** DATA bytes received and consumed so far: their difference is what fills the window, unread. */
@@ -225,26 +241,16 @@ export class StreamReceiveWindow {
     if (this.released) return;
     this.consumedTotal += bytes;
     this.session.noteConsumed(bytes);
-    const now = this.session.clock.now();
-    // The rate is over what came after the epoch's first read: bytes in (start, now] over now − start.
-    if (this.epochStart === undefined) {
-      this.epochStart = now;
-      return;
-    }
-    this.epochBytes += bytes;
     const roundTrip = this.session.roundTripMs;
-    if (roundTrip === undefined) return;
-    const elapsed = now - this.epochStart;
-    if (elapsed < Math.max(roundTrip, MIN_EPOCH_MS)) return;
+    const stretch = this.consumption.note(bytes, this.session.clock.now(), roundTrip);
+    if (!stretch || roundTrip === undefined) return;
     // The window must hold what is in flight over a round trip and the credit held back here until a WINDOW
     // is due (measured: with 128 KiB held back, one stream had only ~0.6 of a 256 KiB window in flight).
     const target = Math.min(
-      (WINDOW_GAIN * this.epochBytes * roundTrip) / elapsed + this.updateThreshold,
+      (WINDOW_GAIN * stretch.bytes * roundTrip) / stretch.elapsedMs + this.updateThreshold,
       this.window + this.session.headroom(this.updateThreshold),
       this.session.maxStreamWindow,
     );
-    this.epochStart = now;
-    this.epochBytes = 0;
     if (target <= this.window || !this.session.queueFree) return;
     const growth = this.session.reserve(Math.ceil(target - this.window));
     this.window += growth;
