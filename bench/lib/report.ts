@@ -20,12 +20,15 @@ export type Goal = { text: string; met: (value: number) => boolean };
 
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 
-/** Prints the table for people and writes bench/results/<name>.json for machines. */
+/**
+ * Prints the table for people and writes bench/results/<name>.json for machines. Returns the metrics whose goal
+ * was missed, for runs that are also checks (chaos `--check`).
+ */
 export async function report(
   name: string,
   results: BenchResult[],
   goals: Record<string, Goal> = {},
-): Promise<void> {
+): Promise<string[]> {
   const rows = results.map((r) => {
     const goal = goals[r.metric];
     return [
@@ -58,6 +61,7 @@ export async function report(
   };
   await writeFile(file, JSON.stringify(json, null, 2) + '\n');
   console.log(`\nwrote ${file}`);
+  return results.filter((r) => goals[r.metric]?.met(r.value) === false).map((r) => r.metric);
 }
 
 export function median(values: readonly number[]): number {
