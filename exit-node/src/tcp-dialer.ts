@@ -5,10 +5,16 @@ import { errorMessage, StreamError, type StreamErrorCode } from '@underpass/shar
 import { type ExitPolicy } from '@underpass/shared/exit';
 import { NodeSocketStream, type ByteStream } from '@underpass/shared/streams';
 import type { TcpStreamDialer } from './stream-router.js';
-import { type TcpRequest } from '@underpass/shared/tunnel';
+import { MAX_DATA_PAYLOAD, type TcpRequest } from '@underpass/shared/tunnel';
 
 /** Time for one TCP connect; the exit's dial timeout (DNS and every address tried) bounds the whole. */
 export const DEFAULT_TCP_CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * Reads shorter than this are copied out of their read buffer, so that a small chunk waiting in a stream's
+ * queue holds its own bytes and not a whole frame-sized buffer.
+ */
+const COPY_READS_BELOW = MAX_DATA_PAYLOAD / 2;
 
 export type Lookup = (host: string) => Promise<{ address: string; family: number }[]>;
 
@@ -85,6 +91,18 @@ export class TcpDialer implements TcpStreamDialer {
       host: address,
       port,
       allowHalfOpen: true,
+      // Reads of one DATA frame's payload at most, where Node reads 64 KiB: a busy download then goes out in
+      // full frames, not a 60 KiB frame and a 4 KiB tail per read, and every DataChannel message costs each hop
+      // (bench/tunnel/README.md). `onread` replaces the socket's 'data' events, so they are emitted here as
+      // the socket would; pause() and resume() stop and start reading as before.
+      onread: {
+        buffer: () => Buffer.allocUnsafe(MAX_DATA_PAYLOAD),
+        callback: (bytes: number, buffer: Uint8Array) => {
+          const read = buffer.subarray(0, bytes);
+          socket.emit('data', bytes < COPY_READS_BELOW ? Buffer.from(read) : read);
+          return true; // false would pause; NodeSocketStream pauses and resumes through the socket
+        },
+      },
       ...(this.options.bindAddress ? { localAddress: this.options.bindAddress } : {}),
     });
     const connected = new Promise<Socket>((resolve, reject) => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
 import { type StreamError } from '@underpass/shared/errors';
 import { ExitPolicy } from '@underpass/shared/exit';
+import { MAX_DATA_PAYLOAD } from '@underpass/shared/tunnel';
 import { TcpDialer, type Lookup } from '../src/tcp-dialer.js';
 
 /** Every name resolves here, in memory: no test query leaves the machine. */
@@ -85,5 +86,48 @@ describe('TcpDialer (real TCP on loopback)', () => {
       bindAddress: '::1',
     });
     expect(await failure(v6.dial({ kind: 'tcp', host: 'site.test', port }))).toBe('unreachable');
+  });
+
+  it('reads at most one DATA frame at a time, and small reads hold only their own bytes', async () => {
+    const body = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7 + (i >> 11)) & 0xff;
+    let flushed!: () => void;
+    const firstWriteFlushed = new Promise<void>((resolve) => (flushed = resolve));
+    const big = createServer((socket) => {
+      // What the first write hands the kernel is waiting when the dialer resumes: its first read is full.
+      socket.write(body.subarray(0, 256 * 1024), () => flushed());
+      socket.end(body.subarray(256 * 1024));
+    });
+    await new Promise<void>((resolve) => big.listen(0, '127.0.0.3', resolve));
+    const bigPort = (big.address() as { port: number }).port;
+    const stream = await dialer().dial({ kind: 'tcp', host: '127.0.0.3', port: bigPort });
+    try {
+      await firstWriteFlushed;
+      const chunks: Uint8Array[] = [];
+      await new Promise<void>((resolve) => {
+        stream.on('data', (chunk) => chunks.push(chunk));
+        stream.on('end', resolve);
+        stream.resume();
+      });
+      expect(Buffer.concat(chunks).equals(body)).toBe(true);
+      expect(chunks[0]!.byteLength).toBe(MAX_DATA_PAYLOAD);
+      expect(Math.max(...chunks.map((c) => c.byteLength))).toBe(MAX_DATA_PAYLOAD);
+      const small = chunks.filter((c) => c.byteLength < MAX_DATA_PAYLOAD / 2);
+      for (const chunk of small) expect(chunk.buffer.byteLength).toBeLessThan(MAX_DATA_PAYLOAD);
+    } finally {
+      stream.destroy();
+      await new Promise<void>((resolve) => big.close(() => resolve()));
+    }
+  });
+
+  it('hands a small reply over in a buffer of its own size', async () => {
+    const stream = await dialer().dial({ kind: 'tcp', host: 'site.test', port });
+    const chunk = await new Promise<Uint8Array>((resolve) => {
+      stream.on('data', resolve);
+      stream.resume();
+    });
+    expect(Buffer.from(chunk).toString()).toBe('hello');
+    expect(chunk.buffer.byteLength).toBeLessThan(MAX_DATA_PAYLOAD);
+    stream.destroy();
   });
 });
