@@ -158,7 +158,12 @@ const rawLinks = new Map<string, ReturnType<Peers['open']>>();
 export type SetupPhases = {
   /** The broker named a relay and an exit. */
   path: number;
-  /** The first lane of the link to the relay opened (WebRTC: ICE, DTLS, SCTP, the DataChannel). */
+  /**
+   * The first lane's ICE said connected. @roamhq/wrtc's libwebrtc says so only once DTLS is up too (its legacy
+   * state, measured: the connection state changes in the same millisecond), so this is ICE + DTLS.
+   */
+  secured: number;
+  /** The first lane of the link to the relay opened (then SCTP's association and the DataChannel). */
   link: number;
   /** Protect said `protected`: the Noise handshake through both hops, then the first PING's answer. */
   protected: number;
@@ -201,6 +206,9 @@ async function setup(signalingUrl: string, target: Target): Promise<SetupPhases>
     signaling: preconnected,
     createPeer: (options) => {
       const peer = createPeer(options);
+      peer.on('iceStateChange', (state) => {
+        if (state === 'connected' || state === 'completed') phases.secured ??= since();
+      });
       peer.on('connect', () => (phases.link ??= since()));
       return peer;
     },
@@ -223,10 +231,10 @@ async function setup(signalingUrl: string, target: Target): Promise<SetupPhases>
       stream.resume();
       stream.write(Buffer.from(`GET / HTTP/1.0\r\nHost: ${target.host}\r\n\r\n`));
     });
-    const { path, link, protected: up } = phases;
-    if (path === undefined || link === undefined || up === undefined)
+    const { path, secured, link, protected: up } = phases;
+    if (path === undefined || secured === undefined || link === undefined || up === undefined)
       throw new Error('a setup phase went unseen');
-    return { path, link, protected: up, firstByte };
+    return { path, secured, link, protected: up, firstByte };
   } finally {
     protect.stop();
     signaling.close();

@@ -27,7 +27,8 @@
  *   --trace         during each tunnel download, sample every 100 ms where data waits (the exit's and
  *                   the relay's DataChannel buffers, the relay's queue, the emulator's queues and drops, each
  *                   party's event-loop delay, what the client's channel received and its streams not yet) and
- *                   how the client's receive windows see the path; print it
+ *                   how the client's receive windows see the path; print it; and the phases of each setup
+ *   --setup-only    measure only the setup of a fresh path (~30 s a condition, for work on setup)
  */
 import { parseArgs } from 'node:util';
 import { median, report, type BenchResult, type Goal } from '../lib/report.js';
@@ -61,6 +62,7 @@ const { values: flags } = parseArgs({
     nudges: { type: 'string', default: 'on' },
     'lane-resends': { type: 'string', default: 'on' },
     pacing: { type: 'string', default: 'on' },
+    'setup-only': { type: 'boolean', default: false },
   },
 });
 /** A switch's value, on or off; anything else ends the run. */
@@ -257,6 +259,58 @@ const BARS = '▁▂▃▄▅▆▇█';
 const sparkline = (values: number[]) =>
   values.map((v) => BARS[Math.min(7, Math.max(0, Math.round((v / LINK_MBPS) * 7)))]).join('');
 
+/** Setup of a fresh two-hop path through the signaling server (the first run warms the relay→exit link). */
+async function measureSetup(client: Party, signalingUrl: string, site: Target): Promise<number[]> {
+  const setupRuns: SetupPhases[] = [];
+  for (let run = 0; run <= SETUP_RUNS; run++) {
+    const phases = await client.call<SetupPhases>('setup', signalingUrl, site);
+    if (run > 0) setupRuns.push(phases);
+  }
+  const setups = setupRuns.map((phases) => phases.firstByte);
+  progress(`  setup ${setups.map((v) => v.toFixed(0)).join(', ')} ms`);
+  if (flags.trace) {
+    const phase = (name: string, from: (p: SetupPhases) => number, to: (p: SetupPhases) => number) =>
+      `${name} ${median(setupRuns.map((p) => to(p) - from(p))).toFixed(0)}`;
+    progress(
+      `  setup phases, medians in ms: ${[
+        phase(
+          'broker',
+          () => 0,
+          (p) => p.path,
+        ),
+        phase(
+          'ICE + DTLS to the relay',
+          (p) => p.path,
+          (p) => p.secured,
+        ),
+        phase(
+          'SCTP + DataChannel',
+          (p) => p.secured,
+          (p) => p.link,
+        ),
+        phase(
+          'handshake + first PING',
+          (p) => p.link,
+          (p) => p.protected,
+        ),
+        phase(
+          'open + GET',
+          (p) => p.protected,
+          (p) => p.firstByte,
+        ),
+      ].join(', ')}`,
+    );
+  }
+  return setups;
+}
+
+const setupRow = (tag: string, setups: number[]): BenchResult => ({
+  metric: `setup_p50_ms_${tag}`,
+  value: round(median(setups)),
+  unit: 'ms',
+  runs: setups.length,
+});
+
 async function measureCondition(
   network: WanNetwork,
   parties: Parties,
@@ -269,6 +323,7 @@ async function measureCondition(
   const tag = suffix(c);
   const site: Target = { host: network.address('site'), port: SITE_PORT };
   const rows: BenchResult[] = [];
+  if (flags['setup-only']) return [setupRow(tag, await measureSetup(client, signalingUrl, site))];
   const log = (name: string, m: Measured) =>
     progress(
       `  ${name.padEnd(22)} ${m.mbps.toFixed(1).padStart(6)} Mbit/s  ${sparkline(m.perSecondMbps)}  ` +
@@ -454,43 +509,8 @@ async function measureCondition(
   await exit.call('closePeer', direct);
   await exit.call('closePeer', `${twoHop}-exit`);
 
-  // 4. Setup of a fresh two-hop path through the signaling server (the first run warms the relay→exit link).
-  const setupRuns: SetupPhases[] = [];
-  for (let run = 0; run <= SETUP_RUNS; run++) {
-    const phases = await client.call<SetupPhases>('setup', signalingUrl, site);
-    if (run > 0) setupRuns.push(phases);
-  }
-  const setups = setupRuns.map((phases) => phases.firstByte);
-  const setup = median(setups);
-  progress(`  setup ${setups.map((v) => v.toFixed(0)).join(', ')} ms`);
-  if (flags.trace) {
-    const phase = (name: string, from: (p: SetupPhases) => number, to: (p: SetupPhases) => number) =>
-      `${name} ${median(setupRuns.map((p) => to(p) - from(p))).toFixed(0)}`;
-    progress(
-      `  setup phases, medians in ms: ${[
-        phase(
-          'broker',
-          () => 0,
-          (p) => p.path,
-        ),
-        phase(
-          'link to the relay',
-          (p) => p.path,
-          (p) => p.link,
-        ),
-        phase(
-          'handshake + first PING',
-          (p) => p.link,
-          (p) => p.protected,
-        ),
-        phase(
-          'open + GET',
-          (p) => p.protected,
-          (p) => p.firstByte,
-        ),
-      ].join(', ')}`,
-    );
-  }
+  // 4. Setup of a fresh two-hop path through the signaling server.
+  const setup = await measureSetup(client, signalingUrl, site);
 
   const rawBaseline = { metric: `raw_mbps_${tag}`, value: round(raw.mbps) };
   const series = (m: Measured) => ({ series: { unit: 'Mbit/s per second', values: m.perSecondMbps } });
@@ -550,7 +570,7 @@ async function measureCondition(
       runs: TTFB_RUNS,
       baseline: { metric: `tcp_ttfb_p50_ms_${tag}`, value: round(tcpTtfb) },
     },
-    { metric: `setup_p50_ms_${tag}`, value: round(setup), unit: 'ms', runs: setups.length },
+    setupRow(tag, setup),
     {
       metric: `page_load_two_hop_ms_${tag}`,
       value: round(pageTwoHop),

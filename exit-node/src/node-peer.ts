@@ -1,6 +1,7 @@
 import Peer from 'simple-peer';
 import wrtc from '@roamhq/wrtc';
 import { Backpressure, LINK_LOW_WATER, type PeerFactory } from '@underpass/shared/links';
+import { signalLoopbackCandidatesLast } from './loopback-candidates.js';
 
 export interface IceServer {
   urls: string | string[];
@@ -11,7 +12,7 @@ export interface IceServer {
  * uses binds node-datachannel instead, which here rejected trickled candidates that raced ahead of the remote
  * description, and in a throughput test cost more CPU per byte and then stalled (bench/tunnel/README.md). No
  * STUN server by default: the embedded network runs on one machine; operators pass --ice-server for peers
- * behind NAT.
+ * behind NAT. Loopback candidates are signalled only where nothing else was gathered (loopback-candidates.ts).
  *
  * A crash in @roamhq/wrtc (0.10.0, the latest, as in node-webrtc before it): a DataChannel that the far end closes (its
  * `pc.close()`, which aborts the SCTP association, or its channel's close) is cleaned up on libwebrtc's
@@ -30,6 +31,7 @@ export interface IceServer {
 export function nodePeerFactory(iceServers: IceServer[] = []): PeerFactory {
   return ({ initiator }) => {
     const peer = new Peer({ initiator, trickle: true, wrtc, config: { iceServers } });
+    signalLoopbackCandidatesLast(peer);
     // Registered before anyone else can listen for 'connect', so PeerLink already sees the polyfill.
     peer.on('connect', () => {
       const channel = (peer as unknown as { _channel?: ChannelLike | null })._channel;

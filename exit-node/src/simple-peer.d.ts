@@ -13,6 +13,8 @@ declare module 'simple-peer' {
     send(data: Uint8Array): void;
     destroy(error?: Error): void;
     on(event: string, listener: (...args: never[]) => void): this;
+    /** simple-peer is a Node stream: every event goes through `emit` (loopback-candidates.ts wraps it). */
+    emit(event: string | symbol, ...args: unknown[]): boolean;
     readonly bufferSize: number;
     readonly _channel?: { addEventListener?(type: 'bufferedamountlow', listener: () => void): void } | null;
   }
