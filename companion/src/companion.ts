@@ -23,7 +23,10 @@ export interface CompanionStats {
   total: number;
   /** CONNECTs refused because no tunnel was up (the kill switch at work). */
   blocked: number;
-  /** CONNECTs whose stream failed for another reason. */
+  /**
+   * CONNECTs whose stream failed for another reason: the open rejected, or a stream accepted early closed with
+   * the exit's refusal before any byte came back (SocksStats.failed).
+   */
   failed: number;
 }
 

@@ -8,7 +8,13 @@ import {
 } from './socks5.js';
 import { withDeadline } from '@underpass/shared/deadline';
 import { Emitter } from '@underpass/shared/emitter';
-import { StreamError, toUnderpassError, UnderpassError } from '@underpass/shared/errors';
+import {
+  StreamError,
+  toUnderpassError,
+  UnderpassError,
+  type ErrorCode,
+  type StreamErrorCode,
+} from '@underpass/shared/errors';
 import { NodeSocketStream, pipeBoth, type ByteStream } from '@underpass/shared/streams';
 import { type StreamRequest } from '@underpass/shared/tunnel';
 import { procPeerUid, type PeerUidLookup } from './peer-uid.js';
@@ -54,7 +60,11 @@ export interface SocksStats {
   total: number;
   /** CONNECTs refused because no tunnel was up. */
   blocked: number;
-  /** CONNECTs whose stream failed for another reason (policy, DNS, refused, timeout…). */
+  /**
+   * CONNECTs whose stream failed for another reason (policy, DNS, refused, timeout…): the open rejected, or,
+   * for a stream accepted early (before the exit answered), it closed with the exit's refusal before any byte
+   * came back.
+   */
   failed: number;
   /** Connections refused at accept because `maxConnections` were open. */
   overLimit: number;
@@ -276,10 +286,26 @@ class SocksConnection {
       return;
     }
     socket.write(buildSocksReply(SocksReply.succeeded));
+    this.countRefusalAfterAccept(stream);
     const local = new NodeSocketStream(socket);
     for (const chunk of early) stream.write(chunk);
     void pipeBoth(local, stream);
     local.resume();
+  }
+
+  /**
+   * A stream accepted early (PROTOCOL.md §4, "Early data") was answered with success before the exit tried the
+   * destination, so the exit's refusal arrives as the stream closing with its code. That counts as the open
+   * failing (`onOpenFailed`), as it would have had the open waited, provided no byte came back first (then the
+   * destination was reached). Only once per connection: this runs only for an open that succeeded, and 'close'
+   * fires once.
+   */
+  private countRefusalAfterAccept(stream: ByteStream): void {
+    let answered = false;
+    stream.once('data', () => (answered = true));
+    stream.once('close', (error) => {
+      if (!answered && error && OPEN_REFUSALS.has(error.code)) this.options.onOpenFailed(error);
+    });
   }
 
   private fail(error: UnderpassError): void {
@@ -290,3 +316,20 @@ class SocksConnection {
     this.socket.destroySoon();
   }
 }
+
+/**
+ * The codes by which the exit refuses a destination when it tries to reach it: its policy, its DNS, the server
+ * refusing, not answering, or no route. They are the codes `socksReplyForStreamError` has a reply of its own
+ * for, and the ones the extension remembers as refused destinations. Not `reset`: a peer that went away
+ * sends it, and so does this side when the SOCKS client goes first (NodeSocketStream), so it would count
+ * browsers that gave up. Not `session-closed`, `limit` or `protocol` either: those are the path or this side
+ * failing, not the destination. (The exit's idle timeout also says `timeout`, but only after minutes of
+ * silence both ways.)
+ */
+const OPEN_REFUSALS: ReadonlySet<ErrorCode> = new Set<StreamErrorCode>([
+  'policy-denied',
+  'dns-failed',
+  'refused',
+  'timeout',
+  'unreachable',
+]);

@@ -1,8 +1,9 @@
 import { connect } from 'node:net';
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { NoTunnelError, SocksServer, type OpenStream } from '../src/socks-server.js';
-import { StreamError, type StreamErrorCode } from '@underpass/shared/errors';
-import { NodeSocketStream, type ByteStream } from '@underpass/shared/streams';
+import { Emitter } from '@underpass/shared/emitter';
+import { StreamError, type StreamErrorCode, type UnderpassError } from '@underpass/shared/errors';
+import { NodeSocketStream, type ByteStream, type ByteStreamEvents } from '@underpass/shared/streams';
 import {
   ByteReader,
   connectRequest,
@@ -31,6 +32,48 @@ const dialTcp: OpenStream = (request) =>
     });
     socket.once('error', () => reject(new StreamError('refused')));
   });
+
+/**
+ * A tunnel stream accepted at once, as an early-data stream is (PROTOCOL.md §4, "Early data"): the test plays
+ * the exit, sending bytes back (`deliver`) and ending the stream (`finish`). Like a mux stream, a `destroy`
+ * from this side closes it with that error.
+ */
+class EarlyStream extends Emitter<ByteStreamEvents> implements ByteStream {
+  closed = false;
+  readonly written: Buffer[] = [];
+
+  write(chunk: Uint8Array): boolean {
+    if (this.closed) return false;
+    this.written.push(Buffer.from(chunk));
+    return true;
+  }
+  end(): void {}
+  destroy(error?: UnderpassError): void {
+    this.finish(error);
+  }
+  pause(): void {}
+  resume(): void {}
+
+  deliver(bytes: string): void {
+    this.emit('data', Buffer.from(bytes));
+  }
+  /** The far side ends the stream: with an error, a reset of that code; without one, FIN then close. */
+  finish(error?: UnderpassError): void {
+    if (this.closed) return;
+    if (!error) this.emit('end');
+    this.closed = true;
+    this.emit('close', error);
+  }
+}
+
+/** A SOCKS server whose every CONNECT gets `stream` at once, and a client connected through it. */
+async function acceptEarly(stream: EarlyStream) {
+  const server = await start(() => Promise.resolve(stream));
+  const client = await socksConnect(server.port, 'example.com', 443);
+  expect(client.reply).toEqual(reply(0));
+  const closed = new Promise<void>((resolve) => client.socket.once('close', () => resolve()));
+  return { server, ...client, closed };
+}
 
 let echo: Awaited<ReturnType<typeof startEchoServer>>;
 const servers: SocksServer[] = [];
@@ -92,6 +135,76 @@ describe('SocksServer over real TCP', () => {
     const result = await converse(server.port, [greeting(), connectRequest('example.com', 443)]);
     expect(result.received).toEqual(Buffer.concat([METHOD_OK, reply(expected)]));
     expect(server.stats()).toMatchObject({ blocked: 0, failed: 1 });
+  });
+
+  it.each<StreamErrorCode>(['refused', 'dns-failed'])(
+    'counts a stream accepted early that the exit then refuses with %s as failed, once, and ends the client',
+    async (code) => {
+      const stream = new EarlyStream();
+      const { server, socket, closed } = await acceptEarly(stream);
+      socket.write('GET / HTTP/1.1\r\n\r\n');
+      await waitFor(() => stream.written.length > 0, 'the request to reach the stream');
+      stream.finish(new StreamError(code));
+      await closed;
+      await waitFor(() => server.stats().connections === 0, 'the connection to close');
+      expect(server.stats()).toMatchObject({ total: 1, blocked: 0, failed: 1 });
+    },
+  );
+
+  it('does not count a stream that carried bytes back before it closed with an error', async () => {
+    const stream = new EarlyStream();
+    const { server, reader, closed } = await acceptEarly(stream);
+    stream.deliver('HTTP/1.1 200 OK\r\n');
+    expect((await reader.read(17)).toString()).toBe('HTTP/1.1 200 OK\r\n');
+    // `timeout` is a refusal code too (the exit's connect timeout, and its idle timeout): the byte decides.
+    stream.finish(new StreamError('timeout'));
+    await closed;
+    await waitFor(() => server.stats().connections === 0, 'the connection to close');
+    expect(server.stats()).toMatchObject({ blocked: 0, failed: 0 });
+  });
+
+  it('does not count a stream reset before any byte: a peer that went away, not a refusal', async () => {
+    const stream = new EarlyStream();
+    const { server, closed } = await acceptEarly(stream);
+    stream.finish(new StreamError('reset'));
+    await closed;
+    await waitFor(() => server.stats().connections === 0, 'the connection to close');
+    expect(server.stats()).toMatchObject({ blocked: 0, failed: 0 });
+  });
+
+  it('does not count a stream that ends cleanly before any byte', async () => {
+    const stream = new EarlyStream();
+    const { server, socket, reader, closed } = await acceptEarly(stream);
+    stream.finish();
+    expect(await reader.readToEnd()).toEqual(Buffer.alloc(0));
+    socket.end();
+    await closed;
+    await waitFor(() => server.stats().connections === 0, 'the connection to close');
+    expect(server.stats()).toMatchObject({ blocked: 0, failed: 0 });
+  });
+
+  it('does not count a stream accepted early whose client left first', async () => {
+    const stream = new EarlyStream();
+    const { server, socket } = await acceptEarly(stream);
+    socket.resetAndDestroy();
+    await waitFor(() => stream.closed, 'the stream to be destroyed');
+    await waitFor(() => server.stats().connections === 0, 'the connection to close');
+    expect(server.stats()).toMatchObject({ blocked: 0, failed: 0 });
+  });
+
+  it('counts a CONNECT once when its open timed out and the late stream is then refused', async () => {
+    const stream = new EarlyStream();
+    let resolveOpen: ((stream: ByteStream) => void) | undefined;
+    const server = await start(() => new Promise<ByteStream>((resolve) => (resolveOpen = resolve)), {
+      openTimeoutMs: 50,
+    });
+    const result = await converse(server.port, [greeting(), connectRequest('example.com', 443)]);
+    expect(result.received).toEqual(Buffer.concat([METHOD_OK, reply(0x06)]));
+    // The open already failed (and was counted); the late stream arrives and the exit refuses it.
+    resolveOpen?.(stream);
+    stream.finish(new StreamError('refused'));
+    await waitFor(() => server.stats().connections === 0, 'the connection to close');
+    expect(server.stats()).toMatchObject({ total: 1, blocked: 0, failed: 1 });
   });
 
   it('answers 0x05 when the real target refuses', async () => {
