@@ -9,11 +9,10 @@ import {
 import { withDeadline } from '@underpass/shared/deadline';
 import { Emitter } from '@underpass/shared/emitter';
 import {
+  isDestinationRefusal,
   StreamError,
   toUnderpassError,
   UnderpassError,
-  type ErrorCode,
-  type StreamErrorCode,
 } from '@underpass/shared/errors';
 import { NodeSocketStream, pipeBoth, type ByteStream } from '@underpass/shared/streams';
 import { type StreamRequest } from '@underpass/shared/tunnel';
@@ -297,14 +296,16 @@ class SocksConnection {
    * A stream accepted early (PROTOCOL.md §4, "Early data") was answered with success before the exit tried the
    * destination, so the exit's refusal arrives as the stream closing with its code. That counts as the open
    * failing (`onOpenFailed`), as it would have had the open waited, provided no byte came back first (then the
-   * destination was reached). Only once per connection: this runs only for an open that succeeded, and 'close'
-   * fires once.
+   * destination was reached). Only the exit's refusals of the destination count (`isDestinationRefusal`): not
+   * `reset`, which a peer that went away sends, and so does this side when the SOCKS client goes first. (The
+   * exit's idle timeout also says `timeout`, but only after minutes of silence both ways.) Only once per
+   * connection: this runs only for an open that succeeded, and 'close' fires once.
    */
   private countRefusalAfterAccept(stream: ByteStream): void {
     let answered = false;
     stream.once('data', () => (answered = true));
     stream.once('close', (error) => {
-      if (!answered && error && OPEN_REFUSALS.has(error.code)) this.options.onOpenFailed(error);
+      if (!answered && error && isDestinationRefusal(error.code)) this.options.onOpenFailed(error);
     });
   }
 
@@ -316,20 +317,3 @@ class SocksConnection {
     this.socket.destroySoon();
   }
 }
-
-/**
- * The codes by which the exit refuses a destination when it tries to reach it: its policy, its DNS, the server
- * refusing, not answering, or no route. They are the codes `socksReplyForStreamError` has a reply of its own
- * for, and the ones the extension remembers as refused destinations. Not `reset`: a peer that went away
- * sends it, and so does this side when the SOCKS client goes first (NodeSocketStream), so it would count
- * browsers that gave up. Not `session-closed`, `limit` or `protocol` either: those are the path or this side
- * failing, not the destination. (The exit's idle timeout also says `timeout`, but only after minutes of
- * silence both ways.)
- */
-const OPEN_REFUSALS: ReadonlySet<ErrorCode> = new Set<StreamErrorCode>([
-  'policy-denied',
-  'dns-failed',
-  'refused',
-  'timeout',
-  'unreachable',
-]);

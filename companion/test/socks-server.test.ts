@@ -192,6 +192,19 @@ describe('SocksServer over real TCP', () => {
     expect(server.stats()).toMatchObject({ blocked: 0, failed: 0 });
   });
 
+  it('closes the client whose stream was refused before it was handed over', async () => {
+    // The extension's accept and the exit's refusal can arrive in one read: the stream is closed on arrival.
+    const stream = new EarlyStream();
+    stream.finish(new StreamError('refused', 'connection refused'));
+    const server = await start(() => Promise.resolve(stream));
+    const client = await socksConnect(server.port, 'example.com', 443);
+    expect(client.reply).toEqual(reply(0));
+    // A clean close: the client (half-open allowed) sees the end of what it reads, maybe with the reply itself.
+    if (!client.socket.readableEnded)
+      await new Promise<void>((resolve) => client.socket.once('end', resolve));
+    client.socket.destroy();
+  });
+
   it('counts a CONNECT once when its open timed out and the late stream is then refused', async () => {
     const stream = new EarlyStream();
     let resolveOpen: ((stream: ByteStream) => void) | undefined;

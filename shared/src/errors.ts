@@ -25,6 +25,23 @@ export const STREAM_ERROR_CODES = [
 ] as const;
 export type StreamErrorCode = (typeof STREAM_ERROR_CODES)[number];
 
+/**
+ * The codes by which the exit refuses a destination when it tries to reach it (its policy, its DNS, the server
+ * refusing or not answering, no route), as opposed to the path or this side failing (`reset`, `session-closed`,
+ * `limit`, `protocol`).
+ */
+const DESTINATION_REFUSALS: ReadonlySet<string> = new Set<StreamErrorCode>([
+  'policy-denied',
+  'dns-failed',
+  'refused',
+  'timeout',
+  'unreachable',
+]);
+
+export function isDestinationRefusal(code: string): boolean {
+  return DESTINATION_REFUSALS.has(code);
+}
+
 /** Why a whole end-to-end session (or circuit) ended. */
 export const SESSION_ERROR_CODES = [
   'malformed-frame',

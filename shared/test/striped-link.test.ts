@@ -575,6 +575,28 @@ describe('StripedLink', () => {
         expect(link.bufferedAmount).toBe(0);
       });
 
+      it('announces the drain that bytes waiting for the pacer made owed, once they are out in lanes with room', () => {
+        const { clock, link, lanes, receiptAll } = sender(2);
+        const drains: number[] = [];
+        link.on('drain', () => drains.push(clock.now()));
+        const cell = new Uint8Array(60_000);
+        // A rate, as above: 480 kB on lane 0, receipted a round trip later.
+        lanes[1]!.simulateBuffered(LINK_HIGH_WATER + 1);
+        for (let i = 0; i < 8; i++) link.send(cell);
+        lanes[1]!.simulateBuffered(0);
+        clock.advance(100);
+        receiptAll(0);
+        // Lanes that keep what they are given between the marks (a loaded machine): neither owes a drain of
+        // its own, so only the link can tell its sender that it has room again.
+        for (const lane of lanes) lane.simulateBuffered(LINK_LOW_WATER + 1);
+        for (let i = 0; i < 24; i++) link.send(cell);
+        expect(link.bufferedAmount).toBeGreaterThan(LINK_HIGH_WATER);
+        clock.advance(1_000);
+        expect(link.pacedBytesWaiting).toBe(0);
+        expect(drains).toHaveLength(1);
+        expect(link.bufferedAmount).toBeLessThanOrEqual(LINK_HIGH_WATER);
+      });
+
       it('does not pace a link with a short round trip, nor with pacing off', () => {
         for (const options of [
           { roundTripMs: NUDGE_MIN_ROUND_TRIP_MS - 1 },

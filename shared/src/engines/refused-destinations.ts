@@ -1,15 +1,6 @@
 import type { Clock } from '../clock.js';
-import type { StreamErrorCode } from '../errors.js';
+import { isDestinationRefusal } from '../errors.js';
 import type { StreamRequest } from '../tunnel/mux-frames.js';
-
-/** The codes by which the exit refuses a destination (as opposed to the path or this side failing). */
-const DESTINATION_REFUSALS: ReadonlySet<StreamErrorCode> = new Set([
-  'policy-denied',
-  'dns-failed',
-  'refused',
-  'timeout',
-  'unreachable',
-]);
 
 export const DEFAULT_REFUSED_DESTINATIONS_KEPT = 256;
 export const DEFAULT_REFUSED_DESTINATION_MEMORY_MS = 60_000;
@@ -43,7 +34,7 @@ export class RefusedDestinations {
   /** Remembers a refusal, if `code` is the exit's refusal of the destination itself. */
   note(request: StreamRequest, code: string): void {
     const key = keyOf(request);
-    if (key === undefined || !DESTINATION_REFUSALS.has(code as StreamErrorCode)) return;
+    if (key === undefined || !isDestinationRefusal(code)) return;
     this.refusedAt.delete(key);
     this.refusedAt.set(key, this.options.clock.now());
     if (this.refusedAt.size > this.keep) this.refusedAt.delete(this.refusedAt.keys().next().value!);

@@ -41,6 +41,15 @@ export class Backpressure {
    */
   check(buffered: number): boolean {
     if (!this.owed || buffered > this.marks.low) return false;
+    return this.release();
+  }
+
+  /**
+   * Announces the drain owed now, whatever the reading: for a holder that knows its sender has room again
+   * although no reading it will get falls to the low mark (StripedLink's pacer). True when one was owed.
+   */
+  release(): boolean {
+    if (!this.owed) return false;
     this.owed = false;
     this.onDrain();
     return true;

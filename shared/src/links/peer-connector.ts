@@ -38,8 +38,9 @@ export interface PeerConnectorOptions {
    * measured page loads a tenth shorter, eight streams two-hop faster and one stream at 1 % loss ~1.6 × as fast
    * (bench/wan/README.md). They were off while real-WebRTC tests failed with them under load: lost last
    * messages on any close (fixed: link-goodbye.ts), one lane's silence ending the whole link (now judged over all
-   * lanes: DEFAULT_LANE_SILENCE_LIMIT_MS), and once a 20 MB transfer that stalled, before a full lane stopped
-   * getting more (StripedLink's `leastInFlight`), not seen since.
+   * lanes: DEFAULT_LANE_SILENCE_LIMIT_MS), and 20 MB transfers that stalled: once before a full lane stopped
+   * getting more (StripedLink's `leastInFlight`), and about one run in ten, after pacing came, for a drain that
+   * bytes waiting for the pacer had made owed and no lane announced (StripedLink's `checkDrain`).
    */
   laneReceipts?: boolean;
   /**

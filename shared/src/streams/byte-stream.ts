@@ -31,7 +31,7 @@ export interface ByteStream extends Pick<Emitter<ByteStreamEvents>, 'on' | 'once
 
 /**
  * Join two byte streams both ways with backpressure. Returns a promise that settles when both are closed.
- * An error close on either side destroys the other with the same error.
+ * An error close on either side destroys the other with the same error; a side already closed destroys the other.
  */
 export function pipeBoth(a: ByteStream, b: ByteStream): Promise<void> {
   return new Promise((resolve) => {
@@ -40,18 +40,26 @@ export function pipeBoth(a: ByteStream, b: ByteStream): Promise<void> {
       closedCount += 1;
       if (closedCount === 2) resolve();
     };
+    const closeWith = (stream: ByteStream, other: ByteStream) => {
+      // Closed before the piping began (a stream accepted early and refused at once): its 'close' has been
+      // emitted, and the other side would wait for it forever. Why it closed is not known here, so the other
+      // is closed without an error.
+      if (stream.closed) {
+        if (!other.closed) other.destroy();
+        onClosed();
+        return;
+      }
+      stream.once('close', (error) => {
+        if (error && !other.closed) other.destroy(error);
+        onClosed();
+      });
+    };
     pipeOneWay(a, b);
     pipeOneWay(b, a);
     a.resume();
     b.resume();
-    a.once('close', (error) => {
-      if (error && !b.closed) b.destroy(error);
-      onClosed();
-    });
-    b.once('close', (error) => {
-      if (error && !a.closed) a.destroy(error);
-      onClosed();
-    });
+    closeWith(a, b);
+    closeWith(b, a);
   });
 }
 
