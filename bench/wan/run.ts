@@ -269,37 +269,20 @@ async function measureSetup(client: Party, signalingUrl: string, site: Target): 
   const setups = setupRuns.map((phases) => phases.firstByte);
   progress(`  setup ${setups.map((v) => v.toFixed(0)).join(', ')} ms`);
   if (flags.trace) {
-    const phase = (name: string, from: (p: SetupPhases) => number, to: (p: SetupPhases) => number) =>
-      `${name} ${median(setupRuns.map((p) => to(p) - from(p))).toFixed(0)}`;
-    progress(
-      `  setup phases, medians in ms: ${[
-        phase(
-          'broker',
-          () => 0,
-          (p) => p.path,
-        ),
-        phase(
-          'ICE + DTLS to the relay',
-          (p) => p.path,
-          (p) => p.secured,
-        ),
-        phase(
-          'SCTP + DataChannel',
-          (p) => p.secured,
-          (p) => p.link,
-        ),
-        phase(
-          'handshake + first PING',
-          (p) => p.link,
-          (p) => p.protected,
-        ),
-        phase(
-          'open + GET',
-          (p) => p.protected,
-          (p) => p.firstByte,
-        ),
-      ].join(', ')}`,
-    );
+    // Each phase ends at its mark and starts at the one before (the first at the path request, 0).
+    const marks: [name: string, mark: keyof SetupPhases][] = [
+      ['broker', 'path'],
+      ['ICE + DTLS to the relay', 'secured'],
+      ['SCTP + DataChannel', 'link'],
+      ['handshake + first PING', 'protected'],
+      ['open + GET', 'firstByte'],
+    ];
+    const phases = marks.map(([name, mark], index) => {
+      const start = marks[index - 1]?.[1];
+      const length = median(setupRuns.map((p) => p[mark] - (start === undefined ? 0 : p[start])));
+      return `${name} ${length.toFixed(0)}`;
+    });
+    progress(`  setup phases, medians in ms: ${phases.join(', ')}`);
   }
   return setups;
 }
