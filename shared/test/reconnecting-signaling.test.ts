@@ -95,6 +95,15 @@ describe('fullJitterDelay', () => {
     expect(fullJitterDelay(2, backoff, () => 0)).toBe(0);
   });
 
+  it('never waits longer than the server has been away so far (at least the base)', () => {
+    // Six refusals within 2.7 s: the exponent alone would allow 6.4 s.
+    expect(fullJitterDelay(6, backoff, () => 0.999, 700)).toBe(699);
+    expect(fullJitterDelay(6, { baseMs: 100, maxMs: 8_000 }, () => 0.999, 2_700)).toBe(2_697);
+    expect(fullJitterDelay(3, backoff, () => 0.999, 10)).toBe(99);
+    expect(fullJitterDelay(3, backoff, () => 0.999, 60_000)).toBe(799);
+    expect(fullJitterDelay(3, backoff, () => 0.999, Number.NaN)).toBe(799);
+  });
+
   it('stays in bounds whatever the random source returns', () => {
     for (const r of [-1, 1, 7, Number.NaN, Infinity]) {
       const delay = fullJitterDelay(10, backoff, () => r);
@@ -152,7 +161,7 @@ describe('ReconnectingSignaling', () => {
     ]);
   });
 
-  it('backs off exponentially while the server stays away, up to the cap', async () => {
+  it('backs off while the server stays away: no wait beyond the outage so far, up to the cap', async () => {
     const { clock, signaling, socket } = setup({ random: () => 0.999 });
     const first = signaling.connect();
     socket(0).accept();
@@ -170,7 +179,9 @@ describe('ReconnectingSignaling', () => {
       socket(i).drop(1006, 'refused');
       await settle();
     }
-    expect(waits).toEqual([249, 499, 999, 1998, 3996, 7992, 7992, 7992]);
+    // Each wait at most the time since the loss: a server back after the n-th refusal is reached again within
+    // as long as it was away.
+    expect(waits).toEqual([249, 249, 497, 994, 1987, 3972, 7940, 7992]);
   });
 
   it('starts the backoff afresh after a connection that stayed up, not after one dropped at once', async () => {

@@ -85,6 +85,8 @@ export class ReconnectingSignaling extends Emitter<ReconnectingSignalingEvents> 
   private readonly stableMs: number;
   private timer: unknown;
   private failures = 0;
+  /** When the server went away: the first loss since the backoff last started afresh. */
+  private outageSince = 0;
   private attempt = 0;
   private connectedAt: number | undefined;
   private everConnected = false;
@@ -291,7 +293,9 @@ export class ReconnectingSignaling extends Emitter<ReconnectingSignalingEvents> 
       this.settle(error);
       return;
     }
-    const nextInMs = fullJitterDelay(this.failures, this.backoff, this.random);
+    const now = this.clock.now();
+    if (this.failures === 0) this.outageSince = now;
+    const nextInMs = fullJitterDelay(this.failures, this.backoff, this.random, now - this.outageSince);
     this.failures += 1;
     this.setState({
       status: 'reconnecting',
