@@ -5,8 +5,9 @@ import type { Reporter, TestCase, TestModule } from 'vitest/node';
  * "Worker forks emitted error … Worker exited unexpectedly", without the file, and the verbose reporter lists
  * only the tests that ended. The likeliest cause here is a native crash in @roamhq/wrtc: a DataChannel `send`
  * that races the channel's close on libwebrtc's own thread dereferences a pointer that thread just cleared
- * (exit-node/src/node-peer.ts, "A crash in @roamhq/wrtc"). A core file (`ulimit -c unlimited`) shows it as
- * SIGSEGV in `node_webrtc::RTCDataChannel::Send`.
+ * (exit-node/src/node-peer.ts, "A crash in @roamhq/wrtc"). A core file (`ulimit -c unlimited`; read it with
+ * `gdb -batch -ex bt $(which node) core`) shows it as SIGSEGV in `node_webrtc::RTCDataChannel::Send`. One in
+ * `webrtc::SdpSerialize` is the description race that exit-node/src/cached-descriptions.ts keeps simple-peer out of.
  */
 export default class UnfinishedFilesReporter implements Reporter {
   private readonly running = new Map<TestModule, string | undefined>();

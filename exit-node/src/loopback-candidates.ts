@@ -12,8 +12,6 @@
 
 /** What simple-peer signals for one trickled candidate. */
 type CandidateSignal = { type: 'candidate'; candidate: { candidate: string } };
-/** What simple-peer signals for a description. */
-type DescriptionSignal = { type: 'offer' | 'answer'; sdp: string };
 
 /** The part of a simple-peer 9 instance (a Node EventEmitter) used here. */
 export interface SignallingPeer {
@@ -25,12 +23,6 @@ const isCandidateSignal = (signal: unknown): signal is CandidateSignal =>
   signal !== null &&
   (signal as { type?: unknown }).type === 'candidate' &&
   typeof (signal as { candidate?: { candidate?: unknown } }).candidate?.candidate === 'string';
-
-const isDescriptionSignal = (signal: unknown): signal is DescriptionSignal =>
-  typeof signal === 'object' &&
-  signal !== null &&
-  ((signal as { type?: unknown }).type === 'offer' || (signal as { type?: unknown }).type === 'answer') &&
-  typeof (signal as { sdp?: unknown }).sdp === 'string';
 
 /**
  * The connection address of an ICE candidate attribute (RFC 8839 §5.1: foundation, component, transport,
@@ -52,21 +44,9 @@ const isLoopbackCandidate = (candidate: string) => {
 };
 
 /**
- * A description without its loopback candidates. Those gathered before simple-peer signals its offer or answer
- * are in its SDP too (it sends the current local description), and are also trickled: they come back, if
- * needed, that way.
- */
-export function withoutLoopbackCandidates(sdp: string): string {
-  return sdp
-    .split('\r\n')
-    .filter((line) => !(line.startsWith('a=candidate:') && isLoopbackCandidate(line)))
-    .join('\r\n');
-}
-
-/**
  * From now on, `peer`'s loopback candidates are held back, and signalled only if gathering ends (simple-peer 9
- * emits `_iceComplete` then, or after its own timeout) with no other candidate signalled; its descriptions go
- * out without them.
+ * emits `_iceComplete` then, or after its own timeout) with no other candidate signalled. Its offer or answer
+ * carries none: it is signalled as created (cached-descriptions.ts), before any candidate was gathered.
  */
 export function signalLoopbackCandidatesLast(peer: SignallingPeer): void {
   const held: CandidateSignal[] = [];
@@ -75,9 +55,6 @@ export function signalLoopbackCandidatesLast(peer: SignallingPeer): void {
   const emit = peer.emit.bind(peer);
   peer.emit = (event, ...args) => {
     const [signal] = args;
-    if (event === 'signal' && isDescriptionSignal(signal)) {
-      return emit(event, { ...signal, sdp: withoutLoopbackCandidates(signal.sdp) });
-    }
     if (event === 'signal' && isCandidateSignal(signal)) {
       if (!isLoopbackCandidate(signal.candidate.candidate)) {
         otherSignalled = true;

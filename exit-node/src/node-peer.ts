@@ -1,6 +1,7 @@
 import Peer from 'simple-peer';
 import wrtc from '@roamhq/wrtc';
 import { Backpressure, LINK_LOW_WATER, type PeerFactory } from '@underpass/shared/links';
+import { withCachedDescriptions } from './cached-descriptions.js';
 import { signalLoopbackCandidatesLast } from './loopback-candidates.js';
 
 export interface IceServer {
@@ -12,7 +13,9 @@ export interface IceServer {
  * uses binds node-datachannel instead, which here rejected trickled candidates that raced ahead of the remote
  * description, and in a throughput test cost more CPU per byte and then stalled (bench/tunnel/README.md). No
  * STUN server by default: the embedded network runs on one machine; operators pass --ice-server for peers
- * behind NAT. Loopback candidates are signalled only where nothing else was gathered (loopback-candidates.ts).
+ * behind NAT. Loopback candidates are signalled only where nothing else was gathered (loopback-candidates.ts). The
+ * connection's descriptions are never read from the native side, where reading them can crash the process
+ * (cached-descriptions.ts).
  *
  * A crash in @roamhq/wrtc (0.10.0, the latest, as in node-webrtc before it): a DataChannel that the far end closes (its
  * `pc.close()`, which aborts the SCTP association, or its channel's close) is cleaned up on libwebrtc's
@@ -30,7 +33,12 @@ export interface IceServer {
  */
 export function nodePeerFactory(iceServers: IceServer[] = []): PeerFactory {
   return ({ initiator }) => {
-    const peer = new Peer({ initiator, trickle: true, wrtc, config: { iceServers } });
+    const peer = new Peer({
+      initiator,
+      trickle: true,
+      wrtc: wrtcWithCachedDescriptions,
+      config: { iceServers },
+    });
     signalLoopbackCandidatesLast(peer);
     // Registered before anyone else can listen for 'connect', so PeerLink already sees the polyfill.
     peer.on('connect', () => {
@@ -40,6 +48,14 @@ export function nodePeerFactory(iceServers: IceServer[] = []): PeerFactory {
     return peer;
   };
 }
+
+/** @roamhq/wrtc as simple-peer gets it: each connection it makes answers its descriptions itself. */
+const wrtcWithCachedDescriptions = {
+  ...wrtc,
+  RTCPeerConnection: function RTCPeerConnection(configuration?: RTCConfiguration) {
+    return withCachedDescriptions(new wrtc.RTCPeerConnection(configuration));
+  },
+};
 
 /** The DataChannel fields the polyfill touches. */
 export type ChannelLike = {
