@@ -4,7 +4,7 @@
  * changing that very description — adding a candidate just gathered (local) or one given to `addIceCandidate`
  * (remote). There is no lock between the two: SIGSEGV in `webrtc::SdpSerialize`, called from
  * `node_webrtc::RTCPeerConnection::GetLocalDescription` (the core dump of a vitest worker that died in
- * exit-node/test/rogue-exit.test.ts, one run in eight on a loaded machine).
+ * exit-node/test/rogue-exit.test.ts: 1 run in 68 beside two busy loops, 0 in 100 with this).
  *
  * simple-peer reads both for every lane of every link: `localDescription` to signal its offer or answer right
  * after setting it (as gathering starts), `remoteDescription` for each candidate the far end trickles. So the

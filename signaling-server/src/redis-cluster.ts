@@ -30,6 +30,14 @@ const INSTANCE_ID_LENGTH = 11;
 /** At most this often does an instance announce freed capacity to the others. */
 const CAPACITY_ANNOUNCE_MS = 50;
 const REAP_BATCH = 200;
+/**
+ * How long an instance's channel may have no subscriber before the instance is taken for dead. A message
+ * forwarded to it that nobody received (PUBLISH answers 0) is the first sign: a killed instance's Redis
+ * connections close at once, but its liveness key lives on until the expiry, and until then its peers stay
+ * registered — ghosts that no message reaches, which the broker still hands out as relays and exits. A live
+ * instance whose subscriber connection is being re-established is back within this.
+ */
+export const UNHEARD_GRACE_MS = 1_000;
 
 export type ClusterHandlers = {
   /** A message for a peer on this instance arrived from another instance. */
@@ -58,6 +66,8 @@ export class RedisCluster {
   private lastAnnounce = 0;
   private announceTimer: ReturnType<typeof setTimeout> | undefined;
   private reaping = false;
+  /** Instances a forwarded message did not reach, each with the timer that checks them again. */
+  private readonly unheard = new Map<string, ReturnType<typeof setTimeout>>();
   private closed = false;
   private closing: Promise<void> | undefined;
   private registered = false;
@@ -126,9 +136,14 @@ export class RedisCluster {
   forward(peerId: string, text: string): boolean {
     const instance = this.instanceOf(peerId);
     if (this.closed || instance === undefined || instance === this.instanceId) return false;
-    this.redis.publish(this.channel(instance), `${peerId}\n${text}`).catch((error: unknown) => {
-      this.logger.warn({ err: errorMessage(error) }, 'cannot forward a message to another instance');
-    });
+    this.redis.publish(this.channel(instance), `${peerId}\n${text}`).then(
+      (receivers) => {
+        if (receivers === 0) this.suspect(instance);
+      },
+      (error: unknown) => {
+        this.logger.warn({ err: errorMessage(error) }, 'cannot forward a message to another instance');
+      },
+    );
     return true;
   }
 
@@ -167,6 +182,8 @@ export class RedisCluster {
     this.closing = (async () => {
       clearInterval(this.heartbeat);
       clearTimeout(this.announceTimer);
+      for (const timer of this.unheard.values()) clearTimeout(timer);
+      this.unheard.clear();
       // Still open for forwarding: the other members of the leftover peers' links hear link-closed.
       const clean = await this.removeOwnPeers();
       this.closed = true;
@@ -252,16 +269,54 @@ export class RedisCluster {
         this.handlers?.lost();
       }
       this.registered = true;
-      if (!this.reaping) {
-        this.reaping = true;
-        try {
-          await this.reapDead();
-        } finally {
-          this.reaping = false;
-        }
-      }
+      await this.reapOnce();
     } catch (error) {
       this.logger.warn({ err: errorMessage(error) }, 'redis heartbeat failed');
+    }
+  }
+
+  /** A message forwarded to `instance` reached nobody: unless a subscriber is back in a moment, it is dead. */
+  private suspect(instance: string): void {
+    if (this.closed || this.unheard.has(instance)) return;
+    const timer = setTimeout(() => {
+      this.confirmDead(instance)
+        .catch((error: unknown) => {
+          this.logger.warn(
+            { instance, err: errorMessage(error) },
+            'cannot check an instance that did not answer',
+          );
+        })
+        .finally(() => this.unheard.delete(instance));
+    }, UNHEARD_GRACE_MS);
+    timer.unref();
+    this.unheard.set(instance, timer);
+  }
+
+  /**
+   * Takes `instance` for dead if its channel still has no subscriber: its liveness key goes, so every instance
+   * (this one at once) reaps it as one whose key expired. Were it alive after all, it finds its key gone at its
+   * next heartbeat and has its peers reconnect, as after any reaping.
+   */
+  private async confirmDead(instance: string): Promise<void> {
+    if (this.closed) return;
+    const [, subscribers] = (await this.redis.pubsub('NUMSUB', this.channel(instance))) as [string, number];
+    if (Number(subscribers) !== 0) return;
+    if ((await this.redis.del(this.aliveKey(instance))) === 0) return;
+    this.logger.warn(
+      { instance, unheardMs: UNHEARD_GRACE_MS },
+      'another instance has nobody listening to its messages: taken for dead before its liveness expired',
+    );
+    await this.reapOnce();
+  }
+
+  /** Reaps dead instances, unless a reaping is under way already. */
+  private async reapOnce(): Promise<void> {
+    if (this.reaping || this.closed) return;
+    this.reaping = true;
+    try {
+      await this.reapDead();
+    } finally {
+      this.reaping = false;
     }
   }
 

@@ -209,6 +209,40 @@ describe('two instances sharing Redis', () => {
     }
   });
 
+  it('takes a killed instance for dead once a message to its peers reaches nobody, long before its expiry', async () => {
+    const prefix = `c${++prefixes}:`;
+    const a = await startTestServer({ redis: { url: redis.url, prefix, expiryMs: 60_000 } });
+    servers.push(a);
+    const { child, url } = await spawnInstance(redis.url, prefix, { expiryMs: 60_000 });
+    const admin = new Redis(redis.url);
+    try {
+      await join(a, { role: 'exit', exitKey: newExitKey() });
+      const relay = await RawPeer.join(url, { role: 'relay', capacity: 2 });
+      peers.push(relay);
+      const dead = relay.peerId.slice(0, 11);
+      child.kill('SIGKILL');
+      await relay.closed;
+      // Its liveness key has a minute to live: until then its relay is a ghost the broker still hands out.
+      expect(await admin.exists(`${prefix}instance:${dead}`)).toBe(1);
+      const client = await join(a, { role: 'client' });
+      client.send({ type: 'path-request', requestId: 'g', mode: 'two-hop' });
+      const path = await client.next('path');
+      expect(path.hop).toEqual({ peerId: relay.peerId, role: 'relay' });
+
+      // The link offer forwarded to the ghost reached no one: a second later its instance is reaped.
+      await expect
+        .poll(() => admin.sismember(`${prefix}instances`, dead), { timeout: 5_000, interval: 50 })
+        .toBe(0);
+      expect(await admin.exists(`${prefix}instance:${dead}`)).toBe(0);
+      expect(await admin.exists(`${prefix}peer:${relay.peerId}`)).toBe(0);
+      // A's own liveness is untouched: it hears its messages.
+      expect(await admin.exists(`${prefix}instance:${client.peerId.slice(0, 11)}`)).toBe(1);
+    } finally {
+      child.kill('SIGKILL');
+      await admin.quit();
+    }
+  });
+
   it('lets an exit of a killed instance take its key back at once on another, listed once, ghost-free after reaping', async () => {
     const prefix = `c${++prefixes}:`;
     const b = await startTestServer({ redis: { url: redis.url, prefix, expiryMs: 1_000 } });
