@@ -14,9 +14,8 @@ export interface BackoffOptions {
 }
 
 /**
- * A peer reconnects within the outage's own length of the server being back, and within 8 s at worst,
- * whatever the length of the outage: the cap bounds a signaling restart's cost to a user (issue 11's goal is
- * 10 s) and still spreads a herd.
+ * A peer is back within 8 s of the server, however long it was away (and sooner after a short outage, see
+ * above): the cap bounds a signaling restart's cost to a user (issue 11's goal is 10 s) and still spreads a herd.
  */
 export const DEFAULT_RECONNECT_BACKOFF: BackoffOptions = { baseMs: 250, maxMs: 8_000 };
 
