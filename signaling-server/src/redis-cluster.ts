@@ -294,8 +294,9 @@ export class RedisCluster {
 
   /**
    * Takes `instance` for dead if its channel still has no subscriber: its liveness key goes, so every instance
-   * (this one at once) reaps it as one whose key expired. Were it alive after all, it finds its key gone at its
-   * next heartbeat and has its peers reconnect, as after any reaping.
+   * reaps it as one whose key expired — this one at once, or at its next heartbeat if a reaping is already under
+   * way. Were it alive after all, it finds its key gone at its next heartbeat and has its peers reconnect, as
+   * after any reaping.
    */
   private async confirmDead(instance: string): Promise<void> {
     if (this.closed) return;
