@@ -130,28 +130,69 @@ async function linkToClient(client: ClientProcess, lanes: number): Promise<Link>
   return link;
 }
 
-/** The limit: SIZE bytes in messages of the tunnel's largest cell over one DataChannel, to another process. */
-async function rawDataChannelRun(sender: Link, receiver: ClientProcess): Promise<number> {
+/**
+ * The limit: SIZE bytes in messages of the tunnel's largest cell over `sender` (one DataChannel, or raw messages
+ * over the tunnel's lanes), to another process. With `paceMbps`, no faster than that: a DataChannel's CPU per byte
+ * falls as its rate rises (more packets per thread wake-up), so a path's CPU is also set beside the raw channel
+ * carrying the same bytes at the path's own rate.
+ */
+async function rawDataChannelRun(sender: Link, receiver: ClientProcess, paceMbps?: number): Promise<number> {
   // The tunnel's own message size (one full cell), so the baseline is the same DataChannel doing the same work.
   const chunk = new Uint8Array(MAX_CELL);
   const done = receiver.receiveRaw(SIZE);
   const start = performance.now();
+  const allowed = () =>
+    paceMbps === undefined ? SIZE : ((performance.now() - start) / 1000) * ((paceMbps * 1e6) / 8);
   let sent = 0;
   while (sent < SIZE) {
     // @roamhq/wrtc updates bufferedAmount only between turns of the event loop: send in bursts, then yield.
-    for (let burst = 0; burst < 64 && sent < SIZE && sender.bufferedAmount <= LINK_HIGH_WATER; burst++) {
+    for (
+      let burst = 0;
+      burst < 64 && sent < SIZE && sent < allowed() && sender.bufferedAmount <= LINK_HIGH_WATER;
+      burst++
+    ) {
       const piece = chunk.subarray(0, Math.min(chunk.length, SIZE - sent));
       sender.send(piece);
       sent += piece.length;
     }
     if (sender.bufferedAmount > LINK_HIGH_WATER) {
       while (sender.bufferedAmount > LINK_LOW_WATER) await new Promise((resolve) => setTimeout(resolve, 2));
+    } else if (sent >= allowed()) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
     } else {
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
   await done;
   return mbps(SIZE, performance.now() - start);
+}
+
+/** One raw sender (this process) and its receiver (a client process), over `lanes` PeerConnections. */
+interface RawLink {
+  sender: Link;
+  receiver: ClientProcess;
+}
+
+async function openRawLink(lanes: number): Promise<RawLink> {
+  const receiver = new ClientProcess({ lanes });
+  return { sender: await linkToClient(receiver, lanes), receiver };
+}
+
+async function closeRawLink({ sender, receiver }: RawLink): Promise<void> {
+  sender.close();
+  await receiver.stop();
+}
+
+/** RUNS raw downloads over `raw`, paced at `paceMbps`: their CPU, both ends together, per 10⁸ bytes. */
+async function rawSendPlusReceiveCpu(raw: RawLink, paceMbps: number): Promise<number> {
+  const cpu = await cpuPer100MB(
+    { sender: thisProcessCpu, receiver: () => raw.receiver.cpuSeconds() },
+    SIZE * RUNS,
+    async () => {
+      for (let run = 0; run < RUNS; run++) await rawDataChannelRun(raw.sender, raw.receiver, paceMbps);
+    },
+  );
+  return cpu.sender + cpu.receiver;
 }
 
 /** Time to the first byte of a response from a fresh path request, with the signaling server in the loop. */
@@ -290,8 +331,8 @@ async function main(): Promise<void> {
   const profileDir = PROFILE ? await mkdtemp(join(tmpdir(), 'underpass-prof-')) : undefined;
 
   // 1. Raw DataChannel: this process sends, a client process receives, over one PeerConnection whatever --lanes.
-  const rawReceiver = new ClientProcess({ lanes: 1 });
-  const rawSender = await linkToClient(rawReceiver, 1);
+  const rawLink = await openRawLink(1);
+  const { sender: rawSender, receiver: rawReceiver } = rawLink;
   const raw: number[] = [];
   const rawCpu = await cpuPer100MB(
     { sender: thisProcessCpu, receiver: () => rawReceiver.cpuSeconds() },
@@ -303,14 +344,20 @@ async function main(): Promise<void> {
   const rawMbps = median(raw);
   progress(`raw DataChannel: ${raw.map((v) => v.toFixed(0)).join(', ')} Mbit/s`);
 
-  // 2. Direct TCP, from the same client process.
+  // 2. Direct TCP, from the same client process. Its CPU (the website here, the reader there) is part of what
+  //    any tunnel's two ends cost: the exit reads the same bytes from the same website.
   const tcp: number[] = [];
-  for (let run = 0; run < RUNS; run++) {
-    const { totalMs, bytes } = await rawReceiver.tcpGet(file);
-    tcp.push(mbps(bytes, totalMs));
-  }
-  rawSender.close();
-  await rawReceiver.stop();
+  const tcpCpu = await cpuPer100MB(
+    { site: thisProcessCpu, reader: () => rawReceiver.cpuSeconds() },
+    SIZE * RUNS,
+    async () => {
+      for (let run = 0; run < RUNS; run++) {
+        const { totalMs, bytes } = await rawReceiver.tcpGet(file);
+        tcp.push(mbps(bytes, totalMs));
+      }
+    },
+  );
+  await closeRawLink(rawLink);
   progress(`direct TCP: ${tcp.map((v) => v.toFixed(0)).join(', ')} Mbit/s`);
 
   // The exit engine runs here, as the exit node runs it: real TCP dialer, default policy plus the site's address.
@@ -374,6 +421,24 @@ async function main(): Promise<void> {
   }
   progress(`two hops (client → relay → exit): ${twoHopRuns.map((v) => v.toFixed(0)).join(', ')} Mbit/s`);
 
+  // 4b. The same bytes at each path's own rate: over one DataChannel, and as raw messages over the tunnel's lanes.
+  // Opened only now, so that no idle link adds to the paths' CPU.
+  const oneChannel = await openRawLink(1);
+  const overLanes = LANES > 1 ? await openRawLink(LANES) : oneChannel;
+  const atRate = async (pathMbps: number) => ({
+    oneChannel: await rawSendPlusReceiveCpu(oneChannel, pathMbps),
+    lanes: await rawSendPlusReceiveCpu(overLanes, pathMbps),
+  });
+  const atDirectRate = await atRate(median(directRuns));
+  const atTwoHopRate = await atRate(median(twoHopRuns));
+  await closeRawLink(oneChannel);
+  if (overLanes !== oneChannel) await closeRawLink(overLanes);
+  progress(
+    `raw at the paths' rates (send + receive CPU-s per 100 MB, one DataChannel / ${plural(LANES, 'lane')}): ` +
+      `direct's ${atDirectRate.oneChannel.toFixed(3)} / ${atDirectRate.lanes.toFixed(3)}, ` +
+      `two-hop's ${atTwoHopRate.oneChannel.toFixed(3)} / ${atTwoHopRate.lanes.toFixed(3)}`,
+  );
+
   // 5. Added time to first byte: a small request over the established two-hop path vs the same request direct.
   const tunnelTtfb: number[] = [];
   const tcpTtfb: number[] = [];
@@ -387,6 +452,8 @@ async function main(): Promise<void> {
 
   // 6. The two ciphers a client can have, sealing and opening in one thread.
   const nodeCipher = aeadMbps(nodeAead);
+  // One thread, busy throughout: its wall time is its CPU time.
+  const nodeCipherCpu = (100 * MB * 8) / (nodeCipher * 1e6);
   const browserCipher = aeadMbps(nobleAead);
   progress(
     `ChaCha20-Poly1305 seal+open: node:crypto ${nodeCipher.toFixed(0)}, @noble ${browserCipher.toFixed(0)} Mbit/s`,
@@ -417,6 +484,18 @@ async function main(): Promise<void> {
           ratio: round(value / baseline.value, 3),
         }
       : {}),
+  });
+  const sameRateRatio = (
+    metric: string,
+    cpu: number,
+    baseline: string,
+    baselineCpu: number,
+  ): BenchResult => ({
+    metric,
+    value: round(cpu / baselineCpu, 3),
+    unit: 'ratio',
+    runs: RUNS,
+    baseline: { metric: `${baseline}_send_plus_receive_cpu_s_per_100mb`, value: round(baselineCpu, 3) },
   });
   // The sending end (the exit) beside the raw sender, the receiving end (the client) beside the raw receiver.
   const rawSenderCpu = { metric: 'raw_sender', value: rawCpu.sender };
@@ -510,6 +589,60 @@ async function main(): Promise<void> {
     cpuRow('direct_client', directCpu.client, rawReceiverCpu),
     cpuRow('two_hop_exit', twoHopCpu.exit, rawSenderCpu),
     cpuRow('two_hop_client', twoHopCpu.client, rawReceiverCpu),
+    // The same ratios against the raw channel carrying the same bytes at each path's own rate (4b): what the
+    // tunnel costs, not also what a slower DataChannel costs per byte. Over the tunnel's lanes: what the tunnel
+    // costs above its links.
+    // The floor of the direct path's two ends: the raw channel, the website's bytes read over TCP, and each byte
+    // sealed and opened once. Over the raw channel alone, as the goal's ratio is.
+    cpuRow('direct_tcp_site_plus_reader', tcpCpu.site + tcpCpu.reader),
+    cpuRow('node_aead_seal_plus_open', nodeCipherCpu),
+    {
+      metric: 'direct_cpu_floor_vs_raw_ratio',
+      value: round((rawSendReceive + tcpCpu.site + tcpCpu.reader + nodeCipherCpu) / rawSendReceive, 3),
+      unit: 'ratio',
+      runs: RUNS,
+      baseline: { metric: 'raw_send_plus_receive_cpu_s_per_100mb', value: round(rawSendReceive, 3) },
+    },
+    cpuRow('raw_at_direct_rate_send_plus_receive', atDirectRate.oneChannel),
+    cpuRow(`raw_over_lanes_at_direct_rate_send_plus_receive`, atDirectRate.lanes),
+    cpuRow('raw_at_two_hop_rate_send_plus_receive', atTwoHopRate.oneChannel),
+    cpuRow(`raw_over_lanes_at_two_hop_rate_send_plus_receive`, atTwoHopRate.lanes),
+    sameRateRatio(
+      'direct_cpu_vs_same_rate_raw_ratio',
+      directCpu.exit + directCpu.client,
+      'raw_at_direct_rate',
+      atDirectRate.oneChannel,
+    ),
+    sameRateRatio(
+      'direct_cpu_vs_same_rate_lanes_ratio',
+      directCpu.exit + directCpu.client,
+      'raw_over_lanes_at_direct_rate',
+      atDirectRate.lanes,
+    ),
+    sameRateRatio(
+      'relay_cpu_vs_same_rate_floor_ratio',
+      twoHopCpu.relay,
+      'raw_at_two_hop_rate',
+      atTwoHopRate.oneChannel,
+    ),
+    sameRateRatio(
+      'relay_cpu_vs_same_rate_lanes_ratio',
+      twoHopCpu.relay,
+      'raw_over_lanes_at_two_hop_rate',
+      atTwoHopRate.lanes,
+    ),
+    sameRateRatio(
+      'two_hop_cpu_vs_same_rate_raw_ratio',
+      (twoHopCpu.exit + twoHopCpu.relay + twoHopCpu.client) / 2,
+      'raw_at_two_hop_rate',
+      atTwoHopRate.oneChannel,
+    ),
+    sameRateRatio(
+      'two_hop_cpu_vs_same_rate_lanes_ratio',
+      (twoHopCpu.exit + twoHopCpu.relay + twoHopCpu.client) / 2,
+      'raw_over_lanes_at_two_hop_rate',
+      atTwoHopRate.lanes,
+    ),
   );
 
   await report('tunnel', results, {
