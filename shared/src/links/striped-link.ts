@@ -6,20 +6,11 @@ import { Backpressure } from './backpressure.js';
 import { Pacer } from './pacer.js';
 import { DEFAULT_LINK_GOODBYE_WAIT_MS } from './link-goodbye.js';
 import { DEFAULT_LINK_KEEPALIVE_MS, LinkKeepalive } from './link-keepalive.js';
+import { LaneCopies, resendTarget, STALL_CHECK_MS, type LaneProgress } from './lane-resends.js';
+import { MAX_REORDER_BYTES, ReorderBuffer, SEQUENCE_SPACE } from './reorder-buffer.js';
 
 /** Bytes of the sequence number in front of every message on a striped link. */
 export const STRIPE_HEADER = 4;
-
-/**
- * What a receiver holds of messages that arrived ahead of one still on its way. In flight on a link is bounded by
- * the receive windows of the circuits it carries, so an honest far end stays well below; beyond it is a peer
- * that numbers messages to make us hold them.
- */
-export const MAX_REORDER_BYTES = 64 * 1024 * 1024;
-export const MAX_REORDER_MESSAGES = 8192;
-
-const SEQUENCE_SPACE = 2 ** 32;
-const HALF_SPACE = 2 ** 31;
 
 /** Far more than the handful a peer sends before an engine listens; see PeerLink's `unheard`. */
 const MAX_UNHEARD_MESSAGES = 256;
@@ -47,25 +38,6 @@ export const STICKY_LANE_BYTES = 64 * 1024;
  */
 export const NUDGE_MIN_ROUND_TRIP_MS = 10;
 
-/**
- * With resends: a lane is stalled once its receipts have not moved for this many of its shortest round trips
- * plus STALL_SLACK_MS while it has messages out and another lane's receipts did move. SCTP repairs a single loss
- * in about two round trips; after losing a burst, libwebrtc's crawls for seconds to tens of seconds (bench:wan),
- * and ordered delivery holds every other lane's messages behind it.
- */
-export const STALL_ROUND_TRIPS = 4;
-export const STALL_SLACK_MS = 200;
-/** A lane not yet timed is judged as if its round trip were this long. */
-const UNTIMED_ROUND_TRIP_MS = 500;
-/** How often a link with messages out looks for a stalled lane. */
-export const STALL_CHECK_MS = 50;
-/**
- * Most bytes a lane keeps copies of, to resend: what is in flight is bounded by the circuits' windows, so an honest
- * far end's receipts keep it far below; a far end that withholds receipts must not make us hold all we send.
- * Past it, the lane keeps none until everything it carried is receipted, and a stall there is not repaired.
- */
-export const MAX_RESEND_BYTES = 4 * 1024 * 1024;
-
 export interface StripedLinkOptions {
   /**
    * Both ends agreed to receipts (lane-signals.ts): each end tells the other, per lane, what arrived, so a sender
@@ -79,7 +51,7 @@ export interface StripedLinkOptions {
   nudges?: boolean;
   /**
    * With receipts, both ends agreed to resends (lane-signals.ts): a sender puts what a stalled lane carries on
-   * another lane too (STALL_ROUND_TRIPS), and a receiver drops the copy that comes second instead of taking it
+   * another lane too (lane-resends.ts), and a receiver drops the copy that comes second instead of taking it
    * for a peer's violation.
    */
   resends?: boolean;
@@ -106,7 +78,7 @@ export interface StripedLinkOptions {
 }
 
 /** One lane and what each end knows of it. */
-interface Lane {
+interface Lane extends LaneProgress {
   readonly link: Link;
   /** Framed bytes sent on it, and of those, what the far end's latest receipt says arrived (receipts only). */
   sent: number;
@@ -120,14 +92,8 @@ interface Lane {
   timed: { sentMark: number; at: number } | undefined;
   /** With receipts: the shortest round trip timed on it, ms; undefined until one is. */
   shortestRoundTripMs: number | undefined;
-  /** With resends: since when its receipts have not moved (or since it last went from idle to busy). */
+  /** With resends (LaneProgress). */
   progressAt: number;
-  /**
-   * With resends: the messages it carries not yet receipted, each with the lane's `sent` once it was out; null
-   * once they outgrew MAX_RESEND_BYTES, until the lane is idle again.
-   */
-  unreceipted: { framed: Uint8Array; end: number }[] | null;
-  /** With resends: what it carries was resent elsewhere; it gets nothing new until all of it is receipted. */
   suspended: boolean;
 }
 
@@ -168,9 +134,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
   /** Set once a lane has ended: why the link will close, and when it closes at the latest. */
   private ending: { error: SessionError; timer: unknown } | undefined;
   private nextToSend = 0;
-  private nextToDeliver = 0;
-  private readonly waiting = new Map<number, Uint8Array>();
-  private waitingBytes = 0;
+  private readonly reorder = new ReorderBuffer();
   private lastLane = 0;
   private resent = 0;
   private readonly silence: LinkKeepalive;
@@ -213,7 +177,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
 
   /** Bytes arrived early and held until the message before them comes (bench:wan --trace). */
   get heldBytes(): number {
-    return this.waitingBytes;
+    return this.reorder.heldBytes;
   }
 
   /** With receipts: each lane's shortest round trip so far (ms; undefined until timed), for traces and tests. */
@@ -253,7 +217,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
       timed: undefined,
       shortestRoundTripMs: undefined,
       progressAt: this.clock.now(),
-      unreceipted: [],
+      copies: new LaneCopies(),
       suspended: false,
     };
     this.lanes.push(state);
@@ -345,11 +309,9 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     if (this.resends) {
       if (lane.sent === lane.receipted) {
         lane.progressAt = this.clock.now();
-        lane.unreceipted = [];
+        lane.copies.restart();
       }
-      if (lane.unreceipted && lane.sent - lane.receipted + framed.length > MAX_RESEND_BYTES)
-        lane.unreceipted = null;
-      lane.unreceipted?.push({ framed, end: lane.sent + framed.length });
+      lane.copies.keep(framed, lane.sent + framed.length, lane.sent - lane.receipted + framed.length);
       this.stallCheck ??= this.clock.setTimeout(() => this.checkStalls(), STALL_CHECK_MS);
     }
     lane.sent += framed.length;
@@ -363,37 +325,20 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
   }
 
   /**
-   * With resends: what a stalled lane carries goes out again on the lane with the least in flight, in order, and
-   * the stalled lane gets nothing new until all it carried is receipted. Only while another lane's receipts move:
-   * a far end that is merely slow to read stalls every lane at once, and copies would only add to its load.
+   * With resends: what a stalled lane carries goes out again on another lane (resendTarget), in order, and the
+   * stalled lane gets nothing new until all it carried is receipted.
    */
   private checkStalls(): void {
     this.stallCheck = undefined;
     if (this.isClosed || this.ending) return;
     const now = this.clock.now();
     for (const lane of this.lanes) {
-      if (lane.suspended || lane.ended || !lane.unreceipted || lane.sent === lane.receipted) continue;
-      const roundTrip = lane.shortestRoundTripMs ?? UNTIMED_ROUND_TRIP_MS;
-      if (now - lane.progressAt < STALL_ROUND_TRIPS * roundTrip + STALL_SLACK_MS) continue;
-      const movedSince = (other: Lane) => other !== lane && other.progressAt > lane.progressAt;
-      if (!this.lanes.some(movedSince)) continue;
-      // An idle lane may take them too: light traffic keeps to one lane, and it is that one that stalls.
-      const healthy = this.lanes.filter(
-        (other) =>
-          other !== lane &&
-          !other.suspended &&
-          !other.ended &&
-          (movedSince(other) || other.sent === other.receipted),
-      );
-      if (healthy.length === 0) continue;
-      const target = healthy.reduce((best, other) =>
-        other.sent - other.receipted < best.sent - best.receipted ? other : best,
-      );
-      const copies = lane.unreceipted;
-      lane.unreceipted = [];
+      const target = resendTarget(lane, this.lanes, now);
+      if (!target) continue;
+      const copies = lane.copies.takeAll();
       lane.suspended = true;
       this.resent += copies.length;
-      for (const { framed } of copies) this.put(target, framed);
+      for (const framed of copies) this.put(target, framed);
     }
     if (this.lanes.some((lane) => lane.sent !== lane.receipted))
       this.stallCheck ??= this.clock.setTimeout(() => this.checkStalls(), STALL_CHECK_MS);
@@ -407,7 +352,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     if (this.stallCheck !== undefined) this.clock.clearTimeout(this.stallCheck);
     if (this.pacedDue !== undefined) this.clock.clearTimeout(this.pacedDue);
     this.paced.length = 0;
-    this.waiting.clear();
+    this.reorder.clear();
     for (const lane of this.lanes) {
       if (lane.receiptDue !== undefined) this.clock.clearTimeout(lane.receiptDue);
       lane.link.close(error);
@@ -529,29 +474,31 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
   private take(framed: Uint8Array): void {
     const sequence = readHeader(framed);
     const message = framed.subarray(STRIPE_HEADER);
-    const ahead = (sequence - this.nextToDeliver + SEQUENCE_SPACE) % SEQUENCE_SPACE;
-    if (ahead === 0) {
-      this.deliver(message);
-      this.deliverWaiting();
-      return;
+    switch (this.reorder.arrive(sequence, message)) {
+      case 'next':
+        this.deliver(message);
+        while (!this.isClosed) {
+          const held = this.reorder.nextHeld();
+          if (held === undefined) return;
+          this.deliver(held);
+        }
+        return;
+      case 'held':
+        return;
+      case 'duplicate':
+        // With resends, the far end sends a stalled lane's messages again on another: the copy second in drops.
+        if (!this.resends)
+          this.close(new SessionError('malformed-frame', `message ${sequence} on a striped link came twice`));
+        return;
+      case 'over-limit':
+        this.close(
+          new SessionError(
+            'limit',
+            `more than ${MAX_REORDER_BYTES} bytes held waiting for one message on a lane`,
+          ),
+        );
+        return;
     }
-    if (ahead >= HALF_SPACE || this.waiting.has(sequence)) {
-      // With resends, the far end sends a stalled lane's messages again on another: the copy second in drops.
-      if (this.resends) return;
-      this.close(new SessionError('malformed-frame', `message ${sequence} on a striped link came twice`));
-      return;
-    }
-    this.waitingBytes += message.length;
-    if (this.waitingBytes > MAX_REORDER_BYTES || this.waiting.size >= MAX_REORDER_MESSAGES) {
-      this.close(
-        new SessionError(
-          'limit',
-          `more than ${MAX_REORDER_BYTES} bytes held waiting for one message on a lane`,
-        ),
-      );
-      return;
-    }
-    this.waiting.set(sequence, message);
   }
 
   /** A receipt may only say more arrived than before, and never more than was sent. */
@@ -580,15 +527,10 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
   /** With resends: the lane's receipts moved; the copies they cover are no longer needed. */
   private noteProgress(lane: Lane): void {
     lane.progressAt = this.clock.now();
-    const copies = lane.unreceipted;
-    if (copies) {
-      let covered = 0;
-      while (covered < copies.length && copies[covered]!.end <= lane.receipted) covered++;
-      copies.splice(0, covered);
-    }
+    lane.copies.release(lane.receipted);
     if (lane.sent === lane.receipted) {
       lane.suspended = false;
-      lane.unreceipted = [];
+      lane.copies.restart();
     }
   }
 
@@ -612,18 +554,7 @@ export class StripedLink extends Emitter<LinkEvents> implements Link {
     lane.link.send(receipt);
   }
 
-  private deliverWaiting(): void {
-    for (;;) {
-      const message = this.waiting.get(this.nextToDeliver);
-      if (message === undefined || this.isClosed) return;
-      this.waiting.delete(this.nextToDeliver);
-      this.waitingBytes -= message.length;
-      this.deliver(message);
-    }
-  }
-
   private deliver(message: Uint8Array): void {
-    this.nextToDeliver = (this.nextToDeliver + 1) % SEQUENCE_SPACE;
     if (this.listenerCount('message') > 0) this.emit('message', message);
     else if (this.unheard.length < MAX_UNHEARD_MESSAGES) this.unheard.push(message);
     else this.close(new SessionError('link-closed', 'messages arrived with no one listening'));
