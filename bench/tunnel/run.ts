@@ -40,7 +40,7 @@ import { nodeAead } from '../../exit-node/src/node-aead.js';
 import { startSignalingServer } from '../../signaling-server/src/server.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
 import { ClientProcess, joinEnds, RelayProcess, type SignalEnd } from './children.js';
-import { timedGet } from './http-timing.js';
+import { timedGet, type GetTiming } from './http-timing.js';
 import { median, report, type BenchResult } from '../lib/report.js';
 import { processCpuSeconds } from '../lib/process-cpu.js';
 import { LinkOverLanes } from '../lib/link-over-lanes.js';
@@ -193,6 +193,14 @@ async function rawSendPlusReceiveCpu(raw: RawLink, paceMbps: number): Promise<nu
     },
   );
   return cpu.sender + cpu.receiver;
+}
+
+/** RUNS downloads by `get`, each one's Mbit/s added to `into` as it ends. */
+async function downloadRuns(get: () => Promise<GetTiming>, into: number[]): Promise<void> {
+  for (let run = 0; run < RUNS; run++) {
+    const { totalMs, bytes } = await get();
+    into.push(mbps(bytes, totalMs));
+  }
 }
 
 /** Time to the first byte of a response from a fresh path request, with the signaling server in the loop. */
@@ -350,12 +358,7 @@ async function main(): Promise<void> {
   const tcpCpu = await cpuPer100MB(
     { site: thisProcessCpu, reader: () => rawReceiver.cpuSeconds() },
     SIZE * RUNS,
-    async () => {
-      for (let run = 0; run < RUNS; run++) {
-        const { totalMs, bytes } = await rawReceiver.tcpGet(file);
-        tcp.push(mbps(bytes, totalMs));
-      }
-    },
+    () => downloadRuns(() => rawReceiver.tcpGet(file), tcp),
   );
   await closeRawLink(rawLink);
   progress(`direct TCP: ${tcp.map((v) => v.toFixed(0)).join(', ')} Mbit/s`);
@@ -377,12 +380,7 @@ async function main(): Promise<void> {
   const directCpu = await cpuPer100MB(
     { exit: thisProcessCpu, client: () => directClient.cpuSeconds() },
     SIZE * RUNS,
-    async () => {
-      for (let run = 0; run < RUNS; run++) {
-        const { totalMs, bytes } = await directClient.tunnelGet(file);
-        directRuns.push(mbps(bytes, totalMs));
-      }
-    },
+    () => downloadRuns(() => directClient.tunnelGet(file), directRuns),
   );
   await directClient.stop();
   progress(`direct (client → exit): ${directRuns.map((v) => v.toFixed(0)).join(', ')} Mbit/s`);
@@ -405,12 +403,7 @@ async function main(): Promise<void> {
   const twoHopCpu = await cpuPer100MB(
     { exit: thisProcessCpu, relay: () => relay.cpuSeconds(), client: () => client.cpuSeconds() },
     SIZE * RUNS,
-    async () => {
-      for (let run = 0; run < RUNS; run++) {
-        const { totalMs, bytes } = await client.tunnelGet(file);
-        twoHopRuns.push(mbps(bytes, totalMs));
-      }
-    },
+    () => downloadRuns(() => client.tunnelGet(file), twoHopRuns),
   );
   let exitProfile: string[] = [];
   if (inspector) {
