@@ -582,9 +582,6 @@ async function main(): Promise<void> {
     cpuRow('direct_client', directCpu.client, rawReceiverCpu),
     cpuRow('two_hop_exit', twoHopCpu.exit, rawSenderCpu),
     cpuRow('two_hop_client', twoHopCpu.client, rawReceiverCpu),
-    // The same ratios against the raw channel carrying the same bytes at each path's own rate (4b): what the
-    // tunnel costs, not also what a slower DataChannel costs per byte. Over the tunnel's lanes: what the tunnel
-    // costs above its links.
     // The floor of the direct path's two ends: the raw channel, the website's bytes read over TCP, and each byte
     // sealed and opened once. Over the raw channel alone, as the goal's ratio is.
     cpuRow('direct_tcp_site_plus_reader', tcpCpu.site + tcpCpu.reader),
@@ -596,10 +593,13 @@ async function main(): Promise<void> {
       runs: RUNS,
       baseline: { metric: 'raw_send_plus_receive_cpu_s_per_100mb', value: round(rawSendReceive, 3) },
     },
+    // The same ratios against the raw channel carrying the same bytes at each path's own rate (4b): what the
+    // tunnel costs, not also what a slower DataChannel costs per byte. Over the tunnel's lanes: what the tunnel
+    // costs above its links.
     cpuRow('raw_at_direct_rate_send_plus_receive', atDirectRate.oneChannel),
-    cpuRow(`raw_over_lanes_at_direct_rate_send_plus_receive`, atDirectRate.lanes),
+    cpuRow('raw_over_lanes_at_direct_rate_send_plus_receive', atDirectRate.lanes),
     cpuRow('raw_at_two_hop_rate_send_plus_receive', atTwoHopRate.oneChannel),
-    cpuRow(`raw_over_lanes_at_two_hop_rate_send_plus_receive`, atTwoHopRate.lanes),
+    cpuRow('raw_over_lanes_at_two_hop_rate_send_plus_receive', atTwoHopRate.lanes),
     sameRateRatio(
       'direct_cpu_vs_same_rate_raw_ratio',
       directCpu.exit + directCpu.client,
