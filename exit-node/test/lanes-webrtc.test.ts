@@ -1,59 +1,18 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  PeerConnector,
-  PeerLink,
-  StripedLink,
-  type Link,
-  type SignalingChannel,
-} from '@underpass/shared/links';
-import { Emitter } from '@underpass/shared/emitter';
-import { nodePeerFactory } from '../src/node-peer.js';
+import { PeerLink, StripedLink, type Link } from '@underpass/shared/links';
+import { connectorPair } from './connector-pair.js';
 import { until } from './until.js';
-
-/**
- * Links with several lanes over real WebRTC (@roamhq/wrtc, as exits and relays run it), set up by two
- * PeerConnectors whose signals a loopback hands across as the broker would (opaque `signal.data`).
- */
-class LoopbackSignaling
-  extends Emitter<{ signal: [string, unknown]; 'link-closed': [string] }>
-  implements SignalingChannel
-{
-  other: LoopbackSignaling | undefined;
-  readonly sent: unknown[] = [];
-  readonly closedLinks: string[] = [];
-  signal(linkId: string, data: unknown): void {
-    this.sent.push(data);
-    // Re-serialized, as the broker does.
-    const copy: unknown = JSON.parse(JSON.stringify(data));
-    queueMicrotask(() => this.other?.emit('signal', linkId, copy));
-  }
-  linkClosed(linkId: string): void {
-    this.closedLinks.push(linkId);
-  }
-}
 
 const links: Link[] = [];
 afterEach(() => {
   for (const link of links.splice(0)) link.close();
 });
 
-async function connectPair(
-  nearLanes: number,
-  farLanes: number,
-): Promise<{ near: Link; far: Link; nearSignaling: LoopbackSignaling }> {
-  const nearSignaling = new LoopbackSignaling();
-  const farSignaling = new LoopbackSignaling();
-  nearSignaling.other = farSignaling;
-  farSignaling.other = nearSignaling;
-  const near = new PeerConnector({
-    signaling: nearSignaling,
-    createPeer: nodePeerFactory(),
-    lanes: nearLanes,
-  });
-  const far = new PeerConnector({ signaling: farSignaling, createPeer: nodePeerFactory(), lanes: farLanes });
-  const [nearLink, farLink] = await Promise.all([near.connect('link-1', true), far.connect('link-1', false)]);
-  links.push(nearLink, farLink);
-  return { near: nearLink, far: farLink, nearSignaling };
+/** A link between two PeerConnectors (connector-pair.ts), closed after the test. */
+async function connectPair(nearLanes: number, farLanes: number): ReturnType<typeof connectorPair> {
+  const pair = await connectorPair(nearLanes, farLanes);
+  links.push(pair.near, pair.far);
+  return pair;
 }
 
 describe('lanes over real WebRTC', () => {

@@ -1,15 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RelayEngine, TunnelClient } from '@underpass/shared/engines';
 import { ExitEngine, ExitPolicy } from '@underpass/shared/exit';
-import { type Link } from '@underpass/shared/links';
+import { DEFAULT_LINK_LANES, type Link } from '@underpass/shared/links';
 import { generateStaticKeyPair, type StaticKeyPair } from '@underpass/shared/tunnel';
 import { TcpDialer } from '../src/tcp-dialer.js';
 import { startTestSite, type TestSite } from '../../test/http-site.js';
-import { peerLinkPair } from './peer-pair.js';
+import { connectorPair } from './connector-pair.js';
 import { httpGet } from './http-get.js';
 import { DEVELOPMENT_TRUST, developmentCertificateFor } from '@underpass/shared/trust';
 
-describe('load through client → relay → exit (real WebRTC, real TCP)', () => {
+/** A link as the product makes one: over the default lanes, each end a StripedLink. */
+async function productLinkPair(): Promise<[Link, Link]> {
+  const { near, far } = await connectorPair(DEFAULT_LINK_LANES, DEFAULT_LINK_LANES);
+  return [near, far];
+}
+
+describe('load through client → relay → exit (real WebRTC over the product’s lanes, real TCP)', () => {
   let bigSite: TestSite;
   let smallSite: TestSite;
   let staticKey: StaticKeyPair;
@@ -30,10 +36,10 @@ describe('load through client → relay → exit (real WebRTC, real TCP)', () =>
         bindAddress: '127.0.0.4',
       }),
     });
-    const [relayToExit, exitFromRelay] = await peerLinkPair();
+    const [relayToExit, exitFromRelay] = await productLinkPair();
     exit.addLink(exitFromRelay);
     relay = new RelayEngine({ connectExit: async () => relayToExit });
-    const [clientToRelay, relayFromClient] = await peerLinkPair();
+    const [clientToRelay, relayFromClient] = await productLinkPair();
     relay.addClientLink(relayFromClient);
     links.push(relayToExit, exitFromRelay, clientToRelay, relayFromClient);
     client = new TunnelClient({
